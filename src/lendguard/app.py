@@ -1,0 +1,135 @@
+"""The FastAPI application: wiring only (services are built here and shared by every route)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from lendguard.auth.service import ApiKeyService, Scope
+from lendguard.config import Settings, get_settings
+from lendguard.db import make_engine, upgrade
+from lendguard.decisions.service import DecisionService
+from lendguard.decisions.state import MemoryStateStore, RedisStateStore, StateStore
+from lendguard.errors import LendGuardError
+from lendguard.logging import configure_logging
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class JSONResponse(Response):
+    """orjson-rendered JSON (datetimes as ISO 8601)."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+
+
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    errors: list[dict[str, str]] | None = None,
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """An RFC 9457 problem document with an ``errors`` list of ``{field, message}``."""
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "errors": errors or [],
+    }
+    if instance:
+        body["instance"] = instance
+    return Response(
+        orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON, headers=headers
+    )
+
+
+@dataclass
+class Services:
+    settings: Settings
+    decisions: DecisionService
+    api_keys: ApiKeyService
+
+
+def build_services(settings: Settings, migrate: bool = True) -> Services:
+    if migrate:
+        upgrade(settings.database_url)
+    engine = make_engine(settings.database_url, settings.sqlite_synchronous)
+    store: StateStore
+    if settings.state_backend == "redis":
+        if not settings.redis_url:
+            raise RuntimeError("LENDGUARD_STATE_BACKEND=redis needs LENDGUARD_REDIS_URL")
+        store = RedisStateStore(settings.redis_url)
+    else:
+        store = MemoryStateStore(engine, checkpoint_every=settings.state_checkpoint_events)
+    decisions = DecisionService(engine, store)
+    decisions.start()
+    api_keys = ApiKeyService(engine)
+    if settings.bootstrap_admin_key:
+        api_keys.ensure("bootstrap-admin", [Scope.admin.value], settings.bootstrap_admin_key)
+    return Services(settings=settings, decisions=decisions, api_keys=api_keys)
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+    services = services or build_services(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        services.decisions.close()
+
+    app = FastAPI(
+        title="LendGuard",
+        version="0.1.0",
+        description="Real-time consumer protection for digital lenders: every customer event in, "
+        "an explained intervention out.",
+        lifespan=lifespan,
+        default_response_class=JSONResponse,
+    )
+    app.state.services = services
+
+    @app.exception_handler(LendGuardError)
+    async def _lendguard_error(request: Request, exc: LendGuardError) -> Response:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        return problem(
+            exc.status_code,
+            exc.title,
+            exc.detail,
+            [{"field": e.field, "message": e.message} for e in exc.errors],
+            instance=request.url.path,
+            headers=headers,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+        errors = [
+            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()
+        ]
+        return problem(
+            422, "Validation failed", "the request is invalid", errors, instance=request.url.path
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return problem(exc.status_code, str(exc.detail), str(exc.detail), instance=request.url.path)
+
+    from lendguard.decisions.endpoints import router as decisions_router
+    from lendguard.health import router as health_router
+
+    app.include_router(health_router)
+    app.include_router(decisions_router)
+    return app

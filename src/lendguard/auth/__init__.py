@@ -1,0 +1,1 @@
+"""API keys and scopes (least privilege on every endpoint)."""

@@ -1,0 +1,100 @@
+"""API keys: high-entropy secrets shown once, stored as SHA-256 hashes, with scopes."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from sqlalchemy import Engine
+
+from lendguard.decisions.repository import decision_repository as repo
+from lendguard.errors import FieldError, ValidationFailed
+from lendguard.kit.ids import new_id
+
+
+class Scope(StrEnum):
+    """Add members, never remove them. ``admin`` implies every scope."""
+
+    events_write = "events:write"
+    decisions_read = "decisions:read"
+    rules_write = "rules:write"
+    rules_approve = "rules:approve"
+    admin = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    key_id: str
+    name: str
+    scopes: frozenset[str]
+
+    def has(self, scope: Scope) -> bool:
+        return scope.value in self.scopes or Scope.admin.value in self.scopes
+
+
+def hash_key(secret: str) -> str:
+    # SHA-256 is the right tool here: the secret has 256 bits of entropy, so a slow
+    # password hash would only add latency to every request.
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def parse_scopes(text: str | list[str]) -> list[str]:
+    items = text.split(",") if isinstance(text, str) else text
+    scopes = [s.strip() for s in items if s.strip()]
+    valid = {s.value for s in Scope}
+    bad = [s for s in scopes if s not in valid]
+    if bad or not scopes:
+        raise ValidationFailed(
+            "unknown scope",
+            errors=[FieldError("scopes", f"unknown {bad}; valid: {sorted(valid)}")],
+        )
+    return scopes
+
+
+class ApiKeyService:
+    def __init__(self, engine: Engine) -> None:
+        self.db = engine
+        self._cache: dict[str, Principal | None] = {}
+        self._lock = threading.Lock()
+
+    def create(self, name: str, scopes: list[str], secret: str | None = None) -> str:
+        """Create a key and return the secret (the only time it is visible)."""
+        scopes = parse_scopes(scopes)
+        secret = secret or "lg_" + secrets.token_urlsafe(32)
+        with self.db.begin() as conn:
+            repo.insert_api_key(
+                conn,
+                {
+                    "id": new_id("key"),
+                    "name": name,
+                    "key_hash": hash_key(secret),
+                    "scopes": scopes,
+                    "created_at": datetime.now(UTC),
+                    "revoked": False,
+                },
+            )
+        return secret
+
+    def ensure(self, name: str, scopes: list[str], secret: str) -> None:
+        """Create a key with a known secret unless it exists (bootstrap, demo)."""
+        if self.authenticate(secret) is None:
+            self.create(name, scopes, secret)
+            self._cache.pop(hash_key(secret), None)
+
+    def authenticate(self, secret: str) -> Principal | None:
+        digest = hash_key(secret)
+        if digest in self._cache:
+            return self._cache[digest]
+        with self.db.connect() as conn:
+            row = repo.find_api_key(conn, digest)
+        principal = None
+        if row is not None and not row["revoked"]:
+            principal = Principal(row["id"], row["name"], frozenset(row["scopes"]))
+        if principal is not None:
+            with self._lock:
+                self._cache[digest] = principal
+        return principal

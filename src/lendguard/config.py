@@ -1,0 +1,36 @@
+"""Settings: one typed object, read from the environment (prefix ``LENDGUARD_``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Defaults run with no infrastructure: SQLite under ``var/`` and in-process state."""
+
+    model_config = SettingsConfigDict(env_prefix="LENDGUARD_", env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite:///./var/lendguard.db"
+    redis_url: str | None = None
+    state_backend: Literal["memory", "redis"] = "memory"
+    # SQLite durability: NORMAL in WAL mode survives a process crash; FULL also an OS crash.
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+    max_body_bytes: int = 1_000_000
+    max_batch_events: int = 1_000
+    # How many events may pass between two checkpoints of the in-process window state.
+    state_checkpoint_events: int = 5_000
+    log_level: str = "INFO"
+    default_locale: str = "zh-CN"
+    environment: Literal["development", "testing", "production"] = "development"
+    bootstrap_admin_key: str | None = Field(
+        default=None, description="If set, an admin API key with this secret exists at start."
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,200 @@
+"""HTTP endpoints of the decisions area: events in, decisions and rule sets out."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+
+from lendguard.auth.dependencies import require
+from lendguard.auth.service import Principal, Scope
+from lendguard.decisions.explain import explain
+from lendguard.decisions.service import DecisionService, parse_event
+from lendguard.errors import FieldError, LendGuardError, ValidationFailed
+
+router = APIRouter(prefix="/v1")
+
+
+class PayloadTooLarge(LendGuardError):
+    status_code = 413
+    title = "Payload too large"
+
+
+class MalformedJSON(LendGuardError):
+    status_code = 400
+    title = "Malformed JSON"
+
+
+def _service(request: Request) -> DecisionService:
+    return request.app.state.services.decisions
+
+
+async def read_body(request: Request) -> bytes:
+    """Read the body, refusing more than the configured limit before buffering it all."""
+    limit = request.app.state.services.settings.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(
+            f"the body is over the limit of {limit} bytes",
+            errors=[FieldError("body", f"at most {limit} bytes")],
+        )
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(
+                f"the body is over the limit of {limit} bytes",
+                errors=[FieldError("body", f"at most {limit} bytes")],
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_json(request: Request) -> Any:
+    body = await read_body(request)
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedJSON(
+            f"the body is not valid JSON: {exc}",
+            errors=[FieldError("body", f"invalid JSON at position {exc.pos}")],
+        ) from None
+
+
+EventsWriter = Annotated[Principal, Depends(require(Scope.events_write))]
+DecisionsReader = Annotated[Principal, Depends(require(Scope.decisions_read))]
+RulesWriter = Annotated[Principal, Depends(require(Scope.rules_write))]
+RulesApprover = Annotated[Principal, Depends(require(Scope.rules_approve))]
+
+
+@router.post(
+    "/events",
+    tags=["events"],
+    summary="Decide one customer event (body: the event contract, see the README)",
+)
+async def post_event(request: Request, _: EventsWriter) -> Any:
+    started = time.perf_counter()
+    raw = await read_json(request)
+    event = parse_event(raw)
+    return _service(request).decide(event, started=started)
+
+
+@router.post("/events/batch", tags=["events"], summary="Decide up to 1,000 events in order")
+async def post_events_batch(request: Request, _: EventsWriter) -> Any:
+    raw = await read_json(request)
+    limit = request.app.state.services.settings.max_batch_events
+    if not isinstance(raw, dict) or not isinstance(raw.get("events"), list):
+        raise ValidationFailed(
+            'expected {"events": [...]}',
+            errors=[FieldError("events", "a list of events is required")],
+        )
+    if len(raw["events"]) > limit:
+        raise ValidationFailed(
+            f"at most {limit} events per batch",
+            errors=[FieldError("events", f"at most {limit} items")],
+        )
+    return {"decisions": _service(request).decide_raw_batch(raw["events"])}
+
+
+@router.get("/decisions/{decision_id}", tags=["decisions"])
+def get_decision(decision_id: str, request: Request, _: DecisionsReader) -> Any:
+    return _service(request).get_decision(decision_id)
+
+
+@router.get(
+    "/decisions/{decision_id}/explanation",
+    tags=["decisions"],
+    summary="A plain-language explanation the customer can read (PIPL Art. 24)",
+)
+def get_explanation(
+    decision_id: str,
+    request: Request,
+    _: DecisionsReader,
+    locale: Annotated[str, Query(pattern="^(zh-CN|zh|en)$")] = "zh-CN",
+) -> Any:
+    return explain(_service(request).get_decision(decision_id), locale)
+
+
+@router.get("/customers/{customer_id}/decisions", tags=["decisions"])
+def get_customer_decisions(
+    customer_id: str,
+    request: Request,
+    _: DecisionsReader,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    before: datetime | None = None,
+) -> Any:
+    items = _service(request).customer_decisions(customer_id, limit, before)
+    return {"customer_id": customer_id, "decisions": items}
+
+
+class RuleSetUpload(BaseModel):
+    source: str = Field(min_length=1, description="The rule set as YAML text")
+    file: str = Field(default="upload.yaml", max_length=200)
+
+
+async def _ruleset_body(request: Request) -> RuleSetUpload:
+    content_type = request.headers.get("content-type", "")
+    if "yaml" in content_type or content_type.startswith("text/"):
+        body = await read_body(request)
+        try:
+            return RuleSetUpload(source=body.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise ValidationFailed(
+                "the rule set must be UTF-8 text", errors=[FieldError("body", "not UTF-8")]
+            ) from None
+    raw = await read_json(request)
+    try:
+        return RuleSetUpload.model_validate(raw)
+    except Exception as exc:
+        from pydantic import ValidationError
+
+        from lendguard.decisions.service import validation_errors
+
+        if isinstance(exc, ValidationError):
+            raise ValidationFailed("invalid upload", errors=validation_errors(exc)) from None
+        raise
+
+
+@router.post(
+    "/rulesets/validate",
+    tags=["rulesets"],
+    summary="Validate a rule set (YAML body, or JSON {source}) without storing it",
+)
+async def validate_ruleset(request: Request, _: RulesWriter) -> Any:
+    upload = await _ruleset_body(request)
+    parsed = _service(request).validate_ruleset(upload.source, upload.file)
+    return {
+        "valid": True,
+        "name": parsed.name,
+        "rule_count": len(parsed.rules),
+        "features": sorted(parsed.feature_names),
+    }
+
+
+@router.post(
+    "/rulesets",
+    tags=["rulesets"],
+    status_code=201,
+    summary="Upload and validate a rule set; it becomes a new, inactive version",
+)
+async def upload_ruleset(request: Request, principal: RulesWriter) -> Any:
+    upload = await _ruleset_body(request)
+    return _service(request).upload_ruleset(upload.source, principal.name, upload.file)
+
+
+@router.get("/rulesets", tags=["rulesets"])
+def list_rulesets(request: Request, _: RulesWriter) -> Any:
+    service = _service(request)
+    return {"active_version": service.ruleset_version, "rulesets": service.list_rulesets()}
+
+
+@router.post(
+    "/rulesets/{version}/activate", tags=["rulesets"], summary="Make a version live, atomically"
+)
+def activate_ruleset(version: int, request: Request, principal: RulesApprover) -> Any:
+    return _service(request).activate_ruleset(version, principal.name)

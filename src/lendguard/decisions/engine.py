@@ -1,0 +1,176 @@
+"""The decision engine: pure, no I/O.
+
+``evaluate`` takes an event, the entity states it touches (already loaded), the compiled rule set
+and the lists, and returns the outcome with its reasons, measures and messages. The caller
+persists it and then calls :func:`lendguard.decisions.features.compute.apply_event`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from lendguard.decisions.features.compute import FEATURES, FeatureContext, FeatureValue, compute
+from lendguard.decisions.policy import ListsView, apply_guardrails, strongest
+from lendguard.decisions.rules.loader import (
+    LOCALES,
+    Action,
+    Category,
+    Measure,
+    Rule,
+    RuleSet,
+    render_message,
+)
+
+_MEASURE_ORDER = {m: i for i, m in enumerate(Measure)}
+
+GENERIC_MESSAGES: dict[str, dict[str, str]] = {
+    "DENY_LISTED": {
+        "zh-CN": "为保护您的资金安全，本次操作已被暂停，请联系官方客服核实。",
+        "en": "To protect your money this action has been stopped. Please contact official "
+        "customer service to verify.",
+    },
+}
+
+
+@dataclass(slots=True)
+class Reason:
+    code: str
+    category: str
+    rule_id: str | None
+    action: str
+    weight: int
+    description: str
+    values: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "category": self.category,
+            "rule_id": self.rule_id,
+            "action": self.action,
+            "weight": self.weight,
+            "description": self.description,
+            "values": self.values,
+        }
+
+
+@dataclass(slots=True)
+class EngineResult:
+    action: Action
+    score: int
+    reasons: list[Reason]
+    measures: list[Measure]
+    messages: list[dict[str, str]]
+    guardrails: list[dict[str, str]] = field(default_factory=list)
+    features: dict[str, FeatureValue] = field(default_factory=dict)
+
+
+def _reason(rule: Rule, values: dict[str, FeatureValue], params: dict[str, Any]) -> Reason:
+    names = sorted(rule.condition.names)
+    return Reason(
+        code=rule.reason,
+        category=rule.category.value,
+        rule_id=rule.id,
+        action=rule.action.value,
+        weight=rule.weight,
+        description=rule.description,
+        values={n: values[n] if n in values else params.get(n) for n in names},
+    )
+
+
+def evaluate(ctx: FeatureContext, ruleset: RuleSet, lists: ListsView) -> EngineResult:
+    event = ctx.event
+    values: dict[str, Any] = dict(ruleset.params)
+    values.update(compute(ctx, ruleset.feature_names))
+
+    denied = lists.denied(event, ctx.ts)
+    if denied is not None:
+        reason = Reason(
+            "DENY_LISTED",
+            Category.fraud.value,
+            None,
+            Action.block.value,
+            100,
+            f"the {denied} is on the deny list",
+            {"list": denied},
+        )
+        return EngineResult(
+            action=Action.block,
+            score=100,
+            reasons=[reason],
+            measures=[Measure.SUSPEND],
+            messages=[
+                {"locale": loc, "text": GENERIC_MESSAGES["DENY_LISTED"][loc]} for loc in LOCALES
+            ],
+        )
+    allowed_by = lists.allowed(event, ctx.ts)
+
+    hits: list[Rule] = []
+    customer = event.customer_id
+    score = 0
+    for rule in ruleset.first_pass:
+        if allowed_by is not None and rule.category == Category.fraud:
+            continue
+        if lists.suppressions and lists.suppressed(customer, rule.id, ctx.ts):
+            continue
+        if rule.condition.evaluate(values):
+            hits.append(rule)
+            score += rule.weight
+    score = min(score, ruleset.score_cap)
+    second = ruleset.second_pass
+    if second:
+        values["score"] = score
+        extra = 0
+        for rule in second:
+            if allowed_by is not None and rule.category == Category.fraud:
+                continue
+            if lists.suppressions and lists.suppressed(customer, rule.id, ctx.ts):
+                continue
+            if rule.condition.evaluate(values):
+                hits.append(rule)
+                extra += rule.weight
+        score = min(score + extra, ruleset.score_cap)
+    values["score"] = score
+
+    hits.sort(key=lambda r: (-r.action.rank, -r.weight))
+    action = strongest([r.action for r in hits])
+    measure_set: set[Measure] = set()
+    for rule in hits:
+        if rule.action != Action.allow:
+            measure_set.update(rule.measures)
+    measures = sorted(measure_set, key=_MEASURE_ORDER.__getitem__)
+    vulnerable = bool(FEATURES["is_vulnerable"][0](ctx) or FEATURES["is_elderly"][0](ctx))
+    action, measures, notes = apply_guardrails(event, action, measures, vulnerable)
+
+    messages: list[dict[str, str]] = []
+    if hits and action != Action.allow:
+        primary = hits[0]
+        for locale in LOCALES:
+            template = primary.messages.get(locale)
+            if template:
+                messages.append(
+                    {"locale": locale, "text": render_message(template, values, ruleset.params)}
+                )
+    reasons = [_reason(r, values, ruleset.params) for r in hits]
+    if allowed_by is not None:
+        reasons.append(
+            Reason(
+                "ALLOW_LISTED",
+                Category.fraud.value,
+                None,
+                Action.allow.value,
+                0,
+                f"the {allowed_by} is on the allow list: fraud rules skipped",
+                {"list": allowed_by},
+            )
+        )
+    return EngineResult(
+        action=action,
+        score=score,
+        reasons=reasons,
+        measures=measures,
+        messages=messages,
+        guardrails=[{"code": g.code, "detail": g.detail} for g in notes],
+        features={k: v for k, v in values.items() if k not in ruleset.params},
+    )

@@ -1,0 +1,503 @@
+"""Features: pure functions of (event, entity states), exact at the event's timestamp.
+
+Convention: window features describe the history *before* the event being decided (entries with
+``t - w < ts <= t`` that arrived earlier); the event itself is added to the state only after the
+decision, by :func:`apply_event`. That keeps every feature point-in-time correct, so the same code
+serves live decisions, backtests and model training.
+
+Only the features a rule set references are computed for an event (the registry is lazy), and
+window aggregates over one slice are memoised per event.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Any
+
+from lendguard.decisions.features.state import EntityState, StateBundle
+from lendguard.events.schemas import OUTFLOW_TYPES, Event, EventType
+from lendguard.kit.timeutil import WINDOWS
+
+FeatureValue = float | int | str | bool | None
+
+OUTFLOW = frozenset(t.value for t in OUTFLOW_TYPES)
+# How long after a disbursement outflows count towards its "share leaving".
+DISBURSEMENT_OUTFLOW_WINDOW_S = 2 * 3_600
+
+
+def entity_keys(event: Event) -> dict[str, str]:
+    """The state keys an event touches, by role."""
+    keys = {"customer": f"c:{event.customer_id}"}
+    if event.device_id:
+        keys["device"] = f"d:{event.device_id}"
+    if event.ip:
+        keys["ip"] = f"i:{event.ip}"
+    if event.payee_id and event.type in OUTFLOW_TYPES:
+        keys["payee"] = f"p:{event.payee_id}"
+        keys["pair"] = f"cp:{event.customer_id}|{event.payee_id}"
+    return keys
+
+
+class FeatureContext:
+    """Everything a feature function may read for one event, plus a per-event memo."""
+
+    __slots__ = ("amount", "event", "memo", "states", "ts", "type")
+
+    def __init__(self, event: Event, states: StateBundle) -> None:
+        self.event = event
+        self.states = states
+        self.ts = event.occurred_at.timestamp()
+        self.type = event.type.value
+        self.amount = float(event.amount) if event.amount is not None else 0.0
+        self.memo: dict[Any, Any] = {}
+
+
+# -- window aggregates --------------------------------------------------------------------------
+
+
+def _window_slice(state: EntityState | None, ts: float, seconds: int) -> tuple[int, int]:
+    if state is None or not state.ts:
+        return 0, 0
+    return bisect_right(state.ts, ts - seconds), bisect_right(state.ts, ts)
+
+
+def _aggregate(
+    ctx: FeatureContext, role: str, group: frozenset[str] | None, window: str
+) -> tuple[int, float, float, int]:
+    """(count, sum, max, distinct counterparts) over one entity's window, memoised."""
+    memo_key = (role, group, window)
+    found = ctx.memo.get(memo_key)
+    if found is not None:
+        return found
+    state: EntityState | None = getattr(ctx.states, role)
+    lo, hi = _window_slice(state, ctx.ts, WINDOWS[window])
+    count = 0
+    total = 0.0
+    biggest = 0.0
+    others: set[str] = set()
+    if state is not None and hi > lo:
+        kinds, amounts, other = state.kind, state.amount, state.other
+        for i in range(lo, hi):
+            if group is not None and kinds[i] not in group:
+                continue
+            count += 1
+            value = amounts[i]
+            total += value
+            if value > biggest:
+                biggest = value
+            if other[i]:
+                others.add(other[i])
+    result = (count, total, biggest, len(others))
+    ctx.memo[memo_key] = result
+    return result
+
+
+def _last_of(ctx: FeatureContext, kinds: frozenset[str], changed: str | None = None) -> int | None:
+    """Index of the customer's most recent earlier entry of these kinds (within 30 days)."""
+    memo_key = ("last", kinds, changed)
+    if memo_key in ctx.memo:
+        return ctx.memo[memo_key]
+    state = ctx.states.customer
+    hi = bisect_right(state.ts, ctx.ts)
+    found: int | None = None
+    for i in range(hi - 1, -1, -1):
+        if state.kind[i] in kinds and (changed is None or state.other[i] == changed):
+            found = i
+            break
+    ctx.memo[memo_key] = found
+    return found
+
+
+def _minutes_since(
+    ctx: FeatureContext, kinds: frozenset[str], changed: str | None = None
+) -> float | None:
+    i = _last_of(ctx, kinds, changed)
+    if i is None:
+        return None
+    return (ctx.ts - ctx.states.customer.ts[i]) / 60.0
+
+
+DISBURSEMENT = frozenset({EventType.disbursement.value})
+DEVICE_CHANGE = frozenset({EventType.device_change.value})
+PROFILE_CHANGE = frozenset({EventType.profile_change.value})
+LIMIT_CHANGE = frozenset({EventType.limit_change.value})
+APPLICATION = frozenset({EventType.application.value})
+DEPOSIT = frozenset({EventType.deposit.value})
+LOGIN = frozenset({EventType.login.value})
+
+
+def _disbursement_outflow_share(ctx: FeatureContext) -> float | None:
+    """Share of the last disbursement that has left (this event included) within the window."""
+    i = _last_of(ctx, DISBURSEMENT)
+    if i is None:
+        return None
+    state = ctx.states.customer
+    disbursed_at, disbursed = state.ts[i], state.amount[i]
+    if disbursed <= 0 or ctx.ts - disbursed_at > DISBURSEMENT_OUTFLOW_WINDOW_S:
+        return 0.0
+    hi = bisect_right(state.ts, ctx.ts)
+    left = sum(state.amount[j] for j in range(i + 1, hi) if state.kind[j] in OUTFLOW)
+    if ctx.type in OUTFLOW:
+        left += ctx.amount
+    return round(left / disbursed, 4)
+
+
+# -- profile ------------------------------------------------------------------------------------
+
+
+def _birth_date(ctx: FeatureContext) -> date | None:
+    raw = ctx.states.customer.stats.get("birth_date")
+    return date.fromisoformat(raw) if raw else None
+
+
+def _customer_age(ctx: FeatureContext) -> int | None:
+    born = _birth_date(ctx)
+    if born is None:
+        return None
+    at = datetime.fromtimestamp(ctx.ts, UTC).date()
+    years = at.year - born.year - ((at.month, at.day) < (born.month, born.day))
+    return years
+
+
+def age_band(age: int | None) -> str:
+    """Bands used in every report: < 22, 22–34, 35–59, >= 60."""
+    if age is None:
+        return "unknown"
+    if age < 22:
+        return "<22"
+    if age < 35:
+        return "22-34"
+    if age < 60:
+        return "35-59"
+    return "60+"
+
+
+def _account_age_days(ctx: FeatureContext) -> float | None:
+    created = ctx.states.customer.stats.get("created_at")
+    if created is None:
+        return None
+    return max(0.0, (ctx.ts - float(created)) / 86_400.0)
+
+
+def _is_outflow(ctx: FeatureContext) -> bool:
+    return ctx.type in OUTFLOW
+
+
+def _known_payee(ctx: FeatureContext) -> list[float] | None:
+    payee = ctx.event.payee_id
+    if not payee:
+        return None
+    return ctx.states.customer.known.get(f"payee:{payee}")
+
+
+def _known_device(ctx: FeatureContext) -> list[float] | None:
+    device = ctx.event.device_id
+    if not device:
+        return None
+    return ctx.states.customer.known.get(f"device:{device}")
+
+
+def _is_new_payee(ctx: FeatureContext) -> bool:
+    return bool(ctx.event.payee_id) and ctx.type in OUTFLOW and _known_payee(ctx) is None
+
+
+def _is_new_device(ctx: FeatureContext) -> bool:
+    """A device this customer has never used before (the first event ever is not 'new')."""
+    if not ctx.event.device_id:
+        return False
+    has_devices = any(k.startswith("device:") for k in ctx.states.customer.known)
+    return has_devices and _known_device(ctx) is None
+
+
+def _payee_known_days(ctx: FeatureContext) -> float | None:
+    seen = _known_payee(ctx)
+    return None if seen is None else (ctx.ts - seen[0]) / 86_400.0
+
+
+def _pair_lifetime_count(ctx: FeatureContext) -> int:
+    seen = _known_payee(ctx)
+    return 0 if seen is None else int(seen[2])
+
+
+def _stat(name: str) -> Callable[[FeatureContext], FeatureValue]:
+    def read(ctx: FeatureContext) -> FeatureValue:
+        value = ctx.states.customer.stats.get(name)
+        return value
+
+    return read
+
+
+def _amount_to_lifetime_max(ctx: FeatureContext) -> float | None:
+    biggest = ctx.states.customer.stats.get("lifetime_outflow_max")
+    if not biggest:
+        return None
+    return round(ctx.amount / float(biggest), 4)
+
+
+def _amount_to_balance(ctx: FeatureContext) -> float | None:
+    balance = ctx.event.balance_before
+    if balance is None or balance <= 0:
+        return None
+    return round(ctx.amount / float(balance), 4)
+
+
+def _local_hour(ctx: FeatureContext) -> int:
+    return ctx.event.occurred_at.hour
+
+
+def _attribute(name: str) -> Callable[[FeatureContext], FeatureValue]:
+    def read(ctx: FeatureContext) -> FeatureValue:
+        value = ctx.event.attributes.get(name)
+        return value if isinstance(value, str | int | float | bool) or value is None else str(value)
+
+    return read
+
+
+# -- the registry -------------------------------------------------------------------------------
+
+FeatureFn = Callable[[FeatureContext], FeatureValue]
+
+
+def _build_registry() -> dict[str, tuple[FeatureFn, str]]:
+    """name -> (function, description). Names are the vocabulary of the rule language."""
+    reg: dict[str, tuple[FeatureFn, str]] = {
+        # the event itself
+        "type": (lambda c: c.type, "event type"),
+        "amount": (lambda c: c.amount, "event amount"),
+        "currency": (lambda c: c.event.currency, "currency code"),
+        "channel": (lambda c: c.event.channel, "channel (app, web, ...)"),
+        "balance_before": (
+            lambda c: float(c.event.balance_before) if c.event.balance_before is not None else None,
+            "balance before the event",
+        ),
+        "is_outflow": (_is_outflow, "transfer, withdrawal or payment"),
+        "has_payee": (lambda c: bool(c.event.payee_id), "the event names a payee"),
+        "call_active": (lambda c: c.event.session.call_active, "a phone call is active"),
+        "screen_share_active": (
+            lambda c: c.event.session.screen_share_active,
+            "screen sharing is active",
+        ),
+        "remote_control_app": (
+            lambda c: c.event.session.remote_control_app,
+            "a remote-control app is running",
+        ),
+        "screen_recording_active": (
+            lambda c: c.event.session.screen_recording_active,
+            "screen recording is active",
+        ),
+        "changed": (_attribute("changed"), "what a profile change changed"),
+        "local_hour": (_local_hour, "hour of day in the event's own time zone"),
+        "amount_to_balance": (_amount_to_balance, "amount / balance before"),
+        # profile
+        "customer_age": (_customer_age, "age in years at the event"),
+        "age_band": (lambda c: age_band(_customer_age(c)), "age band"),
+        "is_student": (lambda c: bool(c.states.customer.stats.get("is_student")), "student"),
+        "is_vulnerable": (
+            lambda c: bool(c.states.customer.stats.get("vulnerable")),
+            "flagged vulnerable",
+        ),
+        "is_elderly": (
+            lambda c: (_customer_age(c) or 0) >= 60,
+            "aged 60 or more (configurable in rules)",
+        ),
+        "account_age_days": (_account_age_days, "days since the account was created"),
+        # novelty and recency
+        "is_new_payee": (_is_new_payee, "first outflow from this customer to this payee"),
+        "is_new_device": (_is_new_device, "first use of this device by this customer"),
+        "payee_known_days": (_payee_known_days, "days since the first payment to this payee"),
+        "pair_lifetime_count": (_pair_lifetime_count, "earlier payments to this payee"),
+        "minutes_since_disbursement": (
+            lambda c: _minutes_since(c, DISBURSEMENT),
+            "minutes since the last disbursement",
+        ),
+        "last_disbursement_amount": (
+            lambda c: (
+                c.states.customer.amount[i]
+                if (i := _last_of(c, DISBURSEMENT)) is not None
+                else None
+            ),
+            "amount of the last disbursement (30 days)",
+        ),
+        "disbursement_outflow_share": (
+            _disbursement_outflow_share,
+            "share of the last disbursement gone out within 2 h of it, this event included",
+        ),
+        "minutes_since_device_change": (
+            lambda c: _minutes_since(c, DEVICE_CHANGE),
+            "minutes since the last device change",
+        ),
+        "minutes_since_phone_change": (
+            lambda c: _minutes_since(c, PROFILE_CHANGE, "phone"),
+            "minutes since the phone number changed",
+        ),
+        "minutes_since_password_change": (
+            lambda c: _minutes_since(c, PROFILE_CHANGE, "password"),
+            "minutes since the password changed",
+        ),
+        "minutes_since_card_change": (
+            lambda c: _minutes_since(c, PROFILE_CHANGE, "card"),
+            "minutes since the card changed",
+        ),
+        "minutes_since_limit_change": (
+            lambda c: _minutes_since(c, LIMIT_CHANGE),
+            "minutes since the last limit change",
+        ),
+        "minutes_since_application": (
+            lambda c: _minutes_since(c, APPLICATION),
+            "minutes since the last loan application",
+        ),
+        "lifetime_outflow_count": (
+            lambda c: int(c.states.customer.stats.get("lifetime_outflow_count", 0)),
+            "outflows ever seen",
+        ),
+        "lifetime_outflow_max": (_stat("lifetime_outflow_max"), "largest outflow ever seen"),
+        "amount_to_lifetime_max": (_amount_to_lifetime_max, "amount / largest earlier outflow"),
+    }
+    groups: dict[str, frozenset[str] | None] = {
+        "event": None,
+        "outflow": OUTFLOW,
+        "disbursement": DISBURSEMENT,
+        "application": APPLICATION,
+        "deposit": DEPOSIT,
+        "login": LOGIN,
+    }
+    for window in WINDOWS:
+        for group_name, group in groups.items():
+            reg[f"customer_{group_name}_count_{window}"] = (
+                _agg("customer", group, window, 0),
+                f"customer {group_name} events in {window}",
+            )
+            if group_name in ("outflow", "disbursement", "deposit", "application"):
+                reg[f"customer_{group_name}_sum_{window}"] = (
+                    _agg("customer", group, window, 1),
+                    f"customer {group_name} total in {window}",
+                )
+                reg[f"customer_{group_name}_max_{window}"] = (
+                    _agg("customer", group, window, 2),
+                    f"customer largest {group_name} in {window}",
+                )
+        reg[f"customer_distinct_payee_{window}"] = (
+            _agg("customer", OUTFLOW, window, 3),
+            f"distinct payees paid in {window}",
+        )
+        reg[f"customer_distinct_payer_{window}"] = (
+            _agg("customer", DEPOSIT, window, 3),
+            f"distinct payers crediting in {window}",
+        )
+        for role, what in (("device", "customers on this device"), ("ip", "customers on this ip")):
+            reg[f"{role}_event_count_{window}"] = (
+                _agg(role, None, window, 0),
+                f"events on this {role} in {window}",
+            )
+            reg[f"{role}_distinct_customer_{window}"] = (
+                _agg(role, None, window, 3),
+                f"distinct {what} in {window}",
+            )
+        reg[f"payee_inflow_count_{window}"] = (
+            _agg("payee", None, window, 0),
+            f"payments into this payee in {window}",
+        )
+        reg[f"payee_inflow_sum_{window}"] = (
+            _agg("payee", None, window, 1),
+            f"money into this payee in {window}",
+        )
+        reg[f"payee_inflow_max_{window}"] = (
+            _agg("payee", None, window, 2),
+            f"largest payment into this payee in {window}",
+        )
+        reg[f"payee_distinct_payer_{window}"] = (
+            _agg("payee", None, window, 3),
+            f"distinct customers paying this payee in {window}",
+        )
+        reg[f"pair_outflow_count_{window}"] = (
+            _agg("pair", None, window, 0),
+            f"payments to this payee by this customer in {window}",
+        )
+        reg[f"pair_outflow_sum_{window}"] = (
+            _agg("pair", None, window, 1),
+            f"money to this payee by this customer in {window}",
+        )
+        reg[f"pair_outflow_max_{window}"] = (
+            _agg("pair", None, window, 2),
+            f"largest payment to this payee in {window}",
+        )
+    return reg
+
+
+def _agg(role: str, group: frozenset[str] | None, window: str, index: int) -> FeatureFn:
+    def read(ctx: FeatureContext) -> FeatureValue:
+        return _aggregate(ctx, role, group, window)[index]
+
+    return read
+
+
+FEATURES: dict[str, tuple[FeatureFn, str]] = _build_registry()
+FEATURE_NAMES: frozenset[str] = frozenset(FEATURES)
+
+
+def compute(ctx: FeatureContext, names: frozenset[str] | list[str]) -> dict[str, FeatureValue]:
+    registry = FEATURES
+    return {name: registry[name][0](ctx) for name in names}
+
+
+def compute_all(ctx: FeatureContext) -> dict[str, FeatureValue]:
+    """Every feature: for training and for explanations."""
+    return compute(ctx, sorted(FEATURE_NAMES))
+
+
+# -- state updates ------------------------------------------------------------------------------
+
+
+def update_profile(state: EntityState, event: Event, ts: float) -> None:
+    """Fold the event's optional customer profile into the stored one."""
+    stats = state.stats
+    profile = event.customer
+    if profile is not None:
+        if profile.birth_date is not None:
+            stats["birth_date"] = profile.birth_date.isoformat()
+        if profile.is_student is not None:
+            stats["is_student"] = profile.is_student
+        if profile.vulnerable is not None:
+            stats["vulnerable"] = profile.vulnerable
+        if profile.created_at is not None:
+            stats["created_at"] = profile.created_at.timestamp()
+    if "created_at" not in stats and event.type == EventType.registration:
+        stats["created_at"] = ts
+    stats.setdefault("first_seen", ts)
+
+
+def apply_event(event: Event, states: StateBundle, ctx: FeatureContext | None = None) -> None:
+    """Add the decided event to every state it touches (after the decision)."""
+    ts = event.occurred_at.timestamp()
+    kind = event.type.value
+    amount = float(event.amount) if event.amount is not None else 0.0
+    eid = event.event_id
+    customer = states.customer
+    if kind in OUTFLOW:
+        counterpart = event.payee_id or ""
+    elif kind == "deposit":
+        counterpart = event.payer_id or ""
+    elif kind == "profile_change":
+        counterpart = str(event.attributes.get("changed", ""))
+    else:
+        counterpart = ""
+    customer.add(ts, kind, amount, counterpart, eid)
+    if kind in OUTFLOW:
+        stats = customer.stats
+        stats["lifetime_outflow_count"] = int(stats.get("lifetime_outflow_count", 0)) + 1
+        if amount > float(stats.get("lifetime_outflow_max") or 0.0):
+            stats["lifetime_outflow_max"] = amount
+        if event.payee_id:
+            customer.remember(f"payee:{event.payee_id}", ts)
+    if event.device_id:
+        customer.remember(f"device:{event.device_id}", ts)
+    if states.device is not None:
+        states.device.add(ts, kind, amount, event.customer_id, eid)
+    if states.ip is not None:
+        states.ip.add(ts, kind, amount, event.customer_id, eid)
+    if states.payee is not None:
+        states.payee.add(ts, kind, amount, event.customer_id, eid)
+    if states.pair is not None:
+        states.pair.add(ts, kind, amount, "", eid)

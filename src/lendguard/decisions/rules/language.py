@@ -1,0 +1,243 @@
+"""The rule condition language: a small, safe subset of Python expression syntax.
+
+Rule text is parsed with :mod:`ast` and compiled into a tree of closures once, at load time.
+Nothing is ever passed to ``eval``/``exec``; only the node types listed here are accepted, and
+every name must be a known feature, event field, rule-set parameter or ``score``.
+
+Allowed: numbers, strings, ``True``/``False``/``None``, lists or tuples of constants,
+``and``/``or``/``not``, comparisons (``< <= > >= == != in not in``, chained),
+``+ - * / %``, unary minus, and the functions ``min``, ``max``, ``abs``, ``coalesce``.
+
+``None`` means "not known" (no earlier disbursement, no birth date): any comparison with ``None``
+is false and arithmetic with ``None`` gives ``None``, so a rule never fires on missing data.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+Env = Mapping[str, Any]
+Compiled = Callable[[Env], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ExpressionError(Exception):
+    """A problem at a position inside the expression text (1-based line and column)."""
+
+    message: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.message} (line {self.line}, column {self.column} of the expression)"
+
+
+_COMPARE: dict[type[ast.cmpop], Callable[[Any, Any], bool]] = {
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.In: lambda a, b: a in b,
+    ast.NotIn: lambda a, b: a not in b,
+}
+_ARITH: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.Mod: operator.mod,
+}
+
+
+def _coalesce(*values: Any) -> Any:
+    for value in values:
+        if value is not None:
+            return value
+    return None
+
+
+def _none_safe(fn: Callable[..., Any]) -> Callable[..., Any]:
+    def call(*args: Any) -> Any:
+        if any(a is None for a in args):
+            return None
+        return fn(*args)
+
+    return call
+
+
+_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "min": _none_safe(min),
+    "max": _none_safe(max),
+    "abs": _none_safe(abs),
+    "coalesce": _coalesce,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledExpression:
+    source: str
+    names: frozenset[str]
+    evaluate: Compiled
+
+
+def compile_expression(source: str, known_names: Callable[[str], bool]) -> CompiledExpression:
+    """Parse and compile ``source``; raise :class:`ExpressionError` with its position."""
+    try:
+        tree = ast.parse(source.strip(), mode="eval")
+    except SyntaxError as exc:
+        raise ExpressionError(
+            f"syntax error: {exc.msg}", exc.lineno or 1, exc.offset or 1
+        ) from None
+    names: set[str] = set()
+    fn = _Compiler(known_names, names).visit(tree.body)
+    return CompiledExpression(source=source, names=frozenset(names), evaluate=fn)
+
+
+def _error(node: ast.AST, message: str) -> ExpressionError:
+    return ExpressionError(message, getattr(node, "lineno", 1), getattr(node, "col_offset", 0) + 1)
+
+
+class _Compiler:
+    def __init__(self, known_names: Callable[[str], bool], names: set[str]) -> None:
+        self.known_names = known_names
+        self.names = names
+
+    def visit(self, node: ast.AST) -> Compiled:
+        method = getattr(self, f"visit_{type(node).__name__}", None)
+        if method is None:
+            raise _error(node, f"'{type(node).__name__}' is not allowed in a rule condition")
+        return method(node)
+
+    def visit_Constant(self, node: ast.Constant) -> Compiled:
+        value = node.value
+        if not isinstance(value, int | float | str | bool) and value is not None:
+            raise _error(node, f"constant {value!r} is not allowed")
+        return lambda env: value
+
+    def _constant_collection(self, node: ast.List | ast.Tuple) -> Compiled:
+        items = []
+        for element in node.elts:
+            if not isinstance(element, ast.Constant):
+                raise _error(element, "lists may only hold constants")
+            items.append(element.value)
+        frozen = frozenset(items)
+        return lambda env: frozen
+
+    visit_List = _constant_collection
+    visit_Tuple = _constant_collection
+
+    def visit_Name(self, node: ast.Name) -> Compiled:
+        name = node.id
+        if name in ("true", "false"):
+            constant = name == "true"
+            return lambda env: constant
+        if not self.known_names(name):
+            raise _error(node, f"unknown name '{name}'")
+        self.names.add(name)
+        return lambda env: env[name]
+
+    def visit_BoolOp(self, node: ast.BoolOp) -> Compiled:
+        parts = [self.visit(v) for v in node.values]
+        if isinstance(node.op, ast.And):
+
+            def all_true(env: Env) -> bool:
+                for part in parts:
+                    if not part(env):
+                        return False
+                return True
+
+            return all_true
+
+        def any_true(env: Env) -> bool:
+            for part in parts:
+                if part(env):
+                    return True
+            return False
+
+        return any_true
+
+    def visit_UnaryOp(self, node: ast.UnaryOp) -> Compiled:
+        operand = self.visit(node.operand)
+        if isinstance(node.op, ast.Not):
+            return lambda env: not operand(env)
+        if isinstance(node.op, ast.USub):
+
+            def negate(env: Env) -> Any:
+                value = operand(env)
+                return None if value is None else -value
+
+            return negate
+        raise _error(node, "only 'not' and '-' are allowed as unary operators")
+
+    def visit_BinOp(self, node: ast.BinOp) -> Compiled:
+        op = _ARITH.get(type(node.op))
+        if op is None:
+            raise _error(node, f"operator '{type(node.op).__name__}' is not allowed")
+        left, right = self.visit(node.left), self.visit(node.right)
+
+        def arith(env: Env) -> Any:
+            a, b = left(env), right(env)
+            if a is None or b is None:
+                return None
+            try:
+                return op(a, b)
+            except (ZeroDivisionError, TypeError):
+                return None
+
+        return arith
+
+    def visit_Compare(self, node: ast.Compare) -> Compiled:
+        operands = [self.visit(node.left)] + [self.visit(c) for c in node.comparators]
+        ops = []
+        for op_node in node.ops:
+            op = _COMPARE.get(type(op_node))
+            if op is None:
+                raise _error(node, f"comparison '{type(op_node).__name__}' is not allowed")
+            ops.append(op)
+
+        if len(ops) == 1:
+            left, right, only = operands[0], operands[1], ops[0]
+
+            def compare_one(env: Env) -> bool:
+                a, b = left(env), right(env)
+                if a is None or b is None:
+                    return False
+                try:
+                    return bool(only(a, b))
+                except TypeError:
+                    return False
+
+            return compare_one
+
+        def compare_chain(env: Env) -> bool:
+            a = operands[0](env)
+            for op, nxt in zip(ops, operands[1:], strict=True):
+                b = nxt(env)
+                if a is None or b is None:
+                    return False
+                try:
+                    if not op(a, b):
+                        return False
+                except TypeError:
+                    return False
+                a = b
+            return True
+
+        return compare_chain
+
+    def visit_Call(self, node: ast.Call) -> Compiled:
+        if not isinstance(node.func, ast.Name) or node.func.id not in _FUNCTIONS:
+            raise _error(node, f"only the functions {sorted(_FUNCTIONS)} may be called")
+        if node.keywords:
+            raise _error(node, "keyword arguments are not allowed")
+        fn = _FUNCTIONS[node.func.id]
+        args = [self.visit(a) for a in node.args]
+        if not args:
+            raise _error(node, f"{node.func.id}() needs at least one argument")
+        return lambda env: fn(*(a(env) for a in args))

@@ -1,0 +1,381 @@
+"""Rule sets as data: YAML in, a compiled, immutable :class:`RuleSet` out.
+
+Every problem is reported with file, line and column (1-based) and nothing is half-loaded: a
+rule set either compiles whole or is refused whole, so the active version keeps serving.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lendguard.decisions.features.compute import FEATURE_NAMES
+from lendguard.decisions.rules.language import (
+    CompiledExpression,
+    ExpressionError,
+    compile_expression,
+)
+
+
+class Action(StrEnum):
+    """The intervention ladder, in order of strength."""
+
+    allow = "allow"
+    remind = "remind"
+    dissuade = "dissuade"
+    intercept = "intercept"
+    block = "block"
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+
+_RANK = {a: i for i, a in enumerate(Action)}
+
+
+class Category(StrEnum):
+    fraud = "fraud"
+    wellbeing = "wellbeing"
+    compliance = "compliance"
+
+
+class Measure(StrEnum):
+    """Protective measures. Add members, never remove them."""
+
+    VERIFY = "VERIFY"
+    REVERIFY_ID = "REVERIFY_ID"
+    DELAY = "DELAY"
+    RESTRICT = "RESTRICT"
+    SUSPEND = "SUSPEND"
+    # Added by policy: a member of staff calls the customer back (R36 L2 for vulnerable people).
+    CALLBACK = "CALLBACK"
+
+
+LOCALES = ("zh-CN", "en")
+SCORE_NAME = "score"
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_RULE_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
+_REASON = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
+
+
+@dataclass(frozen=True, slots=True)
+class RuleProblem:
+    file: str
+    line: int
+    column: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}: {self.message}"
+
+
+class RuleSetError(Exception):
+    def __init__(self, problems: list[RuleProblem]) -> None:
+        super().__init__("; ".join(str(p) for p in problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str
+    description: str
+    category: Category
+    action: Action
+    reason: str
+    weight: int
+    measures: tuple[Measure, ...]
+    messages: dict[str, str]
+    condition: CompiledExpression
+    uses_score: bool
+    message_names: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    name: str
+    description: str
+    params: dict[str, Any]
+    rules: tuple[Rule, ...]
+    score_cap: int
+    source: str
+    # Feature names any rule or message needs: only these are computed per event.
+    feature_names: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def first_pass(self) -> tuple[Rule, ...]:
+        return tuple(r for r in self.rules if not r.uses_score)
+
+    @property
+    def second_pass(self) -> tuple[Rule, ...]:
+        return tuple(r for r in self.rules if r.uses_score)
+
+
+class _Collector:
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.problems: list[RuleProblem] = []
+
+    def at(self, node: yaml.Node | None, message: str, dline: int = 0, dcol: int = 0) -> None:
+        line = node.start_mark.line + 1 if node is not None else 1
+        col = node.start_mark.column + 1 if node is not None else 1
+        self.problems.append(RuleProblem(self.file, line + dline, col + dcol, message))
+
+
+def _mapping(node: yaml.Node) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+    assert isinstance(node, yaml.MappingNode)
+    return {k.value: (k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode)}
+
+
+def _scalar(node: yaml.Node) -> Any:
+    return yaml.safe_load(yaml.serialize(node))
+
+
+def load_ruleset_file(path: str | Path) -> RuleSet:
+    path = Path(path)
+    return parse_ruleset(path.read_text(encoding="utf-8"), file=str(path))
+
+
+def parse_ruleset(text: str, file: str = "<ruleset>") -> RuleSet:
+    """Parse and compile; raise :class:`RuleSetError` listing every problem found."""
+    out = _Collector(file)
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        col = mark.column + 1 if mark else 1
+        raise RuleSetError(
+            [RuleProblem(file, line, col, f"YAML syntax error: {exc.problem or exc}")]
+        ) from None
+    if not isinstance(root, yaml.MappingNode):
+        raise RuleSetError([RuleProblem(file, 1, 1, "a rule set must be a mapping with 'rules'")])
+    top = _mapping(root)
+    allowed_top = {"name", "description", "params", "rules", "score_cap"}
+    for key, (knode, _) in top.items():
+        if key not in allowed_top:
+            out.at(knode, f"unknown key '{key}' (allowed: {sorted(allowed_top)})")
+
+    params: dict[str, Any] = {}
+    if "params" in top:
+        pnode = top["params"][1]
+        if not isinstance(pnode, yaml.MappingNode):
+            out.at(pnode, "'params' must be a mapping of name: number or string")
+        else:
+            for key, (knode, vnode) in _mapping(pnode).items():
+                value = _scalar(vnode) if isinstance(vnode, yaml.ScalarNode) else None
+                if not re.fullmatch(r"[a-z_][a-z0-9_]*", key):
+                    out.at(knode, f"parameter name '{key}' must be lower_snake_case")
+                elif key in FEATURE_NAMES or key == SCORE_NAME:
+                    out.at(knode, f"parameter '{key}' shadows a feature name")
+                elif isinstance(value, bool) or not isinstance(value, int | float | str):
+                    out.at(vnode, f"parameter '{key}' must be a number or a string")
+                else:
+                    params[key] = value
+
+    def known(name: str) -> bool:
+        return name in FEATURE_NAMES or name in params or name == SCORE_NAME
+
+    score_cap = 100
+    if "score_cap" in top:
+        value = _scalar(top["score_cap"][1])
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            out.at(top["score_cap"][1], "'score_cap' must be a positive integer")
+        else:
+            score_cap = value
+
+    rules: list[Rule] = []
+    if "rules" not in top:
+        out.at(root, "missing 'rules'")
+    else:
+        rules_node = top["rules"][1]
+        if not isinstance(rules_node, yaml.SequenceNode) or not rules_node.value:
+            out.at(rules_node, "'rules' must be a non-empty list")
+        else:
+            seen: set[str] = set()
+            for rnode in rules_node.value:
+                rule = _parse_rule(rnode, out, known, params)
+                if rule is None:
+                    continue
+                if rule.id in seen:
+                    out.at(rnode, f"duplicate rule id '{rule.id}'")
+                seen.add(rule.id)
+                rules.append(rule)
+    if out.problems:
+        raise RuleSetError(out.problems)
+
+    names: set[str] = set()
+    for rule in rules:
+        names |= rule.condition.names | rule.message_names
+    feature_names = frozenset(n for n in names if n in FEATURE_NAMES)
+    name = _scalar(top["name"][1]) if "name" in top else "unnamed"
+    description = _scalar(top["description"][1]) if "description" in top else ""
+    return RuleSet(
+        name=str(name),
+        description=str(description or ""),
+        params=params,
+        rules=tuple(rules),
+        score_cap=score_cap,
+        source=text,
+        feature_names=feature_names,
+    )
+
+
+_RULE_KEYS = {
+    "id",
+    "description",
+    "category",
+    "when",
+    "action",
+    "reason",
+    "weight",
+    "measures",
+    "message",
+    "enabled",
+}
+
+
+def _parse_rule(
+    node: yaml.Node, out: _Collector, known: Any, params: dict[str, Any]
+) -> Rule | None:
+    if not isinstance(node, yaml.MappingNode):
+        out.at(node, "each rule must be a mapping")
+        return None
+    before = len(out.problems)
+    fields = _mapping(node)
+    for key, (knode, _) in fields.items():
+        if key not in _RULE_KEYS:
+            out.at(knode, f"unknown rule key '{key}' (allowed: {sorted(_RULE_KEYS)})")
+    for required in ("id", "when", "action", "reason", "category"):
+        if required not in fields:
+            out.at(node, f"rule is missing '{required}'")
+    if len(out.problems) > before:
+        return None
+
+    def value(key: str, default: Any = None) -> Any:
+        if key not in fields:
+            return default
+        vnode = fields[key][1]
+        return _scalar(vnode)
+
+    rule_id = str(value("id"))
+    if not _RULE_ID.match(rule_id):
+        out.at(fields["id"][1], f"rule id '{rule_id}' must be letters, digits, '_', '.' or '-'")
+    try:
+        action = Action(str(value("action")))
+    except ValueError:
+        out.at(fields["action"][1], f"action must be one of {[a.value for a in Action]}")
+        action = Action.allow
+    try:
+        category = Category(str(value("category")))
+    except ValueError:
+        out.at(fields["category"][1], f"category must be one of {[c.value for c in Category]}")
+        category = Category.fraud
+    reason = str(value("reason"))
+    if not _REASON.match(reason):
+        out.at(fields["reason"][1], "reason must be an UPPER_SNAKE_CASE code")
+    weight = value("weight", 0)
+    if not isinstance(weight, int) or isinstance(weight, bool) or not 0 <= weight <= 100:
+        out.at(fields["weight"][1], "weight must be an integer from 0 to 100")
+        weight = 0
+    measures: list[Measure] = []
+    raw_measures = value("measures", []) or []
+    if not isinstance(raw_measures, list):
+        out.at(fields["measures"][1], "measures must be a list")
+    else:
+        for m in raw_measures:
+            try:
+                measures.append(Measure(str(m)))
+            except ValueError:
+                out.at(
+                    fields["measures"][1], f"unknown measure '{m}' ({[x.value for x in Measure]})"
+                )
+    enabled = value("enabled", True)
+    if not isinstance(enabled, bool):
+        out.at(fields["enabled"][1], "enabled must be true or false")
+
+    when_node = fields["when"][1]
+    condition: CompiledExpression | None = None
+    if not isinstance(when_node, yaml.ScalarNode):
+        out.at(when_node, "'when' must be an expression string")
+    else:
+        try:
+            condition = compile_expression(str(when_node.value), known)
+        except ExpressionError as exc:
+            _report_expression_error(out, when_node, exc)
+
+    messages: dict[str, str] = {}
+    message_names: set[str] = set()
+    if "message" in fields:
+        mnode = fields["message"][1]
+        if not isinstance(mnode, yaml.MappingNode):
+            out.at(mnode, "message must be a mapping of locale: text")
+        else:
+            for locale, (lnode, tnode) in _mapping(mnode).items():
+                if locale not in LOCALES:
+                    out.at(lnode, f"unknown locale '{locale}' (use {list(LOCALES)})")
+                    continue
+                text = str(_scalar(tnode))
+                for match in _PLACEHOLDER.finditer(text):
+                    if not known(match.group(1)):
+                        out.at(tnode, f"unknown placeholder '{{{match.group(1)}}}' in message")
+                    elif match.group(1) != SCORE_NAME:
+                        message_names.add(match.group(1))
+                messages[locale] = text
+            for locale in LOCALES:
+                if locale not in messages:
+                    out.at(mnode, f"message needs a '{locale}' text")
+    elif action != Action.allow:
+        out.at(node, "a rule that acts needs a 'message' in zh-CN and en")
+
+    if len(out.problems) > before or condition is None or not enabled:
+        return None
+    return Rule(
+        id=rule_id,
+        description=str(value("description", "") or ""),
+        category=category,
+        action=action,
+        reason=reason,
+        weight=int(weight),
+        measures=tuple(measures),
+        messages=messages,
+        condition=condition,
+        uses_score=SCORE_NAME in condition.names,
+        message_names=frozenset(n for n in message_names if n not in params),
+    )
+
+
+def _report_expression_error(out: _Collector, node: yaml.ScalarNode, exc: ExpressionError) -> None:
+    """Map a position inside the expression to the file's line and column."""
+    mark = node.start_mark
+    if node.style in ("|", ">"):
+        # Block scalar: the text starts on the next line, indented; find that indentation.
+        lines = mark.buffer[mark.index :].splitlines() if mark.buffer else []
+        body = lines[1] if len(lines) > 1 else ""
+        indent = len(body) - len(body.lstrip(" "))
+        line = mark.line + 1 + exc.line
+        column = indent + exc.column
+        out.problems.append(RuleProblem(out.file, line, column, exc.message))
+        return
+    quote = 1 if node.style in ("'", '"') else 0
+    leading = len(str(node.value)) - len(str(node.value).lstrip())
+    column = mark.column + 1 + quote + leading + exc.column - 1 if exc.line == 1 else exc.column
+    out.problems.append(RuleProblem(out.file, mark.line + exc.line, column, exc.message))
+
+
+def render_message(template: str, values: dict[str, Any], params: dict[str, Any]) -> str:
+    def fill(match: re.Match[str]) -> str:
+        name = match.group(1)
+        value = values.get(name, params.get(name))
+        if value is None:
+            return "-"
+        if isinstance(value, float):
+            return f"{value:,.0f}" if value.is_integer() else f"{value:,.2f}"
+        return str(value)
+
+    return _PLACEHOLDER.sub(fill, template)

@@ -1,0 +1,58 @@
+"""One error base class; the HTTP layer turns each into an RFC 9457 problem document."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    field: str
+    message: str
+
+
+class LendGuardError(Exception):
+    status_code: int = 500
+    title: str = "Internal error"
+
+    def __init__(self, detail: str, *, errors: list[FieldError] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors or []
+
+
+class ValidationFailed(LendGuardError):
+    status_code = 422
+    title = "Validation failed"
+
+
+class NotFound(LendGuardError):
+    status_code = 404
+    title = "Not found"
+
+
+class Conflict(LendGuardError):
+    status_code = 409
+    title = "Conflict"
+
+
+class IdempotencyMismatch(LendGuardError):
+    """The same ``event_id`` arrived again with a different body."""
+
+    status_code = 422
+    title = "Event id reused with a different body"
+
+
+class RuleSetInvalid(LendGuardError):
+    status_code = 422
+    title = "Rule set invalid"
+
+
+class Unauthorized(LendGuardError):
+    status_code = 401
+    title = "Unauthorized"
+
+
+class Forbidden(LendGuardError):
+    status_code = 403
+    title = "Forbidden"

@@ -1,0 +1,1 @@
+"""The event contract every area reads. Data only: imports no service."""

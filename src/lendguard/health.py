@@ -1,0 +1,39 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from sqlalchemy import text
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+def readyz(request: Request) -> Any:
+    services = request.app.state.services
+    checks: dict[str, str] = {}
+    try:
+        with services.decisions.db.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:  # readiness must answer, whatever failed
+        checks["database"] = f"error: {type(exc).__name__}"
+    checks["ruleset"] = "ok" if services.decisions.ruleset is not None else "missing"
+    ready = all(v == "ok" for v in checks.values())
+    from lendguard.app import JSONResponse
+
+    body = {
+        "status": "ready" if ready else "not ready",
+        "checks": checks,
+        "ruleset_version": services.decisions.ruleset_version,
+    }
+    response: Response = JSONResponse(body, status_code=200 if ready else 503)
+    return response

@@ -1,0 +1,27 @@
+"""ORM tables, one file per area, one metadata for migrations."""
+
+from lendguard.models.base import Base
+from lendguard.models.decision import (
+    ApiKey,
+    DecisionRecord,
+    EventRecord,
+    ListEntry,
+    RuleSetActivation,
+    RuleSetVersion,
+    StateCheckpoint,
+    StateSnapshot,
+    Suppression,
+)
+
+__all__ = [
+    "ApiKey",
+    "Base",
+    "DecisionRecord",
+    "EventRecord",
+    "ListEntry",
+    "RuleSetActivation",
+    "RuleSetVersion",
+    "StateCheckpoint",
+    "StateSnapshot",
+    "Suppression",
+]

@@ -1,0 +1,147 @@
+"""Tables of the decisions area: events, the decision log, rule sets, keys, lists, state."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from lendguard.models.base import Base, PortableJSON, UTCDateTime
+
+BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class EventRecord(Base):
+    """Every accepted event, in arrival order (``seq``): the idempotency key and the replay log."""
+
+    __tablename__ = "events"
+
+    seq: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(128), unique=True)
+    customer_id: Mapped[str] = mapped_column(String(128), index=True)
+    type: Mapped[str] = mapped_column(String(32))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    body_hash: Mapped[str] = mapped_column(String(64))
+    body: Mapped[dict[str, Any]] = mapped_column(PortableJSON)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class DecisionRecord(Base):
+    """The append-only decision log: never updated, never deleted by the engine."""
+
+    __tablename__ = "decisions"
+
+    decision_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(128), unique=True)
+    customer_id: Mapped[str] = mapped_column(String(128))
+    event_type: Mapped[str] = mapped_column(String(32))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    action: Mapped[str] = mapped_column(String(16))
+    score: Mapped[int] = mapped_column(Integer)
+    model_score: Mapped[float | None] = mapped_column(nullable=True)
+    reasons: Mapped[list[dict[str, Any]]] = mapped_column(PortableJSON)
+    measures: Mapped[list[str]] = mapped_column(PortableJSON)
+    messages: Mapped[list[dict[str, str]]] = mapped_column(PortableJSON)
+    guardrails: Mapped[list[dict[str, str]]] = mapped_column(PortableJSON)
+    ruleset_version: Mapped[int] = mapped_column(Integer)
+    model_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    latency_us: Mapped[int] = mapped_column(Integer)
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_decisions_customer_decided", "customer_id", "decided_at"),)
+
+
+class RuleSetVersion(Base):
+    """An uploaded rule set. Immutable once written; activation is a separate row."""
+
+    __tablename__ = "rulesets"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128))
+    description: Mapped[str] = mapped_column(Text, default="")
+    source: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    rule_count: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str] = mapped_column(String(128))
+
+
+class RuleSetActivation(Base):
+    """Append-only history of activations; the newest row names the active version."""
+
+    __tablename__ = "ruleset_activations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    version: Mapped[int] = mapped_column(Integer)
+    activated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    activated_by: Mapped[str] = mapped_column(String(128))
+
+
+class ApiKey(Base):
+    """An API key, stored as a SHA-256 hash of a high-entropy secret; shown once at creation."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[list[str]] = mapped_column(PortableJSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ListEntry(Base):
+    """An allow- or deny-list entry for one field value, with its reason, author and expiry."""
+
+    __tablename__ = "list_entries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    list_type: Mapped[str] = mapped_column(String(8))  # allow | deny
+    field: Mapped[str] = mapped_column(String(16))  # customer | device | payee | ip | card
+    value: Mapped[str] = mapped_column(String(128))
+    reason: Mapped[str] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class Suppression(Base):
+    """ "Do not apply rule R to customer C until T" — with who decided it and why."""
+
+    __tablename__ = "suppressions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    customer_id: Mapped[str] = mapped_column(String(128))
+    rule_id: Mapped[str] = mapped_column(String(64))
+    until: Mapped[datetime] = mapped_column(UTCDateTime())
+    reason: Mapped[str] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class StateSnapshot(Base):
+    """Checkpointed window state of one entity key (in-process store)."""
+
+    __tablename__ = "state_snapshots"
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    blob: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class StateCheckpoint(Base):
+    """The event ``seq`` up to which ``state_snapshots`` is complete (one row, id = 1)."""
+
+    __tablename__ = "state_checkpoint"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
