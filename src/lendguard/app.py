@@ -64,6 +64,7 @@ class Services:
 
 
 def build_services(settings: Settings, migrate: bool = True) -> Services:
+    configure_logging(settings.log_level)
     if migrate:
         upgrade(settings.database_url)
     engine = make_engine(settings.database_url, settings.sqlite_synchronous)

@@ -81,7 +81,7 @@ async def post_event(request: Request, _: EventsWriter) -> Any:
     started = time.perf_counter()
     raw = await read_json(request)
     event = parse_event(raw)
-    return _service(request).decide(event, started=started)
+    return await _service(request).decide_async(event, started=started)
 
 
 @router.post("/events/batch", tags=["events"], summary="Decide up to 1,000 events in order")

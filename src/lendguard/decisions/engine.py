@@ -10,7 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from lendguard.decisions.features.compute import FEATURES, FeatureContext, FeatureValue, compute
+from lendguard.decisions.features.compute import (
+    FeatureContext,
+    FeatureValue,
+    LazyFeatures,
+)
 from lendguard.decisions.policy import ListsView, apply_guardrails, strongest
 from lendguard.decisions.rules.loader import (
     LOCALES,
@@ -66,7 +70,7 @@ class EngineResult:
     features: dict[str, FeatureValue] = field(default_factory=dict)
 
 
-def _reason(rule: Rule, values: dict[str, FeatureValue], params: dict[str, Any]) -> Reason:
+def _reason(rule: Rule, values: dict[str, FeatureValue]) -> Reason:
     names = sorted(rule.condition.names)
     return Reason(
         code=rule.reason,
@@ -75,14 +79,13 @@ def _reason(rule: Rule, values: dict[str, FeatureValue], params: dict[str, Any])
         action=rule.action.value,
         weight=rule.weight,
         description=rule.description,
-        values={n: values[n] if n in values else params.get(n) for n in names},
+        values={n: values[n] for n in names},
     )
 
 
 def evaluate(ctx: FeatureContext, ruleset: RuleSet, lists: ListsView) -> EngineResult:
     event = ctx.event
-    values: dict[str, Any] = dict(ruleset.params)
-    values.update(compute(ctx, ruleset.feature_names))
+    values = LazyFeatures(ctx, ruleset.params)
 
     denied = lists.denied(event, ctx.ts)
     if denied is not None:
@@ -140,7 +143,7 @@ def evaluate(ctx: FeatureContext, ruleset: RuleSet, lists: ListsView) -> EngineR
         if rule.action != Action.allow:
             measure_set.update(rule.measures)
     measures = sorted(measure_set, key=_MEASURE_ORDER.__getitem__)
-    vulnerable = bool(FEATURES["is_vulnerable"][0](ctx) or FEATURES["is_elderly"][0](ctx))
+    vulnerable = action == Action.dissuade and bool(values["is_vulnerable"] or values["is_elderly"])
     action, measures, notes = apply_guardrails(event, action, measures, vulnerable)
 
     messages: list[dict[str, str]] = []
@@ -152,7 +155,7 @@ def evaluate(ctx: FeatureContext, ruleset: RuleSet, lists: ListsView) -> EngineR
                 messages.append(
                     {"locale": locale, "text": render_message(template, values, ruleset.params)}
                 )
-    reasons = [_reason(r, values, ruleset.params) for r in hits]
+    reasons = [_reason(r, values) for r in hits]
     if allowed_by is not None:
         reasons.append(
             Reason(
@@ -172,5 +175,5 @@ def evaluate(ctx: FeatureContext, ruleset: RuleSet, lists: ListsView) -> EngineR
         measures=measures,
         messages=messages,
         guardrails=[{"code": g.code, "detail": g.detail} for g in notes],
-        features={k: v for k, v in values.items() if k not in ruleset.params},
+        features=values,
     )

@@ -8,6 +8,7 @@ an event that failed to be written leaves no trace.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import threading
 import time
@@ -18,8 +19,8 @@ from typing import Any
 
 import structlog
 from pydantic import ValidationError
-from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from lendguard.decisions import engine as decision_engine
 from lendguard.decisions.features.compute import (
@@ -28,14 +29,17 @@ from lendguard.decisions.features.compute import (
     entity_keys,
     update_profile,
 )
-from lendguard.decisions.features.state import StateBundle
+from lendguard.decisions.features.state import EntityState, StateBundle
 from lendguard.decisions.policy import LIST_FIELDS, ListsView
 from lendguard.decisions.repository import decision_repository as repo
+from lendguard.decisions.repository import sqlite_hot_path
 from lendguard.decisions.rules.loader import RuleSet, RuleSetError, parse_ruleset
 from lendguard.decisions.state import MemoryStateStore, StateStore
 from lendguard.errors import (
+    Conflict,
     FieldError,
     IdempotencyMismatch,
+    LendGuardError,
     NotFound,
     RuleSetInvalid,
     ValidationFailed,
@@ -74,6 +78,59 @@ def parse_event(raw: Any) -> Event:
         raise ValidationFailed("the event is invalid", errors=validation_errors(exc)) from None
 
 
+class _Pending:
+    """One decided event waiting for the commit that makes it durable."""
+
+    __slots__ = ("decision", "done", "error", "event_row", "states", "waiters")
+
+    def __init__(
+        self, event_row: dict[str, Any], decision: dict[str, Any], states: dict[str, EntityState]
+    ) -> None:
+        self.event_row = event_row
+        self.decision = decision
+        self.states = states
+        self.done = False
+        self.error: BaseException | None = None
+        self.waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class _Committer:
+    """A daemon thread that writes queued groups whenever woken (for the async path)."""
+
+    def __init__(self, commit: Any) -> None:
+        self._commit = commit
+        self._wanted = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lendguard-committer", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wanted.set()
+
+    def _run(self) -> None:
+        while True:
+            self._wanted.wait()
+            self._wanted.clear()
+            try:
+                self._commit()
+            except Exception:  # errors reach the waiters through their pending items
+                log.exception("decision.commit_failed")
+
+
+def _as_public_error(error: BaseException, item: _Pending) -> BaseException:
+    if isinstance(error, IntegrityError):
+        return Conflict(
+            f"event '{item.event_row['event_id']}' could not be written: another writer stored "
+            "an event with the same id at the same time; send it again to get its decision",
+            errors=[FieldError("event_id", "written concurrently by another process")],
+        )
+    return error
+
+
 class DecisionService:
     def __init__(self, engine: Engine, store: StateStore | None = None) -> None:
         self.db = engine
@@ -82,6 +139,15 @@ class DecisionService:
         self.ruleset: RuleSet | None = None
         self.ruleset_version = 0
         self.lists = ListsView()
+        self._writer: Connection | None = None
+        self._reader: Connection | None = None
+        self._hot: Any = sqlite_hot_path if engine.dialect.name == "sqlite" else repo
+        self._commit_lock = threading.Lock()
+        self._queue: list[_Pending] = []
+        self._inflight: dict[str, _Pending] = {}
+        # States touched by decisions not yet committed (the store sees them after the commit).
+        self._overlay: dict[str, EntityState] = {}
+        self._committer_thread: _Committer | None = None
 
     # -- start-up ------------------------------------------------------------------------------
 
@@ -143,117 +209,273 @@ class DecisionService:
     def close(self) -> None:
         with self.lock:
             self.store.close()
+            for conn in (self._writer, self._reader):
+                if conn is not None:
+                    conn.close()
+            self._writer = self._reader = None
 
     # -- deciding ------------------------------------------------------------------------------
 
     def decide(self, event: Event, *, started: float | None = None) -> dict[str, Any]:
-        """Decide one validated event; the same event again returns the original decision."""
+        """Decide one validated event and return once its decision is durable.
+
+        The same event again returns the original decision; the same ``event_id`` with another
+        body is refused. Concurrent callers share commits (group commit): each waits until the
+        transaction holding its decision has committed.
+        """
+        outcome = self._enqueue(event, started)
+        if isinstance(outcome, dict):
+            return outcome
+        pending, body_hash = outcome
+        while not pending.done:
+            self._commit_queued()
+        return self._answer(event.event_id, body_hash, pending)
+
+    async def decide_async(self, event: Event, *, started: float | None = None) -> dict[str, Any]:
+        """As :meth:`decide`, for the event loop: the commit runs on the committer thread.
+
+        While one group is being written, the loop keeps deciding the next requests, which
+        join the next group: throughput grows with concurrency instead of waiting on the disk.
+        """
+        outcome = self._enqueue(event, started)
+        if isinstance(outcome, dict):
+            return outcome
+        pending, body_hash = outcome
+        if not pending.done:
+            loop = asyncio.get_running_loop()
+            future: asyncio.Future[None] = loop.create_future()
+            with self.lock:
+                if pending.done:
+                    future.set_result(None)
+                else:
+                    pending.waiters.append((loop, future))
+            self._committer().wake()
+            await future
+        return self._answer(event.event_id, body_hash, pending)
+
+    def _enqueue(
+        self, event: Event, started: float | None
+    ) -> dict[str, Any] | tuple[_Pending, str]:
+        """Decide and queue for writing; or answer at once for an event already written."""
         t0 = started if started is not None else time.perf_counter()
         body = event.model_dump(mode="json", exclude_none=True)
         body_hash = hashlib.sha256(_canonical(body)).hexdigest()
         with self.lock:
-            with self.db.connect() as conn:
-                found = repo.find_by_event_id(conn, event.event_id)
-            if found is not None:
-                return self._replayed(event.event_id, body_hash, *found)
-            ruleset, version = self.ruleset, self.ruleset_version
-            assert ruleset is not None, "DecisionService.start() was not called"
-            keys = entity_keys(event)
-            states = self.store.load(keys.values())
-            bundle = StateBundle(keys, states)
-            ts = event.occurred_at.timestamp()
-            profile_before = dict(bundle.customer.stats)
-            update_profile(bundle.customer, event, ts)
-            ctx = FeatureContext(event, bundle)
-            result = decision_engine.evaluate(ctx, ruleset, self.lists)
-            now = datetime.now(UTC)
-            latency_us = int((time.perf_counter() - t0) * 1e6)
-            decision = {
-                "decision_id": new_id("dec"),
-                "event_id": event.event_id,
-                "customer_id": event.customer_id,
-                "event_type": event.type.value,
-                "occurred_at": event.occurred_at,
-                "action": result.action.value,
-                "score": result.score,
-                "model_score": None,
-                "reasons": [r.as_dict() for r in result.reasons],
-                "measures": [m.value for m in result.measures],
-                "messages": result.messages,
-                "guardrails": result.guardrails,
-                "ruleset_version": version,
-                "model_version": None,
-                "latency_us": latency_us,
-                "decided_at": now,
-            }
-            event_row = {
-                "event_id": event.event_id,
-                "customer_id": event.customer_id,
-                "type": event.type.value,
-                "occurred_at": event.occurred_at,
-                "body_hash": body_hash,
-                "body": body,
-                "received_at": now,
-            }
+            inflight = self._inflight.get(event.event_id)
+            if inflight is not None:
+                # The same event is being written for another caller: answer as it is answered.
+                return inflight, body_hash
+            stored_hash = self._hot.event_hash(self._reader_conn(), event.event_id)
+            if stored_hash is not None:
+                return self._replayed(event.event_id, body_hash, stored_hash)
+            return self._decide_locked(event, body, body_hash, t0), body_hash
+
+    def _answer(self, event_id: str, body_hash: str, pending: _Pending) -> dict[str, Any]:
+        if pending.error is not None:
+            raise pending.error
+        return self._replayed(event_id, body_hash, pending.event_row["body_hash"], pending.decision)
+
+    def _committer(self) -> _Committer:
+        if self._committer_thread is None:
+            with self.lock:
+                if self._committer_thread is None:
+                    self._committer_thread = _Committer(self._commit_queued)
+        return self._committer_thread
+
+    def _decide_locked(
+        self, event: Event, body: dict[str, Any], body_hash: str, t0: float
+    ) -> _Pending:
+        ruleset, version = self.ruleset, self.ruleset_version
+        assert ruleset is not None, "DecisionService.start() was not called"
+        keys = entity_keys(event)
+        wanted = list(keys.values())
+        overlay = self._overlay
+        missing = [k for k in wanted if k not in overlay]
+        if missing:
+            overlay.update(self.store.load(missing))
+        states = {k: overlay[k] for k in wanted}
+        bundle = StateBundle(keys, states)
+        update_profile(bundle.customer, event, event.occurred_at.timestamp())
+        ctx = FeatureContext(event, bundle)
+        result = decision_engine.evaluate(ctx, ruleset, self.lists)
+        apply_event(event, bundle, ctx)
+        now = datetime.now(UTC)
+        decision = {
+            "decision_id": new_id("dec"),
+            "event_id": event.event_id,
+            "customer_id": event.customer_id,
+            "event_type": event.type.value,
+            "occurred_at": event.occurred_at,
+            "action": result.action.value,
+            "score": result.score,
+            "model_score": None,
+            "reasons": [r.as_dict() for r in result.reasons],
+            "measures": [m.value for m in result.measures],
+            "messages": result.messages,
+            "guardrails": result.guardrails,
+            "ruleset_version": version,
+            "model_version": None,
+            "latency_us": int((time.perf_counter() - t0) * 1e6),
+            "decided_at": now,
+        }
+        event_row = {
+            "event_id": event.event_id,
+            "customer_id": event.customer_id,
+            "type": event.type.value,
+            "occurred_at": event.occurred_at,
+            "body_hash": body_hash,
+            "body": body,
+            "received_at": now,
+        }
+        pending = _Pending(event_row, decision, states)
+        self._queue.append(pending)
+        self._inflight[event.event_id] = pending
+        return pending
+
+    def _commit_queued(self) -> None:
+        """Write everything queued so far in one transaction (group commit).
+
+        Callers that queued while another group was being written find their work done when
+        they get the commit lock, or write the next group themselves.
+        """
+        with self._commit_lock:
+            with self.lock:
+                batch, self._queue = self._queue, []
+            if not batch:
+                return
+            error: BaseException | None = None
+            seq = 0
             try:
-                with self.db.begin() as conn:
-                    seq = repo.insert_event_and_decision(conn, event_row, decision)
-            except IntegrityError:
-                # A concurrent writer (another process) stored this event first.
-                bundle.customer.stats.clear()
-                bundle.customer.stats.update(profile_before)
-                with self.db.connect() as conn:
-                    found = repo.find_by_event_id(conn, event.event_id)
-                if found is None:
-                    raise
-                return self._replayed(event.event_id, body_hash, *found)
-            except BaseException:
-                bundle.customer.stats.clear()
-                bundle.customer.stats.update(profile_before)
-                raise
-            apply_event(event, bundle, ctx)
-            self.store.save(states, seq)
-        log.debug(
-            "decision.made",
-            decision_id=decision["decision_id"],
-            action=decision["action"],
-            ruleset_version=version,
-        )
-        return decision
+                seq = self._write(batch)
+            except BaseException as exc:  # every waiter must hear about the failure
+                error = exc
+            with self.lock:
+                if error is None:
+                    touched: dict[str, EntityState] = {}
+                    for item in batch:
+                        touched.update(item.states)
+                    self.store.save(touched, seq)
+                else:
+                    # The window state holds effects of events that were never written: fail
+                    # everything queued on top of them too, and rebuild state from the log.
+                    batch.extend(self._queue)
+                    self._queue = []
+                for item in batch:
+                    item.error = _as_public_error(error, item) if error is not None else None
+                    item.done = True
+                    self._inflight.pop(item.event_row["event_id"], None)
+                    for loop, future in item.waiters:
+                        loop.call_soon_threadsafe(_resolve, future)
+                if error is not None:
+                    self._rebuild_state()
+                elif not self._queue:
+                    self._overlay = {}
+                    if isinstance(self.store, MemoryStateStore):
+                        self.store.maybe_checkpoint()
+
+    def _write(self, batch: list[_Pending]) -> int:
+        """Commit a group of events and decisions on the service's own connection."""
+        conn = self._writer
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self._writer = self.db.connect()
+        try:
+            with conn.begin():
+                return self._hot.insert_events_and_decisions(
+                    conn, [p.event_row for p in batch], [p.decision for p in batch]
+                )
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                self._writer = None
+            raise
+
+    def _reader_conn(self) -> Connection:
+        conn = self._reader
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self._reader = self.db.connect()
+        else:
+            conn.rollback()  # end the previous read snapshot: see the latest commits
+        return conn
+
+    def _rebuild_state(self) -> None:
+        self._overlay = {}
+        if isinstance(self.store, MemoryStateStore):
+            self.store.reset_memory()
+            self.store.restore(self._replay_after)
 
     def _replayed(
-        self, event_id: str, body_hash: str, stored_hash: str, decision: dict[str, Any]
+        self,
+        event_id: str,
+        body_hash: str,
+        stored_hash: str,
+        decision: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         if stored_hash != body_hash:
             raise IdempotencyMismatch(
                 f"event_id '{event_id}' was already used for a different event",
                 errors=[FieldError("event_id", "already used with a different body")],
             )
-        return decision
+        if decision is not None:
+            return decision
+        with self.db.connect() as conn:
+            found = repo.find_by_event_id(conn, event_id)
+        if found is None:
+            raise NotFound(f"event '{event_id}' has no decision")
+        return found[1]
 
-    def decide_raw_batch(self, raws: list[Any]) -> list[dict[str, Any]]:
-        """Decide a batch: invalid items get an error entry in place and are not written."""
-        out: list[dict[str, Any]] = []
-        for index, raw in enumerate(raws):
+    def decide_many(self, events: Iterable[Event | Any]) -> list[dict[str, Any] | LendGuardError]:
+        """Decide events in order, written in one group commit; returns once all are durable.
+
+        Items may be validated events or raw dicts (validated here). A refused item comes back
+        as its error, in its place, and is not written; the others are decided.
+        """
+        slots: list[dict[str, Any] | LendGuardError | tuple[str, str, _Pending]] = []
+        for item in events:
             t0 = time.perf_counter()
             try:
-                event = parse_event(raw)
-                out.append(self.decide(event, started=t0))
-            except (ValidationFailed, IdempotencyMismatch) as exc:
+                event = item if isinstance(item, Event) else parse_event(item)
+                outcome = self._enqueue(event, t0)
+            except LendGuardError as exc:
+                slots.append(exc)
+                continue
+            if isinstance(outcome, dict):
+                slots.append(outcome)
+            else:
+                slots.append((event.event_id, outcome[1], outcome[0]))
+        results: list[dict[str, Any] | LendGuardError] = []
+        for slot in slots:
+            if isinstance(slot, tuple):
+                event_id, body_hash, pending = slot
+                while not pending.done:
+                    self._commit_queued()
+                try:
+                    results.append(self._answer(event_id, body_hash, pending))
+                except LendGuardError as exc:
+                    results.append(exc)
+            else:
+                results.append(slot)
+        return results
+
+    def decide_raw_batch(self, raws: list[Any]) -> list[dict[str, Any]]:
+        """The batch endpoint: invalid items get an error entry in place and are not written."""
+        out: list[dict[str, Any]] = []
+        for index, result in enumerate(self.decide_many(raws)):
+            if isinstance(result, LendGuardError):
                 out.append(
                     {
                         "error": {
                             "index": index,
-                            "status": exc.status_code,
-                            "title": exc.title,
-                            "detail": exc.detail,
+                            "status": result.status_code,
+                            "title": result.title,
+                            "detail": result.detail,
                             "errors": [
                                 {"field": f"events.{index}.{e.field}", "message": e.message}
-                                for e in exc.errors
+                                for e in result.errors
                             ],
                         }
                     }
                 )
+            else:
+                out.append(result)
         return out
 
     # -- reading -------------------------------------------------------------------------------
@@ -380,9 +602,6 @@ class DecisionService:
             )
         with self.lock:
             self.reload_lists()
-
-    def decide_many(self, events: Iterable[Event]) -> list[dict[str, Any]]:
-        return [self.decide(e) for e in events]
 
 
 def _epoch(moment: datetime) -> float:

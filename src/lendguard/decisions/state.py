@@ -60,8 +60,16 @@ class MemoryStateStore:
         self.dirty.update(states)
         if seq > self.seq:
             self.seq = seq
+
+    def maybe_checkpoint(self) -> None:
+        """Checkpoint when enough events have passed; call only with no decision in flight."""
         if self.engine is not None and self.seq - self.checkpoint_seq >= self.checkpoint_every:
             self.checkpoint()
+
+    def reset_memory(self) -> None:
+        """Drop in-memory state (it will be rebuilt from the checkpoint and the event log)."""
+        self.states.clear()
+        self.dirty.clear()
 
     def checkpoint(self) -> None:
         """Write changed keys and the seq they are complete up to, in one transaction."""

@@ -437,6 +437,26 @@ FEATURES: dict[str, tuple[FeatureFn, str]] = _build_registry()
 FEATURE_NAMES: frozenset[str] = frozenset(FEATURES)
 
 
+class LazyFeatures(dict[str, Any]):
+    """Feature values computed on first use and cached for the event.
+
+    Rules short-circuit (``is_outflow and ...``), so most events need only a handful of the
+    features a rule set references; the rest are never computed. Pre-seeded entries (rule-set
+    parameters, the score) are plain dict items.
+    """
+
+    __slots__ = ("ctx",)
+
+    def __init__(self, ctx: FeatureContext, seed: dict[str, Any]) -> None:
+        super().__init__(seed)
+        self.ctx = ctx
+
+    def __missing__(self, name: str) -> Any:
+        value = FEATURES[name][0](self.ctx)
+        self[name] = value
+        return value
+
+
 def compute(ctx: FeatureContext, names: frozenset[str] | list[str]) -> dict[str, FeatureValue]:
     registry = FEATURES
     return {name: registry[name][0](ctx) for name in names}

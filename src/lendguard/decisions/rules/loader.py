@@ -106,14 +106,9 @@ class RuleSet:
     source: str
     # Feature names any rule or message needs: only these are computed per event.
     feature_names: frozenset[str] = field(default_factory=frozenset)
-
-    @property
-    def first_pass(self) -> tuple[Rule, ...]:
-        return tuple(r for r in self.rules if not r.uses_score)
-
-    @property
-    def second_pass(self) -> tuple[Rule, ...]:
-        return tuple(r for r in self.rules if r.uses_score)
+    # Rules that do not read the score run first; those that do run once it is known.
+    first_pass: tuple[Rule, ...] = ()
+    second_pass: tuple[Rule, ...] = ()
 
 
 class _Collector:
@@ -223,6 +218,8 @@ def parse_ruleset(text: str, file: str = "<ruleset>") -> RuleSet:
         score_cap=score_cap,
         source=text,
         feature_names=feature_names,
+        first_pass=tuple(r for r in rules if not r.uses_score),
+        second_pass=tuple(r for r in rules if r.uses_score),
     )
 
 
@@ -371,7 +368,10 @@ def _report_expression_error(out: _Collector, node: yaml.ScalarNode, exc: Expres
 def render_message(template: str, values: dict[str, Any], params: dict[str, Any]) -> str:
     def fill(match: re.Match[str]) -> str:
         name = match.group(1)
-        value = values.get(name, params.get(name))
+        try:
+            value = values[name]  # may compute a lazily evaluated feature
+        except KeyError:
+            value = params.get(name)
         if value is None:
             return "-"
         if isinstance(value, float):

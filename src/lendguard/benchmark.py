@@ -1,0 +1,1375 @@
+"""Benchmarks: engine-only, in-process and HTTP throughput and latency (``lendguard bench``).
+
+:func:`run_benchmarks` returns one JSON-able dict (the ``lendguard bench --json`` contract):
+
+* ``engine_only``: features + rules + policy on in-memory state; no database, no validation.
+* ``in_process``: :meth:`DecisionService.decide` on a SQLite file (idempotency check, durable
+  commit, state update), without HTTP. ``in_process_postgres`` too when
+  ``LENDGUARD_BENCH_DATABASE_URL`` is set (a fresh schema is created and dropped).
+* ``http``: ``lendguard.asgi:app`` under uvicorn in its own process, loaded by a client in another
+  process over keep-alive HTTP/1.1 connections with a fixed number of requests in flight.
+* ``bare_http``: the same client, concurrency and bodies against a bare FastAPI endpoint that
+  returns a constant JSON, served the same way in the same run; ``http_to_bare_ratio`` compares
+  the two throughputs, which cancels most of what the machine and the client cost.
+
+The workload (:func:`build_workload`) is deterministic for a seed: a month of time-ordered
+traffic with every event type, heavy customers, shared devices and IPs, repeated payees,
+occasional session signals and customer profiles. Everything binds to 127.0.0.1 only; every
+HTTP run has a bounded request count and a time limit.
+
+This module returns data and never prints: progress goes to a rich console on stderr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import platform
+import random
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from lendguard.events.schemas import Event
+
+DEFAULT_EVENTS = 20_000
+DEFAULT_SEED = 7
+DEFAULT_CONCURRENCY = 8
+DEFAULT_HTTP_TIME_LIMIT_S = 240.0
+HOST = "127.0.0.1"
+EVENTS_PATH = "/v1/events"
+BENCH_DATABASE_ENV = "LENDGUARD_BENCH_DATABASE_URL"
+
+GOALS = {
+    "engine_only_events_per_s": 10_000,
+    "in_process_events_per_s": 5_000,
+    "in_process_p99_us": 1_000,
+    "http_to_bare_ratio": 0.5,
+}
+
+ProgressFn = Callable[[int], None]
+
+
+# =============================================================================================
+# The workload
+# =============================================================================================
+
+TZ = timezone(timedelta(hours=8))  # lenders in scope report local (UTC+8) times
+WORKLOAD_START = datetime(2026, 10, 1, tzinfo=TZ)
+# Relative activity by local hour: quiet at night (but not silent: night rules need traffic).
+_HOUR_WEIGHTS = [3, 2, 1, 1, 1, 2, 4, 7, 9, 10, 10, 10, 11, 10, 9, 9, 9, 10, 12, 13, 13, 11, 8, 5]
+_HOURS = list(range(24))
+
+# Action mix of an ordinary session (after the optional login).
+_ACTIONS: list[tuple[str, int]] = [
+    ("payment", 34),
+    ("transfer", 16),
+    ("deposit", 10),
+    ("withdrawal", 6),
+    ("repayment", 6),
+    ("login", 4),
+    ("profile_change", 3),
+    ("device_change", 2),
+    ("limit_change", 1),
+    ("contact", 1),
+    ("consent_change", 1),
+]
+_ACTION_NAMES = [a for a, _ in _ACTIONS]
+_ACTION_WEIGHTS = [w for _, w in _ACTIONS]
+_PROFILE_FIELDS = ["phone", "password", "card", "email", "address"]
+_PROFILE_WEIGHTS = [2, 3, 2, 2, 1]
+
+
+@dataclass
+class _Customer:
+    index: int
+    customer_id: str
+    budget: int
+    heavy: bool
+    registers: bool
+    birth_date: date
+    is_student: bool
+    created_at: datetime | None
+    devices: list[str]
+    home_ip: str
+    payees: list[str]
+    payee_weights: list[float]
+    shared_device: str | None
+    office_ip: str | None
+    balance: float
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Workload:
+    """The benchmark traffic: JSON dicts in time order, plus what they contain."""
+
+    seed: int
+    dicts: list[dict[str, Any]]
+    summary: dict[str, Any]
+
+    def events(self) -> list[Event]:
+        return [Event.model_validate(d) for d in self.dicts]
+
+    def bodies(self) -> list[bytes]:
+        return [orjson.dumps(d) for d in self.dicts]
+
+
+class _Gen:
+    """Stateful generator for one workload (one ``random.Random``, deterministic per seed)."""
+
+    def __init__(self, n_events: int, seed: int, days: int) -> None:
+        self.rng = random.Random(seed)
+        self.n_events = n_events
+        self.start = WORKLOAD_START
+        self.end = WORKLOAD_START + timedelta(days=days)
+        self.days = days
+        n_customers = max(20, n_events // 20)
+        self.n_customers = n_customers
+        self.n_merchants = max(10, n_customers // 20)
+        self.merchant_weights = [1.0 / (k + 1) for k in range(self.n_merchants)]
+        self.n_employers = max(5, n_customers // 10)
+        self.n_mules = max(2, n_customers // 300)
+        self.carrier_ips = [f"100.64.{k}.1" for k in range(max(4, n_customers // 50))]
+        self.fresh = 0
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _id(self, prefix: str) -> str:
+        self.fresh += 1
+        return f"{prefix}-{self.fresh:06d}"
+
+    def _moment(self, after: datetime) -> datetime:
+        """A moment after ``after`` (and before the end), shaped by the hour-of-day weights."""
+        rng = self.rng
+        first_day = max(0, (after - self.start).days)
+        for _ in range(20):
+            day = rng.randrange(first_day, self.days)
+            hour = rng.choices(_HOURS, _HOUR_WEIGHTS)[0]
+            moment = self.start + timedelta(days=day, hours=hour, seconds=rng.uniform(0, 3_600))
+            if after <= moment < self.end:
+                return moment
+        return after + timedelta(seconds=rng.uniform(1, 3_600))
+
+    def _amount(self, median: float, spread: float = 0.8, cap: float = 200_000) -> float:
+        return round(min(cap, max(1.0, self.rng.lognormvariate(0, spread) * median)), 2)
+
+    # -- the population ------------------------------------------------------------------------
+
+    def customers(self) -> list[_Customer]:
+        rng = self.rng
+        n = self.n_customers
+        n_heavy = max(3, n // 250)
+        heavy_budgets = [rng.randint(200, 600) for _ in range(n_heavy)]
+        while sum(heavy_budgets) > self.n_events // 3:  # small workloads: keep heavy modest
+            heavy_budgets = [max(20, b // 2) for b in heavy_budgets]
+        remaining = self.n_events - sum(heavy_budgets)
+        n_regular = n - n_heavy
+        weights = [min(40.0, rng.paretovariate(1.6)) for _ in range(n_regular)]
+        scale = (remaining - n_regular) / sum(weights)
+        raw = [w * scale for w in weights]
+        budgets = [1 + int(r) for r in raw]
+        short = remaining - sum(budgets)
+        by_fraction = sorted(range(n_regular), key=lambda i: raw[i] - int(raw[i]), reverse=True)
+        for i in by_fraction[:short]:
+            budgets[i] += 1
+        all_budgets = heavy_budgets + budgets
+
+        # Shared devices: internet cafés, second-hand phones, device farms.
+        n_shared = max(3, n // 100)
+        shared_of: dict[int, str] = {}
+        for k in range(n_shared):
+            group = rng.sample(range(n), rng.randint(3, min(40, n)))
+            for member in group:
+                shared_of.setdefault(member, f"dev-shared-{k:03d}")
+        office_of: dict[int, str] = {}
+        for k in range(max(2, n // 80)):
+            for member in rng.sample(range(n), rng.randint(5, min(30, n))):
+                office_of.setdefault(member, f"172.16.{k}.10")
+
+        out = []
+        for i in range(n):
+            heavy = i < n_heavy
+            roll = rng.random()
+            if roll < 0.08:
+                age, student = rng.randint(60, 82), False
+            elif roll < 0.20:
+                age, student = rng.randint(18, 21), True
+            else:
+                age, student = rng.randint(22, 59), False
+            born = date(2026 - age, rng.randint(1, 12), rng.randint(1, 28))
+            registers = not heavy and rng.random() < 0.3
+            created = (
+                None
+                if registers
+                else self.start
+                - timedelta(days=rng.randint(30, 2_000), seconds=rng.randint(0, 86_399))
+            )
+            devices = [f"dev-{i:05d}-0"]
+            if rng.random() < 0.25:
+                devices.append(f"dev-{i:05d}-1")
+            n_payees = rng.randint(1, 6) + (10 if heavy else 0)
+            payees = [f"acct-{rng.randrange(n):05d}" for _ in range(n_payees)]
+            out.append(
+                _Customer(
+                    index=i,
+                    customer_id=f"cust-{i:05d}",
+                    budget=all_budgets[i],
+                    heavy=heavy,
+                    registers=registers,
+                    birth_date=born,
+                    is_student=student,
+                    created_at=created,
+                    devices=devices,
+                    home_ip=f"10.{i // 65_536 % 256}.{i // 256 % 256}.{i % 256}",
+                    payees=payees,
+                    payee_weights=[1.0 / (k + 1) for k in range(n_payees)],
+                    shared_device=shared_of.get(i),
+                    office_ip=office_of.get(i),
+                    balance=round(rng.uniform(500, 30_000), 2),
+                )
+            )
+        return out
+
+    # -- events --------------------------------------------------------------------------------
+
+    def _event(
+        self,
+        c: _Customer,
+        kind: str,
+        at: datetime,
+        device: str,
+        ip: str,
+        amount: float | None = None,
+        **extra: Any,
+    ) -> None:
+        if len(c.events) >= c.budget:
+            return
+        body: dict[str, Any] = {
+            "type": kind,
+            "occurred_at": at,
+            "customer_id": c.customer_id,
+            "channel": self.rng.choices(["app", "web", "h5"], [80, 15, 5])[0],
+            "device_id": device,
+            "ip": ip,
+        }
+        if amount is not None:
+            body["amount"] = f"{amount:.2f}"
+            body["currency"] = "CNY"
+        body.update(extra)
+        if not c.events:
+            profile: dict[str, Any] = {"birth_date": c.birth_date.isoformat()}
+            if c.is_student:
+                profile["is_student"] = True
+            if c.created_at is not None:
+                profile["created_at"] = c.created_at.astimezone(UTC).isoformat()
+            body["customer"] = profile
+        c.events.append(body)
+
+    def _signals(self, p_call: float = 0.03) -> dict[str, Any]:
+        rng = self.rng
+        signals = {}
+        if rng.random() < p_call:
+            signals["call_active"] = True
+        if rng.random() < 0.006:
+            signals["screen_share_active"] = True
+        if rng.random() < 0.003:
+            signals["remote_control_app"] = True
+        if rng.random() < 0.002:
+            signals["screen_recording_active"] = True
+        return {"session": signals} if signals else {}
+
+    def _outflow(
+        self,
+        c: _Customer,
+        kind: str,
+        at: datetime,
+        device: str,
+        ip: str,
+        amount: float,
+        payee: str,
+        signals: dict[str, Any] | None = None,
+    ) -> None:
+        amount = max(1.0, round(amount, 2))
+        before = max(c.balance, amount)
+        c.balance = round(before - amount, 2)
+        self._event(
+            c,
+            kind,
+            at,
+            device,
+            ip,
+            amount,
+            payee_id=payee,
+            balance_before=f"{before:.2f}",
+            **(signals if signals is not None else self._signals()),
+        )
+
+    def _pick_payee(self, c: _Customer) -> str:
+        rng = self.rng
+        if rng.random() < 0.08:
+            return self._id("acct-new")  # a one-off stranger
+        return rng.choices(c.payees, c.payee_weights)[0]
+
+    def _action(self, c: _Customer, kind: str, at: datetime, device: str, ip: str) -> None:
+        rng = self.rng
+        if kind == "payment":
+            merchant = rng.choices(range(self.n_merchants), self.merchant_weights)[0]
+            self._outflow(c, kind, at, device, ip, self._amount(60), f"mch-{merchant:04d}")
+        elif kind == "transfer":
+            big = rng.random() < 0.06
+            amount = self._amount(12_000 if big else 600, 0.6 if big else 0.9)
+            self._outflow(c, kind, at, device, ip, amount, self._pick_payee(c))
+        elif kind == "withdrawal":
+            self._outflow(c, kind, at, device, ip, self._amount(1_500), f"card-{c.index:05d}")
+        elif kind == "deposit":
+            salary = rng.random() < 0.5
+            amount = self._amount(9_000 if salary else 400, 0.4 if salary else 1.0)
+            c.balance = round(c.balance + amount, 2)
+            payer = f"emp-{c.index % self.n_employers:04d}" if salary else rng.choice(c.payees)
+            self._event(c, kind, at, device, ip, amount, payer_id=payer)
+        elif kind == "repayment":
+            self._event(c, kind, at, device, ip, self._amount(1_200))
+        elif kind == "profile_change":
+            changed = rng.choices(_PROFILE_FIELDS, _PROFILE_WEIGHTS)[0]
+            self._event(c, kind, at, device, ip, attributes={"changed": changed})
+        elif kind == "device_change":
+            new_device = f"dev-{c.index:05d}-{len(c.devices)}"
+            c.devices.append(new_device)
+            self._event(c, kind, at, new_device, ip)
+        elif kind == "limit_change":
+            self._event(c, kind, at, device, ip, float(rng.choice([5, 10, 20, 50]) * 1_000))
+        else:  # login, contact, consent_change
+            self._event(c, kind, at, device, ip, **(self._signals(0.01) if kind == "login" else {}))
+
+    def _session(self, c: _Customer, at: datetime) -> None:
+        rng = self.rng
+        device = rng.choice(c.devices)
+        if c.shared_device and rng.random() < 0.3:
+            device = c.shared_device
+        roll = rng.random()
+        ip = c.home_ip
+        if roll < 0.25:
+            ip = rng.choice(self.carrier_ips)
+        elif roll < 0.4 and c.office_ip:
+            ip = c.office_ip
+        step = 0.0
+
+        def later(lo: float = 5.0, hi: float = 180.0) -> datetime:
+            nonlocal step
+            step += rng.uniform(lo, hi)
+            return at + timedelta(seconds=step)
+
+        script = rng.random()
+        if rng.random() < 0.8:
+            self._event(c, "login", later(0, 2), device, ip, **self._signals(0.01))
+        if script < 0.012:  # "cancel your student loan": borrow under coaching, send it away
+            coached = {"session": {"call_active": True}}
+            if rng.random() < 0.4:
+                coached["session"]["screen_share_active"] = True
+            loan = float(rng.choice([5, 8, 10, 20, 30]) * 1_000)
+            self._event(c, "application", later(), device, ip, loan, **coached)
+            self._event(c, "disbursement", later(60, 900), device, ip, loan)
+            c.balance += loan
+            payee = (
+                f"acct-mule-{rng.randrange(self.n_mules):03d}"
+                if rng.random() < 0.6
+                else (self._id("acct-new"))
+            )
+            share = rng.uniform(0.6, 1.0)
+            for part in (0.3, 0.7) if rng.random() < 0.5 else (1.0,):
+                self._outflow(
+                    c, "transfer", later(30, 600), device, ip, loan * share * part, payee, coached
+                )
+        elif script < 0.018:  # account takeover: new device, credentials changed, drain
+            device = self._id("dev-ato")
+            ip = f"203.0.113.{rng.randrange(256)}"
+            self._event(c, "device_change", later(), device, ip)
+            changed = rng.choice(["phone", "password"])
+            self._event(c, "profile_change", later(), device, ip, attributes={"changed": changed})
+            self._outflow(
+                c,
+                "transfer",
+                later(60, 1_800),
+                device,
+                ip,
+                max(c.balance, 1_000.0) * rng.uniform(0.85, 1.0),
+                self._id("acct-new"),
+                {},
+            )
+        elif script < 0.10:  # an ordinary loan: apply, draw down, spend some of it
+            loan = float(rng.choice([1, 2, 3, 5, 10, 20]) * 1_000)
+            self._event(c, "application", later(), device, ip, loan, **self._signals(0.01))
+            if rng.random() < 0.75:
+                self._event(c, "disbursement", later(30, 1_800), device, ip, loan)
+                c.balance += loan
+                for _ in range(rng.choice([0, 0, 1, 2])):
+                    kind = rng.choice(["transfer", "payment", "withdrawal"])
+                    payee = (
+                        self._pick_payee(c) if kind == "transfer" else f"mch-{rng.randrange(9):04d}"
+                    )
+                    self._outflow(
+                        c, kind, later(300, 5_400), device, ip, loan * rng.uniform(0.05, 0.5), payee
+                    )
+        else:
+            n_actions = rng.randint(2, 9) if c.heavy else rng.choice([1, 1, 1, 2, 2, 3, 4])
+            for kind in rng.choices(_ACTION_NAMES, _ACTION_WEIGHTS, k=n_actions):
+                self._action(c, kind, later(), device, ip)
+        if rng.random() < 0.004:
+            self._event(c, "contact", later(), device, ip, customer={"vulnerable": True})
+
+    def journey(self, c: _Customer) -> None:
+        rng = self.rng
+        if c.registers:
+            first = self._moment(self.start)
+            if first > self.end - timedelta(days=2):
+                first -= timedelta(days=3)
+            device = c.shared_device if c.shared_device and rng.random() < 0.5 else c.devices[0]
+            ip = c.office_ip or c.home_ip
+            self._event(c, "registration", first, device, ip)
+        else:
+            first = self.start
+        at = first
+        guard = 0
+        while len(c.events) < c.budget and guard < 10_000:
+            guard += 1
+            remaining = c.budget - len(c.events)
+            # Spread the sessions over what is left of the month.
+            gap_s = (self.end - at).total_seconds() / max(1.0, remaining / 2.5)
+            at = at + timedelta(seconds=rng.expovariate(1.0 / max(60.0, gap_s)))
+            if at >= self.end:
+                at = self._moment(first)
+            self._session(c, at)
+
+
+def build_workload(
+    n_events: int = DEFAULT_EVENTS, seed: int = DEFAULT_SEED, days: int = 30
+) -> Workload:
+    """Deterministic traffic for ``seed``: ``n_events`` events in time order over ``days``."""
+    if n_events < 100:
+        raise ValueError("the workload needs at least 100 events")
+    gen = _Gen(n_events, seed, days)
+    customers = gen.customers()
+    for c in customers:
+        gen.journey(c)
+    merged = [(e["occurred_at"], c.index, k, e) for c in customers for k, e in enumerate(c.events)]
+    merged.sort(key=lambda item: (item[0], item[1], item[2]))
+    dicts: list[dict[str, Any]] = []
+    for n, (at, _, _, body) in enumerate(merged):
+        out = {"event_id": f"bench-{seed}-{n:07d}", **body}
+        out["occurred_at"] = at.isoformat(timespec="milliseconds")
+        dicts.append(out)
+    return Workload(seed=seed, dicts=dicts, summary=_summarise(dicts, seed, days))
+
+
+def _summarise(dicts: list[dict[str, Any]], seed: int, days: int) -> dict[str, Any]:
+    per_customer = Counter(d["customer_id"] for d in dicts)
+    device_customers: dict[str, set[str]] = {}
+    ip_customers: dict[str, set[str]] = {}
+    payee_payers: dict[str, set[str]] = {}
+    seen_pairs: set[tuple[str, str]] = set()
+    repeated = outflows = 0
+    for d in dicts:
+        device_customers.setdefault(d["device_id"], set()).add(d["customer_id"])
+        ip_customers.setdefault(d["ip"], set()).add(d["customer_id"])
+        if d["type"] in ("transfer", "payment", "withdrawal"):
+            outflows += 1
+            pair = (d["customer_id"], d["payee_id"])
+            repeated += pair in seen_pairs
+            seen_pairs.add(pair)
+            payee_payers.setdefault(d["payee_id"], set()).add(d["customer_id"])
+    heavy = per_customer.most_common(5)
+    first, last = dicts[0]["occurred_at"], dicts[-1]["occurred_at"]
+    span = datetime.fromisoformat(last) - datetime.fromisoformat(first)
+    return {
+        "events": len(dicts),
+        "seed": seed,
+        "days": days,
+        "first_event_at": first,
+        "last_event_at": last,
+        "span_days": round(span.total_seconds() / 86_400, 2),
+        "customers": len(per_customer),
+        "devices": len(device_customers),
+        "ips": len(ip_customers),
+        "payees": len(payee_payers),
+        "by_type": dict(sorted(Counter(d["type"] for d in dicts).items())),
+        "heavy_customers": [{"customer_id": c, "events": n} for c, n in heavy],
+        "median_events_per_customer": sorted(per_customer.values())[len(per_customer) // 2],
+        "shared_devices": sum(len(v) >= 3 for v in device_customers.values()),
+        "max_customers_per_device": max(len(v) for v in device_customers.values()),
+        "shared_ips": sum(len(v) >= 5 for v in ip_customers.values()),
+        "max_customers_per_ip": max(len(v) for v in ip_customers.values()),
+        "max_payers_per_payee": max((len(v) for v in payee_payers.values()), default=0),
+        "repeated_payee_share": round(repeated / outflows, 3) if outflows else 0.0,
+        "with_session_signals": sum("session" in d for d in dicts),
+        "with_profile": sum("customer" in d for d in dicts),
+        "mean_body_bytes": round(sum(len(orjson.dumps(d)) for d in dicts) / len(dicts), 1),
+    }
+
+
+# =============================================================================================
+# Measuring
+# =============================================================================================
+
+
+def _figures(latencies_ns: Sequence[int], wall_s: float) -> dict[str, Any]:
+    """events/s over the wall time of the loop; latency percentiles (nearest rank) in µs."""
+    done = len(latencies_ns)
+    if done == 0:
+        return {"events": 0, "seconds": round(wall_s, 3), "events_per_s": 0.0}
+    ordered = sorted(latencies_ns)
+
+    def pct(p: float) -> float:
+        rank = max(0, min(done - 1, int(round(p / 100.0 * done + 0.5)) - 1))
+        return round(ordered[rank] / 1_000, 1)
+
+    return {
+        "events": done,
+        "seconds": round(wall_s, 3),
+        "events_per_s": round(done / wall_s, 1) if wall_s > 0 else 0.0,
+        "p50_us": pct(50),
+        "p90_us": pct(90),
+        "p99_us": pct(99),
+        "p999_us": pct(99.9),
+        "max_us": round(ordered[-1] / 1_000, 1),
+        "mean_us": round(sum(ordered) / done / 1_000, 1),
+    }
+
+
+@contextmanager
+def _quiet_gc() -> Iterator[None]:
+    """Start each measured loop from a clean heap (the collector stays enabled inside)."""
+    gc.collect()
+    yield
+    gc.collect()
+
+
+def bench_engine_only(
+    events: Sequence[Event], progress: ProgressFn | None = None, every: int = 1_000
+) -> dict[str, Any]:
+    """Features + rules + policy + state update, in memory: what one core can decide."""
+    from lendguard.decisions.engine import evaluate
+    from lendguard.decisions.features.compute import (
+        FeatureContext,
+        apply_event,
+        entity_keys,
+        update_profile,
+    )
+    from lendguard.decisions.features.state import StateBundle
+    from lendguard.decisions.policy import ListsView
+    from lendguard.decisions.rules.loader import parse_ruleset
+    from lendguard.decisions.service import default_ruleset_text
+    from lendguard.decisions.state import MemoryStateStore
+
+    ruleset = parse_ruleset(default_ruleset_text(), file="default.yaml")
+    store = MemoryStateStore(engine=None)
+    lists = ListsView()
+    latencies = [0] * len(events)
+    actions: Counter[str] = Counter()
+    clock = time.perf_counter_ns
+    with _quiet_gc():
+        started = clock()
+        for i, event in enumerate(events):
+            t0 = clock()
+            keys = entity_keys(event)
+            states = store.load(keys.values())
+            bundle = StateBundle(keys, states)
+            update_profile(bundle.customer, event, event.occurred_at.timestamp())
+            ctx = FeatureContext(event, bundle)
+            result = evaluate(ctx, ruleset, lists)
+            apply_event(event, bundle, ctx)
+            store.save(states, i + 1)
+            latencies[i] = clock() - t0
+            actions[result.action.value] += 1
+            if progress is not None and (i + 1) % every == 0:
+                progress(every)
+        wall_s = (clock() - started) / 1e9
+    out = _figures(latencies, wall_s)
+    out["actions"] = dict(sorted(actions.items()))
+    out["state_keys"] = len(store.states)
+    return out
+
+
+def bench_in_process(
+    events: Sequence[Event],
+    database_url: str,
+    progress: ProgressFn | None = None,
+    every: int = 500,
+) -> dict[str, Any]:
+    """:meth:`DecisionService.decide` per event on a fresh database (migrated first)."""
+    from lendguard.db import make_engine, upgrade
+    from lendguard.decisions.service import DecisionService
+    from lendguard.decisions.state import MemoryStateStore
+
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    store = MemoryStateStore(engine)
+    service = DecisionService(engine, store)
+    service.start()
+    latencies = [0] * len(events)
+    actions: Counter[str] = Counter()
+    clock = time.perf_counter_ns
+    try:
+        with _quiet_gc():
+            started = clock()
+            for i, event in enumerate(events):
+                t0 = clock()
+                decision = service.decide(event)
+                latencies[i] = clock() - t0
+                actions[decision["action"]] += 1
+                if progress is not None and (i + 1) % every == 0:
+                    progress(every)
+            wall_s = (clock() - started) / 1e9
+        t_close = clock()
+        service.close()
+        close_s = (clock() - t_close) / 1e9
+    finally:
+        engine.dispose()
+    out = _figures(latencies, wall_s)
+    out["actions"] = dict(sorted(actions.items()))
+    out["backend"] = engine.dialect.name
+    out["checkpoint_every"] = store.checkpoint_every
+    out["close_s"] = round(close_s, 3)
+    out["ruleset"] = _ruleset_info(service)
+    return out
+
+
+def _ruleset_info(service: Any) -> dict[str, Any]:
+    ruleset = service.ruleset
+    return {
+        "version": service.ruleset_version,
+        "name": ruleset.name if ruleset is not None else None,
+        "rule_count": len(ruleset.rules) if ruleset is not None else 0,
+        "feature_count": len(ruleset.feature_names) if ruleset is not None else 0,
+    }
+
+
+@contextmanager
+def _fresh_postgres(url: str) -> Iterator[str]:
+    """A throw-away schema in the given PostgreSQL database; the URL points its search_path."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from lendguard.db import normalise_url
+
+    schema = f"lg_bench_{secrets.token_hex(4)}"
+    admin = create_engine(normalise_url(url))
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        scoped = make_url(normalise_url(url)).update_query_dict(
+            {"options": f"-csearch_path={schema}"}
+        )
+        yield scoped.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
+# =============================================================================================
+# HTTP: a bare app, the servers, and the load client (run in its own process)
+# =============================================================================================
+
+BARE_RESPONSE = orjson.dumps(
+    {"decision_id": "dec_bare", "action": "allow", "score": 0, "reasons": [], "measures": []}
+)
+
+
+def create_bare_app() -> Any:
+    """The baseline: a FastAPI POST endpoint that reads the body and returns a constant JSON."""
+    from fastapi import FastAPI, Request
+    from fastapi.responses import Response
+
+    app = FastAPI(title="bare", openapi_url=None, docs_url=None, redoc_url=None)
+
+    async def healthz() -> Response:
+        return Response(b'{"status":"ok"}', media_type="application/json")
+
+    async def post_event(request: Request) -> Response:
+        await request.body()
+        return Response(BARE_RESPONSE, media_type="application/json")
+
+    # This module uses postponed annotations and imports FastAPI lazily, so FastAPI could not
+    # resolve the string "Request" from the module globals: give it the classes themselves.
+    healthz.__annotations__ = {"return": Response}
+    post_event.__annotations__ = {"request": Request, "return": Response}
+    app.add_api_route("/healthz", healthz, methods=["GET"])
+    app.add_api_route(EVENTS_PATH, post_event, methods=["POST"])
+    return app
+
+
+def _child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a child process, able to import this very ``lendguard``."""
+    env = {**os.environ, **(extra or {})}
+    package_root = str(Path(__file__).resolve().parents[1])
+    paths = [package_root, *[p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def _http_get_status(port: int, path: str, timeout: float = 2.0) -> int:
+    with socket.create_connection((HOST, port), timeout=timeout) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while b"\r\n" not in data:
+            chunk = sock.recv(4_096)
+            if not chunk:
+                break
+            data += chunk
+    return int(data[9:12]) if data.startswith(b"HTTP/1.1 ") else 0
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process (all its threads), from /proc."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class _Server:
+    proc: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+
+    def log_tail(self, chars: int = 2_000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+
+@contextmanager
+def _serve(
+    target: str, env: dict[str, str], workdir: Path, factory: bool = False
+) -> Iterator[_Server]:
+    """uvicorn in its own process: one worker, log level warning, no access log, 127.0.0.1."""
+    port = _free_port()
+    log_path = workdir / f"server-{port}.log"
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        target,
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+    if factory:
+        cmd.append("--factory")
+    with open(log_path, "wb") as log_file:
+        proc = subprocess.Popen(
+            cmd,
+            cwd=workdir,
+            env=_child_env(env),
+            stdout=log_file,
+            stderr=log_file,
+            stdin=subprocess.DEVNULL,
+        )
+    server = _Server(proc, port, log_path)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{target} exited with {proc.returncode}: {server.log_tail()}")
+            try:
+                if _http_get_status(port, "/healthz") == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{target} did not start in 90 s: {server.log_tail()}")
+            time.sleep(0.1)
+        yield server
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+
+
+def _request_bytes(port: int, key: str | None, body: bytes) -> bytes:
+    auth = f"Authorization: Bearer {key}\r\n" if key else ""
+    head = (
+        f"POST {EVENTS_PATH} HTTP/1.1\r\nHost: {HOST}:{port}\r\n{auth}"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+class _Shared:
+    """Work handed out to the connections, and what came back."""
+
+    def __init__(
+        self, requests: list[bytes], deadline: float, report: Callable[[int], None]
+    ) -> None:
+        self.requests = requests
+        self.next = 0
+        self.deadline = deadline
+        self.latencies: list[int] = []
+        self.statuses: Counter[int] = Counter()
+        self.first_error: str | None = None
+        self.report = report
+        self.done = 0
+
+    def take(self) -> int:
+        i = self.next
+        if i >= len(self.requests) or time.perf_counter() > self.deadline:
+            return -1
+        self.next = i + 1
+        return i
+
+    def record(self, status: int, latency_ns: int, body: bytes) -> None:
+        self.latencies.append(latency_ns)
+        self.statuses[status] += 1
+        if status >= 300 and self.first_error is None:
+            self.first_error = body[:500].decode(errors="replace")
+        self.done += 1
+        if self.done % 500 == 0:
+            self.report(self.done)
+
+
+class _RawConnection(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection that sends the next request as soon as a response ends.
+
+    Everything runs in the protocol callbacks: no stream objects, no coroutine per request.
+    Responses must carry Content-Length (uvicorn sets it on these endpoints).
+    """
+
+    def __init__(self, shared: _Shared, finished: asyncio.Future[None]) -> None:
+        self.shared = shared
+        self.finished = finished
+        self.buffer = bytearray()
+        self.need = -1
+        self.body_at = 0
+        self.status = 0
+        self.started = 0
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports do not subclass asyncio.Transport; they have the same methods.
+        self.transport = transport  # type: ignore[assignment]
+
+    def send_next(self) -> None:
+        i = self.shared.take()
+        if i < 0:
+            if not self.finished.done():
+                self.finished.set_result(None)
+            return
+        self.started = time.perf_counter_ns()
+        assert self.transport is not None
+        self.transport.write(self.shared.requests[i])
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self.buffer
+        buffer += data
+        while True:
+            if self.need < 0:
+                end = buffer.find(b"\r\n\r\n")
+                if end < 0:
+                    return
+                head = bytes(buffer[:end]).lower()
+                self.status = int(head[9:12])
+                at = head.find(b"\r\ncontent-length:")
+                if at < 0:
+                    self._fail(f"response without content-length: {head[:200]!r}")
+                    return
+                stop = head.find(b"\r\n", at + 2)
+                length = int(head[at + 17 : stop if stop >= 0 else len(head)])
+                self.body_at = end + 4
+                self.need = end + 4 + length
+            if len(buffer) < self.need:
+                return
+            latency = time.perf_counter_ns() - self.started
+            body = bytes(buffer[self.body_at : self.need]) if self.status >= 300 else b""
+            self.shared.record(self.status, latency, body)
+            del buffer[: self.need]
+            self.need = -1
+            self.send_next()
+            if self.finished.done():
+                return
+
+    def _fail(self, message: str) -> None:
+        if not self.finished.done():
+            self.finished.set_exception(RuntimeError(message))
+        if self.transport is not None:
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.finished.done():
+            self.finished.set_exception(RuntimeError(f"connection lost: {exc}"))
+
+
+def _factory(proto: _RawConnection) -> Callable[[], _RawConnection]:
+    return lambda: proto
+
+
+async def _run_raw(port: int, shared: _Shared, concurrency: int) -> None:
+    loop = asyncio.get_running_loop()
+    conns: list[tuple[asyncio.Transport, _RawConnection]] = []
+    for _ in range(concurrency):
+        finished: asyncio.Future[None] = loop.create_future()
+        proto = _RawConnection(shared, finished)
+        transport, _ = await loop.create_connection(_factory(proto), HOST, port)
+        conns.append((transport, proto))
+    for _, proto in conns:
+        proto.send_next()
+    try:
+        await asyncio.gather(*(proto.finished for _, proto in conns))
+    finally:
+        for transport, _ in conns:
+            transport.close()
+
+
+async def _run_httpx(
+    port: int, bodies: list[bytes], key: str | None, shared: _Shared, concurrency: int
+) -> None:
+    import httpx
+
+    headers = {"content-type": "application/json"}
+    if key:
+        headers["authorization"] = f"Bearer {key}"
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(
+        base_url=f"http://{HOST}:{port}", headers=headers, limits=limits, timeout=30.0
+    ) as client:
+        await asyncio.gather(*(client.get("/healthz") for _ in range(concurrency)))
+
+        async def worker() -> None:
+            while True:
+                i = shared.take()
+                if i < 0:
+                    return
+                t0 = time.perf_counter_ns()
+                response = await client.post(EVENTS_PATH, content=bodies[i])
+                body = response.content
+                shared.record(response.status_code, time.perf_counter_ns() - t0, body)
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
+def _client_main(config_path: str) -> None:
+    """Entry point of the client process: read the job, load the server, write the result."""
+    config = orjson.loads(Path(config_path).read_bytes())
+    bodies = [b.encode() for b in orjson.loads(Path(config["bodies_path"]).read_bytes())]
+    port, key, concurrency = config["port"], config["key"], config["concurrency"]
+    out = sys.stdout
+
+    def report(done: int) -> None:
+        out.write(f"{done}\n")
+        out.flush()
+
+    try:
+        import uvloop
+
+        uvloop.install()
+        loop_name = "uvloop"
+    except ImportError:  # pragma: no cover - uvicorn[standard] brings uvloop
+        loop_name = "asyncio"
+    requests = [_request_bytes(port, key, b) for b in bodies]
+    shared = _Shared(requests, time.perf_counter() + config["time_limit_s"], report)
+    error: str | None = None
+    cpu0 = time.process_time()
+    started = time.perf_counter_ns()
+    try:
+        if config["client"] == "httpx":
+            asyncio.run(_run_httpx(port, bodies, key, shared, concurrency))
+        else:
+            asyncio.run(_run_raw(port, shared, concurrency))
+    except Exception as exc:  # reported, not raised: the parent decides
+        error = f"{type(exc).__name__}: {exc}"
+    wall_s = (time.perf_counter_ns() - started) / 1e9
+    result = {
+        "latencies_ns": shared.latencies,
+        "wall_s": wall_s,
+        "statuses": {str(k): v for k, v in shared.statuses.items()},
+        "first_error": shared.first_error,
+        "error": error,
+        "client_cpu_s": time.process_time() - cpu0,
+        "loop": loop_name,
+        "stopped_early": shared.next < len(requests),
+    }
+    Path(config["result_path"]).write_bytes(orjson.dumps(result))
+
+
+def _drive(
+    server: _Server,
+    bodies_path: Path,
+    workdir: Path,
+    *,
+    key: str | None,
+    client: str,
+    concurrency: int,
+    time_limit_s: float,
+    requests: int,
+    progress: ProgressFn | None,
+) -> dict[str, Any]:
+    """Run the client process against ``server`` and turn what it measured into figures."""
+    tag = secrets.token_hex(3)
+    config_path = workdir / f"client-{tag}.json"
+    result_path = workdir / f"client-{tag}.result.json"
+    config_path.write_bytes(
+        orjson.dumps(
+            {
+                "bodies_path": str(bodies_path),
+                "result_path": str(result_path),
+                "port": server.port,
+                "key": key,
+                "client": client,
+                "concurrency": concurrency,
+                "time_limit_s": time_limit_s,
+            }
+        )
+    )
+    cpu_before = _cpu_seconds(server.proc.pid)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"from lendguard.benchmark import _client_main; _client_main({str(config_path)!r})",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        cwd=workdir,
+        env=_child_env(),
+    )
+    # A watchdog: the client stops itself at its deadline; this covers a client that hangs.
+    watchdog = threading.Timer(time_limit_s + 60, proc.kill)
+    watchdog.start()
+    seen = 0
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            done = int(line.strip() or 0)
+            if progress is not None and done > seen:
+                progress(done - seen)
+            seen = max(seen, done)
+        stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+        proc.wait()
+    finally:
+        watchdog.cancel()
+    cpu_after = _cpu_seconds(server.proc.pid)
+    if progress is not None and requests > seen:
+        progress(requests - seen)
+    if not result_path.exists():
+        raise RuntimeError(f"the HTTP client failed (exit {proc.returncode}): {stderr[-2_000:]}")
+    raw = orjson.loads(result_path.read_bytes())
+    out = _figures(raw["latencies_ns"], raw["wall_s"])
+    ok = sum(v for k, v in raw["statuses"].items() if 200 <= int(k) < 300)
+    out.update(
+        {
+            "requests": requests,
+            "ok": ok,
+            "errors": out["events"] - ok,
+            "statuses": raw["statuses"],
+            "stopped_early": raw["stopped_early"],
+            "client": client,
+            "client_loop": raw["loop"],
+            "concurrency": concurrency,
+            "client_cpu_us_per_request": round(
+                raw["client_cpu_s"] / max(1, out["events"]) * 1e6, 1
+            ),
+        }
+    )
+    if cpu_before is not None and cpu_after is not None:
+        out["server_cpu_us_per_request"] = round(
+            (cpu_after - cpu_before) / max(1, out["events"]) * 1e6, 1
+        )
+    if raw["first_error"]:
+        out["first_error"] = raw["first_error"]
+    if raw["error"]:
+        out["client_error"] = raw["error"]
+    if raw["error"] or any(int(k) >= 500 for k in raw["statuses"]):
+        out["server_log_tail"] = server.log_tail()
+    return out
+
+
+def bench_http(
+    bodies: list[bytes],
+    *,
+    client: str = "raw",
+    concurrency: int = DEFAULT_CONCURRENCY,
+    time_limit_s: float = DEFAULT_HTTP_TIME_LIMIT_S,
+    progress_factory: Callable[[str, int], ProgressFn | None] | None = None,
+) -> dict[str, Any]:
+    """``bare_http`` then ``http``: same client, concurrency and bodies; two uvicorn servers."""
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="lendguard-bench-http-") as tmp:
+        workdir = Path(tmp)
+        bodies_path = workdir / "bodies.json"
+        bodies_path.write_bytes(orjson.dumps([b.decode() for b in bodies]))
+        common = {
+            "client": client,
+            "concurrency": concurrency,
+            "time_limit_s": time_limit_s,
+            "requests": len(bodies),
+        }
+
+        def progress(label: str) -> ProgressFn | None:
+            return progress_factory(label, len(bodies)) if progress_factory else None
+
+        with _serve("lendguard.benchmark:create_bare_app", {}, workdir, factory=True) as srv:
+            results["bare_http"] = _drive(
+                srv,
+                bodies_path,
+                workdir,
+                key=None,
+                progress=progress("bare_http"),
+                **common,  # type: ignore[arg-type]
+            )
+        key = "lg_bench_" + secrets.token_urlsafe(24)
+        env = {
+            "LENDGUARD_DATABASE_URL": f"sqlite:///{workdir / 'http.db'}",
+            "LENDGUARD_BOOTSTRAP_ADMIN_KEY": key,
+            "LENDGUARD_LOG_LEVEL": "WARNING",
+            "LENDGUARD_STATE_BACKEND": "memory",
+        }
+        with _serve("lendguard.asgi:app", env, workdir) as srv:
+            results["http"] = _drive(
+                srv,
+                bodies_path,
+                workdir,
+                key=key,
+                progress=progress("http"),
+                **common,  # type: ignore[arg-type]
+            )
+            results["http"]["server"] = "lendguard.asgi:app (uvicorn, 1 worker, SQLite)"
+        results["bare_http"]["server"] = "lendguard.benchmark:create_bare_app (uvicorn, 1 worker)"
+    return results
+
+
+# =============================================================================================
+# Everything together
+# =============================================================================================
+
+
+def machine_info() -> dict[str, Any]:
+    model = None
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    usable: int | None
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        usable = os.cpu_count()
+    info: dict[str, Any] = {
+        "cpu_model": model or platform.processor() or None,
+        "cores": os.cpu_count(),
+        "usable_cores": usable,
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+    }
+    try:
+        info["load_average_at_start"] = [round(x, 2) for x in os.getloadavg()]
+    except OSError:  # pragma: no cover
+        pass
+    return info
+
+
+def _goals(result: dict[str, Any]) -> dict[str, Any]:
+    goals: dict[str, Any] = {}
+
+    def add(name: str, target: float, measured: float | None, higher_is_better: bool) -> None:
+        if measured is None:
+            return
+        met = measured >= target if higher_is_better else measured <= target
+        goals[name] = {"target": target, "measured": measured, "met": met}
+
+    engine = result.get("engine_only", {})
+    in_process = result.get("in_process", {})
+    add(
+        "engine_only_events_per_s",
+        GOALS["engine_only_events_per_s"],
+        engine.get("events_per_s"),
+        True,
+    )
+    add(
+        "in_process_events_per_s",
+        GOALS["in_process_events_per_s"],
+        in_process.get("events_per_s"),
+        True,
+    )
+    add("in_process_p99_us", GOALS["in_process_p99_us"], in_process.get("p99_us"), False)
+    add("http_to_bare_ratio", GOALS["http_to_bare_ratio"], result.get("http_to_bare_ratio"), True)
+    return goals
+
+
+def run_benchmarks(
+    n_events: int = DEFAULT_EVENTS,
+    include_http: bool = True,
+    progress: bool = True,
+    *,
+    seed: int = DEFAULT_SEED,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    client: str = "raw",
+    http_time_limit_s: float = DEFAULT_HTTP_TIME_LIMIT_S,
+    console: Any = None,
+) -> dict[str, Any]:
+    """Build the workload, run every block, and return the figures as one JSON-able dict."""
+    from lendguard.logging import configure_logging
+
+    if client not in ("raw", "httpx"):
+        raise ValueError("client must be 'raw' or 'httpx'")
+    # As in the server: structured logs to stderr, debug filtered out (never on stdout).
+    configure_logging("WARNING")
+    started_at = datetime.now(UTC)
+    result: dict[str, Any] = {
+        "benchmark": "lendguard bench",
+        "started_at": started_at.isoformat(timespec="seconds"),
+        "machine": machine_info(),
+    }
+    with _Progress(progress, console) as bar:
+        with bar.phase("building the workload", None):
+            workload = build_workload(n_events, seed)
+            events = workload.events()
+        result["workload"] = workload.summary
+
+        with bar.phase("engine_only", len(events)) as advance:
+            result["engine_only"] = bench_engine_only(events, advance)
+
+        with tempfile.TemporaryDirectory(prefix="lendguard-bench-") as tmp:
+            url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+            with bar.phase("in_process (SQLite)", len(events)) as advance:
+                in_process = bench_in_process(events, url, advance)
+        result["ruleset"] = in_process.pop("ruleset")
+        result["in_process"] = in_process
+
+        pg_url = os.environ.get(BENCH_DATABASE_ENV)
+        if pg_url:
+            with (
+                _fresh_postgres(pg_url) as scoped,
+                bar.phase("in_process (PostgreSQL)", len(events)) as advance,
+            ):
+                block = bench_in_process(events, scoped, advance)
+            block.pop("ruleset", None)
+            result["in_process_postgres"] = block
+
+        if include_http:
+            bodies = workload.bodies()
+            result.update(
+                bench_http(
+                    bodies,
+                    client=client,
+                    concurrency=concurrency,
+                    time_limit_s=http_time_limit_s,
+                    progress_factory=bar.factory,
+                )
+            )
+            bare = result["bare_http"].get("events_per_s") or 0.0
+            real = result["http"].get("events_per_s") or 0.0
+            result["http_to_bare_ratio"] = round(real / bare, 3) if bare else None
+    result["goals"] = _goals(result)
+    result["elapsed_s"] = round((datetime.now(UTC) - started_at).total_seconds(), 1)
+    return result
+
+
+class _Progress:
+    """rich progress bars on stderr when asked for; otherwise nothing at all."""
+
+    def __init__(self, enabled: bool, console: Any) -> None:
+        self.enabled = enabled
+        self.console = console
+        self.progress: Any = None
+
+    def __enter__(self) -> _Progress:
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                SpinnerColumn,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
+            console = self.console or Console(stderr=True)
+            # Refreshed by the measured loops themselves (every 500-1,000 events): no render
+            # thread competing with the code being measured.
+            self.progress = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description:<26}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+                auto_refresh=False,
+                transient=False,
+            )
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.refresh()
+            self.progress.stop()
+
+    def factory(self, label: str, total: int) -> ProgressFn | None:
+        if self.progress is None:
+            return None
+        task = self.progress.add_task(label, total=total)
+        bar = self.progress
+
+        def advance(n: int) -> None:
+            bar.update(task, advance=n)
+            bar.refresh()
+
+        return advance
+
+    @contextmanager
+    def phase(self, label: str, total: int | None) -> Iterator[ProgressFn | None]:
+        if self.progress is None:
+            yield None
+            return
+        task = self.progress.add_task(label, total=total)
+        bar = self.progress
+        bar.refresh()
+
+        def advance(n: int) -> None:
+            bar.update(task, advance=n)
+            bar.refresh()
+
+        yield advance
+        bar.update(task, completed=total if total is not None else 1, total=total or 1)
+        bar.refresh()

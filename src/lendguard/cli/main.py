@@ -1,0 +1,188 @@
+"""The ``lendguard`` command (Typer). Every sub-command calls the same services as the API."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.console import Console
+
+from lendguard.config import get_settings
+
+app = typer.Typer(no_args_is_help=True, help="LendGuard: consumer protection for digital lenders.")
+db_app = typer.Typer(no_args_is_help=True, help="Database migrations.")
+rules_app = typer.Typer(no_args_is_help=True, help="Rule sets.")
+keys_app = typer.Typer(no_args_is_help=True, help="API keys.")
+app.add_typer(db_app, name="db")
+app.add_typer(rules_app, name="rules")
+app.add_typer(keys_app, name="apikeys")
+
+err = Console(stderr=True)
+
+
+def _dumps(value: object) -> str:
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply migrations to LENDGUARD_DATABASE_URL."""
+    from lendguard.db import upgrade
+
+    upgrade(get_settings().database_url, revision)
+    err.print(f"[green]database at {revision}[/green]")
+
+
+@keys_app.command("create")
+def apikeys_create(
+    name: Annotated[str, typer.Option(help="Who or what uses the key")],
+    scopes: Annotated[str, typer.Option(help="Comma-separated scopes, e.g. events:write")],
+) -> None:
+    """Create an API key and print it once (it is stored hashed)."""
+    from lendguard.auth.service import ApiKeyService
+    from lendguard.db import make_engine, upgrade
+    from lendguard.errors import LendGuardError
+
+    settings = get_settings()
+    upgrade(settings.database_url)
+    service = ApiKeyService(make_engine(settings.database_url))
+    try:
+        secret = service.create(name, scopes.split(","))
+    except LendGuardError as exc:
+        err.print(f"[red]{exc.detail}: {[e.message for e in exc.errors]}[/red]")
+        raise typer.Exit(2) from None
+    typer.echo(secret)
+    err.print("[yellow]Store this key now: it cannot be shown again.[/yellow]")
+
+
+@rules_app.command("check")
+def rules_check(file: Path) -> None:
+    """Validate a rule-set file; problems are printed as file:line:column: message."""
+    from lendguard.decisions.rules.loader import RuleSetError, load_ruleset_file
+
+    try:
+        ruleset = load_ruleset_file(file)
+    except RuleSetError as exc:
+        for p in exc.problems:
+            typer.echo(str(p), err=True)
+        raise typer.Exit(1) from None
+    except OSError as exc:
+        typer.echo(f"{file}: {exc.strerror}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{file}: ok, {len(ruleset.rules)} rules, {len(ruleset.feature_names)} features")
+
+
+@app.command()
+def decide() -> None:
+    """Decide one event read as JSON from stdin; print the decision as JSON."""
+    from lendguard.app import build_services
+    from lendguard.decisions.service import parse_event
+    from lendguard.errors import LendGuardError
+
+    services = build_services(get_settings())
+    try:
+        raw = orjson.loads(sys.stdin.buffer.read())
+        decision = services.decisions.decide(parse_event(raw))
+    except orjson.JSONDecodeError as exc:
+        typer.echo(_dumps({"error": "malformed JSON", "detail": str(exc)}), err=True)
+        raise typer.Exit(2) from None
+    except LendGuardError as exc:
+        typer.echo(
+            _dumps(
+                {
+                    "error": exc.title,
+                    "detail": exc.detail,
+                    "errors": [{"field": e.field, "message": e.message} for e in exc.errors],
+                }
+            ),
+            err=True,
+        )
+        raise typer.Exit(2) from None
+    finally:
+        services.decisions.close()
+    typer.echo(_dumps(decision))
+
+
+@app.command()
+def replay(
+    file: Annotated[Path, typer.Argument(help="Events as JSONL, CSV or Parquet")],
+    out: Annotated[Path | None, typer.Option(help="Decisions file (JSONL)")] = None,
+    skip_bad: Annotated[bool, typer.Option(help="Skip malformed rows instead of stopping")] = False,
+    rules: Annotated[Path | None, typer.Option(help="Rule-set file instead of the default")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
+) -> None:
+    """Replay a history file through the engine (in memory) and summarise the decisions."""
+    from lendguard.simulate.replay import ReplayError, replay_file
+
+    try:
+        summary = replay_file(file, out=out, skip_bad=skip_bad, rules_file=rules)
+    except ReplayError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    if json_out:
+        typer.echo(_dumps(summary.as_dict()))
+    else:
+        summary.print(Console())
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes (needs Redis state)")] = 1,
+) -> None:
+    """Apply migrations and serve the API (OpenAPI at /docs)."""
+    import uvicorn
+
+    from lendguard.db import upgrade
+
+    settings = get_settings()
+    upgrade(settings.database_url)
+    if workers > 1 and settings.state_backend != "redis":
+        err.print("[red]several workers need LENDGUARD_STATE_BACKEND=redis[/red]")
+        raise typer.Exit(2)
+    uvicorn.run(
+        "lendguard.asgi:app",
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+@app.command()
+def demo(
+    customers: Annotated[int, typer.Option(help="Simulated customers")] = 3_000,
+    days: Annotated[int, typer.Option(help="Simulated days")] = 30,
+    seed: Annotated[int, typer.Option(help="Random seed")] = 7,
+    serve_api: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Serve the API after the summary")
+    ] = True,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+) -> None:
+    """Simulate a month of lending with scams, replay it, summarise, then serve the API."""
+    from lendguard.simulate.demo import run_demo
+
+    run_demo(customers=customers, days=days, seed=seed, serve_api=serve_api, host=host, port=port)
+
+
+@app.command()
+def bench(
+    events: Annotated[int, typer.Option(help="Events in the workload")] = 20_000,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    http: Annotated[bool, typer.Option("--http/--no-http", help="Include the HTTP runs")] = True,
+) -> None:
+    """Measure engine-only, in-process and HTTP throughput and latency."""
+    from lendguard.benchmark import run_benchmarks
+
+    result = run_benchmarks(n_events=events, include_http=http, progress=not json_out)
+    typer.echo(_dumps(result) if json_out else _dumps(result))
+
+
+if __name__ == "__main__":
+    app()
