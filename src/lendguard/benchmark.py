@@ -1207,6 +1207,36 @@ def machine_info() -> dict[str, Any]:
     return info
 
 
+def source_info() -> dict[str, Any]:
+    """Which code was measured: the commit, and whether ``src/`` had uncommitted changes."""
+    root = Path(__file__).resolve().parents[2]
+    info: dict[str, Any] = {"lendguard_path": str(Path(__file__).resolve().parent)}
+    if not (root / ".git").exists():
+        return info
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--", "src"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.splitlines()
+    except (OSError, subprocess.SubprocessError):
+        return info
+    info["git_commit"] = commit
+    info["src_uncommitted_files"] = len(changed)
+    return info
+
+
 def _goals(result: dict[str, Any]) -> dict[str, Any]:
     goals: dict[str, Any] = {}
 
@@ -1258,6 +1288,7 @@ def run_benchmarks(
         "benchmark": "lendguard bench",
         "started_at": started_at.isoformat(timespec="seconds"),
         "machine": machine_info(),
+        "source": source_info(),
     }
     with _Progress(progress, console) as bar:
         with bar.phase("building the workload", None):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from fastapi import Request
 
@@ -10,8 +10,8 @@ from lendguard.auth.service import Principal, Scope
 from lendguard.errors import Forbidden, Unauthorized
 
 
-def require(scope: Scope) -> Callable[[Request], Principal]:
-    def dependency(request: Request) -> Principal:
+def require(scope: Scope) -> Callable[[Request], Awaitable[Principal]]:
+    async def dependency(request: Request) -> Principal:
         header = request.headers.get("authorization", "")
         kind, _, secret = header.partition(" ")
         if kind.lower() != "bearer" or not secret.strip():
