@@ -112,7 +112,7 @@ def evaluate(ctx: FeatureContext, ruleset: RuleSet, lists: ListsView) -> EngineR
     hits: list[Rule] = []
     customer = event.customer_id
     score = 0
-    for rule in ruleset.first_pass:
+    for rule in ruleset.first_pass_by_type[ctx.type]:
         if allowed_by is not None and rule.category == Category.fraud:
             continue
         if lists.suppressions and lists.suppressed(customer, rule.id, ctx.ts):
@@ -121,7 +121,7 @@ def evaluate(ctx: FeatureContext, ruleset: RuleSet, lists: ListsView) -> EngineR
             hits.append(rule)
             score += rule.weight
     score = min(score, ruleset.score_cap)
-    second = ruleset.second_pass
+    second = ruleset.second_pass_by_type[ctx.type]
     if second:
         values["score"] = score
         extra = 0

@@ -161,8 +161,9 @@ class Outcome:
             table.add_row("throughput", f"{data['events_per_s']:,.0f} events/s")
         lat = data["latency_us"]
         if lat["p50"] is not None:
-            table.add_row("decision latency p50 / p99 (to decision)",
-                          f"{lat['p50']} / {lat['p99']} µs")
+            table.add_row(
+                "decision latency p50 / p99 (to decision)", f"{lat['p50']} / {lat['p99']} µs"
+            )
         console.print(table)
         typ = Table(title="By typology", show_header=True)
         for col in (

@@ -84,6 +84,7 @@ class CompiledExpression:
     source: str
     names: frozenset[str]
     evaluate: Compiled
+    tree: ast.expr
 
 
 def compile_expression(source: str, known_names: Callable[[str], bool]) -> CompiledExpression:
@@ -96,7 +97,7 @@ def compile_expression(source: str, known_names: Callable[[str], bool]) -> Compi
         ) from None
     names: set[str] = set()
     fn = _Compiler(known_names, names).visit(tree.body)
-    return CompiledExpression(source=source, names=frozenset(names), evaluate=fn)
+    return CompiledExpression(source=source, names=frozenset(names), evaluate=fn, tree=tree.body)
 
 
 def _error(node: ast.AST, message: str) -> ExpressionError:
@@ -203,6 +204,25 @@ class _Compiler:
 
         if len(ops) == 1:
             left, right, only = operands[0], operands[1], ops[0]
+            right_node = node.comparators[0]
+            if (
+                isinstance(node.left, ast.Name)
+                and node.left.id in self.names
+                and isinstance(right_node, ast.Constant | ast.List | ast.Tuple)
+            ):
+                # The common shape `feature OP constant`: one lookup, no nested calls.
+                name, constant = node.left.id, right({})
+
+                def compare_name_constant(env: Env) -> bool:
+                    a = env[name]
+                    if a is None or constant is None:
+                        return False
+                    try:
+                        return bool(only(a, constant))
+                    except TypeError:
+                        return False
+
+                return compare_name_constant
 
             def compare_one(env: Env) -> bool:
                 a, b = left(env), right(env)
@@ -241,3 +261,39 @@ class _Compiler:
         if not args:
             raise _error(node, f"{node.func.id}() needs at least one argument")
         return lambda env: fn(*(a(env) for a in args))
+
+
+def value_constraint(
+    tree: ast.expr, implied: dict[str, frozenset[str]], field: str
+) -> frozenset[str] | None:
+    """The values of ``field`` for which the expression can be true, or None if any.
+
+    Understands ``field == 'x'``, ``field in ['x', 'y']``, boolean names that imply a set of
+    values (``implied``), and ``and``/``or`` of those. Used to index rules by event type, so
+    an event only runs the rules that can fire for it.
+    """
+    if isinstance(tree, ast.Name):
+        return implied.get(tree.id)
+    if isinstance(tree, ast.Compare) and len(tree.ops) == 1:
+        left, op, right = tree.left, tree.ops[0], tree.comparators[0]
+        if isinstance(left, ast.Name) and left.id == field:
+            if isinstance(op, ast.Eq) and isinstance(right, ast.Constant):
+                return frozenset({str(right.value)})
+            if isinstance(op, ast.In) and isinstance(right, ast.List | ast.Tuple):
+                if all(isinstance(e, ast.Constant) for e in right.elts):
+                    return frozenset(str(e.value) for e in right.elts)  # type: ignore[attr-defined]
+        return None
+    if isinstance(tree, ast.BoolOp):
+        parts = [value_constraint(v, implied, field) for v in tree.values]
+        if isinstance(tree.op, ast.And):
+            known = [p for p in parts if p is not None]
+            if not known:
+                return None
+            result = known[0]
+            for part in known[1:]:
+                result = result & part
+            return result
+        if any(p is None for p in parts):
+            return None
+        return frozenset().union(*[p for p in parts if p is not None])
+    return None

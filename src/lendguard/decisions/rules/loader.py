@@ -19,6 +19,7 @@ from lendguard.decisions.rules.language import (
     CompiledExpression,
     ExpressionError,
     compile_expression,
+    value_constraint,
 )
 
 
@@ -109,6 +110,9 @@ class RuleSet:
     # Rules that do not read the score run first; those that do run once it is known.
     first_pass: tuple[Rule, ...] = ()
     second_pass: tuple[Rule, ...] = ()
+    # first_pass indexed by event type: only the rules that can fire for that type.
+    first_pass_by_type: dict[str, tuple[Rule, ...]] = field(default_factory=dict)
+    second_pass_by_type: dict[str, tuple[Rule, ...]] = field(default_factory=dict)
 
 
 class _Collector:
@@ -220,7 +224,24 @@ def parse_ruleset(text: str, file: str = "<ruleset>") -> RuleSet:
         feature_names=feature_names,
         first_pass=tuple(r for r in rules if not r.uses_score),
         second_pass=tuple(r for r in rules if r.uses_score),
+        first_pass_by_type=_index_by_type([r for r in rules if not r.uses_score]),
+        second_pass_by_type=_index_by_type([r for r in rules if r.uses_score]),
     )
+
+
+def _index_by_type(rules: list[Rule]) -> dict[str, tuple[Rule, ...]]:
+    """Rules per event type, in file order; a rule with no type constraint is in every list."""
+    from lendguard.events.schemas import OUTFLOW_TYPES, EventType
+
+    outflow = frozenset(t.value for t in OUTFLOW_TYPES)
+    implied = {"is_outflow": outflow, "is_new_payee": outflow}
+    index: dict[str, tuple[Rule, ...]] = {}
+    constraints = [value_constraint(r.condition.tree, implied, "type") for r in rules]
+    for event_type in EventType:
+        index[event_type.value] = tuple(
+            r for r, c in zip(rules, constraints, strict=True) if c is None or event_type.value in c
+        )
+    return index
 
 
 _RULE_KEYS = {
