@@ -75,7 +75,7 @@ def build_services(settings: Settings, migrate: bool = True) -> Services:
         store = RedisStateStore(settings.redis_url)
     else:
         store = MemoryStateStore(engine, checkpoint_every=settings.state_checkpoint_events)
-    decisions = DecisionService(engine, store)
+    decisions = DecisionService(engine, store, pii_key=settings.pii_key)
     decisions.start()
     api_keys = ApiKeyService(engine)
     if settings.bootstrap_admin_key:

@@ -9,6 +9,9 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+DEFAULT_PII_KEY = "lendguard-development-pii-key-change-me"
+
+
 class Settings(BaseSettings):
     """Defaults run with no infrastructure: SQLite under ``var/`` and in-process state."""
 
@@ -26,6 +29,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     default_locale: str = "zh-CN"
     environment: Literal["development", "testing", "production"] = "development"
+    # Key for the HMAC pseudonyms of phone, card_id and address_id (never stored in clear).
+    pii_key: str = DEFAULT_PII_KEY
     bootstrap_admin_key: str | None = Field(
         default=None, description="If set, an admin API key with this secret exists at start."
     )

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from lendguard.config import DEFAULT_PII_KEY
 from lendguard.decisions import engine as decision_engine
 from lendguard.decisions.features.compute import (
     FeatureContext,
@@ -45,6 +46,7 @@ from lendguard.errors import (
     ValidationFailed,
 )
 from lendguard.events.schemas import Event
+from lendguard.kit.crypto import pseudonymise
 from lendguard.kit.ids import new_id
 
 log = structlog.get_logger()
@@ -132,8 +134,11 @@ def _as_public_error(error: BaseException, item: _Pending) -> BaseException:
 
 
 class DecisionService:
-    def __init__(self, engine: Engine, store: StateStore | None = None) -> None:
+    def __init__(
+        self, engine: Engine, store: StateStore | None = None, pii_key: str | None = None
+    ) -> None:
         self.db = engine
+        self.pii_key = (pii_key or DEFAULT_PII_KEY).encode()
         self.store: StateStore = store if store is not None else MemoryStateStore(engine)
         self.lock = threading.RLock()
         self.ruleset: RuleSet | None = None
@@ -258,6 +263,7 @@ class DecisionService:
     ) -> dict[str, Any] | tuple[_Pending, str]:
         """Decide and queue for writing; or answer at once for an event already written."""
         t0 = started if started is not None else time.perf_counter()
+        self._pseudonymise(event)
         body = event.model_dump(mode="json", exclude_none=True)
         body_hash = hashlib.sha256(_canonical(body)).hexdigest()
         with self.lock:
@@ -269,6 +275,15 @@ class DecisionService:
             if stored_hash is not None:
                 return self._replayed(event.event_id, body_hash, stored_hash)
             return self._decide_locked(event, body, body_hash, t0), body_hash
+
+    def _pseudonymise(self, event: Event) -> None:
+        """Phone, card and address never reach the log or the state in clear."""
+        if event.phone is not None:
+            event.phone = pseudonymise(event.phone, self.pii_key)
+        if event.card_id is not None:
+            event.card_id = pseudonymise(event.card_id, self.pii_key)
+        if event.address_id is not None:
+            event.address_id = pseudonymise(event.address_id, self.pii_key)
 
     def _answer(self, event_id: str, body_hash: str, pending: _Pending) -> dict[str, Any]:
         if pending.error is not None:
