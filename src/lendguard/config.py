@@ -8,7 +8,6 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-
 DEFAULT_PII_KEY = "lendguard-development-pii-key-change-me"
 
 
