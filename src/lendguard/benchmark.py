@@ -550,6 +550,22 @@ def _figures(latencies_ns: Sequence[int], wall_s: float) -> dict[str, Any]:
     }
 
 
+def _by_type(events: Sequence[Event], latencies_ns: Sequence[int]) -> dict[str, Any]:
+    """p50 / p99 per event type: where the tail comes from."""
+    groups: dict[str, list[int]] = {}
+    for event, latency in zip(events, latencies_ns, strict=False):
+        groups.setdefault(event.type.value, []).append(latency)
+    out = {}
+    for kind, values in sorted(groups.items()):
+        figures = _figures(values, 1.0)
+        out[kind] = {
+            "events": len(values),
+            "p50_us": figures["p50_us"],
+            "p99_us": figures["p99_us"],
+        }
+    return out
+
+
 @contextmanager
 def _quiet_gc() -> Iterator[None]:
     """Start each measured loop from a clean heap, with the workload out of the collector's way.
@@ -610,6 +626,7 @@ def bench_engine_only(
     out = _figures(latencies, wall_s)
     out["actions"] = dict(sorted(actions.items()))
     out["state_keys"] = len(store.states)
+    out["by_type"] = _by_type(events, latencies)
     return out
 
 
@@ -653,7 +670,74 @@ def bench_in_process(
     out["backend"] = engine.dialect.name
     out["checkpoint_every"] = store.checkpoint_every
     out["close_s"] = round(close_s, 3)
+    out["by_type"] = _by_type(events, latencies)
+    slowest = sorted(range(len(latencies)), key=latencies.__getitem__, reverse=True)[:5]
+    out["slowest"] = [
+        {"index": i, "type": events[i].type.value, "us": round(latencies[i] / 1_000, 1)}
+        for i in slowest
+    ]
     out["ruleset"] = _ruleset_info(service)
+    return out
+
+
+def bench_in_process_async(
+    events: Sequence[Event],
+    database_url: str,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    progress: ProgressFn | None = None,
+    every: int = 500,
+) -> dict[str, Any] | None:
+    """``DecisionService.decide_async`` from ``concurrency`` tasks on one event loop (uvloop).
+
+    What the API process does minus HTTP: decisions are made on the loop and committed in groups
+    by the service's committer thread. Returns None when the service has no ``decide_async``.
+    """
+    from lendguard.db import make_engine, upgrade
+    from lendguard.decisions.service import DecisionService
+    from lendguard.decisions.state import MemoryStateStore
+
+    if not hasattr(DecisionService, "decide_async"):
+        return None
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    store = MemoryStateStore(engine)
+    service = DecisionService(engine, store)
+    service.start()
+    latencies = [0] * len(events)
+    actions: Counter[str] = Counter()
+    clock = time.perf_counter_ns
+    cursor = 0
+
+    async def worker() -> None:
+        nonlocal cursor
+        decide = service.decide_async
+        while cursor < len(events):
+            i = cursor
+            cursor += 1
+            t0 = clock()
+            decision = await decide(events[i])
+            latencies[i] = clock() - t0
+            actions[decision["action"]] += 1
+            if progress is not None and (i + 1) % every == 0:
+                progress(every)
+
+    async def main() -> None:
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+    loop_factory = _uvloop_factory()
+    try:
+        with _quiet_gc(), asyncio.Runner(loop_factory=loop_factory) as runner:
+            started = clock()
+            runner.run(main())
+            wall_s = (clock() - started) / 1e9
+        service.close()
+    finally:
+        engine.dispose()
+    out = _figures(latencies, wall_s)
+    out["actions"] = dict(sorted(actions.items()))
+    out["backend"] = engine.dialect.name
+    out["concurrency"] = concurrency
+    out["loop"] = "uvloop" if loop_factory is not None else "asyncio"
     return out
 
 
@@ -943,6 +1027,16 @@ class _RawConnection(asyncio.Protocol):
             self.finished.set_exception(RuntimeError(f"connection lost: {exc}"))
 
 
+def _uvloop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop factory (what uvicorn uses too), or None for the default loop."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvicorn[standard] brings uvloop
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
+
+
 def _factory(proto: _RawConnection) -> Callable[[], _RawConnection]:
     return lambda: proto
 
@@ -1002,25 +1096,29 @@ def _client_main(config_path: str) -> None:
         out.write(f"{done}\n")
         out.flush()
 
-    try:
-        import uvloop
-
-        uvloop.install()
-        loop_name = "uvloop"
-    except ImportError:  # pragma: no cover - uvicorn[standard] brings uvloop
-        loop_name = "asyncio"
+    loop_factory = _uvloop_factory()
     requests = [_request_bytes(port, key, b) for b in bodies]
-    shared = _Shared(requests, time.perf_counter() + config["time_limit_s"], report)
+    deadline = time.perf_counter() + config["time_limit_s"]
+    shared = _Shared(requests, deadline, report)
     error: str | None = None
+
+    async def run() -> None:
+        if config["client"] == "httpx":
+            job = _run_httpx(port, bodies, key, shared, concurrency)
+        else:
+            job = _run_raw(port, shared, concurrency)
+        # New requests stop at the deadline; those in flight get a grace period, then the run
+        # ends with what was measured (a server that stops answering cannot hang the client).
+        await asyncio.wait_for(job, timeout=config["time_limit_s"] + 30)
+
     cpu0 = time.process_time()
     started = time.perf_counter_ns()
     try:
-        if config["client"] == "httpx":
-            asyncio.run(_run_httpx(port, bodies, key, shared, concurrency))
-        else:
-            asyncio.run(_run_raw(port, shared, concurrency))
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            runner.run(run())
     except Exception as exc:  # reported, not raised: the parent decides
-        error = f"{type(exc).__name__}: {exc}"
+        error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    loop_name = "uvloop" if loop_factory is not None else "asyncio"
     wall_s = (time.perf_counter_ns() - started) / 1e9
     result = {
         "latencies_ns": shared.latencies,
@@ -1313,7 +1411,18 @@ def run_benchmarks(
             with bar.phase("in_process (SQLite)", len(events)) as advance:
                 in_process = bench_in_process(events, url, advance)
         result["ruleset"] = in_process.pop("ruleset")
+        # The same events through the same code must give the same actions (a sanity check).
+        in_process["same_actions_as_engine_only"] = (
+            in_process["actions"] == result["engine_only"]["actions"]
+        )
         result["in_process"] = in_process
+
+        with tempfile.TemporaryDirectory(prefix="lendguard-bench-") as tmp:
+            url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+            with bar.phase(f"in_process_async (x{concurrency})", len(events)) as advance:
+                concurrent = bench_in_process_async(events, url, concurrency, advance)
+        if concurrent is not None:
+            result["in_process_async"] = concurrent
 
         pg_url = os.environ.get(BENCH_DATABASE_ENV)
         if pg_url:

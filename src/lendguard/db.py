@@ -46,6 +46,7 @@ def make_engine(url: str, sqlite_synchronous: str = "NORMAL") -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute(f"PRAGMA synchronous={sqlite_synchronous}")
             cursor.execute("PRAGMA busy_timeout=5000")
+            cursor.execute("PRAGMA journal_size_limit=67108864")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 

@@ -123,6 +123,41 @@ class _Committer:
                 log.exception("decision.commit_failed")
 
 
+class _WalCheckpointer:
+    """Moves SQLite's WAL checkpoints off the commit path (PASSIVE: never blocks writers)."""
+
+    def __init__(self, engine: Engine, interval_s: float = 0.5) -> None:
+        self._engine = engine
+        self._interval_s = interval_s
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lendguard-wal", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        conn = self._engine.raw_connection()
+        try:
+            while not self._stopped.wait(self._interval_s):
+                self._checkpoint(conn, "PASSIVE")
+            self._checkpoint(conn, "TRUNCATE")  # leave a small WAL behind on shutdown
+        finally:
+            conn.close()
+
+    @staticmethod
+    def _checkpoint(conn: Any, mode: str) -> None:
+        try:
+            cursor = conn.cursor()
+            cursor.execute(f"PRAGMA wal_checkpoint({mode})")
+            cursor.fetchall()
+            cursor.close()
+            conn.commit()
+        except Exception:  # a failed checkpoint is retried on the next tick
+            log.warning("sqlite.wal_checkpoint_failed", mode=mode)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=5)
+
+
 def _as_public_error(error: BaseException, item: _Pending) -> BaseException:
     if isinstance(error, IntegrityError):
         return Conflict(
@@ -153,6 +188,7 @@ class DecisionService:
         # States touched by decisions not yet committed (the store sees them after the commit).
         self._overlay: dict[str, EntityState] = {}
         self._committer_thread: _Committer | None = None
+        self._wal_checkpointer: _WalCheckpointer | None = None
 
     # -- start-up ------------------------------------------------------------------------------
 
@@ -218,6 +254,9 @@ class DecisionService:
                 if conn is not None:
                     conn.close()
             self._writer = self._reader = None
+            if self._wal_checkpointer is not None:
+                self._wal_checkpointer.stop()
+                self._wal_checkpointer = None
 
     # -- deciding ------------------------------------------------------------------------------
 
@@ -393,6 +432,13 @@ class DecisionService:
         conn = self._writer
         if conn is None or conn.closed or conn.invalidated:
             conn = self._writer = self.db.connect()
+            if self.db.dialect.name == "sqlite":
+                # The WAL checkpoint (and its fsync) runs on a background thread instead of
+                # inside whichever commit happens to cross the threshold.
+                conn.exec_driver_sql("PRAGMA wal_autocheckpoint=0")
+                conn.commit()
+                if self._wal_checkpointer is None:
+                    self._wal_checkpointer = _WalCheckpointer(self.db)
         try:
             with conn.begin():
                 return self._hot.insert_events_and_decisions(

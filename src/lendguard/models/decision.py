@@ -28,7 +28,7 @@ class EventRecord(Base):
 
     seq: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     event_id: Mapped[str] = mapped_column(String(128), unique=True)
-    customer_id: Mapped[str] = mapped_column(String(128), index=True)
+    customer_id: Mapped[str] = mapped_column(String(128))
     type: Mapped[str] = mapped_column(String(32))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
     body_hash: Mapped[str] = mapped_column(String(64))

@@ -98,9 +98,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_events")),
         sa.UniqueConstraint("event_id", name=op.f("uq_events_event_id")),
     )
-    with op.batch_alter_table("events", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_events_customer_id"), ["customer_id"], unique=False)
-
     op.create_table(
         "list_entries",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -167,9 +164,6 @@ def downgrade() -> None:
     op.drop_table("rulesets")
     op.drop_table("ruleset_activations")
     op.drop_table("list_entries")
-    with op.batch_alter_table("events", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_events_customer_id"))
-
     op.drop_table("events")
     with op.batch_alter_table("decisions", schema=None) as batch_op:
         batch_op.drop_index("ix_decisions_customer_decided")
