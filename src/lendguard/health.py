@@ -8,6 +8,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy import text
 
+from lendguard.responses import JSONResponse
+
 router = APIRouter(tags=["health"])
 
 
@@ -28,8 +30,6 @@ def readyz(request: Request) -> Any:
         checks["database"] = f"error: {type(exc).__name__}"
     checks["ruleset"] = "ok" if services.decisions.ruleset is not None else "missing"
     ready = all(v == "ok" for v in checks.values())
-    from lendguard.app import JSONResponse
-
     body = {
         "status": "ready" if ready else "not ready",
         "checks": checks,

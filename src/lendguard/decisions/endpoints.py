@@ -8,13 +8,15 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from lendguard.auth.dependencies import require
+from lendguard.auth.dependencies import authorize, require
 from lendguard.auth.service import Principal, Scope
 from lendguard.decisions.explain import explain
 from lendguard.decisions.service import DecisionService, parse_event
 from lendguard.errors import FieldError, LendGuardError, ValidationFailed
+from lendguard.responses import JSONResponse
 
 router = APIRouter(prefix="/v1")
 
@@ -66,7 +68,6 @@ async def read_json(request: Request) -> Any:
         ) from None
 
 
-EventsWriter = Annotated[Principal, Depends(require(Scope.events_write))]
 DecisionsReader = Annotated[Principal, Depends(require(Scope.decisions_read))]
 RulesWriter = Annotated[Principal, Depends(require(Scope.rules_write))]
 RulesApprover = Annotated[Principal, Depends(require(Scope.rules_approve))]
@@ -76,16 +77,26 @@ RulesApprover = Annotated[Principal, Depends(require(Scope.rules_approve))]
     "/events",
     tags=["events"],
     summary="Decide one customer event (body: the event contract, see the README)",
+    response_model=None,
 )
-async def post_event(request: Request, _: EventsWriter) -> Any:
+async def post_event(request: Request) -> Response:
     started = time.perf_counter()
+    authorize(request, Scope.events_write)
     raw = await read_json(request)
     event = parse_event(raw)
-    return await _service(request).decide_async(event, started=started)
+    # Returned as a ready response: the decision is plain data, so FastAPI's response-model
+    # validation would only serialise it twice.
+    return JSONResponse(await _service(request).decide_async(event, started=started))
 
 
-@router.post("/events/batch", tags=["events"], summary="Decide up to 1,000 events in order")
-async def post_events_batch(request: Request, _: EventsWriter) -> Any:
+@router.post(
+    "/events/batch",
+    tags=["events"],
+    summary="Decide up to 1,000 events in order",
+    response_model=None,
+)
+async def post_events_batch(request: Request) -> Response:
+    authorize(request, Scope.events_write)
     raw = await read_json(request)
     limit = request.app.state.services.settings.max_batch_events
     if not isinstance(raw, dict) or not isinstance(raw.get("events"), list):
@@ -98,7 +109,7 @@ async def post_events_batch(request: Request, _: EventsWriter) -> Any:
             f"at most {limit} events per batch",
             errors=[FieldError("events", f"at most {limit} items")],
         )
-    return {"decisions": _service(request).decide_raw_batch(raw["events"])}
+    return JSONResponse({"decisions": _service(request).decide_raw_batch(raw["events"])})
 
 
 @router.get("/decisions/{decision_id}", tags=["decisions"])

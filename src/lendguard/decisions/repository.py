@@ -156,7 +156,7 @@ decision_repository = DecisionRepository()
 
 def _sqlite_datetime(moment: datetime) -> str:
     """The text SQLAlchemy's SQLite DateTime stores for an aware datetime, in UTC."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _json(value: Any) -> str:

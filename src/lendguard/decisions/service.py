@@ -101,28 +101,6 @@ def _resolve(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-class _Committer:
-    """A daemon thread that writes queued groups whenever woken (for the async path)."""
-
-    def __init__(self, commit: Any) -> None:
-        self._commit = commit
-        self._wanted = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="lendguard-committer", daemon=True)
-        self._thread.start()
-
-    def wake(self) -> None:
-        self._wanted.set()
-
-    def _run(self) -> None:
-        while True:
-            self._wanted.wait()
-            self._wanted.clear()
-            try:
-                self._commit()
-            except Exception:  # errors reach the waiters through their pending items
-                log.exception("decision.commit_failed")
-
-
 class _WalCheckpointer:
     """Moves SQLite's WAL checkpoints off the commit path (PASSIVE: never blocks writers)."""
 
@@ -187,7 +165,7 @@ class DecisionService:
         self._inflight: dict[str, _Pending] = {}
         # States touched by decisions not yet committed (the store sees them after the commit).
         self._overlay: dict[str, EntityState] = {}
-        self._committer_thread: _Committer | None = None
+        self._flush_scheduled = False
         self._wal_checkpointer: _WalCheckpointer | None = None
 
     # -- start-up ------------------------------------------------------------------------------
@@ -276,10 +254,11 @@ class DecisionService:
         return self._answer(event.event_id, body_hash, pending)
 
     async def decide_async(self, event: Event, *, started: float | None = None) -> dict[str, Any]:
-        """As :meth:`decide`, for the event loop: the commit runs on the committer thread.
+        """As :meth:`decide`, for the event loop, with group commit across requests.
 
-        While one group is being written, the loop keeps deciding the next requests, which
-        join the next group: throughput grows with concurrency instead of waiting on the disk.
+        The first request to queue a decision schedules one flush at the end of the current
+        loop iteration; every request decided before it runs joins the same transaction, so
+        groups grow with load and no thread hand-off is needed.
         """
         outcome = self._enqueue(event, started)
         if isinstance(outcome, dict):
@@ -293,7 +272,9 @@ class DecisionService:
                     future.set_result(None)
                 else:
                     pending.waiters.append((loop, future))
-            self._committer().wake()
+            if not self._flush_scheduled:
+                self._flush_scheduled = True
+                loop.call_soon(self._flush_from_loop)
             await future
         return self._answer(event.event_id, body_hash, pending)
 
@@ -329,12 +310,12 @@ class DecisionService:
             raise pending.error
         return self._replayed(event_id, body_hash, pending.event_row["body_hash"], pending.decision)
 
-    def _committer(self) -> _Committer:
-        if self._committer_thread is None:
-            with self.lock:
-                if self._committer_thread is None:
-                    self._committer_thread = _Committer(self._commit_queued)
-        return self._committer_thread
+    def _flush_from_loop(self) -> None:
+        self._flush_scheduled = False
+        try:
+            self._commit_queued()
+        except Exception:  # errors reach the waiters through their pending items
+            log.exception("decision.commit_failed")
 
     def _decide_locked(
         self, event: Event, body: dict[str, Any], body_hash: str, t0: float

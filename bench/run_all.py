@@ -1,0 +1,146 @@
+"""Run every benchmark block (``make bench``), print a table and the JSON, keep the JSON.
+
+    .venv/bin/python bench/run_all.py [--events 20000] [--no-http] [--concurrency 8]
+                                      [--client raw|httpx] [--seed 7] [--out FILE] [--quiet]
+
+The figures come from :func:`lendguard.benchmark.run_benchmarks`, the same function behind
+``lendguard bench --json``; the JSON is written to ``bench/results/latest.json`` unless ``--out``
+says otherwise. See docs/benchmarks.md for what each block measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+from lendguard.benchmark import DEFAULT_CONCURRENCY, DEFAULT_EVENTS, DEFAULT_SEED, run_benchmarks
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_OUT = HERE / "results" / "latest.json"
+BLOCKS = [
+    "engine_only",
+    "in_process",
+    "in_process_async",
+    "in_process_postgres",
+    "bare_http",
+    "http",
+]
+
+
+def _fmt(value: Any, digits: int = 0) -> str:
+    if value is None:
+        return "–"
+    return f"{value:,.{digits}f}"
+
+
+def table(result: dict[str, Any]) -> Table:
+    machine = result["machine"]
+    workload = result["workload"]
+    out = Table(
+        title=(
+            f"LendGuard benchmark, {workload['events']:,} events, {machine['cpu_model']} "
+            f"× {machine['cores']} cores, Python {machine['python']}"
+        )
+    )
+    out.add_column("block")
+    for name in ("events/s", "p50 µs", "p90 µs", "p99 µs", "max µs", "CPU µs/req srv+cli"):
+        out.add_column(name, justify="right")
+    out.add_column("notes")
+    for block in BLOCKS:
+        figures = result.get(block)
+        if not figures:
+            continue
+        notes = []
+        cpu = ""
+        if "client_cpu_us_per_request" in figures:
+            server = _fmt(figures.get("server_cpu_us_per_request"))
+            cpu = f"{server} + {_fmt(figures['client_cpu_us_per_request'])}"
+        if "concurrency" in figures:
+            notes.append(f"{figures['concurrency']} in flight")
+        if figures.get("errors"):
+            notes.append(f"[red]{figures['errors']} errors[/red]")
+        if figures.get("stopped_early"):
+            notes.append("[yellow]stopped at the time limit[/yellow]")
+        if "backend" in figures:
+            notes.append(figures["backend"])
+        out.add_row(
+            block,
+            _fmt(figures.get("events_per_s")),
+            _fmt(figures.get("p50_us")),
+            _fmt(figures.get("p90_us")),
+            _fmt(figures.get("p99_us")),
+            _fmt(figures.get("max_us")),
+            cpu,
+            ", ".join(notes),
+        )
+    return out
+
+
+def goals_table(result: dict[str, Any]) -> Table:
+    out = Table(title="Goals")
+    out.add_column("goal")
+    out.add_column("target", justify="right")
+    out.add_column("measured", justify="right")
+    out.add_column("met")
+    labels = {
+        "engine_only_events_per_s": ("engine_only events/s", "≥ {:,.0f}"),
+        "in_process_events_per_s": ("in_process events/s", "≥ {:,.0f}"),
+        "in_process_p99_us": ("in_process p99 µs", "≤ {:,.0f}"),
+        "http_to_bare_ratio": ("http / bare_http throughput", "≥ {:.2f}"),
+    }
+    for key, goal in result.get("goals", {}).items():
+        label, target = labels.get(key, (key, "{}"))
+        measured = goal["measured"]
+        shown = f"{measured:.3f}" if key == "http_to_bare_ratio" else f"{measured:,.0f}"
+        out.add_row(
+            label,
+            target.format(goal["target"]),
+            shown,
+            "[green]yes[/green]" if goal["met"] else "[red]no[/red]",
+        )
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run the LendGuard benchmarks.")
+    parser.add_argument("--events", type=int, default=DEFAULT_EVENTS)
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument("--no-http", dest="http", action="store_false", help="skip HTTP runs")
+    parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY)
+    parser.add_argument("--client", choices=["raw", "httpx"], default="raw")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where to write the JSON")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = parser.parse_args(argv)
+
+    stderr = Console(stderr=True)
+    result = run_benchmarks(
+        n_events=args.events,
+        include_http=args.http,
+        progress=not args.quiet,
+        seed=args.seed,
+        concurrency=args.concurrency,
+        client=args.client,
+        console=stderr,
+    )
+    text = orjson.dumps(result, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
+    console = Console() if sys.stdout.isatty() else Console(width=120)
+    console.print(table(result))
+    if result.get("http_to_bare_ratio") is not None:
+        console.print(f"http / bare_http throughput: {result['http_to_bare_ratio']:.3f}")
+    console.print(goals_table(result))
+    print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text + "\n", encoding="utf-8")
+    stderr.print(f"written to {args.out}")
+    failed = [b for b in ("bare_http", "http") if result.get(b, {}).get("errors")]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
