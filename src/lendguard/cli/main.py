@@ -19,6 +19,8 @@ keys_app = typer.Typer(no_args_is_help=True, help="API keys.")
 app.add_typer(db_app, name="db")
 app.add_typer(rules_app, name="rules")
 app.add_typer(keys_app, name="apikeys")
+import_app = typer.Typer(no_args_is_help=True, help="Import history into the event format.")
+app.add_typer(import_app, name="import")
 
 err = Console(stderr=True)
 
@@ -126,6 +128,114 @@ def replay(
         typer.echo(_dumps(summary.as_dict()))
     else:
         summary.print(Console())
+
+
+@app.command()
+def simulate(
+    customers: Annotated[int, typer.Option(help="Customers to simulate")] = 10_000,
+    days: Annotated[int, typer.Option(help="Days to simulate")] = 30,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same output)")] = 1,
+    out: Annotated[Path, typer.Option(help="Output folder")] = Path("var/sim"),
+) -> None:
+    """Write a synthetic population with scams: DIR/events.jsonl and DIR/accounts.csv."""
+    from rich.progress import Progress
+
+    from lendguard.simulate.demo import write_population
+    from lendguard.simulate.generator import generate
+
+    with Progress(console=err, transient=True) as bar:
+        task = bar.add_task("simulating customers", total=customers)
+        population = generate(
+            customers=customers,
+            days=days,
+            seed=seed,
+            on_progress=lambda n: bar.update(task, completed=n),
+        )
+        bar.update(task, completed=customers)
+    write_population(population.events, population.accounts_rows(), out)
+    roles: dict[str, int] = {}
+    for c in population.customers:
+        roles[c.role] = roles.get(c.role, 0) + 1
+    err.print(
+        f"{len(population.events):,} events, roles {roles} → {out}/events.jsonl, {out}/accounts.csv"
+    )
+
+
+@app.command()
+def backtest(
+    events: Annotated[Path, typer.Option(help="Events file (JSONL, CSV or Parquet)")],
+    rules: Annotated[
+        Path | None, typer.Option(help="Candidate rule set (default: built-in)")
+    ] = None,
+    baseline_rules: Annotated[Path | None, typer.Option(help="Baseline rule set")] = None,
+    label_field: Annotated[str, typer.Option(help="Dotted path of the 0/1 fraud label")] = (
+        "attributes.is_fraud"
+    ),
+    accounts: Annotated[Path | None, typer.Option(help="accounts.csv with customer roles")] = None,
+    dissuasion_success_rate: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.6,
+    skip_bad: Annotated[bool, typer.Option(help="Skip malformed rows instead of stopping")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+) -> None:
+    """Replay history through a rule set (and a baseline): recall, savings and friction."""
+    from lendguard.simulate.backtest import run_backtest
+    from lendguard.simulate.replay import ReplayError
+
+    try:
+        report = run_backtest(
+            events,
+            rules=rules,
+            baseline_rules=baseline_rules,
+            label_field=label_field,
+            accounts=accounts,
+            dissuasion_success_rate=dissuasion_success_rate,
+            skip_bad=skip_bad,
+            progress=not json_out,
+        )
+    except ReplayError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(_dumps(report))
+
+
+@import_app.command("paysim")
+def import_paysim_command(
+    file: Path,
+    out: Annotated[Path, typer.Option(help="Events JSONL to write")],
+    drop_balances: Annotated[bool, typer.Option(help="Leave out the four balance columns")] = False,
+    start: Annotated[str, typer.Option(help="Time of step 1 (ISO 8601 with offset)")] = (
+        "2024-01-01T00:00:00+08:00"
+    ),
+    skip_bad: Annotated[bool, typer.Option(help="Skip malformed rows instead of stopping")] = False,
+) -> None:
+    """Map a PaySim CSV to events (JSONL, time order)."""
+    from lendguard.events.imports import ImportError_, import_paysim
+
+    try:
+        report = import_paysim(
+            file, out, drop_balances=drop_balances, start=start, skip_bad=skip_bad
+        )
+    except (ImportError_, OSError) as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(_dumps(report.as_dict()))
+
+
+@import_app.command("csv")
+def import_csv_command(
+    file: Path,
+    mapping: Annotated[Path, typer.Option(help="YAML mapping of event fields to columns")],
+    out: Annotated[Path, typer.Option(help="Events JSONL to write")],
+    skip_bad: Annotated[bool, typer.Option(help="Skip malformed rows instead of stopping")] = False,
+) -> None:
+    """Map any CSV to events through a small mapping file."""
+    from lendguard.events.imports import ImportError_, import_mapped_csv
+
+    try:
+        report = import_mapped_csv(file, mapping, out, skip_bad=skip_bad)
+    except (ImportError_, OSError) as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(_dumps(report.as_dict()))
 
 
 @app.command()

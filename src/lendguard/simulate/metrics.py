@@ -47,6 +47,10 @@ class Outcome:
     latencies_us: list[int] = field(default_factory=list)
     elapsed_s: float = 0.0
     skipped: list[str] = field(default_factory=list)
+    # Where the 0/1 fraud label sits in the event (dotted path).
+    label_field: str = "attributes.is_fraud"
+    # customer -> (age band, tenure band) as last seen, for the per-group honest rates.
+    segments: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def add(
         self, event: dict[str, Any], decision: dict[str, Any], latency_us: int | None = None
@@ -61,7 +65,7 @@ class Outcome:
         scenario = str(attrs.get("scenario", "none") or "none")
         if scenario != "none":
             self.dishonest.add(customer)
-        is_fraud = int(attrs.get("is_fraud", 0) or 0)
+        is_fraud = _label(event, self.label_field)
         loss = float(attrs.get("victim_loss", 0) or 0)
         if is_fraud:
             self.fraud_events += 1
@@ -88,6 +92,9 @@ class Outcome:
                     self.customers_flagged_hard.add(customer)
             elif top_category == "wellbeing":
                 self.customers_protected.add(customer)
+        segment = decision.get("segment")
+        if segment:
+            self.segments[customer] = (segment["age_band"], segment["tenure"])
         if latency_us is not None:
             self.latencies_us.append(latency_us)
         elif "latency_us" in decision:
@@ -135,7 +142,27 @@ class Outcome:
                 for name, row in sorted(self.by_typology.items())
             },
             "latency_us": {"p50": pct(0.5), "p99": pct(0.99)},
+            "honest_by_age_band": self._by_segment(honest, 0),
+            "honest_by_tenure": self._by_segment(honest, 1),
             "skipped_rows": self.skipped,
+        }
+
+    def _by_segment(self, honest: set[str], index: int) -> dict[str, dict[str, Any]]:
+        groups: dict[str, set[str]] = defaultdict(set)
+        for customer in honest:
+            segment = self.segments.get(customer)
+            groups[segment[index] if segment else "unknown"].add(customer)
+        return {
+            name: {
+                "customers": len(members),
+                "remind_or_more_rate": round(
+                    len(self.customers_flagged & members) / len(members), 5
+                ),
+                "intercept_or_more_rate": round(
+                    len(self.customers_flagged_hard & members) / len(members), 5
+                ),
+            }
+            for name, members in sorted(groups.items())
         }
 
     def print(self, console: Console) -> None:
@@ -183,6 +210,29 @@ class Outcome:
                 f"{row['victim_loss']:,.0f}",
             )
         console.print(typ)
+
+
+def _label(event: dict[str, Any], path: str) -> int:
+    value: Any = event
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return 0
+        value = value.get(part)
+    try:
+        return 1 if int(float(value or 0)) == 1 else 0
+    except (TypeError, ValueError):
+        return 0
+
+
+def tenure_band(days: float | None) -> str:
+    """Tenure bands used in every report: < 30 days, 30–365 days, > 365 days."""
+    if days is None:
+        return "unknown"
+    if days < 30:
+        return "<30d"
+    if days <= 365:
+        return "30-365d"
+    return ">365d"
 
 
 def _ratio(a: float, b: float) -> float | None:

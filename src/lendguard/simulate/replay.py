@@ -26,7 +26,7 @@ from lendguard.decisions.rules.loader import RuleSet, RuleSetError, load_ruleset
 from lendguard.decisions.state import MemoryStateStore
 from lendguard.events.readers import BadRowError, read_events
 from lendguard.events.schemas import Event
-from lendguard.simulate.metrics import Outcome
+from lendguard.simulate.metrics import Outcome, tenure_band
 
 
 class ReplayError(Exception):
@@ -49,8 +49,15 @@ class Replayer:
         update_profile(bundle.customer, event, event.occurred_at.timestamp())
         ctx = FeatureContext(event, bundle)
         result = decision_engine.evaluate(ctx, self.ruleset, self.lists)
+        values = result.features
+        days = values["account_age_days"]
+        segment = {
+            "age_band": values["age_band"],
+            "tenure": tenure_band(float(days) if isinstance(days, int | float) else None),
+        }
         apply_event(event, bundle, ctx)
         return {
+            "segment": segment,
             "event_id": event.event_id,
             "customer_id": event.customer_id,
             "action": result.action.value,
