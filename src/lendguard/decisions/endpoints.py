@@ -209,3 +209,31 @@ def list_rulesets(request: Request, _: RulesWriter) -> Any:
 )
 def activate_ruleset(version: int, request: Request, principal: RulesApprover) -> Any:
     return _service(request).activate_ruleset(version, principal.name)
+
+
+@router.post(
+    "/rulesets/{version}/shadow",
+    tags=["rulesets"],
+    summary="Run a candidate version in shadow on live traffic (recorded, never returned)",
+)
+def start_shadow(version: int, request: Request, principal: RulesWriter) -> Any:
+    return _service(request).start_shadow(version, principal.name)
+
+
+@router.delete("/rulesets/{version}/shadow", tags=["rulesets"], summary="Stop a shadow run")
+def stop_shadow(version: int, request: Request, principal: RulesWriter) -> Any:
+    return _service(request).stop_shadow(version, principal.name)
+
+
+@router.get(
+    "/rulesets/{version}/shadow-report",
+    tags=["rulesets"],
+    summary="The shadow version's decisions compared with the live ones on the same events",
+)
+def shadow_report(
+    version: int,
+    request: Request,
+    _: RulesWriter,
+    examples: Annotated[int, Query(ge=0, le=500)] = 20,
+) -> Any:
+    return _service(request).shadow_report(version, examples)

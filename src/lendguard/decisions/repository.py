@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, bindparam, func, insert, select
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from lendguard.models import (
     ApiKey,
@@ -16,6 +16,8 @@ from lendguard.models import (
     ListEntry,
     RuleSetActivation,
     RuleSetVersion,
+    ShadowDecision,
+    ShadowRun,
     Suppression,
 )
 
@@ -53,11 +55,64 @@ class DecisionRepository:
         conn: Connection,
         event_rows: list[dict[str, Any]],
         decision_rows: list[dict[str, Any]],
+        shadow_rows: list[dict[str, Any]],
     ) -> int:
         """Insert a group of events and their decisions; return the highest event ``seq``."""
         conn.execute(_INSERT_EVENT, event_rows)
         conn.execute(_INSERT_DECISION, decision_rows)
+        if shadow_rows:
+            conn.execute(insert(ShadowDecision), shadow_rows)
         return int(conn.execute(_MAX_SEQ).scalar_one())
+
+    # -- shadow mode ---------------------------------------------------------------------------
+
+    def start_shadow(self, conn: Connection, version: int, actor: str, at: datetime) -> None:
+        conn.execute(update(ShadowRun).where(ShadowRun.stopped_at.is_(None)).values(stopped_at=at))
+        conn.execute(
+            insert(ShadowRun), {"ruleset_version": version, "started_at": at, "started_by": actor}
+        )
+
+    def stop_shadow(self, conn: Connection, at: datetime) -> None:
+        conn.execute(update(ShadowRun).where(ShadowRun.stopped_at.is_(None)).values(stopped_at=at))
+
+    def running_shadow(self, conn: Connection) -> int | None:
+        return conn.execute(
+            select(ShadowRun.ruleset_version)
+            .where(ShadowRun.stopped_at.is_(None))
+            .order_by(ShadowRun.id.desc())
+            .limit(1)
+        ).scalar()
+
+    def shadow_transitions(self, conn: Connection, version: int) -> list[tuple[str, str, int]]:
+        rows = conn.execute(
+            select(ShadowDecision.live_action, ShadowDecision.action, func.count())
+            .where(ShadowDecision.ruleset_version == version)
+            .group_by(ShadowDecision.live_action, ShadowDecision.action)
+        ).all()
+        return [(str(r[0]), str(r[1]), int(r[2])) for r in rows]
+
+    def shadow_differences(
+        self, conn: Connection, version: int, limit: int
+    ) -> list[dict[str, Any]]:
+        rows = conn.execute(
+            select(
+                ShadowDecision.event_id,
+                ShadowDecision.decision_id,
+                ShadowDecision.live_ruleset_version,
+                ShadowDecision.live_action,
+                ShadowDecision.action,
+                ShadowDecision.score,
+                ShadowDecision.reasons,
+                ShadowDecision.decided_at,
+            )
+            .where(
+                ShadowDecision.ruleset_version == version,
+                ShadowDecision.live_action != ShadowDecision.action,
+            )
+            .order_by(ShadowDecision.id.desc())
+            .limit(limit)
+        ).all()
+        return [dict(r._mapping) for r in rows]
 
     def get_decision_row(self, conn: Connection, decision_id: str) -> dict[str, Any] | None:
         row = conn.execute(
@@ -183,6 +238,11 @@ class SqliteHotPath:
         "model_version, latency_us, decided_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     )
+    _SHADOW = (
+        "INSERT INTO shadow_decisions (ruleset_version, event_id, decision_id, "
+        "live_ruleset_version, live_action, action, score, reasons, decided_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    )
     _MAX_SEQ = "SELECT max(seq) FROM events"
 
     @staticmethod
@@ -202,6 +262,7 @@ class SqliteHotPath:
         conn: Connection,
         event_rows: list[dict[str, Any]],
         decision_rows: list[dict[str, Any]],
+        shadow_rows: list[dict[str, Any]],
     ) -> int:
         cursor = self._cursor(conn)
         try:
@@ -244,6 +305,24 @@ class SqliteHotPath:
                     for d in decision_rows
                 ],
             )
+            if shadow_rows:
+                cursor.executemany(
+                    self._SHADOW,
+                    [
+                        (
+                            r["ruleset_version"],
+                            r["event_id"],
+                            r["decision_id"],
+                            r["live_ruleset_version"],
+                            r["live_action"],
+                            r["action"],
+                            r["score"],
+                            _json(r["reasons"]),
+                            _sqlite_datetime(r["decided_at"]),
+                        )
+                        for r in shadow_rows
+                    ],
+                )
             return int(cursor.execute(self._MAX_SEQ).fetchone()[0])
         finally:
             cursor.close()

@@ -34,7 +34,7 @@ from lendguard.decisions.features.state import EntityState, StateBundle
 from lendguard.decisions.policy import LIST_FIELDS, ListsView
 from lendguard.decisions.repository import decision_repository as repo
 from lendguard.decisions.repository import sqlite_hot_path
-from lendguard.decisions.rules.loader import RuleSet, RuleSetError, parse_ruleset
+from lendguard.decisions.rules.loader import Action, RuleSet, RuleSetError, parse_ruleset
 from lendguard.decisions.state import MemoryStateStore, StateStore
 from lendguard.errors import (
     Conflict,
@@ -83,7 +83,7 @@ def parse_event(raw: Any) -> Event:
 class _Pending:
     """One decided event waiting for the commit that makes it durable."""
 
-    __slots__ = ("decision", "done", "error", "event_row", "states", "waiters")
+    __slots__ = ("decision", "done", "error", "event_row", "shadow_row", "states", "waiters")
 
     def __init__(
         self, event_row: dict[str, Any], decision: dict[str, Any], states: dict[str, EntityState]
@@ -91,6 +91,7 @@ class _Pending:
         self.event_row = event_row
         self.decision = decision
         self.states = states
+        self.shadow_row: dict[str, Any] | None = None
         self.done = False
         self.error: BaseException | None = None
         self.waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
@@ -157,6 +158,8 @@ class DecisionService:
         self.ruleset: RuleSet | None = None
         self.ruleset_version = 0
         self.lists = ListsView()
+        # A candidate rule set deciding live traffic in shadow: (version, compiled rules).
+        self.shadow: tuple[int, RuleSet] | None = None
         self._writer: Connection | None = None
         self._reader: Connection | None = None
         self._hot: Any = sqlite_hot_path if engine.dialect.name == "sqlite" else repo
@@ -181,6 +184,10 @@ class DecisionService:
                 repo.activate(conn, version, "system", datetime.now(UTC))
                 active = version
         self._load_active(active)
+        with self.db.connect() as conn:
+            shadow_version = repo.running_shadow(conn)
+        if shadow_version is not None:
+            self.shadow = (shadow_version, self._compiled_version(shadow_version))
         self.reload_lists()
         if isinstance(self.store, MemoryStateStore):
             replayed = self.store.restore(self._replay_after)
@@ -363,6 +370,22 @@ class DecisionService:
             "received_at": now,
         }
         pending = _Pending(event_row, decision, states)
+        shadow = self.shadow
+        if shadow is not None:
+            # The candidate sees exactly what the live rule set saw: same state, same instant.
+            shadow_version, shadow_rules = shadow
+            candidate = decision_engine.evaluate(ctx, shadow_rules, self.lists)
+            pending.shadow_row = {
+                "ruleset_version": shadow_version,
+                "event_id": event.event_id,
+                "decision_id": decision["decision_id"],
+                "live_ruleset_version": version,
+                "live_action": decision["action"],
+                "action": candidate.action.value,
+                "score": candidate.score,
+                "reasons": [r.as_dict() for r in candidate.reasons],
+                "decided_at": now,
+            }
         self._queue.append(pending)
         self._inflight[event.event_id] = pending
         return pending
@@ -423,7 +446,10 @@ class DecisionService:
         try:
             with conn.begin():
                 return self._hot.insert_events_and_decisions(
-                    conn, [p.event_row for p in batch], [p.decision for p in batch]
+                    conn,
+                    [p.event_row for p in batch],
+                    [p.decision for p in batch],
+                    [p.shadow_row for p in batch if p.shadow_row is not None],
                 )
         except DBAPIError as exc:
             if exc.connection_invalidated:
@@ -586,6 +612,72 @@ class DecisionService:
         row.pop("source")
         row["active"] = True
         return row
+
+    def _compiled_version(self, version: int) -> RuleSet:
+        with self.db.connect() as conn:
+            row = repo.get_ruleset(conn, version)
+        if row is None:
+            raise NotFound(f"rule set version {version} does not exist")
+        return self.validate_ruleset(row["source"], f"ruleset-v{version}.yaml")
+
+    def start_shadow(self, version: int, actor: str) -> dict[str, Any]:
+        """Run ``version`` beside the active rule set on live traffic; record, never return."""
+        compiled = self._compiled_version(version)
+        if version == self.ruleset_version:
+            raise Conflict(
+                f"version {version} is the active rule set; shadow a candidate instead",
+                errors=[FieldError("version", "is active")],
+            )
+        with self.lock:
+            with self.db.begin() as conn:
+                repo.start_shadow(conn, version, actor, datetime.now(UTC))
+            self.shadow = (version, compiled)
+        log.info("ruleset.shadow_started", version=version, actor=actor)
+        return {"version": version, "shadow": True}
+
+    def stop_shadow(self, version: int, actor: str) -> dict[str, Any]:
+        with self.lock:
+            if self.shadow is None or self.shadow[0] != version:
+                raise NotFound(f"version {version} is not running in shadow")
+            with self.db.begin() as conn:
+                repo.stop_shadow(conn, datetime.now(UTC))
+            self.shadow = None
+        log.info("ruleset.shadow_stopped", version=version, actor=actor)
+        return {"version": version, "shadow": False}
+
+    def shadow_report(self, version: int, examples: int = 20) -> dict[str, Any]:
+        """The candidate's decisions against the live ones on the same events."""
+        with self.db.connect() as conn:
+            if repo.get_ruleset(conn, version) is None:
+                raise NotFound(f"rule set version {version} does not exist")
+            transitions = repo.shadow_transitions(conn, version)
+            differences = repo.shadow_differences(conn, version, examples)
+        live: dict[str, int] = {}
+        candidate: dict[str, int] = {}
+        changed: dict[str, int] = {}
+        total = 0
+        for live_action, action, count in transitions:
+            total += count
+            live[live_action] = live.get(live_action, 0) + count
+            candidate[action] = candidate.get(action, 0) + count
+            if live_action != action:
+                changed[f"{live_action}->{action}"] = count
+        order = [a.value for a in Action]
+        return {
+            "version": version,
+            "running": self.shadow is not None and self.shadow[0] == version,
+            "events": total,
+            "live_actions": {a: live.get(a, 0) for a in order},
+            "shadow_actions": {a: candidate.get(a, 0) for a in order},
+            "differences": sum(changed.values()),
+            "by_transition": changed,
+            "stricter": sum(
+                n
+                for k, n in changed.items()
+                if order.index(k.split("->")[1]) > order.index(k.split("->")[0])
+            ),
+            "examples": differences,
+        }
 
     def list_rulesets(self) -> list[dict[str, Any]]:
         with self.db.connect() as conn:

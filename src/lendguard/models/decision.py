@@ -145,3 +145,34 @@ class StateCheckpoint(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class ShadowDecision(Base):
+    """What a candidate rule set would have decided for a live event (never returned)."""
+
+    __tablename__ = "shadow_decisions"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    ruleset_version: Mapped[int] = mapped_column(Integer)
+    event_id: Mapped[str] = mapped_column(String(128))
+    decision_id: Mapped[str] = mapped_column(String(64))
+    live_ruleset_version: Mapped[int] = mapped_column(Integer)
+    live_action: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(16))
+    score: Mapped[int] = mapped_column(Integer)
+    reasons: Mapped[list[dict[str, Any]]] = mapped_column(PortableJSON)
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_shadow_decisions_version", "ruleset_version", "id"),)
+
+
+class ShadowRun(Base):
+    """A candidate version shadowing live traffic from ``started_at`` until ``stopped_at``."""
+
+    __tablename__ = "shadow_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ruleset_version: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    started_by: Mapped[str] = mapped_column(String(128))
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
