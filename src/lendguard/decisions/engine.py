@@ -98,14 +98,17 @@ def evaluate(ctx: FeatureContext, ruleset: RuleSet, lists: ListsView) -> EngineR
             f"the {denied} is on the deny list",
             {"list": denied},
         )
+        # Guardrails hold for lists too: a deny-listed customer's repayment still goes through.
+        action, measures, notes = apply_guardrails(event, Action.block, [Measure.SUSPEND], False)
         return EngineResult(
-            action=Action.block,
+            action=action,
             score=100,
             reasons=[reason],
-            measures=[Measure.SUSPEND],
+            measures=measures,
             messages=[
                 {"locale": loc, "text": GENERIC_MESSAGES["DENY_LISTED"][loc]} for loc in LOCALES
             ],
+            guardrails=[{"code": g.code, "detail": g.detail} for g in notes],
         )
     allowed_by = lists.allowed(event, ctx.ts)
 

@@ -65,7 +65,10 @@ def validation_errors(exc: ValidationError, prefix: str = "") -> list[FieldError
     out = []
     for err in exc.errors(include_url=False):
         loc = ".".join(str(p) for p in err["loc"]) or "body"
-        out.append(FieldError(field=prefix + loc, message=err["msg"]))
+        message = err["msg"]
+        if err["type"] == "extra_forbidden":
+            message = "sent both at the top level and in attributes with different values"
+        out.append(FieldError(field=prefix + loc, message=message))
     return out
 
 
@@ -703,6 +706,9 @@ class DecisionService:
             raise ValidationFailed(
                 "bad field", errors=[FieldError("field", f"one of {LIST_FIELDS}")]
             )
+        if field == "card":
+            # Card numbers are only ever held as pseudonyms; the lender lists the number it knows.
+            value = pseudonymise(value, self.pii_key)
         with self.db.begin() as conn:
             repo.insert_list_entry(
                 conn,

@@ -134,7 +134,11 @@ class Event(BaseModel):
         attributes = data.get("attributes")
         attributes = dict(attributes) if isinstance(attributes, dict) else {}
         for key in unknown:
-            attributes.setdefault(key, data.pop(key))
+            if key in attributes and attributes[key] != data[key]:
+                # Keeping either value would silently lose the other: leave it at the top
+                # level, where the model refuses it with the field named.
+                continue
+            attributes[key] = data.pop(key)
         data["attributes"] = attributes
         return data
 

@@ -90,6 +90,7 @@ class _Emitter:
         victim_loss: float = 0.0,
         attributes: dict[str, Any] | None = None,
         profile: bool = False,
+        phone: str | None = None,
     ) -> None:
         self.counter += 1
         event: dict[str, Any] = {
@@ -115,6 +116,8 @@ class _Emitter:
             event["payee_id"] = payee
         if payer:
             event["payer_id"] = payer
+        if phone:
+            event["phone"] = phone
         if session:
             event["session"] = session
         if profile:
@@ -171,8 +174,31 @@ def _at(start: datetime, day: int, rng: random.Random, lo: int = 8, hi: int = 22
     )
 
 
+def _history(out: _Emitter, c: Customer, start: datetime, months: int = 2) -> None:
+    """What the lender already knew before the simulated month: earlier monthly transfers to
+    the customer's regular payees, from the usual device. Without it every payee would look new
+    in the first month, which no live system sees. These events carry ``attributes.warmup``:
+    replays decide them (to build state) but leave them out of the outcome figures."""
+    rng = out.rng
+    for month in range(months, 0, -1):
+        day = -30 * month + rng.randint(0, 5)
+        when = _at(start, day, rng, 8, 20)
+        warm = {"warmup": True}
+        out.emit(c, "login", when, profile=month == months, attributes=warm)
+        for payee in c.payees:
+            out.emit(
+                c,
+                "transfer",
+                when + timedelta(minutes=rng.randint(1, 30)),
+                round(c.income * rng.uniform(0.1, 0.3), 2),
+                payee=payee,
+                attributes=warm,
+            )
+
+
 def _honest_month(out: _Emitter, c: Customer, start: datetime, days: int) -> None:
     rng = out.rng
+    _history(out, c, start)
     out.emit(c, "login", _at(start, 0, rng, 6, 9), profile=True)
     salary_day = rng.randint(1, 10)
     for day in range(days):
@@ -234,9 +260,31 @@ def _honest_loan(out: _Emitter, c: Customer, start: datetime, days: int, lookali
                 round(amount * rng.uniform(0.05, 0.2), 2),
                 payee=f"m-{rng.randint(1, 400)}",
             )
+    # monthly instalments on the disbursement's day of month
     due = t + timedelta(days=30)
-    if due < start + timedelta(days=days):
-        out.emit(c, "repayment", due, round(amount / 6, 2))
+    while due < start + timedelta(days=days):
+        out.emit(c, "repayment", due, round(amount / 6, 2), payee="lender")
+        due += timedelta(days=30)
+
+
+def _multi_lender(out: _Emitter, c: Customer, start: datetime, days: int) -> None:
+    """An honest customer who borrows from several lenders within a few days."""
+    rng = out.rng
+    t = _at(start, rng.randint(0, max(0, days - 7)), rng, 9, 18)
+    for k in range(rng.randint(2, 4)):
+        amount = float(rng.choice([2000, 3000, 5000, 8000]))
+        out.emit(c, "application", t, amount)
+        t += timedelta(minutes=rng.randint(5, 60))
+        out.emit(c, "disbursement", t, amount, payer=f"lender-{k}")
+        t += timedelta(hours=rng.randint(2, 48))
+        out.emit(
+            c,
+            "payment",
+            t,
+            round(amount * rng.uniform(0.2, 0.6), 2),
+            payee=f"m-{rng.randint(1, 400)}",
+        )
+        t += timedelta(hours=rng.randint(1, 30))
 
 
 def _lookalike(out: _Emitter, c: Customer, start: datetime, days: int, kind: str) -> None:
@@ -304,7 +352,19 @@ def _fake_customer_service(out: _Emitter, c: Customer, t: datetime) -> None:
 
 
 def _advance_fee(out: _Emitter, c: Customer, t: datetime) -> None:
+    """A 'loan' that needs a deposit, an unfreezing fee, a verification fee — and never comes."""
     rng, s = out.rng, "advance_fee_loan"
+    out.emit(c, "application", t, float(rng.choice([20000, 50000, 100000])), scenario=s)
+    t += timedelta(minutes=rng.randint(10, 120))
+    out.emit(
+        c,
+        "contact",
+        t,
+        session={"call_active": True},
+        scenario=s,
+        attributes={"direction": "inbound"},
+    )
+    t += timedelta(minutes=rng.randint(2, 20))
     payee = f"fee-{rng.randint(1, 10**6)}"
     for fee in (rng.choice([500, 800, 1000]), rng.choice([2000, 3000, 5000])):
         out.emit(
@@ -440,13 +500,22 @@ def _mule(out: _Emitter, c: Customer, start: datetime, days: int) -> None:
 def _ring(out: _Emitter, members: list[Customer], start: datetime, days: int, ring_id: str) -> None:
     rng = out.rng
     devices = [f"ring-{ring_id}-d{k}" for k in range(max(1, len(members) // 5))]
+    phones = [f"+86-139-{ring_id}-{k}" for k in range(max(1, len(members) // 8))]
     ips = [f"192.168.{rng.randint(0, 255)}.{k}" for k in range(1, 3)]
     t = _at(start, rng.randint(0, max(0, days - 3)), rng)
     for member in members:
         member.device_id, member.ip = rng.choice(devices), rng.choice(ips)
         member.created_at = t
         t += timedelta(minutes=rng.randint(1, 20))
-        out.emit(member, "registration", t, scenario="ring", is_fraud=1, profile=True)
+        out.emit(
+            member,
+            "registration",
+            t,
+            scenario="ring",
+            is_fraud=1,
+            profile=True,
+            phone=rng.choice(phones),
+        )
         t += timedelta(minutes=rng.randint(1, 10))
         amount = float(rng.choice([3000, 5000, 8000]))
         out.emit(member, "application", t, amount, scenario="ring", is_fraud=1)
@@ -485,13 +554,15 @@ def generate(
         _honest_month(out, c, start, days)
         if rng.random() < 0.2:
             _honest_loan(out, c, start, days, "none")
+        if rng.random() < 0.03:
+            _multi_lender(out, c, start, days)
         if r < victim_rate:
             typology = TYPOLOGIES[n % 6]
             if typology == "elderly_investment" and (start.year - c.birth_date.year) < 60:
-                c.birth_date = date(start.year - rng.randint(60, 78), 5, 5)
+                c.birth_date = date(start.year - rng.randint(61, 78), 1, 5)
             if typology == "fake_customer_service":
                 c.is_student = True
-                c.birth_date = date(start.year - rng.randint(18, 22), 5, 5)
+                c.birth_date = date(start.year - rng.randint(19, 22), 1, 5)
             c.role, c.scenario = "victim", typology
             scam_day = rng.randint(1, max(1, days - 1))
             out.emit(c, "login", _at(start, scam_day, rng, 8, 9), profile=True)

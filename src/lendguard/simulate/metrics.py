@@ -9,6 +9,9 @@
   ``victim_loss`` of events decided dissuade or more over all ``victim_loss``;
 * ``money_saved``: ``victim_loss`` of intercepted or blocked events, plus dissuaded ones times the
   dissuasion success rate (default 0.6).
+
+Events marked ``attributes.warmup`` (history that only builds window state) are decided but not
+counted.
 """
 
 from __future__ import annotations
@@ -55,11 +58,13 @@ class Outcome:
     def add(
         self, event: dict[str, Any], decision: dict[str, Any], latency_us: int | None = None
     ) -> None:
+        attrs = event.get("attributes") or {}
+        if attrs.get("warmup"):
+            return  # history that only builds state (see the generator): not an outcome
         self.events += 1
         action = decision["action"]
         rank = RANK[action]
         self.actions[action] += 1
-        attrs = event.get("attributes") or {}
         customer = event["customer_id"]
         self.customers_seen.add(customer)
         scenario = str(attrs.get("scenario", "none") or "none")

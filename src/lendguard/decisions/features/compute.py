@@ -185,18 +185,20 @@ def _is_outflow(ctx: FeatureContext) -> bool:
     return ctx.type in OUTFLOW
 
 
+def _known_before(ctx: FeatureContext, key: str) -> list[float] | None:
+    """A counterpart first seen at or before this event's time (late events see the past)."""
+    seen = ctx.states.customer.known.get(key)
+    return seen if seen is not None and seen[0] <= ctx.ts else None
+
+
 def _known_payee(ctx: FeatureContext) -> list[float] | None:
     payee = ctx.event.payee_id
-    if not payee:
-        return None
-    return ctx.states.customer.known.get(f"payee:{payee}")
+    return _known_before(ctx, f"payee:{payee}") if payee else None
 
 
 def _known_device(ctx: FeatureContext) -> list[float] | None:
     device = ctx.event.device_id
-    if not device:
-        return None
-    return ctx.states.customer.known.get(f"device:{device}")
+    return _known_before(ctx, f"device:{device}") if device else None
 
 
 def _is_new_payee(ctx: FeatureContext) -> bool:
@@ -207,7 +209,9 @@ def _is_new_device(ctx: FeatureContext) -> bool:
     """A device this customer has never used before (the first event ever is not 'new')."""
     if not ctx.event.device_id:
         return False
-    has_devices = any(k.startswith("device:") for k in ctx.states.customer.known)
+    has_devices = any(
+        k.startswith("device:") and v[0] <= ctx.ts for k, v in ctx.states.customer.known.items()
+    )
     return has_devices and _known_device(ctx) is None
 
 

@@ -24,13 +24,19 @@ Env = Mapping[str, Any]
 Compiled = Callable[[Env], Any]
 
 
-@dataclass(frozen=True, slots=True)
 class ExpressionError(Exception):
-    """A problem at a position inside the expression text (1-based line and column)."""
+    """A problem at a position inside the expression text.
 
-    message: str
-    line: int
-    column: int
+    ``line`` and ``column`` are 1-based and count characters (not UTF-8 bytes) of the text as
+    given; ``offset`` is the 0-based character offset of the same position.
+    """
+
+    def __init__(self, message: str, line: int, column: int, offset: int = 0) -> None:
+        super().__init__(message, line, column)
+        self.message = message
+        self.line = line
+        self.column = column
+        self.offset = offset
 
     def __str__(self) -> str:
         return f"{self.message} (line {self.line}, column {self.column} of the expression)"
@@ -53,6 +59,9 @@ _ARITH: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Div: operator.truediv,
     ast.Mod: operator.mod,
 }
+
+
+_NUMBER = frozenset({int, float})
 
 
 def _coalesce(*values: Any) -> Any:
@@ -89,19 +98,51 @@ class CompiledExpression:
 
 def compile_expression(source: str, known_names: Callable[[str], bool]) -> CompiledExpression:
     """Parse and compile ``source``; raise :class:`ExpressionError` with its position."""
+    text = source.strip()
+    lead = len(source) - len(source.lstrip())
     try:
-        tree = ast.parse(source.strip(), mode="eval")
+        tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
-        raise ExpressionError(
-            f"syntax error: {exc.msg}", exc.lineno or 1, exc.offset or 1
+        # SyntaxError columns already count characters.
+        raise _positioned(
+            source, text, lead, f"syntax error: {exc.msg}", exc.lineno or 1, (exc.offset or 1) - 1
         ) from None
     names: set[str] = set()
-    fn = _Compiler(known_names, names).visit(tree.body)
+    try:
+        fn = _Compiler(known_names, names).visit(tree.body)
+    except _NodeError as exc:
+        lines = text.split("\n")
+        line_text = lines[exc.lineno - 1] if exc.lineno <= len(lines) else ""
+        # AST columns count UTF-8 bytes; positions are reported in characters.
+        char_col = len(line_text.encode("utf-8")[: exc.col_offset].decode("utf-8", "ignore"))
+        raise _positioned(source, text, lead, exc.message, exc.lineno, char_col) from None
     return CompiledExpression(source=source, names=frozenset(names), evaluate=fn, tree=tree.body)
 
 
-def _error(node: ast.AST, message: str) -> ExpressionError:
-    return ExpressionError(message, getattr(node, "lineno", 1), getattr(node, "col_offset", 0) + 1)
+def _positioned(
+    source: str, text: str, lead: int, message: str, lineno: int, col0: int
+) -> ExpressionError:
+    """An error at (line, 0-based char column) of the stripped text, placed in ``source``."""
+    lines = text.split("\n")
+    lineno = max(1, min(lineno, len(lines)))
+    offset = lead + sum(len(line) + 1 for line in lines[: lineno - 1]) + max(0, col0)
+    offset = min(offset, max(0, len(source) - 1))
+    before = source[:offset]
+    line = before.count("\n") + 1
+    column = offset - (before.rfind("\n") + 1) + 1
+    return ExpressionError(message, line, column, offset)
+
+
+class _NodeError(Exception):
+    def __init__(self, message: str, lineno: int, col_offset: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.lineno = lineno
+        self.col_offset = col_offset
+
+
+def _error(node: ast.AST, message: str) -> _NodeError:
+    return _NodeError(message, getattr(node, "lineno", 1), getattr(node, "col_offset", 0))
 
 
 class _Compiler:
@@ -184,11 +225,13 @@ class _Compiler:
 
         def arith(env: Env) -> Any:
             a, b = left(env), right(env)
-            if a is None or b is None:
+            # Numbers only: "x" * 10**9 would allocate a gigabyte per event.
+            if type(a) not in _NUMBER or type(b) not in _NUMBER:
                 return None
             try:
                 return op(a, b)
-            except (ZeroDivisionError, TypeError):
+            except (ArithmeticError, TypeError, ValueError, MemoryError):
+                # 1/0, "x" * 10**19, a list * a float: no value, never an exception
                 return None
 
         return arith

@@ -370,20 +370,50 @@ def _parse_rule(
 
 def _report_expression_error(out: _Collector, node: yaml.ScalarNode, exc: ExpressionError) -> None:
     """Map a position inside the expression to the file's line and column."""
-    mark = node.start_mark
+    positions = _value_positions(node)
+    if positions:
+        line, column = positions[min(exc.offset, len(positions) - 1)]
+    else:
+        line, column = node.start_mark.line + 1, node.start_mark.column + 1
+    out.problems.append(RuleProblem(out.file, line, column, exc.message))
+
+
+def _value_positions(node: yaml.ScalarNode) -> list[tuple[int, int]]:
+    """(line, column) in the file, 1-based, of each character of the scalar's value.
+
+    Mirrors YAML folding: plain, quoted and folded (>) scalars join their lines with one space,
+    literal (|) scalars with a newline; indentation and trailing spaces are not part of the value.
+    """
+    mark, end = node.start_mark, node.end_mark
+    if not mark.buffer:
+        return []
+    raw = mark.buffer[mark.index : end.index]
+    positions: list[tuple[int, int]] = []
     if node.style in ("|", ">"):
-        # Block scalar: the text starts on the next line, indented; find that indentation.
-        lines = mark.buffer[mark.index :].splitlines() if mark.buffer else []
-        body = lines[1] if len(lines) > 1 else ""
-        indent = len(body) - len(body.lstrip(" "))
-        line = mark.line + 1 + exc.line
-        column = indent + exc.column
-        out.problems.append(RuleProblem(out.file, line, column, exc.message))
-        return
+        content = raw.split("\n")[1:]
+        first = next((line for line in content if line.strip()), "")
+        indent = len(first) - len(first.lstrip(" "))  # the block's indentation
+        for i, line in enumerate(content, start=1):
+            body = line[indent:] if node.style == "|" else line[indent:].rstrip()
+            for j in range(len(body)):
+                positions.append((mark.line + i + 1, indent + j + 1))
+            positions.append((mark.line + i + 1, indent + len(body) + 1))
+        return positions
     quote = 1 if node.style in ("'", '"') else 0
-    leading = len(str(node.value)) - len(str(node.value).lstrip())
-    column = mark.column + 1 + quote + leading + exc.column - 1 if exc.line == 1 else exc.column
-    out.problems.append(RuleProblem(out.file, mark.line + exc.line, column, exc.message))
+    lines = raw.split("\n")
+    for i, line in enumerate(lines):
+        if i == 0:
+            body, col0 = line[quote:], mark.column + quote
+        else:
+            body = line.lstrip()
+            col0 = len(line) - len(body)
+        body = body.rstrip()
+        if quote and i == len(lines) - 1 and body.endswith(("'", '"')):
+            body = body[:-1]
+        for j in range(len(body)):
+            positions.append((mark.line + i + 1, col0 + j + 1))
+        positions.append((mark.line + i + 1, col0 + len(body) + 1))
+    return positions
 
 
 def render_message(template: str, values: dict[str, Any], params: dict[str, Any]) -> str:

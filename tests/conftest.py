@@ -1,0 +1,243 @@
+"""Shared fixtures: databases (SQLite and PostgreSQL), Redis, the HTTP app and API keys.
+
+PostgreSQL and Redis come from ``LENDGUARD_TEST_DATABASE_URL`` / ``LENDGUARD_TEST_REDIS_URL``.
+Without them (or with the server down) their tests are skipped with the reason; CI sets
+``LENDGUARD_REQUIRE_SERVICES=1`` and then a missing service fails the run instead.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import NullPool
+from starlette.testclient import TestClient
+
+from fixtures import ADMIN_KEY, Api
+from lendguard.app import Services, create_app
+from lendguard.config import Settings
+from lendguard.db import make_engine, normalise_url, upgrade
+from lendguard.decisions import service as service_module
+from lendguard.decisions.rules.loader import RuleSet, parse_ruleset
+from lendguard.decisions.service import DecisionService
+from lendguard.decisions.state import MemoryStateStore, RedisStateStore, StateStore
+
+REQUIRE_SERVICES = os.environ.get("LENDGUARD_REQUIRE_SERVICES") == "1"
+
+
+def service_unavailable(reason: str) -> None:
+    """Skip (printing why), or fail when CI requires every service."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{reason} (LENDGUARD_REQUIRE_SERVICES=1, so this is an error)", pytrace=False)
+    pytest.skip(reason)
+
+
+def _safe(url: str) -> str:
+    return make_url(normalise_url(url)).render_as_string(hide_password=True)
+
+
+# -- databases ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied per test (migrating from scratch each time is slower)."""
+    path = tmp_path_factory.mktemp("template") / "lendguard.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A fresh, uniquely named, migrated database for this session; dropped at the end."""
+    base = os.environ.get("LENDGUARD_TEST_DATABASE_URL")
+    if not base:
+        service_unavailable("LENDGUARD_TEST_DATABASE_URL is not set: PostgreSQL tests skipped")
+    assert base is not None
+    name = f"lg_test_{secrets.token_hex(6)}"
+    admin = create_engine(
+        normalise_url(base),
+        isolation_level="AUTOCOMMIT",
+        poolclass=NullPool,
+        connect_args={"connect_timeout": 3},
+    )
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except SQLAlchemyError as exc:
+        admin.dispose()
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+        service_unavailable(f"PostgreSQL at {_safe(base)} is unreachable: {reason}")
+    url = make_url(normalise_url(base)).set(database=name).render_as_string(hide_password=False)
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _reset_postgres(url: str) -> None:
+    """Empty every table (not alembic_version) and restart the sequences: cheap isolation."""
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.begin() as conn:
+            tables = conn.execute(
+                text(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                    "AND tablename <> 'alembic_version'"
+                )
+            ).scalars()
+            quoted = ", ".join(f'"{t}"' for t in tables)
+            if quoted:
+                conn.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
+    """A migrated, empty database of each kind."""
+    if request.param == "sqlite":
+        path = tmp_path / "lendguard.db"
+        shutil.copyfile(sqlite_template, path)
+        return f"sqlite:///{path}"
+    url: str = request.getfixturevalue("postgres_database")
+    _reset_postgres(url)
+    return url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
+    path = tmp_path / "lendguard.db"
+    shutil.copyfile(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+# -- redis --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def redis_server_url() -> str:
+    url = os.environ.get("LENDGUARD_TEST_REDIS_URL")
+    if not url:
+        service_unavailable("LENDGUARD_TEST_REDIS_URL is not set: Redis tests skipped")
+    assert url is not None
+    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        service_unavailable(f"Redis at {url} is unreachable: {exc}")
+    finally:
+        client.close()
+    return url
+
+
+@pytest.fixture(params=[pytest.param("redis", marks=pytest.mark.redis)])
+def redis_url(redis_server_url: str) -> str:
+    """The Redis URL; every test using it carries the ``redis`` marker."""
+    return redis_server_url
+
+
+@pytest.fixture
+def redis_store_factory(redis_url: str) -> Iterator[Callable[[], RedisStateStore]]:
+    """Redis state stores, each under its own random key prefix, cleared afterwards."""
+    made: list[RedisStateStore] = []
+
+    def make() -> RedisStateStore:
+        store = RedisStateStore(redis_url, prefix=f"lgtest:{uuid.uuid4().hex}:")
+        made.append(store)
+        return store
+
+    yield make
+    for store in made:
+        store.clear()
+        store.close()
+
+
+@pytest.fixture
+def redis_store(redis_store_factory: Callable[[], RedisStateStore]) -> RedisStateStore:
+    return redis_store_factory()
+
+
+# -- services without HTTP ----------------------------------------------------------------------
+
+_PARSED: dict[tuple[str, str], RuleSet] = {}
+
+
+def _cached_parse_ruleset(text: str, file: str = "<ruleset>") -> RuleSet:
+    """parse_ruleset, memoised: every service start parses the same default text, and a
+    RuleSet is immutable. Refusals are not cached (they raise every time)."""
+    key = (text, file)
+    found = _PARSED.get(key)
+    if found is None:
+        found = _PARSED[key] = parse_ruleset(text, file=file)
+    return found
+
+
+@pytest.fixture(autouse=True)
+def _fast_ruleset_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(service_module, "parse_ruleset", _cached_parse_ruleset, raising=False)
+
+
+@pytest.fixture
+def service_factory() -> Iterator[Callable[..., DecisionService]]:
+    """Started DecisionServices on a URL; all are closed and their engines disposed at teardown.
+
+    ``make(url, store=None, checkpoint_every=None)``: ``store`` a StateStore, or the default
+    MemoryStateStore (with ``checkpoint_every`` when given).
+    """
+    made: list[DecisionService] = []
+
+    def make(
+        url: str, store: StateStore | None = None, checkpoint_every: int | None = None
+    ) -> DecisionService:
+        engine = make_engine(url)
+        if store is None and checkpoint_every is not None:
+            store = MemoryStateStore(engine, checkpoint_every=checkpoint_every)
+        service = DecisionService(engine, store)
+        made.append(service)
+        service.start()
+        return service
+
+    yield make
+    # A test may abandon a service to simulate a crash; its connections (the service keeps a
+    # reader and a writer open) are released here so the database can be reset.
+    for service in made:
+        service.close()
+        service.db.dispose()
+
+
+# -- the HTTP app -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def app_client(database_url: str) -> Iterator[Api]:
+    settings = Settings(
+        _env_file=None,
+        database_url=database_url,
+        bootstrap_admin_key=ADMIN_KEY,
+        log_level="WARNING",
+        state_backend="memory",
+        redis_url=None,
+        max_body_bytes=1_000_000,
+        max_batch_events=1_000,
+    )
+    app = create_app(settings)
+    services: Services = app.state.services
+    try:
+        with TestClient(app) as client:
+            yield Api(client=client, app=app, services=services)
+    finally:
+        services.decisions.close()
+        services.decisions.db.dispose()
