@@ -50,6 +50,7 @@ class Outcome:
     latencies_us: list[int] = field(default_factory=list)
     elapsed_s: float = 0.0
     skipped: list[str] = field(default_factory=list)
+    warmup_events: int = 0
     # Where the 0/1 fraud label sits in the event (dotted path).
     label_field: str = "attributes.is_fraud"
     # customer -> (age band, tenure band) as last seen, for the per-group honest rates.
@@ -60,6 +61,7 @@ class Outcome:
     ) -> None:
         attrs = event.get("attributes") or {}
         if attrs.get("warmup"):
+            self.warmup_events += 1
             return  # history that only builds state (see the generator): not an outcome
         self.events += 1
         action = decision["action"]
@@ -121,7 +123,12 @@ class Outcome:
 
         return {
             "events": self.events,
-            "events_per_s": round(self.events / self.elapsed_s, 1) if self.elapsed_s else None,
+            "warmup_events": self.warmup_events,
+            "events_per_s": (
+                round((self.events + self.warmup_events) / self.elapsed_s, 1)
+                if self.elapsed_s
+                else None
+            ),
             "actions": {a: self.actions.get(a, 0) for a in RANK},
             "fraud_events": self.fraud_events,
             "recall_by_count": _ratio(self.fraud_caught, self.fraud_events),
@@ -176,6 +183,8 @@ class Outcome:
         table.add_column("measure")
         table.add_column("value", justify="right")
         table.add_row("events", f"{data['events']:,}")
+        if data["warmup_events"]:
+            table.add_row("  + warm-up history (state only)", f"{data['warmup_events']:,}")
         for action, count in data["actions"].items():
             table.add_row(f"  decided {action}", f"{count:,}")
         table.add_row("scam losses at stake (victim_loss)", f"{data['victim_loss_total']:,.2f} CNY")

@@ -40,6 +40,9 @@ class Replayer:
         self.ruleset = ruleset
         self.lists = lists or ListsView()
         self.store = MemoryStateStore(engine=None)
+        # customer -> (segment, computed at): the report's age band and tenure, refreshed daily
+        # rather than computed for every event.
+        self._segments: dict[str, tuple[dict[str, str], float]] = {}
 
     def decide(self, event: Event) -> dict[str, Any]:
         t0 = time.perf_counter_ns()
@@ -49,12 +52,17 @@ class Replayer:
         update_profile(bundle.customer, event, event.occurred_at.timestamp())
         ctx = FeatureContext(event, bundle)
         result = decision_engine.evaluate(ctx, self.ruleset, self.lists)
-        values = result.features
-        days = values["account_age_days"]
-        segment = {
-            "age_band": values["age_band"],
-            "tenure": tenure_band(float(days) if isinstance(days, int | float) else None),
-        }
+        cached = self._segments.get(event.customer_id)
+        if cached is None or ctx.ts - cached[1] > 86_400 or event.customer is not None:
+            values = result.features
+            days = values["account_age_days"]
+            segment = {
+                "age_band": str(values["age_band"]),
+                "tenure": tenure_band(float(days) if isinstance(days, int | float) else None),
+            }
+            self._segments[event.customer_id] = (segment, ctx.ts)
+        else:
+            segment = cached[0]
         apply_event(event, bundle, ctx)
         return {
             "segment": segment,
