@@ -64,6 +64,16 @@ class DecisionRepository:
             conn.execute(insert(ShadowDecision), shadow_rows)
         return int(conn.execute(_MAX_SEQ).scalar_one())
 
+    def commit_group(
+        self,
+        conn: Connection,
+        event_rows: list[dict[str, Any]],
+        decision_rows: list[dict[str, Any]],
+        shadow_rows: list[dict[str, Any]],
+    ) -> int:
+        with conn.begin():
+            return self.insert_events_and_decisions(conn, event_rows, decision_rows, shadow_rows)
+
     # -- shadow mode ---------------------------------------------------------------------------
 
     def start_shadow(self, conn: Connection, version: int, actor: str, at: datetime) -> None:
@@ -249,6 +259,25 @@ class SqliteHotPath:
     def _cursor(conn: Connection) -> Any:
         return conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
 
+    def commit_group(
+        self,
+        conn: Connection,
+        event_rows: list[dict[str, Any]],
+        decision_rows: list[dict[str, Any]],
+        shadow_rows: list[dict[str, Any]],
+    ) -> int:
+        """Insert and commit on the DBAPI connection (SQLAlchemy's transaction bookkeeping
+        costs more than the commit itself here); roll back on any error."""
+        dbapi = conn.connection.dbapi_connection
+        assert dbapi is not None
+        try:
+            seq = self.insert_events_and_decisions(conn, event_rows, decision_rows, shadow_rows)
+            dbapi.commit()
+        except BaseException:
+            dbapi.rollback()
+            raise
+        return seq
+
     def event_hash(self, conn: Connection, event_id: str) -> str | None:
         cursor = self._cursor(conn)
         try:
@@ -265,46 +294,49 @@ class SqliteHotPath:
         shadow_rows: list[dict[str, Any]],
     ) -> int:
         cursor = self._cursor(conn)
+        events, decisions = [], []
+        for e, d in zip(event_rows, decision_rows, strict=True):
+            occurred = _sqlite_datetime(e["occurred_at"])
+            received = _sqlite_datetime(e["received_at"])
+            decided = (
+                received
+                if d["decided_at"] is e["received_at"]
+                else (_sqlite_datetime(d["decided_at"]))
+            )
+            events.append(
+                (
+                    e["event_id"],
+                    e["customer_id"],
+                    e["type"],
+                    occurred,
+                    e["body_hash"],
+                    _json(e["body"]),
+                    received,
+                )
+            )
+            decisions.append(
+                (
+                    d["decision_id"],
+                    d["event_id"],
+                    d["customer_id"],
+                    d["event_type"],
+                    occurred,
+                    d["action"],
+                    d["score"],
+                    d["model_score"],
+                    _json(d["reasons"]),
+                    _json(d["measures"]),
+                    _json(d["messages"]),
+                    _json(d["guardrails"]),
+                    d["ruleset_version"],
+                    d["model_version"],
+                    d["latency_us"],
+                    decided,
+                )
+            )
         try:
-            cursor.executemany(
-                self._EVENT,
-                [
-                    (
-                        e["event_id"],
-                        e["customer_id"],
-                        e["type"],
-                        _sqlite_datetime(e["occurred_at"]),
-                        e["body_hash"],
-                        _json(e["body"]),
-                        _sqlite_datetime(e["received_at"]),
-                    )
-                    for e in event_rows
-                ],
-            )
-            cursor.executemany(
-                self._DECISION,
-                [
-                    (
-                        d["decision_id"],
-                        d["event_id"],
-                        d["customer_id"],
-                        d["event_type"],
-                        _sqlite_datetime(d["occurred_at"]),
-                        d["action"],
-                        d["score"],
-                        d["model_score"],
-                        _json(d["reasons"]),
-                        _json(d["measures"]),
-                        _json(d["messages"]),
-                        _json(d["guardrails"]),
-                        d["ruleset_version"],
-                        d["model_version"],
-                        d["latency_us"],
-                        _sqlite_datetime(d["decided_at"]),
-                    )
-                    for d in decision_rows
-                ],
-            )
+            cursor.executemany(self._EVENT, events)
+            cursor.executemany(self._DECISION, decisions)
             if shadow_rows:
                 cursor.executemany(
                     self._SHADOW,

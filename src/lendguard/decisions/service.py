@@ -141,7 +141,8 @@ class _WalCheckpointer:
 
 
 def _as_public_error(error: BaseException, item: _Pending) -> BaseException:
-    if isinstance(error, IntegrityError):
+    # SQLAlchemy's IntegrityError, or the driver's own from the SQLite hot path.
+    if isinstance(error, IntegrityError) or type(error).__name__ == "IntegrityError":
         return Conflict(
             f"event '{item.event_row['event_id']}' could not be written: another writer stored "
             "an event with the same id at the same time; send it again to get its decision",
@@ -447,13 +448,14 @@ class DecisionService:
                 if self._wal_checkpointer is None:
                     self._wal_checkpointer = _WalCheckpointer(self.db)
         try:
-            with conn.begin():
-                return self._hot.insert_events_and_decisions(
+            return int(
+                self._hot.commit_group(
                     conn,
                     [p.event_row for p in batch],
                     [p.decision for p in batch],
                     [p.shadow_row for p in batch if p.shadow_row is not None],
                 )
+            )
         except DBAPIError as exc:
             if exc.connection_invalidated:
                 self._writer = None
@@ -463,8 +465,9 @@ class DecisionService:
         conn = self._reader
         if conn is None or conn.closed or conn.invalidated:
             conn = self._reader = self.db.connect()
-        else:
+        elif self._hot is repo:
             conn.rollback()  # end the previous read snapshot: see the latest commits
+        # (The SQLite hot path reads on the DBAPI cursor outside any transaction.)
         return conn
 
     def _rebuild_state(self) -> None:
