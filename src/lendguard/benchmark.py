@@ -59,6 +59,7 @@ GOALS = {
     "in_process_events_per_s": 5_000,
     "in_process_p99_us": 1_000,
     "http_to_bare_ratio": 0.5,
+    "backtest_replay_events_per_s": 10_000,
 }
 
 ProgressFn = Callable[[int], None]
@@ -1344,6 +1345,33 @@ def source_info() -> dict[str, Any]:
     return info
 
 
+def bench_backtest_replay(
+    events: Sequence[Event], progress: ProgressFn | None = None, every: int = 1_000
+) -> dict[str, Any]:
+    """The backtest replay loop (``Replayer`` + outcome accounting) on the same events."""
+    from lendguard.simulate.metrics import Outcome
+    from lendguard.simulate.replay import Replayer, default_ruleset
+
+    replayer = Replayer(default_ruleset())
+    outcome = Outcome()
+    raws = [{"customer_id": e.customer_id, "attributes": e.attributes} for e in events]
+    latencies = [0] * len(events)
+    clock = time.perf_counter_ns
+    with _quiet_gc():
+        started = clock()
+        for i, event in enumerate(events):
+            t0 = clock()
+            decision = replayer.decide(event)
+            outcome.add(raws[i], decision)
+            latencies[i] = clock() - t0
+            if progress is not None and (i + 1) % every == 0:
+                progress(every)
+        wall_s = (clock() - started) / 1e9
+    out = _figures(latencies, wall_s)
+    out["actions"] = {k: v for k, v in sorted(outcome.actions.items()) if v}
+    return out
+
+
 def _goals(result: dict[str, Any]) -> dict[str, Any]:
     goals: dict[str, Any] = {}
 
@@ -1369,6 +1397,13 @@ def _goals(result: dict[str, Any]) -> dict[str, Any]:
     )
     add("in_process_p99_us", GOALS["in_process_p99_us"], in_process.get("p99_us"), False)
     add("http_to_bare_ratio", GOALS["http_to_bare_ratio"], result.get("http_to_bare_ratio"), True)
+    replay = result.get("backtest_replay", {})
+    add(
+        "backtest_replay_events_per_s",
+        GOALS["backtest_replay_events_per_s"],
+        replay.get("events_per_s"),
+        True,
+    )
     return goals
 
 
@@ -1405,6 +1440,15 @@ def run_benchmarks(
 
         with bar.phase("engine_only", len(events)) as advance:
             result["engine_only"] = bench_engine_only(events, advance)
+        with bar.phase("backtest_replay", len(events)) as advance:
+            replay = bench_backtest_replay(events, advance)
+        replay["to_engine_only_ratio"] = round(
+            replay["events_per_s"] / result["engine_only"]["events_per_s"], 3
+        )
+        replay["same_actions_as_engine_only"] = (
+            replay["actions"] == result["engine_only"]["actions"]
+        )
+        result["backtest_replay"] = replay
 
         with tempfile.TemporaryDirectory(prefix="lendguard-bench-") as tmp:
             url = f"sqlite:///{Path(tmp) / 'bench.db'}"
