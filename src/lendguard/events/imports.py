@@ -256,13 +256,18 @@ def import_mapped_csv(
                     event[name] = value
             if isinstance(label, dict):
                 raw_label = row[label["column"]].strip().lower()
-                event["attributes"]["is_fraud"] = 1 if raw_label in ("1", "true", "yes") else 0
+                try:
+                    flag = 1 if float(raw_label) == 1 else 0
+                except ValueError:
+                    flag = 1 if raw_label in ("true", "yes") else 0
+                event["attributes"]["is_fraud"] = flag
             bad = _validate(event, number)
             if bad is not None:
                 if not skip_bad:
                     raise ImportError_(f"{path}:{bad.line}: {bad.message} (nothing was written)")
                 report.skipped.append(bad)
                 continue
+            report.fraud_rows += int(event["attributes"].get("is_fraud", 0))
             events.append(event)
     events.sort(key=lambda e: Event.model_validate(e).occurred_at)
     _write(events, out)

@@ -62,7 +62,10 @@ def run_backtest(
         raise ReplayError(str(exc)) from None
     if accounts is None and (events.parent / "accounts.csv").exists():
         accounts = events.parent / "accounts.csv"
-    roles = load_roles(accounts) if accounts is not None else None
+    try:
+        roles = load_roles(accounts) if accounts is not None else None
+    except OSError as exc:
+        raise ReplayError(f"{accounts}: {exc.strerror}") from None
     rows.sort(key=lambda pair: pair[0].occurred_at)
 
     def outcome() -> Outcome:
@@ -86,7 +89,9 @@ def run_backtest(
                 before = base_replayer.decide(event)
                 base_s += time.perf_counter() - t0
                 base.add(raw, before)
-                if before["action"] != decision["action"]:
+                if before["action"] != decision["action"] and not (raw.get("attributes") or {}).get(
+                    "warmup"
+                ):
                     transitions[f"{before['action']}->{decision['action']}"] += 1
                     if len(examples) < max_examples:
                         examples.append(

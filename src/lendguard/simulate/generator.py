@@ -549,6 +549,7 @@ def generate(
     start = start or datetime(2026, 3, 1, tzinfo=CST)
     out = _Emitter(rng)
     people = [_customer(rng, i, start) for i in range(customers)]
+    victims = 0
     for n, c in enumerate(people):
         r = rng.random()
         _honest_month(out, c, start, days)
@@ -557,7 +558,8 @@ def generate(
         if rng.random() < 0.03:
             _multi_lender(out, c, start, days)
         if r < victim_rate:
-            typology = TYPOLOGIES[n % 6]
+            typology = TYPOLOGIES[victims % 6]
+            victims += 1
             if typology == "elderly_investment" and (start.year - c.birth_date.year) < 60:
                 c.birth_date = date(start.year - rng.randint(61, 78), 1, 5)
             if typology == "fake_customer_service":

@@ -93,6 +93,8 @@ def replay_file(
         ruleset = load_ruleset_file(rules_file) if rules_file else default_ruleset()
     except RuleSetError as exc:
         raise ReplayError("\n".join(str(p) for p in exc.problems)) from None
+    except OSError as exc:
+        raise ReplayError(f"{rules_file}: {exc.strerror}") from None
     try:
         rows, bad = read_events(path, skip_bad=skip_bad)
     except BadRowError as exc:
