@@ -23,6 +23,8 @@ from lendguard.kit.timeutil import WINDOWS
 FeatureValue = float | int | str | bool | None
 
 OUTFLOW = frozenset(t.value for t in OUTFLOW_TYPES)
+# Outflows from this amount up share an "amount" state key (exact-amount echoes).
+ECHO_MIN_AMOUNT = 1000
 # How long after a disbursement outflows count towards its "share leaving".
 DISBURSEMENT_OUTFLOW_WINDOW_S = 2 * 3_600
 
@@ -37,13 +39,21 @@ def entity_keys(event: Event) -> dict[str, str]:
     if event.payee_id and event.type in OUTFLOW_TYPES:
         keys["payee"] = f"p:{event.payee_id}"
         keys["pair"] = f"cp:{event.customer_id}|{event.payee_id}"
+    if (
+        event.amount is not None
+        and event.amount >= ECHO_MIN_AMOUNT
+        and (event.type in OUTFLOW_TYPES)
+    ):
+        # Money moving through several accounts in the exact same amount (layering through
+        # mules) shows as the same large amount leaving different customers within minutes.
+        keys["amount"] = f"a:{event.amount:.2f}"
     return keys
 
 
 class FeatureContext:
     """Everything a feature function may read for one event, plus a per-event memo."""
 
-    __slots__ = ("amount", "event", "memo", "states", "ts", "type")
+    __slots__ = ("amount", "event", "memo", "model_score", "states", "ts", "type")
 
     def __init__(self, event: Event, states: StateBundle) -> None:
         self.event = event
@@ -52,6 +62,8 @@ class FeatureContext:
         self.type = event.type.value
         self.amount = float(event.amount) if event.amount is not None else 0.0
         self.memo: dict[Any, Any] = {}
+        # The active model's calibrated probability, set by the caller before rules run.
+        self.model_score: float | None = None
 
 
 # -- window aggregates --------------------------------------------------------------------------
@@ -251,6 +263,30 @@ def _local_hour(ctx: FeatureContext) -> int:
     return ctx.event.occurred_at.hour
 
 
+LABELS_KEPT = 200
+
+
+def _labels_before(state: EntityState | None, ts: float) -> int:
+    if state is None:
+        return 0
+    known = state.stats.get("fraud_label_ts")
+    if not known:
+        return 0
+    return sum(1 for at in known if at < ts)
+
+
+def record_fraud_label(state: EntityState, known_at: float) -> None:
+    """A fraud label on an event of this entity became known at ``known_at``.
+
+    Features count only labels known strictly before the event they describe, so a label can
+    never leak into its own event or an earlier one.
+    """
+    known = state.stats.setdefault("fraud_label_ts", [])
+    known.append(known_at)
+    if len(known) > LABELS_KEPT:
+        del known[: len(known) - LABELS_KEPT]
+
+
 def _attribute(name: str) -> Callable[[FeatureContext], FeatureValue]:
     def read(ctx: FeatureContext) -> FeatureValue:
         value = ctx.event.attributes.get(name)
@@ -358,6 +394,16 @@ def _build_registry() -> dict[str, tuple[FeatureFn, str]]:
         ),
         "lifetime_outflow_max": (_stat("lifetime_outflow_max"), "largest outflow ever seen"),
         "amount_to_lifetime_max": (_amount_to_lifetime_max, "amount / largest earlier outflow"),
+        # label-derived: confirmed frauds known *before* this event (point in time)
+        "payee_fraud_labels": (
+            lambda c: _labels_before(c.states.payee, c.ts),
+            "frauds confirmed earlier on payments to this payee",
+        ),
+        "customer_fraud_labels": (
+            lambda c: _labels_before(c.states.customer, c.ts),
+            "frauds confirmed earlier on this customer's events",
+        ),
+        "model_score": (lambda c: c.model_score, "the active model's fraud probability (0-1)"),
     }
     groups: dict[str, frozenset[str] | None] = {
         "event": None,
@@ -414,6 +460,14 @@ def _build_registry() -> dict[str, tuple[FeatureFn, str]]:
         reg[f"payee_distinct_payer_{window}"] = (
             _agg("payee", None, window, 3),
             f"distinct customers paying this payee in {window}",
+        )
+        reg[f"amount_echo_count_{window}"] = (
+            _agg("amount", None, window, 0),
+            f"outflows of exactly this amount (1,000 or more) by anyone in {window}",
+        )
+        reg[f"amount_echo_customers_{window}"] = (
+            _agg("amount", None, window, 3),
+            f"distinct customers sending exactly this amount in {window}",
         )
         reg[f"pair_outflow_count_{window}"] = (
             _agg("pair", None, window, 0),
@@ -525,3 +579,5 @@ def apply_event(event: Event, states: StateBundle, ctx: FeatureContext | None = 
         states.payee.add(ts, kind, amount, event.customer_id, eid)
     if states.pair is not None:
         states.pair.add(ts, kind, amount, "", eid)
+    if states.amount is not None:
+        states.amount.add(ts, kind, amount, event.customer_id, eid)

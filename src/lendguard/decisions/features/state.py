@@ -121,7 +121,7 @@ class EntityState:
 class StateBundle:
     """The states one event touches. A key that the event does not carry is ``None``."""
 
-    __slots__ = ("customer", "device", "ip", "keys", "pair", "payee")
+    __slots__ = ("amount", "customer", "device", "ip", "keys", "pair", "payee")
 
     def __init__(
         self,
@@ -134,10 +134,11 @@ class StateBundle:
         self.ip = states.get(keys["ip"]) if "ip" in keys else None
         self.payee = states.get(keys["payee"]) if "payee" in keys else None
         self.pair = states.get(keys["pair"]) if "pair" in keys else None
+        self.amount = states.get(keys["amount"]) if "amount" in keys else None
 
     def items(self) -> list[tuple[str, EntityState]]:
         out = []
-        for role in ("customer", "device", "ip", "payee", "pair"):
+        for role in ("customer", "device", "ip", "payee", "pair", "amount"):
             state = getattr(self, role)
             if state is not None:
                 out.append((self.keys[role], state))

@@ -1,0 +1,1 @@
+"""Learned risk scores: training, the model artifact, metrics and serving helpers."""
