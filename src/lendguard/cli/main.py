@@ -20,6 +20,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(rules_app, name="rules")
 app.add_typer(keys_app, name="apikeys")
 import_app = typer.Typer(no_args_is_help=True, help="Import history into the event format.")
+model_app = typer.Typer(no_args_is_help=True, help="Learned risk scores.")
+app.add_typer(model_app, name="model")
 app.add_typer(import_app, name="import")
 
 err = Console(stderr=True)
@@ -236,6 +238,114 @@ def import_csv_command(
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
     typer.echo(_dumps(report.as_dict()))
+
+
+@model_app.command("train")
+def model_train(
+    out: Annotated[Path, typer.Option(help="Folder to write the model into")],
+    events: Annotated[Path | None, typer.Option(help="Event history (JSONL/CSV/Parquet)")] = None,
+    label_field: Annotated[str, typer.Option(help="Dotted path of the 0/1 label")] = (
+        "attributes.is_fraud"
+    ),
+    labels: Annotated[Path | None, typer.Option(help="CSV event_id,label (later labels)")] = None,
+    train_until: Annotated[str | None, typer.Option(help="Fit on events before (ISO)")] = None,
+    eval_from: Annotated[str | None, typer.Option(help="Validate on events from (ISO)")] = None,
+    reveal_delay_hours: Annotated[float, typer.Option(help="Hours until a label is known")] = 0.0,
+    table: Annotated[Path | None, typer.Option(help="A table (CSV, zipped CSV, Parquet)")] = None,
+    label: Annotated[str | None, typer.Option(help="Label column of --table")] = None,
+    id_column: Annotated[str | None, typer.Option(help="Row id column (not a feature)")] = None,
+    valid_size: Annotated[float, typer.Option(help="Validation share for --table")] = 0.2,
+    seed: Annotated[int, typer.Option(help="Random seed")] = 0,
+) -> None:
+    """Train a calibrated LightGBM score on event history or on a table; print the card."""
+    from lendguard.decisions.scoring.model import ModelError
+
+    try:
+        if (events is None) == (table is None):
+            raise ModelError("give either --events or --table")
+        if events is not None:
+            from lendguard.decisions.scoring.events import train_events
+
+            card = train_events(
+                events,
+                out,
+                label_field=label_field,
+                labels_file=labels,
+                train_until=train_until,
+                eval_from=eval_from,
+                reveal_delay_s=reveal_delay_hours * 3600,
+                seed=seed,
+            )
+        else:
+            if label is None:
+                raise ModelError("--table needs --label COLUMN")
+            from lendguard.decisions.scoring.table import train_table
+
+            assert table is not None
+            card = train_table(
+                table, label, out, id_column=id_column, valid_size=valid_size, seed=seed
+            )
+    except ModelError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(_dumps(card))
+
+
+@model_app.command("evaluate")
+def model_evaluate(
+    model: Annotated[Path, typer.Option(help="Model folder")],
+    events: Annotated[Path | None, typer.Option(help="Event history to score")] = None,
+    label_field: Annotated[str, typer.Option(help="Dotted path of the 0/1 label")] = (
+        "attributes.is_fraud"
+    ),
+    eval_from: Annotated[str | None, typer.Option(help="Score events from (ISO)")] = None,
+    table: Annotated[Path | None, typer.Option(help="A table to score")] = None,
+    label: Annotated[str | None, typer.Option(help="Label column of --table")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON")] = True,
+) -> None:
+    """ROC-AUC, AUPRC and recall at 0.1% and 1% false-positive rate, as one JSON object."""
+    from lendguard.decisions.scoring.model import ModelError
+
+    try:
+        if (events is None) == (table is None):
+            raise ModelError("give either --events or --table")
+        if events is not None:
+            from lendguard.decisions.scoring.events import evaluate_events
+
+            result = evaluate_events(model, events, label_field, eval_from, progress=False)
+        else:
+            if label is None:
+                raise ModelError("--table needs --label COLUMN")
+            from lendguard.decisions.scoring.table import evaluate_table
+
+            assert table is not None
+            result = evaluate_table(model, table, label)
+    except ModelError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(orjson.dumps(result).decode() if json_out else _dumps(result))
+
+
+@model_app.command("register")
+def model_register(directory: Path) -> None:
+    """Store a trained model folder as a new, inactive version (activate it over the API)."""
+    from lendguard.app import build_services
+    from lendguard.decisions.scoring.model import ModelError, ScoringModel
+    from lendguard.errors import LendGuardError
+
+    try:
+        booster, calibration, card = ScoringModel.load(directory).parts()
+    except ModelError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    services = build_services(get_settings())
+    try:
+        typer.echo(_dumps(services.decisions.register_model(booster, calibration, card, "cli")))
+    except LendGuardError as exc:
+        typer.echo(f"error: {exc.detail}: {[e.message for e in exc.errors]}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        services.decisions.close()
 
 
 @app.command()

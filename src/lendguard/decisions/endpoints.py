@@ -237,3 +237,48 @@ def shadow_report(
     examples: Annotated[int, Query(ge=0, le=500)] = 20,
 ) -> Any:
     return _service(request).shadow_report(version, examples)
+
+
+class ModelUpload(BaseModel):
+    """A trained model: LightGBM text, calibration and card (``lendguard model train`` output)."""
+
+    booster: str = Field(min_length=1)
+    calibration: dict[str, Any]
+    card: dict[str, Any]
+
+
+@router.post(
+    "/models",
+    tags=["models"],
+    status_code=201,
+    summary="Register a trained model as a new, inactive version",
+)
+async def register_model(request: Request, principal: RulesWriter) -> Any:
+    from pydantic import ValidationError
+
+    from lendguard.decisions.service import validation_errors
+
+    raw = await read_json(request)
+    try:
+        upload = ModelUpload.model_validate(raw)
+    except ValidationError as exc:
+        raise ValidationFailed("invalid model upload", errors=validation_errors(exc)) from None
+    return _service(request).register_model(
+        upload.booster, upload.calibration, upload.card, principal.name
+    )
+
+
+@router.get("/models", tags=["models"])
+def list_models(request: Request, _: RulesWriter) -> Any:
+    service = _service(request)
+    active = service.model[0] if service.model is not None else None
+    return {"active_version": active, "models": service.list_models()}
+
+
+@router.post(
+    "/models/{version}/activate",
+    tags=["models"],
+    summary="Make a model version the live score, atomically",
+)
+def activate_model(version: int, request: Request, principal: RulesApprover) -> Any:
+    return _service(request).activate_model(version, principal.name)

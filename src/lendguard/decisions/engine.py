@@ -83,9 +83,16 @@ def _reason(rule: Rule, values: dict[str, FeatureValue]) -> Reason:
     )
 
 
-def evaluate(ctx: FeatureContext, ruleset: RuleSet, lists: ListsView) -> EngineResult:
+def evaluate(
+    ctx: FeatureContext,
+    ruleset: RuleSet,
+    lists: ListsView,
+    values: LazyFeatures | None = None,
+) -> EngineResult:
+    """Decide one event. ``values`` may be passed in when a model already read features."""
     event = ctx.event
-    values = LazyFeatures(ctx, ruleset.params)
+    if values is None:
+        values = LazyFeatures(ctx, ruleset.params)
 
     denied = lists.denied(event, ctx.ts)
     if denied is not None:

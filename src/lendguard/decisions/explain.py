@@ -133,6 +133,14 @@ REASON_TEXT: dict[str, dict[str, str]] = {
         "zh-CN": "深夜向新收款方大额转账。",
         "en": "A large late-night payment to a new payee.",
     },
+    "MODEL_SCORE_HIGH": {
+        "zh-CN": "风险模型判断本次操作与已确认的诈骗高度相似。",
+        "en": "Our risk model found this closely resembles confirmed fraud.",
+    },
+    "MODEL_SCORE_VERY_HIGH": {
+        "zh-CN": "风险模型判断本次操作几乎确定是诈骗。",
+        "en": "Our risk model found this almost certainly matches fraud.",
+    },
     "HIGH_COMBINED_RISK": {
         "zh-CN": "多项风险信号同时出现。",
         "en": "Several risk signals appeared together.",

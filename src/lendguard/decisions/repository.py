@@ -14,6 +14,8 @@ from lendguard.models import (
     DecisionRecord,
     EventRecord,
     ListEntry,
+    ModelActivation,
+    ModelVersion,
     RuleSetActivation,
     RuleSetVersion,
     ShadowDecision,
@@ -73,6 +75,34 @@ class DecisionRepository:
     ) -> int:
         with conn.begin():
             return self.insert_events_and_decisions(conn, event_rows, decision_rows, shadow_rows)
+
+    # -- model registry ------------------------------------------------------------------------
+
+    def insert_model(self, conn: Connection, row: dict[str, Any]) -> int:
+        result = conn.execute(insert(ModelVersion).returning(ModelVersion.version), row)
+        return int(result.scalar_one())
+
+    def get_model(self, conn: Connection, version: int) -> dict[str, Any] | None:
+        row = conn.execute(
+            select(*ModelVersion.__table__.columns).where(ModelVersion.version == version)
+        ).first()
+        return None if row is None else dict(row._mapping)
+
+    def list_models(self, conn: Connection) -> list[dict[str, Any]]:
+        cols = [c for c in ModelVersion.__table__.columns if c.name not in ("booster",)]
+        return [
+            dict(r._mapping) for r in conn.execute(select(*cols).order_by(ModelVersion.version))
+        ]
+
+    def active_model(self, conn: Connection) -> int | None:
+        return conn.execute(
+            select(ModelActivation.version).order_by(ModelActivation.id.desc()).limit(1)
+        ).scalar()
+
+    def activate_model(self, conn: Connection, version: int, actor: str, at: datetime) -> None:
+        conn.execute(
+            insert(ModelActivation), {"version": version, "activated_at": at, "activated_by": actor}
+        )
 
     # -- shadow mode ---------------------------------------------------------------------------
 
@@ -245,8 +275,8 @@ class SqliteHotPath:
     _DECISION = (
         "INSERT INTO decisions (decision_id, event_id, customer_id, event_type, occurred_at, "
         "action, score, model_score, reasons, measures, messages, guardrails, ruleset_version, "
-        "model_version, latency_us, decided_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        "model_version, model_reasons, latency_us, decided_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     )
     _SHADOW = (
         "INSERT INTO shadow_decisions (ruleset_version, event_id, decision_id, "
@@ -330,6 +360,7 @@ class SqliteHotPath:
                     _json(d["guardrails"]),
                     d["ruleset_version"],
                     d["model_version"],
+                    None if d.get("model_reasons") is None else _json(d["model_reasons"]),
                     d["latency_us"],
                     decided,
                 )

@@ -25,7 +25,9 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from lendguard.config import DEFAULT_PII_KEY
 from lendguard.decisions import engine as decision_engine
 from lendguard.decisions.features.compute import (
+    FEATURE_NAMES,
     FeatureContext,
+    LazyFeatures,
     apply_event,
     entity_keys,
     update_profile,
@@ -35,6 +37,9 @@ from lendguard.decisions.policy import LIST_FIELDS, ListsView
 from lendguard.decisions.repository import decision_repository as repo
 from lendguard.decisions.repository import sqlite_hot_path
 from lendguard.decisions.rules.loader import Action, RuleSet, RuleSetError, parse_ruleset
+from lendguard.decisions.scoring.events import feature_row
+from lendguard.decisions.scoring.explain import explain_contributions
+from lendguard.decisions.scoring.model import ModelError, ScoringModel
 from lendguard.decisions.state import MemoryStateStore, StateStore
 from lendguard.errors import (
     Conflict,
@@ -164,6 +169,8 @@ class DecisionService:
         self.lists = ListsView()
         # A candidate rule set deciding live traffic in shadow: (version, compiled rules).
         self.shadow: tuple[int, RuleSet] | None = None
+        # The live scoring model: (version, model).
+        self.model: tuple[int, ScoringModel] | None = None
         self._writer: Connection | None = None
         self._reader: Connection | None = None
         self._hot: Any = sqlite_hot_path if engine.dialect.name == "sqlite" else repo
@@ -190,6 +197,9 @@ class DecisionService:
         self._load_active(active)
         with self.db.connect() as conn:
             shadow_version = repo.running_shadow(conn)
+            model_version = repo.active_model(conn)
+        if model_version is not None:
+            self.model = (model_version, self._load_model(model_version))
         if shadow_version is not None:
             self.shadow = (shadow_version, self._compiled_version(shadow_version))
         self.reload_lists()
@@ -343,7 +353,16 @@ class DecisionService:
         bundle = StateBundle(keys, states)
         update_profile(bundle.customer, event, event.occurred_at.timestamp())
         ctx = FeatureContext(event, bundle)
-        result = decision_engine.evaluate(ctx, ruleset, self.lists)
+        values = LazyFeatures(ctx, ruleset.params)
+        model = self.model
+        row = None
+        if model is not None:
+            row = feature_row(values, model[1].features)
+            ctx.model_score = float(model[1].predict_proba(row.reshape(1, -1))[0])
+        result = decision_engine.evaluate(ctx, ruleset, self.lists, values)
+        model_reasons = None
+        if model is not None and row is not None and result.action != Action.allow:
+            model_reasons = explain_contributions(model[1], row)
         apply_event(event, bundle, ctx)
         now = datetime.now(UTC)
         decision = {
@@ -354,13 +373,14 @@ class DecisionService:
             "occurred_at": event.occurred_at.astimezone(UTC),
             "action": result.action.value,
             "score": result.score,
-            "model_score": None,
+            "model_score": None if ctx.model_score is None else round(ctx.model_score, 6),
             "reasons": [r.as_dict() for r in result.reasons],
             "measures": [m.value for m in result.measures],
             "messages": result.messages,
             "guardrails": result.guardrails,
             "ruleset_version": version,
-            "model_version": None,
+            "model_version": None if model is None else str(model[0]),
+            "model_reasons": model_reasons,
             "latency_us": int((time.perf_counter() - t0) * 1e6),
             "decided_at": now,
         }
@@ -684,6 +704,73 @@ class DecisionService:
             ),
             "examples": differences,
         }
+
+    # -- models ------------------------------------------------------------------------------
+
+    def _load_model(self, version: int) -> ScoringModel:
+        with self.db.connect() as conn:
+            row = repo.get_model(conn, version)
+        if row is None:
+            raise NotFound(f"model version {version} does not exist")
+        return ScoringModel.from_parts(row["booster"], row["calibration"], row["card"])
+
+    def register_model(
+        self, booster: str, calibration: dict[str, Any], card: dict[str, Any], author: str
+    ) -> dict[str, Any]:
+        """Store a trained model as a new, inactive version (validated by loading it)."""
+        try:
+            model = ScoringModel.from_parts(booster, calibration, card)
+        except (ModelError, KeyError, TypeError, ValueError) as exc:
+            raise ValidationFailed(
+                "the model was refused", errors=[FieldError("model", str(exc))]
+            ) from None
+        unknown = [f for f in model.features if f not in FEATURE_NAMES]
+        if unknown:
+            raise ValidationFailed(
+                "the model needs features the engine does not compute",
+                errors=[FieldError("card.features", f"unknown: {unknown}")],
+            )
+        row = {
+            "kind": str(card.get("kind", "events")),
+            "booster": booster,
+            "calibration": calibration,
+            "card": card,
+            "sha256": hashlib.sha256(booster.encode()).hexdigest(),
+            "created_at": datetime.now(UTC),
+            "created_by": author,
+        }
+        with self.db.begin() as conn:
+            version = repo.insert_model(conn, row)
+        return {
+            "version": version,
+            "kind": row["kind"],
+            "sha256": row["sha256"],
+            "features": len(model.features),
+            "active": False,
+        }
+
+    def activate_model(self, version: int, actor: str) -> dict[str, Any]:
+        model = self._load_model(version)
+        if model.card.get("kind", "events") != "events":
+            raise Conflict(
+                f"model {version} was trained on a table, not on events: it cannot score events",
+                errors=[FieldError("version", "not an event model")],
+            )
+        with self.lock:
+            with self.db.begin() as conn:
+                repo.activate_model(conn, version, actor, datetime.now(UTC))
+            self.model = (version, model)
+        log.info("model.activated", version=version, actor=actor)
+        return {"version": version, "active": True}
+
+    def list_models(self) -> list[dict[str, Any]]:
+        with self.db.connect() as conn:
+            rows = repo.list_models(conn)
+        active = self.model[0] if self.model is not None else None
+        for row in rows:
+            row["active"] = row["version"] == active
+            row.pop("calibration", None)
+        return rows
 
     def list_rulesets(self) -> list[dict[str, Any]]:
         with self.db.connect() as conn:

@@ -55,6 +55,8 @@ class DecisionRecord(Base):
     guardrails: Mapped[list[dict[str, str]]] = mapped_column(PortableJSON)
     ruleset_version: Mapped[int] = mapped_column(Integer)
     model_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # For decisions at remind or more with a model: its top contributions, in words.
+    model_reasons: Mapped[list[dict[str, Any]] | None] = mapped_column(PortableJSON, nullable=True)
     latency_us: Mapped[int] = mapped_column(Integer)
     decided_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -176,3 +178,29 @@ class ShadowRun(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     started_by: Mapped[str] = mapped_column(String(128))
     stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class ModelVersion(Base):
+    """A registered scoring model: booster text, calibration and card. Immutable."""
+
+    __tablename__ = "model_versions"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    booster: Mapped[str] = mapped_column(Text)
+    calibration: Mapped[dict[str, Any]] = mapped_column(PortableJSON)
+    card: Mapped[dict[str, Any]] = mapped_column(PortableJSON)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str] = mapped_column(String(128))
+
+
+class ModelActivation(Base):
+    """Append-only history of model activations; the newest row names the live model."""
+
+    __tablename__ = "model_activations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    version: Mapped[int] = mapped_column(Integer)
+    activated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    activated_by: Mapped[str] = mapped_column(String(128))
