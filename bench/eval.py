@@ -4,6 +4,9 @@
    recall by count and by money, money saved, honest customers inconvenienced, per typology.
 2. PaySim (``../shared/data/paysim``), imported with and without balance columns, backtested
    with the default rules as they are (no training).
+3. Learned scores on PaySim, split by time (fit on steps 1–80, evaluate on 81–119), with and
+   without balances, through ``lendguard model train`` / ``model evaluate``.
+4. Learned scores on tables (Give Me Some Credit, HMEQ): ``bench/eval_table.py``.
 
 Every figure comes from the same engine code as the live path. Results are printed and written
 to ``var/eval/summary.json``.
@@ -13,17 +16,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
+from lendguard.decisions.scoring.events import evaluate_events, train_events
 from lendguard.events.imports import import_paysim
 from lendguard.simulate.backtest import run_backtest
 from lendguard.simulate.demo import write_population
 from lendguard.simulate.generator import generate
 
 PAYSIM = Path("../shared/data/paysim/paysim_steps1-119_51k.csv")
+# Step s is imported at 2024-01-01T00:00+08:00 + (s - 1) hours: step 81 starts here.
+PAYSIM_STEP_81 = "2024-01-04T08:00:00+08:00"
 KEYS = (
     "events",
     "events_per_s",
@@ -49,6 +58,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("var/eval"))
     parser.add_argument("--skip-paysim", action="store_true")
+    parser.add_argument("--skip-tables", action="store_true")
     args = parser.parse_args()
     console = Console(stderr=True)
     summary: dict[str, Any] = {}
@@ -69,6 +79,39 @@ def main() -> None:
                 import_paysim(PAYSIM, events, drop_balances=drop)
                 console.print(f"backtesting the default rule set on {name}")
                 summary[name] = _brief(run_backtest(events))
+                console.print(f"training a score on {name}: steps 1-80, evaluating on 81-119")
+                started = time.perf_counter()
+                card = train_events(
+                    events,
+                    args.out / "models" / name,
+                    train_until=PAYSIM_STEP_81,
+                    eval_from=PAYSIM_STEP_81,
+                )
+                seconds = round(time.perf_counter() - started, 1)
+                evaluated = evaluate_events(
+                    args.out / "models" / name, events, "attributes.is_fraud", PAYSIM_STEP_81
+                )
+                summary[f"{name}_model"] = {
+                    "train_seconds": seconds,
+                    "validation": card["metrics"]["validation"],
+                    "model_evaluate": evaluated,
+                    "top_features": card["top_features"],
+                    "rows": card["rows"],
+                    "positives": card["positives"],
+                }
+
+    if not args.skip_tables:
+        console.print("training scores on tables (GMSC, HMEQ)")
+        result = subprocess.run(
+            [sys.executable, str(Path(__file__).with_name("eval_table.py")), "--no-progress"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        try:
+            summary["tables"] = json.loads(result.stdout)
+        except json.JSONDecodeError:
+            summary["tables"] = {"error": result.stderr[-2000:]}
 
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
