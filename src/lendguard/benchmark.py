@@ -1432,7 +1432,7 @@ def bench_scoring(
                 if rows_out is not None:
                     rows_out.append(row)
             if model is not None and row is not None:
-                ctx.model_score = float(model.predict_proba(row.reshape(1, -1))[0])
+                ctx.model_score = model.score_row(row)
             result = evaluate(ctx, ruleset, lists, values)
             apply_event(event, bundle, ctx)
             latencies[i] = clock() - t0

@@ -326,6 +326,26 @@ def model_evaluate(
     typer.echo(orjson.dumps(result).decode() if json_out else _dumps(result))
 
 
+@model_app.command("monitor")
+def model_monitor(
+    model: Annotated[Path, typer.Option(help="Model folder")],
+    events: Annotated[Path, typer.Option(help="Recent traffic (JSONL/CSV/Parquet)")],
+    threshold: Annotated[float, typer.Option(help="PSI above which a day alerts")] = 0.2,
+) -> None:
+    """Daily population stability (PSI) of the score and top features; exit 1 on an alert."""
+    from lendguard.decisions.scoring.events import monitor_events
+    from lendguard.decisions.scoring.model import ModelError
+
+    try:
+        report = monitor_events(model, events, threshold, progress=False)
+    except ModelError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(_dumps(report))
+    if report["alerts"]:
+        raise typer.Exit(1)
+
+
 @model_app.command("register")
 def model_register(directory: Path) -> None:
     """Store a trained model folder as a new, inactive version (activate it over the API)."""

@@ -358,7 +358,7 @@ class DecisionService:
         row = None
         if model is not None:
             row = feature_row(values, model[1].features)
-            ctx.model_score = float(model[1].predict_proba(row.reshape(1, -1))[0])
+            ctx.model_score = model[1].score_row(row)
         result = decision_engine.evaluate(ctx, ruleset, self.lists, values)
         model_reasons = None
         if model is not None and row is not None and result.action != Action.allow:

@@ -75,35 +75,50 @@ def _window_slice(state: EntityState | None, ts: float, seconds: int) -> tuple[i
     return bisect_right(state.ts, ts - seconds), bisect_right(state.ts, ts)
 
 
+_WINDOWS_BY_SIZE = sorted(WINDOWS.items(), key=lambda item: item[1])
+
+
 def _aggregate(
     ctx: FeatureContext, role: str, group: frozenset[str] | None, window: str
 ) -> tuple[int, float, float, int]:
-    """(count, sum, max, distinct counterparts) over one entity's window, memoised."""
+    """(count, sum, max, distinct counterparts) over one entity's window, memoised.
+
+    One backward scan from the event to the window's start also yields every smaller window
+    (they are suffixes of the same time-sorted entries), so asking for the 30-day figures first
+    makes the shorter ones free.
+    """
     memo_key = (role, group, window)
     found = ctx.memo.get(memo_key)
     if found is not None:
         return found
     state: EntityState | None = getattr(ctx.states, role)
-    lo, hi = _window_slice(state, ctx.ts, WINDOWS[window])
+    seconds = WINDOWS[window]
+    wanted = [(name, ctx.ts - size) for name, size in _WINDOWS_BY_SIZE if size <= seconds]
     count = 0
     total = 0.0
     biggest = 0.0
     others: set[str] = set()
-    if state is not None and hi > lo:
-        kinds, amounts, other = state.kind, state.amount, state.other
-        for i in range(lo, hi):
-            if group is not None and kinds[i] not in group:
-                continue
-            count += 1
-            value = amounts[i]
-            total += value
-            if value > biggest:
-                biggest = value
-            if other[i]:
-                others.add(other[i])
-    result = (count, total, biggest, len(others))
-    ctx.memo[memo_key] = result
-    return result
+    memo = ctx.memo
+    if state is None or not state.ts:
+        for name, _ in wanted:
+            memo[(role, group, name)] = (0, 0.0, 0.0, 0)
+        return (0, 0.0, 0.0, 0)
+    times, kinds, amounts, other = state.ts, state.kind, state.amount, state.other
+    i = bisect_right(times, ctx.ts) - 1
+    for name, start in wanted:
+        # entries with start < ts <= event time, newest first
+        while i >= 0 and times[i] > start:
+            if group is None or kinds[i] in group:
+                count += 1
+                value = amounts[i]
+                total += value
+                if value > biggest:
+                    biggest = value
+                if other[i]:
+                    others.add(other[i])
+            i -= 1
+        memo[(role, group, name)] = (count, total, biggest, len(others))
+    return memo[memo_key]
 
 
 def _last_of(ctx: FeatureContext, kinds: frozenset[str], changed: str | None = None) -> int | None:

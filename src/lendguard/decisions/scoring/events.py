@@ -36,6 +36,7 @@ from lendguard.decisions.features.compute import (
 from lendguard.decisions.features.state import StateBundle
 from lendguard.decisions.scoring.metrics import MetricsError, score_metrics
 from lendguard.decisions.scoring.model import Calibration, ModelError, ScoringModel
+from lendguard.decisions.scoring.monitoring import reference_distribution
 from lendguard.decisions.state import MemoryStateStore
 from lendguard.events.readers import BadRowError, read_events
 from lendguard.events.schemas import Event, EventType
@@ -106,10 +107,26 @@ MODEL_FEATURES: tuple[str, ...] = (
 _TYPE_CODE = {t.value: float(i) for i, t in enumerate(EventType)}
 
 
+_WINDOW_ORDER = {"30d": 0, "7d": 1, "24h": 2, "1h": 3, "10m": 4}
+
+
+def _evaluation_order(names: tuple[str, ...] | list[str]) -> list[tuple[int, str]]:
+    """Longest windows first: one scan then serves every shorter window of the same entity."""
+    indexed = list(enumerate(names))
+    return sorted(indexed, key=lambda item: _WINDOW_ORDER.get(item[1].rsplit("_", 1)[-1], 5))
+
+
+_ORDERS: dict[tuple[str, ...], list[tuple[int, str]]] = {}
+
+
 def feature_row(values: LazyFeatures, names: tuple[str, ...] | list[str]) -> np.ndarray:
     """The model's input row: numbers, booleans as 0/1, unknown as NaN, type as a code."""
+    key = tuple(names)
+    order = _ORDERS.get(key)
+    if order is None:
+        order = _ORDERS[key] = _evaluation_order(names)
     row = np.empty(len(names), dtype=np.float64)
-    for i, name in enumerate(names):
+    for i, name in order:
         value = values[name]
         if name == "type":
             row[i] = _TYPE_CODE.get(str(value), np.nan)
@@ -350,6 +367,11 @@ def train_events(
     except MetricsError as exc:
         raise ModelError(f"evaluation part: {exc}") from None
     importance = booster.feature_importance(importance_type="gain")
+    top = [features[i] for i in np.argsort(-importance)[:10] if importance[i] > 0]
+    # What "normal" looked like, for population-stability monitoring of the live traffic.
+    reference = {"score": reference_distribution(model_scores(model, data.rows[fit_idx]))}
+    for name in top[:5]:
+        reference[name] = reference_distribution(data.rows[fit_idx, features.index(name)])
     card = {
         "kind": "events",
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -374,7 +396,8 @@ def train_events(
         },
         "features": features,
         "feature_descriptions": {f: FEATURES[f][1] for f in features},
-        "top_features": [features[i] for i in np.argsort(-importance)[:10] if importance[i] > 0],
+        "top_features": top,
+        "reference": reference,
         "params": params,
         "calibration": "Platt scaling on the last 20% (by time) of the training period",
         "metrics": {"validation": validation},
@@ -409,6 +432,31 @@ def evaluate_events(
         return score_metrics(data.labels[idx], model.predict_proba(data.rows[idx]))
     except MetricsError as exc:
         raise ModelError(str(exc)) from None
+
+
+def model_scores(model: ScoringModel, rows: np.ndarray) -> np.ndarray:
+    return model.predict_proba(rows) if rows.size else np.zeros(0)
+
+
+def monitor_events(
+    model_dir: Path, events: Path, threshold: float = 0.2, progress: bool = True
+) -> dict[str, Any]:
+    """Daily PSI of the score and the top features of ``events`` against the model's card."""
+    from lendguard.decisions.scoring.monitoring import daily_psi
+
+    model = ScoringModel.load(model_dir)
+    reference = model.card.get("reference")
+    if not reference:
+        raise ModelError(f"{model_dir}: the model card holds no reference distribution")
+    rows = load_history(events)
+    data = replay_matrix(
+        rows, "attributes.is_fraud", None, 0.0, features=model.features, progress=progress
+    )
+    columns = {"score": model.predict_proba(data.rows)}
+    for name in reference:
+        if name in model.features:
+            columns[name] = data.rows[:, model.features.index(name)]
+    return daily_psi(reference, data.times, columns, threshold)
 
 
 def _iso(ts: float) -> str:
