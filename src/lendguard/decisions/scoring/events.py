@@ -20,6 +20,7 @@ from typing import Any
 
 import lightgbm as lgb
 import numpy as np
+import polars as pl
 import sklearn
 from rich.progress import Progress
 from sklearn.linear_model import LogisticRegression
@@ -175,12 +176,12 @@ def read_label_file(path: Path) -> dict[str, int]:
         out = {}
         for number, row in enumerate(reader, start=2):
             try:
-                label = int(float(row["label"]))
-            except ValueError:
-                raise ModelError(f"{path}:{number}: label {row['label']!r} is not 0 or 1") from None
-            if label not in (0, 1):
-                raise ModelError(f"{path}:{number}: label {row['label']!r} is not 0 or 1")
-            out[row["event_id"]] = label
+                value = float(row["label"])
+            except (TypeError, ValueError):
+                value = -1.0
+            if value not in (0.0, 1.0):
+                raise ModelError(f"{path}:{number}: label {row.get('label')!r} is not 0 or 1")
+            out[row["event_id"]] = int(value)
     return out
 
 
@@ -191,7 +192,9 @@ def load_history(path: Path) -> list[tuple[Event, dict[str, Any]]]:
         rows, _ = read_events(path)
     except BadRowError as exc:
         raise ModelError(str(exc)) from None
-    except ValueError as exc:  # unknown file type
+    except (ValueError, pl.exceptions.NoDataError) as exc:  # unknown type, empty CSV
+        if isinstance(exc, pl.exceptions.NoDataError):
+            raise ModelError(f"{path}: the file holds no events") from None
         raise ModelError(str(exc)) from None
     if not rows:
         raise ModelError(f"{path}: the file holds no events")
@@ -220,8 +223,8 @@ def replay_matrix(
         for i, (event, raw) in enumerate(rows):
             ts = event.occurred_at.timestamp()
             while reveals and reveals[0][0] < ts:
-                _, _, key = heapq.heappop(reveals)
-                record_fraud_label(store.load([key])[key], ts)
+                known_at, _, key = heapq.heappop(reveals)
+                record_fraud_label(store.load([key])[key], known_at)
             keys = entity_keys(event)
             states = store.load(keys.values())
             bundle = StateBundle(keys, states)
@@ -332,16 +335,21 @@ def train_events(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Train, calibrate, validate on later events and save the model with its card."""
+    until = _time(train_until, "--train-until")
+    start_eval = _time(eval_from, "--eval-from")
     rows = load_history(events)
     labels = read_label_file(labels_file) if labels_file is not None else None
     data = replay_matrix(rows, label_field, labels, reveal_delay_s, progress=progress)
     times = data.times
-    until = _time(train_until, "--train-until")
-    start_eval = _time(eval_from, "--eval-from")
     if until is None:
-        until = float(np.quantile(times, 0.8))
+        until = start_eval if start_eval is not None else float(np.quantile(times, 0.8))
     if start_eval is None:
         start_eval = until
+    if start_eval < until:
+        raise ModelError(
+            "--eval-from is before --train-until: evaluation would score events the model "
+            "was fitted on"
+        )
     train_idx = np.flatnonzero(times < until)
     eval_idx = np.flatnonzero(times >= start_eval)
     if train_idx.size == 0 or eval_idx.size == 0:
