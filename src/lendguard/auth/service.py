@@ -23,6 +23,7 @@ class Scope(StrEnum):
     decisions_read = "decisions:read"
     rules_write = "rules:write"
     rules_approve = "rules:approve"
+    labels_write = "labels:write"
     admin = "admin"
 
 

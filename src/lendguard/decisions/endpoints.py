@@ -282,3 +282,25 @@ def list_models(request: Request, _: RulesWriter) -> Any:
 )
 def activate_model(version: int, request: Request, principal: RulesApprover) -> Any:
     return _service(request).activate_model(version, principal.name)
+
+
+@router.post(
+    "/labels",
+    tags=["labels"],
+    summary="Outcomes learned after the decision: {labels: [{event_id, label}]}",
+)
+async def post_labels(request: Request) -> Response:
+    principal = authorize(request, Scope.labels_write)
+    raw = await read_json(request)
+    if not isinstance(raw, dict) or not isinstance(raw.get("labels"), list):
+        raise ValidationFailed(
+            'expected {"labels": [...]}',
+            errors=[FieldError("labels", "a list of {event_id, label}")],
+        )
+    limit = request.app.state.services.settings.max_batch_events
+    if len(raw["labels"]) > limit:
+        raise ValidationFailed(
+            f"at most {limit} labels per request",
+            errors=[FieldError("labels", f"at most {limit} items")],
+        )
+    return JSONResponse({"labels": _service(request).record_labels(raw["labels"], principal.name)})

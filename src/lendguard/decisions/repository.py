@@ -13,6 +13,7 @@ from lendguard.models import (
     ApiKey,
     DecisionRecord,
     EventRecord,
+    LabelRecord,
     ListEntry,
     ModelActivation,
     ModelVersion,
@@ -75,6 +76,40 @@ class DecisionRepository:
     ) -> int:
         with conn.begin():
             return self.insert_events_and_decisions(conn, event_rows, decision_rows, shadow_rows)
+
+    # -- labels --------------------------------------------------------------------------------
+
+    def event_keys_source(
+        self, conn: Connection, event_ids: list[str]
+    ) -> dict[str, dict[str, Any]]:
+        rows = conn.execute(
+            select(EventRecord.event_id, EventRecord.body).where(
+                EventRecord.event_id.in_(event_ids)
+            )
+        ).all()
+        return {str(r.event_id): r.body for r in rows}
+
+    def insert_labels(self, conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
+        ids = []
+        for row in rows:
+            result = conn.execute(insert(LabelRecord).returning(LabelRecord.id), row)
+            ids.append(int(result.scalar_one()))
+        return ids
+
+    def labels_after(self, conn: Connection, label_id: int) -> list[dict[str, Any]]:
+        rows = conn.execute(
+            select(
+                LabelRecord.id,
+                LabelRecord.event_id,
+                LabelRecord.label,
+                LabelRecord.known_at,
+                EventRecord.body,
+            )
+            .join(EventRecord, EventRecord.event_id == LabelRecord.event_id)
+            .where(LabelRecord.id > label_id)
+            .order_by(LabelRecord.id)
+        ).all()
+        return [dict(r._mapping) for r in rows]
 
     # -- model registry ------------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ from lendguard.decisions.features.compute import (
     LazyFeatures,
     apply_event,
     entity_keys,
+    record_fraud_label,
     update_profile,
 )
 from lendguard.decisions.features.state import EntityState, StateBundle
@@ -207,6 +208,9 @@ class DecisionService:
             replayed = self.store.restore(self._replay_after)
             if replayed:
                 log.info("state.restored", replayed_events=replayed)
+            with self.db.connect() as conn:
+                pending_labels = repo.labels_after(conn, self.store.label_id)
+            self._apply_labels(pending_labels)
 
     def _replay_after(self, seq: int) -> int:
         count = 0
@@ -704,6 +708,85 @@ class DecisionService:
             ),
             "examples": differences,
         }
+
+    # -- labels ------------------------------------------------------------------------------
+
+    def record_labels(self, items: list[dict[str, Any]], actor: str) -> list[dict[str, Any]]:
+        """Outcomes learned after the decision. A fraud label reaches the label-derived
+        features (``payee_fraud_labels``, ``customer_fraud_labels``) of later events at once,
+        exactly as training replays them, so a model sees the same signal live."""
+        results: list[dict[str, Any]] = []
+        valid: list[dict[str, Any]] = []
+        for index, item in enumerate(items):
+            event_id = item.get("event_id") if isinstance(item, dict) else None
+            label = item.get("label") if isinstance(item, dict) else None
+            if not isinstance(event_id, str) or not event_id:
+                results.append(
+                    {"index": index, "error": "event_id: a non-empty string is required"}
+                )
+            elif label not in (0, 1) or isinstance(label, bool):
+                results.append({"index": index, "error": "label: must be 0 or 1"})
+            else:
+                valid.append({"index": index, "event_id": event_id, "label": int(label)})
+                results.append({"index": index, "event_id": event_id})
+        with self.lock:
+            with self.db.connect() as conn:
+                known = repo.event_keys_source(conn, [v["event_id"] for v in valid])
+            now = datetime.now(UTC)
+            rows = []
+            for item in valid:
+                if item["event_id"] not in known:
+                    results[item["index"]] = {
+                        "index": item["index"],
+                        "error": f"event_id: '{item['event_id']}' is unknown",
+                    }
+                    continue
+                rows.append(
+                    {
+                        "event_id": item["event_id"],
+                        "label": item["label"],
+                        "known_at": now,
+                        "source": actor,
+                    }
+                )
+            if rows:
+                with self.db.begin() as conn:
+                    ids = repo.insert_labels(conn, rows)
+                self._apply_labels(
+                    [
+                        {
+                            "id": i,
+                            "label": r["label"],
+                            "known_at": now,
+                            "body": known[r["event_id"]],
+                        }
+                        for i, r in zip(ids, rows, strict=True)
+                    ]
+                )
+                for r, i in zip(rows, ids, strict=True):
+                    for res in results:
+                        if res.get("event_id") == r["event_id"] and "label_id" not in res:
+                            res["label_id"] = i
+                            break
+        return results
+
+    def _apply_labels(self, labels: list[dict[str, Any]]) -> None:
+        touched: dict[str, EntityState] = {}
+        for item in labels:
+            if int(item["label"]) == 1:
+                event = Event.model_validate(item["body"])
+                keys = entity_keys(event)
+                wanted = [keys[role] for role in ("customer", "payee") if role in keys]
+                missing = [k for k in wanted if k not in self._overlay and k not in touched]
+                loaded = self.store.load(missing) if missing else {}
+                for key in wanted:
+                    state = self._overlay.get(key) or touched.get(key) or loaded[key]
+                    record_fraud_label(state, _epoch(item["known_at"]))
+                    touched[key] = state
+            if isinstance(self.store, MemoryStateStore):
+                self.store.label_id = max(self.store.label_id, int(item["id"]))
+        if touched:
+            self.store.save(touched, 0)
 
     # -- models ------------------------------------------------------------------------------
 

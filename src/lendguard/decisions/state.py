@@ -45,6 +45,8 @@ class MemoryStateStore:
         self.dirty: set[str] = set()
         self.seq = 0
         self.checkpoint_seq = 0
+        # The highest label id whose effect the in-memory states include.
+        self.label_id = 0
 
     def load(self, keys: Iterable[str]) -> dict[str, EntityState]:
         out: dict[str, EntityState] = {}
@@ -88,7 +90,9 @@ class MemoryStateStore:
             if rows:
                 conn.execute(insert(StateSnapshot), rows)
             conn.execute(delete(StateCheckpoint))
-            conn.execute(insert(StateCheckpoint), [{"id": 1, "seq": self.seq}])
+            conn.execute(
+                insert(StateCheckpoint), [{"id": 1, "seq": self.seq, "label_id": self.label_id}]
+            )
         self.dirty.clear()
         self.checkpoint_seq = self.seq
 
@@ -100,10 +104,11 @@ class MemoryStateStore:
         if self.engine is None:
             return 0
         with self.engine.connect() as conn:
-            checkpoint = conn.execute(select(StateCheckpoint.seq)).scalar()
+            checkpoint = conn.execute(select(StateCheckpoint.seq, StateCheckpoint.label_id)).first()
             for key, blob in conn.execute(select(StateSnapshot.key, StateSnapshot.blob)):
                 self.states[key] = EntityState.from_bytes(blob)
-        self.seq = self.checkpoint_seq = int(checkpoint or 0)
+        self.seq = self.checkpoint_seq = int(checkpoint[0]) if checkpoint else 0
+        self.label_id = int(checkpoint[1]) if checkpoint else 0
         replayed = replay(self.seq)
         return replayed
 

@@ -147,6 +147,8 @@ class StateCheckpoint(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger)
+    # The highest ``labels.id`` whose effect the snapshots include.
+    label_id: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class ShadowDecision(Base):
@@ -204,3 +206,15 @@ class ModelActivation(Base):
     version: Mapped[int] = mapped_column(Integer)
     activated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     activated_by: Mapped[str] = mapped_column(String(128))
+
+
+class LabelRecord(Base):
+    """An outcome learned after the decision (fraud or not), e.g. from a resolved case."""
+
+    __tablename__ = "labels"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(128), index=True)
+    label: Mapped[int] = mapped_column(Integer)
+    known_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    source: Mapped[str] = mapped_column(String(128))
