@@ -304,3 +304,26 @@ async def post_labels(request: Request) -> Response:
             errors=[FieldError("labels", f"at most {limit} items")],
         )
     return JSONResponse({"labels": _service(request).record_labels(raw["labels"], principal.name)})
+
+
+@router.post(
+    "/models/{version}/challenger",
+    tags=["models"],
+    summary="Score live traffic with this model beside the champion (never acts)",
+)
+def start_challenger(version: int, request: Request, principal: RulesApprover) -> Any:
+    return _service(request).start_challenger(version, principal.name)
+
+
+@router.delete("/models/{version}/challenger", tags=["models"], summary="Stop the challenger")
+def stop_challenger(version: int, request: Request, principal: RulesApprover) -> Any:
+    return _service(request).stop_challenger(version, principal.name)
+
+
+@router.get(
+    "/models/{version}/challenger-report",
+    tags=["models"],
+    summary="Champion and challenger compared on the same live events",
+)
+def challenger_report(version: int, request: Request, _: RulesWriter) -> Any:
+    return _service(request).challenger_report(version)

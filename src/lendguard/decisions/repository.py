@@ -11,6 +11,8 @@ from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from lendguard.models import (
     ApiKey,
+    ChallengerRun,
+    ChallengerScore,
     DecisionRecord,
     EventRecord,
     LabelRecord,
@@ -59,12 +61,15 @@ class DecisionRepository:
         event_rows: list[dict[str, Any]],
         decision_rows: list[dict[str, Any]],
         shadow_rows: list[dict[str, Any]],
+        challenger_rows: list[dict[str, Any]] | None = None,
     ) -> int:
         """Insert a group of events and their decisions; return the highest event ``seq``."""
         conn.execute(_INSERT_EVENT, event_rows)
         conn.execute(_INSERT_DECISION, decision_rows)
         if shadow_rows:
             conn.execute(insert(ShadowDecision), shadow_rows)
+        if challenger_rows:
+            conn.execute(insert(ChallengerScore), challenger_rows)
         return int(conn.execute(_MAX_SEQ).scalar_one())
 
     def commit_group(
@@ -73,9 +78,12 @@ class DecisionRepository:
         event_rows: list[dict[str, Any]],
         decision_rows: list[dict[str, Any]],
         shadow_rows: list[dict[str, Any]],
+        challenger_rows: list[dict[str, Any]] | None = None,
     ) -> int:
         with conn.begin():
-            return self.insert_events_and_decisions(conn, event_rows, decision_rows, shadow_rows)
+            return self.insert_events_and_decisions(
+                conn, event_rows, decision_rows, shadow_rows, challenger_rows
+            )
 
     # -- labels --------------------------------------------------------------------------------
 
@@ -108,6 +116,51 @@ class DecisionRepository:
             .join(EventRecord, EventRecord.event_id == LabelRecord.event_id)
             .where(LabelRecord.id > label_id)
             .order_by(LabelRecord.id)
+        ).all()
+        return [dict(r._mapping) for r in rows]
+
+    # -- champion and challenger ---------------------------------------------------------------
+
+    def start_challenger(self, conn: Connection, version: int, actor: str, at: datetime) -> None:
+        conn.execute(
+            update(ChallengerRun).where(ChallengerRun.stopped_at.is_(None)).values(stopped_at=at)
+        )
+        conn.execute(
+            insert(ChallengerRun), {"version": version, "started_at": at, "started_by": actor}
+        )
+
+    def stop_challenger(self, conn: Connection, at: datetime) -> None:
+        conn.execute(
+            update(ChallengerRun).where(ChallengerRun.stopped_at.is_(None)).values(stopped_at=at)
+        )
+
+    def running_challenger(self, conn: Connection) -> int | None:
+        return conn.execute(
+            select(ChallengerRun.version)
+            .where(ChallengerRun.stopped_at.is_(None))
+            .order_by(ChallengerRun.id.desc())
+            .limit(1)
+        ).scalar()
+
+    def challenger_scores(self, conn: Connection, version: int) -> list[dict[str, Any]]:
+        """Scores of both models, with the latest label of each event where one exists."""
+        latest = (
+            select(LabelRecord.event_id, func.max(LabelRecord.id).label("label_id"))
+            .group_by(LabelRecord.event_id)
+            .subquery()
+        )
+        rows = conn.execute(
+            select(
+                ChallengerScore.champion_version,
+                ChallengerScore.champion_score,
+                ChallengerScore.challenger_score,
+                LabelRecord.label,
+            )
+            .select_from(ChallengerScore)
+            .outerjoin(latest, latest.c.event_id == ChallengerScore.event_id)
+            .outerjoin(LabelRecord, LabelRecord.id == latest.c.label_id)
+            .where(ChallengerScore.challenger_version == version)
+            .order_by(ChallengerScore.id)
         ).all()
         return [dict(r._mapping) for r in rows]
 
@@ -318,6 +371,10 @@ class SqliteHotPath:
         "live_ruleset_version, live_action, action, score, reasons, decided_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
     )
+    _CHALLENGER = (
+        "INSERT INTO challenger_scores (challenger_version, champion_version, event_id, "
+        "champion_score, challenger_score, decided_at) VALUES (?, ?, ?, ?, ?, ?)"
+    )
     _MAX_SEQ = "SELECT max(seq) FROM events"
 
     @staticmethod
@@ -330,13 +387,16 @@ class SqliteHotPath:
         event_rows: list[dict[str, Any]],
         decision_rows: list[dict[str, Any]],
         shadow_rows: list[dict[str, Any]],
+        challenger_rows: list[dict[str, Any]] | None = None,
     ) -> int:
         """Insert and commit on the DBAPI connection (SQLAlchemy's transaction bookkeeping
         costs more than the commit itself here); roll back on any error."""
         dbapi = conn.connection.dbapi_connection
         assert dbapi is not None
         try:
-            seq = self.insert_events_and_decisions(conn, event_rows, decision_rows, shadow_rows)
+            seq = self.insert_events_and_decisions(
+                conn, event_rows, decision_rows, shadow_rows, challenger_rows
+            )
             dbapi.commit()
         except BaseException:
             dbapi.rollback()
@@ -357,6 +417,7 @@ class SqliteHotPath:
         event_rows: list[dict[str, Any]],
         decision_rows: list[dict[str, Any]],
         shadow_rows: list[dict[str, Any]],
+        challenger_rows: list[dict[str, Any]] | None = None,
     ) -> int:
         cursor = self._cursor(conn)
         events, decisions = [], []
@@ -419,6 +480,21 @@ class SqliteHotPath:
                             _sqlite_datetime(r["decided_at"]),
                         )
                         for r in shadow_rows
+                    ],
+                )
+            if challenger_rows:
+                cursor.executemany(
+                    self._CHALLENGER,
+                    [
+                        (
+                            r["challenger_version"],
+                            r["champion_version"],
+                            r["event_id"],
+                            r["champion_score"],
+                            r["challenger_score"],
+                            _sqlite_datetime(r["decided_at"]),
+                        )
+                        for r in challenger_rows
                     ],
                 )
             return int(cursor.execute(self._MAX_SEQ).fetchone()[0])

@@ -92,7 +92,16 @@ def parse_event(raw: Any) -> Event:
 class _Pending:
     """One decided event waiting for the commit that makes it durable."""
 
-    __slots__ = ("decision", "done", "error", "event_row", "shadow_row", "states", "waiters")
+    __slots__ = (
+        "challenger_row",
+        "decision",
+        "done",
+        "error",
+        "event_row",
+        "shadow_row",
+        "states",
+        "waiters",
+    )
 
     def __init__(
         self, event_row: dict[str, Any], decision: dict[str, Any], states: dict[str, EntityState]
@@ -101,6 +110,7 @@ class _Pending:
         self.decision = decision
         self.states = states
         self.shadow_row: dict[str, Any] | None = None
+        self.challenger_row: dict[str, Any] | None = None
         self.done = False
         self.error: BaseException | None = None
         self.waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
@@ -170,8 +180,9 @@ class DecisionService:
         self.lists = ListsView()
         # A candidate rule set deciding live traffic in shadow: (version, compiled rules).
         self.shadow: tuple[int, RuleSet] | None = None
-        # The live scoring model: (version, model).
+        # The live scoring model: (version, model), and a challenger scoring in its shadow.
         self.model: tuple[int, ScoringModel] | None = None
+        self.challenger: tuple[int, ScoringModel] | None = None
         self._writer: Connection | None = None
         self._reader: Connection | None = None
         self._hot: Any = sqlite_hot_path if engine.dialect.name == "sqlite" else repo
@@ -199,8 +210,11 @@ class DecisionService:
         with self.db.connect() as conn:
             shadow_version = repo.running_shadow(conn)
             model_version = repo.active_model(conn)
+            challenger_version = repo.running_challenger(conn)
         if model_version is not None:
             self.model = (model_version, self._load_model(model_version))
+        if challenger_version is not None:
+            self.challenger = (challenger_version, self._load_model(challenger_version))
         if shadow_version is not None:
             self.shadow = (shadow_version, self._compiled_version(shadow_version))
         self.reload_lists()
@@ -367,6 +381,18 @@ class DecisionService:
         model_reasons = None
         if model is not None and row is not None and result.action != Action.allow:
             model_reasons = explain_contributions(model[1], row)
+        challenger = self.challenger
+        challenger_score = None
+        if challenger is not None:
+            # Same state, same instant as the champion; recorded, never acted on.
+            same = (
+                model is not None
+                and row is not None
+                and (challenger[1].features == model[1].features)
+            )
+            challenger_row = row if same else feature_row(values, challenger[1].features)
+            assert challenger_row is not None
+            challenger_score = challenger[1].score_row(challenger_row)
         apply_event(event, bundle, ctx)
         now = datetime.now(UTC)
         decision = {
@@ -398,6 +424,15 @@ class DecisionService:
             "received_at": now,
         }
         pending = _Pending(event_row, decision, states)
+        if challenger is not None and challenger_score is not None:
+            pending.challenger_row = {
+                "challenger_version": challenger[0],
+                "champion_version": None if model is None else model[0],
+                "event_id": event.event_id,
+                "champion_score": ctx.model_score,
+                "challenger_score": challenger_score,
+                "decided_at": now,
+            }
         shadow = self.shadow
         if shadow is not None:
             # The candidate sees exactly what the live rule set saw: same state, same instant.
@@ -478,6 +513,7 @@ class DecisionService:
                     [p.event_row for p in batch],
                     [p.decision for p in batch],
                     [p.shadow_row for p in batch if p.shadow_row is not None],
+                    [p.challenger_row for p in batch if p.challenger_row is not None],
                 )
             )
         except DBAPIError as exc:
@@ -845,6 +881,88 @@ class DecisionService:
             self.model = (version, model)
         log.info("model.activated", version=version, actor=actor)
         return {"version": version, "active": True}
+
+    def start_challenger(self, version: int, actor: str) -> dict[str, Any]:
+        """Score live traffic with ``version`` beside the champion, for comparison only."""
+        model = self._load_model(version)
+        if model.card.get("kind", "events") != "events":
+            raise Conflict(
+                f"model {version} was trained on a table, not on events",
+                errors=[FieldError("version", "not an event model")],
+            )
+        if self.model is not None and self.model[0] == version:
+            raise Conflict(
+                f"model {version} is the champion; challenge it with another one",
+                errors=[FieldError("version", "is the active model")],
+            )
+        with self.lock:
+            with self.db.begin() as conn:
+                repo.start_challenger(conn, version, actor, datetime.now(UTC))
+            self.challenger = (version, model)
+        return {"version": version, "challenger": True}
+
+    def stop_challenger(self, version: int, actor: str) -> dict[str, Any]:
+        with self.lock:
+            if self.challenger is None or self.challenger[0] != version:
+                raise NotFound(f"model {version} is not the running challenger")
+            with self.db.begin() as conn:
+                repo.stop_challenger(conn, datetime.now(UTC))
+            self.challenger = None
+        return {"version": version, "challenger": False}
+
+    def challenger_report(self, version: int) -> dict[str, Any]:
+        """Champion and challenger on the same events: distributions, agreement, and quality
+        where labels have arrived (``POST /v1/labels``)."""
+        import numpy as np
+
+        from lendguard.decisions.scoring.metrics import MetricsError, score_metrics
+
+        with self.db.connect() as conn:
+            if repo.get_model(conn, version) is None:
+                raise NotFound(f"model version {version} does not exist")
+            rows = repo.challenger_scores(conn, version)
+        paired = [r for r in rows if r["champion_score"] is not None]
+        challenger = np.array([r["challenger_score"] for r in rows], dtype=np.float64)
+        champion = np.array([r["champion_score"] for r in paired], dtype=np.float64)
+        both_c = np.array([r["challenger_score"] for r in paired], dtype=np.float64)
+
+        def summary(values: np.ndarray) -> dict[str, Any]:
+            if values.size == 0:
+                return {"n": 0}
+            return {
+                "n": int(values.size),
+                "mean": round(float(values.mean()), 6),
+                "share_at_or_above": {
+                    str(t): round(float((values >= t).mean()), 6) for t in (0.5, 0.8, 0.95)
+                },
+            }
+
+        report: dict[str, Any] = {
+            "challenger_version": version,
+            "running": self.challenger is not None and self.challenger[0] == version,
+            "events": len(rows),
+            "champion_versions": sorted({r["champion_version"] for r in paired}),
+            "champion": summary(champion),
+            "challenger": summary(challenger),
+        }
+        if paired:
+            report["agreement"] = {
+                str(t): round(float(((champion >= t) == (both_c >= t)).mean()), 6)
+                for t in (0.5, 0.8, 0.95)
+            }
+            if champion.size > 1 and champion.std() > 0 and both_c.std() > 0:
+                report["correlation"] = round(float(np.corrcoef(champion, both_c)[0, 1]), 6)
+        labelled = [r for r in paired if r["label"] is not None]
+        if labelled:
+            labels = [int(r["label"]) for r in labelled]
+            quality: dict[str, Any] = {"labelled_events": len(labelled)}
+            for name, key in (("champion", "champion_score"), ("challenger", "challenger_score")):
+                try:
+                    quality[name] = score_metrics(labels, [r[key] for r in labelled])
+                except MetricsError as exc:
+                    quality[name] = {"error": str(exc)}
+            report["quality"] = quality
+        return report
 
     def list_models(self) -> list[dict[str, Any]]:
         with self.db.connect() as conn:

@@ -3,6 +3,8 @@
 from lendguard.models.base import Base
 from lendguard.models.decision import (
     ApiKey,
+    ChallengerRun,
+    ChallengerScore,
     DecisionRecord,
     EventRecord,
     LabelRecord,
@@ -20,6 +22,8 @@ from lendguard.models.decision import (
 
 __all__ = [
     "ApiKey",
+    "ChallengerRun",
+    "ChallengerScore",
     "Base",
     "DecisionRecord",
     "EventRecord",

@@ -218,3 +218,31 @@ class LabelRecord(Base):
     label: Mapped[int] = mapped_column(Integer)
     known_at: Mapped[datetime] = mapped_column(UTCDateTime())
     source: Mapped[str] = mapped_column(String(128))
+
+
+class ChallengerRun(Base):
+    """A challenger model scoring live traffic beside the champion (never acting)."""
+
+    __tablename__ = "challenger_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    version: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    started_by: Mapped[str] = mapped_column(String(128))
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class ChallengerScore(Base):
+    """Champion and challenger scores of the same live event."""
+
+    __tablename__ = "challenger_scores"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    challenger_version: Mapped[int] = mapped_column(Integer)
+    champion_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    event_id: Mapped[str] = mapped_column(String(128))
+    champion_score: Mapped[float | None] = mapped_column(nullable=True)
+    challenger_score: Mapped[float] = mapped_column()
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_challenger_scores_version", "challenger_version", "id"),)
