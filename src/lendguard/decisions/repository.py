@@ -33,6 +33,56 @@ _MAX_SEQ = select(func.max(EventRecord.seq))
 _DECISION_COLUMNS = list(DecisionRecord.__table__.columns)
 
 
+# -- shared shapes: immutable versions with an activation log, and start/stop runs -------------
+# (rule sets and models are both "versions"; shadow rule sets and challenger models are "runs")
+
+
+def _insert_version(conn: Connection, table: Any, row: dict[str, Any]) -> int:
+    result = conn.execute(insert(table).returning(table.version), row)
+    return int(result.scalar_one())
+
+
+def _get_version(conn: Connection, table: Any, version: int) -> dict[str, Any] | None:
+    row = conn.execute(select(*table.__table__.columns).where(table.version == version)).first()
+    return None if row is None else dict(row._mapping)
+
+
+def _list_versions(conn: Connection, table: Any, leave_out: str) -> list[dict[str, Any]]:
+    """Every version, oldest first, without its (large) ``leave_out`` column."""
+    cols = [c for c in table.__table__.columns if c.name != leave_out]
+    return [dict(r._mapping) for r in conn.execute(select(*cols).order_by(table.version))]
+
+
+def _latest_activation(conn: Connection, activation: Any) -> int | None:
+    return conn.execute(select(activation.version).order_by(activation.id.desc()).limit(1)).scalar()
+
+
+def _add_activation(
+    conn: Connection, activation: Any, version: int, actor: str, at: datetime
+) -> None:
+    conn.execute(
+        insert(activation), {"version": version, "activated_at": at, "activated_by": actor}
+    )
+
+
+def _start_run(
+    conn: Connection, run: Any, version_field: str, version: int, actor: str, at: datetime
+) -> None:
+    """Stop whatever run is going, then start this one (one run at a time)."""
+    _stop_run(conn, run, at)
+    conn.execute(insert(run), {version_field: version, "started_at": at, "started_by": actor})
+
+
+def _stop_run(conn: Connection, run: Any, at: datetime) -> None:
+    conn.execute(update(run).where(run.stopped_at.is_(None)).values(stopped_at=at))
+
+
+def _running_version(conn: Connection, run: Any, version_column: Any) -> int | None:
+    return conn.execute(
+        select(version_column).where(run.stopped_at.is_(None)).order_by(run.id.desc()).limit(1)
+    ).scalar()
+
+
 class DecisionRepository:
     # -- events and decisions ------------------------------------------------------------------
 
@@ -122,25 +172,13 @@ class DecisionRepository:
     # -- champion and challenger ---------------------------------------------------------------
 
     def start_challenger(self, conn: Connection, version: int, actor: str, at: datetime) -> None:
-        conn.execute(
-            update(ChallengerRun).where(ChallengerRun.stopped_at.is_(None)).values(stopped_at=at)
-        )
-        conn.execute(
-            insert(ChallengerRun), {"version": version, "started_at": at, "started_by": actor}
-        )
+        _start_run(conn, ChallengerRun, "version", version, actor, at)
 
     def stop_challenger(self, conn: Connection, at: datetime) -> None:
-        conn.execute(
-            update(ChallengerRun).where(ChallengerRun.stopped_at.is_(None)).values(stopped_at=at)
-        )
+        _stop_run(conn, ChallengerRun, at)
 
     def running_challenger(self, conn: Connection) -> int | None:
-        return conn.execute(
-            select(ChallengerRun.version)
-            .where(ChallengerRun.stopped_at.is_(None))
-            .order_by(ChallengerRun.id.desc())
-            .limit(1)
-        ).scalar()
+        return _running_version(conn, ChallengerRun, ChallengerRun.version)
 
     def challenger_scores(self, conn: Connection, version: int) -> list[dict[str, Any]]:
         """Scores of both models, with the latest label of each event where one exists."""
@@ -167,49 +205,30 @@ class DecisionRepository:
     # -- model registry ------------------------------------------------------------------------
 
     def insert_model(self, conn: Connection, row: dict[str, Any]) -> int:
-        result = conn.execute(insert(ModelVersion).returning(ModelVersion.version), row)
-        return int(result.scalar_one())
+        return _insert_version(conn, ModelVersion, row)
 
     def get_model(self, conn: Connection, version: int) -> dict[str, Any] | None:
-        row = conn.execute(
-            select(*ModelVersion.__table__.columns).where(ModelVersion.version == version)
-        ).first()
-        return None if row is None else dict(row._mapping)
+        return _get_version(conn, ModelVersion, version)
 
     def list_models(self, conn: Connection) -> list[dict[str, Any]]:
-        cols = [c for c in ModelVersion.__table__.columns if c.name not in ("booster",)]
-        return [
-            dict(r._mapping) for r in conn.execute(select(*cols).order_by(ModelVersion.version))
-        ]
+        return _list_versions(conn, ModelVersion, leave_out="booster")
 
     def active_model(self, conn: Connection) -> int | None:
-        return conn.execute(
-            select(ModelActivation.version).order_by(ModelActivation.id.desc()).limit(1)
-        ).scalar()
+        return _latest_activation(conn, ModelActivation)
 
     def activate_model(self, conn: Connection, version: int, actor: str, at: datetime) -> None:
-        conn.execute(
-            insert(ModelActivation), {"version": version, "activated_at": at, "activated_by": actor}
-        )
+        _add_activation(conn, ModelActivation, version, actor, at)
 
     # -- shadow mode ---------------------------------------------------------------------------
 
     def start_shadow(self, conn: Connection, version: int, actor: str, at: datetime) -> None:
-        conn.execute(update(ShadowRun).where(ShadowRun.stopped_at.is_(None)).values(stopped_at=at))
-        conn.execute(
-            insert(ShadowRun), {"ruleset_version": version, "started_at": at, "started_by": actor}
-        )
+        _start_run(conn, ShadowRun, "ruleset_version", version, actor, at)
 
     def stop_shadow(self, conn: Connection, at: datetime) -> None:
-        conn.execute(update(ShadowRun).where(ShadowRun.stopped_at.is_(None)).values(stopped_at=at))
+        _stop_run(conn, ShadowRun, at)
 
     def running_shadow(self, conn: Connection) -> int | None:
-        return conn.execute(
-            select(ShadowRun.ruleset_version)
-            .where(ShadowRun.stopped_at.is_(None))
-            .order_by(ShadowRun.id.desc())
-            .limit(1)
-        ).scalar()
+        return _running_version(conn, ShadowRun, ShadowRun.ruleset_version)
 
     def shadow_transitions(self, conn: Connection, version: int) -> list[tuple[str, str, int]]:
         rows = conn.execute(
@@ -280,31 +299,19 @@ class DecisionRepository:
     # -- rule sets -----------------------------------------------------------------------------
 
     def insert_ruleset(self, conn: Connection, row: dict[str, Any]) -> int:
-        result = conn.execute(insert(RuleSetVersion).returning(RuleSetVersion.version), row)
-        return int(result.scalar_one())
+        return _insert_version(conn, RuleSetVersion, row)
 
     def get_ruleset(self, conn: Connection, version: int) -> dict[str, Any] | None:
-        row = conn.execute(
-            select(*RuleSetVersion.__table__.columns).where(RuleSetVersion.version == version)
-        ).first()
-        return None if row is None else dict(row._mapping)
+        return _get_version(conn, RuleSetVersion, version)
 
     def list_rulesets(self, conn: Connection) -> list[dict[str, Any]]:
-        cols = [c for c in RuleSetVersion.__table__.columns if c.name != "source"]
-        return [
-            dict(r._mapping) for r in conn.execute(select(*cols).order_by(RuleSetVersion.version))
-        ]
+        return _list_versions(conn, RuleSetVersion, leave_out="source")
 
     def active_version(self, conn: Connection) -> int | None:
-        return conn.execute(
-            select(RuleSetActivation.version).order_by(RuleSetActivation.id.desc()).limit(1)
-        ).scalar()
+        return _latest_activation(conn, RuleSetActivation)
 
     def activate(self, conn: Connection, version: int, actor: str, at: datetime) -> None:
-        conn.execute(
-            insert(RuleSetActivation),
-            {"version": version, "activated_at": at, "activated_by": actor},
-        )
+        _add_activation(conn, RuleSetActivation, version, actor, at)
 
     # -- API keys ------------------------------------------------------------------------------
 
