@@ -591,12 +591,9 @@ def bench_engine_only(
     """Features + rules + policy + state update, in memory: what one core can decide."""
     from lendguard.decisions.engine import evaluate
     from lendguard.decisions.features.compute import (
-        FeatureContext,
         apply_event,
-        entity_keys,
-        update_profile,
+        open_context,
     )
-    from lendguard.decisions.features.state import StateBundle
     from lendguard.decisions.policy import ListsView
     from lendguard.decisions.rules.loader import parse_ruleset
     from lendguard.decisions.service import default_ruleset_text
@@ -612,14 +609,10 @@ def bench_engine_only(
         started = clock()
         for i, event in enumerate(events):
             t0 = clock()
-            keys = entity_keys(event)
-            states = store.load(keys.values())
-            bundle = StateBundle(keys, states)
-            update_profile(bundle.customer, event, event.occurred_at.timestamp())
-            ctx = FeatureContext(event, bundle)
+            ctx = open_context(event, store.load)
             result = evaluate(ctx, ruleset, lists)
-            apply_event(event, bundle, ctx)
-            store.save(states, i + 1)
+            apply_event(event, ctx.states, ctx)
+            store.save(ctx.states.by_key, i + 1)
             latencies[i] = clock() - t0
             actions[result.action.value] += 1
             if progress is not None and (i + 1) % every == 0:
@@ -1391,13 +1384,10 @@ def bench_scoring(
 
     from lendguard.decisions.engine import evaluate
     from lendguard.decisions.features.compute import (
-        FeatureContext,
         LazyFeatures,
         apply_event,
-        entity_keys,
-        update_profile,
+        open_context,
     )
-    from lendguard.decisions.features.state import StateBundle
     from lendguard.decisions.policy import ListsView
     from lendguard.decisions.rules.loader import Action, parse_ruleset
     from lendguard.decisions.scoring.events import MODEL_FEATURES, feature_row
@@ -1420,11 +1410,7 @@ def bench_scoring(
         clock = time.perf_counter_ns
         for i, event in enumerate(events):
             t0 = clock()
-            keys = entity_keys(event)
-            states = store.load(keys.values())
-            bundle = StateBundle(keys, states)
-            update_profile(bundle.customer, event, event.occurred_at.timestamp())
-            ctx = FeatureContext(event, bundle)
+            ctx = open_context(event, store.load)
             values = LazyFeatures(ctx, ruleset.params)
             row = None
             if model is not None or rows_out is not None:
@@ -1434,7 +1420,7 @@ def bench_scoring(
             if model is not None and row is not None:
                 ctx.model_score = model.score_row(row)
             result = evaluate(ctx, ruleset, lists, values)
-            apply_event(event, bundle, ctx)
+            apply_event(event, ctx.states, ctx)
             latencies[i] = clock() - t0
             if model is not None and row is not None and result.action != Action.allow:
                 t1 = clock()

@@ -26,14 +26,13 @@ from lendguard.config import DEFAULT_PII_KEY
 from lendguard.decisions import engine as decision_engine
 from lendguard.decisions.features.compute import (
     FEATURE_NAMES,
-    FeatureContext,
     LazyFeatures,
     apply_event,
     entity_keys,
+    open_context,
     record_fraud_label,
-    update_profile,
 )
-from lendguard.decisions.features.state import EntityState, StateBundle
+from lendguard.decisions.features.state import EntityState
 from lendguard.decisions.policy import LIST_FIELDS, ListsView
 from lendguard.decisions.repository import decision_repository as repo
 from lendguard.decisions.repository import sqlite_hot_path
@@ -231,12 +230,9 @@ class DecisionService:
         with self.db.connect() as conn:
             for event_seq, body in repo.events_after(conn, seq):
                 event = Event.model_validate(body)
-                keys = entity_keys(event)
-                states = self.store.load(keys.values())
-                bundle = StateBundle(keys, states)
-                update_profile(bundle.customer, event, event.occurred_at.timestamp())
-                apply_event(event, bundle)
-                self.store.save(states, event_seq)
+                ctx = open_context(event, self.store.load)
+                apply_event(event, ctx.states, ctx)
+                self.store.save(ctx.states.by_key, event_seq)
                 count += 1
         return count
 
@@ -349,6 +345,16 @@ class DecisionService:
             raise pending.error
         return self._replayed(event_id, body_hash, pending.event_row["body_hash"], pending.decision)
 
+    def _load_states(self, keys: Iterable[str]) -> dict[str, EntityState]:
+        """States for these keys, newest first: those changed by decisions not yet committed
+        (the overlay), else the store's."""
+        wanted = list(keys)
+        overlay = self._overlay
+        missing = [k for k in wanted if k not in overlay]
+        if missing:
+            overlay.update(self.store.load(missing))
+        return {k: overlay[k] for k in wanted}
+
     def _flush_from_loop(self) -> None:
         self._flush_scheduled = False
         try:
@@ -361,16 +367,8 @@ class DecisionService:
     ) -> _Pending:
         ruleset, version = self.ruleset, self.ruleset_version
         assert ruleset is not None, "DecisionService.start() was not called"
-        keys = entity_keys(event)
-        wanted = list(keys.values())
-        overlay = self._overlay
-        missing = [k for k in wanted if k not in overlay]
-        if missing:
-            overlay.update(self.store.load(missing))
-        states = {k: overlay[k] for k in wanted}
-        bundle = StateBundle(keys, states)
-        update_profile(bundle.customer, event, event.occurred_at.timestamp())
-        ctx = FeatureContext(event, bundle)
+        ctx = open_context(event, self._load_states)
+        bundle, states = ctx.states, ctx.states.by_key
         values = LazyFeatures(ctx, ruleset.params)
         model = self.model
         row = None

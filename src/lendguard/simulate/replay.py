@@ -15,12 +15,9 @@ from rich.progress import Progress
 
 from lendguard.decisions import engine as decision_engine
 from lendguard.decisions.features.compute import (
-    FeatureContext,
     apply_event,
-    entity_keys,
-    update_profile,
+    open_context,
 )
-from lendguard.decisions.features.state import StateBundle
 from lendguard.decisions.policy import ListsView
 from lendguard.decisions.rules.loader import RuleSet, RuleSetError, load_ruleset_file, parse_ruleset
 from lendguard.decisions.state import MemoryStateStore
@@ -46,11 +43,8 @@ class Replayer:
 
     def decide(self, event: Event) -> dict[str, Any]:
         t0 = time.perf_counter_ns()
-        keys = entity_keys(event)
-        states = self.store.load(keys.values())
-        bundle = StateBundle(keys, states)
-        update_profile(bundle.customer, event, event.occurred_at.timestamp())
-        ctx = FeatureContext(event, bundle)
+        ctx = open_context(event, self.store.load)
+        bundle = ctx.states
         result = decision_engine.evaluate(ctx, self.ruleset, self.lists)
         cached = self._segments.get(event.customer_id)
         if cached is None or ctx.ts - cached[1] > 86_400 or event.customer is not None:

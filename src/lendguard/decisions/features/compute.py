@@ -12,7 +12,7 @@ window aggregates over one slice are memoised per event.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -538,6 +538,17 @@ def compute(ctx: FeatureContext, names: frozenset[str] | list[str]) -> dict[str,
 def compute_all(ctx: FeatureContext) -> dict[str, FeatureValue]:
     """Every feature: for training and for explanations."""
     return compute(ctx, sorted(FEATURE_NAMES))
+
+
+def open_context(
+    event: Event, load: Callable[[Iterable[str]], dict[str, EntityState]]
+) -> FeatureContext:
+    """The one way into the feature code (live, replay, training, benchmarks): load the states
+    the event touches with ``load``, fold in the event's profile, and return its context."""
+    keys = entity_keys(event)
+    bundle = StateBundle(keys, load(keys.values()))
+    update_profile(bundle.customer, event, event.occurred_at.timestamp())
+    return FeatureContext(event, bundle)
 
 
 # -- state updates ------------------------------------------------------------------------------

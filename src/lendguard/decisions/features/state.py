@@ -121,7 +121,7 @@ class EntityState:
 class StateBundle:
     """The states one event touches. A key that the event does not carry is ``None``."""
 
-    __slots__ = ("amount", "customer", "device", "ip", "keys", "pair", "payee")
+    __slots__ = ("amount", "by_key", "customer", "device", "ip", "keys", "pair", "payee")
 
     def __init__(
         self,
@@ -129,6 +129,7 @@ class StateBundle:
         states: dict[str, EntityState],
     ) -> None:
         self.keys = keys
+        self.by_key = states
         self.customer: EntityState = states[keys["customer"]]
         self.device = states.get(keys["device"]) if "device" in keys else None
         self.ip = states.get(keys["ip"]) if "ip" in keys else None

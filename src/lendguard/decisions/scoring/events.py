@@ -27,14 +27,11 @@ from sklearn.linear_model import LogisticRegression
 
 from lendguard.decisions.features.compute import (
     FEATURES,
-    FeatureContext,
     LazyFeatures,
     apply_event,
-    entity_keys,
+    open_context,
     record_fraud_label,
-    update_profile,
 )
-from lendguard.decisions.features.state import StateBundle
 from lendguard.decisions.scoring.metrics import MetricsError, score_metrics
 from lendguard.decisions.scoring.model import Calibration, ModelError, ScoringModel
 from lendguard.decisions.scoring.monitoring import reference_distribution
@@ -225,13 +222,10 @@ def replay_matrix(
             while reveals and reveals[0][0] < ts:
                 known_at, _, key = heapq.heappop(reveals)
                 record_fraud_label(store.load([key])[key], known_at)
-            keys = entity_keys(event)
-            states = store.load(keys.values())
-            bundle = StateBundle(keys, states)
-            update_profile(bundle.customer, event, ts)
-            ctx = FeatureContext(event, bundle)
+            ctx = open_context(event, store.load)
+            keys = ctx.states.keys
             matrix[i] = feature_row(LazyFeatures(ctx, {}), features)
-            apply_event(event, bundle, ctx)
+            apply_event(event, ctx.states, ctx)
             label = (
                 labels.get(event.event_id, 0) if labels is not None else _label_of(raw, label_field)
             )
