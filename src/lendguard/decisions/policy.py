@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from lendguard.decisions.rules.loader import Action, Category, Measure
+from lendguard.decisions.rules.loader import Action, Measure
 from lendguard.events.schemas import Event, EventType
 
 LIST_FIELDS = ("customer", "device", "payee", "ip", "card")
@@ -110,6 +110,3 @@ def strongest(actions: list[Action]) -> Action:
         if a.rank > best.rank:
             best = a
     return best
-
-
-FRAUD = Category.fraud

@@ -293,9 +293,6 @@ class DecisionRepository:
                 yield int(row.seq), row.body
             last = int(rows[-1].seq)
 
-    def count_events(self, conn: Connection) -> int:
-        return int(conn.execute(select(func.count()).select_from(EventRecord)).scalar_one())
-
     # -- rule sets -----------------------------------------------------------------------------
 
     def insert_ruleset(self, conn: Connection, row: dict[str, Any]) -> int:

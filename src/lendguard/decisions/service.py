@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
+import orjson
 import structlog
 from pydantic import ValidationError
 from sqlalchemy import Connection, Engine
@@ -1040,6 +1041,4 @@ def _epoch(moment: datetime) -> float:
 
 
 def _canonical(body: dict[str, Any]) -> bytes:
-    import orjson
-
     return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)

@@ -6,7 +6,7 @@ moved into ``attributes`` so nothing a lender sends is lost.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -42,13 +42,6 @@ class EventType(StrEnum):
 
 
 OUTFLOW_TYPES = frozenset({EventType.transfer, EventType.withdrawal, EventType.payment})
-MONEY_TYPES = OUTFLOW_TYPES | {
-    EventType.disbursement,
-    EventType.repayment,
-    EventType.deposit,
-    EventType.application,
-    EventType.limit_change,
-}
 
 
 class SessionSignals(BaseModel):
@@ -159,11 +152,3 @@ class Event(BaseModel):
 
 class EventBatch(BaseModel):
     events: list[dict[str, Any]] = Field(max_length=1000)
-
-
-def amount_as_float(value: Decimal | None) -> float:
-    return float(value) if value is not None else 0.0
-
-
-def epoch_of(moment: datetime) -> float:
-    return moment.timestamp()

@@ -12,7 +12,7 @@ the victim loses if nothing stops this event).
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -599,7 +599,3 @@ def generate(
         ring_no += 1
     out.events.sort(key=lambda e: (e["occurred_at"], e["event_id"]))
     return Population(events=out.events, customers=people, start=start, days=days)
-
-
-def iter_typologies() -> Iterator[str]:
-    yield from TYPOLOGIES

@@ -86,9 +86,6 @@ class EntityState:
             seen[1] = max(seen[1], ts)
             seen[2] += 1
 
-    def has_event(self, event_id: str) -> bool:
-        return event_id in self.event_ids
-
     # -- persistence -------------------------------------------------------------------------
 
     def to_bytes(self) -> bytes:
