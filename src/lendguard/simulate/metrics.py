@@ -23,6 +23,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from lendguard.kit.paths import dotted_get
+
 RANK = {"allow": 0, "remind": 1, "dissuade": 2, "intercept": 3, "block": 4}
 
 
@@ -227,11 +229,8 @@ class Outcome:
 
 
 def _label(event: dict[str, Any], path: str) -> int:
-    value: Any = event
-    for part in path.split("."):
-        if not isinstance(value, dict):
-            return 0
-        value = value.get(part)
+    """Lenient, for reports: anything but a 1 counts as not fraud."""
+    value = dotted_get(event, path)
     try:
         return 1 if int(float(value or 0)) == 1 else 0
     except (TypeError, ValueError):

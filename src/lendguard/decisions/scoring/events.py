@@ -38,6 +38,7 @@ from lendguard.decisions.scoring.monitoring import reference_distribution
 from lendguard.decisions.state import MemoryStateStore
 from lendguard.events.readers import BadRowError, read_events
 from lendguard.events.schemas import Event, EventType
+from lendguard.kit.paths import dotted_get
 
 # The behavioural features a model sees: the event, the profile, novelty and recency, windows
 # over the customer, device, ip, payee and pair, and label-derived history.
@@ -144,11 +145,8 @@ class ReplayMatrix:
 
 
 def _label_of(raw: dict[str, Any], path: str) -> int:
-    value: Any = raw
-    for part in path.split("."):
-        if not isinstance(value, dict):
-            return 0
-        value = value.get(part)
+    """Strict, for training: a label must be 0 or 1 (missing counts as 0)."""
+    value = dotted_get(raw, path)
     if value in (None, ""):
         return 0
     try:
