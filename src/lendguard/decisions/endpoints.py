@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from lendguard.auth.dependencies import authorize, require
 from lendguard.auth.service import Principal, Scope
 from lendguard.decisions.explain import explain
-from lendguard.decisions.service import DecisionService, parse_event
+from lendguard.decisions.service import DecisionService, parse_event, validation_errors
 from lendguard.errors import FieldError, LendGuardError, ValidationFailed
 from lendguard.responses import JSONResponse
 
 router = APIRouter(prefix="/v1")
+_M = TypeVar("_M", bound=BaseModel)
 
 
 class PayloadTooLarge(LendGuardError):
@@ -66,6 +67,14 @@ async def read_json(request: Request) -> Any:
             f"the body is not valid JSON: {exc}",
             errors=[FieldError("body", f"invalid JSON at position {exc.pos}")],
         ) from None
+
+
+def validated(model: type[_M], raw: Any, title: str) -> _M:
+    """A request body as ``model``, or a 422 problem naming each bad field."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise ValidationFailed(title, errors=validation_errors(exc)) from None
 
 
 DecisionsReader = Annotated[Principal, Depends(require(Scope.decisions_read))]
@@ -158,17 +167,7 @@ async def _ruleset_body(request: Request) -> RuleSetUpload:
             raise ValidationFailed(
                 "the rule set must be UTF-8 text", errors=[FieldError("body", "not UTF-8")]
             ) from None
-    raw = await read_json(request)
-    try:
-        return RuleSetUpload.model_validate(raw)
-    except Exception as exc:
-        from pydantic import ValidationError
-
-        from lendguard.decisions.service import validation_errors
-
-        if isinstance(exc, ValidationError):
-            raise ValidationFailed("invalid upload", errors=validation_errors(exc)) from None
-        raise
+    return validated(RuleSetUpload, await read_json(request), "invalid upload")
 
 
 @router.post(
@@ -254,15 +253,7 @@ class ModelUpload(BaseModel):
     summary="Register a trained model as a new, inactive version",
 )
 async def register_model(request: Request, principal: RulesWriter) -> Any:
-    from pydantic import ValidationError
-
-    from lendguard.decisions.service import validation_errors
-
-    raw = await read_json(request)
-    try:
-        upload = ModelUpload.model_validate(raw)
-    except ValidationError as exc:
-        raise ValidationFailed("invalid model upload", errors=validation_errors(exc)) from None
+    upload = validated(ModelUpload, await read_json(request), "invalid model upload")
     return _service(request).register_model(
         upload.booster, upload.calibration, upload.card, principal.name
     )
