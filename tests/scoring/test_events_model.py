@@ -592,6 +592,27 @@ def replay(raws: list[dict[str, Any]], names: list[str]) -> list[dict[str, float
 
 
 class TestFeatureRow:
+    def test_fast_row_equals_the_registry_feature_by_feature(self) -> None:
+        """The row's shortcut to the window scans gives what each registry function gives,
+        and leaves the values behind for the rules."""
+        from lendguard.benchmark import build_workload
+        from lendguard.decisions.features.compute import LazyFeatures, apply_event, open_context
+        from lendguard.decisions.state import MemoryStateStore
+        from lendguard.events.schemas import Event
+
+        events = [Event.model_validate(d) for d in build_workload(600, seed=3).dicts]
+        store = MemoryStateStore(engine=None)
+        names = list(MODEL_FEATURES)
+        for event in events:
+            ctx = open_context(event, store.load)
+            lazy = LazyFeatures(ctx, {})
+            row = feature_row(lazy, names)
+            fresh = open_context(event, store.load)
+            expected = feature_row({n: FEATURES[n][0](fresh) for n in names}, names)
+            np.testing.assert_array_equal(row, expected, err_msg=event.event_id)
+            assert "customer_outflow_sum_30d" in lazy
+            apply_event(event, ctx.states, ctx)
+
     def test_types_booleans_and_unknowns(self) -> None:
         raws = [
             make_event(type="login", amount=MISSING, currency=MISSING, payee_id=MISSING),

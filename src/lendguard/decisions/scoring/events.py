@@ -13,6 +13,7 @@ import csv
 import hashlib
 import heapq
 import platform
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,8 +27,11 @@ from rich.progress import Progress
 from sklearn.linear_model import LogisticRegression
 
 from lendguard.decisions.features.compute import (
+    AGGREGATES,
     FEATURES,
+    AggregateSpec,
     LazyFeatures,
+    aggregate,
     apply_event,
     open_context,
     record_fraud_label,
@@ -107,30 +111,63 @@ _TYPE_CODE = {t.value: float(i) for i, t in enumerate(EventType)}
 
 
 _WINDOW_ORDER = {"30d": 0, "7d": 1, "24h": 2, "1h": 3, "10m": 4}
+_TYPE, _AGGREGATE, _OTHER = 0, 1, 2
+
+RowPlan = list[tuple[int, str, int, AggregateSpec | None]]
 
 
-def _evaluation_order(names: tuple[str, ...] | list[str]) -> list[tuple[int, str]]:
-    """Longest windows first: one scan then serves every shorter window of the same entity."""
-    indexed = list(enumerate(names))
-    return sorted(indexed, key=lambda item: _WINDOW_ORDER.get(item[1].rsplit("_", 1)[-1], 5))
-
-
-_ORDERS: dict[tuple[str, ...], list[tuple[int, str]]] = {}
-
-
-def feature_row(values: LazyFeatures, names: tuple[str, ...] | list[str]) -> np.ndarray:
-    """The model's input row: numbers, booleans as 0/1, unknown as NaN, type as a code."""
-    key = tuple(names)
-    order = _ORDERS.get(key)
-    if order is None:
-        order = _ORDERS[key] = _evaluation_order(names)
-    row = np.empty(len(names), dtype=np.float64)
-    for i, name in order:
-        value = values[name]
+def _row_plan(names: tuple[str, ...]) -> RowPlan:
+    """How to fill each column, longest windows first: one backward scan per entity then
+    serves every shorter window of it (the shorter ones come from the scan's memo)."""
+    plan: RowPlan = []
+    for i, name in enumerate(names):
         if name == "type":
-            row[i] = _TYPE_CODE.get(str(value), np.nan)
+            plan.append((i, name, _TYPE, None))
+        elif name in AGGREGATES:
+            plan.append((i, name, _AGGREGATE, AGGREGATES[name]))
+        else:
+            plan.append((i, name, _OTHER, None))
+    plan.sort(key=lambda step: _WINDOW_ORDER.get(step[1].rsplit("_", 1)[-1], 5))
+    return plan
+
+
+_PLANS: dict[tuple[str, ...], RowPlan] = {}
+
+
+def feature_row(values: Mapping[str, Any], names: tuple[str, ...] | list[str]) -> np.ndarray:
+    """The model's input row: numbers, booleans as 0/1, unknown as NaN, type as a code.
+
+    Window features go straight to the memoised scan (no per-name registry call) and are
+    stored in ``values`` too, so the rules that run after scoring reuse them.
+    """
+    key = tuple(names)
+    plan = _PLANS.get(key)
+    if plan is None:
+        plan = _PLANS[key] = _row_plan(key)
+    # A plain mapping of ready values (tests, explanations) has no context to scan.
+    lazy = values if isinstance(values, LazyFeatures) else None
+    ctx = lazy.ctx if lazy is not None else None
+    memo = ctx.memo if ctx is not None else {}
+    row = np.empty(len(key), dtype=np.float64)
+    nan = np.nan
+    for i, name, how, spec in plan:
+        if how == _AGGREGATE and spec is not None and lazy is not None and ctx is not None:
+            if name in values:
+                row[i] = values[name]
+                continue
+            role, group, window, index = spec
+            found = memo.get((role, group, window))
+            if found is None:
+                found = aggregate(ctx, role, group, window)
+            number = found[index]
+            lazy[name] = number
+            row[i] = number
+            continue
+        value = values[name]
+        if how == _TYPE:
+            row[i] = _TYPE_CODE.get(str(value), nan)
         elif value is None or isinstance(value, str):
-            row[i] = np.nan
+            row[i] = nan
         else:
             row[i] = float(value)
     return row
