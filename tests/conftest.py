@@ -239,5 +239,5 @@ def app_client(database_url: str) -> Iterator[Api]:
         with TestClient(app) as client:
             yield Api(client=client, app=app, services=services)
     finally:
-        services.decisions.close()
+        services.close()
         services.decisions.db.dispose()

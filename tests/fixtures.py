@@ -230,6 +230,16 @@ class Api:
     services: Services
     admin: dict[str, str] = field(default_factory=lambda: {"Authorization": f"Bearer {ADMIN_KEY}"})
 
+    _approver: dict[str, str] | None = None
+
+    @property
+    def approver(self) -> dict[str, str]:
+        """A second principal (an approver key) for maker–checker: ``admin`` uploads, this one
+        approves."""
+        if self._approver is None:
+            self._approver = self.key("rules:write", "rules:approve")
+        return self._approver
+
     def key(self, *scopes: str) -> dict[str, str]:
         """Authorization headers of a new key with exactly these scopes."""
         secret = self.services.api_keys.create(f"test-{uuid.uuid4().hex[:8]}", list(scopes))

@@ -13,6 +13,9 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lendguard.auth.service import ApiKeyService, Scope
+from lendguard.auth.users import UserService
+from lendguard.cases.service import CaseService
+from lendguard.cases.webhooks import WebhookSender
 from lendguard.config import Settings, get_settings
 from lendguard.db import make_engine, upgrade
 from lendguard.decisions.service import DecisionService
@@ -27,6 +30,13 @@ class Services:
     settings: Settings
     decisions: DecisionService
     api_keys: ApiKeyService
+    users: UserService
+    cases: CaseService
+    webhooks: WebhookSender
+
+    def close(self) -> None:
+        self.webhooks.stop()
+        self.decisions.close()
 
 
 def build_services(settings: Settings, migrate: bool = True) -> Services:
@@ -46,12 +56,32 @@ def build_services(settings: Settings, migrate: bool = True) -> Services:
     api_keys = ApiKeyService(engine)
     if settings.bootstrap_admin_key:
         api_keys.ensure("bootstrap-admin", [Scope.admin.value], settings.bootstrap_admin_key)
+    webhooks = WebhookSender(
+        engine,
+        settings.webhook_url,
+        settings.webhook_secret,
+        base_delay_s=settings.webhook_base_delay_s,
+        max_attempts=settings.webhook_max_attempts,
+    )
+    cases = CaseService(engine, webhooks, elderly_age=settings.elderly_age)
+    cases.on_labels = decisions.apply_new_labels
+    decisions.on_interventions = cases.take_in
+    # Interventions decided before a crash but never filed get their case now.
+    cases.sweep()
+    webhooks.start()
     # Long-lived start-up objects leave the collector's view, and young collections run less
     # often: full collections over millions of window entries otherwise pause for tens of ms.
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
-    return Services(settings=settings, decisions=decisions, api_keys=api_keys)
+    return Services(
+        settings=settings,
+        decisions=decisions,
+        api_keys=api_keys,
+        users=UserService(engine),
+        cases=cases,
+        webhooks=webhooks,
+    )
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
@@ -62,7 +92,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
-        services.decisions.close()
+        services.close()
 
     app = FastAPI(
         title="LendGuard",

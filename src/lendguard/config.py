@@ -33,6 +33,15 @@ class Settings(BaseSettings):
     bootstrap_admin_key: str | None = Field(
         default=None, description="If set, an admin API key with this secret exists at start."
     )
+    # The lender's endpoint told to release or cancel held transactions when a case resolves.
+    webhook_url: str | None = None
+    webhook_secret: str = "lendguard-development-webhook-secret-change-me"
+    webhook_base_delay_s: float = 2.0
+    webhook_max_attempts: int = 8
+    # Console session cookies: Secure (HTTPS only) unless explicitly turned off for local HTTP.
+    cookie_secure: bool = True
+    # Customers at or over this age get a trusted-contact call on their cases.
+    elderly_age: int = 60
 
 
 @lru_cache(maxsize=1)

@@ -107,7 +107,7 @@ class TestApiKeys:
                 decided = client.post("/v1/events", json=make_event(), headers=headers)
                 read = client.get("/v1/customers/cust-1/decisions", headers=headers)
         finally:
-            services.decisions.close()
+            services.close()
             services.decisions.db.dispose()
         assert decided.status_code == 200, decided.text
         assert read.status_code == 403

@@ -61,7 +61,7 @@ def activate(api: Api, source: str) -> int:
     created = api.client.post("/v1/rulesets", json={"source": source}, headers=api.admin)
     assert created.status_code == 201, created.text
     version: int = created.json()["version"]
-    activated = api.client.post(f"/v1/rulesets/{version}/activate", headers=api.admin)
+    activated = api.client.post(f"/v1/rulesets/{version}/activate", headers=api.approver)
     assert activated.status_code == 200, activated.text
     return version
 
@@ -441,7 +441,7 @@ class TestRuleSets:
         app_client.client.post(
             "/v1/rulesets", json={"source": CUSTOM_RULES}, headers=app_client.admin
         )
-        response = app_client.client.post("/v1/rulesets/2/activate", headers=app_client.admin)
+        response = app_client.client.post("/v1/rulesets/2/activate", headers=app_client.approver)
         assert response.status_code == 200, response.text
         assert response.json()["active"] is True
         after = app_client.decide(make_event(amount="5"))
@@ -459,7 +459,7 @@ class TestRuleSets:
         app_client.client.post(
             "/v1/rulesets", json={"source": CUSTOM_RULES}, headers=app_client.admin
         )
-        app_client.client.post("/v1/rulesets/2/activate", headers=app_client.admin)
+        app_client.client.post("/v1/rulesets/2/activate", headers=app_client.approver)
         app = create_app(Settings(_env_file=None, database_url=database_url, log_level="WARNING"))
         services = app.state.services
         try:
@@ -467,11 +467,31 @@ class TestRuleSets:
                 ready = client.get("/readyz").json()
             assert ready["ruleset_version"] == 2
         finally:
-            services.decisions.close()
+            services.close()
             services.decisions.db.dispose()
 
+    def test_the_uploader_can_never_approve_their_own_version(self, app_client: Api) -> None:
+        """Maker–checker: the admin key uploads; the same key (even with every scope) is refused
+        and nothing changes; a second principal with rules:approve then makes it live."""
+        maker = app_client.key("rules:write", "rules:approve")
+        uploaded = app_client.client.post(
+            "/v1/rulesets", json={"source": CUSTOM_RULES}, headers=maker
+        )
+        assert uploaded.status_code == 201, uploaded.text
+        version = uploaded.json()["version"]
+        refused = app_client.client.post(f"/v1/rulesets/{version}/activate", headers=maker)
+        body = assert_problem(refused, 403, "approver")
+        assert "uploaded by" in body["detail"]
+        assert app_client.services.decisions.ruleset_version == 1
+        assert app_client.rows("ruleset_activations") == 1
+        accepted = app_client.client.post(
+            f"/v1/rulesets/{version}/activate", headers=app_client.approver
+        )
+        assert accepted.status_code == 200, accepted.text
+        assert app_client.services.decisions.ruleset_version == version
+
     def test_activate_unknown_version_404(self, app_client: Api) -> None:
-        response = app_client.client.post("/v1/rulesets/99/activate", headers=app_client.admin)
+        response = app_client.client.post("/v1/rulesets/99/activate", headers=app_client.approver)
         assert response.status_code == 404
         assert response.headers["content-type"] == PROBLEM
         assert app_client.services.decisions.ruleset_version == 1

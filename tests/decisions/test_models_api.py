@@ -76,14 +76,14 @@ def register_ok(api: Api, body: dict[str, Any]) -> int:
 
 
 def activate_model(api: Api, version: int, headers: dict[str, str] | None = None) -> Any:
-    return api.client.post(f"/v1/models/{version}/activate", headers=headers or api.admin)
+    return api.client.post(f"/v1/models/{version}/activate", headers=headers or api.approver)
 
 
 def activate_rules(api: Api, source: str) -> int:
     created = api.client.post("/v1/rulesets", json={"source": source}, headers=api.admin)
     assert created.status_code == 201, created.text
     version: int = created.json()["version"]
-    activated = api.client.post(f"/v1/rulesets/{version}/activate", headers=api.admin)
+    activated = api.client.post(f"/v1/rulesets/{version}/activate", headers=api.approver)
     assert activated.status_code == 200, activated.text
     return version
 
@@ -239,6 +239,19 @@ class TestServing:
         assert decision["model_version"] is None
         assert decision["model_reasons"] is None
 
+    def test_the_registrant_cannot_approve_their_own_model(
+        self, app_client: Api, upload: dict[str, Any]
+    ) -> None:
+        maker = app_client.key("rules:write", "rules:approve")
+        version = register(app_client, upload, maker).json()["version"]
+        refused = activate_model(app_client, version, maker)
+        assert refused.status_code == 403, refused.text
+        assert "uploaded by" in refused.json()["detail"]
+        assert app_client.services.decisions.model is None
+        assert app_client.rows("model_activations") == 0
+        assert activate_model(app_client, version).status_code == 200
+        assert app_client.services.decisions.model is not None
+
     def test_activation_needs_rules_approve(self, app_client: Api, upload: dict[str, Any]) -> None:
         version = register_ok(app_client, upload)
         refused = activate_model(app_client, version, app_client.key("rules:write"))
@@ -373,5 +386,5 @@ class TestServing:
                 assert response.status_code == 200, response.text
                 assert_scored(response.json(), version)
         finally:
-            services.decisions.close()
+            services.close()
             services.decisions.db.dispose()

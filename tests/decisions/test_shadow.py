@@ -124,7 +124,7 @@ def other_app(database_url: str) -> Iterator[Api]:
         with TestClient(app) as client:
             yield Api(client=client, app=app, services=services)
     finally:
-        services.decisions.close()
+        services.close()
         services.decisions.db.dispose()
 
 

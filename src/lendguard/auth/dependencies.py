@@ -1,7 +1,9 @@
-"""``Authorization: Bearer KEY`` and a scope per endpoint."""
+"""Who is calling, and may they: ``Authorization: Bearer KEY`` or a console session cookie,
+and a scope per endpoint."""
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Awaitable, Callable
 
 from fastapi import Request
@@ -9,23 +11,53 @@ from fastapi import Request
 from lendguard.auth.service import Principal, Scope
 from lendguard.errors import Forbidden, Unauthorized
 
+SESSION_COOKIE = "lg_session"
+CSRF_HEADER = "x-csrf-token"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
 
 def authorize(request: Request, scope: Scope) -> Principal:
-    """The principal behind ``Authorization: Bearer KEY`` if it holds ``scope``; else 401/403.
+    """The principal behind the request if it holds ``scope``; else 401/403.
 
-    Called directly by the per-event endpoints (cheaper than FastAPI's dependency solving on
-    the hottest path) and through :func:`require` everywhere else.
+    An API key in ``Authorization: Bearer`` wins. Without one, a console session cookie is
+    accepted; a state-changing request on a cookie must also carry the session's CSRF token
+    in ``X-CSRF-Token`` (the console's forms check their own hidden field). Called directly by
+    the per-event endpoints (cheaper than FastAPI's dependency solving on the hottest path)
+    and through :func:`require` everywhere else.
     """
-    header = request.headers.get("authorization", "")
-    kind, _, secret = header.partition(" ")
-    if kind.lower() != "bearer" or not secret.strip():
-        raise Unauthorized("missing or malformed 'Authorization: Bearer <key>' header")
-    principal: Principal | None = request.app.state.services.api_keys.authenticate(secret.strip())
-    if principal is None:
-        raise Unauthorized("the API key is not valid")
+    header = request.headers.get("authorization")
+    if header is None:
+        principal = _session_principal(request)
+    else:
+        kind, _, secret = header.partition(" ")
+        if kind.lower() != "bearer" or not secret.strip():
+            raise Unauthorized("missing or malformed 'Authorization: Bearer <key>' header")
+        principal = request.app.state.services.api_keys.authenticate(secret.strip())
+        if principal is None:
+            raise Unauthorized("the API key is not valid")
     if not principal.has(scope):
-        raise Forbidden(f"the API key lacks the '{scope.value}' scope")
+        what = "API key" if principal.kind == "key" else f"role '{principal.role}'"
+        raise Forbidden(f"the {what} lacks the '{scope.value}' scope")
+    request.state.principal = principal
     return principal
+
+
+def _session_principal(request: Request) -> Principal:
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        raise Unauthorized("missing 'Authorization: Bearer <key>' header or console session")
+    info = request.app.state.services.users.session(token)
+    if info is None:
+        raise Unauthorized("the console session has expired; sign in again")
+    if request.method not in _SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not hmac.compare_digest(sent.encode(), info.csrf_token.encode()):
+            raise Forbidden("missing or wrong CSRF token (header X-CSRF-Token)")
+    return info.principal
+
+
+def client_ip(request: Request) -> str | None:
+    return request.client.host if request.client is not None else None
 
 
 def require(scope: Scope) -> Callable[[Request], Awaitable[Principal]]:

@@ -25,16 +25,65 @@ class Scope(StrEnum):
     rules_approve = "rules:approve"
     labels_write = "labels:write"
     admin = "admin"
+    cases_read = "cases:read"
+    cases_write = "cases:write"
+    lists_write = "lists:write"
+    audit_read = "audit:read"
+
+
+class Role(StrEnum):
+    """Console roles. Each maps to the scopes it needs for its daily work, nothing more."""
+
+    analyst = "analyst"
+    approver = "approver"
+    officer = "officer"
+    admin = "admin"
+
+
+ROLE_SCOPES: dict[Role, frozenset[str]] = {
+    # works the queue: reads decisions and cases, acts on cases, lists and snoozes, labels
+    Role.analyst: frozenset(
+        {
+            Scope.decisions_read,
+            Scope.cases_read,
+            Scope.cases_write,
+            Scope.lists_write,
+            Scope.labels_write,
+        }
+    ),
+    # the checker: reviews and approves rule-set and model versions, reads cases
+    Role.approver: frozenset(
+        {Scope.decisions_read, Scope.cases_read, Scope.rules_write, Scope.rules_approve}
+    ),
+    # compliance officer: reads everything, including the audit trail, changes nothing
+    Role.officer: frozenset({Scope.decisions_read, Scope.cases_read, Scope.audit_read}),
+    Role.admin: frozenset({Scope.admin}),
+}
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
+    """Who is calling: an API key or a console user, with the scopes they hold.
+
+    ``actor`` is the identity written to every record (rule-set authors, approvals, case
+    timelines, the audit trail); maker–checker compares actors, so a key and a user never
+    collide and two keys with the same name stay apart.
+    """
+
     key_id: str
     name: str
     scopes: frozenset[str]
+    kind: str = "key"  # key | user
+    role: str | None = None
 
     def has(self, scope: Scope) -> bool:
         return scope.value in self.scopes or Scope.admin.value in self.scopes
+
+    @property
+    def actor(self) -> str:
+        if self.kind == "user":
+            return f"user:{self.name}"
+        return f"key:{self.name}:{self.key_id}"
 
 
 def hash_key(secret: str) -> str:

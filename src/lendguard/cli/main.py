@@ -106,7 +106,7 @@ def decide() -> None:
         )
         raise typer.Exit(2) from None
     finally:
-        services.decisions.close()
+        services.close()
     typer.echo(_dumps(decision))
 
 
@@ -365,7 +365,7 @@ def model_register(directory: Path) -> None:
         typer.echo(f"error: {exc.detail}: {[e.message for e in exc.errors]}", err=True)
         raise typer.Exit(2) from None
     finally:
-        services.decisions.close()
+        services.close()
 
 
 @app.command()

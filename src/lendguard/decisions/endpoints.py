@@ -194,7 +194,7 @@ async def validate_ruleset(request: Request, _: RulesWriter) -> Any:
 )
 async def upload_ruleset(request: Request, principal: RulesWriter) -> Any:
     upload = await _ruleset_body(request)
-    return _service(request).upload_ruleset(upload.source, principal.name, upload.file)
+    return _service(request).upload_ruleset(upload.source, principal.actor, upload.file)
 
 
 @router.get("/rulesets", tags=["rulesets"])
@@ -207,7 +207,7 @@ def list_rulesets(request: Request, _: RulesWriter) -> Any:
     "/rulesets/{version}/activate", tags=["rulesets"], summary="Make a version live, atomically"
 )
 def activate_ruleset(version: int, request: Request, principal: RulesApprover) -> Any:
-    return _service(request).activate_ruleset(version, principal.name)
+    return _service(request).activate_ruleset(version, principal.actor)
 
 
 @router.post(
@@ -216,12 +216,12 @@ def activate_ruleset(version: int, request: Request, principal: RulesApprover) -
     summary="Run a candidate version in shadow on live traffic (recorded, never returned)",
 )
 def start_shadow(version: int, request: Request, principal: RulesWriter) -> Any:
-    return _service(request).start_shadow(version, principal.name)
+    return _service(request).start_shadow(version, principal.actor)
 
 
 @router.delete("/rulesets/{version}/shadow", tags=["rulesets"], summary="Stop a shadow run")
 def stop_shadow(version: int, request: Request, principal: RulesWriter) -> Any:
-    return _service(request).stop_shadow(version, principal.name)
+    return _service(request).stop_shadow(version, principal.actor)
 
 
 @router.get(
@@ -255,7 +255,7 @@ class ModelUpload(BaseModel):
 async def register_model(request: Request, principal: RulesWriter) -> Any:
     upload = validated(ModelUpload, await read_json(request), "invalid model upload")
     return _service(request).register_model(
-        upload.booster, upload.calibration, upload.card, principal.name
+        upload.booster, upload.calibration, upload.card, principal.actor
     )
 
 
@@ -272,7 +272,7 @@ def list_models(request: Request, _: RulesWriter) -> Any:
     summary="Make a model version the live score, atomically",
 )
 def activate_model(version: int, request: Request, principal: RulesApprover) -> Any:
-    return _service(request).activate_model(version, principal.name)
+    return _service(request).activate_model(version, principal.actor)
 
 
 @router.post(
@@ -294,7 +294,7 @@ async def post_labels(request: Request) -> Response:
             f"at most {limit} labels per request",
             errors=[FieldError("labels", f"at most {limit} items")],
         )
-    return JSONResponse({"labels": _service(request).record_labels(raw["labels"], principal.name)})
+    return JSONResponse({"labels": _service(request).record_labels(raw["labels"], principal.actor)})
 
 
 @router.post(
@@ -303,12 +303,12 @@ async def post_labels(request: Request) -> Response:
     summary="Score live traffic with this model beside the champion (never acts)",
 )
 def start_challenger(version: int, request: Request, principal: RulesApprover) -> Any:
-    return _service(request).start_challenger(version, principal.name)
+    return _service(request).start_challenger(version, principal.actor)
 
 
 @router.delete("/models/{version}/challenger", tags=["models"], summary="Stop the challenger")
 def stop_challenger(version: int, request: Request, principal: RulesApprover) -> Any:
-    return _service(request).stop_challenger(version, principal.name)
+    return _service(request).stop_challenger(version, principal.actor)
 
 
 @router.get(

@@ -12,7 +12,7 @@ import asyncio
 import hashlib
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
@@ -45,6 +45,7 @@ from lendguard.decisions.state import MemoryStateStore, StateStore
 from lendguard.errors import (
     Conflict,
     FieldError,
+    Forbidden,
     IdempotencyMismatch,
     LendGuardError,
     NotFound,
@@ -193,6 +194,8 @@ class DecisionService:
         self._overlay: dict[str, EntityState] = {}
         self._flush_scheduled = False
         self._wal_checkpointer: _WalCheckpointer | None = None
+        # Called after each commit with that group's intercept and block decisions (cases).
+        self.on_interventions: Callable[[list[dict[str, Any]]], None] | None = None
 
     # -- start-up ------------------------------------------------------------------------------
 
@@ -463,35 +466,51 @@ class DecisionService:
                 batch, self._queue = self._queue, []
             if not batch:
                 return
-            error: BaseException | None = None
-            seq = 0
-            try:
-                seq = self._write(batch)
-            except BaseException as exc:  # every waiter must hear about the failure
-                error = exc
-            with self.lock:
-                if error is None:
-                    touched: dict[str, EntityState] = {}
-                    for item in batch:
-                        touched.update(item.states)
-                    self.store.save(touched, seq)
-                else:
-                    # The window state holds effects of events that were never written: fail
-                    # everything queued on top of them too, and rebuild state from the log.
-                    batch.extend(self._queue)
-                    self._queue = []
+            self._commit_batch(batch)
+        hook = self.on_interventions
+        if hook is not None:
+            interventions = [
+                p.decision
+                for p in batch
+                if p.error is None and p.decision["action"] in ("intercept", "block")
+            ]
+            if interventions:
+                try:
+                    hook(interventions)
+                except Exception:  # durable already: the case sweep files it later
+                    log.exception("cases.intake_failed", decisions=len(interventions))
+
+    def _commit_batch(self, batch: list[_Pending]) -> None:
+        """Write one group, then publish its states (or fail every waiter and rebuild)."""
+        error: BaseException | None = None
+        seq = 0
+        try:
+            seq = self._write(batch)
+        except BaseException as exc:  # every waiter must hear about the failure
+            error = exc
+        with self.lock:
+            if error is None:
+                touched: dict[str, EntityState] = {}
                 for item in batch:
-                    item.error = _as_public_error(error, item) if error is not None else None
-                    item.done = True
-                    self._inflight.pop(item.event_row["event_id"], None)
-                    for loop, future in item.waiters:
-                        loop.call_soon_threadsafe(_resolve, future)
-                if error is not None:
-                    self._rebuild_state()
-                elif not self._queue:
-                    self._overlay = {}
-                    if isinstance(self.store, MemoryStateStore):
-                        self.store.maybe_checkpoint()
+                    touched.update(item.states)
+                self.store.save(touched, seq)
+            else:
+                # The window state holds effects of events that were never written: fail
+                # everything queued on top of them too, and rebuild state from the log.
+                batch.extend(self._queue)
+                self._queue = []
+            for item in batch:
+                item.error = _as_public_error(error, item) if error is not None else None
+                item.done = True
+                self._inflight.pop(item.event_row["event_id"], None)
+                for loop, future in item.waiters:
+                    loop.call_soon_threadsafe(_resolve, future)
+            if error is not None:
+                self._rebuild_state()
+            elif not self._queue:
+                self._overlay = {}
+                if isinstance(self.store, MemoryStateStore):
+                    self.store.maybe_checkpoint()
 
     def _write(self, batch: list[_Pending]) -> int:
         """Commit a group of events and decisions on the service's own connection."""
@@ -668,6 +687,7 @@ class DecisionService:
             row = repo.get_ruleset(conn, version)
         if row is None:
             raise NotFound(f"rule set version {version} does not exist")
+        _four_eyes(row["created_by"], actor, f"rule set version {version}")
         compiled = self.validate_ruleset(row["source"], f"ruleset-v{version}.yaml")
         with self.lock:
             with self.db.begin() as conn:
@@ -805,6 +825,19 @@ class DecisionService:
                             break
         return results
 
+    def apply_new_labels(self, labels: list[dict[str, Any]]) -> None:
+        """Labels written elsewhere (a resolved case): ``{id, label, known_at, event_id}``."""
+        with self.db.connect() as conn:
+            bodies = repo.event_keys_source(conn, [item["event_id"] for item in labels])
+        with self.lock:
+            self._apply_labels(
+                [
+                    {**item, "body": bodies[item["event_id"]]}
+                    for item in labels
+                    if item["event_id"] in bodies
+                ]
+            )
+
     def _apply_labels(self, labels: list[dict[str, Any]]) -> None:
         touched: dict[str, EntityState] = {}
         for item in labels:
@@ -868,6 +901,11 @@ class DecisionService:
         }
 
     def activate_model(self, version: int, actor: str) -> dict[str, Any]:
+        with self.db.connect() as conn:
+            row = repo.get_model(conn, version)
+        if row is None:
+            raise NotFound(f"model version {version} does not exist")
+        _four_eyes(row["created_by"], actor, f"model version {version}")
         model = self._load_model(version)
         if model.card.get("kind", "events") != "events":
             raise Conflict(
@@ -1032,6 +1070,16 @@ class DecisionService:
             )
         with self.lock:
             self.reload_lists()
+
+
+def _four_eyes(maker: str, checker: str, what: str) -> None:
+    """Maker–checker: whoever uploaded a version can never be the one who makes it live."""
+    if maker == checker:
+        raise Forbidden(
+            f"{what} was uploaded by {maker}; a second principal with the approver role or the "
+            "'rules:approve' scope must approve it",
+            errors=[FieldError("approver", "the uploader cannot approve their own change")],
+        )
 
 
 def _epoch(moment: datetime) -> float:

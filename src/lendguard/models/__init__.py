@@ -1,6 +1,15 @@
 """ORM tables, one file per area, one metadata for migrations."""
 
+from lendguard.models.access import AuditEntry, ConsoleSession, User
 from lendguard.models.base import Base
+from lendguard.models.cases import (
+    Case,
+    CaseActivity,
+    CaseDecision,
+    OutreachTask,
+    WebhookAttempt,
+    WebhookDelivery,
+)
 from lendguard.models.decision import (
     ApiKey,
     ChallengerRun,
@@ -21,6 +30,15 @@ from lendguard.models.decision import (
 )
 
 __all__ = [
+    "AuditEntry",
+    "Case",
+    "CaseActivity",
+    "CaseDecision",
+    "ConsoleSession",
+    "OutreachTask",
+    "User",
+    "WebhookAttempt",
+    "WebhookDelivery",
     "ApiKey",
     "ChallengerRun",
     "ChallengerScore",

@@ -1,0 +1,200 @@
+"""Console users: argon2 password hashes, roles, lock-out, server-side sessions.
+
+The session cookie carries a random token; the database holds only its SHA-256, so a leaked
+table cannot be replayed as cookies. Each session has its own CSRF token, which every state-
+changing console request must echo (form field or ``X-CSRF-Token`` header).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Engine, delete, insert, select, update
+
+from lendguard.auth.service import ROLE_SCOPES, Principal, Role
+from lendguard.errors import Conflict, FieldError, NotFound, ValidationFailed
+from lendguard.kit.ids import new_id
+from lendguard.models.access import ConsoleSession, User
+
+MAX_FAILED_LOGINS = 5
+LOCK_OUT = timedelta(minutes=15)
+SESSION_LIFETIME = timedelta(hours=8)
+MIN_PASSWORD_LENGTH = 10
+
+_hasher = PasswordHasher()
+# A real hash to verify against when the username is unknown, so the answer takes as long
+# as for a known user (no user enumeration by timing).
+_DUMMY_HASH = _hasher.hash("not-a-real-password-" + secrets.token_hex(8))
+
+
+class LoginFailed(Exception):
+    """Wrong username or password, or a locked or disabled account (one message for all)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    principal: Principal
+    csrf_token: str
+    locale: str
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def principal_for(user_id: str, username: str, role: str) -> Principal:
+    return Principal(
+        user_id,
+        username,
+        frozenset(s.value if hasattr(s, "value") else s for s in ROLE_SCOPES[Role(role)]),
+        "user",
+        role,
+    )
+
+
+class UserService:
+    def __init__(self, engine: Engine) -> None:
+        self.db = engine
+
+    def create(self, username: str, password: str, role: str, locale: str = "zh-CN") -> str:
+        errors = []
+        if (
+            not username
+            or len(username) > 64
+            or not username.replace("-", "").replace("_", "").replace(".", "").isalnum()
+        ):
+            errors.append(FieldError("username", "1-64 letters, digits, '-', '_' or '.'"))
+        if role not in {r.value for r in Role}:
+            errors.append(FieldError("role", f"one of {[r.value for r in Role]}"))
+        if len(password) < MIN_PASSWORD_LENGTH:
+            errors.append(FieldError("password", f"at least {MIN_PASSWORD_LENGTH} characters"))
+        if errors:
+            raise ValidationFailed("invalid user", errors=errors)
+        with self.db.begin() as conn:
+            taken = conn.execute(select(User.id).where(User.username == username)).first()
+            if taken is not None:
+                raise Conflict(
+                    f"user '{username}' exists", errors=[FieldError("username", "taken")]
+                )
+            user_id = new_id("usr")
+            conn.execute(
+                insert(User),
+                {
+                    "id": user_id,
+                    "username": username,
+                    "password_hash": _hasher.hash(password),
+                    "role": role,
+                    "locale": locale,
+                    "disabled": False,
+                    "failed_logins": 0,
+                    "created_at": datetime.now(UTC),
+                },
+            )
+        return user_id
+
+    def list(self) -> list[dict[str, object]]:
+        with self.db.connect() as conn:
+            rows = conn.execute(
+                select(
+                    User.id,
+                    User.username,
+                    User.role,
+                    User.disabled,
+                    User.locked_until,
+                    User.created_at,
+                    User.last_login_at,
+                ).order_by(User.username)
+            ).mappings()
+            return [dict(r) for r in rows]
+
+    def login(self, username: str, password: str, ip: str | None) -> tuple[str, SessionInfo]:
+        """A new session (cookie token, session info) or :class:`LoginFailed`.
+
+        After ``MAX_FAILED_LOGINS`` wrong passwords in a row the account is locked for
+        ``LOCK_OUT``; a correct password does not open a locked account.
+        """
+        now = datetime.now(UTC)
+        with self.db.begin() as conn:
+            row = conn.execute(select(User).where(User.username == username)).scalar_one_or_none()
+            if row is None:
+                _verify(_DUMMY_HASH, password)
+                raise LoginFailed()
+            if row.disabled or (row.locked_until is not None and row.locked_until > now):
+                _verify(_DUMMY_HASH, password)
+                raise LoginFailed()
+            if not _verify(row.password_hash, password):
+                failed = row.failed_logins + 1
+                values: dict[str, object] = {"failed_logins": failed}
+                if failed >= MAX_FAILED_LOGINS:
+                    values = {"failed_logins": 0, "locked_until": now + LOCK_OUT}
+                conn.execute(update(User).where(User.id == row.id).values(**values))
+                raise LoginFailed()
+            if _hasher.check_needs_rehash(row.password_hash):
+                conn.execute(
+                    update(User)
+                    .where(User.id == row.id)
+                    .values(password_hash=_hasher.hash(password))
+                )
+            conn.execute(
+                update(User)
+                .where(User.id == row.id)
+                .values(failed_logins=0, locked_until=None, last_login_at=now)
+            )
+            token = secrets.token_urlsafe(32)
+            csrf = secrets.token_urlsafe(24)
+            conn.execute(
+                insert(ConsoleSession),
+                {
+                    "token_hash": hash_token(token),
+                    "user_id": row.id,
+                    "csrf_token": csrf,
+                    "created_at": now,
+                    "expires_at": now + SESSION_LIFETIME,
+                    "ip": ip,
+                },
+            )
+            info = SessionInfo(principal_for(row.id, row.username, row.role), csrf, row.locale)
+        return token, info
+
+    def session(self, token: str) -> SessionInfo | None:
+        if not token:
+            return None
+        now = datetime.now(UTC)
+        with self.db.connect() as conn:
+            found = conn.execute(
+                select(ConsoleSession.csrf_token, ConsoleSession.expires_at, User)
+                .join(User, User.id == ConsoleSession.user_id)
+                .where(ConsoleSession.token_hash == hash_token(token))
+            ).first()
+        if found is None:
+            return None
+        csrf, expires_at, user = found
+        if expires_at <= now or user.disabled:
+            return None
+        return SessionInfo(principal_for(user.id, user.username, user.role), csrf, user.locale)
+
+    def logout(self, token: str) -> None:
+        with self.db.begin() as conn:
+            conn.execute(
+                delete(ConsoleSession).where(ConsoleSession.token_hash == hash_token(token))
+            )
+
+    def set_role(self, username: str, role: str) -> None:
+        if role not in {r.value for r in Role}:
+            raise ValidationFailed("bad role", errors=[FieldError("role", "unknown role")])
+        with self.db.begin() as conn:
+            done = conn.execute(update(User).where(User.username == username).values(role=role))
+            if not done.rowcount:
+                raise NotFound(f"user '{username}' does not exist")
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False

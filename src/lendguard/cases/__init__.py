@@ -1,0 +1,1 @@
+"""Cases: interceptions reviewed by analysts, outreach to the customer, outcomes fed back."""

@@ -1,0 +1,698 @@
+"""Cases: every intercept or block opens one (or joins the customer's open one); analysts work
+the queue, call the customer, and the outcome releases or cancels the held transactions and
+labels the decisions for the next model.
+
+Intake reads the decision log itself (the log is the outbox): after each group commit the
+decision service hands over the new interventions, and :meth:`CaseService.sweep` files any
+intervention that has no case yet, so a crash between the two writes loses nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from typing import Any
+
+import structlog
+import yaml
+from sqlalchemy import Connection, Engine, and_, func, insert, select, update
+
+from lendguard.auth import audit
+from lendguard.cases.flow import (
+    CLOSED,
+    HOLD_INSTRUCTION,
+    LABEL_OF,
+    OPEN,
+    CaseState,
+    allowed_from,
+    dispatch,
+)
+from lendguard.cases.webhooks import WebhookSender
+from lendguard.errors import Conflict, FieldError, NotFound, ValidationFailed
+from lendguard.kit.ids import new_id
+from lendguard.models.cases import (
+    Case,
+    CaseActivity,
+    CaseDecision,
+    OutreachTask,
+    WebhookAttempt,
+    WebhookDelivery,
+)
+from lendguard.models.decision import DecisionRecord, EventRecord, LabelRecord
+
+log = structlog.get_logger(__name__)
+
+INTERVENTIONS = frozenset({"intercept", "block"})
+OUTREACH_OUTCOMES = ("confirmed_scam", "insisted", "unreachable")
+SYSTEM = "system"
+
+
+@dataclass(frozen=True)
+class Script:
+    scam_type: str
+    case_type: str
+    reasons: tuple[str, ...]
+    title: dict[str, str]
+    steps: dict[str, list[str]]
+    trusted_contact: bool
+
+
+def load_scripts() -> tuple[dict[str, Script], dict[str, int]]:
+    """Call scripts per scam type, and SLA minutes per case type (shipped YAML)."""
+    text = (
+        resources.files("lendguard.cases")
+        .joinpath("scripts/call_scripts.yaml")
+        .read_text(encoding="utf-8")
+    )
+    raw = yaml.safe_load(text)
+    scripts = {
+        name: Script(
+            name,
+            body["case_type"],
+            tuple(body.get("reasons", [])),
+            body["title"],
+            body["steps"],
+            bool(body.get("trusted_contact", False)),
+        )
+        for name, body in raw["scripts"].items()
+    }
+    return scripts, {k: int(v) for k, v in raw["sla_minutes"].items()}
+
+
+def classify(reason_codes: list[str], scripts: dict[str, Script]) -> Script:
+    """The scam type whose reasons match first (script order), else ``general``."""
+    for script in scripts.values():
+        if any(code in script.reasons for code in reason_codes):
+            return script
+    return scripts["general"]
+
+
+class CaseService:
+    def __init__(
+        self,
+        engine: Engine,
+        webhooks: WebhookSender | None = None,
+        elderly_age: int = 60,
+    ) -> None:
+        self.db = engine
+        self.scripts, self.sla_minutes = load_scripts()
+        self.webhooks = webhooks
+        self.elderly_age = elderly_age
+        self._intake_lock = threading.Lock()
+        # Called after a resolution commits with the labels it wrote ({id, label, known_at,
+        # event_id}); the app wires it to the decision service's live label features.
+        self.on_labels: Callable[[list[dict[str, Any]]], None] | None = None
+        self._new_labels: list[dict[str, Any]] = []
+
+    # -- intake ----------------------------------------------------------------------------------
+
+    def take_in(self, decisions: list[dict[str, Any]]) -> list[str]:
+        """File intercept and block decisions under cases; returns the case ids touched.
+
+        Idempotent: a decision already filed is skipped (``case_decisions.decision_id`` is
+        unique), so intake after a commit and the sweep may both see the same decision.
+        """
+        wanted = [d for d in decisions if d.get("action") in INTERVENTIONS]
+        if not wanted:
+            return []
+        touched: list[str] = []
+        with self._intake_lock, self.db.begin() as conn:
+            filed = set(
+                conn.execute(
+                    select(CaseDecision.decision_id).where(
+                        CaseDecision.decision_id.in_([d["decision_id"] for d in wanted])
+                    )
+                ).scalars()
+            )
+            bodies: dict[str, dict[str, Any]] = dict(
+                conn.execute(
+                    select(EventRecord.event_id, EventRecord.body).where(
+                        EventRecord.event_id.in_([d["event_id"] for d in wanted])
+                    )
+                ).all()
+            )
+            for decision in wanted:
+                if decision["decision_id"] in filed:
+                    continue
+                case_id = self._file(conn, decision, bodies.get(decision["event_id"], {}))
+                touched.append(case_id)
+        return touched
+
+    def sweep(self, limit: int = 10_000) -> int:
+        """File every intervention in the decision log that has no case (start-up, schedule)."""
+        with self.db.connect() as conn:
+            rows = conn.execute(
+                select(DecisionRecord)
+                .outerjoin(CaseDecision, CaseDecision.decision_id == DecisionRecord.decision_id)
+                .where(DecisionRecord.action.in_(INTERVENTIONS), CaseDecision.id.is_(None))
+                .order_by(DecisionRecord.decided_at)
+                .limit(limit)
+            ).scalars()
+            decisions = [_decision_dict(r) for r in rows]
+        return len(self.take_in(decisions))
+
+    def _file(self, conn: Connection, decision: dict[str, Any], body: dict[str, Any]) -> str:
+        now = datetime.now(UTC)
+        codes = [r["code"] for r in decision.get("reasons", [])]
+        script = classify(codes, self.scripts)
+        customer_id = decision["customer_id"]
+        amount = _number(body.get("amount"))
+        elderly = "ELDERLY_CUSTOMER" in codes or _age(body, now) >= self.elderly_age
+        case = conn.execute(
+            select(Case)
+            .where(Case.customer_id == customer_id, Case.state.in_([s.value for s in OPEN]))
+            .order_by(Case.opened_at)
+            .limit(1)
+        ).scalar_one_or_none()
+        held = amount or 0.0
+        if case is None:
+            case_id = new_id("case")
+            sla = timedelta(minutes=self.sla_minutes.get(script.case_type, 240))
+            conn.execute(
+                insert(Case),
+                {
+                    "id": case_id,
+                    "customer_id": customer_id,
+                    "case_type": script.case_type,
+                    "state": CaseState.new.value,
+                    "risk": int(decision.get("score", 0)),
+                    "scam_type": script.scam_type,
+                    "is_elderly": elderly,
+                    "held_amount": held,
+                    "opened_at": now,
+                    "updated_at": now,
+                    "sla_due_at": now + sla,
+                    "reopen_count": 0,
+                    "revision": 1,
+                },
+            )
+            self._activity(
+                conn,
+                case_id,
+                SYSTEM,
+                "opened",
+                {
+                    "decision_id": decision["decision_id"],
+                    "reasons": codes,
+                    "scam_type": script.scam_type,
+                },
+            )
+            self._add_outreach(conn, case_id, script, elderly, now)
+        else:
+            case_id = case.id
+            conn.execute(
+                update(Case)
+                .where(Case.id == case_id)
+                .values(
+                    risk=func.max(Case.risk, int(decision.get("score", 0)))
+                    if conn.dialect.name == "sqlite"
+                    else func.greatest(Case.risk, int(decision.get("score", 0))),
+                    held_amount=Case.held_amount + held,
+                    is_elderly=True if elderly else Case.is_elderly,
+                    updated_at=now,
+                    revision=Case.revision + 1,
+                )
+            )
+            self._activity(
+                conn, case_id, SYSTEM, "joined", {"decision_id": decision["decision_id"]}
+            )
+        conn.execute(
+            insert(CaseDecision),
+            {
+                "case_id": case_id,
+                "decision_id": decision["decision_id"],
+                "event_id": decision["event_id"],
+                "action": decision["action"],
+                "amount": amount,
+                "hold_status": "held",
+                "added_at": now,
+            },
+        )
+        return case_id
+
+    def _add_outreach(
+        self, conn: Connection, case_id: str, script: Script, elderly: bool, now: datetime
+    ) -> None:
+        kinds = ["dissuasion_callback"]
+        if elderly or script.trusted_contact:
+            kinds.append("trusted_contact_call")
+        for kind in kinds:
+            conn.execute(
+                insert(OutreachTask),
+                {
+                    "case_id": case_id,
+                    "kind": kind,
+                    "script_id": script.scam_type,
+                    "status": "open",
+                    "notes": "",
+                    "created_at": now,
+                },
+            )
+
+    @staticmethod
+    def _activity(
+        conn: Connection, case_id: str, actor: str, kind: str, detail: dict[str, Any]
+    ) -> None:
+        conn.execute(
+            insert(CaseActivity),
+            {
+                "case_id": case_id,
+                "at": datetime.now(UTC),
+                "actor": actor,
+                "kind": kind,
+                "detail": detail,
+            },
+        )
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def queue(
+        self,
+        limit: int = 50,
+        offset: int = 0,
+        states: list[str] | None = None,
+        assignee: str | None = None,
+    ) -> dict[str, Any]:
+        """Open cases, riskiest first, then longest waiting."""
+        wanted = states or [s.value for s in OPEN]
+        bad = [s for s in wanted if s not in {c.value for c in CaseState}]
+        if bad:
+            raise ValidationFailed("unknown state", errors=[FieldError("state", f"unknown {bad}")])
+        query = select(Case).where(Case.state.in_(wanted))
+        count = select(func.count()).select_from(Case).where(Case.state.in_(wanted))
+        if assignee:
+            query = query.where(Case.assignee == assignee)
+            count = count.where(Case.assignee == assignee)
+        query = query.order_by(Case.risk.desc(), Case.opened_at).limit(limit).offset(offset)
+        now = datetime.now(UTC)
+        with self.db.connect() as conn:
+            total = int(conn.execute(count).scalar_one())
+            cases = [_case_dict(c, now) for c in conn.execute(query).scalars()]
+        return {"total": total, "cases": cases}
+
+    def get(self, case_id: str) -> dict[str, Any]:
+        now = datetime.now(UTC)
+        with self.db.connect() as conn:
+            case = conn.execute(select(Case).where(Case.id == case_id)).scalar_one_or_none()
+            if case is None:
+                raise NotFound(f"case '{case_id}' does not exist")
+            out = _case_dict(case, now)
+            links = (
+                conn.execute(
+                    select(CaseDecision)
+                    .where(CaseDecision.case_id == case_id)
+                    .order_by(CaseDecision.id)
+                )
+                .scalars()
+                .all()
+            )
+            decisions = {
+                r.decision_id: _decision_dict(r)
+                for r in conn.execute(
+                    select(DecisionRecord).where(
+                        DecisionRecord.decision_id.in_([link.decision_id for link in links])
+                    )
+                ).scalars()
+            }
+            bodies: dict[str, dict[str, Any]] = dict(
+                conn.execute(
+                    select(EventRecord.event_id, EventRecord.body).where(
+                        EventRecord.event_id.in_([link.event_id for link in links])
+                    )
+                ).all()
+            )
+            out["decisions"] = [
+                {
+                    **decisions.get(link.decision_id, {}),
+                    "amount": link.amount,
+                    "payee_id": bodies.get(link.event_id, {}).get("payee_id"),
+                    "hold_status": link.hold_status,
+                    "label": link.label,
+                }
+                for link in links
+            ]
+            out["timeline"] = [
+                {"at": a.at, "actor": a.actor, "kind": a.kind, "detail": a.detail}
+                for a in conn.execute(
+                    select(CaseActivity)
+                    .where(CaseActivity.case_id == case_id)
+                    .order_by(CaseActivity.id)
+                ).scalars()
+            ]
+            out["outreach"] = [
+                {
+                    "id": t.id,
+                    "kind": t.kind,
+                    "script_id": t.script_id,
+                    "status": t.status,
+                    "outcome": t.outcome,
+                    "notes": t.notes,
+                    "created_at": t.created_at,
+                    "done_at": t.done_at,
+                    "done_by": t.done_by,
+                }
+                for t in conn.execute(
+                    select(OutreachTask)
+                    .where(OutreachTask.case_id == case_id)
+                    .order_by(OutreachTask.id)
+                ).scalars()
+            ]
+            out["deliveries"] = self._deliveries(conn, case_id)
+        out["allowed_transitions"] = [s.value for s in allowed_from(CaseState(case.state))]
+        script = self.scripts.get(case.scam_type or "general", self.scripts["general"])
+        out["script"] = {"title": script.title, "steps": script.steps}
+        return out
+
+    @staticmethod
+    def _deliveries(conn: Connection, case_id: str) -> list[dict[str, Any]]:
+        deliveries = (
+            conn.execute(
+                select(WebhookDelivery)
+                .where(WebhookDelivery.case_id == case_id)
+                .order_by(WebhookDelivery.created_at)
+            )
+            .scalars()
+            .all()
+        )
+        attempts: dict[str, list[dict[str, Any]]] = {}
+        for a in conn.execute(
+            select(WebhookAttempt)
+            .where(WebhookAttempt.delivery_id.in_([d.id for d in deliveries]))
+            .order_by(WebhookAttempt.id)
+        ).scalars():
+            attempts.setdefault(a.delivery_id, []).append(
+                {
+                    "attempt": a.attempt,
+                    "at": a.at,
+                    "status_code": a.status_code,
+                    "error": a.error,
+                    "duration_ms": a.duration_ms,
+                }
+            )
+        return [
+            {
+                "id": d.id,
+                "event_id": d.event_id,
+                "instruction": d.instruction,
+                "status": d.status,
+                "attempts": attempts.get(d.id, []),
+                "delivered_at": d.delivered_at,
+                "last_error": d.last_error,
+            }
+            for d in deliveries
+        ]
+
+    # -- working a case -------------------------------------------------------------------------
+
+    def next_case(self, actor: str, ip: str | None = None) -> dict[str, Any] | None:
+        """Assign the riskiest, longest-waiting unassigned new case to ``actor`` (into triage)."""
+        with self._intake_lock, self.db.begin() as conn:
+            case = conn.execute(
+                select(Case)
+                .where(Case.state == CaseState.new.value, Case.assignee.is_(None))
+                .order_by(Case.risk.desc(), Case.opened_at)
+                .limit(1)
+            ).scalar_one_or_none()
+            if case is None:
+                return None
+            self._change(conn, case, actor, ip, "assigned", {"assignee": actor}, assignee=actor)
+            dispatch(case.state, CaseState.triage.value)
+            self._change(
+                conn,
+                case,
+                actor,
+                ip,
+                "transition",
+                {"from": CaseState.new.value, "to": CaseState.triage.value},
+                state=CaseState.triage.value,
+            )
+            case_id = case.id
+        return self.get(case_id)
+
+    def assign(
+        self, case_id: str, assignee: str | None, actor: str, ip: str | None = None
+    ) -> dict[str, Any]:
+        with self.db.begin() as conn:
+            case = self._load(conn, case_id)
+            self._change(
+                conn, case, actor, ip, "assigned", {"assignee": assignee}, assignee=assignee
+            )
+        return self.get(case_id)
+
+    def add_note(
+        self, case_id: str, text: str, actor: str, ip: str | None = None
+    ) -> dict[str, Any]:
+        if not text.strip():
+            raise ValidationFailed("empty note", errors=[FieldError("text", "must not be empty")])
+        with self.db.begin() as conn:
+            case = self._load(conn, case_id)
+            self._change(conn, case, actor, ip, "note", {"text": text[:4000]})
+        return self.get(case_id)
+
+    def record_outreach(
+        self,
+        case_id: str,
+        task_id: int,
+        outcome: str,
+        notes: str,
+        actor: str,
+        ip: str | None = None,
+    ) -> dict[str, Any]:
+        """Record a call's outcome. Calling the customer moves a case to contacting_customer."""
+        if outcome not in OUTREACH_OUTCOMES:
+            raise ValidationFailed(
+                "unknown outcome", errors=[FieldError("outcome", f"one of {OUTREACH_OUTCOMES}")]
+            )
+        now = datetime.now(UTC)
+        with self.db.begin() as conn:
+            case = self._load(conn, case_id)
+            if CaseState(case.state) in CLOSED:
+                raise Conflict(
+                    f"case '{case_id}' is {case.state}; reopen it to record a call",
+                    errors=[FieldError("state", case.state)],
+                )
+            task = conn.execute(
+                select(OutreachTask).where(
+                    OutreachTask.id == task_id, OutreachTask.case_id == case_id
+                )
+            ).scalar_one_or_none()
+            if task is None:
+                raise NotFound(f"case '{case_id}' has no outreach task {task_id}")
+            conn.execute(
+                update(OutreachTask)
+                .where(OutreachTask.id == task_id)
+                .values(
+                    status="done", outcome=outcome, notes=notes[:4000], done_at=now, done_by=actor
+                )
+            )
+            extra: dict[str, Any] = {}
+            if case.state != CaseState.contacting_customer.value:
+                dispatch(case.state, CaseState.contacting_customer.value)
+                extra["state"] = CaseState.contacting_customer.value
+            self._change(
+                conn,
+                case,
+                actor,
+                ip,
+                "outreach",
+                {"task_id": task_id, "kind": task.kind, "outcome": outcome, "notes": notes[:4000]},
+                **extra,
+            )
+        return self.get(case_id)
+
+    def transition(
+        self,
+        case_id: str,
+        target: str,
+        actor: str,
+        note: str = "",
+        revision: int | None = None,
+        ip: str | None = None,
+    ) -> dict[str, Any]:
+        """Move a case. A resolution labels its decisions and tells the lender to release or
+        cancel the held transactions (webhook), in the same transaction as the state change."""
+        now = datetime.now(UTC)
+        deliveries: list[str] = []
+        self._new_labels = []
+        with self.db.begin() as conn:
+            case = self._load(conn, case_id)
+            if revision is not None and revision != case.revision:
+                raise Conflict(
+                    f"case '{case_id}' changed since revision {revision} (now {case.revision})",
+                    errors=[FieldError("revision", f"current is {case.revision}")],
+                )
+            verb = dispatch(case.state, target)
+            to = CaseState(target)
+            values: dict[str, Any] = {"state": to.value}
+            if to in CLOSED:
+                values.update(outcome=to.value, resolved_at=now)
+            if verb == "reopen":
+                values.update(outcome=None, resolved_at=None, reopen_count=case.reopen_count + 1)
+            self._change(
+                conn,
+                case,
+                actor,
+                ip,
+                "transition",
+                {"from": case.state, "to": to.value, "note": note[:4000]},
+                **values,
+            )
+            if to in CLOSED:
+                deliveries = self._settle(conn, case_id, to, actor, now)
+        if self._new_labels and self.on_labels is not None:
+            # Fraud labels reach the label-derived features of the next events at once.
+            self.on_labels(self._new_labels)
+        if deliveries and self.webhooks is not None:
+            self.webhooks.wake()
+        return self.get(case_id)
+
+    def _settle(
+        self, conn: Connection, case_id: str, outcome: CaseState, actor: str, now: datetime
+    ) -> list[str]:
+        """Labels for every decision of the case, and a webhook for every held transaction."""
+        label_name, label = LABEL_OF[outcome]
+        instruction = HOLD_INSTRUCTION[outcome]
+        links = (
+            conn.execute(select(CaseDecision).where(CaseDecision.case_id == case_id))
+            .scalars()
+            .all()
+        )
+        created: list[str] = []
+        for link in links:
+            label_id = conn.execute(
+                insert(LabelRecord).returning(LabelRecord.id),
+                {
+                    "event_id": link.event_id,
+                    "label": label,
+                    "known_at": now,
+                    "source": f"case:{case_id}:{label_name}",
+                },
+            ).scalar_one()
+            self._new_labels.append(
+                {"id": label_id, "label": label, "known_at": now, "event_id": link.event_id}
+            )
+            conn.execute(
+                update(CaseDecision).where(CaseDecision.id == link.id).values(label=label_name)
+            )
+            if link.hold_status != "held" or self.webhooks is None:
+                continue
+            delivery = self.webhooks.enqueue(
+                conn,
+                case_id=case_id,
+                event_id=link.event_id,
+                decision_id=link.decision_id,
+                instruction=instruction,
+                outcome=outcome.value,
+                actor=actor,
+            )
+            if delivery is not None:
+                created.append(delivery)
+            conn.execute(
+                update(CaseDecision)
+                .where(CaseDecision.id == link.id)
+                .values(hold_status="released" if instruction == "release" else "cancelled")
+            )
+        return created
+
+    def _load(self, conn: Connection, case_id: str) -> Case:
+        case = conn.execute(select(Case).where(Case.id == case_id)).scalar_one_or_none()
+        if case is None:
+            raise NotFound(f"case '{case_id}' does not exist")
+        return case
+
+    def _change(
+        self,
+        conn: Connection,
+        case: Case,
+        actor: str,
+        ip: str | None,
+        kind: str,
+        detail: dict[str, Any],
+        **values: Any,
+    ) -> None:
+        """One change: the row (compare-and-set on revision), the timeline, the audit trail."""
+        now = datetime.now(UTC)
+        done = conn.execute(
+            update(Case)
+            .where(and_(Case.id == case.id, Case.revision == case.revision))
+            .values(updated_at=now, revision=case.revision + 1, **values)
+        )
+        if done.rowcount != 1:
+            raise Conflict(f"case '{case.id}' was changed by someone else; reload it")
+        case.revision += 1
+        for key, value in values.items():
+            setattr(case, key, value)
+        self._activity(conn, case.id, actor, kind, detail)
+        audit.record(conn, actor, f"case.{kind}", case.id, ip, detail)
+
+    # -- figures for the dashboard ---------------------------------------------------------------
+
+    def outcomes(self) -> dict[str, Any]:
+        """Prevented losses (cancelled holds of fraud and scam-victim cases) and honest
+        customers stopped (cases resolved legit)."""
+        with self.db.connect() as conn:
+            prevented = conn.execute(
+                select(func.count(), func.coalesce(func.sum(CaseDecision.amount), 0.0)).where(
+                    CaseDecision.hold_status == "cancelled"
+                )
+            ).one()
+            by_state = dict(
+                conn.execute(select(Case.state, func.count()).group_by(Case.state)).all()
+            )
+            released = conn.execute(
+                select(func.count()).where(CaseDecision.hold_status == "released")
+            ).scalar_one()
+        return {
+            "prevented_count": int(prevented[0]),
+            "prevented_amount": float(prevented[1] or 0.0),
+            "released_count": int(released),
+            "cases_by_state": {s.value: int(by_state.get(s.value, 0)) for s in CaseState},
+        }
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _age(body: dict[str, Any], now: datetime) -> int:
+    born = (body.get("customer") or {}).get("birth_date")
+    if not born:
+        return 0
+    try:
+        year, month, day = (int(p) for p in str(born)[:10].split("-"))
+    except ValueError:
+        return 0
+    return now.year - year - ((now.month, now.day) < (month, day))
+
+
+def _decision_dict(row: Any) -> dict[str, Any]:
+    return {c.name: getattr(row, c.name) for c in DecisionRecord.__table__.columns}
+
+
+def _case_dict(case: Case, now: datetime) -> dict[str, Any]:
+    return {
+        "id": case.id,
+        "customer_id": case.customer_id,
+        "case_type": case.case_type,
+        "state": case.state,
+        "risk": case.risk,
+        "scam_type": case.scam_type,
+        "is_elderly": case.is_elderly,
+        "held_amount": case.held_amount,
+        "assignee": case.assignee,
+        "outcome": case.outcome,
+        "opened_at": case.opened_at,
+        "updated_at": case.updated_at,
+        "sla_due_at": case.sla_due_at,
+        "overdue": case.state not in {s.value for s in CLOSED} and case.sla_due_at < now,
+        "waiting_minutes": round((now - case.opened_at).total_seconds() / 60.0, 1),
+        "resolved_at": case.resolved_at,
+        "reopen_count": case.reopen_count,
+        "revision": case.revision,
+    }
