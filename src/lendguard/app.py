@@ -129,9 +129,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         return problem(exc.status_code, str(exc.detail), str(exc.detail), instance=request.url.path)
 
+    from lendguard.cases.endpoints import router as cases_router
     from lendguard.decisions.endpoints import router as decisions_router
     from lendguard.health import router as health_router
 
     app.include_router(health_router)
     app.include_router(decisions_router)
+    app.include_router(cases_router)
+    from lendguard.console.routes import install as install_console
+
+    install_console(app)
     return app

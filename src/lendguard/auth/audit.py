@@ -54,7 +54,7 @@ def entries(
     if before_id:
         query = query.where(AuditEntry.id < before_id)
     with engine.connect() as conn:
-        rows = conn.execute(query).scalars().all()
+        rows = conn.execute(query).all()
     return [
         {
             "id": r.id,

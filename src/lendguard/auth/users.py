@@ -120,7 +120,7 @@ class UserService:
         """
         now = datetime.now(UTC)
         with self.db.begin() as conn:
-            row = conn.execute(select(User).where(User.username == username)).scalar_one_or_none()
+            row = conn.execute(select(User).where(User.username == username)).one_or_none()
             if row is None:
                 _verify(_DUMMY_HASH, password)
                 raise LoginFailed()
@@ -167,15 +167,24 @@ class UserService:
         now = datetime.now(UTC)
         with self.db.connect() as conn:
             found = conn.execute(
-                select(ConsoleSession.csrf_token, ConsoleSession.expires_at, User)
+                select(
+                    ConsoleSession.csrf_token,
+                    ConsoleSession.expires_at,
+                    User.id,
+                    User.username,
+                    User.role,
+                    User.locale,
+                    User.disabled,
+                )
                 .join(User, User.id == ConsoleSession.user_id)
                 .where(ConsoleSession.token_hash == hash_token(token))
-            ).first()
+            ).one_or_none()
         if found is None:
             return None
-        csrf, expires_at, user = found
-        if expires_at <= now or user.disabled:
+        if found.expires_at <= now or found.disabled:
             return None
+        user = found
+        csrf = found.csrf_token
         return SessionInfo(principal_for(user.id, user.username, user.role), csrf, user.locale)
 
     def logout(self, token: str) -> None:

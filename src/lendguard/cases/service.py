@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import SimpleNamespace
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
@@ -150,7 +151,7 @@ class CaseService:
                 .where(DecisionRecord.action.in_(INTERVENTIONS), CaseDecision.id.is_(None))
                 .order_by(DecisionRecord.decided_at)
                 .limit(limit)
-            ).scalars()
+            ).all()
             decisions = [_decision_dict(r) for r in rows]
         return len(self.take_in(decisions))
 
@@ -166,7 +167,7 @@ class CaseService:
             .where(Case.customer_id == customer_id, Case.state.in_([s.value for s in OPEN]))
             .order_by(Case.opened_at)
             .limit(1)
-        ).scalar_one_or_none()
+        ).one_or_none()
         held = amount or 0.0
         if case is None:
             case_id = new_id("case")
@@ -290,32 +291,28 @@ class CaseService:
         now = datetime.now(UTC)
         with self.db.connect() as conn:
             total = int(conn.execute(count).scalar_one())
-            cases = [_case_dict(c, now) for c in conn.execute(query).scalars()]
+            cases = [_case_dict(c, now) for c in conn.execute(query).all()]
         return {"total": total, "cases": cases}
 
     def get(self, case_id: str) -> dict[str, Any]:
         now = datetime.now(UTC)
         with self.db.connect() as conn:
-            case = conn.execute(select(Case).where(Case.id == case_id)).scalar_one_or_none()
+            case = conn.execute(select(Case).where(Case.id == case_id)).one_or_none()
             if case is None:
                 raise NotFound(f"case '{case_id}' does not exist")
             out = _case_dict(case, now)
-            links = (
-                conn.execute(
-                    select(CaseDecision)
-                    .where(CaseDecision.case_id == case_id)
-                    .order_by(CaseDecision.id)
-                )
-                .scalars()
-                .all()
-            )
+            links = conn.execute(
+                select(CaseDecision)
+                .where(CaseDecision.case_id == case_id)
+                .order_by(CaseDecision.id)
+            ).all()
             decisions = {
                 r.decision_id: _decision_dict(r)
                 for r in conn.execute(
                     select(DecisionRecord).where(
                         DecisionRecord.decision_id.in_([link.decision_id for link in links])
                     )
-                ).scalars()
+                ).all()
             }
             bodies: dict[str, dict[str, Any]] = dict(
                 conn.execute(
@@ -340,7 +337,7 @@ class CaseService:
                     select(CaseActivity)
                     .where(CaseActivity.case_id == case_id)
                     .order_by(CaseActivity.id)
-                ).scalars()
+                ).all()
             ]
             out["outreach"] = [
                 {
@@ -358,7 +355,7 @@ class CaseService:
                     select(OutreachTask)
                     .where(OutreachTask.case_id == case_id)
                     .order_by(OutreachTask.id)
-                ).scalars()
+                ).all()
             ]
             out["deliveries"] = self._deliveries(conn, case_id)
         out["allowed_transitions"] = [s.value for s in allowed_from(CaseState(case.state))]
@@ -368,21 +365,17 @@ class CaseService:
 
     @staticmethod
     def _deliveries(conn: Connection, case_id: str) -> list[dict[str, Any]]:
-        deliveries = (
-            conn.execute(
-                select(WebhookDelivery)
-                .where(WebhookDelivery.case_id == case_id)
-                .order_by(WebhookDelivery.created_at)
-            )
-            .scalars()
-            .all()
-        )
+        deliveries = conn.execute(
+            select(WebhookDelivery)
+            .where(WebhookDelivery.case_id == case_id)
+            .order_by(WebhookDelivery.created_at)
+        ).all()
         attempts: dict[str, list[dict[str, Any]]] = {}
         for a in conn.execute(
             select(WebhookAttempt)
             .where(WebhookAttempt.delivery_id.in_([d.id for d in deliveries]))
             .order_by(WebhookAttempt.id)
-        ).scalars():
+        ).all():
             attempts.setdefault(a.delivery_id, []).append(
                 {
                     "attempt": a.attempt,
@@ -410,14 +403,15 @@ class CaseService:
     def next_case(self, actor: str, ip: str | None = None) -> dict[str, Any] | None:
         """Assign the riskiest, longest-waiting unassigned new case to ``actor`` (into triage)."""
         with self._intake_lock, self.db.begin() as conn:
-            case = conn.execute(
+            found = conn.execute(
                 select(Case)
                 .where(Case.state == CaseState.new.value, Case.assignee.is_(None))
                 .order_by(Case.risk.desc(), Case.opened_at)
                 .limit(1)
-            ).scalar_one_or_none()
-            if case is None:
+            ).one_or_none()
+            if found is None:
                 return None
+            case = SimpleNamespace(**found._mapping)
             self._change(conn, case, actor, ip, "assigned", {"assignee": actor}, assignee=actor)
             dispatch(case.state, CaseState.triage.value)
             self._change(
@@ -478,7 +472,7 @@ class CaseService:
                 select(OutreachTask).where(
                     OutreachTask.id == task_id, OutreachTask.case_id == case_id
                 )
-            ).scalar_one_or_none()
+            ).one_or_none()
             if task is None:
                 raise NotFound(f"case '{case_id}' has no outreach task {task_id}")
             conn.execute(
@@ -555,11 +549,7 @@ class CaseService:
         """Labels for every decision of the case, and a webhook for every held transaction."""
         label_name, label = LABEL_OF[outcome]
         instruction = HOLD_INSTRUCTION[outcome]
-        links = (
-            conn.execute(select(CaseDecision).where(CaseDecision.case_id == case_id))
-            .scalars()
-            .all()
-        )
+        links = conn.execute(select(CaseDecision).where(CaseDecision.case_id == case_id)).all()
         created: list[str] = []
         for link in links:
             label_id = conn.execute(
@@ -597,16 +587,17 @@ class CaseService:
             )
         return created
 
-    def _load(self, conn: Connection, case_id: str) -> Case:
-        case = conn.execute(select(Case).where(Case.id == case_id)).scalar_one_or_none()
+    def _load(self, conn: Connection, case_id: str) -> Any:
+        """The case row as a mutable record (``_change`` keeps it in step with the table)."""
+        case = conn.execute(select(Case).where(Case.id == case_id)).one_or_none()
         if case is None:
             raise NotFound(f"case '{case_id}' does not exist")
-        return case
+        return SimpleNamespace(**case._mapping)
 
     def _change(
         self,
         conn: Connection,
-        case: Case,
+        case: Any,
         actor: str,
         ip: str | None,
         kind: str,
@@ -675,7 +666,7 @@ def _decision_dict(row: Any) -> dict[str, Any]:
     return {c.name: getattr(row, c.name) for c in DecisionRecord.__table__.columns}
 
 
-def _case_dict(case: Case, now: datetime) -> dict[str, Any]:
+def _case_dict(case: Any, now: datetime) -> dict[str, Any]:
     return {
         "id": case.id,
         "customer_id": case.customer_id,

@@ -126,24 +126,18 @@ class WebhookSender:
         """Try every pending delivery that is due once; returns how many were delivered."""
         now = now or datetime.now(UTC)
         with self.db.connect() as conn:
-            due = (
-                conn.execute(
-                    select(WebhookDelivery)
-                    .where(
-                        WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now
-                    )
-                    .order_by(WebhookDelivery.next_attempt_at)
-                    .limit(100)
-                )
-                .scalars()
-                .all()
-            )
+            due = conn.execute(
+                select(WebhookDelivery)
+                .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
+                .order_by(WebhookDelivery.next_attempt_at)
+                .limit(100)
+            ).all()
         delivered = 0
         for delivery in due:
             delivered += self._attempt(delivery)
         return delivered
 
-    def _attempt(self, delivery: WebhookDelivery) -> int:
+    def _attempt(self, delivery: Any) -> int:
         body = orjson.dumps(delivery.body, option=orjson.OPT_SORT_KEYS)
         attempt = delivery.attempts + 1
         headers = {

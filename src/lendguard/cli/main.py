@@ -62,6 +62,88 @@ def apikeys_create(
     err.print("[yellow]Store this key now: it cannot be shown again.[/yellow]")
 
 
+users_app = typer.Typer(no_args_is_help=True, help="Console users.")
+labels_app = typer.Typer(no_args_is_help=True, help="Outcome labels for model training.")
+cases_app = typer.Typer(no_args_is_help=True, help="Cases.")
+app.add_typer(users_app, name="users")
+app.add_typer(labels_app, name="labels")
+app.add_typer(cases_app, name="cases")
+
+
+@users_app.command("create")
+def users_create(
+    username: Annotated[str, typer.Option(help="Login name")],
+    role: Annotated[str, typer.Option(help="analyst, approver, officer or admin")],
+    locale: Annotated[str, typer.Option(help="Console language: zh-CN or en")] = "zh-CN",
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input")
+    ] = False,
+) -> None:
+    """Create a console user (the first admin, say). The password is prompted for, or read
+    from standard input with --password-stdin; it is stored as an argon2 hash."""
+    import sys
+
+    from lendguard.auth.users import UserService
+    from lendguard.db import make_engine, upgrade
+    from lendguard.errors import LendGuardError
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    settings = get_settings()
+    upgrade(settings.database_url)
+    service = UserService(make_engine(settings.database_url))
+    try:
+        user_id = service.create(username, password, role, locale)
+    except LendGuardError as exc:
+        err.print(f"[red]{exc.detail}: {[f'{e.field}: {e.message}' for e in exc.errors]}[/red]")
+        raise typer.Exit(2) from None
+    typer.echo(_dumps({"id": user_id, "username": username, "role": role}))
+
+
+@labels_app.command("export")
+def labels_export(
+    out: Annotated[Path, typer.Option(help="CSV file to write: event_id,label")],
+) -> None:
+    """Write every known outcome label (resolved cases, POST /v1/labels) as event_id,label —
+    the input of `lendguard model train --labels`. The latest label of an event wins."""
+    import csv
+
+    from sqlalchemy import select
+
+    from lendguard.db import make_engine, upgrade
+    from lendguard.models import LabelRecord
+
+    settings = get_settings()
+    upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    latest: dict[str, int] = {}
+    with engine.connect() as conn:
+        for event_id, label in conn.execute(
+            select(LabelRecord.event_id, LabelRecord.label).order_by(LabelRecord.id)
+        ):
+            latest[event_id] = int(label)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["event_id", "label"])
+        writer.writerows(sorted(latest.items()))
+    err.print(f"{len(latest)} labels written to {out}")
+
+
+@cases_app.command("sweep")
+def cases_sweep() -> None:
+    """File every intercept or block decision that has no case yet."""
+    from lendguard.cases.service import CaseService
+    from lendguard.db import make_engine, upgrade
+
+    settings = get_settings()
+    upgrade(settings.database_url)
+    filed = CaseService(make_engine(settings.database_url)).sweep()
+    typer.echo(_dumps({"filed": filed}))
+
+
 @rules_app.command("check")
 def rules_check(file: Path) -> None:
     """Validate a rule-set file; problems are printed as file:line:column: message."""

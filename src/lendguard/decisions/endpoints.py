@@ -11,7 +11,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field, ValidationError
 
-from lendguard.auth.dependencies import authorize, require
+from lendguard.auth import audit
+from lendguard.auth.dependencies import authorize, client_ip, require
 from lendguard.auth.service import Principal, Scope
 from lendguard.decisions.explain import explain
 from lendguard.decisions.service import DecisionService, parse_event, validation_errors
@@ -34,6 +35,10 @@ class MalformedJSON(LendGuardError):
 
 def _service(request: Request) -> DecisionService:
     return request.app.state.services.decisions
+
+
+def _audit(request: Request, principal: Principal, action: str, target: str) -> None:
+    audit.record_now(_service(request).db, principal.actor, action, target, client_ip(request))
 
 
 async def read_body(request: Request) -> bytes:
@@ -194,7 +199,9 @@ async def validate_ruleset(request: Request, _: RulesWriter) -> Any:
 )
 async def upload_ruleset(request: Request, principal: RulesWriter) -> Any:
     upload = await _ruleset_body(request)
-    return _service(request).upload_ruleset(upload.source, principal.actor, upload.file)
+    result = _service(request).upload_ruleset(upload.source, principal.actor, upload.file)
+    _audit(request, principal, "rulesets.upload", f"ruleset:{result['version']}")
+    return result
 
 
 @router.get("/rulesets", tags=["rulesets"])
@@ -207,7 +214,9 @@ def list_rulesets(request: Request, _: RulesWriter) -> Any:
     "/rulesets/{version}/activate", tags=["rulesets"], summary="Make a version live, atomically"
 )
 def activate_ruleset(version: int, request: Request, principal: RulesApprover) -> Any:
-    return _service(request).activate_ruleset(version, principal.actor)
+    result = _service(request).activate_ruleset(version, principal.actor)
+    _audit(request, principal, "rulesets.approve_activate", f"ruleset:{version}")
+    return result
 
 
 @router.post(
@@ -254,9 +263,11 @@ class ModelUpload(BaseModel):
 )
 async def register_model(request: Request, principal: RulesWriter) -> Any:
     upload = validated(ModelUpload, await read_json(request), "invalid model upload")
-    return _service(request).register_model(
+    result = _service(request).register_model(
         upload.booster, upload.calibration, upload.card, principal.actor
     )
+    _audit(request, principal, "models.register", f"model:{result['version']}")
+    return result
 
 
 @router.get("/models", tags=["models"])
@@ -272,7 +283,9 @@ def list_models(request: Request, _: RulesWriter) -> Any:
     summary="Make a model version the live score, atomically",
 )
 def activate_model(version: int, request: Request, principal: RulesApprover) -> Any:
-    return _service(request).activate_model(version, principal.actor)
+    result = _service(request).activate_model(version, principal.actor)
+    _audit(request, principal, "models.approve_activate", f"model:{version}")
+    return result
 
 
 @router.post(

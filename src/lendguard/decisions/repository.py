@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
 from lendguard.models import (
     ApiKey,
@@ -276,6 +276,15 @@ class DecisionRepository:
         query = query.order_by(DecisionRecord.decided_at.desc()).limit(limit)
         return [dict(r._mapping) for r in conn.execute(query)]
 
+    def latest_events(self, conn: Connection, limit: int) -> list[dict[str, Any]]:
+        """The last ``limit`` logged event bodies, oldest first."""
+        rows = (
+            conn.execute(select(EventRecord.body).order_by(EventRecord.seq.desc()).limit(limit))
+            .scalars()
+            .all()
+        )
+        return list(reversed(rows))
+
     def events_after(
         self, conn: Connection, seq: int, chunk: int = 5_000
     ) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -325,11 +334,18 @@ class DecisionRepository:
 
     # -- lists and suppressions ----------------------------------------------------------------
 
-    def insert_list_entry(self, conn: Connection, row: dict[str, Any]) -> None:
-        conn.execute(insert(ListEntry), row)
+    def insert_list_entry(self, conn: Connection, row: dict[str, Any]) -> int:
+        return int(conn.execute(insert(ListEntry).returning(ListEntry.id), row).scalar_one())
 
-    def insert_suppression(self, conn: Connection, row: dict[str, Any]) -> None:
-        conn.execute(insert(Suppression), row)
+    def insert_suppression(self, conn: Connection, row: dict[str, Any]) -> int:
+        return int(conn.execute(insert(Suppression).returning(Suppression.id), row).scalar_one())
+
+    def delete_list_entry(self, conn: Connection, entry_id: int) -> bool:
+        return bool(conn.execute(delete(ListEntry).where(ListEntry.id == entry_id)).rowcount)
+
+    def delete_suppression(self, conn: Connection, suppression_id: int) -> bool:
+        done = conn.execute(delete(Suppression).where(Suppression.id == suppression_id))
+        return bool(done.rowcount)
 
     def list_entries(self, conn: Connection) -> list[dict[str, Any]]:
         return [dict(r._mapping) for r in conn.execute(select(*ListEntry.__table__.columns))]

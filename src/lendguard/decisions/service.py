@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from importlib import resources
@@ -195,7 +196,7 @@ class DecisionService:
         self._flush_scheduled = False
         self._wal_checkpointer: _WalCheckpointer | None = None
         # Called after each commit with that group's intercept and block decisions (cases).
-        self.on_interventions: Callable[[list[dict[str, Any]]], None] | None = None
+        self.on_interventions: Callable[[list[dict[str, Any]]], object] | None = None
 
     # -- start-up ------------------------------------------------------------------------------
 
@@ -698,6 +699,59 @@ class DecisionService:
         row["active"] = True
         return row
 
+    def ruleset_source(self, version: int) -> dict[str, Any]:
+        with self.db.connect() as conn:
+            row = repo.get_ruleset(conn, version)
+        if row is None:
+            raise NotFound(f"rule set version {version} does not exist")
+        row["active"] = version == self.ruleset_version
+        return row
+
+    def compare_on_history(self, version: int, limit: int = 5_000) -> dict[str, Any]:
+        """A quick backtest for the approval page: the last ``limit`` logged events replayed
+        through fresh window state, each decided by the active rule set and by ``version``
+        at the same instant. The first events see little history, so figures lean low; the
+        scenario backtests (``lendguard backtest``) remain the full measure."""
+        candidate = self._compiled_version(version)
+        active = self.ruleset
+        assert active is not None
+        with self.db.connect() as conn:
+            rows = repo.latest_events(conn, limit)
+        store = MemoryStateStore(engine=None)
+        live: Counter[str] = Counter()
+        proposed: Counter[str] = Counter()
+        changed = 0
+        examples: list[dict[str, Any]] = []
+        for body in rows:
+            event = Event.model_validate(body)
+            ctx = open_context(event, store.load)
+            a = decision_engine.evaluate(ctx, active, self.lists)
+            b = decision_engine.evaluate(ctx, candidate, self.lists)
+            apply_event(event, ctx.states, ctx)
+            live[a.action.value] += 1
+            proposed[b.action.value] += 1
+            if a.action != b.action:
+                changed += 1
+                if len(examples) < 20:
+                    examples.append(
+                        {
+                            "event_id": event.event_id,
+                            "customer_id": event.customer_id,
+                            "active": a.action.value,
+                            "candidate": b.action.value,
+                            "reasons": [r.code for r in b.reasons],
+                        }
+                    )
+        return {
+            "events": len(rows),
+            "active_version": self.ruleset_version,
+            "version": version,
+            "active_actions": dict(live),
+            "candidate_actions": dict(proposed),
+            "changed": changed,
+            "examples": examples,
+        }
+
     def _compiled_version(self, version: int) -> RuleSet:
         with self.db.connect() as conn:
             row = repo.get_ruleset(conn, version)
@@ -1027,18 +1081,27 @@ class DecisionService:
         reason: str,
         author: str,
         expires_at: datetime | None = None,
-    ) -> None:
+    ) -> int:
         if list_type not in ("allow", "deny"):
             raise ValidationFailed("bad list", errors=[FieldError("list_type", "allow or deny")])
         if field not in LIST_FIELDS:
             raise ValidationFailed(
                 "bad field", errors=[FieldError("field", f"one of {LIST_FIELDS}")]
             )
+        if not value.strip() or not reason.strip():
+            raise ValidationFailed(
+                "value and reason are required",
+                errors=[
+                    FieldError(name, "must not be empty")
+                    for name, text in (("value", value), ("reason", reason))
+                    if not text.strip()
+                ],
+            )
         if field == "card":
             # Card numbers are only ever held as pseudonyms; the lender lists the number it knows.
             value = pseudonymise(value, self.pii_key)
         with self.db.begin() as conn:
-            repo.insert_list_entry(
+            entry_id = repo.insert_list_entry(
                 conn,
                 {
                     "list_type": list_type,
@@ -1052,12 +1115,30 @@ class DecisionService:
             )
         with self.lock:
             self.reload_lists()
+        return entry_id
 
     def add_suppression(
         self, customer_id: str, rule_id: str, until: datetime, reason: str, author: str
-    ) -> None:
+    ) -> int:
+        errors = [
+            FieldError(name, "must not be empty")
+            for name, text in (
+                ("customer_id", customer_id),
+                ("rule_id", rule_id),
+                ("reason", reason),
+            )
+            if not text.strip()
+        ]
+        if (
+            self.ruleset is not None
+            and rule_id.strip()
+            and rule_id not in {r.id for r in self.ruleset.rules}
+        ):
+            errors.append(FieldError("rule_id", f"no rule '{rule_id}' in the active rule set"))
+        if errors:
+            raise ValidationFailed("invalid suppression", errors=errors)
         with self.db.begin() as conn:
-            repo.insert_suppression(
+            suppression_id = repo.insert_suppression(
                 conn,
                 {
                     "customer_id": customer_id,
@@ -1070,6 +1151,25 @@ class DecisionService:
             )
         with self.lock:
             self.reload_lists()
+        return suppression_id
+
+    def remove_list_entry(self, entry_id: int) -> None:
+        with self.db.begin() as conn:
+            if not repo.delete_list_entry(conn, entry_id):
+                raise NotFound(f"list entry {entry_id} does not exist")
+        with self.lock:
+            self.reload_lists()
+
+    def remove_suppression(self, suppression_id: int) -> None:
+        with self.db.begin() as conn:
+            if not repo.delete_suppression(conn, suppression_id):
+                raise NotFound(f"suppression {suppression_id} does not exist")
+        with self.lock:
+            self.reload_lists()
+
+    def list_rows(self) -> dict[str, list[dict[str, Any]]]:
+        with self.db.connect() as conn:
+            return {"entries": repo.list_entries(conn), "suppressions": repo.suppressions(conn)}
 
 
 def _four_eyes(maker: str, checker: str, what: str) -> None:

@@ -1,0 +1,516 @@
+"""Console pages. Server-rendered (Jinja2), one stylesheet shipped in the package, SVG charts
+drawn on the server: nothing is fetched from a CDN and every page works without JavaScript.
+
+Every page checks the signed-in user's role through the same scopes as the API; every form
+carries the session's CSRF token; every change goes through the same services as the API
+(and so into the same audit trail and case timelines).
+"""
+
+from __future__ import annotations
+
+import difflib
+import hmac
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy import func, select
+
+from lendguard.auth import audit
+from lendguard.auth.dependencies import SESSION_COOKIE, client_ip
+from lendguard.auth.service import Scope
+from lendguard.auth.users import SESSION_LIFETIME, LoginFailed, SessionInfo
+from lendguard.console.charts import horizontal_bars, stacked_bars
+from lendguard.console.i18n import LOCALES, translator
+from lendguard.errors import LendGuardError
+from lendguard.models.decision import DecisionRecord, EventRecord
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+LANG_COOKIE = "lg_lang"
+ACTIONS = ("allow", "remind", "dissuade", "intercept", "block")
+
+_HERE = Path(str(resources.files("lendguard.console")))
+_env = Environment(
+    loader=FileSystemLoader(str(_HERE / "templates")),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+static_files = StaticFiles(directory=str(_HERE / "static"))
+
+
+class _Redirect(Exception):
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+
+def _session(request: Request) -> SessionInfo | None:
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    info: SessionInfo | None = request.app.state.services.users.session(token)
+    return info
+
+
+def _locale(request: Request, info: SessionInfo | None) -> str:
+    chosen = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE)
+    if chosen in LOCALES:
+        return chosen
+    if info is not None:
+        return info.locale
+    return request.app.state.services.settings.default_locale
+
+
+def _render(
+    request: Request,
+    template: str,
+    info: SessionInfo | None,
+    status_code: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    locale = _locale(request, info)
+    html = _env.get_template(template).render(
+        t=translator(locale),
+        locale=locale,
+        user=info.principal if info else None,
+        csrf=info.csrf_token if info else "",
+        path=request.url.path,
+        **context,
+    )
+    response = HTMLResponse(html, status_code=status_code)
+    if request.query_params.get("lang") in LOCALES:
+        response.set_cookie(LANG_COOKIE, locale, samesite="strict", httponly=True)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'"
+    )
+    return response
+
+
+def _page(request: Request, scope: Scope) -> SessionInfo:
+    info = _session(request)
+    if info is None:
+        raise _Redirect(f"/console/login?next={quote(request.url.path)}")
+    if not info.principal.has(scope):
+        raise _Forbidden(info, scope)
+    return info
+
+
+class _Forbidden(Exception):
+    def __init__(self, info: SessionInfo, scope: Scope) -> None:
+        self.info = info
+        self.scope = scope
+
+
+async def _form(request: Request, info: SessionInfo) -> dict[str, str]:
+    form = await request.form()
+    sent = str(form.get("csrf", ""))
+    if not hmac.compare_digest(sent.encode(), info.csrf_token.encode()):
+        raise _Forbidden(info, Scope.admin)  # shown as "not allowed"; nothing changes
+    return {k: str(v) for k, v in form.items()}
+
+
+def install(app: Any) -> None:
+    """Mount the console and its error handling on the app."""
+    app.mount("/console/static", static_files, name="console-static")
+    app.include_router(router)
+
+    @app.exception_handler(_Redirect)
+    async def _redirect(request: Request, exc: _Redirect) -> Response:
+        return RedirectResponse(exc.url, status_code=303)
+
+    @app.exception_handler(_Forbidden)
+    async def _forbidden(request: Request, exc: _Forbidden) -> Response:
+        return _render(
+            request, "error.html", exc.info, 403, title="403", message=f"scope {exc.scope.value}"
+        )
+
+
+def _error_page(request: Request, info: SessionInfo, exc: LendGuardError) -> HTMLResponse:
+    details = "; ".join(f"{e.field}: {e.message}" for e in exc.errors)
+    return _render(
+        request,
+        "error.html",
+        info,
+        exc.status_code,
+        title=exc.title,
+        message=exc.detail + (f" ({details})" if details else ""),
+    )
+
+
+# -- sign in and out -----------------------------------------------------------------------------
+
+
+@router.get("/login")
+def login_page(request: Request) -> HTMLResponse:
+    return _render(request, "login.html", None, failed=False, next=request.query_params.get("next"))
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    form = await request.form()
+    username, password = str(form.get("username", "")), str(form.get("password", ""))
+    services = request.app.state.services
+    try:
+        token, info = services.users.login(username, password, client_ip(request))
+    except LoginFailed:
+        audit.record_now(
+            services.decisions.db,
+            f"user:{username[:64]}",
+            "console.login_failed",
+            "console",
+            client_ip(request),
+        )
+        return _render(request, "login.html", None, 401, failed=True, next=form.get("next"))
+    audit.record_now(
+        services.decisions.db, info.principal.actor, "console.login", "console", client_ip(request)
+    )
+    target = str(form.get("next") or "/console")
+    if not target.startswith("/console"):
+        target = "/console"
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(SESSION_LIFETIME.total_seconds()),
+        httponly=True,
+        secure=services.settings.cookie_secure,
+        samesite="strict",
+        path="/",
+    )
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    info = _session(request)
+    if info is not None:
+        await _form(request, info)
+        request.app.state.services.users.logout(request.cookies.get(SESSION_COOKIE, ""))
+    response = RedirectResponse("/console/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+# -- dashboard -----------------------------------------------------------------------------------
+
+
+@router.get("")
+@router.get("/")
+def dashboard(request: Request) -> HTMLResponse:
+    info = _page(request, Scope.decisions_read)
+    services = request.app.state.services
+    since = datetime.now(UTC) - timedelta(days=30)
+    with services.decisions.db.connect() as conn:
+        day = func.date(DecisionRecord.decided_at)
+        rows = conn.execute(
+            select(day, DecisionRecord.action, func.count())
+            .where(DecisionRecord.decided_at >= since)
+            .group_by(day, DecisionRecord.action)
+            .order_by(day)
+        ).all()
+        recent = conn.execute(
+            select(DecisionRecord.reasons)
+            .where(DecisionRecord.decided_at >= since, DecisionRecord.action != "allow")
+            .order_by(DecisionRecord.decided_at.desc())
+            .limit(5000)
+        ).scalars()
+        reasons = Counter(r["code"] for decision in recent for r in decision)
+    days = sorted({str(r[0]) for r in rows})
+    series = {a: [0] * len(days) for a in ACTIONS}
+    index = {d: i for i, d in enumerate(days)}
+    for d, action, count in rows:
+        series.setdefault(action, [0] * len(days))[index[str(d)]] += int(count)
+    totals = {a: sum(v) for a, v in series.items()}
+    outcomes = services.cases.outcomes()
+    return _render(
+        request,
+        "dashboard.html",
+        info,
+        chart=stacked_bars(days, series),
+        reasons_chart=horizontal_bars(reasons.most_common(8)),
+        totals=totals,
+        interventions=sum(totals[a] for a in ("remind", "dissuade", "intercept", "block")),
+        outcomes=outcomes,
+        open_cases=sum(
+            outcomes["cases_by_state"][s] for s in ("new", "triage", "contacting_customer")
+        ),
+    )
+
+
+@router.get("/decisions")
+def live_decisions(request: Request) -> HTMLResponse:
+    info = _page(request, Scope.decisions_read)
+    action = request.query_params.get("action")
+    query = select(DecisionRecord).order_by(DecisionRecord.decided_at.desc()).limit(100)
+    if action in ACTIONS:
+        query = query.where(DecisionRecord.action == action)
+    with request.app.state.services.decisions.db.connect() as conn:
+        decisions = conn.execute(query).all()
+    return _render(
+        request, "decisions.html", info, decisions=decisions, action=action, actions=ACTIONS
+    )
+
+
+# -- cases ---------------------------------------------------------------------------------------
+
+
+@router.get("/cases")
+def queue(request: Request) -> HTMLResponse:
+    info = _page(request, Scope.cases_read)
+    try:
+        page = max(1, int(request.query_params.get("page", "1")))
+    except ValueError:
+        page = 1
+    size = 50
+    result = request.app.state.services.cases.queue(limit=size, offset=(page - 1) * size)
+    pages = max(1, -(-result["total"] // size))
+    return _render(
+        request,
+        "queue.html",
+        info,
+        cases=result["cases"],
+        total=result["total"],
+        page=page,
+        pages=pages,
+        empty=request.query_params.get("empty") == "1",
+    )
+
+
+@router.post("/cases/next")
+async def take_next(request: Request) -> Response:
+    info = _page(request, Scope.cases_write)
+    await _form(request, info)
+    case = request.app.state.services.cases.next_case(info.principal.actor, client_ip(request))
+    if case is None:
+        return RedirectResponse("/console/cases?empty=1", status_code=303)
+    return RedirectResponse(f"/console/cases/{case['id']}", status_code=303)
+
+
+@router.get("/cases/{case_id}")
+def case_page(case_id: str, request: Request) -> HTMLResponse:
+    info = _page(request, Scope.cases_read)
+    services = request.app.state.services
+    try:
+        case = services.cases.get(case_id)
+    except LendGuardError as exc:
+        return _error_page(request, info, exc)
+    with services.decisions.db.connect() as conn:
+        events = conn.execute(
+            select(
+                EventRecord.event_id, EventRecord.type, EventRecord.occurred_at, EventRecord.body
+            )
+            .where(EventRecord.customer_id == case["customer_id"])
+            .order_by(EventRecord.occurred_at.desc())
+            .limit(50)
+        ).all()
+    return _render(
+        request,
+        "case.html",
+        info,
+        case=case,
+        events=events,
+        can_work=info.principal.has(Scope.cases_write),
+    )
+
+
+@router.post("/cases/{case_id}/transition")
+async def case_transition(case_id: str, request: Request) -> Response:
+    info = _page(request, Scope.cases_write)
+    form = await _form(request, info)
+    try:
+        request.app.state.services.cases.transition(
+            case_id,
+            form.get("to", ""),
+            info.principal.actor,
+            form.get("note", ""),
+            int(form["revision"]) if form.get("revision", "").isdigit() else None,
+            client_ip(request),
+        )
+    except LendGuardError as exc:
+        return _error_page(request, info, exc)
+    return RedirectResponse(f"/console/cases/{case_id}", status_code=303)
+
+
+@router.post("/cases/{case_id}/outreach/{task_id}")
+async def case_outreach(case_id: str, task_id: int, request: Request) -> Response:
+    info = _page(request, Scope.cases_write)
+    form = await _form(request, info)
+    try:
+        request.app.state.services.cases.record_outreach(
+            case_id,
+            task_id,
+            form.get("outcome", ""),
+            form.get("notes", ""),
+            info.principal.actor,
+            client_ip(request),
+        )
+    except LendGuardError as exc:
+        return _error_page(request, info, exc)
+    return RedirectResponse(f"/console/cases/{case_id}", status_code=303)
+
+
+@router.post("/cases/{case_id}/notes")
+async def case_note(case_id: str, request: Request) -> Response:
+    info = _page(request, Scope.cases_write)
+    form = await _form(request, info)
+    try:
+        request.app.state.services.cases.add_note(
+            case_id, form.get("text", ""), info.principal.actor, client_ip(request)
+        )
+    except LendGuardError as exc:
+        return _error_page(request, info, exc)
+    return RedirectResponse(f"/console/cases/{case_id}", status_code=303)
+
+
+# -- customers -----------------------------------------------------------------------------------
+
+
+@router.get("/customers/{customer_id}")
+def customer_page(customer_id: str, request: Request) -> HTMLResponse:
+    info = _page(request, Scope.decisions_read)
+    services = request.app.state.services
+    decisions = services.decisions.customer_decisions(customer_id, 100, None)
+    cases = (
+        [
+            c
+            for c in services.cases.queue(limit=500, states=None)["cases"]
+            if c["customer_id"] == customer_id
+        ]
+        if info.principal.has(Scope.cases_read)
+        else []
+    )
+    return _render(
+        request, "customer.html", info, customer_id=customer_id, decisions=decisions, cases=cases
+    )
+
+
+# -- rules and approvals -------------------------------------------------------------------------
+
+
+@router.get("/rules")
+def rules_page(request: Request) -> HTMLResponse:
+    info = _page(request, Scope.rules_write)
+    service = request.app.state.services.decisions
+    return _render(
+        request,
+        "rules.html",
+        info,
+        versions=list(reversed(service.list_rulesets())),
+        active=service.ruleset_version,
+    )
+
+
+@router.get("/rules/{version}")
+def rule_version_page(version: int, request: Request) -> HTMLResponse:
+    info = _page(request, Scope.rules_write)
+    service = request.app.state.services.decisions
+    try:
+        candidate = service.ruleset_source(version)
+        active = service.ruleset_source(service.ruleset_version)
+        backtest = service.compare_on_history(version)
+    except LendGuardError as exc:
+        return _error_page(request, info, exc)
+    diff = list(
+        difflib.unified_diff(
+            active["source"].splitlines(),
+            candidate["source"].splitlines(),
+            f"v{service.ruleset_version} (active)",
+            f"v{version}",
+            lineterm="",
+        )
+    )
+    return _render(
+        request,
+        "rule.html",
+        info,
+        version=candidate,
+        active_version=service.ruleset_version,
+        diff=diff,
+        backtest=backtest,
+        actions=ACTIONS,
+        own=candidate["created_by"] == info.principal.actor,
+        can_approve=info.principal.has(Scope.rules_approve),
+    )
+
+
+@router.post("/rules/{version}/approve")
+async def approve_version(version: int, request: Request) -> Response:
+    info = _page(request, Scope.rules_approve)
+    await _form(request, info)
+    service = request.app.state.services.decisions
+    try:
+        service.activate_ruleset(version, info.principal.actor)
+    except LendGuardError as exc:
+        return _error_page(request, info, exc)
+    audit.record_now(
+        service.db,
+        info.principal.actor,
+        "rulesets.approve_activate",
+        f"ruleset:{version}",
+        client_ip(request),
+    )
+    return RedirectResponse(f"/console/rules/{version}", status_code=303)
+
+
+# -- lists -----------------------------------------------------------------------------------------
+
+
+@router.get("/lists")
+def lists_page(request: Request) -> HTMLResponse:
+    info = _page(request, Scope.cases_read)
+    rows = request.app.state.services.decisions.list_rows()
+    return _render(
+        request,
+        "lists.html",
+        info,
+        entries=rows["entries"],
+        suppressions=rows["suppressions"],
+        can_edit=info.principal.has(Scope.lists_write),
+    )
+
+
+@router.post("/lists")
+async def lists_add(request: Request) -> Response:
+    info = _page(request, Scope.lists_write)
+    form = await _form(request, info)
+    service = request.app.state.services.decisions
+    try:
+        if form.get("kind") == "suppression":
+            until = datetime.fromisoformat(form.get("until", "")).replace(tzinfo=UTC)
+            service.add_suppression(
+                form.get("customer_id", ""),
+                form.get("rule_id", ""),
+                until,
+                form.get("reason", ""),
+                info.principal.actor,
+            )
+        else:
+            service.add_list_entry(
+                form.get("list_type", ""),
+                form.get("field", ""),
+                form.get("value", ""),
+                form.get("reason", ""),
+                info.principal.actor,
+            )
+    except (LendGuardError, ValueError) as exc:
+        if isinstance(exc, ValueError):
+            exc = LendGuardError(str(exc))
+            exc.status_code = 422
+        return _error_page(request, info, exc)
+    audit.record_now(
+        service.db,
+        info.principal.actor,
+        f"lists.add_{form.get('kind', 'entry')}",
+        "lists",
+        client_ip(request),
+    )
+    return RedirectResponse("/console/lists", status_code=303)
