@@ -2,10 +2,13 @@
 
     .venv/bin/python bench/run_all.py [--events 20000] [--no-http] [--concurrency 8]
                                       [--client raw|httpx] [--seed 7] [--out FILE] [--quiet]
+                                      [--no-console-queue]
 
 The figures come from :func:`lendguard.benchmark.run_benchmarks`, the same function behind
 ``lendguard bench --json``; the JSON is written to ``bench/results/latest.json`` unless ``--out``
-says otherwise. See docs/benchmarks.md for what each block measures.
+says otherwise. After them, ``bench/console_queue.py`` times the console's case queue with 10,000
+open cases; its result is kept under ``console_queue`` (``--no-console-queue`` skips it). See
+docs/benchmarks.md for what each block measures.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from console_queue import run_console_queue
 from rich.console import Console
 from rich.table import Table
 
@@ -116,6 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--client", choices=["raw", "httpx"], default="raw")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where to write the JSON")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--console-queue",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time the console's case queue with 10,000 open cases (bench/console_queue.py)",
+    )
     args = parser.parse_args(argv)
 
     stderr = Console(stderr=True)
@@ -128,12 +138,26 @@ def main(argv: list[str] | None = None) -> int:
         client=args.client,
         console=stderr,
     )
+    if args.console_queue:
+        if not args.quiet:
+            stderr.print("console_queue: 10,000 open cases, 50 requests per URL")
+        result["console_queue"] = run_console_queue(
+            log=(lambda _: None) if args.quiet else stderr.print
+        )
     text = orjson.dumps(result, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
     console = Console() if sys.stdout.isatty() else Console(width=120)
     console.print(table(result))
     if result.get("http_to_bare_ratio") is not None:
         console.print(f"http / bare_http throughput: {result['http_to_bare_ratio']:.3f}")
     console.print(goals_table(result))
+    queue = result.get("console_queue")
+    if queue:
+        goal = queue["goal"]
+        console.print(
+            f"console queue page 1 p99 with {goal['open_cases']:,} open cases: "
+            f"{goal['measured_p99_ms']:.1f} ms (target ≤ {goal['target_ms']:.0f} ms, "
+            f"{'met' if goal['met'] else 'not met'})"
+        )
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text + "\n", encoding="utf-8")

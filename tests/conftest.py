@@ -22,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 from starlette.testclient import TestClient
 
-from fixtures import ADMIN_KEY, Api
+from fixtures import ADMIN_KEY, Api, WebhookReceiver
 from lendguard.app import Services, create_app
 from lendguard.config import Settings
 from lendguard.db import make_engine, normalise_url, upgrade
@@ -237,6 +237,43 @@ def app_client(database_url: str) -> Iterator[Api]:
     services: Services = app.state.services
     try:
         with TestClient(app) as client:
+            yield Api(client=client, app=app, services=services)
+    finally:
+        services.close()
+        services.decisions.db.dispose()
+
+
+# -- the app with cases: a webhook receiver and console users -----------------------------------
+
+WEBHOOK_SECRET = "test-webhook-secret"
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    server = WebhookReceiver()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def case_app(database_url: str, receiver: WebhookReceiver) -> Iterator[Api]:
+    """The app with the lender's webhook pointed at ``receiver`` (fast retries) and cookies
+    allowed over plain HTTP (the test client)."""
+    settings = Settings(
+        _env_file=None,
+        database_url=database_url,
+        bootstrap_admin_key=ADMIN_KEY,
+        log_level="WARNING",
+        webhook_url=receiver.url,
+        webhook_secret=WEBHOOK_SECRET,
+        webhook_base_delay_s=0.05,
+        webhook_max_attempts=5,
+        cookie_secure=False,
+    )
+    app = create_app(settings)
+    services: Services = app.state.services
+    try:
+        with TestClient(app, base_url="http://localhost") as client:
             yield Api(client=client, app=app, services=services)
     finally:
         services.close()

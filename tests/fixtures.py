@@ -266,3 +266,77 @@ class Api:
     def written(self) -> tuple[int, int]:
         """(events, decisions) rows."""
         return self.rows("events"), self.rows("decisions")
+
+
+# -- console users and a webhook receiver --------------------------------------------------------
+
+USER_PASSWORD = "correct-horse-battery-1"
+
+
+@dataclass
+class UserClient:
+    """A client signed in to the console as one user (cookie session), with its CSRF token."""
+
+    client: TestClient
+    csrf: str
+    actor: str
+
+    def post(self, url: str, **kwargs: Any) -> Any:
+        headers = {"X-CSRF-Token": self.csrf, **kwargs.pop("headers", {})}
+        return self.client.post(url, headers=headers, **kwargs)
+
+    def get(self, url: str, **kwargs: Any) -> Any:
+        return self.client.get(url, **kwargs)
+
+
+def sign_in(app: FastAPI, services: Services, role: str, username: str | None = None) -> UserClient:
+    """Create a user with ``role`` and sign in through the console login form."""
+    username = username or f"{role}-{uuid.uuid4().hex[:6]}"
+    services.users.create(username, USER_PASSWORD, role, "en")
+    client = TestClient(app, base_url="http://localhost")
+    response = client.post(
+        "/console/login",
+        data={"username": username, "password": USER_PASSWORD},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    token = client.cookies.get("lg_session")
+    assert token
+    info = services.users.session(token)
+    assert info is not None
+    return UserClient(client, info.csrf_token, f"user:{username}")
+
+
+class WebhookReceiver:
+    """A real HTTP server on localhost standing in for the lender: records every request, and
+    answers 500 to the first ``fail_first`` of them."""
+
+    def __init__(self, fail_first: int = 0) -> None:
+        import http.server
+        import threading
+
+        self.requests: list[dict[str, Any]] = []
+        self.fail_first = fail_first
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+                length = int(self.headers.get("content-length", "0"))
+                body = self.rfile.read(length)
+                receiver.requests.append({"headers": dict(self.headers), "body": body})
+                status = 500 if len(receiver.requests) <= receiver.fail_first else 200
+                self.send_response(status)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/lendguard/holds"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -133,6 +133,8 @@ class UserService:
                 if failed >= MAX_FAILED_LOGINS:
                     values = {"failed_logins": 0, "locked_until": now + LOCK_OUT}
                 conn.execute(update(User).where(User.id == row.id).values(**values))
+                # Commit the count before refusing (raising here would roll it back).
+                conn.commit()
                 raise LoginFailed()
             if _hasher.check_needs_rehash(row.password_hash):
                 conn.execute(
