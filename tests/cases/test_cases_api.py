@@ -65,7 +65,8 @@ class TestIntake:
         }
         assert [t["kind"] for t in case["outreach"]] == ["dissuasion_callback"]
         assert case["timeline"][0]["kind"] == "opened"
-        assert case["script"]["steps"]["zh-CN"] and case["script"]["steps"]["en"]
+        assert case["script"]["steps"]["zh-CN"]
+        assert case["script"]["steps"]["en"]
         assert case["allowed_transitions"] == ["triage", "contacting_customer"]
         assert not case["overdue"]
 
@@ -172,6 +173,10 @@ class TestWorkingACase:
         assert json.loads(receiver.requests[0]["body"])["instruction"] == "release"
         with case_app.services.decisions.db.connect() as conn:
             assert conn.execute(select(LabelRecord.label)).scalars().all() == [0]
+        officer = sign_in(case_app.app, case_app.services, "officer")
+        page = officer.get("/console/customers/student-21")
+        assert page.status_code == 200
+        assert case["id"] in page.text  # closed cases stay on the customer's page
 
     def test_an_invalid_transition_is_refused_and_changes_nothing(self, case_app: Api) -> None:
         case = scam_case(case_app)
@@ -400,7 +405,8 @@ class TestRoles:
             follow_redirects=False,
         )
         cookie = response.headers["set-cookie"].lower()
-        assert "httponly" in cookie and "samesite=strict" in cookie
+        assert "httponly" in cookie
+        assert "samesite=strict" in cookie
 
     def test_the_uploader_cannot_approve_in_the_console(self, case_app: Api) -> None:
         approver = sign_in(case_app.app, case_app.services, "approver")

@@ -12,9 +12,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import SimpleNamespace
 from datetime import UTC, datetime, timedelta
 from importlib import resources
+from types import SimpleNamespace
 from typing import Any
 
 import structlog
@@ -293,6 +293,18 @@ class CaseService:
             total = int(conn.execute(count).scalar_one())
             cases = [_case_dict(c, now) for c in conn.execute(query).all()]
         return {"total": total, "cases": cases}
+
+    def for_customer(self, customer_id: str, limit: int = 200) -> list[dict[str, Any]]:
+        """Every case of one customer, open or closed, newest first."""
+        now = datetime.now(UTC)
+        with self.db.connect() as conn:
+            rows = conn.execute(
+                select(Case)
+                .where(Case.customer_id == customer_id)
+                .order_by(Case.opened_at.desc())
+                .limit(limit)
+            ).all()
+        return [_case_dict(c, now) for c in rows]
 
     def get(self, case_id: str) -> dict[str, Any]:
         now = datetime.now(UTC)

@@ -24,7 +24,7 @@ def stacked_bars(
     pad_l, pad_b, pad_t = 40, 28, 24
     plot_w, plot_h = width - pad_l - 10, height - pad_b - pad_t
     slot = plot_w / len(days)
-    bar_w = max(2.0, slot * 0.7)
+    bar_w = min(48.0, max(2.0, slot * 0.7))
     parts = [
         f'<svg class="chart" role="img" aria-label="decisions per day" viewBox="0 0 {width} '
         f'{height}" width="100%" preserveAspectRatio="xMidYMid meet">'
@@ -67,12 +67,12 @@ def stacked_bars(
     return "".join(parts)
 
 
-def horizontal_bars(items: list[tuple[str, int]], width: int = 420, row: int = 22) -> str:
+def horizontal_bars(items: list[tuple[str, int]], width: int = 1000, row: int = 24) -> str:
     """Labelled horizontal bars (top reasons)."""
     if not items:
         return '<svg class="chart" role="img" aria-label="no data" width="0" height="0"></svg>'
     top = max(v for _, v in items) or 1
-    label_w = 230
+    label_w = 340
     height = row * len(items) + 4
     parts = [
         f'<svg class="chart" role="img" aria-label="top reasons" viewBox="0 0 {width} {height}" '

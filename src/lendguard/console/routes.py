@@ -379,15 +379,7 @@ def customer_page(customer_id: str, request: Request) -> HTMLResponse:
     info = _page(request, Scope.decisions_read)
     services = request.app.state.services
     decisions = services.decisions.customer_decisions(customer_id, 100, None)
-    cases = (
-        [
-            c
-            for c in services.cases.queue(limit=500, states=None)["cases"]
-            if c["customer_id"] == customer_id
-        ]
-        if info.principal.has(Scope.cases_read)
-        else []
-    )
+    cases = services.cases.for_customer(customer_id) if info.principal.has(Scope.cases_read) else []
     return _render(
         request, "customer.html", info, customer_id=customer_id, decisions=decisions, cases=cases
     )
