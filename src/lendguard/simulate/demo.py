@@ -44,8 +44,12 @@ def run_demo(customers: int, days: int, seed: int, serve_api: bool, host: str, p
     for suffix in ("", "-wal", "-shm"):
         Path(f"{DEMO_DB}{suffix}").unlink(missing_ok=True)
     admin_key = "lg_demo_" + secrets.token_urlsafe(18)
+    # The demo serves plain HTTP on localhost, so the console cookie cannot be HTTPS-only here.
     settings = Settings(
-        database_url=f"sqlite:///./{DEMO_DB}", bootstrap_admin_key=admin_key, log_level="WARNING"
+        database_url=f"sqlite:///./{DEMO_DB}",
+        bootstrap_admin_key=admin_key,
+        log_level="WARNING",
+        cookie_secure=False,
     )
     from lendguard.app import build_services
 
@@ -72,11 +76,20 @@ def run_demo(customers: int, days: int, seed: int, serve_api: bool, host: str, p
             bar.update(task, completed=start + len(chunk))
         bar.update(task, completed=len(population.events))
     outcome.elapsed_s = time.perf_counter() - started
-    service.close()
     console.print(
         f"Decisions are durable in {DEMO_DB} (full path: idempotency, window state, decision log)."
     )
     outcome.print(console)
+    queue = services.cases.queue(limit=1)
+    console.print(
+        f"Cases opened by interceptions and blocks: {queue['total']:,} waiting in the queue."
+    )
+    # Two principals, so maker–checker can be tried: the analyst works cases, the approver
+    # approves rule-set versions that someone else uploaded.
+    passwords = {role: "demo-" + secrets.token_urlsafe(9) for role in ("analyst", "approver")}
+    for role, password in passwords.items():
+        services.users.create(f"demo-{role}", password, role, "zh-CN")
+    services.close()
     if not serve_api:
         return
     import uvicorn
@@ -85,6 +98,9 @@ def run_demo(customers: int, days: int, seed: int, serve_api: bool, host: str, p
 
     console.print(f"\nServing the API on http://{host}:{port} (OpenAPI at /docs). Ctrl-C stops.")
     console.print(f"Admin API key for this demo: [bold]{admin_key}[/bold]")
+    console.print(f"Console: http://{host}:{port}/console — sign in as")
+    for role, password in passwords.items():
+        console.print(f"  demo-{role} / {password}")
     console.print(
         f"  curl -H 'Authorization: Bearer {admin_key}' "
         f"http://{host}:{port}/v1/customers/{population.customers[0].customer_id}/decisions"
