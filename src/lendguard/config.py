@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = 8
     # Console session cookies: Secure (HTTPS only) unless explicitly turned off for local HTTP.
     cookie_secure: bool = True
+    # Daily population stability index of a live score above this opens a model_drift case.
+    psi_alert_threshold: float = 0.2
     # Customers at or over this age get a trusted-contact call on their cases.
     elderly_age: int = 60
 

@@ -388,3 +388,42 @@ class TestServing:
         finally:
             services.close()
             services.decisions.db.dispose()
+
+
+class TestLiveStability:
+    def test_a_drifting_live_score_raises_an_alert_and_a_case(
+        self, app_client: Api, upload: dict[str, Any]
+    ) -> None:
+        assert "score" in upload["card"]["reference"]
+        version = register_ok(app_client, upload)
+        assert activate_model(app_client, version).status_code == 200
+        # Live traffic unlike the training month: the same small transfer, over and over.
+        for n in range(60):
+            app_client.decide(make_event(customer_id=f"same-{n % 5}", amount="12.00"))
+        report = app_client.client.get(
+            f"/v1/models/{version}/stability?threshold=100", headers=app_client.admin
+        ).json()
+        assert report["decisions"] == 60
+        (day,) = report["days"]
+        assert day["rows"] == 60
+        assert day["psi"]["score"] > 0.2  # one score value instead of the reference's spread
+        assert report["alerts"] == []  # threshold 100: nothing passes it
+
+        app_client.services.settings.psi_alert_threshold = 0.2
+        checked = app_client.client.post(
+            f"/v1/models/{version}/stability/check", headers=app_client.approver
+        ).json()
+        assert [a["column"] for a in checked["alerts"]] == ["score"]
+        (case_id,) = checked["cases"]
+        case = app_client.client.get(f"/v1/cases/{case_id}", headers=app_client.admin).json()
+        assert (case["case_type"], case["customer_id"]) == ("model_drift", f"model:{version}")
+        again = app_client.client.post(
+            f"/v1/models/{version}/stability/check", headers=app_client.approver
+        ).json()
+        assert again["cases"] == [case_id]  # the open case collects the alert, no second case
+        case = app_client.client.get(f"/v1/cases/{case_id}", headers=app_client.admin).json()
+        assert [a["kind"] for a in case["timeline"]] == ["opened", "alert"]
+
+    def test_reading_stability_needs_a_model_with_a_reference(self, app_client: Api) -> None:
+        missing = app_client.client.get("/v1/models/99/stability", headers=app_client.admin)
+        assert missing.status_code == 404

@@ -125,6 +125,65 @@ async def record_outreach(
     )
 
 
+# -- model monitoring ------------------------------------------------------------------------------
+
+ModelsReader = Annotated[Principal, Depends(require(Scope.rules_write))]
+ModelsApprover = Annotated[Principal, Depends(require(Scope.rules_approve))]
+
+
+@router.get(
+    "/models/{version}/stability",
+    tags=["models"],
+    summary="Daily population stability of the live score against the model card's reference",
+)
+def score_stability(
+    version: int,
+    request: Request,
+    _: ModelsReader,
+    days: Annotated[int, Query(ge=1, le=90)] = 7,
+    threshold: Annotated[float | None, Query(gt=0)] = None,
+) -> Any:
+    services = request.app.state.services
+    limit = threshold or services.settings.psi_alert_threshold
+    return services.decisions.score_stability(version, days, limit)
+
+
+@router.post(
+    "/models/{version}/stability/check",
+    tags=["models"],
+    summary="Check the live score's stability; each alert opens (or joins) a model_drift case",
+)
+def check_stability(
+    version: int,
+    request: Request,
+    principal: ModelsApprover,
+    days: Annotated[int, Query(ge=1, le=90)] = 7,
+) -> Any:
+    services = request.app.state.services
+    report = services.decisions.score_stability(
+        version, days, services.settings.psi_alert_threshold
+    )
+    cases = sorted(
+        {
+            services.cases.raise_alert(
+                f"model:{version}",
+                "model_drift",
+                {"model_version": version, **alert, "threshold": report["threshold"]},
+            )
+            for alert in report["alerts"]
+        }
+    )
+    audit.record_now(
+        services.decisions.db,
+        principal.actor,
+        "models.stability_check",
+        f"model:{version}",
+        client_ip(request),
+        {"alerts": len(report["alerts"])},
+    )
+    return {**report, "cases": cases}
+
+
 # -- lists and snoozes -----------------------------------------------------------------------------
 
 

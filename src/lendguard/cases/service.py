@@ -268,6 +268,43 @@ class CaseService:
             },
         )
 
+    def raise_alert(self, subject: str, case_type: str, detail: dict[str, Any]) -> str:
+        """An alert that is not about one customer (a model's score drifting): opens a case for
+        ``subject``, or adds the alert to the timeline of its open case of that type."""
+        now = datetime.now(UTC)
+        with self._intake_lock, self.db.begin() as conn:
+            found = conn.execute(
+                select(Case.id).where(
+                    Case.customer_id == subject,
+                    Case.case_type == case_type,
+                    Case.state.in_([s.value for s in OPEN]),
+                )
+            ).first()
+            if found is not None:
+                self._activity(conn, found.id, SYSTEM, "alert", detail)
+                return str(found.id)
+            case_id = new_id("case")
+            conn.execute(
+                insert(Case),
+                {
+                    "id": case_id,
+                    "customer_id": subject,
+                    "case_type": case_type,
+                    "state": CaseState.new.value,
+                    "risk": 50,
+                    "scam_type": None,
+                    "is_elderly": False,
+                    "held_amount": 0.0,
+                    "opened_at": now,
+                    "updated_at": now,
+                    "sla_due_at": now + timedelta(minutes=self.sla_minutes.get(case_type, 1440)),
+                    "reopen_count": 0,
+                    "revision": 1,
+                },
+            )
+            self._activity(conn, case_id, SYSTEM, "opened", detail)
+        return case_id
+
     # -- reading ---------------------------------------------------------------------------------
 
     def queue(

@@ -276,6 +276,18 @@ class DecisionRepository:
         query = query.order_by(DecisionRecord.decided_at.desc()).limit(limit)
         return [dict(r._mapping) for r in conn.execute(query)]
 
+    def model_scores_since(
+        self, conn: Connection, model_version: str, since: datetime
+    ) -> list[tuple[datetime, float]]:
+        rows = conn.execute(
+            select(DecisionRecord.decided_at, DecisionRecord.model_score).where(
+                DecisionRecord.model_version == model_version,
+                DecisionRecord.decided_at >= since,
+                DecisionRecord.model_score.is_not(None),
+            )
+        ).all()
+        return [(at, float(score)) for at, score in rows if score is not None]
+
     def latest_events(self, conn: Connection, limit: int) -> list[dict[str, Any]]:
         """The last ``limit`` logged event bodies, oldest first."""
         rows = (

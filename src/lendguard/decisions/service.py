@@ -14,10 +14,11 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
 
+import numpy as np
 import orjson
 import structlog
 from pydantic import ValidationError
@@ -42,6 +43,7 @@ from lendguard.decisions.rules.loader import Action, RuleSet, RuleSetError, pars
 from lendguard.decisions.scoring.events import feature_row
 from lendguard.decisions.scoring.explain import explain_contributions
 from lendguard.decisions.scoring.model import ModelError, ScoringModel
+from lendguard.decisions.scoring.monitoring import daily_psi
 from lendguard.decisions.state import MemoryStateStore, StateStore
 from lendguard.errors import (
     Conflict,
@@ -973,6 +975,30 @@ class DecisionService:
         log.info("model.activated", version=version, actor=actor)
         return {"version": version, "active": True}
 
+    def score_stability(
+        self, version: int, days: int = 7, threshold: float = 0.2, min_rows: int = 50
+    ) -> dict[str, Any]:
+        """Daily population stability of the live score of model ``version``, read from the
+        decision log, against the score distribution its card recorded at training time.
+
+        (Feature drift needs the feature values, which the log does not keep; ``lendguard model
+        monitor`` measures it on an events file.)"""
+        model = self._load_model(version)
+        reference = (model.card.get("reference") or {}).get("score")
+        if not reference:
+            raise Conflict(
+                f"model {version} has no reference score distribution in its card",
+                errors=[FieldError("version", "no card.reference.score")],
+            )
+        since = datetime.now(UTC) - timedelta(days=days)
+        with self.db.connect() as conn:
+            rows = repo.model_scores_since(conn, str(version), since)
+        times = np.array([_epoch(at) for at, _ in rows], dtype=np.float64)
+        scores = np.array([score for _, score in rows], dtype=np.float64)
+        report = daily_psi({"score": reference}, times, {"score": scores}, threshold, min_rows)
+        report.update(version=version, window_days=days, decisions=len(rows))
+        return report
+
     def start_challenger(self, version: int, actor: str) -> dict[str, Any]:
         """Score live traffic with ``version`` beside the champion, for comparison only."""
         model = self._load_model(version)
@@ -1004,7 +1030,6 @@ class DecisionService:
     def challenger_report(self, version: int) -> dict[str, Any]:
         """Champion and challenger on the same events: distributions, agreement, and quality
         where labels have arrived (``POST /v1/labels``)."""
-        import numpy as np
 
         from lendguard.decisions.scoring.metrics import MetricsError, score_metrics
 
