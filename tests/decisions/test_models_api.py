@@ -427,3 +427,29 @@ class TestLiveStability:
     def test_reading_stability_needs_a_model_with_a_reference(self, app_client: Api) -> None:
         missing = app_client.client.get("/v1/models/99/stability", headers=app_client.admin)
         assert missing.status_code == 404
+
+
+class TestConsoleModelApproval:
+    def test_a_second_approver_makes_a_model_live_in_the_console(
+        self, case_app: Api, upload: dict[str, Any]
+    ) -> None:
+        from fixtures import sign_in
+
+        maker = sign_in(case_app.app, case_app.services, "approver")
+        version = maker.post("/v1/models", json=upload).json()["version"]
+        own = maker.get("/console/rules")
+        assert "cannot approve their own" in own.text
+        refused = maker.client.post(f"/console/models/{version}/approve", data={"csrf": maker.csrf})
+        assert refused.status_code == 403
+        assert case_app.services.decisions.model is None
+        checker = sign_in(case_app.app, case_app.services, "approver")
+        page = checker.get("/console/rules")
+        assert "approve-model" in page.text
+        approved = checker.client.post(
+            f"/console/models/{version}/approve",
+            data={"csrf": checker.csrf},
+            follow_redirects=False,
+        )
+        assert approved.status_code == 303
+        assert case_app.services.decisions.model is not None
+        assert case_app.services.decisions.model[0] == version

@@ -73,6 +73,7 @@ ZH: dict[str, str] = {
     "dissuasion_callback": "劝阻回访",
     "trusted_contact_call": "联系紧急联系人",
     "Versions": "版本",
+    "Models": "模型",
     "Version": "版本",
     "Active": "生效中",
     "Uploaded by": "上传人",

@@ -392,12 +392,16 @@ def customer_page(customer_id: str, request: Request) -> HTMLResponse:
 def rules_page(request: Request) -> HTMLResponse:
     info = _page(request, Scope.rules_write)
     service = request.app.state.services.decisions
+    active_model = service.model[0] if service.model is not None else None
     return _render(
         request,
         "rules.html",
         info,
         versions=list(reversed(service.list_rulesets())),
         active=service.ruleset_version,
+        models=list(reversed(service.list_models())),
+        active_model=active_model,
+        can_approve=info.principal.has(Scope.rules_approve),
     )
 
 
@@ -451,6 +455,25 @@ async def approve_version(version: int, request: Request) -> Response:
         client_ip(request),
     )
     return RedirectResponse(f"/console/rules/{version}", status_code=303)
+
+
+@router.post("/models/{version}/approve")
+async def approve_model(version: int, request: Request) -> Response:
+    info = _page(request, Scope.rules_approve)
+    await _form(request, info)
+    service = request.app.state.services.decisions
+    try:
+        service.activate_model(version, info.principal.actor)
+    except LendGuardError as exc:
+        return _error_page(request, info, exc)
+    audit.record_now(
+        service.db,
+        info.principal.actor,
+        "models.approve_activate",
+        f"model:{version}",
+        client_ip(request),
+    )
+    return RedirectResponse("/console/rules", status_code=303)
 
 
 # -- lists -----------------------------------------------------------------------------------------
