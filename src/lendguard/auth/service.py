@@ -29,6 +29,9 @@ class Scope(StrEnum):
     cases_write = "cases:write"
     lists_write = "lists:write"
     audit_read = "audit:read"
+    lending_check = "lending:check"
+    conduct_check = "conduct:check"
+    conduct_write = "conduct:write"
 
 
 class Role(StrEnum):
@@ -56,7 +59,9 @@ ROLE_SCOPES: dict[Role, frozenset[str]] = {
         {Scope.decisions_read, Scope.cases_read, Scope.rules_write, Scope.rules_approve}
     ),
     # compliance officer: reads everything, including the audit trail, changes nothing
-    Role.officer: frozenset({Scope.decisions_read, Scope.cases_read, Scope.audit_read}),
+    Role.officer: frozenset(
+        {Scope.decisions_read, Scope.cases_read, Scope.audit_read, Scope.lending_check}
+    ),
     Role.admin: frozenset({Scope.admin}),
 }
 
