@@ -55,6 +55,56 @@ class SessionSignals(BaseModel):
     screen_recording_active: bool = False
 
 
+class RiskAssessment(BaseModel):
+    """The customer's assessed risk understanding and tolerance (R12), C1 (lowest) to C5."""
+
+    level: str = Field(pattern=r"^C[1-5]$")
+    assessed_at: AwareDatetime
+    valid_days: int | None = Field(default=None, ge=1, le=3650)
+
+
+class Affordability(BaseModel):
+    """A repayment-ability assessment (R32): when it was made and the inputs it used."""
+
+    assessed_at: AwareDatetime
+    monthly_income: Decimal | None = Field(default=None, ge=0)
+    monthly_debt_service: Decimal | None = Field(default=None, ge=0)
+
+
+class CreditSituation(BaseModel):
+    """What the lender knows of the borrower's debts (R27, R30, R31): from its own books, the
+    credit report and what the customer said. Every field is optional; absent means unknown."""
+
+    as_of: AwareDatetime | None = None
+    # months (YYYY-MM) in which a payment was missed or late, any lender
+    missed_payment_months: list[str] | None = Field(default=None, max_length=120)
+    consecutive_missed_repayments: int | None = Field(default=None, ge=0)
+    active_lenders: int | None = Field(default=None, ge=0)
+    inquiries_6m: int | None = Field(default=None, ge=0)
+    utilisation: float | None = Field(default=None, ge=0)
+    last_repaid_other_lender_at: AwareDatetime | None = None
+    # the customer's own words: keeping up with bills and credit is a "heavy_burden",
+    # "somewhat" of a burden, or "none"
+    self_reported_burden: str | None = Field(
+        default=None, pattern=r"^(heavy_burden|somewhat|none)$"
+    )
+    adverse_credit_entries: int | None = Field(default=None, ge=0)
+    unpaid_judgments: int | None = Field(default=None, ge=0)
+    essential_bills_unpaid: bool | None = None
+    borrowing_to_repay: bool | None = None
+    debt_solution: bool | None = None
+    debt_adviser_contact: bool | None = None
+
+    @field_validator("missed_payment_months")
+    @classmethod
+    def _months(cls, value: list[str] | None) -> list[str] | None:
+        for month in value or []:
+            year, _, mm = month.partition("-")
+            if not (len(year) == 4 and year.isdigit() and mm.isdigit() and 1 <= int(mm) <= 12):
+                raise ValueError(f"'{month}' is not a month (YYYY-MM)")
+        return value
+
+
 class CustomerProfile(BaseModel):
     """An optional profile update riding on an event; it updates the stored profile."""
 
@@ -64,6 +114,9 @@ class CustomerProfile(BaseModel):
     is_student: bool | None = None
     vulnerable: bool | None = None
     created_at: AwareDatetime | None = None
+    risk_assessment: RiskAssessment | None = None
+    affordability: Affordability | None = None
+    credit: CreditSituation | None = None
 
 
 _KNOWN_FIELDS = frozenset(

@@ -334,6 +334,118 @@ def _attribute(name: str) -> Callable[[FeatureContext], FeatureValue]:
     return read
 
 
+# -- responsible lending: suitability, affordability, over-indebtedness -------------------------
+
+
+def _grade(value: Any, prefix: str) -> int | None:
+    """'R4' -> 4 (product risk grade), 'C2' -> 2 (customer level); None when absent."""
+    if isinstance(value, str) and len(value) == 2 and value[0] == prefix and value[1].isdigit():
+        return int(value[1])
+    return None
+
+
+def _product_grade(ctx: FeatureContext) -> int | None:
+    return _grade(ctx.event.attributes.get("product_risk_grade"), "R")
+
+
+def _assessment(ctx: FeatureContext) -> dict[str, Any] | None:
+    found = ctx.states.customer.stats.get("risk_assessment")
+    return found if found and found["at"] <= ctx.ts else None
+
+
+def _assessment_age_days(ctx: FeatureContext) -> float | None:
+    found = _assessment(ctx)
+    return None if found is None else (ctx.ts - found["at"]) / 86_400.0
+
+
+def _suitability_mismatch(ctx: FeatureContext) -> bool:
+    """The product's risk grade is above the customer's assessed level (R12)."""
+    grade, found = _product_grade(ctx), _assessment(ctx)
+    return grade is not None and found is not None and grade > int(found["level"])
+
+
+def _affordability_age_days(ctx: FeatureContext) -> float | None:
+    found = ctx.states.customer.stats.get("affordability")
+    if not found or found["at"] > ctx.ts:
+        return None
+    return (ctx.ts - found["at"]) / 86_400.0
+
+
+def _debt_service_to_income(ctx: FeatureContext) -> float | None:
+    found = ctx.states.customer.stats.get("affordability")
+    if not found or not found.get("income") or found.get("debt_service") is None:
+        return None
+    return round(float(found["debt_service"]) / float(found["income"]), 4)
+
+
+def _is_limit_increase(ctx: FeatureContext) -> bool:
+    if ctx.type != EventType.limit_change.value:
+        return False
+    attributes = ctx.event.attributes
+    if attributes.get("direction") == "increase":
+        return True
+    previous = attributes.get("previous_limit")
+    try:
+        return previous is not None and ctx.amount > float(previous)
+    except (TypeError, ValueError):
+        return False
+
+
+def _credit(ctx: FeatureContext) -> dict[str, Any]:
+    found: dict[str, Any] = ctx.states.customer.stats.get("credit") or {}
+    return found
+
+
+def _missed_months_6(ctx: FeatureContext) -> int | None:
+    """Months among the six calendar months before the event's month with a missed or late
+    payment (R30: M-1 … M-6)."""
+    months = _credit(ctx).get("missed_payment_months")
+    if months is None:
+        return None
+    at = ctx.event.occurred_at
+    index = at.year * 12 + at.month - 1
+    window = {f"{(index - k) // 12:04d}-{(index - k) % 12 + 1:02d}" for k in range(1, 7)}
+    return len(window.intersection(months))
+
+
+def _credit_value(name: str) -> Callable[[FeatureContext], FeatureValue]:
+    def read(ctx: FeatureContext) -> FeatureValue:
+        value = _credit(ctx).get(name)
+        return value if isinstance(value, int | float | bool | str) else None
+
+    return read
+
+
+def _days_since_repaying_other_lender(ctx: FeatureContext) -> float | None:
+    at = _credit(ctx).get("last_repaid_other_lender_at")
+    if at is None or at > ctx.ts:
+        return None
+    return (ctx.ts - float(at)) / 86_400.0
+
+
+def _over_indebted(ctx: FeatureContext) -> bool:
+    """R30 (MaPS): keeping up with bills and credit is a heavy burden, or payments were missed
+    in at least 3 of the last 6 months."""
+    credit = _credit(ctx)
+    if credit.get("self_reported_burden") == "heavy_burden":
+        return True
+    return (_missed_months_6(ctx) or 0) >= 3
+
+
+def _financial_difficulty(ctx: FeatureContext) -> bool:
+    """R27 (FCA CONC 1.3.1G) indicators, any one of them."""
+    credit = _credit(ctx)
+    return bool(
+        (credit.get("consecutive_missed_repayments") or 0) >= 2
+        or (credit.get("adverse_credit_entries") or 0) > 0
+        or (credit.get("unpaid_judgments") or 0) > 0
+        or credit.get("essential_bills_unpaid")
+        or credit.get("borrowing_to_repay")
+        or credit.get("debt_solution")
+        or credit.get("debt_adviser_contact")
+    )
+
+
 # -- the registry -------------------------------------------------------------------------------
 
 FeatureFn = Callable[[FeatureContext], FeatureValue]
@@ -443,6 +555,47 @@ def _build_registry() -> dict[str, tuple[FeatureFn, str]]:
             "frauds confirmed earlier on this customer's events",
         ),
         "model_score": (lambda c: c.model_score, "the active model's fraud probability (0-1)"),
+        # responsible lending (R12, R27, R30-R32)
+        "product_risk_grade": (
+            _product_grade,
+            "risk grade of the product applied for (R1-R5 → 1-5)",
+        ),
+        "customer_risk_level": (
+            lambda c: None if (a := _assessment(c)) is None else int(a["level"]),
+            "the customer's assessed risk level (C1-C5 → 1-5)",
+        ),
+        "assessment_age_days": (_assessment_age_days, "days since the risk assessment"),
+        "has_risk_assessment": (
+            lambda c: _assessment(c) is not None,
+            "a risk assessment is on file",
+        ),
+        "assessment_valid_days": (
+            lambda c: None if (a := _assessment(c)) is None else a.get("valid_days"),
+            "validity the assessment itself declares (days), if any",
+        ),
+        "suitability_mismatch": (_suitability_mismatch, "product grade above the customer's level"),
+        "affordability_age_days": (
+            _affordability_age_days,
+            "days since the last affordability assessment (None: never)",
+        ),
+        "debt_service_to_income": (_debt_service_to_income, "monthly debt service / income"),
+        "is_limit_increase": (_is_limit_increase, "a credit-limit increase"),
+        "missed_months_6": (_missed_months_6, "months of the last six with a missed payment"),
+        "active_lenders": (_credit_value("active_lenders"), "lenders with an active balance"),
+        "credit_inquiries_6m": (
+            _credit_value("inquiries_6m"),
+            "credit-report inquiries in 6 months",
+        ),
+        "credit_utilisation": (_credit_value("utilisation"), "credit-line utilisation (0-1)"),
+        "days_since_repaying_other_lender": (
+            _days_since_repaying_other_lender,
+            "days since the customer repaid another lender",
+        ),
+        "over_indebted": (
+            _over_indebted,
+            "over-indebted (R30: heavy burden, or 3 of 6 months missed)",
+        ),
+        "financial_difficulty": (_financial_difficulty, "an R27 financial-difficulty indicator"),
     }
     groups: dict[str, frozenset[str] | None] = {
         "event": None,
@@ -603,6 +756,28 @@ def update_profile(state: EntityState, event: Event, ts: float) -> None:
             stats["vulnerable"] = profile.vulnerable
         if profile.created_at is not None:
             stats["created_at"] = profile.created_at.timestamp()
+    if profile is not None:
+        if profile.risk_assessment is not None:
+            stats["risk_assessment"] = {
+                "level": int(profile.risk_assessment.level[1:]),
+                "at": profile.risk_assessment.assessed_at.timestamp(),
+                "valid_days": profile.risk_assessment.valid_days,
+            }
+        if profile.affordability is not None:
+            known = profile.affordability
+            stats["affordability"] = {
+                "at": known.assessed_at.timestamp(),
+                "income": float(known.monthly_income) if known.monthly_income is not None else None,
+                "debt_service": float(known.monthly_debt_service)
+                if known.monthly_debt_service is not None
+                else None,
+            }
+        if profile.credit is not None:
+            # Merged field by field: a later event may report only what changed.
+            credit = dict(stats.get("credit") or {})
+            for name, value in profile.credit.model_dump(exclude_none=True).items():
+                credit[name] = value.timestamp() if isinstance(value, datetime) else value
+            stats["credit"] = credit
     if "created_at" not in stats and event.type == EventType.registration:
         stats["created_at"] = ts
     stats.setdefault("first_seen", ts)

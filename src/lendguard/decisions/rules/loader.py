@@ -56,6 +56,9 @@ class Measure(StrEnum):
     SUSPEND = "SUSPEND"
     # Added by policy: a member of staff calls the customer back (R36 L2 for vulnerable people).
     CALLBACK = "CALLBACK"
+    # The rescue ladder (R33): no new borrowing or limit, and an offer of a hardship plan.
+    CREDIT_FREEZE = "CREDIT_FREEZE"
+    HARDSHIP_PLAN_OFFERED = "HARDSHIP_PLAN_OFFERED"
 
 
 LOCALES = ("zh-CN", "en")
