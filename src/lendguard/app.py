@@ -16,11 +16,13 @@ from lendguard.auth.service import ApiKeyService, Scope
 from lendguard.auth.users import UserService
 from lendguard.cases.service import CaseService
 from lendguard.cases.webhooks import WebhookSender
+from lendguard.conduct.contacts import ContactGuard
 from lendguard.config import Settings, get_settings
 from lendguard.db import make_engine, upgrade
 from lendguard.decisions.service import DecisionService
 from lendguard.decisions.state import MemoryStateStore, RedisStateStore, StateStore
 from lendguard.errors import LendGuardError
+from lendguard.lending.rescue import RescueService
 from lendguard.logging import configure_logging
 from lendguard.responses import JSONResponse, problem
 
@@ -33,6 +35,8 @@ class Services:
     users: UserService
     cases: CaseService
     webhooks: WebhookSender
+    conduct: ContactGuard
+    rescue: RescueService
 
     def close(self) -> None:
         self.webhooks.stop()
@@ -65,7 +69,12 @@ def build_services(settings: Settings, migrate: bool = True) -> Services:
     )
     cases = CaseService(engine, webhooks, elderly_age=settings.elderly_age)
     cases.on_labels = decisions.apply_new_labels
-    decisions.on_interventions = cases.take_in
+    decisions.after_commit.append(cases.take_in)
+    conduct = ContactGuard(engine, pii_key=settings.pii_key)
+    # The rescue ladder writes the flags the contact guard reads (marketing suppressed,
+    # collection paused).
+    rescue = RescueService(engine, conduct.flags)
+    decisions.after_commit.append(rescue.take_in)
     # Interventions decided before a crash but never filed get their case now.
     cases.sweep()
     webhooks.start()
@@ -81,6 +90,8 @@ def build_services(settings: Settings, migrate: bool = True) -> Services:
         users=UserService(engine),
         cases=cases,
         webhooks=webhooks,
+        conduct=conduct,
+        rescue=rescue,
     )
 
 
@@ -136,6 +147,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(health_router)
     app.include_router(decisions_router)
     app.include_router(cases_router)
+    from lendguard.conduct.endpoints import router as conduct_router
+
+    app.include_router(conduct_router)
+    from lendguard.lending.endpoints import router as lending_router
+
+    app.include_router(lending_router)
     from lendguard.console.routes import install as install_console
 
     install_console(app)

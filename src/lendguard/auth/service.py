@@ -30,6 +30,7 @@ class Scope(StrEnum):
     lists_write = "lists:write"
     audit_read = "audit:read"
     lending_check = "lending:check"
+    lending_write = "lending:write"
     conduct_check = "conduct:check"
     conduct_write = "conduct:write"
 
@@ -52,6 +53,8 @@ ROLE_SCOPES: dict[Role, frozenset[str]] = {
             Scope.cases_write,
             Scope.lists_write,
             Scope.labels_write,
+            Scope.lending_check,
+            Scope.lending_write,
         }
     ),
     # the checker: reviews and approves rule-set and model versions, reads cases

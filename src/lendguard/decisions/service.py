@@ -197,8 +197,9 @@ class DecisionService:
         self._overlay: dict[str, EntityState] = {}
         self._flush_scheduled = False
         self._wal_checkpointer: _WalCheckpointer | None = None
-        # Called after each commit with that group's intercept and block decisions (cases).
-        self.on_interventions: Callable[[list[dict[str, Any]]], object] | None = None
+        # Called after each commit with that group's decisions at remind or more (cases, the
+        # rescue ladder); each consumer filters what it needs and is idempotent.
+        self.after_commit: list[Callable[[list[dict[str, Any]]], object]] = []
 
     # -- start-up ------------------------------------------------------------------------------
 
@@ -470,18 +471,18 @@ class DecisionService:
             if not batch:
                 return
             self._commit_batch(batch)
-        hook = self.on_interventions
-        if hook is not None:
-            interventions = [
-                p.decision
-                for p in batch
-                if p.error is None and p.decision["action"] in ("intercept", "block")
+        if self.after_commit:
+            # Only decisions that act (remind or more) can matter to cases or the rescue
+            # ladder; allows are the bulk of traffic and are skipped here.
+            acted = [
+                p.decision for p in batch if p.error is None and p.decision["action"] != "allow"
             ]
-            if interventions:
-                try:
-                    hook(interventions)
-                except Exception:  # durable already: the case sweep files it later
-                    log.exception("cases.intake_failed", decisions=len(interventions))
+            if acted:
+                for hook in self.after_commit:
+                    try:
+                        hook(acted)
+                    except Exception:  # durable already: each consumer has a sweep
+                        log.exception("decisions.after_commit_failed", decisions=len(acted))
 
     def _commit_batch(self, batch: list[_Pending]) -> None:
         """Write one group, then publish its states (or fail every waiter and rebuild)."""

@@ -10,6 +10,13 @@ from lendguard.models.cases import (
     WebhookAttempt,
     WebhookDelivery,
 )
+from lendguard.models.conduct import (
+    ConductFlag,
+    ContactAttempt,
+    ContactDebtor,
+    MarketingPreference,
+    ThirdPartyOptOut,
+)
 from lendguard.models.decision import (
     ApiKey,
     ChallengerRun,
@@ -28,13 +35,21 @@ from lendguard.models.decision import (
     StateSnapshot,
     Suppression,
 )
+from lendguard.models.lending import HardshipPlan, RescueStep
 
 __all__ = [
+    "HardshipPlan",
+    "RescueStep",
     "AuditEntry",
     "Case",
     "CaseActivity",
     "CaseDecision",
+    "ConductFlag",
     "ConsoleSession",
+    "ContactAttempt",
+    "ContactDebtor",
+    "MarketingPreference",
+    "ThirdPartyOptOut",
     "OutreachTask",
     "User",
     "WebhookAttempt",

@@ -1,0 +1,105 @@
+"""Logging is race-free: concurrent attempts for one debtor, each on its own connection (its
+own engine, as separate API workers would be), can never both pass a cap."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+
+from lendguard.conduct.contacts import ContactGuard, ContactLog, ContactRefused
+from lendguard.db import make_engine
+from lendguard.models import ContactAttempt
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+NEW_YORK = ZoneInfo("America/New_York")
+THREADS = 20
+
+
+def _race(url: str, bodies: list[dict[str, Any]]) -> Counter[str]:
+    """Log every body at once from its own thread and engine; count the outcomes."""
+    barrier = threading.Barrier(len(bodies))
+    outcomes: Counter[str] = Counter()
+    lock = threading.Lock()
+
+    def attempt(body: dict[str, Any]) -> None:
+        engine = make_engine(url)
+        guard = ContactGuard(engine, pii_key="race-key")
+        entry = ContactLog.model_validate(body)
+        try:
+            barrier.wait(timeout=30)
+            guard.log(entry, "race")
+            outcome = "logged"
+        except ContactRefused as exc:
+            outcome = ",".join(f.code for f in exc.result.findings)
+        except Exception as exc:  # noqa: BLE001 - any other error fails the test below
+            outcome = f"error: {exc!r}"
+        finally:
+            engine.dispose()
+        with lock:
+            outcomes[outcome] += 1
+
+    threads = [threading.Thread(target=attempt, args=(b,)) for b in bodies]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return outcomes
+
+
+def _stored(url: str, debtor_id: str) -> int:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(
+                conn.execute(
+                    select(func.count()).where(ContactAttempt.debtor_id == debtor_id)
+                ).scalar_one()
+            )
+    finally:
+        engine.dispose()
+
+
+def test_20_concurrent_unanswered_calls_log_exactly_6(database_url: str) -> None:
+    at = datetime(2026, 3, 2, 10, 0, tzinfo=SHANGHAI)
+    bodies = [
+        {
+            "purpose": "collection",
+            "channel": "call",
+            "debtor_id": "debtor-race",
+            "contact": "+86 138 0013 8000",
+            "debt": {"id": "loan-1"},
+            "timezone": "Asia/Shanghai",
+            "at": (at + timedelta(seconds=i)).isoformat(),
+            "result": "unanswered",
+        }
+        for i in range(THREADS)
+    ]
+    outcomes = _race(database_url, bodies)
+    assert outcomes == Counter({"logged": 6, "FREQ_CAP_DAILY": THREADS - 6}), outcomes
+    assert _stored(database_url, "debtor-race") == 6
+
+
+def test_20_concurrent_calls_across_numbers_log_exactly_7_in_7_days(database_url: str) -> None:
+    at = datetime(2026, 3, 2, 10, 0, tzinfo=NEW_YORK)
+    bodies = [
+        {
+            "purpose": "collection",
+            "channel": "call",
+            "debtor_id": "debtor-race-us",
+            "contact": f"+1 212 555 {i:04d}",
+            "debt": {"id": "card-1"},
+            "timezone": "America/New_York",
+            "jurisdiction": "US",
+            "at": (at + timedelta(hours=i % 10, minutes=i)).isoformat(),
+            "result": "unanswered",
+        }
+        for i in range(THREADS)
+    ]
+    outcomes = _race(database_url, bodies)
+    assert outcomes == Counter({"logged": 7, "FREQ_CAP_7IN7": THREADS - 7}), outcomes
+    assert _stored(database_url, "debtor-race-us") == 7
