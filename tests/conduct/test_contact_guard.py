@@ -14,7 +14,7 @@ from sqlalchemy import select, text
 from lendguard.conduct.contacts import ContactGuard, ContactLog, ContactRefused, ContactRequest
 from lendguard.conduct.contacts import InconvenientWindow as Window
 from lendguard.db import make_engine
-from lendguard.errors import ValidationFailed
+from lendguard.errors import Conflict, ValidationFailed
 from lendguard.models import ContactAttempt, ThirdPartyOptOut
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -589,7 +589,8 @@ def test_every_finding_is_reported(guard: ContactGuard) -> None:
     [
         (collection(target="third_party"), "third_party"),
         (collection(third_party={"id": "x", "relation": "unrelated"}), "third_party"),
-        (marketing(target="third_party", third_party={"id": "x", "relation": "unrelated"}), "target"),
+        (marketing(target="third_party", third_party={"id": "x", "relation": "unrelated"}),
+         "target"),
         ({**collection(), "debt": None}, "debt"),
         (collection(channel="sms"), "template_text"),
         (collection(debtor_consent={"window_start": cn(23), "window_end": cn(22)}),
@@ -604,3 +605,35 @@ def test_invalid_requests_name_the_field(
     with pytest.raises(ValidationFailed) as caught:
         guard.check(ContactRequest.model_validate(body))
     assert field in [e.field for e in caught.value.errors]
+
+
+# -- logging details -----------------------------------------------------------------------------
+
+
+def test_inbound_contacts_are_recorded_never_checked(guard: ContactGuard) -> None:
+    # The debtor calls back at 23:00: not an attempt, so not refused, and not counted.
+    logged = log(guard, collection(at=cn(23)), "conversation", direction="inbound")
+    assert logged["direction"] == "inbound"
+    for minute in range(6):
+        log(guard, collection(at=cn(9, minute, day=1)), "unanswered")
+    assert codes(guard, collection(at=cn(10, day=1))) == ["FREQ_CAP_DAILY"]
+
+
+def test_an_attempt_id_belongs_to_one_debtor(guard: ContactGuard) -> None:
+    log(guard, collection(), "unanswered", attempt_id="same")
+    with pytest.raises(Conflict):
+        log(guard, collection(debtor_id="debtor-2"), "unanswered", attempt_id="same")
+
+
+def test_a_refused_log_writes_nothing(guard: ContactGuard) -> None:
+    refused(guard, collection(at=cn(23)), "unanswered")
+    with guard.db.connect() as conn:
+        assert conn.execute(select(ContactAttempt.id)).all() == []
+        # The lock row's bump was rolled back with it.
+        assert conn.execute(text("SELECT count(*) FROM contact_debtors")).scalar() == 0
+
+
+def test_refused_by_third_party_needs_a_third_party(guard: ContactGuard) -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        log(guard, collection(), "refused_by_third_party")
+    assert [e.field for e in caught.value.errors] == ["result"]

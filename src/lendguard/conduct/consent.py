@@ -92,12 +92,16 @@ class PreferenceStore:
 
     def __init__(self, engine: Engine) -> None:
         self.db = engine
+        # Autocommit reads on PostgreSQL (see lendguard.conduct.contacts.read_options).
+        self._read_options = (
+            {"isolation_level": "AUTOCOMMIT"} if engine.dialect.name == "postgresql" else {}
+        )
         self._latest = latest_marketing_choice()
 
     # -- marketing -------------------------------------------------------------------------------
 
     def marketing_allowed(self, customer_id: str, channel: str, at: datetime) -> bool | None:
-        with self.db.connect() as conn:
+        with self.db.connect().execution_options(**self._read_options) as conn:
             opted_out = conn.execute(
                 self._latest, {"debtor": customer_id, "channel": channel, "at": at}
             ).scalar_one_or_none()

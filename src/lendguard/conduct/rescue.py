@@ -71,10 +71,14 @@ class FlagStore:
 
     def __init__(self, engine: Engine) -> None:
         self.db = engine
+        # Autocommit reads on PostgreSQL (see lendguard.conduct.contacts.read_options).
+        self._read_options = (
+            {"isolation_level": "AUTOCOMMIT"} if engine.dialect.name == "postgresql" else {}
+        )
         self._held = {flag: select(flag_held(flag)) for flag in Flag}
 
     def _has(self, customer_id: str, flag: Flag, at: datetime) -> bool:
-        with self.db.connect() as conn:
+        with self.db.connect().execution_options(**self._read_options) as conn:
             return bool(conn.execute(self._held[flag], {"debtor": customer_id, "at": at}).scalar())
 
     def marketing_suppressed(self, customer_id: str, at: datetime) -> bool:
