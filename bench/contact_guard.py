@@ -289,6 +289,17 @@ def bench_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def run_contact_guard(checks: int = 10_000, debtors: int = 1_000) -> dict[str, Any]:
+    """The benchmark with its defaults, for ``make bench`` (bench/run_all.py)."""
+    args = argparse.Namespace(
+        checks=checks, debtors=debtors, history_days=60, seed=7, profile=False, top=25, out=None
+    )
+    result: dict[str, Any] = {"sqlite": bench_backend("sqlite", args)}
+    if os.environ.get(BENCH_DATABASE_ENV):
+        result["postgres"] = bench_backend("postgres", args)
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checks", type=int, default=10_000)

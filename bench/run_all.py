@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 from console_queue import run_console_queue
+from contact_guard import run_contact_guard
 from rich.console import Console
 from rich.table import Table
 
@@ -126,6 +127,12 @@ def main(argv: list[str] | None = None) -> int:
         default=True,
         help="also time the console's case queue with 10,000 open cases (bench/console_queue.py)",
     )
+    parser.add_argument(
+        "--contact-guard",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time 10,000 in-process contact checks (bench/contact_guard.py)",
+    )
     args = parser.parse_args(argv)
 
     stderr = Console(stderr=True)
@@ -144,6 +151,10 @@ def main(argv: list[str] | None = None) -> int:
         result["console_queue"] = run_console_queue(
             log=(lambda _: None) if args.quiet else stderr.print
         )
+    if args.contact_guard:
+        if not args.quiet:
+            stderr.print("contact_guard: 10,000 checks over 1,000 debtors")
+        result["contact_guard"] = run_contact_guard()
     text = orjson.dumps(result, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
     console = Console() if sys.stdout.isatty() else Console(width=120)
     console.print(table(result))
@@ -158,6 +169,13 @@ def main(argv: list[str] | None = None) -> int:
             f"{goal['measured_p99_ms']:.1f} ms (target ≤ {goal['target_ms']:.0f} ms, "
             f"{'met' if goal['met'] else 'not met'})"
         )
+    guard = result.get("contact_guard")
+    if guard:
+        for backend in ("sqlite", "postgres"):
+            block = guard.get(backend)
+            if block:
+                p99 = block.get("check", block).get("p99_us")
+                console.print(f"contact check p99 ({backend}): {p99} µs (target < 2,000 µs)")
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text + "\n", encoding="utf-8")
