@@ -24,6 +24,8 @@ from lendguard.decisions.state import MemoryStateStore, RedisStateStore, StateSt
 from lendguard.errors import LendGuardError
 from lendguard.lending.rescue import RescueService
 from lendguard.logging import configure_logging
+from lendguard.privacy.consent import ConsentLedger
+from lendguard.privacy.requests import RequestService
 from lendguard.responses import JSONResponse, problem
 
 
@@ -37,6 +39,8 @@ class Services:
     webhooks: WebhookSender
     conduct: ContactGuard
     rescue: RescueService
+    consent: ConsentLedger
+    privacy_requests: RequestService
 
     def close(self) -> None:
         self.webhooks.stop()
@@ -70,7 +74,11 @@ def build_services(settings: Settings, migrate: bool = True) -> Services:
     cases = CaseService(engine, webhooks, elderly_age=settings.elderly_age)
     cases.on_labels = decisions.apply_new_labels
     decisions.after_commit.append(cases.take_in)
-    conduct = ContactGuard(engine, pii_key=settings.pii_key)
+    # The consent ledger answers the contact guard's consent questions; what it does not know
+    # falls back to the guard's own preference store.
+    consent = ConsentLedger(engine)
+    conduct = ContactGuard(engine, pii_key=settings.pii_key, consent=consent)
+    consent.fallback = conduct.preferences
     # The rescue ladder writes the flags the contact guard reads (marketing suppressed,
     # collection paused).
     rescue = RescueService(engine, conduct.flags)
@@ -92,6 +100,8 @@ def build_services(settings: Settings, migrate: bool = True) -> Services:
         webhooks=webhooks,
         conduct=conduct,
         rescue=rescue,
+        consent=consent,
+        privacy_requests=RequestService(engine),
     )
 
 
@@ -153,6 +163,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     from lendguard.lending.endpoints import router as lending_router
 
     app.include_router(lending_router)
+    from lendguard.privacy.endpoints import router as privacy_router
+
+    app.include_router(privacy_router)
     from lendguard.console.routes import install as install_console
 
     install_console(app)

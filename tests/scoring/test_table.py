@@ -1,4 +1,6 @@
-"""Training a risk score from a table: ``train_table``, ``table_rows`` and ``evaluate_table``.
+"""Training a risk score from a table: ``train_table``, ``table_rows`` and ``evaluate_table``,
+the cross-validation (``train_table(cv=…)``, ``cross_validate``, ``lendguard model train --cv``)
+and the derived features of Give Me Some Credit's columns.
 
 Small synthetic tables built in ``tmp_path``, plus HMEQ and German credit from ``../shared/data``
 (skipped, with the reason, where that folder is missing).
@@ -15,12 +17,19 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pytest
+from typer.testing import CliRunner
 
+from lendguard.cli.main import app
+from lendguard.decisions.scoring.metrics import score_metrics
 from lendguard.decisions.scoring.model import ModelError, ScoringModel
 from lendguard.decisions.scoring.table import (
     CLIP_QUANTILES,
+    DERIVED_FEATURES,
+    CrossValidation,
     _split,
+    cross_validate,
     evaluate_table,
+    read_table,
     table_rows,
     train_table,
 )
@@ -105,13 +114,17 @@ def test_card_describes_the_model(trained: tuple[Path, Path, dict[str, Any]]) ->
     assert set(card["clip_bounds"]) == set(FEATURES) - {"grade"}
     assert card["clip_quantiles"] == list(CLIP_QUANTILES)
     assert "NaN" in card["missing_values"]
-    assert card["params"]["scale_pos_weight"] > 1
+    assert "scale_pos_weight" not in card["params"]  # the isotonic map gives the probabilities
+    assert card["derived_features"] == {}  # none of Give Me Some Credit's columns
+    assert "cross_validation" not in card
+    assert card["metrics_from"] == "the held-out validation part (600 rows)"
     assert card["params"]["deterministic"] is True
     assert card["params"]["seed"] == 3
     assert 1 <= card["best_iteration"] <= 60
     split = card["split"]
     assert split["train_rows"] + split["calibration_rows"] + split["valid_rows"] == 3000
     assert split["valid_rows"] == 600
+    assert split["cross_validation_folds"] is None
     metrics = card["metrics"]
     assert metrics["n"] == 600
     assert set(metrics) == {"roc_auc", "auprc", "recall_at_fpr", "n", "positives"}
@@ -466,3 +479,330 @@ def test_high_cardinality_strings_keep_the_most_frequent_levels(tmp_path: Path) 
     # levels seen in the training part (some of the 1,200 fell only in the validation part)
     assert 1000 < card["categorical_levels_truncated"]["branch"] <= 1200
     assert len(card["categorical_levels"]["branch"]) == 1000
+
+
+# -- cross-validation ------------------------------------------------------------------------
+
+EXCLUDED = {"defaulted", "customer_id", ""}
+
+
+def _cv(frame: pl.DataFrame, folds: int = 4, seed: int = 11) -> CrossValidation:
+    y = frame["defaulted"].to_numpy().astype(np.int8)
+    return cross_validate(frame, y, EXCLUDED, folds, seed=seed, progress=False, n_estimators=40)
+
+
+@pytest.fixture(scope="module")
+def cross_validated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """(model folder, card) of ``train_table(cv=4)`` on a synthetic table of 2,000 rows."""
+    root = tmp_path_factory.mktemp("cv")
+    data = write_csv(synthetic(2000, seed=4), root / "borrowers.csv")
+    card = train_table(
+        data, "defaulted", root / "model", id_column="customer_id", seed=2, cv=4, **FAST
+    )
+    return root / "model", card
+
+
+def test_cv_folds_are_stratified_disjoint_and_cover_every_row() -> None:
+    frame = synthetic(2000, seed=4)
+    y = frame["defaulted"].to_numpy()
+    result = _cv(frame)
+    assert [fold.index for fold in result.folds] == [1, 2, 3, 4]
+    held_out = [set(fold.held_out_rows.tolist()) for fold in result.folds]
+    for i, rows in enumerate(held_out):
+        for other in held_out[i + 1 :]:
+            assert not rows & other
+    assert set().union(*held_out) == set(range(2000))
+    for fold in result.folds:
+        assert len(fold.held_out_rows) == 500
+        # the training rows are exactly the other folds
+        assert set(fold.train_rows.tolist()) == set(range(2000)) - set(fold.held_out_rows.tolist())
+        # stratified: each fold holds a quarter of the positives, give or take one
+        assert abs(int(y[fold.held_out_rows].sum()) - y.sum() / 4) <= 1
+        # the inner fit / calibration split lies inside the training folds
+        inner = set(fold.fitted.fit_rows.tolist()) | set(fold.fitted.calibration_rows.tolist())
+        assert inner == set(fold.train_rows.tolist())
+
+
+def test_cv_is_seeded() -> None:
+    frame = synthetic(1200, seed=4)
+    first, again, other = _cv(frame, seed=5), _cv(frame, seed=5), _cv(frame, seed=6)
+    for a, b in zip(first.folds, again.folds, strict=True):
+        np.testing.assert_array_equal(a.held_out_rows, b.held_out_rows)
+        np.testing.assert_array_equal(a.proba, b.proba)
+    assert first.summary["per_fold"] == again.summary["per_fold"]
+    assert any(
+        not np.array_equal(a.held_out_rows, b.held_out_rows)
+        for a, b in zip(first.folds, other.folds, strict=True)
+    )
+
+
+def test_cv_card_records_the_folds_and_their_mean(
+    cross_validated: tuple[Path, dict[str, Any]],
+) -> None:
+    model_dir, card = cross_validated
+    assert json.loads((model_dir / "card.json").read_text()) == json.loads(json.dumps(card))
+    cv = card["cross_validation"]
+    assert cv["folds"] == 4
+    assert cv["seed"] == 2
+    assert "StratifiedKFold(n_splits=4, shuffle=True, random_state=2)" in cv["method"]
+    per_fold = cv["per_fold"]
+    assert [f["fold"] for f in per_fold] == [1, 2, 3, 4]
+    assert sum(f["held_out_rows"] for f in per_fold) == 2000
+    assert sum(f["held_out_positives"] for f in per_fold) == card["positives"]
+    for fold in per_fold:
+        assert fold["train_rows"] + fold["held_out_rows"] == 2000
+        assert 1 <= fold["best_iteration"] <= 60
+        assert 0.6 < fold["roc_auc"] < 1
+    for metric in ("roc_auc", "auprc"):
+        values = [f[metric] for f in per_fold]
+        assert cv[metric]["mean"] == round(float(np.mean(values)), 5)
+        assert cv[metric]["std"] == round(float(np.std(values)), 5)
+        assert cv[metric]["min"] == min(values)
+        assert cv[metric]["max"] == max(values)
+    assert cv["out_of_fold"]["n"] == 2000
+    # The final model is fitted on all rows: no validation part, the metrics are out-of-fold.
+    split = card["split"]
+    assert split["cross_validation_folds"] == 4
+    assert split["valid_size"] is None
+    assert split["valid_rows"] == 0
+    assert split["train_rows"] + split["calibration_rows"] == 2000
+    assert card["metrics"] == cv["out_of_fold"]
+    assert card["metrics_from"].startswith("cross-validation, 4 folds")
+    assert card["valid_calibration"] == cv["out_of_fold_calibration"]
+
+
+def test_cv_figures_are_those_of_each_fold_model_on_its_rows() -> None:
+    frame = synthetic(1500, seed=8)
+    y = frame["defaulted"].to_numpy()
+    result = _cv(frame, folds=3)
+    for fold, recorded in zip(result.folds, result.summary["per_fold"], strict=True):
+        again = fold.fitted.model.predict_proba(fold.fitted.spec.matrix(frame[fold.held_out_rows]))
+        np.testing.assert_array_equal(again, fold.proba)
+        metrics = score_metrics(y[fold.held_out_rows], again)
+        assert recorded["roc_auc"] == metrics["roc_auc"] == fold.metrics["roc_auc"]
+        assert recorded["auprc"] == metrics["auprc"]
+    oof = np.concatenate([fold.proba for fold in result.folds])
+    order = np.concatenate([fold.held_out_rows for fold in result.folds])
+    assert result.summary["out_of_fold"] == score_metrics(y[order], oof)
+
+
+@pytest.mark.parametrize("cv", [1, 0, -3, True, 2.5, "5"])
+def test_bad_cv_values(tmp_path: Path, cv: Any) -> None:
+    data = write_csv(synthetic(300), tmp_path / "t.csv")
+    with pytest.raises(ModelError, match=r"cv must be a whole number of folds, at least 2"):
+        train_table(data, "defaulted", tmp_path / "m", cv=cv, **FAST)
+    assert not (tmp_path / "m").exists()
+
+
+def test_more_folds_than_rows_of_a_class(tmp_path: Path) -> None:
+    data = tmp_path / "t.csv"
+    data.write_text("x,defaulted\n" + "".join(f"{i},{int(i < 3)}\n" for i in range(60)))
+    with pytest.raises(ModelError, match=r"cv=5 folds need at least 5 rows of each class.*3 pos"):
+        train_table(data, "defaulted", tmp_path / "m", cv=5, **FAST)
+
+
+def test_cli_cv(tmp_path: Path) -> None:
+    data = write_csv(synthetic(1200, seed=3), tmp_path / "t.csv")
+    runner = CliRunner()
+    args = ["model", "train", "--table", str(data), "--label", "defaulted", "--out"]
+    result = runner.invoke(app, [*args, str(tmp_path / "m"), "--cv", "3", "--seed", "4"])
+    assert result.exit_code == 0, result.output
+    card = json.loads(result.stdout)
+    assert [f["fold"] for f in card["cross_validation"]["per_fold"]] == [1, 2, 3]
+    assert "3-fold cross-validation (seed 4)" in result.stderr  # the table of folds
+    assert "mean ± std" in result.stderr
+    assert (tmp_path / "m" / "model.txt").exists()
+
+    bad = runner.invoke(app, [*args, str(tmp_path / "bad"), "--cv", "1"])
+    assert bad.exit_code == 2
+    assert "cv must be a whole number of folds, at least 2, got 1" in bad.stderr
+    assert not (tmp_path / "bad").exists()
+    both = runner.invoke(app, [*args, str(tmp_path / "b"), "--cv", "3", "--valid-size", "0.3"])
+    assert both.exit_code == 2
+    assert "either --cv or --valid-size" in both.stderr
+
+
+# -- no leakage from the held-out fold -------------------------------------------------------
+
+
+def test_fold_preprocessing_sees_only_its_training_rows() -> None:
+    """Levels and clip bounds of each fold come from its training folds alone."""
+    frame = synthetic(2000, seed=4)
+    folds = _cv(frame).folds  # the assignment depends on the labels and the seed only
+    target = folds[1]
+    rows = target.held_out_rows[:30]
+    grade = frame["grade"].to_numpy().astype(object)
+    grade[rows] = "Z"  # a level that only fold 2's held-out rows have
+    debt = frame["debt_ratio"].to_numpy().copy()
+    debt[rows] = 1e9  # outliers only there
+    changed = frame.with_columns(grade=pl.Series(grade), debt_ratio=pl.Series(debt))
+    result = _cv(changed)
+    for fold in result.folds:
+        train = fold.train_rows
+        expected = np.quantile(debt[train], CLIP_QUANTILES).tolist()
+        assert fold.fitted.spec.clip["debt_ratio"] == pytest.approx(expected, rel=1e-12)
+        if fold.index == target.index:
+            assert "Z" not in fold.fitted.spec.categorical["grade"]
+            assert fold.fitted.spec.clip["debt_ratio"][1] < 100
+        else:
+            assert "Z" in fold.fitted.spec.categorical["grade"]
+    # Scored with the fold's own spec, the unseen level is missing and the outlier clipped.
+    spec = result.folds[1].fitted.spec
+    x = spec.matrix(changed[rows])
+    assert np.isnan(x[:, spec.features.index("grade")]).all()
+    assert (x[:, spec.features.index("debt_ratio")] == spec.clip["debt_ratio"][1]).all()
+
+
+def test_held_out_values_cannot_change_the_fold_model() -> None:
+    """Rewriting every feature of fold 3's held-out rows leaves fold 3's fitted model unchanged.
+
+    Anything fitted on all rows (clip quantiles, levels, LightGBM's bins, the calibration) would
+    move; the other folds, which train on those rows, must change.
+    """
+    frame = synthetic(2000, seed=4)
+    before = _cv(frame)
+    target = before.folds[2]
+    rows = target.held_out_rows
+    rng = np.random.default_rng(0)
+    columns = {
+        "income": rng.lognormal(12.0, 2.0, rows.size),
+        "utilisation": rng.uniform(100, 1e6, rows.size),
+        "debt_ratio": rng.uniform(-1e6, 1e6, rows.size),
+        "dependents": rng.integers(50, 90, rows.size).astype(np.float64),
+    }
+    updated = {}
+    for name, values in columns.items():
+        column = frame[name].cast(pl.Float64).to_numpy().copy()
+        column[rows] = values
+        updated[name] = pl.Series(column)
+    grade = frame["grade"].to_numpy().astype(object)
+    grade[rows] = np.array(["Q", "R", "S"])[rng.integers(0, 3, rows.size)]
+    changed = frame.with_columns(grade=pl.Series(grade), **updated)
+    after = _cv(changed)
+    for old, new in zip(before.folds, after.folds, strict=True):
+        np.testing.assert_array_equal(old.held_out_rows, new.held_out_rows)
+        same_model = old.fitted.model.booster.model_to_string() == (
+            new.fitted.model.booster.model_to_string()
+        )
+        if old.index == target.index:
+            assert same_model
+            assert old.fitted.spec == new.fitted.spec
+            np.testing.assert_array_equal(
+                old.fitted.model.calibration.x, new.fitted.model.calibration.x
+            )
+            np.testing.assert_array_equal(
+                old.fitted.model.calibration.y, new.fitted.model.calibration.y
+            )
+        else:
+            assert not same_model
+
+
+# -- derived features (Give Me Some Credit's columns) ----------------------------------------
+
+GMSC_COLUMNS = [
+    "RevolvingUtilizationOfUnsecuredLines",
+    "age",
+    "NumberOfTime30-59DaysPastDueNotWorse",
+    "DebtRatio",
+    "MonthlyIncome",
+    "NumberOfOpenCreditLinesAndLoans",
+    "NumberOfTimes90DaysLate",
+    "NumberRealEstateLoansOrLines",
+    "NumberOfTime60-89DaysPastDueNotWorse",
+    "NumberOfDependents",
+]
+
+
+def gmsc_like(rows: int = 3000, seed: int = 0) -> pl.DataFrame:
+    """A table with Give Me Some Credit's columns, codes 96/98 and missing incomes included."""
+    rng = np.random.default_rng(seed)
+    late = rng.poisson([0.3, 0.1, 0.1], (rows, 3)).astype(np.int64)
+    late[rng.random(rows) < 0.01] = 98
+    income = rng.lognormal(8.5, 0.6, rows).round(0)
+    missing_income = rng.random(rows) < 0.2
+    debt_ratio = np.where(missing_income, rng.gamma(2, 800, rows), rng.beta(2, 5, rows))
+    utilisation = rng.beta(1, 3, rows)
+    age = rng.integers(21, 90, rows)
+    logit = -3 + 0.8 * np.minimum(late.sum(axis=1), 6) + 2 * utilisation - 0.02 * (age - 50)
+    label = (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype(np.int64)
+    lines = rng.integers(0, 20, rows)
+    return pl.DataFrame(
+        {
+            "": np.arange(rows) + 1,
+            "SeriousDlqin2yrs": label,
+            "RevolvingUtilizationOfUnsecuredLines": utilisation,
+            "age": age,
+            "NumberOfTime30-59DaysPastDueNotWorse": late[:, 0],
+            "DebtRatio": debt_ratio,
+            "MonthlyIncome": pl.Series(np.where(missing_income, np.nan, income)).fill_nan(None),
+            "NumberOfOpenCreditLinesAndLoans": lines,
+            "NumberOfTimes90DaysLate": late[:, 2],
+            "NumberRealEstateLoansOrLines": np.minimum(lines, rng.integers(0, 3, rows)),
+            "NumberOfTime60-89DaysPastDueNotWorse": late[:, 1],
+            "NumberOfDependents": pl.Series(
+                np.where(rng.random(rows) < 0.03, np.nan, rng.integers(0, 4, rows))
+            ).fill_nan(None),
+        }
+    )
+
+
+def test_derived_features_are_computed_in_training_and_scoring(tmp_path: Path) -> None:
+    frame = gmsc_like()
+    data = tmp_path / "gmsc.csv"
+    frame.write_csv(data)
+    card = train_table(data, "SeriousDlqin2yrs", tmp_path / "m", **FAST)
+    names = [feature.name for feature in DERIVED_FEATURES]
+    assert list(card["derived_features"]) == names
+    assert card["features"] == GMSC_COLUMNS + names
+    assert card["derived_features"]["debt_amount"]["from"] == ["DebtRatio", "MonthlyIncome"]
+    assert set(card["clip_bounds"]) == set(card["features"])  # derived ones clipped as well
+
+    model = ScoringModel.load(tmp_path / "m")
+    # Scoring needs only the raw columns, in any order, as in the file.
+    raw = read_table(data).select(list(reversed(GMSC_COLUMNS)))
+    x = table_rows(model, raw)
+    assert x.shape == (3000, len(GMSC_COLUMNS) + len(names))
+    column = {name: x[:, card["features"].index(name)] for name in card["features"]}
+    late = frame.select(GMSC_COLUMNS[2], GMSC_COLUMNS[8], GMSC_COLUMNS[6]).to_numpy()
+    coded = (late >= 90).any(axis=1)
+    assert np.isnan(column["total_past_due"][coded]).all()
+    low, high = card["clip_bounds"]["total_past_due"]
+    np.testing.assert_array_equal(
+        column["total_past_due"][~coded], np.clip(late[~coded].sum(axis=1), low, high)
+    )
+    income = frame["MonthlyIncome"].to_numpy()
+    debt = frame["DebtRatio"].to_numpy()
+    amount = np.where(np.isnan(income), debt, debt * income)
+    low, high = card["clip_bounds"]["debt_amount"]
+    np.testing.assert_allclose(column["debt_amount"], np.clip(amount, low, high), rtol=1e-12)
+    np.testing.assert_array_equal(column["income_missing"], np.isnan(income).astype(float))
+    assert np.isnan(column["debt_ratio_with_income"][np.isnan(income)]).all()
+
+    metrics = evaluate_table(tmp_path / "m", data, "SeriousDlqin2yrs")
+    assert metrics["roc_auc"] > 0.7
+
+
+def test_scoring_needs_the_sources_of_derived_features(tmp_path: Path) -> None:
+    data = tmp_path / "gmsc.csv"
+    gmsc_like(1500).write_csv(data)
+    train_table(data, "SeriousDlqin2yrs", tmp_path / "m", **FAST)
+    model = ScoringModel.load(tmp_path / "m")
+    frame = read_table(data).drop("MonthlyIncome")
+    with pytest.raises(ModelError, match=r"lacks the model's feature columns \['MonthlyIncome'\]"):
+        table_rows(model, frame)
+
+
+def test_derived_features_need_every_source_column(tmp_path: Path) -> None:
+    data = tmp_path / "gmsc.csv"
+    gmsc_like(1500).drop("NumberOfDependents", "age").write_csv(data)
+    card = train_table(data, "SeriousDlqin2yrs", tmp_path / "m", **FAST)
+    assert "income_per_person" not in card["derived_features"]
+    assert "income_per_year_of_age" not in card["derived_features"]
+    assert "debt_amount" in card["derived_features"]
+
+
+def test_unknown_derived_feature_in_a_card(trained: tuple[Path, Path, dict[str, Any]]) -> None:
+    model = ScoringModel.load(trained[1])
+    card = dict(model.card) | {"derived_features": {"made_up": {}}}
+    with pytest.raises(ModelError, match="unknown derived features.*made_up"):
+        table_rows(ScoringModel(model.booster, model.calibration, card), [])

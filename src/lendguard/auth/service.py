@@ -31,8 +31,11 @@ class Scope(StrEnum):
     audit_read = "audit:read"
     lending_check = "lending:check"
     lending_write = "lending:write"
+    privacy_consent = "privacy:consent"
+    privacy_requests = "privacy:requests"
     conduct_check = "conduct:check"
     conduct_write = "conduct:write"
+    privacy_mask = "privacy:mask"
 
 
 class Role(StrEnum):
@@ -61,9 +64,15 @@ ROLE_SCOPES: dict[Role, frozenset[str]] = {
     Role.approver: frozenset(
         {Scope.decisions_read, Scope.cases_read, Scope.rules_write, Scope.rules_approve}
     ),
-    # compliance officer: reads everything, including the audit trail, changes nothing
+    # compliance officer: reads everything incl. the audit trail; works privacy requests
     Role.officer: frozenset(
-        {Scope.decisions_read, Scope.cases_read, Scope.audit_read, Scope.lending_check}
+        {
+            Scope.decisions_read,
+            Scope.cases_read,
+            Scope.audit_read,
+            Scope.lending_check,
+            Scope.privacy_requests,
+        }
     ),
     Role.admin: frozenset({Scope.admin}),
 }

@@ -336,8 +336,17 @@ def model_train(
     table: Annotated[Path | None, typer.Option(help="A table (CSV, zipped CSV, Parquet)")] = None,
     label: Annotated[str | None, typer.Option(help="Label column of --table")] = None,
     id_column: Annotated[str | None, typer.Option(help="Row id column (not a feature)")] = None,
-    valid_size: Annotated[float, typer.Option(help="Validation share for --table")] = 0.2,
+    valid_size: Annotated[
+        float | None, typer.Option(help="Validation share for --table (default 0.2)")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed")] = 0,
+    cv: Annotated[
+        int | None,
+        typer.Option(
+            help="--table: seeded stratified K-fold cross-validation (K >= 2) in the card, "
+            "then the final model on all rows"
+        ),
+    ] = None,
 ) -> None:
     """Train a calibrated LightGBM score on event history or on a table; print the card."""
     from lendguard.decisions.scoring.model import ModelError
@@ -345,6 +354,13 @@ def model_train(
     try:
         if (events is None) == (table is None):
             raise ModelError("give either --events or --table")
+        if cv is not None and table is None:
+            raise ModelError("--cv needs --table")
+        if cv is not None and valid_size is not None:
+            raise ModelError(
+                "give either --cv or --valid-size: with --cv the held-out folds are the "
+                "validation and the final model is fitted on all rows"
+            )
         if events is not None:
             from lendguard.decisions.scoring.events import train_events
 
@@ -365,11 +381,21 @@ def model_train(
 
             assert table is not None
             card = train_table(
-                table, label, out, id_column=id_column, valid_size=valid_size, seed=seed
+                table,
+                label,
+                out,
+                id_column=id_column,
+                valid_size=0.2 if valid_size is None else valid_size,
+                seed=seed,
+                cv=cv,
             )
     except ModelError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    if "cross_validation" in card:
+        from lendguard.decisions.scoring.table import cross_validation_table
+
+        err.print(cross_validation_table(card["cross_validation"]))
     typer.echo(_dumps(card))
 
 
@@ -606,6 +632,44 @@ def lending_check_offer(
         if not answer["findings"]:
             console.print("  [green]no findings[/green]")
     if answer["findings"]:
+        raise typer.Exit(1)
+
+
+audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident audit trail.")
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
+    expect_head: Annotated[
+        str | None,
+        typer.Option(
+            help="A head hash from an earlier run: it must still be in the chain "
+            "(catches rows cut off the end)"
+        ),
+    ] = None,
+) -> None:
+    """Recompute the audit trail's hash chain: exit 0 when intact, 1 naming the first edited or
+    deleted row."""
+    from lendguard.auth.audit import verify
+    from lendguard.db import make_engine, upgrade
+
+    settings = get_settings()
+    upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        result = verify(engine, expect_head=expect_head)
+    finally:
+        engine.dispose()
+    if json_out:
+        typer.echo(_dumps(result.as_dict()))
+    elif result.ok:
+        typer.echo(f"audit trail intact: {result.rows} rows, head {result.head}")
+    else:
+        where = f"row {result.first_bad_id}" if result.first_bad_id is not None else "the end"
+        typer.echo(f"audit trail BROKEN at {where}: {result.problem}")
+    if not result.ok:
         raise typer.Exit(1)
 
 

@@ -53,9 +53,21 @@ def _guard(request: Request) -> ContactGuard:
     tags=["conduct"],
     summary="May this collection or marketing contact go out now? (R13, R16-R19, R23-R24, R33)",
 )
-async def check_contact(request: Request, _: ConductChecker) -> Any:
+async def check_contact(request: Request, principal: ConductChecker) -> Any:
     body = validated(ContactRequest, await read_json(request), "invalid contact check")
-    return _guard(request).check(body).as_dict()
+    answer = _guard(request).check(body).as_dict()
+    if answer["codes"] and body.purpose == "marketing":
+        # A marketing contact refused is a decision about the customer's personal data
+        # (consent, distress): it goes on the customer's audit trail.
+        audit.record_now(
+            _guard(request).db,
+            principal.actor,
+            "conduct.marketing_refused",
+            f"customer:{body.debtor_id}",
+            client_ip(request),
+            {"channel": body.channel, "codes": [c["code"] for c in answer["codes"]]},
+        )
+    return answer
 
 
 @router.post(

@@ -36,8 +36,12 @@ from lendguard.models.decision import (
     Suppression,
 )
 from lendguard.models.lending import HardshipPlan, RescueStep
+from lendguard.models.privacy import ConsentRecord, DataSubjectRequest, PrivacyNotice
 
 __all__ = [
+    "ConsentRecord",
+    "DataSubjectRequest",
+    "PrivacyNotice",
     "HardshipPlan",
     "RescueStep",
     "AuditEntry",

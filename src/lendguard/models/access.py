@@ -42,7 +42,9 @@ class ConsoleSession(Base):
 
 
 class AuditEntry(Base):
-    """Who did what, when, from where: append-only."""
+    """Who did what, when, from where: append-only, hash-chained in id order (``prev_hash`` is
+    the ``hash`` of the row before; see ``lendguard.auth.audit``). Write it with
+    ``audit.record`` only."""
 
     __tablename__ = "audit_log"
 
@@ -53,5 +55,7 @@ class AuditEntry(Base):
     target: Mapped[str] = mapped_column(String(160))
     ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
     detail: Mapped[dict[str, Any]] = mapped_column(PortableJSON)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
 
     __table_args__ = (Index("ix_audit_log_at", "at"),)

@@ -38,6 +38,7 @@ import polars as pl
 import sklearn
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table as RichTable
 from sklearn.isotonic import IsotonicRegression
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
@@ -898,6 +899,44 @@ def _fold_progress(cv: int, name: str) -> Progress:
     )
     progress.add_task(f"cross-validating {name}, {cv} folds", total=cv, metric="")
     return progress
+
+
+def cross_validation_table(summary: Mapping[str, Any]) -> RichTable:
+    """The card's ``cross_validation`` block as a rich table: one row per fold, mean ± std."""
+    table = RichTable(
+        title=f"{summary['folds']}-fold cross-validation (seed {summary['seed']})",
+        title_justify="left",
+    )
+    for column in ("fold", "held-out rows", "positives", "best iteration", "ROC-AUC", "AUPRC"):
+        table.add_column(column, justify="right")
+    for fold in summary["per_fold"]:
+        table.add_row(
+            str(fold["fold"]),
+            f"{fold['held_out_rows']:,}",
+            f"{fold['held_out_positives']:,}",
+            str(fold["best_iteration"]),
+            f"{fold['roc_auc']:.5f}",
+            f"{fold['auprc']:.5f}",
+        )
+    roc, auprc = summary["roc_auc"], summary["auprc"]
+    table.add_section()
+    table.add_row(
+        "mean ± std",
+        "",
+        "",
+        "",
+        f"{roc['mean']:.5f} ± {roc['std']:.5f}",
+        f"{auprc['mean']:.5f} ± {auprc['std']:.5f}",
+    )
+    table.add_row(
+        "out of fold",
+        "",
+        "",
+        "",
+        f"{summary['out_of_fold']['roc_auc']:.5f}",
+        f"{summary['out_of_fold']['auprc']:.5f}",
+    )
+    return table
 
 
 # -- the command -----------------------------------------------------------------------------
