@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import Request
 
 from lendguard.auth.service import Principal, Scope
-from lendguard.errors import Forbidden, Unauthorized
+from lendguard.errors import FieldError, Forbidden, Unauthorized
 
 SESSION_COOKIE = "lg_session"
 CSRF_HEADER = "x-csrf-token"
@@ -54,6 +54,53 @@ def _session_principal(request: Request) -> Principal:
         if not hmac.compare_digest(sent.encode(), info.csrf_token.encode()):
             raise Forbidden("missing or wrong CSRF token (header X-CSRF-Token)")
     return info.principal
+
+
+PURPOSE_HEADER = "x-lendguard-purpose"
+# Purposes that may never read what was collected for anti-fraud (R34; Anti-Telecom and Online
+# Fraud Law Art. 18).
+NOT_ANTI_FRAUD = {"marketing": Scope.purpose_marketing, "credit": Scope.purpose_credit}
+
+
+class PurposeViolation(Forbidden):
+    title = "Purpose violation"
+
+
+def check_purpose(request: Request, principal: Principal, data_purpose: str) -> None:
+    """Refuse (and audit) a read of ``data_purpose`` data by a principal bound to, or a request
+    declaring, a purpose that may not use it. The binding is the key's own scope, so a module
+    cannot read past it by leaving the header out."""
+    declared = request.headers.get(PURPOSE_HEADER, "").strip().lower()
+    bound = [p for p, scope in NOT_ANTI_FRAUD.items() if scope.value in principal.scopes]
+    offending = bound or ([declared] if declared in NOT_ANTI_FRAUD else [])
+    if data_purpose != "anti_fraud" or not offending:
+        return
+    from lendguard.auth import audit
+
+    audit.record_now(
+        request.app.state.services.decisions.db,
+        principal.actor,
+        "privacy.purpose_violation",
+        request.url.path,
+        client_ip(request),
+        {"code": "PURPOSE_VIOLATION", "data_purpose": data_purpose, "purpose": offending[0]},
+    )
+    raise PurposeViolation(
+        f"PURPOSE_VIOLATION: data collected for anti-fraud may not be read for "
+        f"{offending[0]} (R34)",
+        errors=[FieldError("purpose", f"{offending[0]} may not read anti-fraud data")],
+    )
+
+
+def require_for(scope: Scope, data_purpose: str) -> Callable[[Request], Awaitable[Principal]]:
+    """:func:`require`, plus the purpose check for data collected for ``data_purpose``."""
+
+    async def dependency(request: Request) -> Principal:
+        principal = authorize(request, scope)
+        check_purpose(request, principal, data_purpose)
+        return principal
+
+    return dependency
 
 
 def client_ip(request: Request) -> str | None:

@@ -33,6 +33,10 @@ class Scope(StrEnum):
     lending_write = "lending:write"
     privacy_consent = "privacy:consent"
     privacy_requests = "privacy:requests"
+    # Purpose bindings (R34): a key used by a marketing or credit-scoring module carries one,
+    # and may then never read data collected for anti-fraud.
+    purpose_marketing = "purpose:marketing"
+    purpose_credit = "purpose:credit"
     conduct_check = "conduct:check"
     conduct_write = "conduct:write"
     privacy_mask = "privacy:mask"

@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field, ValidationError
 
 from lendguard.auth import audit
-from lendguard.auth.dependencies import authorize, client_ip, require
+from lendguard.auth.dependencies import authorize, client_ip, require, require_for
 from lendguard.auth.service import Principal, Scope
 from lendguard.decisions.explain import explain
 from lendguard.decisions.service import DecisionService, parse_event, validation_errors
@@ -82,7 +82,8 @@ def validated(model: type[_M], raw: Any, title: str) -> _M:
         raise ValidationFailed(title, errors=validation_errors(exc)) from None
 
 
-DecisionsReader = Annotated[Principal, Depends(require(Scope.decisions_read))]
+# Decisions, their reasons and the customer's decision history are anti-fraud data (R34).
+DecisionsReader = Annotated[Principal, Depends(require_for(Scope.decisions_read, "anti_fraud"))]
 RulesWriter = Annotated[Principal, Depends(require(Scope.rules_write))]
 RulesApprover = Annotated[Principal, Depends(require(Scope.rules_approve))]
 
