@@ -320,3 +320,25 @@ class TestRequests:
             "/v1/privacy/requests", headers=app_client.key("privacy:requests")
         )
         assert allowed.status_code == 200
+
+
+class TestConsoleQueue:
+    def test_officers_see_overdue_requests(self, case_app: Api) -> None:
+        from fixtures import sign_in
+
+        case_app.client.post(
+            "/v1/privacy/requests",
+            json={
+                "customer_id": "late-1",
+                "kind": "access",
+                "received_at": "2025-01-02T09:00:00+08:00",
+            },
+            headers=case_app.admin,
+        )
+        officer = sign_in(case_app.app, case_app.services, "officer")
+        page = officer.get("/console/privacy")
+        assert page.status_code == 200
+        assert 'id="overdue-alert"' in page.text
+        assert "late-1" in page.text
+        analyst = sign_in(case_app.app, case_app.services, "analyst")
+        assert analyst.get("/console/privacy").status_code == 403

@@ -476,6 +476,15 @@ async def approve_model(version: int, request: Request) -> Response:
     return RedirectResponse("/console/rules", status_code=303)
 
 
+@router.get("/privacy")
+def privacy_queue(request: Request) -> HTMLResponse:
+    """Open data-subject requests, soonest due first, with an overdue alert."""
+    info = _page(request, Scope.privacy_requests)
+    requests = request.app.state.services.privacy_requests.queue()
+    overdue = sum(1 for r in requests if r["overdue"])
+    return _render(request, "privacy.html", info, requests=requests, overdue=overdue)
+
+
 # -- lists -----------------------------------------------------------------------------------------
 
 
