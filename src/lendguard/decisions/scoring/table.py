@@ -11,11 +11,19 @@ holds everything needed to turn a new table into the same feature matrix (``tabl
   in the card; a value not among them at scoring time is missing;
 * missing values are left as NaN for LightGBM (non-finite numbers are treated as missing too);
 * each numeric feature is clipped to its 0.1% and 99.9% quantiles, learned on the training part
-  only, stored in the card and applied at scoring.
+  only, stored in the card and applied at scoring;
+* standard derived features (``DERIVED_FEATURES``: past-due totals, debt amount, income per
+  dependant, ...) are added when the table has Give Me Some Credit's source columns; the card
+  names them and scoring computes them from the same raw columns.
 
-The rows are split, stratified by the label, into a training part and a validation part
-(``valid_size``); a calibration slice of the training part serves for early stopping and for the
-isotonic calibration. The validation part is used only for the metrics in the card.
+One function, ``_fit_rows``, is the training code: given some rows it chooses the features,
+learns the levels and clip bounds, splits the rows (stratified) into a fit part and a calibration
+slice that serves for early stopping and for the isotonic calibration, and fits both, looking at
+no other row. Without ``cv`` the rows are first split, stratified, into a training part and a
+validation part (``valid_size``) used only for the metrics in the card. With ``cv``
+(``cross_validate``) a seeded, stratified K-fold cross-validation runs ``_fit_rows`` on each
+fold's training folds and scores its held-out fold; the per-fold and mean ± std figures go to the
+card under ``cross_validation`` and the final model is fitted on all rows.
 """
 
 from __future__ import annotations
