@@ -26,6 +26,7 @@ from lendguard.lending.rescue import RescueService
 from lendguard.logging import configure_logging
 from lendguard.privacy.consent import ConsentLedger
 from lendguard.privacy.requests import RequestService
+from lendguard.privacy.vault import Vault, master_key_from
 from lendguard.responses import JSONResponse, problem
 
 
@@ -41,6 +42,7 @@ class Services:
     rescue: RescueService
     consent: ConsentLedger
     privacy_requests: RequestService
+    vault: Vault
 
     def close(self) -> None:
         self.webhooks.stop()
@@ -76,6 +78,10 @@ def build_services(settings: Settings, migrate: bool = True) -> Services:
     decisions.after_commit.append(cases.take_in)
     # The consent ledger answers the contact guard's consent questions; what it does not know
     # falls back to the guard's own preference store.
+    vault = Vault(
+        engine, master_key_from(settings.master_key, settings.pii_key), settings.pii_key.encode()
+    )
+    decisions.vault = vault
     consent = ConsentLedger(engine)
     conduct = ContactGuard(engine, pii_key=settings.pii_key, consent=consent)
     consent.fallback = conduct.preferences
@@ -102,6 +108,7 @@ def build_services(settings: Settings, migrate: bool = True) -> Services:
         rescue=rescue,
         consent=consent,
         privacy_requests=RequestService(engine),
+        vault=vault,
     )
 
 
@@ -163,6 +170,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     from lendguard.lending.endpoints import router as lending_router
 
     app.include_router(lending_router)
+    from lendguard.privacy.pii_endpoints import router as pii_router
+
+    app.include_router(pii_router)
     from lendguard.privacy.endpoints import router as privacy_router
 
     app.include_router(privacy_router)

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = 8
     # Console session cookies: Secure (HTTPS only) unless explicitly turned off for local HTTP.
     cookie_secure: bool = True
+    # The master key wrapping the vault's data keys: 32 bytes, base64. Unset: derived from the
+    # PII key (development only; set a real one, kept outside the database, in production).
+    master_key: str | None = None
     # Daily population stability index of a live score above this opens a model_drift case.
     psi_alert_threshold: float = 0.2
     # Customers at or over this age get a trusted-contact call on their cases.

@@ -127,7 +127,7 @@ def test_the_hash_covers_every_field() -> None:
     for index, other in enumerate(
         (8, at.replace(microsecond=1), "b", "act2", "u", None, {"k": [1, "y"]}, "1" * 64)
     ):
-        changed = list(base)
+        changed: list[Any] = list(base)
         changed[index] = other
         assert audit.chain_hash(*changed) != digest, index
     # one spelling per number, but numbers and strings stay apart
@@ -276,7 +276,6 @@ def _hammer(engine: Engine, threads: int, per_thread: int, retry: bool = False) 
     and then append (every third transaction appends twice). Returns the rows written."""
     barrier = threading.Barrier(threads)
     errors: list[BaseException] = []
-    retried = [0]
 
     def work(n: int) -> None:
         try:
@@ -293,7 +292,6 @@ def _hammer(engine: Engine, threads: int, per_thread: int, retry: bool = False) 
                     except OperationalError:
                         if not retry:
                             raise
-                        retried[0] += 1
         except BaseException as exc:  # noqa: BLE001 - reported by the main thread
             errors.append(exc)
 

@@ -165,9 +165,8 @@ def record(
     stored_detail = orjson.loads(orjson.dumps(detail or {}))
     at = datetime.now(UTC)
     _lock(conn)
-    entry_id: int = conn.execute(
-        insert(AuditEntry)
-        .values(
+    inserted = conn.execute(
+        insert(AuditEntry).values(
             at=at,
             actor=actor,
             action=action,
@@ -177,8 +176,10 @@ def record(
             prev_hash=_PENDING,
             hash=_PENDING,
         )
-        .returning(AuditEntry.id)
-    ).scalar_one()
+    )
+    key = inserted.inserted_primary_key
+    assert key is not None
+    entry_id = int(key[0])
     prev_hash = conn.execute(
         select(AuditEntry.hash)
         .where(AuditEntry.id < entry_id)

@@ -56,7 +56,7 @@ from lendguard.errors import (
     ValidationFailed,
 )
 from lendguard.events.schemas import Event
-from lendguard.kit.crypto import pseudonymise
+from lendguard.kit.crypto import PSEUDONYM_PREFIX, pseudonymise
 from lendguard.kit.ids import new_id
 
 log = structlog.get_logger()
@@ -200,6 +200,8 @@ class DecisionService:
         # Called after each commit with that group's decisions at remind or more (cases, the
         # rescue ladder); each consumer filters what it needs and is idempotent.
         self.after_commit: list[Callable[[list[dict[str, Any]]], object]] = []
+        # Encryption at rest for the clear phone, card and address (privacy/vault.py).
+        self.vault: Any = None
 
     # -- start-up ------------------------------------------------------------------------------
 
@@ -340,13 +342,17 @@ class DecisionService:
             return self._decide_locked(event, body, body_hash, t0), body_hash
 
     def _pseudonymise(self, event: Event) -> None:
-        """Phone, card and address never reach the log or the state in clear."""
-        if event.phone is not None:
-            event.phone = pseudonymise(event.phone, self.pii_key)
-        if event.card_id is not None:
-            event.card_id = pseudonymise(event.card_id, self.pii_key)
-        if event.address_id is not None:
-            event.address_id = pseudonymise(event.address_id, self.pii_key)
+        """Phone, card and address never reach the log or the state in clear; with a vault,
+        the clear values are kept there, encrypted, under the same keyed hash."""
+        vault = self.vault
+        for field, kind in (("phone", "phone"), ("card_id", "card"), ("address_id", "address")):
+            raw = getattr(event, field)
+            if raw is None:
+                continue
+            if vault is not None and not raw.startswith(PSEUDONYM_PREFIX):
+                setattr(event, field, vault.put(kind, raw, event.customer_id))
+            else:
+                setattr(event, field, pseudonymise(raw, self.pii_key))
 
     def _answer(self, event_id: str, body_hash: str, pending: _Pending) -> dict[str, Any]:
         if pending.error is not None:

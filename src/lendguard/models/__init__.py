@@ -36,10 +36,18 @@ from lendguard.models.decision import (
     Suppression,
 )
 from lendguard.models.lending import HardshipPlan, RescueStep
-from lendguard.models.privacy import ConsentRecord, DataSubjectRequest, PrivacyNotice
+from lendguard.models.privacy import (
+    ConsentRecord,
+    DataSubjectRequest,
+    EncryptionKey,
+    PrivacyNotice,
+    VaultEntry,
+)
 
 __all__ = [
     "ConsentRecord",
+    "EncryptionKey",
+    "VaultEntry",
     "DataSubjectRequest",
     "PrivacyNotice",
     "HardshipPlan",

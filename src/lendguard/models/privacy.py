@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from lendguard.models.base import Base, PortableJSON, UTCDateTime
@@ -74,3 +74,35 @@ class DataSubjectRequest(Base):
     result: Mapped[dict[str, Any] | None] = mapped_column(PortableJSON, nullable=True)
 
     __table_args__ = (Index("ix_dsr_status_due", "status", "due_at"),)
+
+
+class EncryptionKey(Base):
+    """A data-encryption key, stored wrapped (AES-GCM) by the master key; one is active."""
+
+    __tablename__ = "encryption_keys"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    state: Mapped[str] = mapped_column(String(16))  # active | retiring | retired
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class VaultEntry(Base):
+    """A direct identifier or contact detail (phone, card, address) held encrypted, found by
+    its keyed hash: the same HMAC token the events and window state carry."""
+
+    __tablename__ = "pii_vault"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    lookup_hash: Mapped[str] = mapped_column(String(64))
+    customer_id: Mapped[str] = mapped_column(String(128), index=True)
+    key_version: Mapped[int] = mapped_column(Integer, index=True)
+    nonce: Mapped[bytes] = mapped_column(LargeBinary)
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        UniqueConstraint("kind", "lookup_hash", "customer_id", name="uq_pii_vault_lookup"),
+    )

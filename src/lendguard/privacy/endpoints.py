@@ -207,7 +207,7 @@ def fulfil_request(request_id: str, request: Request, principal: RequestWorker) 
     customer, kind, details = found["customer_id"], found["kind"], found["details"]
     result: dict[str, Any]
     if kind == "access":
-        export = export_customer(services.decisions.db, customer)
+        export = export_customer(services.decisions.db, customer, services.vault)
         result = {
             "tables_with_rows": sorted(t for t, v in export["tables"].items() if v.get("rows")),
             "rows": sum(len(v.get("rows", [])) for v in export["tables"].values()),
@@ -297,4 +297,4 @@ def request_export(request_id: str, request: Request, principal: RequestWorker) 
         client_ip(request),
         {"request_id": request_id},
     )
-    return export_customer(db, found["customer_id"])
+    return export_customer(db, found["customer_id"], request.app.state.services.vault)

@@ -48,6 +48,7 @@ NOT_ABOUT_CUSTOMERS = {
     "state_checkpoint": "bookkeeping",
     "third_party_opt_outs": "preferences of third parties (other people)",
     "webhook_attempts": "delivery bookkeeping (the deliveries themselves are exported)",
+    "encryption_keys": "key material (wrapped data keys)",
 }
 # How a table relates to a customer: (kind, column). kind: "customer" (the column holds the
 # customer id), "event" (an event id of theirs), "case" (a case id of theirs), "audit",
@@ -74,6 +75,7 @@ RELATIONS: dict[str, tuple[str, str]] = {
     "marketing_preferences": ("customer", "customer_id"),
     "conduct_flags": ("customer", "customer_id"),
     "audit_log": ("audit", "target"),
+    "pii_vault": ("customer", "customer_id"),
 }
 
 
@@ -273,8 +275,9 @@ class RequestService:
 # -- the access export -----------------------------------------------------------------------------
 
 
-def export_customer(engine: Engine, customer_id: str) -> dict[str, Any]:
-    """Everything held about one customer, table by table, machine-readable (JSON-ready)."""
+def export_customer(engine: Engine, customer_id: str, vault: Any = None) -> dict[str, Any]:
+    """Everything held about one customer, table by table, machine-readable (JSON-ready).
+    With the vault, its rows are given decrypted (they are the customer's own data)."""
     tables: dict[str, Any] = {}
     with engine.connect() as conn:
         event_ids = [
@@ -303,6 +306,8 @@ def export_customer(engine: Engine, customer_id: str) -> dict[str, Any]:
                 }
                 continue
             tables[name] = {"rows": _rows(conn, table, relation, customer_id, event_ids, case_ids)}
+    if vault is not None and "pii_vault" in tables:
+        tables["pii_vault"] = {"rows": vault.for_customer(customer_id)}
     return {
         "customer_id": customer_id,
         "generated_at": datetime.now(UTC).isoformat(),

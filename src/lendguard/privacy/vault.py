@@ -1,0 +1,225 @@
+"""Encryption at rest for direct identifiers and contact data (phone, card, address).
+
+Events, decisions and window state only ever carry the HMAC pseudonym of these values (so they
+still link events); the values themselves are kept here, encrypted, for the purposes that need
+them (a callback, an access export), and found by that same keyed hash.
+
+Envelope encryption: each row is AES-256-GCM under a data key (DEK) with a version; data keys
+are stored wrapped (AES-GCM) by the master key (``LENDGUARD_MASTER_KEY``, 32 bytes base64),
+which never touches the database. The row's kind and hash are the AEAD's associated data, so a
+ciphertext moved to another row fails to decrypt.
+
+Rotation without downtime (:meth:`Vault.rotate`): a new data key becomes active at once (new
+rows use it), then old rows are re-encrypted in small batches, each its own transaction, while
+reads keep working because every row names its key version; a key is retired once no row uses
+it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import Connection, Engine, func, insert, select, update
+
+from lendguard.kit.crypto import pseudonymise
+from lendguard.models.privacy import EncryptionKey, VaultEntry
+
+KINDS = frozenset({"phone", "card", "address"})
+
+
+def master_key_from(setting: str | None, fallback_secret: str) -> bytes:
+    """The 32-byte master key: from the setting (base64), or derived from the development
+    PII key so the default setup runs (a production deployment sets its own)."""
+    if setting:
+        key = base64.b64decode(setting)
+        if len(key) != 32:
+            raise ValueError("LENDGUARD_MASTER_KEY must be 32 bytes, base64-encoded")
+        return key
+    return hashlib.sha256(b"lendguard-master:" + fallback_secret.encode()).digest()
+
+
+class Vault:
+    def __init__(self, engine: Engine, master_key: bytes, pii_key: bytes) -> None:
+        self.db = engine
+        self._kek = AESGCM(master_key)
+        self.pii_key = pii_key
+        self._keys: dict[int, AESGCM] = {}
+        self._active: int | None = None
+        self._lock = threading.Lock()
+
+    # -- keys ------------------------------------------------------------------------------------
+
+    def _unwrap(self, version: int, wrapped: bytes) -> AESGCM:
+        raw = self._kek.decrypt(wrapped[:12], wrapped[12:], f"dek:{version}".encode())
+        return AESGCM(raw)
+
+    def _load_keys(self, conn: Connection) -> None:
+        for row in conn.execute(select(EncryptionKey)).all():
+            if row.version not in self._keys:
+                self._keys[row.version] = self._unwrap(row.version, row.wrapped_key)
+            if row.state == "active":
+                self._active = row.version
+
+    def _new_key(self, conn: Connection) -> int:
+        latest = conn.execute(select(func.max(EncryptionKey.version))).scalar_one_or_none()
+        version = int(latest or 0) + 1
+        raw = AESGCM.generate_key(bit_length=256)
+        nonce = os.urandom(12)
+        wrapped = nonce + self._kek.encrypt(nonce, raw, f"dek:{version}".encode())
+        conn.execute(
+            update(EncryptionKey).where(EncryptionKey.state == "active").values(state="retiring")
+        )
+        conn.execute(
+            insert(EncryptionKey),
+            {
+                "version": version,
+                "wrapped_key": wrapped,
+                "state": "active",
+                "created_at": datetime.now(UTC),
+            },
+        )
+        self._keys[version] = AESGCM(raw)
+        self._active = version
+        return version
+
+    def _active_key(self, conn: Connection) -> int:
+        with self._lock:
+            if self._active is None:
+                self._load_keys(conn)
+            if self._active is None:
+                self._new_key(conn)
+            assert self._active is not None
+            return self._active
+
+    # -- rows ------------------------------------------------------------------------------------
+
+    def put(self, kind: str, value: str, customer_id: str, conn: Connection | None = None) -> str:
+        """Keep ``value`` encrypted; return its keyed hash (the pseudonym). Idempotent."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown kind {kind!r}")
+        token = pseudonymise(value, self.pii_key)
+        if conn is None:
+            with self.db.begin() as own:
+                self._put(own, kind, value, token, customer_id)
+        else:
+            self._put(conn, kind, value, token, customer_id)
+        return token
+
+    def _put(self, conn: Connection, kind: str, value: str, token: str, customer_id: str) -> None:
+        exists = conn.execute(
+            select(VaultEntry.id).where(
+                VaultEntry.kind == kind,
+                VaultEntry.lookup_hash == token,
+                VaultEntry.customer_id == customer_id,
+            )
+        ).first()
+        if exists is not None:
+            return
+        version = self._active_key(conn)
+        nonce = os.urandom(12)
+        ciphertext = self._keys[version].encrypt(nonce, value.encode(), _aad(kind, token))
+        conn.execute(
+            insert(VaultEntry),
+            {
+                "kind": kind,
+                "lookup_hash": token,
+                "customer_id": customer_id,
+                "key_version": version,
+                "nonce": nonce,
+                "ciphertext": ciphertext,
+                "created_at": datetime.now(UTC),
+            },
+        )
+
+    def get(self, kind: str, token: str) -> str | None:
+        """The value behind a pseudonym (a privileged read: callers audit it)."""
+        with self.db.connect() as conn:
+            row = conn.execute(
+                select(VaultEntry).where(VaultEntry.kind == kind, VaultEntry.lookup_hash == token)
+            ).first()
+            if row is None:
+                return None
+            with self._lock:
+                if row.key_version not in self._keys:
+                    self._load_keys(conn)
+        return self._decrypt(row)
+
+    def _decrypt(self, row: Any) -> str:
+        plain = self._keys[row.key_version].decrypt(
+            row.nonce, row.ciphertext, _aad(row.kind, row.lookup_hash)
+        )
+        return plain.decode()
+
+    def for_customer(self, customer_id: str) -> list[dict[str, Any]]:
+        with self.db.connect() as conn:
+            rows = conn.execute(
+                select(VaultEntry).where(VaultEntry.customer_id == customer_id)
+            ).all()
+            with self._lock:
+                self._load_keys(conn)
+        return [{"kind": r.kind, "value": self._decrypt(r), "token": r.lookup_hash} for r in rows]
+
+    # -- rotation --------------------------------------------------------------------------------
+
+    def rotate(self, batch: int = 500) -> dict[str, Any]:
+        """A new active key, every older row re-encrypted under it batch by batch, and the old
+        keys retired. Safe to interrupt: a rerun finishes the work."""
+        with self.db.begin() as conn, self._lock:
+            self._load_keys(conn)
+            version = self._new_key(conn)
+        moved = 0
+        while True:
+            with self.db.begin() as conn:
+                rows = conn.execute(
+                    select(VaultEntry)
+                    .where(VaultEntry.key_version != version)
+                    .order_by(VaultEntry.id)
+                    .limit(batch)
+                ).all()
+                if not rows:
+                    break
+                for row in rows:
+                    plain = self._decrypt(row).encode()
+                    nonce = os.urandom(12)
+                    conn.execute(
+                        update(VaultEntry)
+                        .where(VaultEntry.id == row.id, VaultEntry.key_version == row.key_version)
+                        .values(
+                            key_version=version,
+                            nonce=nonce,
+                            ciphertext=self._keys[version].encrypt(
+                                nonce, plain, _aad(row.kind, row.lookup_hash)
+                            ),
+                        )
+                    )
+                moved += len(rows)
+        with self.db.begin() as conn:
+            retired = conn.execute(
+                update(EncryptionKey)
+                .where(EncryptionKey.version != version, EncryptionKey.state != "retired")
+                .values(state="retired", retired_at=datetime.now(UTC))
+            ).rowcount
+        return {"active_version": version, "re_encrypted": moved, "retired_keys": int(retired)}
+
+    def key_versions(self) -> list[dict[str, Any]]:
+        with self.db.connect() as conn:
+            rows = conn.execute(select(EncryptionKey).order_by(EncryptionKey.version)).all()
+            counts = dict(
+                conn.execute(
+                    select(VaultEntry.key_version, func.count()).group_by(VaultEntry.key_version)
+                ).all()
+            )
+        return [
+            {"version": r.version, "state": r.state, "rows": int(counts.get(r.version, 0))}
+            for r in rows
+        ]
+
+
+def _aad(kind: str, token: str) -> bytes:
+    return f"{kind}|{token}".encode()
