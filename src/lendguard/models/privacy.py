@@ -96,7 +96,7 @@ class VaultEntry(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(String(16))
-    lookup_hash: Mapped[str] = mapped_column(String(64))
+    lookup_hash: Mapped[str] = mapped_column(String(80))
     customer_id: Mapped[str] = mapped_column(String(128), index=True)
     key_version: Mapped[int] = mapped_column(Integer, index=True)
     nonce: Mapped[bytes] = mapped_column(LargeBinary)

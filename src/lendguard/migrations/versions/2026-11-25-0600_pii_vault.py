@@ -31,7 +31,7 @@ def upgrade() -> None:
         "pii_vault",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
-        sa.Column("lookup_hash", sa.String(length=64), nullable=False),
+        sa.Column("lookup_hash", sa.String(length=80), nullable=False),
         sa.Column("customer_id", sa.String(length=128), nullable=False),
         sa.Column("key_version", sa.Integer(), nullable=False),
         sa.Column("nonce", sa.LargeBinary(), nullable=False),
