@@ -2,13 +2,14 @@
 
     .venv/bin/python bench/run_all.py [--events 20000] [--no-http] [--concurrency 8]
                                       [--client raw|httpx] [--seed 7] [--out FILE] [--quiet]
-                                      [--no-console-queue]
+                                      [--no-console-queue] [--no-pii]
 
 The figures come from :func:`lendguard.benchmark.run_benchmarks`, the same function behind
 ``lendguard bench --json``; the JSON is written to ``bench/results/latest.json`` unless ``--out``
 says otherwise. After them, ``bench/console_queue.py`` times the console's case queue with 10,000
-open cases; its result is kept under ``console_queue`` (``--no-console-queue`` skips it). See
-docs/benchmarks.md for what each block measures.
+open cases; its result is kept under ``console_queue`` (``--no-console-queue`` skips it).
+``bench/pii_masking.py`` times PII masking of 100,000 short texts, kept under ``pii_masking``
+(``--no-pii`` skips it). See docs/benchmarks.md for what each block measures.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 import orjson
 from console_queue import run_console_queue
 from contact_guard import run_contact_guard
+from pii_masking import run_pii_masking
 from rich.console import Console
 from rich.table import Table
 
@@ -133,6 +135,12 @@ def main(argv: list[str] | None = None) -> int:
         default=True,
         help="also time 10,000 in-process contact checks (bench/contact_guard.py)",
     )
+    parser.add_argument(
+        "--pii",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time PII masking of 100,000 short texts (bench/pii_masking.py)",
+    )
     args = parser.parse_args(argv)
 
     stderr = Console(stderr=True)
@@ -155,6 +163,10 @@ def main(argv: list[str] | None = None) -> int:
         if not args.quiet:
             stderr.print("contact_guard: 10,000 checks over 1,000 debtors")
         result["contact_guard"] = run_contact_guard()
+    if args.pii:
+        if not args.quiet:
+            stderr.print("pii_masking: 100,000 short texts, one process")
+        result["pii_masking"] = run_pii_masking()
     text = orjson.dumps(result, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
     console = Console() if sys.stdout.isatty() else Console(width=120)
     console.print(table(result))
@@ -176,6 +188,19 @@ def main(argv: list[str] | None = None) -> int:
             if block:
                 p99 = block.get("check", block).get("p99_us")
                 console.print(f"contact check p99 ({backend}): {p99} µs (target < 2,000 µs)")
+    pii = result.get("pii_masking")
+    if pii:
+        presidio = pii["presidio"]
+        compared = (
+            f"presidio pattern-only {presidio['analyze']['texts_per_s_median']:,} texts/s"
+            if presidio.get("status") == "installed"
+            else f"presidio {presidio.get('status')}"
+        )
+        console.print(
+            f"PII masking: {pii['goal']['measured_texts_per_s']:,} texts/s per core "
+            f"(target ≥ {pii['goal']['target_texts_per_s']:,}, "
+            f"{'met' if pii['goal']['met'] else 'not met'}); {compared}"
+        )
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text + "\n", encoding="utf-8")

@@ -8,7 +8,7 @@ operator), but written for Chinese text and fast enough for every log line:
   15-digit legacy form (a real 19YY birth date and a mainland province code, as it has no check
   digit).
 * ``CN_MOBILE``: ``1[3-9]`` + 9 digits, optionally after ``+86``/``0086``/``86``/``(+86)``, with
-  spaces or hyphens between the 3-4-4 groups.
+  spaces or hyphens between the 3-4-4 groups (the first group may be in brackets).
 * ``BANK_CARD``: 13-19 digits, contiguous or in groups of four, passing Luhn. A number that fails
   Luhn is never a ``BANK_CARD``.
 * ``EMAIL``, ``IP_ADDRESS`` (IPv4; IPv6 checked with :mod:`ipaddress`).
@@ -36,9 +36,11 @@ so a mobile's token equals its ``contact_hash``) and ``encrypt`` (AES-256-GCM, s
 from __future__ import annotations
 
 import base64
+import bisect
 import ipaddress
 import os
 import re
+import sys
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -66,7 +68,7 @@ EntityType = Literal[
     "CN_RESIDENT_ID", "CN_MOBILE", "BANK_CARD", "EMAIL", "IP_ADDRESS", "US_SSN", "UK_NINO"
 ]
 Operator = Literal["mask", "hash", "encrypt"]
-OPERATORS: tuple[str, ...] = ("mask", "hash", "encrypt")
+OPERATORS: tuple[Operator, ...] = ("mask", "hash", "encrypt")
 
 ENCRYPTED_PREFIX = "e1:"
 
@@ -177,11 +179,10 @@ _MMDD = r"(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])"
 _ID18 = re.compile(_B + r"[1-9][0-9]{5}(?:18|19|20)[0-9]{2}" + _MMDD + r"[0-9]{3}[0-9Xx]" + _E)
 _ID15 = re.compile(_B + r"[1-9][0-9]{5}[0-9]{2}" + _MMDD + r"[0-9]{3}" + _E)
 _MOBILE = re.compile(
-    _B + r"(?:(?:\((?:\+|00)?86\)|(?:\+|00)?86)[ -]?)?1[3-9][0-9][ -]?[0-9]{4}[ -]?[0-9]{4}" + _E
+    _B + r"(?:(?:\((?:\+|00)?86\)|(?:\+|00)?86)[ -]?)?(?:1[3-9][0-9]|\(1[3-9][0-9]\))"
+    r"[ -]?[0-9]{4}[ -]?[0-9]{4}" + _E
 )
-_CARD = re.compile(
-    _B + r"(?:[0-9]{13,19}|[0-9]{4}(?:[ -][0-9]{4}){2,3}(?:[ -][0-9]{1,4})?)" + _E
-)
+_CARD = re.compile(_B + r"(?:[0-9]{13,19}|[0-9]{4}(?:[ -][0-9]{4}){2,3}(?:[ -][0-9]{1,4})?)" + _E)
 _EMAIL = re.compile(
     r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9][A-Za-z0-9._%+\-]{0,63}@"
     r"(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![A-Za-z0-9\-])"
@@ -195,9 +196,7 @@ _IPV6 = re.compile(
     r"(?<![0-9A-Za-z:.])(?:" + _H + r"(?::" + _H + r"){7}|(?:" + _H + r"(?::" + _H + r"){0,6})?::"
     r"(?:" + _H + r"(?::" + _H + r"){0,6})?)(?![0-9A-Za-z:])"
 )
-_SSN = re.compile(
-    _B + r"(?!000|666|9)[0-9]{3}([- ])(?!00)[0-9]{2}\1(?!0000)[0-9]{4}" + _E
-)
+_SSN = re.compile(_B + r"(?!000|666|9)[0-9]{3}([- ])(?!00)[0-9]{2}\1(?!0000)[0-9]{4}" + _E)
 _SSN_VOID = frozenset({"078051120", "219099999", "123456789"})
 _NINO = re.compile(
     _B + r"(?!BG|GB|KN|NK|NT|TN|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]"
@@ -223,8 +222,8 @@ def _resident_ids(text: str, out: list[_Candidate]) -> None:
 
 def _mobiles(text: str, out: list[_Candidate]) -> None:
     for m in _MOBILE.finditer(text):
-        value = m.group()
-        score = 0.85 if value[0] in "+(0" or value.startswith("86") else 0.8
+        # with a country code (more than 11 digits) the reading is surer
+        score = 0.85 if len(_digits(m.group())) > 11 else 0.8
         out.append((m.start(), m.end(), CN_MOBILE, score))
 
 
@@ -280,13 +279,13 @@ def _ninos(text: str, out: list[_Candidate]) -> None:
         out.append((m.start(), m.end(), UK_NINO, 0.85))
 
 
-_DETECTORS: tuple[tuple[frozenset[str], Callable[[str, list[_Candidate]], None]], ...] = (
-    (frozenset({CN_RESIDENT_ID}), _resident_ids),
-    (frozenset({CN_MOBILE}), _mobiles),
-    (frozenset({BANK_CARD}), _cards),
-    (frozenset({IP_ADDRESS}), _ips),
-    (frozenset({US_SSN}), _ssns),
-    (frozenset({UK_NINO}), _ninos),
+_DETECTORS: tuple[Callable[[str, list[_Candidate]], None], ...] = (
+    _resident_ids,
+    _mobiles,
+    _cards,
+    _ips,
+    _ssns,
+    _ninos,
 )
 
 
@@ -294,32 +293,40 @@ def _resolve(candidates: list[_Candidate]) -> list[_Candidate]:
     """Non-overlapping candidates: longest first; on one span a resident ID, then the score."""
     if len(candidates) < 2:
         return candidates
-    ranked = sorted(
-        candidates, key=lambda c: (c[0] - c[1], c[2] != CN_RESIDENT_ID, -c[3], c[0])
-    )
-    kept: list[_Candidate] = []
+    in_order = sorted(candidates)
+    if all(a[1] <= b[0] for a, b in zip(in_order, in_order[1:], strict=False)):
+        return in_order  # no overlap at all: the common case
+    ranked = sorted(candidates, key=lambda c: (c[0] - c[1], c[2] != CN_RESIDENT_ID, -c[3], c[0]))
+    kept: list[_Candidate] = []  # non-overlapping, so sorted by start and by end alike
+    starts: list[int] = []
     for cand in ranked:
-        if all(cand[1] <= k[0] or cand[0] >= k[1] for k in kept):
-            kept.append(cand)
-    kept.sort()
+        i = bisect.bisect_right(starts, cand[0])
+        if i > 0 and kept[i - 1][1] > cand[0]:
+            continue
+        if i < len(kept) and kept[i][0] < cand[1]:
+            continue
+        kept.insert(i, cand)
+        starts.insert(i, cand[0])
     return kept
 
 
 def scan(text: str, types: Collection[str] | None = None) -> list[Entity]:
     """Every finding in ``text``, in order, non-overlapping. ``types`` limits the entity types
-    reported (default: all of :data:`ENTITY_TYPES`)."""
+    reported (default: all of :data:`ENTITY_TYPES`); overlaps are settled before that filter,
+    so a span is the same type whatever is asked for (an ID that passes Luhn is no card)."""
     if not _TRIGGER.search(text):
         return []
     norm = text.translate(_TO_ASCII) if _FULLWIDTH.search(text) else text
     candidates: list[_Candidate] = []
-    for detects, detector in _DETECTORS:
-        if types is None or not detects.isdisjoint(types):
-            detector(norm, candidates)
-    if "@" in norm and (types is None or EMAIL in types):
+    for detector in _DETECTORS:
+        detector(norm, candidates)
+    if "@" in norm:
         _emails(norm, candidates)
-    if types is not None:
-        candidates = [c for c in candidates if c[2] in types]
-    return [Entity(t, s, e, text[s:e], score) for s, e, t, score in _resolve(candidates)]
+    return [
+        Entity(t, s, e, text[s:e], score)
+        for s, e, t, score in _resolve(candidates)
+        if types is None or t in types
+    ]
 
 
 # -- operators -----------------------------------------------------------------------------------
@@ -482,6 +489,14 @@ class PiiMasker:
         return "".join(parts), replacements
 
 
+def as_operator(name: str) -> Operator:
+    """``name`` as an :data:`Operator`; ``ValueError`` if it is not one."""
+    for operator in OPERATORS:
+        if operator == name:
+            return operator
+    raise ValueError(f"unknown operator {name!r}; one of {', '.join(OPERATORS)}")
+
+
 _MASKER = PiiMasker()
 
 
@@ -491,8 +506,12 @@ def mask_text(text: str, types: Collection[str] | None = None) -> str:
     return _MASKER.substitute(text, entities)[0] if entities else text
 
 
-def iter_lines(chunks: Iterator[str]) -> Iterator[str]:
-    """Lines without their line terminator (``\\n`` or ``\\r\\n``)."""
-    for line in chunks:
-        yield line.rstrip("\r\n") if line.endswith("\n") else line
-
+def stdin_lines() -> Iterator[str]:
+    """Standard input as UTF-8 lines, terminators dropped, read as they come."""
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is not None:
+        for raw in stream:
+            yield raw.decode("utf-8", errors="replace").rstrip("\r\n")
+    else:
+        for line in sys.stdin:
+            yield line.rstrip("\r\n")
