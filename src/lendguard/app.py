@@ -176,6 +176,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     from lendguard.privacy.endpoints import router as privacy_router
 
     app.include_router(privacy_router)
+    from lendguard.support.complaint_endpoints import router as complaints_router
+
+    app.include_router(complaints_router)
     from lendguard.console.routes import install as install_console
 
     install_console(app)

@@ -225,6 +225,13 @@ class TestRequests:
             app_client.decide(event)
         consent(app_client, "alice", True)
         consent(app_client, "bob", True)
+        for who in ("alice", "bob"):
+            filed = app_client.client.post(
+                "/v1/complaints",
+                json={"customer_id": who, "channel": "app", "narrative": "fees were not explained"},
+                headers=app_client.admin,
+            )
+            assert filed.status_code == 201, filed.text
         created = app_client.client.post(
             "/v1/privacy/requests",
             json={"customer_id": "alice", "kind": "access"},
@@ -244,7 +251,7 @@ class TestRequests:
             f"/v1/privacy/requests/{created['id']}/fulfil", headers=app_client.admin
         ).json()
         assert done["status"] == "complete"
-        assert {"events", "decisions", "consent_records", "audit_log"} <= set(
+        assert {"events", "decisions", "consent_records", "audit_log", "complaints"} <= set(
             done["result"]["tables_with_rows"]
         )
         export = app_client.client.get(
@@ -254,6 +261,8 @@ class TestRequests:
         assert "bob" not in text
         for event in b_events:
             assert event["event_id"] not in text
+        assert [c["customer_id"] for c in export["tables"]["complaints"]["rows"]] == ["alice"]
+        assert export["tables"]["complaint_events"]["rows"]
         events = export["tables"]["events"]["rows"]
         assert sorted(e["event_id"] for e in events) == sorted(e["event_id"] for e in a_events)
         assert export["tables"]["state_snapshots"]["about_customers"] is False

@@ -40,6 +40,8 @@ class Scope(StrEnum):
     conduct_check = "conduct:check"
     conduct_write = "conduct:write"
     privacy_mask = "privacy:mask"
+    complaints_write = "complaints:write"
+    complaints_read = "complaints:read"
 
 
 class Role(StrEnum):
@@ -62,6 +64,8 @@ ROLE_SCOPES: dict[Role, frozenset[str]] = {
             Scope.labels_write,
             Scope.lending_check,
             Scope.lending_write,
+            Scope.complaints_read,
+            Scope.complaints_write,
         }
     ),
     # the checker: reviews and approves rule-set and model versions, reads cases
@@ -76,6 +80,7 @@ ROLE_SCOPES: dict[Role, frozenset[str]] = {
             Scope.audit_read,
             Scope.lending_check,
             Scope.privacy_requests,
+            Scope.complaints_read,
         }
     ),
     Role.admin: frozenset({Scope.admin}),

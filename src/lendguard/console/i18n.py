@@ -74,6 +74,7 @@ ZH: dict[str, str] = {
     "trusted_contact_call": "联系紧急联系人",
     "Versions": "版本",
     "Privacy requests": "个人信息权利请求",
+    "Complaints": "投诉",
     "overdue": "件已超时",
     "Received": "收到时间",
     "Models": "模型",

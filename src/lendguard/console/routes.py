@@ -538,3 +538,89 @@ async def lists_add(request: Request) -> Response:
         client_ip(request),
     )
     return RedirectResponse("/console/lists", status_code=303)
+
+
+# -- complaints --------------------------------------------------------------------------------
+
+_COMPLAINTS_ZH = {
+    "Complaints": "投诉",
+    "Clock compliance": "时限合规",
+    "Jurisdiction": "辖区",
+    "Open": "未结",
+    "Due soon": "即将到期",
+    "Decided on time": "按时答复",
+    "Decided late": "逾期答复",
+    "On-time rate": "按时率",
+    "Extended": "已延期",
+    "Escalated to regulator": "已转监管",
+    "Closed with root cause": "已结且有根因",
+    "Product": "产品",
+    "Issue": "问题",
+    "Day": "天数",
+    "Due day": "到期日",
+    "Escalation risk": "升级风险",
+    "New complaint": "登记投诉",
+    "Channel": "渠道",
+    "Narrative": "投诉内容",
+    "Staff complained about (comma-separated)": "被投诉员工（逗号分隔）",
+    "Product (optional: classified from the narrative)": "产品（可空：按内容自动分类）",
+    "Take in": "登记",
+    "Personal information in the narrative is masked before it is stored.": (
+        "投诉内容中的个人信息在保存前已脱敏。"
+    ),
+}
+
+
+@router.get("/complaints")
+def complaints_page(request: Request) -> HTMLResponse:
+    """The complaint queue (undecided first, overdue at the top) with clock compliance per
+    jurisdiction, and the intake form for users who may take complaints in."""
+    from lendguard.support.complaint_endpoints import complaint_service
+
+    info = _page(request, Scope.complaints_read)
+    service = complaint_service(request.app)
+    queue = service.queue(limit=200)
+    report = service.clock_report()
+    base = translator(_locale(request, info))
+    zh = _locale(request, info) == "zh-CN"
+
+    def tc(text: str) -> str:
+        return _COMPLAINTS_ZH.get(text, base(text)) if zh else text
+
+    return _render(
+        request,
+        "complaints.html",
+        info,
+        tc=tc,
+        complaints=queue["complaints"],
+        total=queue["total"],
+        overdue=queue["overdue"],
+        report=report,
+        products=sorted(service.taxonomy.products),
+        can_write=info.principal.has(Scope.complaints_write),
+        done=request.query_params.get("created"),
+    )
+
+
+@router.post("/complaints")
+async def complaints_intake(request: Request) -> Response:
+    from lendguard.support.complaint_endpoints import complaint_service
+
+    info = _page(request, Scope.complaints_write)
+    form = await _form(request, info)
+    body: dict[str, Any] = {
+        "customer_id": form.get("customer_id", ""),
+        "channel": form.get("channel", ""),
+        "jurisdiction": form.get("jurisdiction", "CN"),
+        "narrative": form.get("narrative", ""),
+        "staff_involved": [s for s in form.get("staff_involved", "").split(",") if s.strip()],
+    }
+    if form.get("product"):
+        body["product"] = form["product"]
+    try:
+        created = complaint_service(request.app).create(
+            body, info.principal.actor, client_ip(request)
+        )
+    except LendGuardError as exc:
+        return _error_page(request, info, exc)
+    return RedirectResponse(f"/console/complaints?created={quote(created['id'])}", status_code=303)

@@ -43,8 +43,12 @@ from lendguard.models.privacy import (
     PrivacyNotice,
     VaultEntry,
 )
+from lendguard.models.support import Complaint, ComplaintEvent, ComplaintExtension
 
 __all__ = [
+    "Complaint",
+    "ComplaintEvent",
+    "ComplaintExtension",
     "ConsentRecord",
     "EncryptionKey",
     "VaultEntry",

@@ -76,6 +76,9 @@ RELATIONS: dict[str, tuple[str, str]] = {
     "conduct_flags": ("customer", "customer_id"),
     "audit_log": ("audit", "target"),
     "pii_vault": ("customer", "customer_id"),
+    "complaints": ("customer", "customer_id"),
+    "complaint_events": ("complaint", "complaint_id"),
+    "complaint_extensions": ("complaint", "complaint_id"),
 }
 
 
@@ -297,6 +300,17 @@ def export_customer(engine: Engine, customer_id: str, vault: Any = None) -> dict
             if cases is not None
             else []
         )
+        complaints = Base.metadata.tables.get("complaints")
+        complaint_ids = (
+            [
+                r[0]
+                for r in conn.execute(
+                    select(complaints.c.id).where(complaints.c.customer_id == customer_id)
+                )
+            ]
+            if complaints is not None
+            else []
+        )
         for name, table in sorted(Base.metadata.tables.items()):
             relation = RELATIONS.get(name)
             if relation is None:
@@ -305,7 +319,11 @@ def export_customer(engine: Engine, customer_id: str, vault: Any = None) -> dict
                     "reason": NOT_ABOUT_CUSTOMERS.get(name, "not about customers"),
                 }
                 continue
-            tables[name] = {"rows": _rows(conn, table, relation, customer_id, event_ids, case_ids)}
+            tables[name] = {
+                "rows": _rows(
+                    conn, table, relation, customer_id, event_ids, case_ids, complaint_ids
+                )
+            }
     if vault is not None and "pii_vault" in tables:
         tables["pii_vault"] = {"rows": vault.for_customer(customer_id)}
     return {
@@ -322,6 +340,7 @@ def _rows(
     customer_id: str,
     event_ids: list[str],
     case_ids: list[str],
+    complaint_ids: list[str],
 ) -> list[dict[str, Any]]:
     kind, column = relation
     col = table.c[column]
@@ -331,6 +350,8 @@ def _rows(
         condition = col.in_(event_ids)
     elif kind == "case":
         condition = col.in_(case_ids)
+    elif kind == "complaint":
+        condition = col.in_(complaint_ids)
     elif kind == "audit":
         condition = col == f"customer:{customer_id}"
     else:  # list entries that name the customer

@@ -1,0 +1,1 @@
+"""Customer support: complaints (intake, taxonomy and classifier, clocks, early warning)."""
