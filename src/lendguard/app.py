@@ -176,6 +176,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     from lendguard.privacy.endpoints import router as privacy_router
 
     app.include_router(privacy_router)
+    from lendguard.support.assistant_endpoints import router as assistant_router
+
+    app.include_router(assistant_router)
     from lendguard.support.complaint_endpoints import router as complaints_router
 
     app.include_router(complaints_router)

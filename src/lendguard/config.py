@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     psi_alert_threshold: float = 0.2
     # Customers at or over this age get a trusted-contact call on their cases.
     elderly_age: int = 60
+    # The agent assistant's trained models (`lendguard assistant train --out DIR`). Unset, or a
+    # folder without a trained model: the built-in lending intents and the scam-cue lexicon.
+    assistant_model_dir: str | None = None
 
 
 @lru_cache(maxsize=1)

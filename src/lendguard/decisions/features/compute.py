@@ -155,7 +155,7 @@ def _latest_entries(ctx: FeatureContext) -> dict[Any, int]:
         kind = kinds[i]
         if kind not in latest:
             latest[kind] = i
-        if kind == PROFILE_CHANGE_KIND and (kind, other[i]) not in latest:
+        if kind in _KEYED_KINDS and (kind, other[i]) not in latest:
             latest[(kind, other[i])] = i
     return latest
 
@@ -177,6 +177,13 @@ LIMIT_CHANGE = frozenset({EventType.limit_change.value})
 APPLICATION = frozenset({EventType.application.value})
 DEPOSIT = frozenset({EventType.deposit.value})
 LOGIN = frozenset({EventType.login.value})
+CONTACT_KIND = EventType.contact.value
+CONTACT = frozenset({CONTACT_KIND})
+# A contact event whose conversation showed scam-victim cues (agent assistant) is stored with
+# this counterpart, so the latest one is found like a kind of profile change.
+SCAM_CUE = "scam_cue"
+# Kinds whose latest entry is also tracked per counterpart ("other").
+_KEYED_KINDS = frozenset({PROFILE_CHANGE_KIND, CONTACT_KIND})
 
 
 def _disbursement_outflow_share(ctx: FeatureContext) -> float | None:
@@ -535,6 +542,12 @@ def _build_registry() -> dict[str, tuple[FeatureFn, str]]:
             lambda c: _minutes_since(c, LIMIT_CHANGE),
             "minutes since the last limit change",
         ),
+        "hours_since_scam_cue": (
+            lambda c: (
+                None if (m := _minutes_since(c, CONTACT, SCAM_CUE)) is None else round(m / 60.0, 4)
+            ),
+            "hours since a conversation showed scam-victim cues (agent assistant; None: never)",
+        ),
         "minutes_since_application": (
             lambda c: _minutes_since(c, APPLICATION),
             "minutes since the last loan application",
@@ -796,6 +809,9 @@ def apply_event(event: Event, states: StateBundle, ctx: FeatureContext | None = 
         counterpart = event.payer_id or ""
     elif kind == "profile_change":
         counterpart = str(event.attributes.get("changed", ""))
+    elif kind == CONTACT_KIND:
+        cues = event.attributes.get("conversation_cues")
+        counterpart = SCAM_CUE if isinstance(cues, list) and "scam_victim" in cues else ""
     else:
         counterpart = ""
     customer.add(ts, kind, amount, counterpart, eid)

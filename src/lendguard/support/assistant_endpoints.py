@@ -1,0 +1,176 @@
+"""HTTP endpoint of the agent assistant.
+
+``POST /v1/assistant/analyze`` (scope ``cases:write``: the agents who work customers' cases)
+with ``{"customer_id", "text", "locale"?, "conversation_id"?, "occurred_at"?}`` returns the
+intent (or an abstention and a hand-off to a human), suggested answers from the knowledge base,
+and early warnings with their reasons. Two effects:
+
+- a scam-victim warning is decided as a ``contact`` event by the decision engine, carrying only
+  the cue names and the scam type (never the text: no PII in the event log). Its id is derived
+  from the customer, the conversation and a hash of the text, so a retry records nothing new.
+  The default rule ``scam-cue-new-payee`` then slows the customer's next transfer to a new
+  payee down and routes it to a human (reason ``SCAM_CUE_IN_CONVERSATION``);
+- a vulnerability cue starts the over-indebtedness (rescue) workflow: marketing is suppressed
+  (the ``marketing_suppressed`` flag the contact guard reads, reason "vulnerability cue: …")
+  and the step is recorded for the rescue report.
+
+The text is neither logged nor stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from sqlalchemy import insert
+
+from lendguard.auth.dependencies import require
+from lendguard.auth.service import Principal, Scope
+from lendguard.decisions.endpoints import read_json, validated
+from lendguard.errors import IdempotencyMismatch
+from lendguard.events.schemas import Event, EventType
+from lendguard.support.assistant import Analysis, get_assistant
+
+router = APIRouter(prefix="/v1/assistant")
+MAX_TEXT = 4_000
+
+AssistantUser = Annotated[Principal, Depends(require(Scope.cases_write))]
+
+
+class AnalyzeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: str = Field(min_length=1, max_length=128)
+    text: str = Field(min_length=1, max_length=MAX_TEXT)
+    locale: Literal["zh-CN", "en"] | None = Field(
+        default=None, description="zh-CN or en; detected from the text when absent"
+    )
+    conversation_id: str | None = Field(default=None, min_length=1, max_length=128)
+    occurred_at: AwareDatetime | None = Field(
+        default=None, description="when the customer said it (default: now)"
+    )
+
+
+def contact_event_id(customer_id: str, conversation_id: str | None, text: str) -> str:
+    digest = hashlib.sha256(
+        "\x1f".join((customer_id, conversation_id or "", text)).encode("utf-8")
+    ).hexdigest()
+    return f"asst-{digest[:40]}"
+
+
+def contact_event(body: AnalyzeRequest, analysis: Analysis) -> Event:
+    cues = ["scam_victim"]
+    if analysis.vulnerability:
+        cues.append("vulnerability")
+    if analysis.complaint:
+        cues.append("complaint")
+    attributes: dict[str, Any] = {
+        "source": "assistant",
+        "conversation_cues": cues,
+        "scam_type": analysis.scam.type,
+        "scam_score": analysis.scam.score,
+        "scam_cues": [h.cue.name for h in analysis.scam.hits],
+    }
+    if body.conversation_id:
+        attributes["conversation_id"] = body.conversation_id
+    return Event(
+        event_id=contact_event_id(body.customer_id, body.conversation_id, body.text),
+        type=EventType.contact,
+        occurred_at=body.occurred_at or datetime.now(UTC),
+        customer_id=body.customer_id,
+        channel="assistant",
+        attributes=attributes,
+    )
+
+
+async def _record_scam_cue(request: Request, body: AnalyzeRequest, analysis: Analysis) -> Any:
+    decisions = request.app.state.services.decisions
+    event = contact_event(body, analysis)
+    replayed = False
+    try:
+        decision = await decisions.decide_async(event)
+    except IdempotencyMismatch:
+        # The same message in the same conversation, sent again later (another occurred_at):
+        # the first record stands.
+        from lendguard.decisions.repository import decision_repository as repo
+
+        with decisions.db.connect() as conn:
+            found = repo.find_by_event_id(conn, event.event_id)
+        if found is None:  # pragma: no cover - the mismatch says it exists
+            raise
+        decision, replayed = found[1], True
+    return {
+        "event_id": event.event_id,
+        "decision_id": decision["decision_id"],
+        "action": decision["action"],
+        "occurred_at": decision["occurred_at"],
+        "replayed": replayed,
+    }
+
+
+def _start_rescue(
+    request: Request, body: AnalyzeRequest, analysis: Analysis, principal: Principal
+) -> dict[str, Any]:
+    from lendguard.conduct.rescue import Flag
+    from lendguard.lending.rescue import RescueService
+    from lendguard.models.lending import RescueStep
+
+    services = request.app.state.services
+    names = analysis.vulnerability_names()
+    now = datetime.now(UTC)
+    source = "assistant:" + contact_event_id(body.customer_id, body.conversation_id, body.text)
+    with services.decisions.db.begin() as conn:
+        if RescueService.flags_active(conn, body.customer_id, Flag.marketing_suppressed, now):
+            return {"flag": Flag.marketing_suppressed.value, "set": False, "already": True}
+        flag_id = services.conduct.flags.set_flag(
+            body.customer_id,
+            Flag.marketing_suppressed,
+            reason="vulnerability cue: " + ", ".join(names),
+            source=source,
+            actor=principal.actor,
+            conn=conn,
+        )
+        conn.execute(
+            insert(RescueStep),
+            {
+                "customer_id": body.customer_id,
+                "step": "MARKETING_SUPPRESSED",
+                "at": now,
+                "source": source,
+                "detail": {"reasons": ["VULNERABILITY_CUE"], "cues": names},
+            },
+        )
+    return {
+        "flag": Flag.marketing_suppressed.value,
+        "set": True,
+        "already": False,
+        "flag_id": flag_id,
+    }
+
+
+@router.post(
+    "/analyze",
+    tags=["assistant"],
+    summary="Analyse one customer message for an agent: intent, answers, early warnings",
+    response_model=None,
+)
+async def analyze(request: Request, principal: AssistantUser) -> Any:
+    body = validated(AnalyzeRequest, await read_json(request), "invalid assistant request")
+    services = request.app.state.services
+    assistant = get_assistant(services.settings.assistant_model_dir)
+    analysis = assistant.analyze(body.text, body.locale)
+    result: dict[str, Any] = {
+        "customer_id": body.customer_id,
+        "conversation_id": body.conversation_id,
+        **analysis.as_dict(),
+    }
+    effects: dict[str, Any] = {"decision": None, "rescue": None}
+    if analysis.scam.cue:
+        effects["decision"] = await _record_scam_cue(request, body, analysis)
+    if analysis.vulnerability:
+        effects["rescue"] = _start_rescue(request, body, analysis, principal)
+    result["effects"] = effects
+    return result

@@ -1,0 +1,412 @@
+"""The agent assistant: the scam-victim fixture end to end (analyze → the next transfer to a new
+payee is intercepted with SCAM_CUE_IN_CONVERSATION), the engine feature and rule, vulnerability
+→ marketing suppressed, abstention, the knowledge base, the CLI and the API's refusals."""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from fixtures import T0, Api, EngineRun, make_event, reason_codes
+from lendguard.cli.main import app as cli_app
+from lendguard.config import get_settings
+from lendguard.models.decision import EventRecord
+from lendguard.support import intents as intent_models
+from lendguard.support.assistant import Assistant, get_assistant, shipped_articles
+from lendguard.support.assistant_endpoints import contact_event_id
+from lendguard.support.cues import SCAM_TYPES, VULNERABILITY_CUES, ScamDetector, find_cues
+
+FIXTURE_ZH = "客服说我的校园贷账户要注销，让我把钱转到安全账户"
+FIXTURE_EN = (
+    "Customer service said my campus loan account has to be cancelled and told me to move "
+    "my money to a safe account"
+)
+KB = Path(intent_models.shipped_path("eval_out_of_scope.csv")).parent
+
+
+def _rows(name: str) -> list[dict[str, str]]:
+    with open(KB / name, encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="module")
+def assistant() -> Assistant:
+    return get_assistant(None)
+
+
+def _analyze(api: Api, **body: Any) -> dict[str, Any]:
+    response = api.client.post("/v1/assistant/analyze", json=body, headers=api.admin)
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def _transfer(customer: str, at: datetime, payee: str = "new-payee-1", amount: str = "5000"):
+    return make_event(
+        customer_id=customer, occurred_at=at, amount=amount, payee_id=payee, device_id="dev-9"
+    )
+
+
+# -- the fixture, end to end over HTTP ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "locale"), [(FIXTURE_ZH, "zh-CN"), (FIXTURE_EN, "en")])
+def test_scam_cue_in_conversation_stops_next_transfer_to_new_payee(
+    app_client: Api, text: str, locale: str
+) -> None:
+    customer = f"victim-{locale}"
+    now = datetime.now(UTC)
+    # some ordinary history: a payee paid before, so "new payee" means something
+    api = app_client
+    api.decide(_transfer(customer, now - timedelta(days=20), payee="landlord", amount="3000"))
+    result = _analyze(api, customer_id=customer, text=text, conversation_id="conv-1")
+    assert result["locale"] == locale
+    assert result["scam"]["cue"] is True
+    assert result["scam"]["type"] == "fake_customer_service"
+    kinds = {w["kind"] for w in result["warnings"]}
+    assert "scam_victim" in kinds
+    scam = next(w for w in result["warnings"] if w["kind"] == "scam_victim")
+    cues = {r["cue"] for r in scam["reasons"]}
+    assert {"safe_account", "campus_loan_cancellation"} <= cues
+    assert result["handoff"] is True
+    assert result["answers"][0]["article_id"] == "scam-warning"
+    assert result["answers"][0]["locale"] == locale
+    decision = result["effects"]["decision"]
+    assert decision["action"] == "allow"  # the contact itself is never refused
+    assert decision["event_id"] == contact_event_id(customer, "conv-1", text)
+
+    # the next transfer of 5,000 to a new payee: intercepted, slowed down, routed to a person
+    after = api.decide(_transfer(customer, now + timedelta(minutes=5)))
+    assert after["action"] in ("intercept", "dissuade")
+    assert "SCAM_CUE_IN_CONVERSATION" in reason_codes(after)
+    assert {"DELAY", "CALLBACK"} <= set(after["measures"])
+    assert after["action"] != "block"
+    # the payee paid before is not held by this rule
+    known = api.decide(
+        _transfer(customer, now + timedelta(minutes=6), payee="landlord", amount="3000")
+    )
+    assert "SCAM_CUE_IN_CONVERSATION" not in reason_codes(known)
+
+
+def test_without_a_scam_cue_the_same_transfer_is_not_held_for_it(app_client: Api) -> None:
+    customer = "ordinary-1"
+    result = _analyze(app_client, customer_id=customer, text="When is my next repayment due?")
+    assert result["scam"]["cue"] is False
+    assert result["effects"]["decision"] is None
+    after = app_client.decide(_transfer(customer, datetime.now(UTC) + timedelta(minutes=5)))
+    assert "SCAM_CUE_IN_CONVERSATION" not in reason_codes(after)
+
+
+def test_retry_is_idempotent_and_the_text_never_reaches_the_event_log(app_client: Api) -> None:
+    body = {"customer_id": "victim-retry", "text": FIXTURE_ZH, "conversation_id": "c-9"}
+    first = _analyze(app_client, **body)
+    events_before = app_client.rows("events")
+    second = _analyze(app_client, **body)  # another occurred_at (now): the first record stands
+    assert app_client.rows("events") == events_before
+    assert (
+        second["effects"]["decision"]["decision_id"] == first["effects"]["decision"]["decision_id"]
+    )
+    assert second["effects"]["decision"]["replayed"] is True
+    with app_client.services.decisions.db.connect() as conn:
+        stored = conn.execute(
+            select(EventRecord.body).where(
+                EventRecord.event_id == first["effects"]["decision"]["event_id"]
+            )
+        ).scalar_one()
+    dumped = json.dumps(stored, ensure_ascii=False)
+    assert "安全账户" not in dumped
+    assert "校园贷" not in dumped
+    assert stored["attributes"]["conversation_cues"] == ["scam_victim"]
+    assert stored["type"] == "contact"
+
+
+def test_vulnerability_cue_suppresses_marketing(app_client: Api) -> None:
+    customer = "hardship-1"
+    flags = app_client.services.conduct.flags
+    assert not flags.marketing_suppressed(customer, datetime.now(UTC))
+    result = _analyze(
+        app_client, customer_id=customer, text="我上个月失业了，这个月的贷款实在还不上"
+    )
+    assert set(result["vulnerability"]) >= {"job_loss", "cannot_pay"}
+    assert result["scam"]["cue"] is False
+    assert result["effects"]["rescue"]["set"] is True
+    assert result["answers"][0]["article_id"] == "hardship-help"
+    assert flags.marketing_suppressed(customer, datetime.now(UTC) + timedelta(seconds=1))
+    again = _analyze(app_client, customer_id=customer, text="My husband passed away last week")
+    assert again["vulnerability"] == ["bereavement"]
+    assert again["effects"]["rescue"] == {
+        "flag": "marketing_suppressed",
+        "set": False,
+        "already": True,
+    }
+
+
+def test_complaint_and_out_of_scope_over_http(app_client: Api) -> None:
+    complaint = _analyze(
+        app_client, customer_id="c-1", text="I want to complain, your collector harassed me"
+    )
+    assert complaint["complaint"] is True
+    assert any(w["kind"] == "complaint" for w in complaint["warnings"])
+    weather = _analyze(app_client, customer_id="c-1", text="明天上海会下雨吗？", locale="zh-CN")
+    assert weather["intent"]["abstained"] is True
+    assert weather["handoff"] is True
+    assert weather["answers"] == []
+    assert weather["models"]["intent"] == "builtin:lending-intents"
+    assert weather["models"]["scam"] == "lexicon"
+
+
+def test_scope_and_validation(app_client: Api) -> None:
+    url = "/v1/assistant/analyze"
+    body = {"customer_id": "c-1", "text": "hello"}
+    assert app_client.client.post(url, json=body).status_code == 401
+    wrong = app_client.key("events:write", "decisions:read")
+    assert app_client.client.post(url, json=body, headers=wrong).status_code == 403
+    agent = app_client.key("cases:write")
+    assert app_client.client.post(url, json=body, headers=agent).status_code == 200
+    for bad in (
+        {"customer_id": "c-1"},
+        {"customer_id": "c-1", "text": ""},
+        {"customer_id": "c-1", "text": "hi", "locale": "fr"},
+        {"customer_id": "c-1", "text": "hi", "extra": 1},
+        {"customer_id": "", "text": "hi"},
+        {"customer_id": "c-1", "text": "x" * 4001},
+    ):
+        response = app_client.client.post(url, json=bad, headers=agent)
+        assert response.status_code == 422, bad
+        assert response.json()["errors"]
+
+
+# -- the engine: feature and rule ---------------------------------------------------------------
+
+
+def _contact(customer: str, at: datetime, cues: list[str] | None) -> dict[str, Any]:
+    attributes = {"conversation_cues": cues} if cues is not None else {}
+    return make_event(
+        type="contact",
+        customer_id=customer,
+        occurred_at=at,
+        amount=None,
+        currency=None,
+        payee_id=None,
+        attributes=attributes,
+    )
+
+
+def test_rule_fires_within_the_window_only() -> None:
+    run = EngineRun()
+    run.decide(make_event(customer_id="v", occurred_at=T0 - timedelta(days=40), payee_id="old"))
+    assert run.features(_transfer("v", T0), ["hours_since_scam_cue"]) == {
+        "hours_since_scam_cue": None
+    }
+    run.decide(_contact("v", T0, ["scam_victim"]))
+    soon = _transfer("v", T0 + timedelta(hours=2))
+    assert run.features(soon, ["hours_since_scam_cue"]) == {"hours_since_scam_cue": 2.0}
+    result = run.decide(soon)
+    assert result.action.value == "intercept"
+    assert "SCAM_CUE_IN_CONVERSATION" in reason_codes(result)
+    late = run.decide(_transfer("v", T0 + timedelta(hours=73), payee="another-new"))
+    assert "SCAM_CUE_IN_CONVERSATION" not in reason_codes(late)
+
+
+def test_rule_ignores_contacts_without_scam_cues_and_known_payees() -> None:
+    run = EngineRun()
+    run.decide(make_event(customer_id="w", occurred_at=T0 - timedelta(days=3), payee_id="mum"))
+    run.decide(_contact("w", T0, None))
+    run.decide(_contact("w", T0, ["vulnerability"]))
+    plain = run.decide(_transfer("w", T0 + timedelta(minutes=5)))
+    assert "SCAM_CUE_IN_CONVERSATION" not in reason_codes(plain)
+    run.decide(_contact("w", T0 + timedelta(minutes=6), ["scam_victim"]))
+    known = run.decide(_transfer("w", T0 + timedelta(minutes=7), payee="mum"))
+    assert "SCAM_CUE_IN_CONVERSATION" not in reason_codes(known)
+    # an earlier event arriving late does not see a cue recorded after it (point in time)
+    earlier = run.decide(_transfer("w", T0 - timedelta(minutes=1), payee="late-new"))
+    assert "SCAM_CUE_IN_CONVERSATION" not in reason_codes(earlier)
+
+
+# -- the models ---------------------------------------------------------------------------------
+
+
+def test_builtin_model_abstains_out_of_scope_and_answers_in_scope(assistant: Assistant) -> None:
+    oos = [r["text"] for r in _rows("eval_out_of_scope.csv")]
+    assert len(oos) >= 60
+    assert {r["topic"] for r in _rows("eval_out_of_scope.csv")} == {"weather", "cooking", "sports"}
+    assert {r["locale"] for r in _rows("eval_out_of_scope.csv")} == {"zh-CN", "en"}
+    abstained = intent_models.abstention_on(assistant.intents, oos)
+    assert abstained >= 0.9
+    in_scope = [r["text"] for r in _rows("scam_victim_paraphrases.csv") if r["label"] == "normal"]
+    # the built-in fallback knows the lending intents only (no cards, passwords, ...): the
+    # trained model's figures (>= 90 % answered) are measured by `make eval`
+    answered = 1 - intent_models.abstention_on(assistant.intents, in_scope)
+    assert answered >= 0.7
+
+
+def test_lexicon_on_the_paraphrase_set(assistant: Assistant) -> None:
+    rows = _rows("scam_victim_paraphrases.csv")
+    scams = [r for r in rows if r["label"] == "scam"]
+    normal = [r for r in rows if r["label"] == "normal"]
+    assert len(scams) >= 30
+    assert len(normal) >= 30
+    detector = ScamDetector()
+    caught = sum(detector.analyze(r["text"]).cue for r in scams)
+    flagged = sum(detector.analyze(r["text"]).cue for r in normal)
+    assert caught / len(scams) >= 0.95
+    assert flagged / len(normal) <= 0.05
+    for r in scams:
+        assert detector.analyze(r["text"]).type in SCAM_TYPES
+
+
+def test_one_weak_cue_alone_does_not_flag() -> None:
+    detector = ScamDetector()
+    weak = detector.analyze("上次客服说我的还款日可以调整，现在怎么操作？")
+    assert [h.cue.name for h in weak.hits] == ["customer_service_caller"]
+    assert weak.cue is False
+    assert 0 < weak.score < 0.5
+    assert detector.analyze("I want to close my account").cue is False
+    assert detector.analyze("逾期会影响征信吗").cue is False
+
+
+def test_vulnerability_cues() -> None:
+    def names(text: str) -> list[str]:
+        return [h.cue.name for h in find_cues(text, VULNERABILITY_CUES)]
+
+    assert names("我妈妈上个月去世了") == ["bereavement"]
+    assert names("I was in hospital for surgery") == ["illness"]
+    assert names("I got laid off and can't afford the payment") == ["job_loss", "cannot_pay"]
+    assert names("When is my repayment due?") == []
+
+
+def test_knowledge_base_articles_ship_in_both_locales(assistant: Assistant) -> None:
+    articles = shipped_articles()
+    by_id: dict[str, set[str]] = {}
+    for article in articles:
+        by_id.setdefault(article.id, set()).add(article.locale)
+        assert article.passages
+        assert article.title
+    assert len(by_id) >= 12
+    assert all(locales == {"zh-CN", "en"} for locales in by_id.values())
+    found = assistant.kb.search("怎么提前还款，有违约金吗", "zh-CN", "early_repayment")
+    assert found[0].article_id == "early-repayment"
+    assert found[0].passage in next(
+        a.passages for a in articles if a.id == "early-repayment" and a.locale == "zh-CN"
+    )
+    ranked = [a.score for a in found]
+    assert ranked == sorted(ranked, reverse=True)
+
+
+# -- the CLI ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.delenv("LENDGUARD_ASSISTANT_MODEL_DIR", raising=False)
+    logging_config = structlog.get_config()
+    get_settings.cache_clear()
+    yield CliRunner()
+    get_settings.cache_clear()
+    structlog.configure(**logging_config)
+
+
+def test_cli_train_evaluate_and_analyze(cli: CliRunner, tmp_path: Path) -> None:
+    # a small intents file: the shipped lending intents, split in two
+    rows = _rows("intents_lending.csv")
+    train_rows, test_rows = rows[::2] + rows[1::4], rows[3::4]
+    for name, chosen in (("train.csv", train_rows), ("test.csv", test_rows)):
+        with open(tmp_path / name, "w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["text", "category"])
+            writer.writerows([(r["text"], r["category"]) for r in chosen])
+    model = tmp_path / "model"
+    trained = cli.invoke(
+        cli_app,
+        [
+            "assistant",
+            "train",
+            "--intents",
+            str(tmp_path / "train.csv"),
+            "--out",
+            str(model),
+            "--no-lending",
+        ],
+        catch_exceptions=False,
+    )
+    assert trained.exit_code == 0, trained.output
+    assert (model / "manifest.json").exists()
+    evaluated = cli.invoke(
+        cli_app,
+        [
+            "assistant",
+            "evaluate",
+            "--model",
+            str(model),
+            "--intents",
+            str(tmp_path / "test.csv"),
+            "--json",
+        ],
+        catch_exceptions=False,
+    )
+    assert evaluated.exit_code == 0, evaluated.output
+    figures = json.loads(evaluated.stdout)
+    assert 0.4 <= figures["accuracy"] <= 1.0
+    assert 0.0 <= figures["macro_f1"] <= 1.0
+    assert {"coverage", "answered_precision"} <= set(figures)
+
+    texts = tmp_path / "messages.csv"
+    with open(texts, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "message"])
+        writer.writerows(
+            [
+                ("1", FIXTURE_ZH),
+                ("2", "When is my next repayment due?"),
+                ("3", ""),
+                ("4", "我生病住院了，这个月还不上"),
+            ]
+        )
+    out = tmp_path / "out" / "analysis.jsonl"
+    for extra in ([], ["--model", str(model)]):
+        analyzed = cli.invoke(
+            cli_app,
+            [
+                "assistant",
+                "analyze",
+                "--texts",
+                str(texts),
+                "--column",
+                "message",
+                "--out",
+                str(out),
+                *extra,
+            ],
+            catch_exceptions=False,
+        )
+        assert analyzed.exit_code == 0, analyzed.output
+        lines = [json.loads(line) for line in out.read_text("utf-8").splitlines()]
+        assert len(lines) == 4
+        for line in lines:
+            assert {"intent", "scam_cue", "scam_score", "scam_type", "vulnerability"} <= set(line)
+            assert isinstance(line["scam_cue"], bool)
+            assert 0.0 <= line["scam_score"] <= 1.0
+            assert line["scam_type"] in SCAM_TYPES
+            assert isinstance(line["vulnerability"], list)
+        assert lines[0]["scam_cue"] is True
+        assert lines[0]["scam_type"] == "fake_customer_service"
+        assert lines[1]["scam_cue"] is False
+        assert lines[1]["vulnerability"] == []
+        assert lines[1]["intent"] == "repayment_date"
+        assert lines[2]["scam_cue"] is False
+        assert lines[3]["vulnerability"] == ["illness", "cannot_pay"]
+    missing = cli.invoke(
+        cli_app,
+        ["assistant", "analyze", "--texts", str(texts), "--column", "nope", "--out", str(out)],
+    )
+    assert missing.exit_code == 2
+    loaded = Assistant.from_folder(model)
+    assert loaded.models["intent"] == "trained:model"
