@@ -33,7 +33,9 @@ def make_engine(url: str, sqlite_synchronous: str = "NORMAL") -> Engine:
         database = parsed.database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        kwargs["connect_args"] = {"check_same_thread": False}
+        # Writers queue for SQLite's single write lock: wait up to 30 s for it (from the moment
+        # the connection opens, so even the first PRAGMA waits) rather than fail under a burst.
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
     else:
         kwargs["pool_pre_ping"] = True
         kwargs["pool_size"] = 10
@@ -43,9 +45,9 @@ def make_engine(url: str, sqlite_synchronous: str = "NORMAL") -> Engine:
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
             cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA busy_timeout=30000")
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute(f"PRAGMA synchronous={sqlite_synchronous}")
-            cursor.execute("PRAGMA busy_timeout=5000")
             cursor.execute("PRAGMA journal_size_limit=67108864")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
