@@ -12,8 +12,9 @@ from lendguard.auth import audit
 from lendguard.auth.dependencies import client_ip, require
 from lendguard.auth.service import Principal, Scope
 from lendguard.cases.service import OUTREACH_OUTCOMES, CaseService
-from lendguard.decisions.endpoints import read_json, validated
+from lendguard.decisions.endpoints import read_json
 from lendguard.decisions.policy import LIST_FIELDS
+from lendguard.decisions.service import validated
 from lendguard.errors import FieldError, ValidationFailed
 
 router = APIRouter(prefix="/v1")

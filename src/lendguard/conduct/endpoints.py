@@ -29,8 +29,8 @@ from lendguard.conduct.contacts import (
 )
 from lendguard.conduct.policy import NoPolicyInForce, PolicyError
 from lendguard.conduct.rescue import Flag
-from lendguard.decisions.endpoints import read_json, validated
-from lendguard.decisions.service import validation_errors
+from lendguard.decisions.endpoints import read_json
+from lendguard.decisions.service import validated, validation_errors
 from lendguard.errors import FieldError, NotFound, ValidationFailed
 from lendguard.kit.crypto import pseudonymise
 from lendguard.responses import PROBLEM_JSON, JSONResponse

@@ -77,9 +77,19 @@ class FlagStore:
         )
         self._held = {flag: select(flag_held(flag)) for flag in Flag}
 
+    def holds(
+        self, customer_id: str, flag: Flag, at: datetime, conn: Connection | None = None
+    ) -> bool:
+        """Whether ``flag`` holds for the customer at ``at``; ``conn`` reads inside the
+        caller's transaction (a writer deciding whether to raise the flag)."""
+        params = {"debtor": customer_id, "at": at}
+        if conn is not None:
+            return bool(conn.execute(self._held[flag], params).scalar())
+        with self.db.connect().execution_options(**self._read_options) as own:
+            return bool(own.execute(self._held[flag], params).scalar())
+
     def _has(self, customer_id: str, flag: Flag, at: datetime) -> bool:
-        with self.db.connect().execution_options(**self._read_options) as conn:
-            return bool(conn.execute(self._held[flag], {"debtor": customer_id, "at": at}).scalar())
+        return self.holds(customer_id, flag, at)
 
     def marketing_suppressed(self, customer_id: str, at: datetime) -> bool:
         return self._has(customer_id, Flag.marketing_suppressed, at)

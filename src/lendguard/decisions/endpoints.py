@@ -9,13 +9,17 @@ from typing import Annotated, Any, TypeVar
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from lendguard.auth import audit
 from lendguard.auth.dependencies import authorize, client_ip, require, require_for
 from lendguard.auth.service import Principal, Scope
 from lendguard.decisions.explain import explain
-from lendguard.decisions.service import DecisionService, parse_event, validation_errors
+from lendguard.decisions.service import (
+    DecisionService,
+    parse_event,
+    validated,
+)
 from lendguard.errors import FieldError, LendGuardError, ValidationFailed
 from lendguard.responses import JSONResponse
 
@@ -72,14 +76,6 @@ async def read_json(request: Request) -> Any:
             f"the body is not valid JSON: {exc}",
             errors=[FieldError("body", f"invalid JSON at position {exc.pos}")],
         ) from None
-
-
-def validated(model: type[_M], raw: Any, title: str) -> _M:
-    """A request body as ``model``, or a 422 problem naming each bad field."""
-    try:
-        return model.model_validate(raw)
-    except ValidationError as exc:
-        raise ValidationFailed(title, errors=validation_errors(exc)) from None
 
 
 # Decisions, their reasons and the customer's decision history are anti-fraud data (R34).

@@ -16,12 +16,12 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import orjson
 import structlog
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
@@ -70,6 +70,9 @@ def default_ruleset_text() -> str:
     )
 
 
+_M = TypeVar("_M", bound=BaseModel)
+
+
 def validation_errors(exc: ValidationError, prefix: str = "") -> list[FieldError]:
     """Pydantic errors as ``{field, message}`` with dotted field paths."""
     out = []
@@ -80,6 +83,15 @@ def validation_errors(exc: ValidationError, prefix: str = "") -> list[FieldError
             message = "sent both at the top level and in attributes with different values"
         out.append(FieldError(field=prefix + loc, message=message))
     return out
+
+
+def validated(model: type[_M], raw: Any, title: str) -> _M:
+    """``raw`` as ``model``, or a 422 problem naming each bad field (API bodies and the
+    service-level requests of every area)."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise ValidationFailed(title, errors=validation_errors(exc)) from None
 
 
 def parse_event(raw: Any) -> Event:

@@ -13,9 +13,7 @@ from datetime import date as Date
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, Field, ValidationError
-
-from lendguard.errors import ValidationFailed
+from pydantic import BaseModel, Field
 
 KEY_FACTS = (
     "product_nature",
@@ -321,14 +319,11 @@ class _NoPolicy:
 def check(raw: Any) -> dict[str, Any]:
     """The answer of ``POST /v1/lending/offers/check`` and ``lendguard lending check-offer``:
     the offer's true cost and its findings. Bad input is a 422 naming the field."""
-    from lendguard.decisions.service import validation_errors
+    from lendguard.decisions.service import validated
     from lendguard.lending.apr import compute, parse_schedule
     from lendguard.lending.policy import LendingPolicy
 
-    try:
-        offer = Offer.model_validate(raw)
-    except ValidationError as exc:
-        raise ValidationFailed("invalid offer", errors=validation_errors(exc)) from None
+    offer = validated(Offer, raw, "invalid offer")
     schedule = schedule_of(offer)
     if offer.jurisdiction == "US":
         shown = [r for r in offer.displayed_rates if r.kind == "apr"]

@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from lendguard.conduct.policy import NoPolicyInForce, PolicyError, load_policy
@@ -80,32 +79,33 @@ class RescueService:
                 for step in ("CREDIT_FREEZE", "HARDSHIP_PLAN_OFFERED"):
                     if step in measures:
                         _record(conn, customer, step, source, detail, now)
-                if not self.flags_active(conn, customer, Flag.marketing_suppressed, now):
-                    self.flags.set_flag(
-                        customer,
-                        Flag.marketing_suppressed,
-                        reason=", ".join(codes),
-                        source=source,
-                        conn=conn,
-                    )
-                    _record(conn, customer, "MARKETING_SUPPRESSED", source, detail, now)
+                self.suppress_marketing(conn, customer, ", ".join(codes), source, detail, now)
         return len(flagged)
 
-    @staticmethod
-    def flags_active(conn: Connection, customer_id: str, flag: Flag, at: datetime) -> bool:
-        from lendguard.models.conduct import ConductFlag as F
-
-        found = conn.execute(
-            select(F.id)
-            .where(
-                F.customer_id == customer_id,
-                F.flag == flag.value,
-                F.since <= at,
-                (F.until.is_(None)) | (F.until > at),
-            )
-            .limit(1)
-        ).first()
-        return found is not None
+    def suppress_marketing(
+        self,
+        conn: Connection,
+        customer_id: str,
+        reason: str,
+        source: str,
+        detail: dict[str, Any],
+        at: datetime,
+        actor: str = "system",
+    ) -> int | None:
+        """R33 step 2, once: raise ``marketing_suppressed`` and record the step, unless the
+        flag already holds. Returns the flag's id, or None when it was already raised."""
+        if self.flags.holds(customer_id, Flag.marketing_suppressed, at, conn=conn):
+            return None
+        flag_id = self.flags.set_flag(
+            customer_id,
+            Flag.marketing_suppressed,
+            reason=reason,
+            source=source,
+            actor=actor,
+            conn=conn,
+        )
+        _record(conn, customer_id, "MARKETING_SUPPRESSED", source, detail, at)
+        return flag_id
 
     # -- hardship plans --------------------------------------------------------------------------
 
@@ -271,12 +271,9 @@ def _record(
 
 
 def _request(raw: Any) -> HardshipRequest:
-    from lendguard.decisions.service import validation_errors
+    from lendguard.decisions.service import validated
 
-    try:
-        return HardshipRequest.model_validate(raw)
-    except ValidationError as exc:
-        raise ValidationFailed("invalid hardship plan", errors=validation_errors(exc)) from None
+    return validated(HardshipRequest, raw, "invalid hardship plan")
 
 
 def _card_cap(request: HardshipRequest) -> int | None:

@@ -18,11 +18,12 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import orjson
-from pydantic import AwareDatetime, BaseModel, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import Engine, and_, func, insert, or_, select
 
 from lendguard.auth import audit
 from lendguard.conduct.consent import ConsentState
+from lendguard.decisions.service import validated
 from lendguard.errors import Conflict, FieldError, NotFound, ValidationFailed
 from lendguard.models.privacy import ConsentRecord, PrivacyNotice
 
@@ -44,15 +45,6 @@ PURPOSES = frozenset(
 SEPARATE = frozenset({MARKETING, "sensitive", "third_party_sharing"})
 # A contact channel of the contact guard → the marketing scope that governs it.
 CHANNEL_SCOPE = {"sms": "sms", "call": "call", "push": "push", "email": "email", "visit": "call"}
-
-
-def _validated(model: type[BaseModel], raw: Any, title: str) -> Any:
-    from lendguard.decisions.service import validation_errors
-
-    try:
-        return model.model_validate(raw)
-    except ValidationError as exc:
-        raise ValidationFailed(title, errors=validation_errors(exc)) from None
 
 
 class NoticeBody(BaseModel):
@@ -82,7 +74,7 @@ class ConsentLedger:
 
     def publish_notice(self, raw: Any, actor: str) -> dict[str, Any]:
         """A new version of a notice (the first is 1). Published versions never change."""
-        body: NoticeBody = _validated(NoticeBody, raw, "invalid notice")
+        body: NoticeBody = validated(NoticeBody, raw, "invalid notice")
         unknown = sorted(set(body.purposes) - PURPOSES)
         if unknown:
             raise ValidationFailed(
@@ -145,7 +137,7 @@ class ConsentLedger:
     def record(self, raw: Any, actor: str, ip: str | None = None) -> dict[str, Any]:
         """Grant or withdraw: one appended row, effective at once; withdrawing is the same one
         call as granting (PIPL Art. 15)."""
-        body: ConsentBody = _validated(ConsentBody, raw, "invalid consent")
+        body: ConsentBody = validated(ConsentBody, raw, "invalid consent")
         if body.purpose not in PURPOSES:
             raise ValidationFailed(
                 "unknown purpose", errors=[FieldError("purpose", f"one of {sorted(PURPOSES)}")]
@@ -287,7 +279,7 @@ class ConsentFlow(BaseModel):
 
 def check_flow(raw: Any, necessary: list[str]) -> dict[str, Any]:
     """CONSENT_PRECHECKED, BUNDLED_CONSENT and CONSENT_COERCION (R14)."""
-    flow: ConsentFlow = _validated(ConsentFlow, raw, "invalid consent flow")
+    flow: ConsentFlow = validated(ConsentFlow, raw, "invalid consent flow")
     findings: list[dict[str, Any]] = []
     for index, item in enumerate(flow.items):
         if item.prechecked:

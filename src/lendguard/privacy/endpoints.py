@@ -13,8 +13,9 @@ from lendguard.auth import audit
 from lendguard.auth.dependencies import client_ip, require
 from lendguard.auth.service import Principal, Scope
 from lendguard.conduct.policy import load_policy
-from lendguard.decisions.endpoints import read_json, validated
+from lendguard.decisions.endpoints import read_json
 from lendguard.decisions.explain import explain
+from lendguard.decisions.service import validated
 from lendguard.errors import Conflict, FieldError, ValidationFailed
 from lendguard.privacy import datamap
 from lendguard.privacy.consent import ConsentLedger, check_flow
@@ -145,11 +146,8 @@ def customer_lists(
 
 @router.get("/customers/{customer_id}/audit", tags=["privacy"])
 def customer_audit(customer_id: str, request: Request, _: AuditReader) -> Any:
-    entries = [
-        e
-        for e in audit.entries(_ledger(request).db, limit=1000)
-        if e["target"] == f"customer:{customer_id}"
-    ]
+    # Filtered in SQL: scanning the newest 1,000 rows in Python missed older entries.
+    entries = audit.entries(_ledger(request).db, limit=1000, target=f"customer:{customer_id}")
     return {"customer_id": customer_id, "entries": entries}
 
 

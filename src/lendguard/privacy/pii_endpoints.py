@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lendguard.auth.dependencies import require
 from lendguard.auth.service import Principal, Scope
-from lendguard.decisions.endpoints import read_json, validated
+from lendguard.decisions.endpoints import read_json
+from lendguard.decisions.service import validated
 from lendguard.privacy.pii import EntityType, Operator, PiiMasker, scan
 
 router = APIRouter(prefix="/v1/privacy")

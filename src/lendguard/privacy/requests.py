@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 from sqlalchemy import Connection, Engine, Table, insert, select, update
 
 from lendguard.auth import audit
@@ -125,12 +125,9 @@ class RequestService:
         self.db = engine
 
     def create(self, raw: Any, actor: str, ip: str | None = None) -> dict[str, Any]:
-        from lendguard.decisions.service import validation_errors
+        from lendguard.decisions.service import validated
 
-        try:
-            body = NewRequest.model_validate(raw)
-        except ValidationError as exc:
-            raise ValidationFailed("invalid request", errors=validation_errors(exc)) from None
+        body = validated(NewRequest, raw, "invalid request")
         received = body.received_at or datetime.now(UTC)
         if received.tzinfo is None:
             raise ValidationFailed(

@@ -25,11 +25,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
-from sqlalchemy import insert
 
 from lendguard.auth.dependencies import require
 from lendguard.auth.service import Principal, Scope
-from lendguard.decisions.endpoints import read_json, validated
+from lendguard.decisions.endpoints import read_json
+from lendguard.decisions.service import validated
 from lendguard.errors import IdempotencyMismatch
 from lendguard.events.schemas import Event, EventType
 from lendguard.support.assistant import Analysis, get_assistant
@@ -115,34 +115,23 @@ def _start_rescue(
     request: Request, body: AnalyzeRequest, analysis: Analysis, principal: Principal
 ) -> dict[str, Any]:
     from lendguard.conduct.rescue import Flag
-    from lendguard.lending.rescue import RescueService
-    from lendguard.models.lending import RescueStep
 
     services = request.app.state.services
     names = analysis.vulnerability_names()
     now = datetime.now(UTC)
     source = "assistant:" + contact_event_id(body.customer_id, body.conversation_id, body.text)
     with services.decisions.db.begin() as conn:
-        if RescueService.flags_active(conn, body.customer_id, Flag.marketing_suppressed, now):
-            return {"flag": Flag.marketing_suppressed.value, "set": False, "already": True}
-        flag_id = services.conduct.flags.set_flag(
+        flag_id = services.rescue.suppress_marketing(
+            conn,
             body.customer_id,
-            Flag.marketing_suppressed,
-            reason="vulnerability cue: " + ", ".join(names),
-            source=source,
+            "vulnerability cue: " + ", ".join(names),
+            source,
+            {"reasons": ["VULNERABILITY_CUE"], "cues": names},
+            now,
             actor=principal.actor,
-            conn=conn,
         )
-        conn.execute(
-            insert(RescueStep),
-            {
-                "customer_id": body.customer_id,
-                "step": "MARKETING_SUPPRESSED",
-                "at": now,
-                "source": source,
-                "detail": {"reasons": ["VULNERABILITY_CUE"], "cues": names},
-            },
-        )
+    if flag_id is None:
+        return {"flag": Flag.marketing_suppressed.value, "set": False, "already": True}
     return {
         "flag": Flag.marketing_suppressed.value,
         "set": True,

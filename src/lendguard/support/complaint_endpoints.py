@@ -12,7 +12,8 @@ from pydantic import BaseModel, Field
 
 from lendguard.auth.dependencies import client_ip, require
 from lendguard.auth.service import Principal, Scope
-from lendguard.decisions.endpoints import read_json, validated
+from lendguard.decisions.endpoints import read_json
+from lendguard.decisions.service import validated
 from lendguard.errors import FieldError, ValidationFailed
 from lendguard.support.complaints import ComplaintService
 

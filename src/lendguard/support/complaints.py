@@ -34,11 +34,12 @@ from types import SimpleNamespace
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import ColumnElement, Connection, Engine, and_, func, insert, select, update
 
 from lendguard.auth import audit
 from lendguard.conduct.policy import NoPolicyInForce, Policy, PolicyError, load_policy
+from lendguard.decisions.service import validated
 from lendguard.errors import Conflict, FieldError, NotFound, ValidationFailed
 from lendguard.kit.ids import new_id
 from lendguard.models.support import Complaint, ComplaintEvent, ComplaintExtension
@@ -607,15 +608,6 @@ class TransitionFields(BaseModel):
     to_day: int | None = Field(default=None, ge=1, le=3650)
 
 
-def _validated(model: type[BaseModel], raw: Any, title: str) -> Any:
-    from lendguard.decisions.service import validation_errors
-
-    try:
-        return model.model_validate(raw)
-    except ValidationError as exc:
-        raise ValidationFailed(title, errors=validation_errors(exc)) from None
-
-
 # -- the service -----------------------------------------------------------------------------------
 
 
@@ -636,7 +628,7 @@ class ComplaintService:
     def create(
         self, raw: Any, actor: str, ip: str | None = None, now: datetime | None = None
     ) -> dict[str, Any]:
-        body: NewComplaint = _validated(NewComplaint, raw, "invalid complaint")
+        body: NewComplaint = validated(NewComplaint, raw, "invalid complaint")
         now = now or datetime.now(UTC)
         received = body.received_at or now
         if received.tzinfo is None:
@@ -981,7 +973,7 @@ class ComplaintService:
         """Move a complaint (``raw``: :class:`TransitionFields`). ``extended`` takes the
         extension's fields; ``responded`` needs ``response_summary``; ``closed`` needs root
         causes. A refusal changes nothing."""
-        fields: TransitionFields = _validated(TransitionFields, raw, "invalid transition")
+        fields: TransitionFields = validated(TransitionFields, raw, "invalid transition")
         now = now or datetime.now(UTC)
         with self.db.begin() as conn:
             row = self._load(conn, complaint_id)
