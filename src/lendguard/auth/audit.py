@@ -229,11 +229,17 @@ def record_read(
 
 
 def entries(
-    engine: Engine, limit: int = 200, actor: str | None = None, before_id: int | None = None
+    engine: Engine,
+    limit: int = 200,
+    actor: str | None = None,
+    before_id: int | None = None,
+    target: str | None = None,
 ) -> list[dict[str, Any]]:
     query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
     if actor:
         query = query.where(AuditEntry.actor == actor)
+    if target:
+        query = query.where(AuditEntry.target == target)
     if before_id:
         query = query.where(AuditEntry.id < before_id)
     with engine.connect() as conn:
