@@ -28,6 +28,7 @@ from lendguard.privacy.consent import ConsentLedger
 from lendguard.privacy.requests import RequestService
 from lendguard.privacy.vault import Vault, master_key_from
 from lendguard.responses import JSONResponse, problem
+from lendguard.support.service_desk import ServiceDesk
 
 
 @dataclass
@@ -43,6 +44,7 @@ class Services:
     consent: ConsentLedger
     privacy_requests: RequestService
     vault: Vault
+    service_desk: ServiceDesk
 
     def close(self) -> None:
         self.webhooks.stop()
@@ -109,6 +111,7 @@ def build_services(settings: Settings, migrate: bool = True) -> Services:
         consent=consent,
         privacy_requests=RequestService(engine),
         vault=vault,
+        service_desk=ServiceDesk(engine),
     )
 
 
@@ -182,6 +185,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     from lendguard.support.complaint_endpoints import router as complaints_router
 
     app.include_router(complaints_router)
+    from lendguard.support.service_endpoints import router as service_router
+
+    app.include_router(service_router)
     from lendguard.console.routes import install as install_console
 
     install_console(app)

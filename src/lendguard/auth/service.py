@@ -42,6 +42,8 @@ class Scope(StrEnum):
     privacy_mask = "privacy:mask"
     complaints_write = "complaints:write"
     complaints_read = "complaints:read"
+    # The lender's survey system: posts customers' satisfaction surveys, nothing else.
+    support_surveys = "support:surveys"
 
 
 class Role(StrEnum):

@@ -67,24 +67,30 @@ def stacked_bars(
     return "".join(parts)
 
 
-def horizontal_bars(items: list[tuple[str, int]], width: int = 1000, row: int = 24) -> str:
-    """Labelled horizontal bars (top reasons)."""
+def horizontal_bars(
+    items: list[tuple[str, int]],
+    width: int = 1000,
+    row: int = 24,
+    label: str = "top reasons",
+    colour: str = "#d1495b",
+) -> str:
+    """Labelled horizontal bars (top reasons by default)."""
     if not items:
         return '<svg class="chart" role="img" aria-label="no data" width="0" height="0"></svg>'
     top = max(v for _, v in items) or 1
     label_w = 340
     height = row * len(items) + 4
     parts = [
-        f'<svg class="chart" role="img" aria-label="top reasons" viewBox="0 0 {width} {height}" '
-        f'width="100%">'
+        f'<svg class="chart" role="img" aria-label="{escape(label)}" viewBox="0 0 {width} '
+        f'{height}" width="100%">'
     ]
-    for i, (label, value) in enumerate(items):
+    for i, (name, value) in enumerate(items):
         y = i * row + 2
         w = (width - label_w - 50) * value / top
         parts.append(
             f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end" class="tick">'
-            f"{escape(label)}</text>"
-            f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{row - 8}" fill="#d1495b"/>'
+            f"{escape(name)}</text>"
+            f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{row - 8}" fill="{colour}"/>'
             f'<text x="{label_w + w + 6:.1f}" y="{y + 15}" class="tick">{value}</text>'
         )
     parts.append("</svg>")

@@ -117,6 +117,47 @@ ZH: dict[str, str] = {
     "Event": "事件",
     "by": "操作人",
     "Back to queue": "返回队列",
+    # service metrics
+    "Service metrics": "服务指标",
+    "last %d days": "最近 %d 天",
+    "%d days": "%d 天",
+    "days": "天",
+    "Contacts opened since": "统计自以下时间起发起的服务接触：",
+    "repeat window": "重复来访判定期",
+    "Contacts": "服务接触",
+    "open": "处理中",
+    "abandoned": "已放弃",
+    "First-contact resolution": "首次解决率",
+    "in the repeat window": "仍在判定期内",
+    "provisional": "暂计",
+    "Time to first response": "首次响应时长",
+    "median": "中位数",
+    "awaiting a reply": "等待回复",
+    "Satisfaction (CSAT)": "满意度（CSAT）",
+    "satisfied (4–5)": "满意（4–5 分）",
+    "responses": "份回复",
+    "By channel": "按渠道",
+    "Channel": "渠道",
+    "Repeat contacts": "重复来访",
+    "Median first response": "首次响应中位数",
+    "CSAT mean": "平均满意度",
+    "Satisfied": "满意占比",
+    "Responses": "回复数",
+    "Satisfaction scores": "满意度评分分布",
+    "Median time to first response (seconds)": "首次响应时长中位数（秒）",
+    "phone": "电话",
+    "chat": "在线客服",
+    "app": "App",
+    "email": "邮件",
+    "in_person": "网点面谈",
+    "social_media": "社交媒体",
+    "A contact is resolved on first contact when it was closed as resolved and the customer did "
+    "not open another contact on the same topic within the repeat window after its close. Repeat "
+    "contacts belong to the earlier issue and abandoned contacts start none: both are left out "
+    "of the rate.": (
+        "服务接触以“已解决”结束，且客户在结束后的判定期内未就同一主题再次来访，即计为首次解决。"
+        "重复来访归入先前的问题，已放弃的接触不构成问题：两者均不计入首次解决率。"
+    ),
 }
 
 

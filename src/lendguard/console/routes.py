@@ -624,3 +624,67 @@ async def complaints_intake(request: Request) -> Response:
     except LendGuardError as exc:
         return _error_page(request, info, exc)
     return RedirectResponse(f"/console/complaints?created={quote(created['id'])}", status_code=303)
+
+
+# -- service metrics ---------------------------------------------------------------------------
+
+SERVICE_PERIODS = (7, 30)
+
+
+def duration(seconds: float | None) -> str:
+    """A time to first response as people read it: 45 s, 2.5 min, 3.2 h, 1.5 d."""
+    if seconds is None:
+        return "—"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f} min"
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
+
+
+def percent(share: float | None) -> str:
+    return "—" if share is None else f"{share * 100:.0f}%"
+
+
+@router.get("/service")
+def service_page(request: Request) -> HTMLResponse:
+    """Service metrics of the last 7 or 30 days: first-contact resolution, time to first
+    response and CSAT, overall and by channel."""
+    info = _page(request, Scope.cases_read)
+    try:
+        days = int(request.query_params.get("days", "30"))
+    except ValueError:
+        days = 30
+    if days not in SERVICE_PERIODS:
+        days = 30
+    figures = request.app.state.services.service_desk.metrics(days)
+    t = translator(_locale(request, info))
+    distribution = figures["satisfaction"]["distribution"]
+    csat_chart = horizontal_bars(
+        [(f"{score} ★", distribution[score]) for score in ("5", "4", "3", "2", "1")],
+        row=22,
+        label=t("Satisfaction scores"),
+        colour="#137333",
+    )
+    waits = [
+        (t(channel), round(block["first_response"]["median_seconds"]))
+        for channel, block in figures["by_channel"].items()
+        if block["first_response"]["median_seconds"] is not None
+    ]
+    wait_chart = horizontal_bars(
+        waits, row=22, label=t("Median time to first response (seconds)"), colour="#f08a4b"
+    )
+    return _render(
+        request,
+        "service.html",
+        info,
+        m=figures,
+        days=days,
+        periods=SERVICE_PERIODS,
+        duration=duration,
+        percent=percent,
+        csat_chart=csat_chart if figures["satisfaction"]["responses"] else "",
+        wait_chart=wait_chart if waits else "",
+    )

@@ -43,12 +43,20 @@ from lendguard.models.privacy import (
     PrivacyNotice,
     VaultEntry,
 )
-from lendguard.models.support import Complaint, ComplaintEvent, ComplaintExtension
+from lendguard.models.support import (
+    Complaint,
+    ComplaintEvent,
+    ComplaintExtension,
+    ServiceContact,
+    ServiceSurvey,
+)
 
 __all__ = [
     "Complaint",
     "ComplaintEvent",
     "ComplaintExtension",
+    "ServiceContact",
+    "ServiceSurvey",
     "ConsentRecord",
     "EncryptionKey",
     "VaultEntry",

@@ -1,4 +1,5 @@
-"""Tables of the support area: complaints, their timeline and their deadline extensions."""
+"""Tables of the support area: complaints, their timeline and their deadline extensions;
+service contacts and their satisfaction surveys."""
 
 from __future__ import annotations
 
@@ -96,4 +97,58 @@ class ComplaintExtension(Base):
 
     __table_args__ = (
         UniqueConstraint("complaint_id", "step", name="uq_complaint_extensions_step"),
+    )
+
+
+class ServiceContact(Base):
+    """One customer-service contact (a call, chat, app or email conversation, a branch visit):
+    when the customer first wrote or called, when an agent first answered, how it ended and on
+    which topic. First-contact resolution and time to first response are computed from these
+    rows (``support/service_desk.py``); the conversation's text is not stored."""
+
+    __tablename__ = "service_contacts"
+
+    # The contact centre's own id for the conversation: the idempotency key.
+    conversation_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(128))
+    channel: Mapped[str] = mapped_column(String(16))
+    jurisdiction: Mapped[str] = mapped_column(String(8))
+    topic: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    first_responder: Mapped[str | None] = mapped_column(String(160), nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # resolved | escalated | follow_up | abandoned
+    outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    closed_by: Mapped[str | None] = mapped_column(String(160), nullable=True)
+    created_by: Mapped[str] = mapped_column(String(160))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+
+    __table_args__ = (
+        Index("ix_service_contacts_opened", "opened_at"),
+        Index("ix_service_contacts_closed", "closed_at"),
+        Index("ix_service_contacts_customer_topic", "customer_id", "topic", "opened_at"),
+    )
+
+
+class ServiceSurvey(Base):
+    """The customer's satisfaction survey of one contact (CSAT, 1–5): at most one per contact.
+    The comment is kept with personal information masked; the original text is not stored."""
+
+    __tablename__ = "service_surveys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(String(128))
+    customer_id: Mapped[str] = mapped_column(String(128))
+    score: Mapped[int] = mapped_column(Integer)
+    comment_masked: Mapped[str | None] = mapped_column(Text, nullable=True)
+    pii_types: Mapped[list[str]] = mapped_column(PortableJSON)
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    source: Mapped[str] = mapped_column(String(160))
+
+    __table_args__ = (
+        UniqueConstraint("conversation_id", name="uq_service_surveys_conversation_id"),
+        Index("ix_service_surveys_customer", "customer_id"),
     )

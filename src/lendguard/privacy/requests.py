@@ -79,6 +79,8 @@ RELATIONS: dict[str, tuple[str, str]] = {
     "complaints": ("customer", "customer_id"),
     "complaint_events": ("complaint", "complaint_id"),
     "complaint_extensions": ("complaint", "complaint_id"),
+    "service_contacts": ("customer", "customer_id"),
+    "service_surveys": ("customer", "customer_id"),
 }
 
 
