@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,13 @@ from lendguard.models.decision import EventRecord
 from lendguard.support import intents as intent_models
 from lendguard.support.assistant import Assistant, get_assistant, shipped_articles
 from lendguard.support.assistant_endpoints import contact_event_id
-from lendguard.support.cues import SCAM_TYPES, VULNERABILITY_CUES, ScamDetector, find_cues
+from lendguard.support.cues import (
+    SCAM_CUES,
+    SCAM_TYPES,
+    VULNERABILITY_CUES,
+    ScamDetector,
+    find_cues,
+)
 
 FIXTURE_ZH = "客服说我的校园贷账户要注销，让我把钱转到安全账户"
 FIXTURE_EN = (
@@ -271,6 +278,176 @@ def test_one_weak_cue_alone_does_not_flag() -> None:
     assert 0 < weak.score < 0.5
     assert detector.analyze("I want to close my account").cue is False
     assert detector.analyze("逾期会影响征信吗").cue is False
+
+
+# Representative sentences per cue, zh-CN and en (written for these tests, apart from both
+# hold-out rounds): each flags, and names the cue.
+CUE_SENTENCES = [
+    ("customer_service_caller", "有个号称是你们售后的人加了我微信，让我把钱转到他给的卡上"),
+    (
+        "customer_service_caller",
+        "A woman claiming to be from your support team asked me to send the loan to her account",
+    ),
+    ("police_caller", "一个自称刑警的人说我的银行卡涉嫌洗钱，要我配合调查"),
+    (
+        "police_caller",
+        "A man posing as a police officer said I would be arrested unless I paid a fine by "
+        "transfer",
+    ),
+    ("crime_accusation", "一个自称刑警的人说我的银行卡涉嫌洗钱，要我配合调查"),
+    ("safe_account", "对方要我把存款都转进一个监管账户，说查完就还"),
+    (
+        "safe_account",
+        "They want me to put my savings into a supervised account while the case is open",
+    ),
+    ("campus_loan_cancellation", "自称平台客服的说我读书时开的学生贷账户还在，得注销掉"),
+    (
+        "campus_loan_cancellation",
+        "The caller said my college loan account is still active and I must close it or my "
+        "credit report will be damaged",
+    ),
+    ("credit_repair", "有个中介说能帮我把征信上的黑记录洗掉，收费五千"),
+    (
+        "credit_repair",
+        "A firm promised they could erase the late payments on my credit report for 300 dollars",
+    ),
+    ("fee_before_disbursement", "网贷平台说额度批下来了，要先交两千块激活费才能提现"),
+    (
+        "fee_before_disbursement",
+        "They said my loan was approved but I need to pay an activation fee before it can be "
+        "paid out",
+    ),
+    ("screen_sharing", "对方让我下载钉钉进会议，开屏幕共享给他看"),
+    ("screen_sharing", "He asked me to install TeamViewer so he could see my screen"),
+    ("borrow_to_clear_limit", "客服说我的额度异常，要我全部借出来转到指定账户才能注销额度"),
+    (
+        "borrow_to_clear_limit",
+        "The caller wanted me to max out my credit line and send it over so the limit could be "
+        "cleared",
+    ),
+    ("asked_for_code", "那人让我把短信里的验证码报给他"),
+    ("asked_for_code", "Someone asked me for the one-time passcode I got by text"),
+    ("task_rebate", "做兼职刷单，对方让我先垫付三千，说完成任务返佣金"),
+    (
+        "task_rebate",
+        "I joined a review job and they need me to top up before I can withdraw my commission",
+    ),
+    ("investment_pitch", "投资群的导师说稳赚不赔，让我借钱加仓"),
+    (
+        "borrow_to_invest",
+        "My dad's trading mentor promised guaranteed returns and told him to borrow to invest more",
+    ),
+    ("new_number_money_request", "我侄子用新号码发消息说出事了，急用钱让我转两万"),
+    (
+        "new_number_money_request",
+        "My daughter texted from a new number asking me to transfer money urgently",
+    ),
+    # an agent's note in the third person
+    ("told_to_move_money", "客户称对方让其把钱转到他提供的账户，说是核查资金"),
+    (
+        "coached_borrowing",
+        "Customer says she was told to take out a loan on another app and pass the money on",
+    ),
+]
+
+# Hard negatives: the same words in an ordinary request (closing an account, the real customer
+# service, the police after a theft, fees, early repayment, the limit, a screen reader, a
+# meeting at work, a credit-report dispute, a code that did not arrive).
+HARD_NEGATIVES = [
+    "我在派出所报了案，民警说让我联系发卡行冻结卡片，你们这边能冻结吗",
+    "身份证丢了，警察让我先挂失，借款账户需要做什么",
+    "我想注销账户，还需要先结清吗",
+    "不注销账户会影响征信吗",
+    "校园贷我早就还清了，征信多久能更新",
+    "能不能把我的额度降低一点，怕自己乱花",
+    "贷款前需要交哪些材料",
+    "放款的时候会扣服务费吗",
+    "我的信用分太低了，怎么提高",
+    "征信上有一条错误的逾期记录，怎么申请异议更正",
+    "验证码一直收不到怎么办",
+    "我在用腾讯会议开会，晚点再打给我",
+    "我现在在会议中，晚点再打给我",
+    "我是视障人士，屏幕朗读读不出还款按钮",
+    "我的卡被冻结了，解冻需要带什么证件",
+    "提前还款需要交违约金吗",
+    "我转到你们的还款专用账户了，怎么还没显示",
+    "怎么保护账户安全，最近老收到骚扰短信",
+    "我老公想用他的个人账户帮我还款",
+    "I reported the theft to the police and they told me to call my bank, can you block my card?",
+    "How can I improve my credit score?",
+    "Will closing my account affect my credit score?",
+    "I'd like to reduce my credit limit",
+    "Is there a processing fee on the loan?",
+    "What fees are there before the money is paid out?",
+    "The code you sent me isn't working",
+    "I'm on a Teams call with my manager, can you email me instead?",
+    "Can I use a screen reader with your app?",
+    "My account is frozen, what do I need to unfreeze it?",
+    "Can I pay off my loan early without a penalty?",
+    "Customer service told me my due date could change, where do I do that?",
+    "How can I transfer money to a beneficiary?",
+    "I was made to pay a fee for making a transaction with card.",
+    "Customer asks how to dispute an error on her credit report through the official process",
+    "I have to pay my council tax this week, can I move my repayment date?",
+]
+
+
+@pytest.mark.parametrize(("cue", "text"), CUE_SENTENCES)
+def test_cue_sentences_flag_with_the_right_cue(cue: str, text: str) -> None:
+    result = ScamDetector().analyze(text)
+    assert result.cue is True
+    assert cue in [h.cue.name for h in result.hits]
+    assert result.type in SCAM_TYPES
+
+
+@pytest.mark.parametrize("text", HARD_NEGATIVES)
+def test_hard_negatives_do_not_flag(text: str) -> None:
+    result = ScamDetector().analyze(text)
+    assert result.cue is False, [(h.cue.name, h.evidence) for h in result.hits]
+
+
+def test_lexicon_on_holdout_round_one_used_for_development() -> None:
+    # round 1 was measured once blind (recall 0.40), then used to generalise the lexicon: a
+    # development fit, kept as a regression check. Round 2 is the blind figure (bench/eval.py).
+    rows = _rows("eval_scam_paraphrases_holdout.csv")
+    detector = ScamDetector()
+    scams = [detector.analyze(r["text"]).cue for r in rows if r["label"] == "scam"]
+    normal = [detector.analyze(r["text"]).cue for r in rows if r["label"] == "normal"]
+    assert sum(scams) / len(scams) >= 0.95
+    assert not any(normal)
+
+
+def test_holdout_round_two_is_there_in_both_locales() -> None:
+    rows = _rows("eval_scam_paraphrases_holdout2.csv")
+    for label in ("scam", "normal"):
+        chosen = [r for r in rows if r["label"] == label]
+        assert len(chosen) >= 60
+        for locale in ("zh-CN", "en"):
+            assert sum(r["locale"] == locale for r in chosen) >= 25
+
+
+def test_cues_case_script_and_evidence() -> None:
+    """Patterns run on the ASCII-lowered text, each only on a text of its script: same hits as
+    trying every pattern case-insensitively, and the evidence is quoted from the original."""
+    texts = [r["text"] for r in _rows("scam_victim_paraphrases.csv")]
+    texts += [r["text"] for r in _rows("eval_scam_paraphrases_holdout.csv")]
+    texts += [t for _, t in CUE_SENTENCES] + HARD_NEGATIVES
+    texts += [t.upper() for t in texts] + ["客服让我用ZOOM开会议，把验证码告诉他 then SEND IT"]
+    for text in texts:
+        found = [(h.cue.name, h.evidence) for h in find_cues(text, SCAM_CUES)]
+        expected = []
+        for cue in SCAM_CUES:
+            if any(re.search(g.pattern, text, re.IGNORECASE) for g in cue.unless):
+                continue
+            for pattern in cue.patterns:
+                match = re.search(pattern.pattern, text, re.IGNORECASE)
+                if match is not None:
+                    expected.append((cue.name, match.group(0)[:80]))
+                    break
+        assert found == expected, text
+    shouted = ScamDetector().analyze("SOMEONE TOLD ME TO MOVE MY MONEY TO A SAFE ACCOUNT")
+    assert shouted.cue is True
+    assert "SAFE ACCOUNT" in [h.evidence for h in shouted.hits]
 
 
 def test_vulnerability_cues() -> None:
