@@ -8,7 +8,9 @@
    without balances, through ``lendguard model train`` / ``model evaluate``.
 4. Learned scores on tables: ``bench/eval_table.py`` (Give Me Some Credit: a seeded 5-fold
    cross-validation through ``lendguard model train --cv 5``; HMEQ: a validation part).
-5. The complaint classifier on the CFPB sample (``lendguard complaints train``): held-out
+5. Rings and mules (``lendguard graph evaluate``) and the graph rules' backtest side by side
+   (``--skip-graph``).
+6. The complaint classifier on the CFPB sample (``lendguard complaints train``): held-out
    accuracy and macro-F1 of product and issue over five seeded splits (``--skip-complaints``).
 
 Every figure comes from the same engine code as the live path. Results are printed and written
@@ -54,6 +56,49 @@ def _brief(report: dict[str, Any]) -> dict[str, Any]:
     return {k: report[k] for k in KEYS} | {"by_typology": report["by_typology"]}
 
 
+GRAPH_RULES = ("ring-new-identities", "ring-confirmed-fraud", "payee-mule-score")
+
+
+def graph_quality(out: Path, month: Path, console: Console) -> dict[str, Any]:
+    """Rings and mules (`lendguard graph evaluate`, same code) on the simulated month and on
+    two ring-heavy populations, and the default rules with and without the graph rules side by
+    side on the simulated month (the rest of the rule set identical)."""
+    import yaml
+
+    from lendguard.decisions.service import default_ruleset_text
+    from lendguard.graph.batch import evaluate, rebuild
+    from lendguard.graph.rings import detect
+
+    result: dict[str, Any] = {}
+    populations = {"simulated_month": month}
+    for seed in (2, 3):
+        folder = out / f"ring-heavy-10000-30-{seed}"
+        population = generate(10_000, days=30, seed=seed, ring_members_rate=0.03, mule_rate=0.006)
+        write_population(population.events, population.accounts_rows(), folder)
+        populations[f"ring_heavy_seed_{seed}"] = folder
+    for name, folder in populations.items():
+        console.print(f"graph: rings and mules on {name}")
+        started = time.perf_counter()
+        index, _ = rebuild(folder / "events.jsonl")
+        figures = evaluate(detect(index), folder / "accounts.csv")
+        figures["seconds"] = round(time.perf_counter() - started, 1)
+        result[name] = figures
+    document = yaml.safe_load(default_ruleset_text())
+    document["rules"] = [r for r in document["rules"] if r["id"] not in GRAPH_RULES]
+    document["name"] = "default-without-graph-rules"
+    out.mkdir(parents=True, exist_ok=True)
+    without = out / "default_without_graph_rules.yaml"
+    without.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False))
+    console.print("graph: default rules with and without the graph rules on the simulated month")
+    report = run_backtest(month / "events.jsonl", baseline_rules=without, progress=False)
+    result["backtest_side_by_side"] = {
+        "without_graph_rules": _brief(report["baseline"]),
+        "with_graph_rules": _brief(report),
+        "changed": {k: v for k, v in report["changed"].items() if k != "examples"},
+    }
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--customers", type=int, default=20_000)
@@ -70,6 +115,7 @@ def main() -> None:
         help="the assistant's optional embedding variant (auto: frozen when the extra is there)",
     )
     parser.add_argument("--skip-complaints", action="store_true")
+    parser.add_argument("--skip-graph", action="store_true")
     args = parser.parse_args()
     console = Console(stderr=True)
     summary: dict[str, Any] = {}
@@ -80,6 +126,8 @@ def main() -> None:
     write_population(population.events, population.accounts_rows(), sim_dir)
     console.print("backtesting the default rule set on the simulated month")
     summary["simulated"] = _brief(run_backtest(sim_dir / "events.jsonl"))
+    if not args.skip_graph:
+        summary["graph"] = graph_quality(args.out / "graph", sim_dir, console)
 
     if not args.skip_paysim:
         if not PAYSIM.exists():
@@ -301,17 +349,24 @@ def assistant_quality(out: Path, console: Console, embeddings: str = "auto") -> 
         result["scam_cross_validation"] = cv
         full = ScamTextModel().fit(texts, labels, extra_normal, extra_scam)
         detectors = (("lexicon", ScamDetector()), ("combined", ScamDetector(full)))
-        # shipped: the customer accounts written with the lexicon (development) and a first
-        # blind round measured once, then used to generalise the lexicon; both are training
-        # data of the model (so "combined" there is a training fit). holdout: written after
-        # all that, never tuned on, never trained on.
+        # shipped_training: the customer accounts written with the lexicon (development) and
+        # an earlier blind round, both training data of the model (so "combined" there is a
+        # training fit). holdout_round1_dev: measured once blind (recall 0.40 lexicon / 0.65
+        # combined, 0 flagged), then used for development: the lexicon was generalised on it,
+        # so its figures are a development fit (the model never trains on it). Round 2 (blind):
+        # written before that work (by its author: blind to the detector's output on it, not to
+        # its wording), never tuned on, never trained on: the honest figure.
         shipped = victim_paraphrases()
-        with open(
-            intent_models.shipped_path("eval_scam_paraphrases_holdout.csv"), encoding="utf-8"
-        ) as handle:
-            holdout = list(csv.DictReader(handle))
+        holdouts = []
+        for filename in ("eval_scam_paraphrases_holdout.csv", "eval_scam_paraphrases_holdout2.csv"):
+            with open(intent_models.shipped_path(filename), encoding="utf-8") as handle:
+                holdouts.append(list(csv.DictReader(handle)))
         paraphrases: dict[str, Any] = {}
-        for name, rows in (("shipped_training", shipped), ("holdout", holdout)):
+        for name, rows in (
+            ("shipped_training", shipped),
+            ("holdout_round1_dev", holdouts[0]),
+            ("holdout_round2_blind", holdouts[1]),
+        ):
             scam_rows = [r["text"] for r in rows if r["label"] == "scam"]
             normal_rows = [r["text"] for r in rows if r["label"] == "normal"]
             figures: dict[str, Any] = {"scam": len(scam_rows), "normal": len(normal_rows)}

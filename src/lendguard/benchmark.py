@@ -600,7 +600,10 @@ def bench_engine_only(
     from lendguard.decisions.state import MemoryStateStore
 
     ruleset = parse_ruleset(default_ruleset_text(), file="default.yaml")
+    from lendguard.graph.index import LinkIndex
+
     store = MemoryStateStore(engine=None)
+    graph = LinkIndex()
     lists = ListsView()
     latencies = [0] * len(events)
     actions: Counter[str] = Counter()
@@ -609,7 +612,7 @@ def bench_engine_only(
         started = clock()
         for i, event in enumerate(events):
             t0 = clock()
-            ctx = open_context(event, store.load)
+            ctx = open_context(event, store.load, graph)
             result = evaluate(ctx, ruleset, lists)
             apply_event(event, ctx.states, ctx)
             store.save(ctx.states.by_key, i + 1)
@@ -1404,13 +1407,16 @@ def bench_scoring(
         model: ScoringModel | None, rows_out: list[np.ndarray] | None
     ) -> tuple[list[int], list[int]]:
         """Per-event latency, and apart from it the time of TreeSHAP reasons (remind+)."""
+        from lendguard.graph.index import LinkIndex
+
         store = MemoryStateStore(engine=None)
+        graph = LinkIndex()
         latencies = [0] * len(events)
         reasons_ns: list[int] = []
         clock = time.perf_counter_ns
         for i, event in enumerate(events):
             t0 = clock()
-            ctx = open_context(event, store.load)
+            ctx = open_context(event, store.load, graph)
             values = LazyFeatures(ctx, ruleset.params)
             row = None
             if model is not None or rows_out is not None:

@@ -56,6 +56,7 @@ from lendguard.errors import (
     ValidationFailed,
 )
 from lendguard.events.schemas import Event
+from lendguard.graph.index import LinkIndex
 from lendguard.kit.crypto import PSEUDONYM_PREFIX, pseudonymise
 from lendguard.kit.ids import new_id
 
@@ -190,6 +191,9 @@ class DecisionService:
         self.db = engine
         self.pii_key = (pii_key or DEFAULT_PII_KEY).encode()
         self.store: StateStore = store if store is not None else MemoryStateStore(engine)
+        # The entity-link graph (rings, mules): in process, rebuilt from the decision log at
+        # start and updated under ``lock`` with every decided event.
+        self.graph = LinkIndex(card_alias=self._card_pseudonym)
         self.lock = threading.RLock()
         self.ruleset: RuleSet | None = None
         self.ruleset_version = 0
@@ -239,6 +243,7 @@ class DecisionService:
         if shadow_version is not None:
             self.shadow = (shadow_version, self._compiled_version(shadow_version))
         self.reload_lists()
+        self._rebuild_graph()
         if isinstance(self.store, MemoryStateStore):
             replayed = self.store.restore(self._replay_after)
             if replayed:
@@ -246,6 +251,25 @@ class DecisionService:
             with self.db.connect() as conn:
                 pending_labels = repo.labels_after(conn, self.store.label_id)
             self._apply_labels(pending_labels)
+
+    def _card_pseudonym(self, value: str) -> str:
+        return pseudonymise(value, self.pii_key)
+
+    def _rebuild_graph(self) -> None:
+        """The link graph from every logged event and fraud label (the log is the truth; the
+        graph is not checkpointed, and its fold needs no validation: the API validated each
+        body when it took it)."""
+        graph = LinkIndex(card_alias=self._card_pseudonym)
+        with self.db.connect() as conn:
+            for _, body in repo.events_after(conn, 0):
+                graph.add_raw(body)
+            for item in repo.labels_after(conn, 0):
+                if int(item["label"]) == 1:
+                    graph.mark_fraud(str(item["body"]["customer_id"]))
+        with self.lock:
+            self.graph = graph
+        if graph.events:
+            log.info("graph.rebuilt", events=graph.events, customers=len(graph.customer_entities))
 
     def _replay_after(self, seq: int) -> int:
         count = 0
@@ -393,7 +417,7 @@ class DecisionService:
     ) -> _Pending:
         ruleset, version = self.ruleset, self.ruleset_version
         assert ruleset is not None, "DecisionService.start() was not called"
-        ctx = open_context(event, self._load_states)
+        ctx = open_context(event, self._load_states, self.graph)
         bundle, states = ctx.states, ctx.states.by_key
         values = LazyFeatures(ctx, ruleset.params)
         model = self.model
@@ -739,13 +763,14 @@ class DecisionService:
         with self.db.connect() as conn:
             rows = repo.latest_events(conn, limit)
         store = MemoryStateStore(engine=None)
+        graph = LinkIndex()
         live: Counter[str] = Counter()
         proposed: Counter[str] = Counter()
         changed = 0
         examples: list[dict[str, Any]] = []
         for body in rows:
             event = Event.model_validate(body)
-            ctx = open_context(event, store.load)
+            ctx = open_context(event, store.load, graph)
             a = decision_engine.evaluate(ctx, active, self.lists)
             b = decision_engine.evaluate(ctx, candidate, self.lists)
             apply_event(event, ctx.states, ctx)
@@ -918,6 +943,7 @@ class DecisionService:
         for item in labels:
             if int(item["label"]) == 1:
                 event = Event.model_validate(item["body"])
+                self.graph.mark_fraud(event.customer_id)
                 keys = entity_keys(event)
                 wanted = [keys[role] for role in ("customer", "payee") if role in keys]
                 missing = [k for k in wanted if k not in self._overlay and k not in touched]

@@ -543,8 +543,12 @@ def generate(
     ring_members_rate: float = 0.004,
     start: datetime | None = None,
     on_progress: Callable[[int], None] | None = None,
+    infrastructure: bool = True,
 ) -> Population:
-    """Generate ``customers`` people over ``days``; events come back in time order."""
+    """Generate ``customers`` people over ``days``; events come back in time order.
+
+    ``infrastructure`` adds cards, mule payees, households and campus Wi-Fi (see
+    :func:`_fraud_infrastructure`); off, the events are those of earlier releases."""
     rng = random.Random(seed)
     start = start or datetime(2026, 3, 1, tzinfo=CST)
     out = _Emitter(rng)
@@ -597,5 +601,169 @@ def generate(
         people.extend(members)
         ring_people -= size
         ring_no += 1
+    if infrastructure:
+        _fraud_infrastructure(out, people, random.Random(seed * 7919 + 13), start, days)
     out.events.sort(key=lambda e: (e["occurred_at"], e["event_id"]))
     return Population(events=out.events, customers=people, start=start, days=days)
+
+
+# -- shared infrastructure: what links people (and what links honest people too) ---------------
+
+HOUSEHOLD_RATE = 0.03
+CAMPUS_WIFI_SHARE = 0.5
+CAMPUS_SIZE = 40
+RING_OWN_DEVICE_SHARE = 0.3
+MULE_PAYEE_SHARE = 0.6
+KIOSK_RATE = 0.01
+
+
+def _kiosk_onboarding(
+    out: _Emitter,
+    people: list[Customer],
+    rng: random.Random,
+    start: datetime,
+    days: int,
+) -> None:
+    """Honest new customers signed up together on a promoter's tablet in a shop or at a campus
+    stand: one device, one IP, accounts opened within the hour — the look of a ring at
+    registration. Afterwards each uses their own phone and card, borrows a little and repays."""
+    total = int(len(people) * KIOSK_RATE)
+    index = len(people)
+    kiosk = 0
+    while total >= 5:
+        size = min(total, rng.randint(5, 12))
+        total -= size
+        device, ip = f"kiosk-{kiosk}-d", f"100.64.{kiosk % 250}.9"
+        at = start + timedelta(days=rng.randint(0, max(0, days - 3)), hours=rng.randint(9, 18))
+        for _ in range(size):
+            c = _customer(rng, index, start)
+            index += 1
+            at += timedelta(minutes=rng.randint(2, 9))
+            c.created_at = at
+            out.emit(c, "registration", at, device=device, ip=ip, profile=True)
+            c.payees = []
+            days_left = max(1, days - (at - start).days)
+            t = at + timedelta(days=rng.randint(0, min(3, days_left)), hours=1)
+            out.emit(c, "login", t)
+            amount = float(rng.choice([1000, 2000, 3000]))
+            out.emit(c, "application", t + timedelta(minutes=3), amount)
+            out.emit(c, "disbursement", t + timedelta(minutes=20), amount, payer="lender")
+            out.events[-1]["card_id"] = f"k-{c.customer_id}"
+            for k in range(rng.randint(1, 3)):
+                out.emit(
+                    c,
+                    "payment",
+                    t + timedelta(hours=4 + 30 * k),
+                    round(amount * rng.uniform(0.1, 0.3), 2),
+                    payee=f"m-{rng.randint(1, 400)}",
+                )
+            people.append(c)
+        kiosk += 1
+
+
+def _fraud_infrastructure(
+    out: _Emitter, people: list[Customer], rng: random.Random, start: datetime, days: int
+) -> None:
+    """Bank cards, mule payees, households and campus Wi-Fi, drawn after everything else.
+
+    A separate random stream, so the month's events keep their content and order for a seed;
+    this pass only rewrites link fields and adds the mules' inbound side. What it models:
+
+    * every customer has a bank card (``card_id``) on money events; ring members draw loans to a
+      few cards the gang controls (one per four members);
+    * victims pay mules: a share of the scam payees are mule accounts' cards, and the mule sees
+      the victim's money arrive (a deposit with the victim as payer) a few minutes later;
+    * honest confounders: couples and families on one phone and one address (households), and
+      students behind a campus Wi-Fi address — links a ring detector must not mistake for a gang;
+    * a share of ring members apply from their own phone, so only the shared SIM or card links
+      them.
+    """
+    by_customer: dict[str, list[dict[str, Any]]] = {}
+    for event in out.events:
+        by_customer.setdefault(event["customer_id"], []).append(event)
+
+    def rewrite(cid: str, field: str, old: str, new: str) -> None:
+        for event in by_customer.get(cid, ()):
+            if event.get(field) == old:
+                event[field] = new
+
+    rings: dict[str, list[Customer]] = {}
+    for c in people:
+        if c.ring_id:
+            rings.setdefault(c.ring_id, []).append(c)
+    cards: dict[str, str] = {c.customer_id: f"k-{c.customer_id}" for c in people}
+    for ring_id, members in rings.items():
+        ring_cards = [f"ring-{ring_id}-k{k}" for k in range(max(1, len(members) // 4))]
+        for member in members:
+            cards[member.customer_id] = rng.choice(ring_cards)
+            if rng.random() < RING_OWN_DEVICE_SHARE:
+                own = f"d-{member.customer_id}"
+                rewrite(member.customer_id, "device_id", member.device_id, own)
+                member.device_id = own
+    for cid, events in by_customer.items():
+        for event in events:
+            if event["type"] in ("disbursement", "withdrawal", "deposit"):
+                event["card_id"] = cards[cid]
+
+    honest = [c for c in people if c.role == "honest" and c.scenario == "none"]
+    rng.shuffle(honest)
+    household_people = int(len(honest) * HOUSEHOLD_RATE)
+    index = 0
+    household = 0
+    while index + 1 < household_people:
+        size = 3 if rng.random() < 0.15 else 2
+        members = honest[index : index + size]
+        index += size
+        device, address = f"hh-{household}-d", f"hh-{household}-a"
+        household += 1
+        for member in members:
+            rewrite(member.customer_id, "device_id", member.device_id, device)
+            member.device_id = device
+            for event in by_customer.get(member.customer_id, ()):
+                if "customer" in event:
+                    event["address_id"] = address
+    students = [c for c in people if c.is_student and c.role == "honest"]
+    campus = [c for c in students if rng.random() < CAMPUS_WIFI_SHARE]
+    for n, student in enumerate(campus):
+        wifi = f"10.250.{n // CAMPUS_SIZE}.1"
+        rewrite(student.customer_id, "ip", student.ip, wifi)
+        student.ip = wifi
+
+    _kiosk_onboarding(out, people, rng, start, days)
+
+    mules = [c for c in people if c.role == "mule"]
+    if not mules:
+        return
+    mule_of_payee: dict[str, Customer] = {}
+    for c in people:
+        if c.role != "victim":
+            continue
+        for event in by_customer.get(c.customer_id, ()):
+            payee = event.get("payee_id")
+            if not payee or not event["attributes"].get("is_fraud") or event["type"] not in (
+                "transfer",
+                "withdrawal",
+            ):
+                continue
+            if payee not in mule_of_payee:
+                if rng.random() >= MULE_PAYEE_SHARE:
+                    mule_of_payee[payee] = c  # stays an outside account (marker: the victim)
+                    continue
+                mule_of_payee[payee] = rng.choice(mules)
+            mule = mule_of_payee[payee]
+            if mule is c:
+                continue
+            event["payee_id"] = cards[mule.customer_id]
+            arrived = datetime.fromisoformat(event["occurred_at"]) + timedelta(
+                minutes=rng.randint(1, 3)
+            )
+            out.emit(
+                mule,
+                "deposit",
+                arrived,
+                float(event["amount"]),
+                payer=c.customer_id,
+                scenario="mule",
+                is_fraud=1,
+            )
+            out.events[-1]["card_id"] = cards[mule.customer_id]

@@ -23,6 +23,7 @@ from lendguard.decisions.rules.loader import RuleSet, RuleSetError, load_ruleset
 from lendguard.decisions.state import MemoryStateStore
 from lendguard.events.readers import BadRowError, read_events
 from lendguard.events.schemas import Event
+from lendguard.graph.index import LinkIndex
 from lendguard.simulate.metrics import Outcome, tenure_band
 
 
@@ -37,13 +38,14 @@ class Replayer:
         self.ruleset = ruleset
         self.lists = lists or ListsView()
         self.store = MemoryStateStore(engine=None)
+        self.graph = LinkIndex()
         # customer -> (segment, computed at): the report's age band and tenure, refreshed daily
         # rather than computed for every event.
         self._segments: dict[str, tuple[dict[str, str], float]] = {}
 
     def decide(self, event: Event) -> dict[str, Any]:
         t0 = time.perf_counter_ns()
-        ctx = open_context(event, self.store.load)
+        ctx = open_context(event, self.store.load, self.graph)
         bundle = ctx.states
         result = decision_engine.evaluate(ctx, self.ruleset, self.lists)
         cached = self._segments.get(event.customer_id)

@@ -18,6 +18,7 @@ from typing import Any
 
 from lendguard.decisions.features.state import EntityState, StateBundle
 from lendguard.events.schemas import OUTFLOW_TYPES, Event, EventType
+from lendguard.graph.index import LinkIndex
 from lendguard.kit.timeutil import WINDOWS
 
 FeatureValue = float | int | str | bool | None
@@ -53,10 +54,13 @@ def entity_keys(event: Event) -> dict[str, str]:
 class FeatureContext:
     """Everything a feature function may read for one event, plus a per-event memo."""
 
-    __slots__ = ("amount", "event", "memo", "model_score", "states", "ts", "type")
+    __slots__ = ("amount", "event", "graph", "memo", "model_score", "states", "ts", "type")
 
-    def __init__(self, event: Event, states: StateBundle) -> None:
+    def __init__(self, event: Event, states: StateBundle, graph: LinkIndex | None = None) -> None:
         self.event = event
+        # The entity-link graph (rings, mules); None where a caller keeps none, and then the
+        # graph features are None ("not known": no rule fires on them).
+        self.graph = graph
         self.states = states
         self.ts = event.occurred_at.timestamp()
         self.type = event.type.value
@@ -453,6 +457,52 @@ def _financial_difficulty(ctx: FeatureContext) -> bool:
     )
 
 
+# -- entity-link graph ---------------------------------------------------------------------------
+
+
+def _strong_links(ctx: FeatureContext) -> dict[str, str | None]:
+    e = ctx.event
+    return {"device": e.device_id, "phone": e.phone, "card": e.card_id, "address": e.address_id}
+
+
+def _ring(ctx: FeatureContext) -> tuple[int, float, float] | None:
+    found = ctx.memo.get("ring")
+    if found is None and ctx.graph is not None:
+        found = ctx.memo["ring"] = ctx.graph.ring_view(
+            ctx.event.customer_id, _strong_links(ctx), ctx.ts
+        )
+    return found
+
+
+def _ring_part(index: int) -> Callable[[FeatureContext], FeatureValue]:
+    def read(ctx: FeatureContext) -> FeatureValue:
+        ring = _ring(ctx)
+        return None if ring is None else ring[index]
+
+    return read
+
+
+def _shared_identifier_types(ctx: FeatureContext) -> int | None:
+    """Kinds of strong identifier (device, SIM, card, address) this customer shares with any
+    other customer, this event's own included."""
+    graph = ctx.graph
+    if graph is None:
+        return None
+    return graph.shared_identifier_types(ctx.event.customer_id, _strong_links(ctx))
+
+
+def _payee_mule_score(ctx: FeatureContext) -> float | None:
+    if ctx.graph is None:
+        return None
+    return ctx.graph.payee_mule_score(ctx.event.payee_id, ctx.ts)
+
+
+def _customer_mule_score(ctx: FeatureContext) -> float | None:
+    if ctx.graph is None:
+        return None
+    return ctx.graph.mule_score(ctx.event.customer_id, ctx.ts)
+
+
 # -- the registry -------------------------------------------------------------------------------
 
 FeatureFn = Callable[[FeatureContext], FeatureValue]
@@ -501,6 +551,25 @@ def _build_registry() -> dict[str, tuple[FeatureFn, str]]:
             "aged 60 or more (configurable in rules)",
         ),
         "account_age_days": (_account_age_days, "days since the account was created"),
+        # entity-link graph (rings and mules)
+        "ring_size": (
+            _ring_part(0),
+            "customers joined to this one by shared devices, SIMs, cards or addresses",
+        ),
+        "ring_fraud_share": (
+            _ring_part(1),
+            "share of that group with a confirmed fraud label (as known at the event)",
+        ),
+        "ring_new_account_share": (
+            _ring_part(2),
+            "share of that group whose accounts were opened in the last 30 days",
+        ),
+        "shared_identifier_types": (
+            _shared_identifier_types,
+            "kinds of strong identifier shared with other customers (device, SIM, card, address)",
+        ),
+        "payee_mule_score": (_payee_mule_score, "0-1 mule score of the receiving account"),
+        "customer_mule_score": (_customer_mule_score, "0-1 mule score of this customer's account"),
         # novelty and recency
         "is_new_payee": (_is_new_payee, "first outflow from this customer to this payee"),
         "is_new_device": (_is_new_device, "first use of this device by this customer"),
@@ -743,14 +812,17 @@ def compute_all(ctx: FeatureContext) -> dict[str, FeatureValue]:
 
 
 def open_context(
-    event: Event, load: Callable[[Iterable[str]], dict[str, EntityState]]
+    event: Event,
+    load: Callable[[Iterable[str]], dict[str, EntityState]],
+    graph: LinkIndex | None = None,
 ) -> FeatureContext:
     """The one way into the feature code (live, replay, training, benchmarks): load the states
-    the event touches with ``load``, fold in the event's profile, and return its context."""
+    the event touches with ``load``, fold in the event's profile, and return its context.
+    ``graph`` is the caller's entity-link index; :func:`apply_event` folds the event into it."""
     keys = entity_keys(event)
     bundle = StateBundle(keys, load(keys.values()))
     update_profile(bundle.customer, event, event.occurred_at.timestamp())
-    return FeatureContext(event, bundle)
+    return FeatureContext(event, bundle, graph)
 
 
 # -- state updates ------------------------------------------------------------------------------
@@ -834,3 +906,5 @@ def apply_event(event: Event, states: StateBundle, ctx: FeatureContext | None = 
         states.pair.add(ts, kind, amount, "", eid)
     if states.amount is not None:
         states.amount.add(ts, kind, amount, event.customer_id, eid)
+    if ctx is not None and ctx.graph is not None:
+        ctx.graph.add_event(event)

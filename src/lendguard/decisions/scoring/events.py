@@ -42,6 +42,7 @@ from lendguard.decisions.scoring.monitoring import reference_distribution
 from lendguard.decisions.state import MemoryStateStore
 from lendguard.events.readers import BadRowError, read_events
 from lendguard.events.schemas import Event, EventType
+from lendguard.graph.index import LinkIndex
 from lendguard.kit.paths import dotted_get
 
 # The behavioural features a model sees: the event, the profile, novelty and recency, windows
@@ -244,6 +245,7 @@ def replay_matrix(
 ) -> ReplayMatrix:
     """Replay events (time order) through the live feature code; one row per event."""
     store = MemoryStateStore(engine=None)
+    graph = LinkIndex()
     matrix = np.empty((len(rows), len(features)), dtype=np.float64)
     ys = np.zeros(len(rows), dtype=np.int8)
     times = np.empty(len(rows), dtype=np.float64)
@@ -257,7 +259,7 @@ def replay_matrix(
             while reveals and reveals[0][0] < ts:
                 known_at, _, key = heapq.heappop(reveals)
                 record_fraud_label(store.load([key])[key], known_at)
-            ctx = open_context(event, store.load)
+            ctx = open_context(event, store.load, graph)
             keys = ctx.states.keys
             matrix[i] = feature_row(LazyFeatures(ctx, {}), features)
             apply_event(event, ctx.states, ctx)

@@ -1,0 +1,1 @@
+"""Entity-link graph: rings of linked identities, money mules, and their features."""

@@ -1,0 +1,506 @@
+"""The live entity-link graph: customers joined by what they share, updated event by event.
+
+Gangs ("black and gray industry") reuse devices, SIM cards, bank cards and addresses across many
+identities, and mule accounts collect money from many unrelated people. This index keeps, per
+shared entity, who used it and when, and joins customers that share a *strong* entity (device,
+phone, card, address) in a union-find forest, so the size of a customer's linked group, the share
+of it with confirmed fraud labels and the share of freshly opened accounts are a few dictionary
+look-ups away at decision time (microseconds; measured in ``bench/graph_features.py``).
+
+Weak links (an IP address, with time decay; a payee two customers both paid; a phone number in a
+contact list) never merge groups: honest students share a campus Wi-Fi address and honest people
+pay the same landlord. They feed the weighted graph that :mod:`lendguard.graph.rings` partitions
+with Leiden in batch.
+
+Why hand-written rather than igraph here: igraph graphs are immutable in size-efficient form and
+rebuilding one per event would cost milliseconds; an incremental union-find costs microseconds.
+The batch side (:mod:`lendguard.graph.rings`) uses igraph.
+
+Point in time: the features of an event count the event's own links (they are part of what is
+being decided, not the future), and everything before it; :meth:`LinkIndex.add` folds the event
+in after the decision, like the window state.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left, insort
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+# Link types, their weight in the batch graph and whether they join groups.
+STRONG = ("device", "phone", "card", "address")
+WEAK = ("ip", "payee", "contact")
+LINK_WEIGHT: dict[str, float] = {
+    "device": 1.0,
+    "phone": 1.0,
+    "card": 1.0,
+    "address": 0.6,
+    "ip": 0.3,
+    "payee": 0.4,
+    "contact": 0.3,
+}
+_PREFIX = {
+    "device": "d:",
+    "phone": "ph:",
+    "card": "k:",
+    "address": "a:",
+    "ip": "i:",
+    "payee": "p:",
+    "contact": "ph:",
+}
+# An entity shared by more customers than this stops joining groups (a shop's card reader, a
+# lender's own payee, a carrier-grade NAT); it is still recorded and counted.
+HUB_CAP = 50
+# IP links fade: weight x 2^(-age / half-life).
+IP_HALF_LIFE_S = 7 * 86_400
+NEW_ACCOUNT_S = 30 * 86_400
+# Mule view of an account: inbound and outbound money over this window.
+MULE_WINDOW_S = 3 * 86_400
+MULE_MEMORY_HALF_LIFE_S = 30 * 86_400
+OUTFLOW = frozenset({"transfer", "withdrawal", "payment"})
+
+
+@dataclass(slots=True)
+class _Account:
+    """Money in and out of one account (a customer's own, or a payee seen from our side)."""
+
+    inbound: list[tuple[float, str, float]]
+    outbound: list[tuple[float, float]]
+    first_seen: float
+
+    def trim(self, now: float) -> None:
+        cut = now - MULE_WINDOW_S
+        if self.inbound and self.inbound[0][0] <= cut:
+            self.inbound = [x for x in self.inbound if x[0] > cut]
+        if self.outbound and self.outbound[0][0] <= cut:
+            self.outbound = [x for x in self.outbound if x[0] > cut]
+
+
+def _ts(value: Any) -> float:
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, datetime):
+        return value.timestamp()
+    return datetime.fromisoformat(str(value)).timestamp()
+
+
+class LinkIndex:
+    """Customers, the entities they use, groups over strong links, and mule statistics."""
+
+    def __init__(
+        self, hub_cap: int = HUB_CAP, card_alias: Callable[[str], str] | None = None
+    ) -> None:
+        self.hub_cap = hub_cap
+        # Card numbers reach the engine pseudonymised (keyed hash) while payee account ids do
+        # not: ``card_alias`` maps a payee id into the card namespace, so money paid to a
+        # customer's own card finds that customer.
+        self.card_alias = card_alias
+        # entity key -> customer -> [link type, first seen, last seen]
+        self.entities: dict[str, dict[str, list[Any]]] = {}
+        # customer -> entity keys
+        self.customer_entities: dict[str, set[str]] = {}
+        # entity key -> customers joined through it (strong links only)
+        self._strong: dict[str, list[str]] = {}
+        # union-find over customers
+        self._parent: dict[str, str] = {}
+        self._members: dict[str, list[str]] = {}
+        self._created: dict[str, list[float]] = {}  # root -> sorted account-opening times
+        self._labelled: dict[str, int] = {}  # root -> customers with a confirmed fraud label
+        self.fraud_customers: set[str] = set()
+        self.created_at: dict[str, float] = {}
+        self.accounts: dict[str, _Account] = {}
+        self.card_owner: dict[str, str] = {}
+        self.mule_peak: dict[str, float] = {}
+        self._peak_at: dict[str, tuple[float, float]] = {}
+        self.last_activity: dict[str, float] = {}
+        self.last_seen = 0.0
+        self.events = 0
+
+    # -- union-find ------------------------------------------------------------------------------
+
+    def _find(self, customer: str) -> str:
+        parent = self._parent
+        root = parent.get(customer)
+        if root is None:
+            parent[customer] = customer
+            self._members[customer] = [customer]
+            created = self.created_at.get(customer)
+            self._created[customer] = [created] if created is not None else []
+            self._labelled[customer] = 1 if customer in self.fraud_customers else 0
+            return customer
+        if root == customer:
+            return customer
+        path = [customer]
+        while parent[root] != root:
+            path.append(root)
+            root = parent[root]
+        for node in path:
+            parent[node] = root
+        return root
+
+    def _union(self, a: str, b: str) -> str:
+        ra, rb = self._find(a), self._find(b)
+        if ra == rb:
+            return ra
+        if len(self._members[ra]) < len(self._members[rb]):
+            ra, rb = rb, ra
+        self._parent[rb] = ra
+        self._members[ra].extend(self._members.pop(rb))
+        created = self._created[ra]
+        for value in self._created.pop(rb):
+            insort(created, value)
+        self._labelled[ra] += self._labelled.pop(rb)
+        return ra
+
+    def group(self, customer: str) -> list[str]:
+        """The customers joined to ``customer`` by strong links (itself included)."""
+        if customer not in self._parent:
+            return [customer]
+        return list(self._members[self._find(customer)])
+
+    def group_size(self, customer: str) -> int:
+        if customer not in self._parent:
+            return 1
+        return len(self._members[self._find(customer)])
+
+    # -- folding events in -----------------------------------------------------------------------
+
+    def add(
+        self,
+        customer: str,
+        kind: str,
+        ts: float,
+        *,
+        amount: float = 0.0,
+        links: Mapping[str, str | None] | None = None,
+        contacts: Iterable[str] = (),
+        payee: str | None = None,
+        payer: str | None = None,
+        created_at: float | None = None,
+    ) -> None:
+        """Fold one decided event in: its links, its account opening time, its money."""
+        self.events += 1
+        if ts > self.last_seen:
+            self.last_seen = ts
+        if ts > self.last_activity.get(customer, 0.0):
+            self.last_activity[customer] = ts
+        if created_at is not None and customer not in self.created_at:
+            self.created_at[customer] = created_at
+            root = self._parent.get(customer)
+            if root is not None:
+                insort(self._created[self._find(customer)], created_at)
+        for link_type, value in (links or {}).items():
+            if value:
+                self._link(customer, link_type, value, ts)
+        for phone in contacts:
+            if phone:
+                self._link(customer, "contact", phone, ts)
+        if kind in OUTFLOW and payee:
+            self._link(customer, "payee", payee, ts)
+        self._money(customer, kind, ts, amount, payee, payer)
+
+    def _link(self, customer: str, link_type: str, value: str, ts: float) -> None:
+        key = _PREFIX[link_type] + value
+        users = self.entities.get(key)
+        if users is None:
+            users = self.entities[key] = {}
+        seen = users.get(customer)
+        if seen is None:
+            users[customer] = [link_type, ts, ts]
+            self.customer_entities.setdefault(customer, set()).add(key)
+        else:
+            if link_type in STRONG and seen[0] not in STRONG:
+                seen[0] = link_type  # a contact-list number that is also their own phone
+            seen[2] = max(seen[2], ts)
+        if link_type == "card" and value not in self.card_owner:
+            self.card_owner[value] = customer
+        if link_type in STRONG:
+            strong = self._strong.setdefault(key, [])
+            if customer in strong:
+                return
+            strong.append(customer)
+            if len(strong) == 1:
+                self._find(customer)
+            elif len(strong) <= self.hub_cap:
+                self._union(strong[0], customer)
+
+    def _money(
+        self,
+        customer: str,
+        kind: str,
+        ts: float,
+        amount: float,
+        payee: str | None,
+        payer: str | None,
+    ) -> None:
+        if kind == "deposit" and amount > 0:
+            account = self._account(customer, ts)
+            account.trim(ts)
+            account.inbound.append((ts, payer or "", amount))
+            self._peak(customer, ts)
+        elif kind in OUTFLOW and amount > 0:
+            own = self.accounts.get(customer)
+            if own is not None:
+                own.trim(ts)
+                own.outbound.append((ts, amount))
+                self._peak(customer, ts)
+            if payee and payee not in self.card_owner:
+                seen = self._account("p:" + payee, ts)
+                seen.trim(ts)
+                seen.inbound.append((ts, customer, amount))
+
+    def _peak(self, customer: str, ts: float) -> None:
+        """Keep each account's highest mule score so far (what batch flagging reads) and when
+        it was reached (what :meth:`suspected_mule` decays)."""
+        score = self._window_score(customer, ts)
+        if score > self.mule_peak.get(customer, 0.0):
+            self.mule_peak[customer] = score
+            self._peak_at[customer] = (score, ts)
+
+    def _account(self, key: str, ts: float) -> _Account:
+        account = self.accounts.get(key)
+        if account is None:
+            account = self.accounts[key] = _Account([], [], ts)
+        return account
+
+    def add_event(self, event: Any) -> None:
+        """Fold in a validated :class:`lendguard.events.schemas.Event`."""
+        profile = event.customer
+        created = profile.created_at.timestamp() if profile and profile.created_at else None
+        ts = event.occurred_at.timestamp()
+        kind = event.type.value
+        if created is None and kind == "registration":
+            created = ts
+        contacts = event.attributes.get("contact_phones")
+        self.add(
+            event.customer_id,
+            kind,
+            ts,
+            amount=float(event.amount) if event.amount is not None else 0.0,
+            links={
+                "device": event.device_id,
+                "phone": event.phone,
+                "card": event.card_id,
+                "address": event.address_id,
+                "ip": event.ip,
+            },
+            contacts=[str(c) for c in contacts] if isinstance(contacts, list) else (),
+            payee=event.payee_id,
+            payer=event.payer_id,
+            created_at=created,
+        )
+
+    def add_raw(self, body: Mapping[str, Any]) -> None:
+        """Fold in an event as the JSON the API took (history rebuilds skip validation cost)."""
+        ts = _ts(body["occurred_at"])
+        kind = str(body["type"])
+        profile = body.get("customer") or {}
+        created = _ts(profile["created_at"]) if profile.get("created_at") else None
+        if created is None and kind == "registration":
+            created = ts
+        attributes = body.get("attributes") or {}
+        contacts = attributes.get("contact_phones")
+        amount = body.get("amount")
+        self.add(
+            str(body["customer_id"]),
+            kind,
+            ts,
+            amount=float(amount) if amount is not None else 0.0,
+            links={
+                "device": body.get("device_id"),
+                "phone": body.get("phone"),
+                "card": body.get("card_id"),
+                "address": body.get("address_id"),
+                "ip": body.get("ip"),
+            },
+            contacts=[str(c) for c in contacts] if isinstance(contacts, list) else (),
+            payee=body.get("payee_id"),
+            payer=body.get("payer_id"),
+            created_at=created,
+        )
+
+    def mark_fraud(self, customer: str) -> None:
+        """A confirmed fraud label (case resolution, chargeback): counts from now on."""
+        if customer in self.fraud_customers:
+            return
+        self.fraud_customers.add(customer)
+        if customer in self._parent:
+            self._labelled[self._find(customer)] += 1
+
+    # -- features --------------------------------------------------------------------------------
+
+    def ring_roots(self, customer: str, strong_links: Mapping[str, str | None]) -> set[str]:
+        """Roots of the groups this customer would join if this event's own links count."""
+        roots = {self._find(customer)} if customer in self._parent else set()
+        for link_type, value in strong_links.items():
+            if not value:
+                continue
+            users = self._strong.get(_PREFIX[link_type] + value)
+            if users and len(users) < self.hub_cap:
+                roots.add(self._find(users[0]))
+        return roots
+
+    def shared_identifier_types(self, customer: str, strong_links: Mapping[str, str | None]) -> int:
+        """Kinds of strong identifier this customer shares with someone else (the event's own
+        links included)."""
+        kinds: set[str] = set()
+        for key in self.customer_entities.get(customer, ()):
+            users = self._strong.get(key)
+            if users is not None and len(users) > 1 and customer in users:
+                kinds.add(self.entities[key][customer][0])
+        for link_type, value in strong_links.items():
+            if value and link_type not in kinds:
+                users = self._strong.get(_PREFIX[link_type] + value)
+                if users and (len(users) > 1 or users[0] != customer):
+                    kinds.add(link_type)
+        return len(kinds)
+
+    def ring_view(
+        self, customer: str, strong_links: Mapping[str, str | None], now: float
+    ) -> tuple[int, float, float]:
+        """(group size, share with fraud labels, share opened in the last 30 days) for an event.
+
+        The event's customer counts once, whether or not it is in the index yet.
+        """
+        roots = self.ring_roots(customer, strong_links)
+        size = 0
+        labelled = 0
+        recent = 0
+        cut = now - NEW_ACCOUNT_S
+        for root in roots:
+            size += len(self._members[root])
+            labelled += self._labelled[root]
+            created = self._created[root]
+            recent += len(created) - bisect_left(created, cut)
+        if customer not in self._parent:
+            size += 1
+            if customer in self.fraud_customers:
+                labelled += 1
+            opened = self.created_at.get(customer)
+            if opened is not None and opened >= cut:
+                recent += 1
+        return size, labelled / size, min(1.0, recent / size)
+
+    def mule_score(self, account_key: str, now: float) -> float:
+        """0–1: how much an account looks like a money mule at ``now``.
+
+        Inbound from many different senders within three days (the main signal), most of it
+        already gone again (fast cash-out), and a young account. Salary from one employer, a
+        few family transfers or loans from two lenders score near zero. A mule account is used
+        for weeks, while its bursts last hours: an earlier peak counts too, halving every
+        ``MULE_MEMORY_HALF_LIFE_S``.
+        """
+        score = self._window_score(account_key, now)
+        peak = self._peak_at.get(account_key)
+        if peak is not None and peak[1] <= now:
+            faded = peak[0] * math.pow(2.0, -(now - peak[1]) / MULE_MEMORY_HALF_LIFE_S)
+            score = max(score, round(faded, 4))
+        return score
+
+    def _window_score(self, account_key: str, now: float) -> float:
+        account = self.accounts.get(account_key)
+        if account is None:
+            return 0.0
+        cut = now - MULE_WINDOW_S
+        senders: set[str] = set()
+        inbound = 0.0
+        for ts, payer, amount in account.inbound:
+            if cut < ts <= now:
+                senders.add(payer)
+                inbound += amount
+        if len(senders) < 3:
+            return 0.0
+        outbound = sum(a for ts, a in account.outbound if cut < ts <= now)
+        many = min(1.0, (len(senders) - 2) / 4)  # 3 senders → 0.25, 6 or more → 1
+        cash_out = min(1.0, outbound / inbound) if inbound else 0.0
+        owner = account_key[2:] if account_key.startswith("p:") else account_key
+        opened = self.created_at.get(owner, account.first_seen)
+        young = 1.0 if now - opened < 90 * 86_400 else 0.0
+        return round(many * (0.6 + 0.3 * cash_out + 0.1 * young), 4)
+
+    def payee_mule_score(self, payee: str | None, now: float) -> float:
+        """The mule score of whoever receives a payment: a customer's own card, else the payee
+        as our other customers have paid it."""
+        if not payee:
+            return 0.0
+        owner = self.card_owner.get(payee)
+        if owner is None and self.card_alias is not None:
+            owner = self.card_owner.get(self.card_alias(payee))
+        if owner is not None:
+            return self.mule_score(owner, now)
+        # An outside account shows us only its inbound side: a shop or a landlord also takes
+        # money from many people. Without the cash-out and the account's age this view stays
+        # below any sensible threshold (at most 0.5); the rule set's payee-many-payers rule
+        # covers that case on its own evidence.
+        return round(min(0.5, self.mule_score("p:" + payee, now) * 0.5 / 0.7), 4)
+
+    # -- what the console draws ------------------------------------------------------------------
+
+    def shared_entities(self, customers: Iterable[str]) -> list[dict[str, Any]]:
+        """Entities used by two or more of ``customers``: what ties a group together."""
+        wanted = set(customers)
+        seen: dict[str, list[str]] = {}
+        for customer in wanted:
+            for key in self.customer_entities.get(customer, ()):
+                seen.setdefault(key, []).append(customer)
+        out = []
+        for key, users in seen.items():
+            if len(users) < 2:
+                continue
+            first = next(iter(self.entities[key].values()))
+            out.append(
+                {
+                    "entity": key,
+                    "type": first[0],
+                    "customers": sorted(users),
+                    "total_users": len(self.entities[key]),
+                }
+            )
+        out.sort(key=lambda e: (-len(e["customers"]), e["entity"]))
+        return out
+
+    def neighbourhood(
+        self, customer: str, hops: int = 2, limit: int = 80
+    ) -> tuple[list[str], list[tuple[str, str, str, float]]]:
+        """Customers and entities within ``hops`` customer-to-customer steps (at most ``limit``
+        nodes; hub entities are shown but not walked through). Edges: (customer, entity, type,
+        last seen)."""
+        nodes: list[str] = [customer]
+        known = {customer}
+        edges: list[tuple[str, str, str, float]] = []
+        frontier = [customer]
+        for _ in range(hops):
+            following: list[str] = []
+            for person in frontier:
+                for key in sorted(self.customer_entities.get(person, ())):
+                    users = self.entities[key]
+                    link_type, _, last = users[person]
+                    if key not in known:
+                        if len(known) >= limit:
+                            continue
+                        known.add(key)
+                        nodes.append(key)
+                    edges.append((person, key, link_type, last))
+                    if len(users) > self.hub_cap:
+                        continue
+                    for other in sorted(users):
+                        if other not in known and len(known) < limit:
+                            known.add(other)
+                            nodes.append(other)
+                            following.append(other)
+                            other_type, _, other_last = users[other]
+                            edges.append((other, key, other_type, other_last))
+            frontier = following
+        unique = list(dict.fromkeys(edges))
+        return nodes, unique
+
+
+def link_weight(link_type: str, last_seen: float, now: float) -> float:
+    """Weight of one customer–entity link in the batch graph (IP links decay)."""
+    weight = LINK_WEIGHT[link_type]
+    if link_type == "ip":
+        weight *= math.pow(2.0, -max(0.0, now - last_seen) / IP_HALF_LIFE_S)
+    return weight
