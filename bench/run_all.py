@@ -2,14 +2,18 @@
 
     .venv/bin/python bench/run_all.py [--events 20000] [--no-http] [--concurrency 8]
                                       [--client raw|httpx] [--seed 7] [--out FILE] [--quiet]
-                                      [--no-console-queue] [--no-pii]
+                                      [--no-console-queue] [--no-pii] [--no-graph-scale]
 
 The figures come from :func:`lendguard.benchmark.run_benchmarks`, the same function behind
 ``lendguard bench --json``; the JSON is written to ``bench/results/latest.json`` unless ``--out``
 says otherwise. After them, ``bench/console_queue.py`` times the console's case queue with 10,000
 open cases; its result is kept under ``console_queue`` (``--no-console-queue`` skips it).
 ``bench/pii_masking.py`` times PII masking of 100,000 short texts, kept under ``pii_masking``
-(``--no-pii`` skips it). See docs/benchmarks.md for what each block measures.
+(``--no-pii`` skips it). ``bench/graph_scale.py`` builds and partitions the entity-link graph of
+1,000,000 customers and 5,000,000 links with igraph and networkx, kept under ``graph_scale``
+(``--no-graph-scale`` skips it). ``bench/graph_features.py`` times the graph features and how soon
+an event's links reach the next decision on the embedded default (``--no-graph-features``).
+See docs/benchmarks.md for what each block measures.
 """
 
 from __future__ import annotations
@@ -22,6 +26,9 @@ from typing import Any
 import orjson
 from console_queue import run_console_queue
 from contact_guard import run_contact_guard
+from graph_features import cost as graph_cost
+from graph_features import freshness as graph_freshness
+from graph_scale import run_graph_scale
 from pii_masking import run_pii_masking
 from rich.console import Console
 from rich.table import Table
@@ -141,6 +148,20 @@ def main(argv: list[str] | None = None) -> int:
         default=True,
         help="also time PII masking of 100,000 short texts (bench/pii_masking.py)",
     )
+    parser.add_argument(
+        "--graph-scale",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also build and partition a 1M-customer, 5M-link graph with igraph and networkx "
+        "(bench/graph_scale.py)",
+    )
+    parser.add_argument(
+        "--graph-features",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time graph features and their freshness on the embedded default "
+        "(bench/graph_features.py)",
+    )
     args = parser.parse_args(argv)
 
     stderr = Console(stderr=True)
@@ -167,6 +188,17 @@ def main(argv: list[str] | None = None) -> int:
         if not args.quiet:
             stderr.print("pii_masking: 100,000 short texts, one process")
         result["pii_masking"] = run_pii_masking()
+    if args.graph_scale:
+        result["graph_scale"] = run_graph_scale(
+            log=(lambda _: None) if args.quiet else stderr.print
+        )
+    if args.graph_features:
+        if not args.quiet:
+            stderr.print("graph_features: 5,000 customers' month, then 40 gang sign-ups")
+        result["graph_features"] = {
+            "freshness": graph_freshness(5_000, 40, stderr),
+            "cost": graph_cost(5_000, stderr),
+        }
     text = orjson.dumps(result, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
     console = Console() if sys.stdout.isatty() else Console(width=120)
     console.print(table(result))
@@ -200,6 +232,16 @@ def main(argv: list[str] | None = None) -> int:
             f"PII masking: {pii['goal']['measured_texts_per_s']:,} texts/s per core "
             f"(target ≥ {pii['goal']['target_texts_per_s']:,}, "
             f"{'met' if pii['goal']['met'] else 'not met'}); {compared}"
+        )
+    graph = result.get("graph_scale")
+    if graph:
+        goal = graph["goal"]
+        versus = graph.get("networkx_to_igraph")
+        console.print(
+            f"entity-link graph, {goal['customers']:,} customers and {goal['links']:,} links: "
+            f"built and partitioned in {goal['measured_first_s']:.1f} s "
+            f"(target ≤ {goal['target_s']:.0f} s, {'met' if goal['met'] else 'not met'})"
+            + (f"; networkx {versus['first']:.1f}× slower" if versus else "")
         )
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)

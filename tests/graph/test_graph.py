@@ -164,6 +164,11 @@ class TestDetection:
         assert count == 4  # {0,1,2}, {3}, {4}, {5 (no links)}
         assert labels[0] == labels[1] == labels[2]
         assert len({labels[3], labels[4], labels[5], labels[0]}) == 4
+        # entities 0 and 1 have two customers each: a hub cap of 2 keeps them, 1 drops them
+        assert components_from_links(customers, entities, 6, 4, hub_cap=2)[1] == 4
+        capped, capped_count = components_from_links(customers, entities, 6, 4, hub_cap=1)
+        assert capped_count == 6
+        assert capped[1] != capped[2]
 
 
 @pytest.fixture(scope="module")

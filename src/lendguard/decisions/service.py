@@ -599,6 +599,8 @@ class DecisionService:
         if isinstance(self.store, MemoryStateStore):
             self.store.reset_memory()
             self.store.restore(self._replay_after)
+        # The graph folded in the events that were never written too.
+        self._rebuild_graph()
 
     def _replayed(
         self,

@@ -193,7 +193,7 @@ def _score(
 
 
 def components_from_links(
-    customers: Any, entities: Any, n_customers: int, n_entities: int
+    customers: Any, entities: Any, n_customers: int, n_entities: int, hub_cap: int | None = None
 ) -> tuple[Any, int]:
     """Connected components of a customer–entity link list at scale (arrays in, labels out).
 
@@ -202,8 +202,17 @@ def components_from_links(
     it are the groups of customers joined through any shared entity. Returns (the component id
     of each customer, the number of components among customers). This is the path for millions
     of links; :func:`customer_graph` (weighted, pairwise) is for the scoring of candidates.
+
+    ``hub_cap``: links to an entity used by more customers than this are left out first (a
+    payment gateway's payee, a carrier NAT address), as the live index does; without it one
+    giant component swallows most of a real platform.
     """
     import numpy as np
+
+    if hub_cap is not None:
+        degree = np.bincount(np.asarray(entities, dtype=np.int64), minlength=n_entities)
+        keep = degree[entities] <= hub_cap
+        customers, entities = customers[keep], entities[keep]
 
     edges = np.empty((len(customers), 2), dtype=np.int64)
     edges[:, 0] = customers
