@@ -191,4 +191,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     from lendguard.console.routes import install as install_console
 
     install_console(app)
+    from lendguard.console.graph_routes import router as graph_console_router
+    from lendguard.graph.endpoints import router as graph_router
+
+    app.include_router(graph_console_router)
+    app.include_router(graph_router)
     return app

@@ -158,6 +158,47 @@ ZH: dict[str, str] = {
         "服务接触以“已解决”结束，且客户在结束后的判定期内未就同一主题再次来访，即计为首次解决。"
         "重复来访归入先前的问题，已放弃的接触不构成问题：两者均不计入首次解决率。"
     ),
+    # linked accounts (the link graph: rings and mules)
+    "Linked accounts": "关联账户",
+    "Linked groups": "关联账户组",
+    "Group size": "组内账户数",
+    "Verdict": "判定",
+    "Flagged as a ring": "判定为团伙",
+    "Not flagged": "未判定为团伙",
+    "Batch ring": "批量识别团伙",
+    "New-account share": "新开户占比",
+    "Labelled share": "已确认欺诈占比",
+    "Shared identifier types": "共用标识类型",
+    "Neighbourhood": "关联网络图",
+    "Entity values are masked: type and first six characters.": "标识已脱敏：仅显示类型与前六位。",
+    "Members": "成员",
+    "Account opened": "开户时间",
+    "Fraud label": "欺诈标签",
+    "Mule score (peak)": "跑分嫌疑评分（峰值）",
+    "First seen": "首次出现",
+    "Last seen": "最近出现",
+    "Shared attributes": "共用属性",
+    "Identifier": "标识",
+    "Members sharing it": "共用的成员",
+    "All customers using it": "使用该标识的客户总数",
+    "Open cases of members": "成员的未结案件",
+    "Top reason": "主要原因",
+    "Ring": "团伙",
+    "flagged": "个已判定为团伙",
+    "Computed at": "计算时间",
+    "customers in the graph": "个客户在关联图中",
+    "Suspected mules": "疑似跑分账户",
+    "This customer is not linked to anyone through a device, phone, card or address.": (
+        "该客户未通过设备、手机号、银行卡或地址与其他客户关联。"
+    ),
+    "ACCOUNTS_OPENED_TOGETHER_SHARING_IDENTIFIERS": "集中开户且共用多类标识",
+    "CONFIRMED_FRAUD_IN_GROUP": "组内已有确认欺诈",
+    "device": "设备",
+    "card": "银行卡",
+    "address": "地址",
+    "ip": "IP 地址",
+    "payee": "收款方",
+    "contact": "通讯录号码",
 }
 
 

@@ -21,6 +21,7 @@ account.
 from __future__ import annotations
 
 import random
+import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,8 @@ import igraph as ig
 
 from lendguard.graph.index import STRONG, LinkIndex, link_weight
 
+# One lock for igraph's process-wide random generator (layouts and Leiden seed it per call).
+IGRAPH_RNG_LOCK = threading.Lock()
 MIN_RING_SIZE = 4
 NEW_SHARE = 0.5
 LABELLED_SHARE = 0.3
@@ -129,15 +132,18 @@ def detect(
     """Rings and mules in the index as of ``now`` (default: its latest event)."""
     at = index.last_seen if now is None else now
     graph, names = customer_graph(index, at)
-    strong = graph.subgraph_edges(
-        [e.index for e in graph.es if e["strong"]], delete_vertices=False
-    )
+    strong = graph.subgraph_edges([e.index for e in graph.es if e["strong"]], delete_vertices=False)
     groups: list[list[int]] = [c for c in strong.connected_components() if len(c) >= min_size]
-    random.seed(seed)
-    ig.set_random_number_generator(random)
-    communities = graph.community_leiden(
-        objective_function="modularity", weights="weight", n_iterations=-1
-    )
+    with IGRAPH_RNG_LOCK:
+        # igraph draws from one process-wide generator: a private seeded one for this call,
+        # then the default back, so neither a console picture nor anyone else is disturbed.
+        ig.set_random_number_generator(random.Random(seed))
+        try:
+            communities = graph.community_leiden(
+                objective_function="modularity", weights="weight", n_iterations=-1
+            )
+        finally:
+            ig.set_random_number_generator(random)
     final: list[list[int]] = []
     for members in groups:
         if len(members) <= split_above:
@@ -169,10 +175,25 @@ def detect(
     )
 
 
-def _score(
-    index: LinkIndex, people: list[str], now: float, new_share: float, labelled_share: float
-) -> Ring | None:
-    """A group is a ring when it looks organised; None when it looks like a family."""
+@dataclass
+class GroupScore:
+    new_share: float
+    labelled_share: float
+    link_types: list[str]
+    reasons: list[str]
+
+
+def score_group(
+    index: LinkIndex,
+    people: list[str],
+    now: float,
+    new_share: float = NEW_SHARE,
+    labelled_share: float = LABELLED_SHARE,
+) -> GroupScore:
+    """Why a group of linked customers looks organised (empty ``reasons``: it looks like a
+    family or strangers signed up together). The caller applies the minimum size."""
+    if not people:
+        return GroupScore(0.0, 0.0, [], [])
     last = min(now, max(index.last_activity.get(p, now) for p in people))
     opened = [index.created_at.get(p) for p in people]
     recent = sum(1 for t in opened if t is not None and last - t <= NEW_ACCOUNT_S)
@@ -187,9 +208,17 @@ def _score(
         reasons.append("ACCOUNTS_OPENED_TOGETHER_SHARING_IDENTIFIERS")
     if share_labelled >= labelled_share:
         reasons.append("CONFIRMED_FRAUD_IN_GROUP")
-    if not reasons:
+    return GroupScore(share_new, share_labelled, types, reasons)
+
+
+def _score(
+    index: LinkIndex, people: list[str], now: float, new_share: float, labelled_share: float
+) -> Ring | None:
+    """A group is a ring when it looks organised; None when it looks like a family."""
+    found = score_group(index, people, now, new_share, labelled_share)
+    if not found.reasons:
         return None
-    return Ring("", people, share_new, share_labelled, types, reasons)
+    return Ring("", people, found.new_share, found.labelled_share, found.link_types, found.reasons)
 
 
 def components_from_links(
