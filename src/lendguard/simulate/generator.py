@@ -740,9 +740,14 @@ def _fraud_infrastructure(
             continue
         for event in by_customer.get(c.customer_id, ()):
             payee = event.get("payee_id")
-            if not payee or not event["attributes"].get("is_fraud") or event["type"] not in (
-                "transfer",
-                "withdrawal",
+            if (
+                not payee
+                or not event["attributes"].get("is_fraud")
+                or event["type"]
+                not in (
+                    "transfer",
+                    "withdrawal",
+                )
             ):
                 continue
             if payee not in mule_of_payee:
