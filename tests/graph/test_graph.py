@@ -38,12 +38,20 @@ class TestLinks:
         _register(index, "b", NOW + 10, phone="p9")
         assert sorted(index.group("c")) == ["a", "b", "c"]
 
-    def test_a_hub_entity_stops_joining(self) -> None:
+    def test_a_hub_entity_joins_nobody_once_it_is_a_hub(self) -> None:
         index = LinkIndex(hub_cap=3)
-        for n in range(6):
+        _register(index, "u0", NOW, phone="own-sim")
+        _register(index, "u1", NOW, phone="own-sim")
+        for n in range(3):
             _register(index, f"u{n}", NOW + n, device="shop-pos")
-        assert index.group_size("u0") == 3
+        assert index.group_size("u2") == 3  # still below the cap
+        for n in range(3, 6):
+            _register(index, f"u{n}", NOW + n, device="shop-pos")
+        # past the cap the earlier joins through it are undone; other links stay
+        assert sorted(index.group("u0")) == ["u0", "u1"]
+        assert index.group_size("u2") == 1
         assert index.group_size("u5") == 1
+        assert index.shared_identifier_types("u2", {"device": "shop-pos"}) == 0
         assert HUB_CAP >= 10
 
     def test_ring_view_counts_the_events_own_links(self) -> None:
@@ -77,6 +85,8 @@ class TestLinks:
         _register(index, "young", NOW, device="d")
         assert index.ring_view("old", {}, NOW)[2] == pytest.approx(0.5)
         assert index.ring_view("old", {}, NOW + 31 * DAY)[2] == 0.0
+        # an account opened after the instant asked about is not "new" then
+        assert index.ring_view("old", {}, NOW - 10 * DAY)[2] == 0.0
 
 
 class TestMules:
@@ -97,6 +107,20 @@ class TestMules:
         # the three-day window has passed, the memory of the peak fades (half-life 30 days)
         assert after * 0.9 < index.mule_score("m", NOW + 4 * DAY) < after
         assert index.mule_score("m", NOW + 150 * DAY) < 0.05
+
+    def test_a_mule_coming_back_is_remembered_by_its_latest_burst(self) -> None:
+        index = LinkIndex()
+        self._mule(index, 8)
+        index.add("m", "withdrawal", NOW + 3600, amount=23_000.0, payee="cash")
+        first = index.mule_score("m", NOW + 3601)
+        later = NOW + 90 * DAY
+        for n in range(8):
+            index.add("m", "deposit", later + 60 * n, amount=3000.0, payer=f"again-{n}")
+        index.add("m", "withdrawal", later + 900, amount=20_000.0, payee="cash")
+        second = index.mule_score("m", later + 901)
+        assert 0.6 <= second < first
+        # ten days on, the later (lower) peak weighs more than the faded first one
+        assert index.mule_score("m", later + 10 * DAY) >= second * 0.75
 
     def test_salary_and_two_senders_score_zero(self) -> None:
         index = LinkIndex()
@@ -289,6 +313,42 @@ class TestEngineFeatures:
             )
         )
         assert "RING_MEMBER" not in reason_codes(alone)
+
+    def test_contact_lists_are_pseudonymised_and_link_to_customers_phones(
+        self, app_client: Api
+    ) -> None:
+        app_client.decide(
+            make_event(
+                type="login",
+                customer_id="friend",
+                device_id="friend-phone",
+                phone="+86-138-1111-2222",
+                payee_id=None,
+                amount=None,
+                currency=None,
+            )
+        )
+        app_client.decide(
+            make_event(
+                type="login",
+                customer_id="me",
+                device_id="my-phone",
+                payee_id=None,
+                amount=None,
+                currency=None,
+                attributes={"contact_phones": ["+86-138-1111-2222"]},
+            )
+        )
+        graph = app_client.services.decisions.graph
+        (friends_phone,) = [k for k in graph.customer_entities["friend"] if k.startswith("ph:")]
+        assert friends_phone.startswith("ph:h1:")
+        assert friends_phone in graph.customer_entities["me"]
+        assert graph.entities[friends_phone]["me"][0] == "contact"
+        assert all("1111" not in key for key in graph.entities)
+        with app_client.services.decisions.db.connect() as conn:
+            bodies = [row[0] for row in conn.exec_driver_sql("SELECT body FROM events")]
+        assert all("1111-2222" not in str(body) for body in bodies)
+        assert graph.group_size("me") == 1  # a contact-list entry is a weak link
 
     def test_the_graph_survives_a_restart(self, app_client: Api) -> None:
         for n in range(3):

@@ -194,6 +194,7 @@ class DecisionService:
         # The entity-link graph (rings, mules): in process, rebuilt from the decision log at
         # start and updated under ``lock`` with every decided event.
         self.graph = LinkIndex(card_alias=self._card_pseudonym)
+        self._graph_stale = False
         self.lock = threading.RLock()
         self.ruleset: RuleSet | None = None
         self.ruleset_version = 0
@@ -268,6 +269,7 @@ class DecisionService:
                     graph.mark_fraud(str(item["body"]["customer_id"]))
         with self.lock:
             self.graph = graph
+            self._graph_stale = False
         if graph.events:
             log.info("graph.rebuilt", events=graph.events, customers=len(graph.customer_entities))
 
@@ -389,6 +391,13 @@ class DecisionService:
                 setattr(event, field, vault.put(kind, raw, event.customer_id))
             else:
                 setattr(event, field, pseudonymise(raw, self.pii_key))
+        # Numbers in a contact list are third parties' phones: the same keyed hash as a
+        # customer's own phone (so the graph can link them), never kept in clear.
+        contacts = event.attributes.get("contact_phones")
+        if isinstance(contacts, list):
+            event.attributes["contact_phones"] = [
+                pseudonymise(str(number), self.pii_key) for number in contacts if number
+            ]
 
     def _answer(self, event_id: str, body_hash: str, pending: _Pending) -> dict[str, Any]:
         if pending.error is not None:
@@ -417,6 +426,8 @@ class DecisionService:
     ) -> _Pending:
         ruleset, version = self.ruleset, self.ruleset_version
         assert ruleset is not None, "DecisionService.start() was not called"
+        if self._graph_stale:
+            self._rebuild_graph()
         ctx = open_context(event, self._load_states, self.graph)
         bundle, states = ctx.states, ctx.states.by_key
         values = LazyFeatures(ctx, ruleset.params)
@@ -441,6 +452,12 @@ class DecisionService:
             challenger_row = row if same else feature_row(values, challenger[1].features)
             assert challenger_row is not None
             challenger_score = challenger[1].score_row(challenger_row)
+        shadow = self.shadow
+        # The candidate sees exactly what the live rule set saw: same state, same instant —
+        # so it is decided before the event is folded into the state and the graph.
+        candidate = (
+            decision_engine.evaluate(ctx, shadow[1], self.lists) if shadow is not None else None
+        )
         apply_event(event, bundle, ctx)
         now = datetime.now(UTC)
         decision = {
@@ -481,11 +498,8 @@ class DecisionService:
                 "challenger_score": challenger_score,
                 "decided_at": now,
             }
-        shadow = self.shadow
-        if shadow is not None:
-            # The candidate sees exactly what the live rule set saw: same state, same instant.
-            shadow_version, shadow_rules = shadow
-            candidate = decision_engine.evaluate(ctx, shadow_rules, self.lists)
+        if shadow is not None and candidate is not None:
+            shadow_version = shadow[0]
             pending.shadow_row = {
                 "ruleset_version": shadow_version,
                 "event_id": event.event_id,
@@ -596,10 +610,12 @@ class DecisionService:
 
     def _rebuild_state(self) -> None:
         self._overlay = {}
+        # The graph folded in the events that were never written too: stale until rebuilt
+        # from the log (here, or before the next decision if the database is still down).
+        self._graph_stale = True
         if isinstance(self.store, MemoryStateStore):
             self.store.reset_memory()
             self.store.restore(self._replay_after)
-        # The graph folded in the events that were never written too.
         self._rebuild_graph()
 
     def _replayed(
@@ -765,7 +781,7 @@ class DecisionService:
         with self.db.connect() as conn:
             rows = repo.latest_events(conn, limit)
         store = MemoryStateStore(engine=None)
-        graph = LinkIndex()
+        graph = LinkIndex(card_alias=self._card_pseudonym)
         live: Counter[str] = Counter()
         proposed: Counter[str] = Counter()
         changed = 0

@@ -24,7 +24,7 @@ in after the decision, like the window state.
 from __future__ import annotations
 
 import math
-from bisect import bisect_left, insort
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -219,13 +219,31 @@ class LinkIndex:
             self.card_owner[value] = customer
         if link_type in STRONG:
             strong = self._strong.setdefault(key, [])
-            if customer in strong:
+            if len(strong) > self.hub_cap or customer in strong:
+                if customer not in strong:
+                    strong.append(customer)  # a hub: counted, joins nobody
                 return
             strong.append(customer)
             if len(strong) == 1:
                 self._find(customer)
             elif len(strong) <= self.hub_cap:
                 self._union(strong[0], customer)
+            else:
+                # The entity just became a hub: the joins it made were wrong all along.
+                self._regroup()
+
+    def _regroup(self) -> None:
+        """Rebuild the union-find from the strong entities that are not hubs (rare: when an
+        entity crosses the hub cap)."""
+        people = list(self._parent)
+        self._parent, self._members, self._created, self._labelled = {}, {}, {}, {}
+        for person in people:
+            self._find(person)
+        for users in self._strong.values():
+            if 1 < len(users) <= self.hub_cap:
+                first = users[0]
+                for other in users[1:]:
+                    self._union(first, other)
 
     def _money(
         self,
@@ -247,7 +265,7 @@ class LinkIndex:
                 own.trim(ts)
                 own.outbound.append((ts, amount))
                 self._peak(customer, ts)
-            if payee and payee not in self.card_owner:
+            if payee and self._card_holder(payee) is None:
                 seen = self._account("p:" + payee, ts)
                 seen.trim(ts)
                 seen.inbound.append((ts, customer, amount))
@@ -258,6 +276,10 @@ class LinkIndex:
         score = self._window_score(customer, ts)
         if score > self.mule_peak.get(customer, 0.0):
             self.mule_peak[customer] = score
+        # The remembered peak is the one that weighs most *now*: a later, lower burst replaces
+        # an old peak that has faded below it (a mule coming back stays suspect).
+        remembered = self._peak_at.get(customer)
+        if score > 0.0 and (remembered is None or score >= self._faded(remembered, ts)):
             self._peak_at[customer] = (score, ts)
 
     def _account(self, key: str, ts: float) -> _Account:
@@ -347,14 +369,15 @@ class LinkIndex:
         """Kinds of strong identifier this customer shares with someone else (the event's own
         links included)."""
         kinds: set[str] = set()
+        cap = self.hub_cap
         for key in self.customer_entities.get(customer, ()):
             users = self._strong.get(key)
-            if users is not None and len(users) > 1 and customer in users:
+            if users is not None and 1 < len(users) <= cap and customer in users:
                 kinds.add(self.entities[key][customer][0])
         for link_type, value in strong_links.items():
             if value and link_type not in kinds:
                 users = self._strong.get(_PREFIX[link_type] + value)
-                if users and (len(users) > 1 or users[0] != customer):
+                if users and len(users) < cap and (len(users) > 1 or users[0] != customer):
                     kinds.add(link_type)
         return len(kinds)
 
@@ -374,13 +397,13 @@ class LinkIndex:
             size += len(self._members[root])
             labelled += self._labelled[root]
             created = self._created[root]
-            recent += len(created) - bisect_left(created, cut)
+            recent += bisect_right(created, now) - bisect_left(created, cut)
         if customer not in self._parent:
             size += 1
             if customer in self.fraud_customers:
                 labelled += 1
             opened = self.created_at.get(customer)
-            if opened is not None and opened >= cut:
+            if opened is not None and cut <= opened <= now:
                 recent += 1
         return size, labelled / size, min(1.0, recent / size)
 
@@ -396,9 +419,12 @@ class LinkIndex:
         score = self._window_score(account_key, now)
         peak = self._peak_at.get(account_key)
         if peak is not None and peak[1] <= now:
-            faded = peak[0] * math.pow(2.0, -(now - peak[1]) / MULE_MEMORY_HALF_LIFE_S)
-            score = max(score, round(faded, 4))
+            score = max(score, round(self._faded(peak, now), 4))
         return score
+
+    @staticmethod
+    def _faded(peak: tuple[float, float], now: float) -> float:
+        return peak[0] * math.pow(2.0, -max(0.0, now - peak[1]) / MULE_MEMORY_HALF_LIFE_S)
 
     def _window_score(self, account_key: str, now: float) -> float:
         account = self.accounts.get(account_key)
@@ -421,14 +447,18 @@ class LinkIndex:
         young = 1.0 if now - opened < 90 * 86_400 else 0.0
         return round(many * (0.6 + 0.3 * cash_out + 0.1 * young), 4)
 
+    def _card_holder(self, payee: str) -> str | None:
+        owner = self.card_owner.get(payee)
+        if owner is None and self.card_alias is not None:
+            owner = self.card_owner.get(self.card_alias(payee))
+        return owner
+
     def payee_mule_score(self, payee: str | None, now: float) -> float:
         """The mule score of whoever receives a payment: a customer's own card, else the payee
         as our other customers have paid it."""
         if not payee:
             return 0.0
-        owner = self.card_owner.get(payee)
-        if owner is None and self.card_alias is not None:
-            owner = self.card_owner.get(self.card_alias(payee))
+        owner = self._card_holder(payee)
         if owner is not None:
             return self.mule_score(owner, now)
         # An outside account shows us only its inbound side: a shop or a landlord also takes

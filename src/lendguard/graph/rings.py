@@ -196,7 +196,7 @@ def score_group(
         return GroupScore(0.0, 0.0, [], [])
     last = min(now, max(index.last_activity.get(p, now) for p in people))
     opened = [index.created_at.get(p) for p in people]
-    recent = sum(1 for t in opened if t is not None and last - t <= NEW_ACCOUNT_S)
+    recent = sum(1 for t in opened if t is not None and 0 <= last - t <= NEW_ACCOUNT_S)
     labelled = sum(1 for p in people if p in index.fraud_customers)
     share_new = recent / len(people)
     share_labelled = labelled / len(people)
