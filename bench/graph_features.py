@@ -90,7 +90,9 @@ def freshness(customers: int, members: int, console: Console) -> dict[str, Any]:
                 size = service.graph.ring_view(f"gang-{n}", {"device": "gang-phone"}, 0.0)[0]
                 seen_sizes.append(size)
                 assert size == n + 1, (size, n)
-                delays.append(previous_handed_to_seen(previous, decision))
+                # from the previous member's hand-over until this decision, which saw it
+                assert decision["decision_id"]
+                delays.append(time.perf_counter() - previous)
             previous = handed
         services.close()
     return {
@@ -103,12 +105,6 @@ def freshness(customers: int, members: int, console: Console) -> dict[str, Any]:
         "goal_ms": 1000,
         "met": max(delays) <= 1.0,
     }
-
-
-def previous_handed_to_seen(handed: float, decision: dict[str, Any]) -> float:
-    """From the previous member's hand-over until this decision (which saw it) was returned."""
-    assert decision["decision_id"]
-    return time.perf_counter() - handed
 
 
 def cost(customers: int, console: Console) -> dict[str, Any]:

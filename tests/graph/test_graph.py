@@ -54,6 +54,20 @@ class TestLinks:
         assert index.shared_identifier_types("u2", {"device": "shop-pos"}) == 0
         assert HUB_CAP >= 10
 
+    def test_a_snapshot_keeps_its_groups_while_the_index_moves_on(self) -> None:
+        index = LinkIndex()
+        for n in range(3):
+            _register(index, f"s{n}", NOW + n, device="shared")
+        copy = index.snapshot()
+        _register(index, "s3", NOW + 10, device="shared")
+        _register(index, "s0", NOW + 30, device="shared")  # last seen moves on the original
+        index.mark_fraud("s0")
+        assert index.entities["d:shared"]["s0"][2] == NOW + 30
+        assert copy.groups(3) == [["s0", "s1", "s2"]]
+        assert index.groups(3) == [["s0", "s1", "s2", "s3"]]
+        assert copy.ring_view("s0", {}, NOW + 20)[1] == 0.0
+        assert copy.entities["d:shared"]["s0"][2] == NOW
+
     def test_ring_view_counts_the_events_own_links(self) -> None:
         index = LinkIndex()
         for n in range(4):

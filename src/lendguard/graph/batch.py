@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import csv
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from lendguard.events.readers import BadRow, BadRowError, iter_raw
-from lendguard.events.schemas import Event
+from lendguard.events.readers import BadRow, read_events
 from lendguard.graph.index import LinkIndex
-from lendguard.graph.rings import Detection, detect
+from lendguard.graph.rings import Detection
 
 
 def rebuild(
@@ -29,31 +25,10 @@ def rebuild(
     half-built: the index is returned only when the file is done), or is listed with
     ``skip_bad``. Rows are folded in time order, as the live engine would have seen them.
     """
-    rows: list[tuple[float, int, Event]] = []
-    bad: list[BadRow] = []
-    for number, raw in iter_raw(path):
-        problem: str | None = None
-        if isinstance(raw, Exception):
-            problem = str(raw)
-        elif not isinstance(raw, dict):
-            problem = "a row must be a JSON object"
-        else:
-            try:
-                event = Event.model_validate(raw)
-                rows.append((event.occurred_at.timestamp(), number, event))
-            except ValidationError as exc:
-                problem = "; ".join(
-                    f"{'.'.join(str(p) for p in e['loc']) or 'row'}: {e['msg']}"
-                    for e in exc.errors(include_url=False)
-                )
-        if problem is not None:
-            row = BadRow(number, problem)
-            if not skip_bad:
-                raise BadRowError(path, row)
-            bad.append(row)
-    rows.sort(key=lambda r: (r[0], r[1]))
+    rows, bad = read_events(path, skip_bad=skip_bad)
+    rows.sort(key=lambda pair: pair[0].occurred_at)  # stable: ties keep file order
     built = index or LinkIndex()
-    for done, (_, _, event) in enumerate(rows, start=1):
+    for done, (event, _) in enumerate(rows, start=1):
         built.add_event(event)
         if on_progress is not None and done % 5_000 == 0:
             on_progress(done)
@@ -115,9 +90,3 @@ def evaluate(detection: Detection, accounts: Path) -> dict[str, Any]:
         "graph_edges": detection.graph_edges,
         "communities": detection.communities,
     }
-
-
-def timed_detect(index: LinkIndex) -> tuple[Detection, float]:
-    started = time.perf_counter()
-    found = detect(index)
-    return found, time.perf_counter() - started

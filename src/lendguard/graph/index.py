@@ -28,10 +28,19 @@ from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 # Link types, their weight in the batch graph and whether they join groups.
 STRONG = ("device", "phone", "card", "address")
+# The event field each linkable identifier comes from (strong ones first; IP is weak).
+STRONG_FIELDS = {
+    "device": "device_id",
+    "phone": "phone",
+    "card": "card_id",
+    "address": "address_id",
+}
+LINK_FIELDS = {**STRONG_FIELDS, "ip": "ip"}
 WEAK = ("ip", "payee", "contact")
 LINK_WEIGHT: dict[str, float] = {
     "device": 1.0,
@@ -154,6 +163,38 @@ class LinkIndex:
             insort(created, value)
         self._labelled[ra] += self._labelled.pop(rb)
         return ra
+
+    def groups(self, min_size: int = 2) -> list[list[str]]:
+        """Every group of ``min_size`` or more customers joined by strong links, sorted."""
+        return [sorted(members) for members in self._members.values() if len(members) >= min_size]
+
+    def snapshot(self) -> LinkIndex:
+        """A copy to read at leisure (batch detection, the console) while this one keeps
+        folding events in; take it under the lock that guards this index."""
+        copy = LinkIndex(hub_cap=self.hub_cap, card_alias=self.card_alias)
+        copy.entities = {
+            key: {c: list(seen) for c, seen in users.items()}
+            for key, users in self.entities.items()
+        }
+        copy.customer_entities = {c: set(keys) for c, keys in self.customer_entities.items()}
+        copy._strong = {key: list(users) for key, users in self._strong.items()}
+        copy._parent = dict(self._parent)
+        copy._members = {root: list(m) for root, m in self._members.items()}
+        copy._created = {root: list(c) for root, c in self._created.items()}
+        copy._labelled = dict(self._labelled)
+        copy.fraud_customers = set(self.fraud_customers)
+        copy.created_at = dict(self.created_at)
+        copy.accounts = {
+            key: _Account(list(a.inbound), list(a.outbound), a.first_seen)
+            for key, a in self.accounts.items()
+        }
+        copy.card_owner = dict(self.card_owner)
+        copy.mule_peak = dict(self.mule_peak)
+        copy._peak_at = dict(self._peak_at)
+        copy.last_activity = dict(self.last_activity)
+        copy.last_seen = self.last_seen
+        copy.events = self.events
+        return copy
 
     def group(self, customer: str) -> list[str]:
         """The customers joined to ``customer`` by strong links (itself included)."""
@@ -292,55 +333,53 @@ class LinkIndex:
         """Fold in a validated :class:`lendguard.events.schemas.Event`."""
         profile = event.customer
         created = profile.created_at.timestamp() if profile and profile.created_at else None
-        ts = event.occurred_at.timestamp()
-        kind = event.type.value
-        if created is None and kind == "registration":
-            created = ts
-        contacts = event.attributes.get("contact_phones")
-        self.add(
+        self._fold(
+            partial(getattr, event),
             event.customer_id,
-            kind,
-            ts,
-            amount=float(event.amount) if event.amount is not None else 0.0,
-            links={
-                "device": event.device_id,
-                "phone": event.phone,
-                "card": event.card_id,
-                "address": event.address_id,
-                "ip": event.ip,
-            },
-            contacts=[str(c) for c in contacts] if isinstance(contacts, list) else (),
-            payee=event.payee_id,
-            payer=event.payer_id,
-            created_at=created,
+            event.type.value,
+            event.occurred_at.timestamp(),
+            event.amount,
+            created,
+            event.attributes,
         )
 
     def add_raw(self, body: Mapping[str, Any]) -> None:
         """Fold in an event as the JSON the API took (history rebuilds skip validation cost)."""
-        ts = _ts(body["occurred_at"])
-        kind = str(body["type"])
         profile = body.get("customer") or {}
         created = _ts(profile["created_at"]) if profile.get("created_at") else None
+        self._fold(
+            body.get,
+            str(body["customer_id"]),
+            str(body["type"]),
+            _ts(body["occurred_at"]),
+            body.get("amount"),
+            created,
+            body.get("attributes") or {},
+        )
+
+    def _fold(
+        self,
+        field: Callable[[str], Any],
+        customer: str,
+        kind: str,
+        ts: float,
+        amount: Any,
+        created: float | None,
+        attributes: Mapping[str, Any],
+    ) -> None:
+        """The one mapping from an event's fields (read with ``field``) to links and money."""
         if created is None and kind == "registration":
             created = ts
-        attributes = body.get("attributes") or {}
         contacts = attributes.get("contact_phones")
-        amount = body.get("amount")
         self.add(
-            str(body["customer_id"]),
+            customer,
             kind,
             ts,
             amount=float(amount) if amount is not None else 0.0,
-            links={
-                "device": body.get("device_id"),
-                "phone": body.get("phone"),
-                "card": body.get("card_id"),
-                "address": body.get("address_id"),
-                "ip": body.get("ip"),
-            },
+            links={link: field(name) for link, name in LINK_FIELDS.items()},
             contacts=[str(c) for c in contacts] if isinstance(contacts, list) else (),
-            payee=body.get("payee_id"),
-            payer=body.get("payer_id"),
+            payee=field("payee_id"),
+            payer=field("payer_id"),
             created_at=created,
         )
 

@@ -242,48 +242,6 @@ def _cached_detection(graph: LinkIndex) -> Detection | None:
     return detection
 
 
-def _snapshot(graph: LinkIndex) -> LinkIndex:
-    """A copy of what batch detection reads (call with the service lock held): detection then
-    runs on the copy without holding decisions up."""
-    copy = LinkIndex(hub_cap=graph.hub_cap)
-    copy.entities = {key: dict(users) for key, users in graph.entities.items()}
-    copy.customer_entities = {c: set(keys) for c, keys in graph.customer_entities.items()}
-    copy.created_at = dict(graph.created_at)
-    copy.fraud_customers = set(graph.fraud_customers)
-    copy.last_activity = dict(graph.last_activity)
-    copy.mule_peak = dict(graph.mule_peak)
-    copy.last_seen = graph.last_seen
-    copy.events = graph.events
-    return copy
-
-
-def _strong_groups(graph: LinkIndex, min_size: int) -> list[list[str]]:
-    """Customers joined through strong entities used by 2..hub_cap customers (the groups
-    :func:`detect` scores, before it splits very large ones), ``min_size`` or more."""
-    parent: dict[str, str] = {}
-
-    def find(x: str) -> str:
-        root = parent.setdefault(x, x)
-        while root != parent[root]:
-            root = parent[root]
-        while parent[x] != root:
-            parent[x], x = root, parent[x]
-        return root
-
-    for users in graph.entities.values():
-        if len(users) < 2 or len(users) > graph.hub_cap:
-            continue
-        strong = [c for c, seen in users.items() if seen[0] in STRONG]
-        for other in strong[1:]:
-            a, b = find(strong[0]), find(other)
-            if a != b:
-                parent[b] = a
-    groups: dict[str, list[str]] = {}
-    for customer in parent:
-        groups.setdefault(find(customer), []).append(customer)
-    return [sorted(g) for g in groups.values() if len(g) >= min_size]
-
-
 def rings_overview(decisions: Any, limit: int = 50) -> dict[str, Any]:
     """The largest linked groups right now (``OVERVIEW_MIN_SIZE`` or more), flagged rings first,
     and the suspected mule accounts. Batch detection runs on a copy of the graph and is kept
@@ -311,7 +269,7 @@ def rings_overview(decisions: Any, limit: int = 50) -> dict[str, Any]:
 
 def _compute_overview(decisions: Any, graph: LinkIndex) -> dict[str, Any]:
     with decisions.lock:
-        copy = _snapshot(graph)
+        copy = graph.snapshot()
     detection = detect(copy)
     entries: list[dict[str, Any]] = []
     for ring in detection.rings:
@@ -319,7 +277,7 @@ def _compute_overview(decisions: Any, graph: LinkIndex) -> dict[str, Any]:
         figures["reasons"] = list(ring.reasons)
         figures["flagged"] = True
         entries.append({"ring_id": ring.ring_id, "members": ring.members, **figures})
-    for people in _strong_groups(copy, OVERVIEW_MIN_SIZE):
+    for people in copy.groups(OVERVIEW_MIN_SIZE):
         if any(p in detection.ring_of for p in people):
             continue
         figures = group_figures(copy, people)

@@ -18,7 +18,7 @@ from typing import Any
 
 from lendguard.decisions.features.state import EntityState, StateBundle
 from lendguard.events.schemas import OUTFLOW_TYPES, Event, EventType
-from lendguard.graph.index import LinkIndex
+from lendguard.graph.index import STRONG_FIELDS, LinkIndex
 from lendguard.kit.timeutil import WINDOWS
 
 FeatureValue = float | int | str | bool | None
@@ -461,8 +461,8 @@ def _financial_difficulty(ctx: FeatureContext) -> bool:
 
 
 def _strong_links(ctx: FeatureContext) -> dict[str, str | None]:
-    e = ctx.event
-    return {"device": e.device_id, "phone": e.phone, "card": e.card_id, "address": e.address_id}
+    event = ctx.event
+    return {link: getattr(event, name) for link, name in STRONG_FIELDS.items()}
 
 
 def _ring(ctx: FeatureContext) -> tuple[int, float, float] | None:
