@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, update
 from sqlalchemy.engine import make_url
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -69,3 +70,32 @@ def upgrade(url: str, revision: str = "head") -> None:
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     command.upgrade(alembic_config(url), revision)
+
+
+def update_revision(
+    conn: Connection,
+    key: Any,
+    row: Any,
+    conflict: Exception,
+    now: datetime,
+    **values: Any,
+) -> None:
+    """Compare-and-set on a row's ``revision``: write ``values`` (with ``updated_at`` and the
+    next revision) only if nobody changed the row since ``row`` was read, else raise
+    ``conflict``; on success ``row`` (a mutable record) is kept in step with the table.
+
+    ``key`` is the mapped primary-key column (``Case.id``); the row carries its value under the
+    same name. Cases, complaints and service contacts all change this way, in the caller's
+    transaction.
+    """
+    table = key.class_
+    done = conn.execute(
+        update(table)
+        .where(key == getattr(row, key.key), table.revision == row.revision)
+        .values(updated_at=now, revision=row.revision + 1, **values)
+    )
+    if done.rowcount != 1:
+        raise conflict
+    row.revision += 1
+    for name, value in values.items():
+        setattr(row, name, value)

@@ -19,7 +19,7 @@ from typing import Any
 
 import structlog
 import yaml
-from sqlalchemy import Connection, Engine, and_, func, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from lendguard.auth import audit
 from lendguard.cases.flow import (
@@ -32,6 +32,7 @@ from lendguard.cases.flow import (
     dispatch,
 )
 from lendguard.cases.webhooks import WebhookSender
+from lendguard.db import update_revision
 from lendguard.errors import Conflict, FieldError, NotFound, ValidationFailed
 from lendguard.kit.ids import new_id
 from lendguard.models.cases import (
@@ -654,17 +655,8 @@ class CaseService:
         **values: Any,
     ) -> None:
         """One change: the row (compare-and-set on revision), the timeline, the audit trail."""
-        now = datetime.now(UTC)
-        done = conn.execute(
-            update(Case)
-            .where(and_(Case.id == case.id, Case.revision == case.revision))
-            .values(updated_at=now, revision=case.revision + 1, **values)
-        )
-        if done.rowcount != 1:
-            raise Conflict(f"case '{case.id}' was changed by someone else; reload it")
-        case.revision += 1
-        for key, value in values.items():
-            setattr(case, key, value)
+        conflict = Conflict(f"case '{case.id}' was changed by someone else; reload it")
+        update_revision(conn, Case.id, case, conflict, datetime.now(UTC), **values)
         self._activity(conn, case.id, actor, kind, detail)
         audit.record(conn, actor, f"case.{kind}", case.id, ip, detail)
 

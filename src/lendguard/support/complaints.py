@@ -35,10 +35,11 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field, field_validator
-from sqlalchemy import ColumnElement, Connection, Engine, and_, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, func, insert, select
 
 from lendguard.auth import audit
 from lendguard.conduct.policy import NoPolicyInForce, Policy, PolicyError, load_policy
+from lendguard.db import update_revision
 from lendguard.decisions.service import validated
 from lendguard.errors import Conflict, FieldError, NotFound, ValidationFailed
 from lendguard.kit.ids import new_id
@@ -1192,20 +1193,15 @@ class ComplaintService:
         now = now or datetime.now(UTC)
         after = SimpleNamespace(**{**vars(row), **values})
         warning = self._view(after, now)["escalation"]
-        done = conn.execute(
-            update(Complaint)
-            .where(and_(Complaint.id == row.id, Complaint.revision == row.revision))
-            .values(
-                updated_at=now,
-                revision=row.revision + 1,
-                escalation_score=warning["score"],
-                **values,
-            )
+        conflict = Conflict(f"complaint '{row.id}' was changed by someone else; reload it")
+        update_revision(
+            conn,
+            Complaint.id,
+            row,
+            conflict,
+            now,
+            **values,
+            escalation_score=warning["score"],
         )
-        if done.rowcount != 1:
-            raise Conflict(f"complaint '{row.id}' was changed by someone else; reload it")
-        row.revision += 1
-        for key, value in values.items():
-            setattr(row, key, value)
         self._event(conn, row.id, actor, kind, detail, now)
         audit.record(conn, actor, f"complaint.{kind}", f"complaint:{row.id}", ip, detail)

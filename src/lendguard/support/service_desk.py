@@ -46,11 +46,12 @@ from types import SimpleNamespace
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import Connection, Engine, and_, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from lendguard.auth import audit
 from lendguard.conduct.policy import NoPolicyInForce, PolicyError, load_policy
+from lendguard.db import update_revision
 from lendguard.decisions.service import validated
 from lendguard.errors import Conflict, FieldError, NotFound, ValidationFailed
 from lendguard.models.support import ServiceContact, ServiceSurvey
@@ -793,22 +794,11 @@ class ServiceDesk:
     ) -> None:
         """One change: the row (compare-and-set on revision) and the audit trail, in the
         caller's transaction."""
-        done = conn.execute(
-            update(ServiceContact)
-            .where(
-                ServiceContact.conversation_id == row.conversation_id,
-                ServiceContact.revision == row.revision,
-            )
-            .values(updated_at=now, revision=row.revision + 1, **values)
+        conflict = ContactConflict(
+            f"service contact '{row.conversation_id}' was changed by someone else; retry"
         )
-        if done.rowcount != 1:
-            raise ContactConflict(
-                f"service contact '{row.conversation_id}' was changed by someone else; retry"
-            )
-        row.revision += 1
+        update_revision(conn, ServiceContact.conversation_id, row, conflict, now, **values)
         row.updated_at = now
-        for key, value in values.items():
-            setattr(row, key, value)
         audit.record(
             conn,
             actor,
