@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import orjson
 import typer
 from rich.console import Console
 
 from lendguard.config import get_settings
+
+_T = TypeVar("_T")
 
 app = typer.Typer(no_args_is_help=True, help="LendGuard: consumer protection for digital lenders.")
 db_app = typer.Typer(no_args_is_help=True, help="Database migrations.")
@@ -29,6 +32,25 @@ err = Console(stderr=True)
 
 def _dumps(value: object) -> str:
     return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
+
+
+def _answer_json_file(file: Path, answer: Callable[[Any], _T]) -> _T:
+    """``answer`` the JSON in ``file``; an unreadable file, malformed JSON or invalid input
+    prints a problem (naming the fields) on stderr and exits 2."""
+    from lendguard.errors import LendGuardError
+
+    try:
+        return answer(orjson.loads(file.read_bytes()))
+    except OSError as exc:
+        typer.echo(_dumps({"error": "unreadable file", "detail": f"{file}: {exc}"}), err=True)
+        raise typer.Exit(2) from None
+    except orjson.JSONDecodeError as exc:
+        typer.echo(_dumps({"error": "malformed JSON", "detail": str(exc)}), err=True)
+        raise typer.Exit(2) from None
+    except LendGuardError as exc:
+        errors = [{"field": e.field, "message": e.message} for e in exc.errors]
+        typer.echo(_dumps({"error": exc.title, "detail": exc.detail, "errors": errors}), err=True)
+        raise typer.Exit(2) from None
 
 
 @db_app.command("upgrade")
@@ -551,21 +573,9 @@ def lending_apr(
     compound 复利) with fees and withheld amounts. Exit code 2 on bad input."""
     from rich.table import Table
 
-    from lendguard.errors import LendGuardError
     from lendguard.lending.apr import apr_answers
 
-    try:
-        answers = apr_answers(orjson.loads(file.read_bytes()))
-    except OSError as exc:
-        typer.echo(_dumps({"error": "unreadable file", "detail": f"{file}: {exc}"}), err=True)
-        raise typer.Exit(2) from None
-    except orjson.JSONDecodeError as exc:
-        typer.echo(_dumps({"error": "malformed JSON", "detail": str(exc)}), err=True)
-        raise typer.Exit(2) from None
-    except LendGuardError as exc:
-        errors = [{"field": e.field, "message": e.message} for e in exc.errors]
-        typer.echo(_dumps({"error": exc.title, "detail": exc.detail, "errors": errors}), err=True)
-        raise typer.Exit(2) from None
+    answers = _answer_json_file(file, apr_answers)
     if json_out:
         typer.echo(_dumps(answers))
         return
@@ -637,21 +647,9 @@ def lending_check_offer(
 ) -> None:
     """Check an offer against R1–R9, R11, R13 and R21: its true cost and every finding with
     the policy and source behind it. Exit code 1 when there are findings, 2 on bad input."""
-    from lendguard.errors import LendGuardError
     from lendguard.lending.offers import check
 
-    try:
-        answer = check(orjson.loads(file.read_bytes()))
-    except OSError as exc:
-        typer.echo(_dumps({"error": "unreadable file", "detail": f"{file}: {exc}"}), err=True)
-        raise typer.Exit(2) from None
-    except orjson.JSONDecodeError as exc:
-        typer.echo(_dumps({"error": "malformed JSON", "detail": str(exc)}), err=True)
-        raise typer.Exit(2) from None
-    except LendGuardError as exc:
-        errors = [{"field": e.field, "message": e.message} for e in exc.errors]
-        typer.echo(_dumps({"error": exc.title, "detail": exc.detail, "errors": errors}), err=True)
-        raise typer.Exit(2) from None
+    answer = _answer_json_file(file, check)
     if json_out:
         typer.echo(_dumps(answer))
     else:
