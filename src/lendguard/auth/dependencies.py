@@ -66,15 +66,29 @@ class PurposeViolation(Forbidden):
     title = "Purpose violation"
 
 
+def restricted_purpose(request: Request, principal: Principal) -> str | None:
+    """The purpose that may not read anti-fraud data which this principal is bound to (its
+    key's own ``purpose:*`` scope) or which the request declares (``X-LendGuard-Purpose``);
+    ``None`` when neither applies. The binding wins over the header, so a module cannot read
+    past it by leaving the header out or declaring another purpose.
+
+    For the endpoints that must answer such a caller anyway (the data subject's access export)
+    and leave the anti-fraud parts out instead of refusing."""
+    bound = [p for p, scope in NOT_ANTI_FRAUD.items() if scope.value in principal.scopes]
+    if bound:
+        return bound[0]
+    declared = request.headers.get(PURPOSE_HEADER, "").strip().lower()
+    return declared if declared in NOT_ANTI_FRAUD else None
+
+
 def check_purpose(request: Request, principal: Principal, data_purpose: str) -> None:
     """Refuse (and audit) a read of ``data_purpose`` data by a principal bound to, or a request
     declaring, a purpose that may not use it. The binding is the key's own scope, so a module
     cannot read past it by leaving the header out."""
-    declared = request.headers.get(PURPOSE_HEADER, "").strip().lower()
-    bound = [p for p, scope in NOT_ANTI_FRAUD.items() if scope.value in principal.scopes]
-    offending = bound or ([declared] if declared in NOT_ANTI_FRAUD else [])
-    if data_purpose != "anti_fraud" or not offending:
+    purpose = restricted_purpose(request, principal)
+    if data_purpose != "anti_fraud" or purpose is None:
         return
+    offending = [purpose]
     from lendguard.auth import audit
 
     audit.record_now(

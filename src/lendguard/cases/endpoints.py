@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from lendguard.auth import audit
-from lendguard.auth.dependencies import client_ip, require
+from lendguard.auth.dependencies import client_ip, require, require_for
 from lendguard.auth.service import Principal, Scope
 from lendguard.cases.service import OUTREACH_OUTCOMES, CaseService
 from lendguard.decisions.endpoints import read_json
@@ -19,8 +19,12 @@ from lendguard.errors import FieldError, ValidationFailed
 
 router = APIRouter(prefix="/v1")
 
-CaseReader = Annotated[Principal, Depends(require(Scope.cases_read))]
-CaseWorker = Annotated[Principal, Depends(require(Scope.cases_write))]
+# A case carries the decisions, their reasons, the held money and what was done about it: all
+# anti-fraud data (R34), so every case endpoint (and the lists, read with cases:read) refuses a
+# marketing or credit purpose exactly as the decision endpoints do: 403 PURPOSE_VIOLATION,
+# audited.
+CaseReader = Annotated[Principal, Depends(require_for(Scope.cases_read, "anti_fraud"))]
+CaseWorker = Annotated[Principal, Depends(require_for(Scope.cases_write, "anti_fraud"))]
 ListWriter = Annotated[Principal, Depends(require(Scope.lists_write))]
 AuditReader = Annotated[Principal, Depends(require(Scope.audit_read))]
 Admin = Annotated[Principal, Depends(require(Scope.admin))]

@@ -10,7 +10,12 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
 from lendguard.auth import audit
-from lendguard.auth.dependencies import client_ip, require
+from lendguard.auth.dependencies import (
+    check_purpose,
+    client_ip,
+    require,
+    restricted_purpose,
+)
 from lendguard.auth.service import Principal, Scope
 from lendguard.conduct.policy import load_policy
 from lendguard.decisions.endpoints import read_json
@@ -159,14 +164,27 @@ async def create_request(request: Request, principal: RequestWorker) -> Any:
     return _requests(request).create(await read_json(request), principal.actor, client_ip(request))
 
 
+def _for_caller(request: Request, principal: Principal, found: dict[str, Any]) -> dict[str, Any]:
+    """A request as this caller may see it: the explanation of a decision (its reasons: anti-
+    fraud data) stays out of the result for a marketing or credit purpose, and the result says
+    so. Everything else about the request (status, due date, verification) is theirs to see."""
+    purpose = restricted_purpose(request, principal)
+    result = found.get("result")
+    if purpose is None or not isinstance(result, dict) or "explanation" not in result:
+        return found
+    kept = {k: v for k, v in result.items() if k != "explanation"}
+    return {**found, "result": {**kept, "withheld_for_purpose": purpose}}
+
+
 @router.get("/requests", tags=["privacy"], summary="Open requests, soonest due first")
-def request_queue(request: Request, _: RequestWorker, closed: bool = False) -> Any:
-    return {"requests": _requests(request).queue(include_closed=closed)}
+def request_queue(request: Request, principal: RequestWorker, closed: bool = False) -> Any:
+    found = _requests(request).queue(include_closed=closed)
+    return {"requests": [_for_caller(request, principal, r) for r in found]}
 
 
 @router.get("/requests/{request_id}", tags=["privacy"])
-def get_request(request_id: str, request: Request, _: RequestWorker) -> Any:
-    return _requests(request).get(request_id)
+def get_request(request_id: str, request: Request, principal: RequestWorker) -> Any:
+    return _for_caller(request, principal, _requests(request).get(request_id))
 
 
 class VerifyBody(BaseModel):
@@ -233,6 +251,10 @@ def fulfil_request(request_id: str, request: Request, principal: RequestWorker) 
                 withdrawn.append(f"{consent['purpose']}:{consent['scope']}")
         result = {"withdrawn": withdrawn}
     elif kind == "explain":
+        # The explanation is the decision's reasons: anti-fraud data. A marketing or credit
+        # caller is refused (403 PURPOSE_VIOLATION, audited) and the request stays pending for
+        # the privacy officer; unlike the access export there is nothing else to deliver.
+        check_purpose(request, principal, "anti_fraud")
         decision_id = details.get("decision_id")
         if not isinstance(decision_id, str):
             raise ValidationFailed(
@@ -277,9 +299,14 @@ def fulfil_request(request_id: str, request: Request, principal: RequestWorker) 
 @router.get(
     "/requests/{request_id}/export",
     tags=["privacy"],
-    summary="The access export of a completed request (a privileged read, audited)",
+    summary="The access export of a completed request (a privileged read, audited); without "
+    "the anti-fraud tables for a marketing or credit purpose",
 )
 def request_export(request_id: str, request: Request, principal: RequestWorker) -> Any:
+    """The access copy. For a caller bound to (or declaring) a marketing or credit purpose the
+    anti-fraud tables are withheld and the export says so (``withheld_for_purpose``); see
+    :func:`lendguard.privacy.requests.export_customer` for why this path strips rather than
+    refuses. The privacy officer (no such purpose) gets the full copy."""
     found = _requests(request).get(request_id)
     if found["kind"] != "access" or found["status"] != "complete":
         raise Conflict(
@@ -287,12 +314,18 @@ def request_export(request_id: str, request: Request, principal: RequestWorker) 
             errors=[FieldError("request_id", f"{found['kind']} / {found['status']}")],
         )
     db = request.app.state.services.decisions.db
+    purpose = restricted_purpose(request, principal)
+    detail: dict[str, Any] = {"request_id": request_id}
+    if purpose is not None:
+        detail["withheld_for_purpose"] = purpose
     audit.record_now(
         db,
         principal.actor,
         "privacy.export_read",
         f"customer:{found['customer_id']}",
         client_ip(request),
-        {"request_id": request_id},
+        detail,
     )
-    return export_customer(db, found["customer_id"], request.app.state.services.vault)
+    return export_customer(
+        db, found["customer_id"], request.app.state.services.vault, withhold_for=purpose
+    )

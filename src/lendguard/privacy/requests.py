@@ -50,6 +50,27 @@ NOT_ABOUT_CUSTOMERS = {
     "webhook_attempts": "delivery bookkeeping (the deliveries themselves are exported)",
     "encryption_keys": "key material (wrapped data keys)",
 }
+# Tables holding what was collected or derived for anti-fraud about the customer: the events
+# (device, IP, session signals, payees: ``purpose_key: anti_fraud`` in the data map), the
+# decisions and their reasons, labels, shadow and challenger scores, cases and what was done on
+# them, and list entries and snoozes. Anti-Telecom and Online Fraud Law Art. 18 / R34: they may
+# not be read for marketing or credit, so the access export leaves them out for such a caller.
+ANTI_FRAUD_TABLES = frozenset(
+    {
+        "events",
+        "decisions",
+        "labels",
+        "shadow_decisions",
+        "challenger_scores",
+        "cases",
+        "case_decisions",
+        "case_activities",
+        "outreach_tasks",
+        "webhook_deliveries",
+        "list_entries",
+        "suppressions",
+    }
+)
 # How a table relates to a customer: (kind, column). kind: "customer" (the column holds the
 # customer id), "event" (an event id of theirs), "case" (a case id of theirs), "audit",
 # "list" (list entries naming the customer).
@@ -277,9 +298,25 @@ class RequestService:
 # -- the access export -----------------------------------------------------------------------------
 
 
-def export_customer(engine: Engine, customer_id: str, vault: Any = None) -> dict[str, Any]:
+def export_customer(
+    engine: Engine, customer_id: str, vault: Any = None, withhold_for: str | None = None
+) -> dict[str, Any]:
     """Everything held about one customer, table by table, machine-readable (JSON-ready).
-    With the vault, its rows are given decrypted (they are the customer's own data)."""
+    With the vault, its rows are given decrypted (they are the customer's own data).
+
+    ``withhold_for``: the non-anti-fraud purpose (``marketing``, ``credit``) the caller is bound
+    to or declares. The export is then given without the anti-fraud tables
+    (:data:`ANTI_FRAUD_TABLES`): they are not read at all, each is listed as withheld with the
+    reason, and the export names the purpose at the top (``withheld_for_purpose``).
+
+    Why strip instead of refusing (as ``GET /v1/cases/{id}`` and the decision endpoints do):
+    answering an access request is a legal duty to the data subject (PIPL Art. 45), and a
+    refusal would leave the whole copy undelivered because of who asked, while reading
+    decisions and reasons for marketing or credit is what Art. 18 of the Anti-Telecom and
+    Online Fraud Law forbids. So such a caller gets everything else and an export that says
+    what is missing and why; the privacy officer's path (a ``privacy:requests`` principal with
+    no such purpose) still gets the full copy, anti-fraud data included, to hand to the
+    customer."""
     tables: dict[str, Any] = {}
     with engine.connect() as conn:
         event_ids = [
@@ -312,6 +349,15 @@ def export_customer(engine: Engine, customer_id: str, vault: Any = None) -> dict
         )
         for name, table in sorted(Base.metadata.tables.items()):
             relation = RELATIONS.get(name)
+            if withhold_for is not None and name in ANTI_FRAUD_TABLES:
+                tables[name] = {
+                    "about_customers": True,
+                    "withheld": True,
+                    "reason": f"anti-fraud data, withheld from a {withhold_for} purpose "
+                    "(R34; Anti-Telecom and Online Fraud Law Art. 18); the privacy officer's "
+                    "export includes it",
+                }
+                continue
             if relation is None:
                 tables[name] = {
                     "about_customers": False,
@@ -325,11 +371,15 @@ def export_customer(engine: Engine, customer_id: str, vault: Any = None) -> dict
             }
     if vault is not None and "pii_vault" in tables:
         tables["pii_vault"] = {"rows": vault.for_customer(customer_id)}
-    return {
+    out: dict[str, Any] = {
         "customer_id": customer_id,
         "generated_at": datetime.now(UTC).isoformat(),
         "tables": tables,
     }
+    if withhold_for is not None:
+        out["withheld_for_purpose"] = withhold_for
+        out["withheld_tables"] = sorted(ANTI_FRAUD_TABLES & tables.keys())
+    return out
 
 
 def _rows(
