@@ -15,7 +15,7 @@ from lendguard.auth.service import Principal, Scope
 from lendguard.decisions.endpoints import read_json
 from lendguard.decisions.service import validated
 from lendguard.errors import FieldError, ValidationFailed
-from lendguard.support.complaints import ComplaintService
+from lendguard.support.complaints import ComplaintService, approver_level_of
 
 router = APIRouter(prefix="/v1/complaints")
 
@@ -100,7 +100,13 @@ def get_complaint(complaint_id: str, request: Request, _: ComplaintReader) -> An
 )
 async def transition(complaint_id: str, request: Request, principal: ComplaintWriter) -> Any:
     raw = await read_json(request)
-    return _service(request).transition(complaint_id, raw, principal.actor, client_ip(request))
+    return _service(request).transition(
+        complaint_id,
+        raw,
+        principal.actor,
+        client_ip(request),
+        approver_level=approver_level_of(principal),
+    )
 
 
 class AssignBody(BaseModel):
@@ -122,10 +128,21 @@ async def assign(complaint_id: str, request: Request, principal: ComplaintWriter
 @router.post(
     "/{complaint_id}/extend",
     tags=["complaints"],
-    summary="Extend the deadline: {reason, approver_level, complainant_notified, approved_by}",
+    summary="Extend the deadline: {reason, complainant_notified, to_day?}; the approval level "
+    "is the caller's (admin or approver role = senior)",
 )
 async def extend(complaint_id: str, request: Request, principal: ComplaintWriter) -> Any:
+    """An extension past day 30 (CN) needs a senior caller: the level is read from the
+    principal (:func:`approver_level_of`), and the caller is recorded as the approver.
+    ``approver_level`` and ``approved_by`` in the body are still accepted and kept as the
+    body's claim on the timeline; they grant nothing."""
     raw = await read_json(request)
     if not isinstance(raw, dict):
         raise ValidationFailed("expected a JSON object", errors=[FieldError("body", "object")])
-    return _service(request).extend(complaint_id, raw, principal.actor, client_ip(request))
+    return _service(request).extend(
+        complaint_id,
+        raw,
+        principal.actor,
+        client_ip(request),
+        approver_level=approver_level_of(principal),
+    )

@@ -16,7 +16,10 @@ and to day 60 with senior approval and notice to the complainant, never further
 (``CFPB_RESPONSE_LATE``) or "in progress" (the extension) and a final response by day 60
 (``CFPB_FINAL_LATE``). UK (R26): a final response by the end of week 8, day 56
 (``DISP_8W_BREACH``). An extension is made on or before the current due day: once a deadline has
-passed it cannot be moved back over it.
+passed it cannot be moved back over it. The approval level behind an extension is the
+caller's own (:func:`approver_level_of`: an admin, or a console user with the approver role, is
+senior); the ``approver_level`` and ``approved_by`` a request body may still carry are accepted
+for compatibility, recorded as claims, and grant nothing.
 
 The narrative is stored with personal information masked (``privacy.pii.mask_text``) for
 analytics; the original text is not stored (the PII vault holds phones, cards and addresses by
@@ -38,6 +41,7 @@ from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import ColumnElement, Connection, Engine, func, insert, select
 
 from lendguard.auth import audit
+from lendguard.auth.service import Principal, Role, Scope
 from lendguard.conduct.policy import NoPolicyInForce, Policy, PolicyError, load_policy
 from lendguard.db import update_revision
 from lendguard.decisions.service import validated
@@ -341,6 +345,29 @@ def approver_rank(level: str | None) -> int:
     return APPROVER_LEVELS.index(level) if level in APPROVER_LEVELS else -1
 
 
+# Console roles whose holders approve at senior level (the approvals ladder has no finer roles).
+SENIOR_ROLES = frozenset({Role.approver.value, Role.admin.value})
+
+
+def approver_level_of(principal: Principal) -> str:
+    """The approval level a principal holds: ``senior`` or ``staff``.
+
+    Senior: a principal holding the ``admin`` scope (an admin key, an admin user), or a console
+    user whose role is ``approver`` (the checker role of maker–checker elsewhere) or ``admin``.
+    Everyone else, every other API key included, is ``staff``: a key has scopes, not a role, and
+    none of its scopes short of ``admin`` is an approval. Approvals come from who the approver
+    is, so this is the only source of the level; what a request body says never raises it.
+
+    (The approver role does not carry ``complaints:write`` today, so in practice an admin
+    extends to day 60 until that role is given the complaint scopes.)
+    """
+    if Scope.admin.value in principal.scopes:
+        return "senior"
+    if principal.kind == "user" and principal.role in SENIOR_ROLES:
+        return "senior"
+    return "staff"
+
+
 def check_extension(
     rules: ClockRules,
     received_at: datetime,
@@ -350,9 +377,12 @@ def check_extension(
     approver_level: str | None,
     complainant_notified: bool,
     to_day: int | None = None,
+    approver: str | None = None,
 ) -> ExtensionStep:
     """The next extension step if this request may take it, else :class:`ExtensionInvalid`
-    naming every unmet condition."""
+    naming every unmet condition. ``approver_level`` is the caller's own level
+    (:func:`approver_level_of`), never one a request claims; ``approver`` (the caller's actor)
+    is named in the refusal."""
     code = "EXTENSION_INVALID"
     if not rules.extensions:
         raise ExtensionInvalid(
@@ -394,11 +424,17 @@ def check_extension(
     if step.min_approver_level is not None and approver_rank(approver_level) < approver_rank(
         step.min_approver_level
     ):
+        got = approver_level or "none"
+        if approver is not None:
+            got = (
+                f"{approver} is {got}: the level is the caller's role (admin or approver), "
+                "never the request body's approver_level"
+            )
         errors.append(
             FieldError(
                 "approver_level",
                 f"an extension to day {step.to_day} needs approval at "
-                f"{step.min_approver_level} level or above (got {approver_level or 'none'})",
+                f"{step.min_approver_level} level or above (got {got})",
             )
         )
     if step.complainant_notified and not complainant_notified:
@@ -603,6 +639,8 @@ class TransitionFields(BaseModel):
     regulator_reference: str | None = Field(default=None, max_length=128)
     # extension fields (to: extended)
     reason: str = Field(default="", max_length=4000)
+    # Accepted for compatibility and recorded as the body's claim; they grant nothing (the
+    # level and the approver are the caller's: approver_level_of).
     approver_level: Literal["staff", "supervisor", "manager", "senior", "executive"] | None = None
     approved_by: str | None = Field(default=None, max_length=160)
     complainant_notified: bool = False
@@ -970,10 +1008,15 @@ class ComplaintService:
         actor: str,
         ip: str | None = None,
         now: datetime | None = None,
+        approver_level: str = "staff",
     ) -> dict[str, Any]:
         """Move a complaint (``raw``: :class:`TransitionFields`). ``extended`` takes the
         extension's fields; ``responded`` needs ``response_summary``; ``closed`` needs root
-        causes. A refusal changes nothing."""
+        causes. A refusal changes nothing.
+
+        ``approver_level``: the caller's own level, :func:`approver_level_of` of the principal
+        behind ``actor`` (the endpoints pass it); staff unless told otherwise, so a caller that
+        forgets it can never grant a senior extension."""
         fields: TransitionFields = validated(TransitionFields, raw, "invalid transition")
         now = now or datetime.now(UTC)
         with self.db.begin() as conn:
@@ -986,7 +1029,7 @@ class ComplaintService:
                 )
             verb = dispatch(row.state, fields.to)
             if verb == "extend":
-                self._extend(conn, row, fields, actor, ip, now)
+                self._extend(conn, row, fields, actor, ip, now, approver_level)
             else:
                 self._move(conn, row, verb, fields, actor, ip, now)
         return self.get(complaint_id, now)
@@ -998,13 +1041,14 @@ class ComplaintService:
         actor: str,
         ip: str | None = None,
         now: datetime | None = None,
+        approver_level: str = "staff",
     ) -> dict[str, Any]:
         """Extend the deadline: a transition to ``extended`` (an extended complaint extends
         again by staying there)."""
         body = dict(raw) if isinstance(raw, dict) else raw
         if isinstance(body, dict):
             body["to"] = S.extended.value
-        return self.transition(complaint_id, body, actor, ip, now)
+        return self.transition(complaint_id, body, actor, ip, now, approver_level)
 
     def _extend(
         self,
@@ -1014,6 +1058,7 @@ class ComplaintService:
         actor: str,
         ip: str | None,
         now: datetime,
+        approver_level: str,
     ) -> None:
         rules = clock_rules(row.jurisdiction, row.received_at)
         step = check_extension(
@@ -1022,10 +1067,22 @@ class ComplaintService:
             row.extension_count,
             now,
             fields.reason,
-            fields.approver_level,
+            approver_level,
             fields.complainant_notified,
             fields.to_day,
+            approver=actor,
         )
+        # A step that needs approval is approved by the caller, who holds the level; a step
+        # that needs none has no approver.
+        approved_by = actor if step.min_approver_level is not None else None
+        claimed = {
+            k: v
+            for k, v in (
+                ("approver_level", fields.approver_level),
+                ("approved_by", fields.approved_by),
+            )
+            if v is not None
+        }
         number = row.extension_count + 1
         state = row.state if row.state == S.escalated_to_regulator.value else S.extended.value
         _, due_at = deadline(rules, row.received_at, step.to_day)
@@ -1036,8 +1093,8 @@ class ComplaintService:
                 "step": number,
                 "to_day": step.to_day,
                 "reason": fields.reason.strip(),
-                "approver_level": fields.approver_level or "staff",
-                "approved_by": fields.approved_by,
+                "approver_level": approver_level,
+                "approved_by": approved_by,
                 "complainant_notified": fields.complainant_notified,
                 "at": now,
                 "actor": actor,
@@ -1050,10 +1107,12 @@ class ComplaintService:
             "to_day": step.to_day,
             "label": step.label,
             "reason": fields.reason.strip()[:4000],
-            "approver_level": fields.approver_level,
-            "approved_by": fields.approved_by,
+            "approver_level": approver_level,
+            "approved_by": approved_by,
             "complainant_notified": fields.complainant_notified,
         }
+        if claimed:
+            detail["claimed_in_body"] = claimed  # evidence only: it granted nothing
         self._change(
             conn,
             row,
