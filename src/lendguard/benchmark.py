@@ -805,8 +805,11 @@ def create_bare_app() -> Any:
 
 
 def _child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment of a child process, able to import this very ``lendguard``."""
-    env = {**os.environ, **(extra or {})}
+    """The environment of a child process, able to import this very ``lendguard``, with fresh
+    secrets unless the caller's environment has its own (a server refuses built-in ones)."""
+    from lendguard.auth.secret_settings import generate_secrets
+
+    env = {**generate_secrets(), **os.environ, **(extra or {})}
     package_root = str(Path(__file__).resolve().parents[1])
     paths = [package_root, *[p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]]
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))

@@ -8,7 +8,10 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Built-in values so tests and tools run without setup. A server refuses to start on them
+# (lendguard.auth.secret_settings); `lendguard secrets generate` prints real ones.
 DEFAULT_PII_KEY = "lendguard-development-pii-key-change-me"
+DEFAULT_WEBHOOK_SECRET = "lendguard-development-webhook-secret-change-me"
 
 
 class Settings(BaseSettings):
@@ -35,13 +38,15 @@ class Settings(BaseSettings):
     )
     # The lender's endpoint told to release or cancel held transactions when a case resolves.
     webhook_url: str | None = None
-    webhook_secret: str = "lendguard-development-webhook-secret-change-me"
+    # Signs the webhook calls (HMAC-SHA256); only used, and only checked at start, with a URL.
+    webhook_secret: str = DEFAULT_WEBHOOK_SECRET
     webhook_base_delay_s: float = 2.0
     webhook_max_attempts: int = 8
     # Console session cookies: Secure (HTTPS only) unless explicitly turned off for local HTTP.
     cookie_secure: bool = True
     # The master key wrapping the vault's data keys: 32 bytes, base64. Unset: derived from the
-    # PII key (development only; set a real one, kept outside the database, in production).
+    # PII key (tests and tools only: a server refuses to start without a real one, kept outside
+    # the database).
     master_key: str | None = None
     # Daily population stability index of a live score above this opens a model_drift case.
     psi_alert_threshold: float = 0.2

@@ -510,12 +510,18 @@ def serve(
     port: Annotated[int, typer.Option(help="Port")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes (needs Redis state)")] = 1,
 ) -> None:
-    """Apply migrations and serve the API (OpenAPI at /docs)."""
+    """Apply migrations and serve the API (OpenAPI at /docs). Refuses to start while the PII
+    key, the vault master key or (with a webhook URL) the webhook secret is built-in."""
     import uvicorn
 
+    from lendguard.auth.secret_settings import default_secrets, refusal_message
     from lendguard.db import upgrade
 
     settings = get_settings()
+    problems = default_secrets(settings)
+    if problems:
+        typer.echo(refusal_message(problems), err=True)
+        raise typer.Exit(2)
     upgrade(settings.database_url)
     if workers > 1 and settings.state_backend != "redis":
         err.print("[red]several workers need LENDGUARD_STATE_BACKEND=redis[/red]")
@@ -545,6 +551,37 @@ def demo(
     from lendguard.simulate.demo import run_demo
 
     run_demo(customers=customers, days=days, seed=seed, serve_api=serve_api, host=host, port=port)
+
+
+secrets_app = typer.Typer(no_args_is_help=True, help="The server's secrets.")
+app.add_typer(secrets_app, name="secrets")
+
+
+@secrets_app.command("generate")
+def secrets_generate(
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Write a new .env file (mode 0600) instead; never overwrites one"),
+    ] = None,
+) -> None:
+    """Print fresh values for LENDGUARD_PII_KEY, LENDGUARD_MASTER_KEY and
+    LENDGUARD_WEBHOOK_SECRET as NAME=value lines (a .env file) or JSON."""
+    from lendguard.auth.secret_settings import as_dotenv, generate_secrets, write_private
+
+    values = generate_secrets()
+    if out is not None:
+        if out.exists():
+            err.print(f"[red]{out} exists: not overwriting secrets that may be in use[/red]")
+            raise typer.Exit(2)
+        write_private(out, as_dotenv(values))
+        err.print(f"{', '.join(values)} written to {out} (mode 0600)")
+    else:
+        typer.echo(_dumps(values) if json_out else as_dotenv(values), nl=json_out)
+    err.print(
+        "[yellow]Set these once per database: a new PII key no longer links new pseudonyms to "
+        "old ones, and a new master key cannot unwrap the vault's data keys.[/yellow]"
+    )
 
 
 @app.command()

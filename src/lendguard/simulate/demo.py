@@ -11,6 +11,14 @@ import orjson
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from lendguard.auth.secret_settings import (
+    DEMO_SECRETS_FILE,
+    MASTER_KEY,
+    PII_KEY,
+    WEBHOOK_SECRET,
+    demo_secrets,
+    refuse_default_secrets,
+)
 from lendguard.config import Settings
 from lendguard.events.schemas import Event
 from lendguard.simulate.generator import generate
@@ -44,13 +52,20 @@ def run_demo(customers: int, days: int, seed: int, serve_api: bool, host: str, p
     for suffix in ("", "-wal", "-shm"):
         Path(f"{DEMO_DB}{suffix}").unlink(missing_ok=True)
     admin_key = "lg_demo_" + secrets.token_urlsafe(18)
+    # The PII key, the vault's master key and the webhook secret: made once for this checkout
+    # and kept in var/demo-secrets.env (mode 0600), never the built-in ones.
+    keys = demo_secrets(DEMO_SECRETS_FILE)
     # The demo serves plain HTTP on localhost, so the console cookie cannot be HTTPS-only here.
     settings = Settings(
         database_url=f"sqlite:///./{DEMO_DB}",
         bootstrap_admin_key=admin_key,
         log_level="WARNING",
         cookie_secure=False,
+        pii_key=keys[PII_KEY],
+        master_key=keys[MASTER_KEY],
+        webhook_secret=keys[WEBHOOK_SECRET],
     )
+    refuse_default_secrets(settings)
     from lendguard.app import build_services
 
     services = build_services(settings)
