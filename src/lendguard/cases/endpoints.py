@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from lendguard.auth import audit
 from lendguard.auth.dependencies import client_ip, require, require_for
 from lendguard.auth.service import Principal, Scope
+from lendguard.cases.flow import CaseState
 from lendguard.cases.service import OUTREACH_OUTCOMES, CaseService
 from lendguard.decisions.endpoints import read_json
 from lendguard.decisions.policy import LIST_FIELDS
@@ -81,19 +82,41 @@ class TransitionBody(BaseModel):
     revision: int | None = Field(default=None, description="refuse if the case changed since")
 
 
-@router.post("/cases/{case_id}/transition", tags=["cases"], summary="Move a case to a new state")
-async def transition(case_id: str, request: Request, principal: CaseWorker) -> Any:
+@router.post(
+    "/cases/{case_id}/transition",
+    tags=["cases"],
+    summary="Move a case to a new state (resolved_legit: a note always; above the release "
+    "policy amount a second person, 202 while the release is proposed)",
+)
+async def transition(
+    case_id: str, request: Request, response: Response, principal: CaseWorker
+) -> Any:
+    """200 with the case once it moved. ``resolved_legit`` above the release policy amount is
+    maker–checker: the first request records the proposal and answers 202 Accepted with the
+    case unchanged (its ``release_proposal`` filled in); the same request from a different
+    principal resolves it; the proposer again gets 403."""
     body = validated(TransitionBody, await read_json(request), "invalid transition")
-    return _cases(request).transition(
+    case = _cases(request).transition(
         case_id, body.to, principal.actor, body.note, body.revision, client_ip(request)
     )
+    if body.to == CaseState.resolved_legit.value and case["state"] != body.to:
+        response.status_code = 202
+    return case
 
 
 class AssignBody(BaseModel):
-    assignee: str | None = Field(default=None, max_length=160)
+    # Required, so that ``{}`` is refused rather than read as "unassign"; null unassigns.
+    assignee: str | None = Field(
+        max_length=160,
+        description="a console user who can work cases ('user:NAME' or 'NAME'); null unassigns",
+    )
 
 
-@router.post("/cases/{case_id}/assign", tags=["cases"])
+@router.post(
+    "/cases/{case_id}/assign",
+    tags=["cases"],
+    summary="Assign to an existing, active console user who can work cases; null unassigns",
+)
 async def assign(case_id: str, request: Request, principal: CaseWorker) -> Any:
     body = validated(AssignBody, await read_json(request), "invalid assignment")
     return _cases(request).assign(case_id, body.assignee, principal.actor, client_ip(request))

@@ -2,6 +2,13 @@
 the queue, call the customer, and the outcome releases or cancels the held transactions and
 labels the decisions for the next model.
 
+Releasing held money as legit is the one outcome that lets money a rule stopped go on to a
+possible fraudster, so it carries two controls (:meth:`CaseService.transition`): a reason (the
+note) every time, and above the release policy's amount a second person (maker–checker: one
+principal proposes, a different one approves). Free text on a case (notes, outreach notes,
+transition notes) is stored with personal information masked (``privacy.pii.mask_text``), like
+complaint narratives.
+
 Intake reads the decision log itself (the log is the outbox): after each group commit the
 decision service hands over the new interventions, and :meth:`CaseService.sweep` files any
 intervention that has no case yet, so a crash between the two writes loses nothing.
@@ -22,6 +29,7 @@ import yaml
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from lendguard.auth import audit
+from lendguard.auth.service import ROLE_SCOPES, Role, Scope
 from lendguard.cases.flow import (
     CLOSED,
     HOLD_INSTRUCTION,
@@ -33,8 +41,9 @@ from lendguard.cases.flow import (
 )
 from lendguard.cases.webhooks import WebhookSender
 from lendguard.db import update_revision
-from lendguard.errors import Conflict, FieldError, NotFound, ValidationFailed
+from lendguard.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
 from lendguard.kit.ids import new_id
+from lendguard.models.access import User
 from lendguard.models.cases import (
     Case,
     CaseActivity,
@@ -44,6 +53,7 @@ from lendguard.models.cases import (
     WebhookDelivery,
 )
 from lendguard.models.decision import DecisionRecord, EventRecord, LabelRecord
+from lendguard.privacy import pii
 
 log = structlog.get_logger(__name__)
 
@@ -62,14 +72,38 @@ class Script:
     trusted_contact: bool
 
 
-def load_scripts() -> tuple[dict[str, Script], dict[str, int]]:
-    """Call scripts per scam type, and SLA minutes per case type (shipped YAML)."""
+@dataclass(frozen=True)
+class ReleasePolicy:
+    """When releasing held money as legit needs a second person: above ``second_person_above``
+    (money still held on the case, in ``currency``); at or below it one person with a reason
+    may release. From ``release_policy`` in ``scripts/call_scripts.yaml``, the cases area's
+    policy file (it also holds the SLAs)."""
+
+    second_person_above: float
+    currency: str
+
+
+def _cases_yaml() -> dict[str, Any]:
     text = (
         resources.files("lendguard.cases")
         .joinpath("scripts/call_scripts.yaml")
         .read_text(encoding="utf-8")
     )
-    raw = yaml.safe_load(text)
+    raw: dict[str, Any] = yaml.safe_load(text)
+    return raw
+
+
+def load_release_policy() -> ReleasePolicy:
+    """The release policy (shipped YAML; 50,000 CNY by default)."""
+    found = _cases_yaml().get("release_policy") or {}
+    return ReleasePolicy(
+        float(found.get("second_person_above", 50_000)), str(found.get("currency", "CNY"))
+    )
+
+
+def load_scripts() -> tuple[dict[str, Script], dict[str, int]]:
+    """Call scripts per scam type, and SLA minutes per case type (shipped YAML)."""
+    raw = _cases_yaml()
     scripts = {
         name: Script(
             name,
@@ -101,6 +135,7 @@ class CaseService:
     ) -> None:
         self.db = engine
         self.scripts, self.sla_minutes = load_scripts()
+        self.release_policy = load_release_policy()
         self.webhooks = webhooks
         self.elderly_age = elderly_age
         self._intake_lock = threading.Lock()
@@ -408,6 +443,7 @@ class CaseService:
                 ).all()
             ]
             out["deliveries"] = self._deliveries(conn, case_id)
+            out["release_proposal"] = self._pending_release(conn, case_id)
         out["allowed_transitions"] = [s.value for s in allowed_from(CaseState(case.state))]
         script = self.scripts.get(case.scam_type or "general", self.scripts["general"])
         out["script"] = {"title": script.title, "steps": script.steps}
@@ -479,21 +515,59 @@ class CaseService:
     def assign(
         self, case_id: str, assignee: str | None, actor: str, ip: str | None = None
     ) -> dict[str, Any]:
+        """Assign the case to a console user (``user:NAME`` or ``NAME``; stored as the user's
+        actor, ``user:NAME``, as :meth:`next_case` stores it), or unassign it with ``None``.
+
+        The user must exist, not be disabled, and hold a role that can work cases
+        (``cases:write``): a case parked with nobody who can act on it is a case nobody works.
+        A temporarily locked-out user (wrong passwords) stays assignable. API keys are not
+        assignable: they take cases themselves with :meth:`next_case`. Otherwise 422 naming
+        ``assignee``; nothing changes."""
         with self.db.begin() as conn:
             case = self._load(conn, case_id)
+            if assignee is not None:
+                assignee = self._assignable(conn, assignee)
             self._change(
                 conn, case, actor, ip, "assigned", {"assignee": assignee}, assignee=assignee
             )
         return self.get(case_id)
 
+    @staticmethod
+    def _assignable(conn: Connection, assignee: str) -> str:
+        def refuse(message: str) -> ValidationFailed:
+            return ValidationFailed(
+                f"cannot assign the case to '{assignee}': {message}",
+                errors=[FieldError("assignee", message)],
+            )
+
+        name = assignee.strip()
+        if name.startswith("user:"):
+            name = name[len("user:") :]
+        elif name.startswith("key:"):
+            raise refuse("cases are assigned to console users, not API keys")
+        if not name:
+            raise refuse("empty; send null to unassign")
+        user = conn.execute(
+            select(User.username, User.role, User.disabled).where(User.username == name)
+        ).one_or_none()
+        if user is None:
+            raise refuse(f"no console user '{name}'")
+        if user.disabled:
+            raise refuse(f"user '{name}' is disabled")
+        scopes = {str(s) for s in ROLE_SCOPES.get(Role(user.role), frozenset())}
+        if not scopes & {Scope.cases_write.value, Scope.admin.value}:
+            raise refuse(f"user '{name}' (role {user.role}) cannot work cases")
+        return f"user:{user.username}"
+
     def add_note(
         self, case_id: str, text: str, actor: str, ip: str | None = None
     ) -> dict[str, Any]:
+        """A note on the timeline, stored (and audited) with personal information masked."""
         if not text.strip():
             raise ValidationFailed("empty note", errors=[FieldError("text", "must not be empty")])
         with self.db.begin() as conn:
             case = self._load(conn, case_id)
-            self._change(conn, case, actor, ip, "note", {"text": text[:4000]})
+            self._change(conn, case, actor, ip, "note", {"text": _masked(text)})
         return self.get(case_id)
 
     def record_outreach(
@@ -505,12 +579,14 @@ class CaseService:
         actor: str,
         ip: str | None = None,
     ) -> dict[str, Any]:
-        """Record a call's outcome. Calling the customer moves a case to contacting_customer."""
+        """Record a call's outcome. Calling the customer moves a case to contacting_customer.
+        The notes are stored (task, timeline, audit) with personal information masked."""
         if outcome not in OUTREACH_OUTCOMES:
             raise ValidationFailed(
                 "unknown outcome", errors=[FieldError("outcome", f"one of {OUTREACH_OUTCOMES}")]
             )
         now = datetime.now(UTC)
+        notes = _masked(notes)
         with self.db.begin() as conn:
             case = self._load(conn, case_id)
             if CaseState(case.state) in CLOSED:
@@ -528,9 +604,7 @@ class CaseService:
             conn.execute(
                 update(OutreachTask)
                 .where(OutreachTask.id == task_id)
-                .values(
-                    status="done", outcome=outcome, notes=notes[:4000], done_at=now, done_by=actor
-                )
+                .values(status="done", outcome=outcome, notes=notes, done_at=now, done_by=actor)
             )
             extra: dict[str, Any] = {}
             if case.state != CaseState.contacting_customer.value:
@@ -542,7 +616,7 @@ class CaseService:
                 actor,
                 ip,
                 "outreach",
-                {"task_id": task_id, "kind": task.kind, "outcome": outcome, "notes": notes[:4000]},
+                {"task_id": task_id, "kind": task.kind, "outcome": outcome, "notes": notes},
                 **extra,
             )
         return self.get(case_id)
@@ -557,8 +631,25 @@ class CaseService:
         ip: str | None = None,
     ) -> dict[str, Any]:
         """Move a case. A resolution labels its decisions and tells the lender to release or
-        cancel the held transactions (webhook), in the same transaction as the state change."""
+        cancel the held transactions (webhook), in the same transaction as the state change.
+        The note is stored with personal information masked.
+
+        ``resolved_legit`` releases held money, so:
+
+        * it needs a reason: a non-empty ``note`` (422 naming ``note`` otherwise);
+        * when the money still held on the case is above the release policy's amount
+          (:class:`ReleasePolicy`, 50,000 CNY by default), it needs a second person. The first
+          such request records a proposal (``release_proposed`` on the timeline, the case's
+          ``release_proposal``; the state does not change, no webhook, no label) and the case
+          comes back as it is; the same request from a *different* principal approves it and
+          resolves the case. The proposer asking again is refused (403 naming ``approver``).
+          A proposal lapses when the case moves (any transition) or when a decision joins the
+          case: the amount at stake changed, so a request then is a new proposal.
+
+        Principals are compared by actor: a person using both a console login and an API key
+        counts as two; give release approvers one identity."""
         now = datetime.now(UTC)
+        note = _masked(note)
         deliveries: list[str] = []
         self._new_labels = []
         with self.db.begin() as conn:
@@ -570,28 +661,113 @@ class CaseService:
                 )
             verb = dispatch(case.state, target)
             to = CaseState(target)
-            values: dict[str, Any] = {"state": to.value}
-            if to in CLOSED:
-                values.update(outcome=to.value, resolved_at=now)
-            if verb == "reopen":
-                values.update(outcome=None, resolved_at=None, reopen_count=case.reopen_count + 1)
-            self._change(
-                conn,
-                case,
-                actor,
-                ip,
-                "transition",
-                {"from": case.state, "to": to.value, "note": note[:4000]},
-                **values,
-            )
-            if to in CLOSED:
-                deliveries = self._settle(conn, case_id, to, actor, now)
+            approval: dict[str, Any] | None = {}
+            if to == CaseState.resolved_legit:
+                approval = self._release_check(conn, case, actor, ip, note)
+            if approval is not None:  # (None: a release proposal was recorded, nothing else)
+                values: dict[str, Any] = {"state": to.value}
+                if to in CLOSED:
+                    values.update(outcome=to.value, resolved_at=now)
+                if verb == "reopen":
+                    values.update(
+                        outcome=None, resolved_at=None, reopen_count=case.reopen_count + 1
+                    )
+                self._change(
+                    conn,
+                    case,
+                    actor,
+                    ip,
+                    "transition",
+                    {"from": case.state, "to": to.value, "note": note, **approval},
+                    **values,
+                )
+                if to in CLOSED:
+                    deliveries = self._settle(conn, case_id, to, actor, now)
         if self._new_labels and self.on_labels is not None:
             # Fraud labels reach the label-derived features of the next events at once.
             self.on_labels(self._new_labels)
         if deliveries and self.webhooks is not None:
             self.webhooks.wake()
         return self.get(case_id)
+
+    def _release_check(
+        self, conn: Connection, case: Any, actor: str, ip: str | None, note: str
+    ) -> dict[str, Any] | None:
+        """The controls on ``resolved_legit`` (see :meth:`transition`). Returns what the
+        resolution records about its approval ({} when one person may release), or ``None``
+        after recording a proposal; raises when the request is refused."""
+        if not note.strip():
+            raise ValidationFailed(
+                "releasing held money as legit needs a reason",
+                errors=[FieldError("note", "required: why the held transactions may go ahead")],
+            )
+        policy = self.release_policy
+        held = self._held_amount(conn, case.id)
+        if held <= policy.second_person_above:
+            return {}
+        pending = self._pending_release(conn, case.id)
+        if pending is None or pending["amount"] != held:
+            self._change(
+                conn,
+                case,
+                actor,
+                ip,
+                "release_proposed",
+                {
+                    "amount": held,
+                    "currency": policy.currency,
+                    "threshold": policy.second_person_above,
+                    "note": note,
+                },
+            )
+            return None
+        if pending["proposed_by"] == actor:
+            raise Forbidden(
+                f"maker–checker: releasing {held:,.2f} {policy.currency} held on case "
+                f"'{case.id}' (above {policy.second_person_above:,.0f} {policy.currency}) was "
+                f"proposed by {actor}; a different person must approve it",
+                errors=[FieldError("approver", "the proposer cannot approve their own release")],
+            )
+        return {
+            "amount": held,
+            "proposed_by": pending["proposed_by"],
+            "proposed_at": pending["proposed_at"].isoformat(),
+            "proposal_note": pending["note"],
+        }
+
+    @staticmethod
+    def _held_amount(conn: Connection, case_id: str) -> float:
+        """Money still held on the case: what a release would let go."""
+        total = conn.execute(
+            select(func.coalesce(func.sum(CaseDecision.amount), 0.0)).where(
+                CaseDecision.case_id == case_id, CaseDecision.hold_status == "held"
+            )
+        ).scalar_one()
+        return round(float(total or 0.0), 2)
+
+    @staticmethod
+    def _pending_release(conn: Connection, case_id: str) -> dict[str, Any] | None:
+        """The open release proposal of a case: its latest ``release_proposed``, unless the
+        case moved or a decision joined since."""
+        latest = conn.execute(
+            select(CaseActivity)
+            .where(
+                CaseActivity.case_id == case_id,
+                CaseActivity.kind.in_(("release_proposed", "transition", "joined")),
+            )
+            .order_by(CaseActivity.id.desc())
+            .limit(1)
+        ).one_or_none()
+        if latest is None or latest.kind != "release_proposed":
+            return None
+        return {
+            "proposed_by": latest.actor,
+            "proposed_at": latest.at,
+            "amount": latest.detail.get("amount"),
+            "currency": latest.detail.get("currency"),
+            "threshold": latest.detail.get("threshold"),
+            "note": latest.detail.get("note", ""),
+        }
 
     def _settle(
         self, conn: Connection, case_id: str, outcome: CaseState, actor: str, now: datetime
@@ -683,6 +859,12 @@ class CaseService:
             "released_count": int(released),
             "cases_by_state": {s.value: int(by_state.get(s.value, 0)) for s in CaseState},
         }
+
+
+def _masked(text: str) -> str:
+    """Free text as a case stores it: personal information masked, then cut to 4,000
+    characters (masking first, so a cut cannot leave half a number unmasked)."""
+    return pii.mask_text(text)[:4000] if text else text
 
 
 def _number(value: Any) -> float | None:
