@@ -22,9 +22,10 @@ from lendguard.decisions.endpoints import read_json
 from lendguard.decisions.explain import explain
 from lendguard.decisions.service import validated
 from lendguard.errors import Conflict, FieldError, ValidationFailed
+from lendguard.kit.params import RowNumber
 from lendguard.privacy import datamap
 from lendguard.privacy.consent import ConsentLedger, check_flow
-from lendguard.privacy.requests import RequestService, export_customer
+from lendguard.privacy.requests import VERIFICATION_METHODS, RequestService, export_customer
 
 router = APIRouter(prefix="/v1/privacy")
 
@@ -55,7 +56,7 @@ async def publish_notice(request: Request, principal: Admin) -> Any:
 
 
 @router.get("/notices/{notice_key}/{version}", tags=["privacy"])
-def get_notice(notice_key: str, version: int, request: Request, _: ConsentWriter) -> Any:
+def get_notice(notice_key: str, version: RowNumber, request: Request, _: ConsentWriter) -> Any:
     return _ledger(request).notice(notice_key, version)
 
 
@@ -188,7 +189,11 @@ def get_request(request_id: str, request: Request, principal: RequestWorker) -> 
 
 
 class VerifyBody(BaseModel):
-    method: str = Field(min_length=1, max_length=64)
+    method: str = Field(
+        min_length=1,
+        max_length=64,
+        description=f"one of {', '.join(VERIFICATION_METHODS)}, or several joined with '+'",
+    )
 
 
 @router.post("/requests/{request_id}/verify", tags=["privacy"])
