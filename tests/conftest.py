@@ -16,13 +16,15 @@ from pathlib import Path
 
 import pytest
 import redis
+import time_machine
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 from starlette.testclient import TestClient
 
-from fixtures import ADMIN_KEY, Api, WebhookReceiver
+from fixtures import ADMIN_KEY, PINNED_NOW, Api, WebhookReceiver
 from lendguard.app import Services, create_app
 from lendguard.config import Settings
 from lendguard.db import make_engine, normalise_url, upgrade
@@ -32,6 +34,12 @@ from lendguard.decisions.service import DecisionService
 from lendguard.decisions.state import MemoryStateStore, RedisStateStore, StateStore
 
 REQUIRE_SERVICES = os.environ.get("LENDGUARD_REQUIRE_SERVICES") == "1"
+
+# CI: property tests draw the same examples on every run (a random failure found once must be
+# reproducible and added as an @example, not turn CI red at random); no example database.
+hypothesis_settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 
 def service_unavailable(reason: str) -> None:
@@ -183,6 +191,15 @@ def _cached_parse_ruleset(text: str, file: str = "<ruleset>") -> RuleSet:
     if found is None:
         found = _PARSED[key] = parse_ruleset(text, file=file)
     return found
+
+
+@pytest.fixture
+def pinned_clock() -> Iterator[time_machine.Coordinates]:
+    """The wall clock at :data:`fixtures.PINNED_NOW`, ticking from there: for every test whose
+    outcome depends on "now" (``datetime.now``, ``time.time``, in this process and its threads).
+    Move it with ``pinned_clock.shift(seconds)`` or ``.move_to(instant)``."""
+    with time_machine.travel(PINNED_NOW, tick=True) as traveller:
+        yield traveller
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
 
@@ -39,6 +39,10 @@ from lendguard.models import Base
 CST = timezone(timedelta(hours=8), "CST")
 # 14:00 local time on a Monday: outside the night rule, an ordinary working afternoon.
 T0 = datetime(2025, 3, 3, 14, 0, tzinfo=CST)
+# The wall clock of tests that depend on "now" (the ``pinned_clock`` fixture travels there and
+# lets it tick): a Monday, 10:30 in Asia/Shanghai, an ordinary working day in both countries.
+# No test decides what it asserts from the real clock: CI runs at any hour, holidays included.
+PINNED_NOW = datetime(2026, 3, 2, 2, 30, tzinfo=UTC)
 
 
 class _Missing:

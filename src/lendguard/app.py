@@ -22,6 +22,7 @@ from lendguard.db import make_engine, upgrade
 from lendguard.decisions.service import DecisionService
 from lendguard.decisions.state import MemoryStateStore, RedisStateStore, StateStore
 from lendguard.errors import LendGuardError
+from lendguard.http_guard import ControlCharacterGuard, install_error_handlers
 from lendguard.lending.rescue import RescueService
 from lendguard.logging import configure_logging
 from lendguard.privacy.consent import ConsentLedger
@@ -134,6 +135,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         default_response_class=JSONResponse,
     )
     app.state.services = services
+
+    install_error_handlers(app)
+    app.add_middleware(ControlCharacterGuard)
 
     @app.exception_handler(LendGuardError)
     async def _lendguard_error(request: Request, exc: LendGuardError) -> Response:

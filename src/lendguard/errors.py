@@ -56,3 +56,18 @@ class Unauthorized(LendGuardError):
 class Forbidden(LendGuardError):
     status_code = 403
     title = "Forbidden"
+
+
+class ServiceUnavailable(LendGuardError):
+    """A dependency (the database, Redis) is unreachable, timing out or locked, or the service
+    is rebuilding its state: nothing was applied, and the same request may be sent again after
+    ``retry_after`` seconds (idempotent by ``event_id`` for events)."""
+
+    status_code = 503
+    title = "Service unavailable"
+
+    def __init__(
+        self, detail: str, *, errors: list[FieldError] | None = None, retry_after: int = 1
+    ) -> None:
+        super().__init__(detail, errors=errors)
+        self.retry_after = retry_after

@@ -26,6 +26,7 @@ def problem(
     errors: list[dict[str, str]] | None = None,
     instance: str | None = None,
     headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Response:
     """An RFC 9457 problem document with an ``errors`` list of ``{field, message}``."""
     body: dict[str, Any] = {
@@ -37,6 +38,8 @@ def problem(
     }
     if instance:
         body["instance"] = instance
+    if extra:
+        body.update(extra)
     return Response(
         orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON, headers=headers
     )

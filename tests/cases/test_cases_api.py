@@ -312,8 +312,9 @@ class TestLists:
         assert removed.status_code == 204
         assert case_app.decide(make_event(payee_id="mule-77", amount="50"))["action"] == "allow"
 
+    @pytest.mark.usefixtures("pinned_clock")
     def test_a_snooze_needs_a_known_rule_and_a_future_time(self, case_app: Api) -> None:
-        future = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+        future = (datetime.now(UTC) + timedelta(days=1)).isoformat()  # the pinned now
         unknown = case_app.client.post(
             "/v1/suppressions",
             json={"customer_id": "c1", "rule_id": "no-such-rule", "until": future, "reason": "x"},

@@ -78,6 +78,15 @@ def third_party(relation: str = "unrelated", **overrides: Any) -> dict[str, Any]
     return collection(**{**defaults, **overrides})
 
 
+@pytest.fixture(autouse=True)
+def _the_evening_before(pinned_clock: Any) -> None:
+    """The checks here are planned on DAY and the clock reads the evening before: a choice or
+    a flag recorded for an instant of DAY applies from that instant (a check reads the
+    customer's choices at ``max(at, now)``; the privacy tests show a withdrawal applying to a
+    check planned before it)."""
+    pinned_clock.move_to(datetime(*DAY, tzinfo=SHANGHAI) - timedelta(hours=4))
+
+
 @pytest.fixture
 def guard(database_url: str) -> Iterator[ContactGuard]:
     engine = make_engine(database_url)

@@ -6,11 +6,16 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
+
 from fixtures import make_event
 from lendguard.decisions.features.compute import FeatureContext, LazyFeatures, entity_keys
 from lendguard.decisions.features.state import StateBundle
 from lendguard.decisions.service import DecisionService
 from lendguard.events.schemas import Event
+
+# Outcomes here are read against "now": pinned for every test.
+pytestmark = pytest.mark.usefixtures("pinned_clock")
 
 T0 = datetime.fromisoformat("2026-03-01T10:00:00+08:00")
 ServiceFactory = Callable[..., DecisionService]
@@ -29,7 +34,7 @@ def label_features(service: DecisionService, raw: dict[str, Any]) -> tuple[Any, 
 
 
 def later(**overrides: Any) -> dict[str, Any]:
-    # Far in the future: after the wall-clock moment the label became known.
+    # A day after the (pinned) moment the label became known.
     return make_event(occurred_at=datetime.now(T0.tzinfo) + timedelta(days=1), **overrides)
 
 

@@ -5,14 +5,15 @@ counted."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from fixtures import MISSING, Api, make_event, reason_codes
+from fixtures import MISSING, PINNED_NOW, Api, make_event, reason_codes
 
-NOW = datetime.now(UTC)
+NOW = PINNED_NOW
+# The flags, plans and contact checks below are read against "now": pinned for every test.
+pytestmark = pytest.mark.usefixtures("pinned_clock")
 
 
 def over_indebted_application(customer_id: str = "heavy-1") -> dict[str, Any]:
@@ -39,7 +40,7 @@ def over_indebted_application(customer_id: str = "heavy-1") -> dict[str, Any]:
 
 
 def contact(kind: str, customer_id: str = "heavy-1", **extra: Any) -> dict[str, Any]:
-    at = datetime.now(UTC).replace(hour=6, minute=0)  # 14:00 in Asia/Shanghai
+    at = NOW.replace(hour=6, minute=0)  # 14:00 in Asia/Shanghai, after the pinned now
     return {
         "purpose": kind,
         "channel": "sms",

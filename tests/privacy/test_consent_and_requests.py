@@ -4,13 +4,16 @@ HTTP on both databases."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 import pytest
 
-from fixtures import Api, make_event
+from fixtures import PINNED_NOW, Api, make_event
 from lendguard.privacy.requests import working_days_after
+
+# Consent checks, request due dates and overdue alerts are read against "now": pinned.
+pytestmark = pytest.mark.usefixtures("pinned_clock")
 
 NOTICE = {
     "notice_key": "app-privacy",
@@ -40,7 +43,7 @@ def consent(api: Api, customer: str, granted: bool, scope: str = "sms", **extra:
 
 
 def sms_check(api: Api, customer: str, **extra: Any) -> dict[str, Any]:
-    at = datetime.now(UTC).replace(hour=6, minute=0, second=0, microsecond=0)
+    at = PINNED_NOW.replace(hour=6, minute=0, second=0, microsecond=0)  # 14:00 in Shanghai
     body = {
         "purpose": "marketing",
         "channel": "sms",
@@ -62,6 +65,37 @@ def codes(answer: dict[str, Any]) -> set[str]:
 
 
 class TestLedger:
+    def test_a_withdrawal_applies_to_a_check_planned_before_it(
+        self, app_client: Api, pinned_clock: Any
+    ) -> None:
+        """Product rule: a withdrawal takes effect at once for every contact not yet made. A
+        check whose planned ``at`` lies before a withdrawal already recorded is refused; a log
+        of a contact that was really made before the withdrawal is accepted (it was lawful
+        when made)."""
+        publish(app_client)
+        pinned_clock.move_to(PINNED_NOW.replace(hour=3))  # 11:00 in Shanghai
+        assert consent(app_client, "c-21", True).status_code == 201
+        pinned_clock.move_to(PINNED_NOW.replace(hour=7))  # 15:00 in Shanghai
+        assert consent(app_client, "c-21", False).status_code == 201
+        planned_earlier = sms_check(app_client, "c-21")  # at 06:00 UTC, before the withdrawal
+        assert planned_earlier["allowed"] is False
+        assert "MARKETING_OPTED_OUT" in codes(planned_earlier)
+        made_earlier = app_client.client.post(
+            "/v1/conduct/contacts",
+            json={
+                "purpose": "marketing",
+                "channel": "sms",
+                "debtor_id": "c-21",
+                "contact": "+8613900000000",
+                "at": PINNED_NOW.replace(hour=6).isoformat(),
+                "timezone": "Asia/Shanghai",
+                "template_text": "限时优惠：会员专享借款额度。",
+                "result": "delivered",
+            },
+            headers=app_client.admin,
+        )
+        assert made_earlier.status_code in (200, 201), made_earlier.text
+
     def test_notices_are_versioned_and_immutable(self, app_client: Api) -> None:
         assert publish(app_client) == 1
         assert publish(app_client) == 2

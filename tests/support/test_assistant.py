@@ -31,6 +31,9 @@ from lendguard.support.cues import (
     find_cues,
 )
 
+# Outcomes here are read against "now": pinned for every test.
+pytestmark = pytest.mark.usefixtures("pinned_clock")
+
 FIXTURE_ZH = "客服说我的校园贷账户要注销，让我把钱转到安全账户"
 FIXTURE_EN = (
     "Customer service said my campus loan account has to be cancelled and told me to move "

@@ -37,6 +37,9 @@ from lendguard.support.taxonomy import (
     load_taxonomy,
 )
 
+# Outcomes here are read against "now": pinned for every test.
+pytestmark = pytest.mark.usefixtures("pinned_clock")
+
 CST = ZoneInfo("Asia/Shanghai")
 LONDON = ZoneInfo("Europe/London")
 NEW_YORK = ZoneInfo("America/New_York")

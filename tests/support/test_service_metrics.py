@@ -24,6 +24,9 @@ from lendguard.support.service_desk import (
     nearest_rank,
 )
 
+# Outcomes here are read against "now": pinned for every test.
+pytestmark = pytest.mark.usefixtures("pinned_clock")
+
 PROBLEM = "application/problem+json"
 T = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 WEEK = timedelta(days=7)

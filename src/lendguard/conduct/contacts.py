@@ -757,6 +757,12 @@ class _Prepared:
     contact_hash: str
     consent_window: bool
     consent_excludes: bool
+    # The instant at which the customer's choices (consent, opt-outs) and the protective flags
+    # (marketing suppressed, collection paused) are read. For a log it is the contact's own
+    # ``at``: what was recorded when it was made. For a check it is ``max(at, now)``: a contact
+    # not yet made can only happen from now on, so a withdrawal, an opt-out or a flag already
+    # recorded applies to it at once, whatever past ``at`` the caller planned with.
+    state_at: datetime
 
 
 @dataclass(slots=True)
@@ -1084,6 +1090,7 @@ class ContactGuard:
             contact_hash=contact_hash,
             consent_window=window,
             consent_excludes=bool(excludes),
+            state_at=at if isinstance(request, ContactLog) else max(at, datetime.now(UTC)),
         )
 
     def _external(self, prepared: _Prepared) -> _External:
@@ -1092,14 +1099,16 @@ class ContactGuard:
         out = _External()
         if request.purpose == "collection":
             if not self._own_rescue and rules.paused is not None:
-                out.paused = self.rescue.collection_paused(request.debtor_id, prepared.at)
+                out.paused = self.rescue.collection_paused(request.debtor_id, prepared.state_at)
         else:
             if not self._own_rescue and rules.distressed is not None:
-                out.distressed = self.rescue.marketing_suppressed(request.debtor_id, prepared.at)
+                out.distressed = self.rescue.marketing_suppressed(
+                    request.debtor_id, prepared.state_at
+                )
             if not self._own_consent and rules.marketing_opt_out is not None:
                 out.asked_consent = True
                 out.marketing_allowed = self.consent.marketing_allowed(
-                    request.debtor_id, request.channel, prepared.at
+                    request.debtor_id, request.channel, prepared.state_at
                 )
         return out
 
@@ -1119,7 +1128,11 @@ class ContactGuard:
             if self._reads_tables(prepared):
                 row = conn.execute(
                     rules.statement("marketing", self._own_rescue, self._own_consent),
-                    {"debtor": request.debtor_id, "channel": request.channel, "at": prepared.at},
+                    {
+                        "debtor": request.debtor_id,
+                        "channel": request.channel,
+                        "at": prepared.state_at,
+                    },
                 ).one()
                 facts.distressed = bool(row.suppressed)
                 facts.marketing_allowed = None if row.opted_out is None else not row.opted_out
@@ -1134,7 +1147,7 @@ class ContactGuard:
                 "contact": prepared.contact_hash,
                 "party": third.id if third is not None else None,
                 "debt": request.debt.id if request.debt else None,
-                "at": prepared.at,
+                "at": prepared.state_at,
                 "day": day,
                 "scan_from": day - timedelta(days=rules.scan_days - 1),
                 "week_from": day - timedelta(days=max(rules.week_days, 1) - 1),

@@ -30,6 +30,7 @@ from lendguard.auth.users import SESSION_LIFETIME, LoginFailed, SessionInfo
 from lendguard.console.charts import horizontal_bars, stacked_bars
 from lendguard.console.i18n import LOCALES, translator
 from lendguard.errors import LendGuardError
+from lendguard.kit.params import RowNumber
 from lendguard.models.decision import DecisionRecord, EventRecord
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -341,7 +342,7 @@ async def case_transition(case_id: str, request: Request) -> Response:
 
 
 @router.post("/cases/{case_id}/outreach/{task_id}")
-async def case_outreach(case_id: str, task_id: int, request: Request) -> Response:
+async def case_outreach(case_id: str, task_id: RowNumber, request: Request) -> Response:
     info = _page(request, Scope.cases_write)
     form = await _form(request, info)
     try:
@@ -406,7 +407,7 @@ def rules_page(request: Request) -> HTMLResponse:
 
 
 @router.get("/rules/{version}")
-def rule_version_page(version: int, request: Request) -> HTMLResponse:
+def rule_version_page(version: RowNumber, request: Request) -> HTMLResponse:
     info = _page(request, Scope.rules_write)
     service = request.app.state.services.decisions
     try:
@@ -439,7 +440,7 @@ def rule_version_page(version: int, request: Request) -> HTMLResponse:
 
 
 @router.post("/rules/{version}/approve")
-async def approve_version(version: int, request: Request) -> Response:
+async def approve_version(version: RowNumber, request: Request) -> Response:
     info = _page(request, Scope.rules_approve)
     await _form(request, info)
     service = request.app.state.services.decisions
@@ -458,7 +459,7 @@ async def approve_version(version: int, request: Request) -> Response:
 
 
 @router.post("/models/{version}/approve")
-async def approve_model(version: int, request: Request) -> Response:
+async def approve_model(version: RowNumber, request: Request) -> Response:
     info = _page(request, Scope.rules_approve)
     await _form(request, info)
     service = request.app.state.services.decisions

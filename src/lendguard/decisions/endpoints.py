@@ -21,6 +21,7 @@ from lendguard.decisions.service import (
     validated,
 )
 from lendguard.errors import FieldError, LendGuardError, ValidationFailed
+from lendguard.kit.params import RowNumber
 from lendguard.responses import JSONResponse
 
 router = APIRouter(prefix="/v1")
@@ -210,7 +211,7 @@ def list_rulesets(request: Request, _: RulesWriter) -> Any:
 @router.post(
     "/rulesets/{version}/activate", tags=["rulesets"], summary="Make a version live, atomically"
 )
-def activate_ruleset(version: int, request: Request, principal: RulesApprover) -> Any:
+def activate_ruleset(version: RowNumber, request: Request, principal: RulesApprover) -> Any:
     result = _service(request).activate_ruleset(version, principal.actor)
     _audit(request, principal, "rulesets.approve_activate", f"ruleset:{version}")
     return result
@@ -221,12 +222,12 @@ def activate_ruleset(version: int, request: Request, principal: RulesApprover) -
     tags=["rulesets"],
     summary="Run a candidate version in shadow on live traffic (recorded, never returned)",
 )
-def start_shadow(version: int, request: Request, principal: RulesWriter) -> Any:
+def start_shadow(version: RowNumber, request: Request, principal: RulesWriter) -> Any:
     return _service(request).start_shadow(version, principal.actor)
 
 
 @router.delete("/rulesets/{version}/shadow", tags=["rulesets"], summary="Stop a shadow run")
-def stop_shadow(version: int, request: Request, principal: RulesWriter) -> Any:
+def stop_shadow(version: RowNumber, request: Request, principal: RulesWriter) -> Any:
     return _service(request).stop_shadow(version, principal.actor)
 
 
@@ -236,7 +237,7 @@ def stop_shadow(version: int, request: Request, principal: RulesWriter) -> Any:
     summary="The shadow version's decisions compared with the live ones on the same events",
 )
 def shadow_report(
-    version: int,
+    version: RowNumber,
     request: Request,
     _: RulesWriter,
     examples: Annotated[int, Query(ge=0, le=500)] = 20,
@@ -279,7 +280,7 @@ def list_models(request: Request, _: RulesWriter) -> Any:
     tags=["models"],
     summary="Make a model version the live score, atomically",
 )
-def activate_model(version: int, request: Request, principal: RulesApprover) -> Any:
+def activate_model(version: RowNumber, request: Request, principal: RulesApprover) -> Any:
     result = _service(request).activate_model(version, principal.actor)
     _audit(request, principal, "models.approve_activate", f"model:{version}")
     return result
@@ -312,12 +313,12 @@ async def post_labels(request: Request) -> Response:
     tags=["models"],
     summary="Score live traffic with this model beside the champion (never acts)",
 )
-def start_challenger(version: int, request: Request, principal: RulesApprover) -> Any:
+def start_challenger(version: RowNumber, request: Request, principal: RulesApprover) -> Any:
     return _service(request).start_challenger(version, principal.actor)
 
 
 @router.delete("/models/{version}/challenger", tags=["models"], summary="Stop the challenger")
-def stop_challenger(version: int, request: Request, principal: RulesApprover) -> Any:
+def stop_challenger(version: RowNumber, request: Request, principal: RulesApprover) -> Any:
     return _service(request).stop_challenger(version, principal.actor)
 
 
@@ -326,5 +327,5 @@ def stop_challenger(version: int, request: Request, principal: RulesApprover) ->
     tags=["models"],
     summary="Champion and challenger compared on the same live events",
 )
-def challenger_report(version: int, request: Request, _: RulesWriter) -> Any:
+def challenger_report(version: RowNumber, request: Request, _: RulesWriter) -> Any:
     return _service(request).challenger_report(version)

@@ -53,6 +53,7 @@ from lendguard.errors import (
     LendGuardError,
     NotFound,
     RuleSetInvalid,
+    ServiceUnavailable,
     ValidationFailed,
 )
 from lendguard.events.schemas import Event
@@ -82,6 +83,9 @@ def validation_errors(exc: ValidationError, prefix: str = "") -> list[FieldError
         message = err["msg"]
         if err["type"] == "extra_forbidden":
             message = "sent both at the top level and in attributes with different values"
+        elif err["type"] == "nested_value":
+            # A value deep inside a free-form object (attributes): name the inner field.
+            loc = f"{loc}.{err['ctx']['path']}".rstrip(".")
         out.append(FieldError(field=prefix + loc, message=message))
     return out
 
@@ -213,6 +217,15 @@ class DecisionService:
         # States touched by decisions not yet committed (the store sees them after the commit).
         self._overlay: dict[str, EntityState] = {}
         self._flush_scheduled = False
+        # Set when an event failed half-way through being folded into the state (or a batch
+        # was abandoned after some of its events were folded): the in-memory state and graph
+        # hold effects of events that will never be written. The next decision rebuilds both
+        # from the durable log first (after any commit in flight), and nothing is checkpointed
+        # meanwhile.
+        self._rebuild_pending = False
+        # Batches being decided: their events are folded into the state but not yet queued for
+        # writing (a batch is written whole or not at all), so the overlay must stay.
+        self._holding = 0
         self._wal_checkpointer: _WalCheckpointer | None = None
         # Called after each commit with that group's decisions at remind or more (cases, the
         # rescue ladder); each consumer filters what it needs and is idempotent.
@@ -362,10 +375,15 @@ class DecisionService:
         return self._answer(event.event_id, body_hash, pending)
 
     def _enqueue(
-        self, event: Event, started: float | None
+        self, event: Event, started: float | None, held: list[_Pending] | None = None
     ) -> dict[str, Any] | tuple[_Pending, str]:
-        """Decide and queue for writing; or answer at once for an event already written."""
+        """Decide and queue for writing; or answer at once for an event already written.
+
+        With ``held``, the decided event is put there instead of on the write queue: the
+        caller queues the whole list at once (a batch is written whole or not at all)."""
         t0 = started if started is not None else time.perf_counter()
+        if self._rebuild_pending:
+            self._rebuild_after_failure()
         self._pseudonymise(event)
         body = event.model_dump(mode="json", exclude_none=True)
         body_hash = hashlib.sha256(_canonical(body)).hexdigest()
@@ -377,7 +395,43 @@ class DecisionService:
             stored_hash = self._hot.event_hash(self._reader_conn(), event.event_id)
             if stored_hash is not None:
                 return self._replayed(event.event_id, body_hash, stored_hash)
-            return self._decide_locked(event, body, body_hash, t0), body_hash
+            return self._decide_locked(event, body, body_hash, t0, held), body_hash
+
+    def _rebuild_after_failure(self) -> None:
+        """Rebuild state and graph from the log after a half-folded event, once every commit
+        in flight has finished (the commit lock first, as every committer takes them)."""
+        with self._commit_lock, self.lock:
+            if not self._rebuild_pending:
+                return
+            self._rebuild_state()
+            self._rebuild_pending = False
+            log.warning("state.rebuilt_after_failed_event")
+
+    def _abandon_folded(self, error: BaseException, held: list[_Pending] | None = None) -> None:
+        """An event (or a batch) failed after touching the state: nothing of it will be written.
+
+        Every decision queued but not yet being written was made on that state too: each is
+        failed with a retryable 503 (nothing of it is written either; the same event sent again
+        is decided afresh), and the state is rebuilt from the log before the next decision.
+        Call with ``self.lock`` held."""
+        retry = ServiceUnavailable(
+            "the decision state was being rebuilt after another event failed; nothing was "
+            "written: send the event again"
+        )
+        dropped, self._queue = self._queue, []
+        for item in [*(held or []), *dropped]:
+            item.error = retry if item.error is None else item.error
+            item.done = True
+            self._inflight.pop(item.event_row["event_id"], None)
+            for loop, future in item.waiters:
+                loop.call_soon_threadsafe(_resolve, future)
+        self._rebuild_pending = True
+        self._graph_stale = True
+        log.error(
+            "decision.fold_failed",
+            error=type(error).__name__,
+            abandoned=len(dropped) + len(held or []),
+        )
 
     def _pseudonymise(self, event: Event) -> None:
         """Phone, card and address never reach the log or the state in clear; with a vault,
@@ -422,8 +476,16 @@ class DecisionService:
             log.exception("decision.commit_failed")
 
     def _decide_locked(
-        self, event: Event, body: dict[str, Any], body_hash: str, t0: float
+        self,
+        event: Event,
+        body: dict[str, Any],
+        body_hash: str,
+        t0: float,
+        held: list[_Pending] | None = None,
     ) -> _Pending:
+        """Decide on the state as it is, build every row to write, and only then fold the
+        event into the state and the graph: whatever can fail has failed before anything
+        changed. A failure while folding abandons the fold (see :meth:`_abandon_folded`)."""
         ruleset, version = self.ruleset, self.ruleset_version
         assert ruleset is not None, "DecisionService.start() was not called"
         if self._graph_stale:
@@ -458,14 +520,14 @@ class DecisionService:
         candidate = (
             decision_engine.evaluate(ctx, shadow[1], self.lists) if shadow is not None else None
         )
-        apply_event(event, bundle, ctx)
         now = datetime.now(UTC)
+        occurred_utc = event.occurred_at.astimezone(UTC)
         decision = {
             "decision_id": new_id("dec"),
             "event_id": event.event_id,
             "customer_id": event.customer_id,
             "event_type": event.type.value,
-            "occurred_at": event.occurred_at.astimezone(UTC),
+            "occurred_at": occurred_utc,
             "action": result.action.value,
             "score": result.score,
             "model_score": None if ctx.model_score is None else round(ctx.model_score, 6),
@@ -483,7 +545,7 @@ class DecisionService:
             "event_id": event.event_id,
             "customer_id": event.customer_id,
             "type": event.type.value,
-            "occurred_at": event.occurred_at.astimezone(UTC),
+            "occurred_at": occurred_utc,
             "body_hash": body_hash,
             "body": body,
             "received_at": now,
@@ -511,7 +573,12 @@ class DecisionService:
                 "reasons": [r.as_dict() for r in candidate.reasons],
                 "decided_at": now,
             }
-        self._queue.append(pending)
+        try:
+            apply_event(event, bundle, ctx)
+        except BaseException as exc:
+            self._abandon_folded(exc, held)
+            raise
+        (held if held is not None else self._queue).append(pending)
         self._inflight[event.event_id] = pending
         return pending
 
@@ -567,7 +634,8 @@ class DecisionService:
                     loop.call_soon_threadsafe(_resolve, future)
             if error is not None:
                 self._rebuild_state()
-            elif not self._queue:
+                self._rebuild_pending = False
+            elif not self._queue and not self._holding and not self._rebuild_pending:
                 self._overlay = {}
                 if isinstance(self.store, MemoryStateStore):
                     self.store.maybe_checkpoint()
@@ -645,18 +713,33 @@ class DecisionService:
         as its error, in its place, and is not written; the others are decided.
         """
         slots: list[dict[str, Any] | LendGuardError | tuple[str, str, _Pending]] = []
-        for item in events:
-            t0 = time.perf_counter()
-            try:
-                event = item if isinstance(item, Event) else parse_event(item)
-                outcome = self._enqueue(event, t0)
-            except LendGuardError as exc:
-                slots.append(exc)
-                continue
-            if isinstance(outcome, dict):
-                slots.append(outcome)
-            else:
-                slots.append((event.event_id, outcome[1], outcome[0]))
+        held: list[_Pending] = []
+        with self.lock:
+            self._holding += 1
+        try:
+            for item in events:
+                t0 = time.perf_counter()
+                try:
+                    event = item if isinstance(item, Event) else parse_event(item)
+                    outcome = self._enqueue(event, t0, held)
+                except LendGuardError as exc:
+                    slots.append(exc)
+                    continue
+                if isinstance(outcome, dict):
+                    slots.append(outcome)
+                else:
+                    slots.append((event.event_id, outcome[1], outcome[0]))
+        except BaseException as exc:
+            # An internal failure: the whole batch fails and nothing of it is written; what
+            # its decided events folded into the state is rolled back (rebuilt from the log).
+            with self.lock:
+                self._holding -= 1
+                if held:
+                    self._abandon_folded(exc, held)
+            raise
+        with self.lock:
+            self._holding -= 1
+            self._queue.extend(held)
         results: list[dict[str, Any] | LendGuardError] = []
         for slot in slots:
             if isinstance(slot, tuple):

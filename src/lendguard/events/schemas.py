@@ -6,12 +6,14 @@ moved into ``attributes`` so nothing a lender sends is lost.
 
 from __future__ import annotations
 
-from datetime import date
+import re
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -20,6 +22,90 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
+
+# -- the plausible range of every value (validated at the edge: outside it, 422 naming the field) --
+
+# Every instant, after conversion to UTC: from the Unix epoch to the end of this century.
+EARLIEST_INSTANT = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_INSTANT = datetime(2100, 1, 1, tzinfo=UTC)
+# A birth date: from 1900 to today (today where the day is furthest ahead, UTC+14).
+EARLIEST_BIRTH_DATE = date(1900, 1, 1)
+# An account's creation: from 1970 to now, with a day's allowance for the lender's clock.
+CLOCK_ALLOWANCE = timedelta(days=1)
+# Amounts and balances: finite decimals up to one trillion in the event's currency.
+MAX_AMOUNT = Decimal("1000000000000")
+# ``attributes`` may nest objects and lists this deep, no deeper.
+MAX_ATTRIBUTE_DEPTH = 16
+# Identifiers never hold control characters; free text may hold tab, line feed and carriage
+# return, never NUL or another control character.
+_IDENTIFIER_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f]")
+_TEXT_FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _plausible_instant(value: datetime) -> datetime:
+    if not EARLIEST_INSTANT <= value < LATEST_INSTANT:
+        raise ValueError("must lie between 1970-01-01 and 2100-01-01 (UTC)")
+    return value
+
+
+def _not_after_now(value: datetime) -> datetime:
+    if value > datetime.now(UTC) + CLOCK_ALLOWANCE:
+        raise ValueError("must not lie in the future")
+    return value
+
+
+def _plausible_birth_date(value: date) -> date:
+    today = (datetime.now(UTC) + timedelta(hours=14)).date()
+    if not EARLIEST_BIRTH_DATE <= value <= today:
+        raise ValueError(f"must lie between {EARLIEST_BIRTH_DATE.isoformat()} and today")
+    return value
+
+
+def _identifier(value: str) -> str:
+    if _IDENTIFIER_FORBIDDEN.search(value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+Instant = Annotated[AwareDatetime, AfterValidator(_plausible_instant)]
+"""An aware instant between 1970 and 2100 (UTC)."""
+PastInstant = Annotated[Instant, AfterValidator(_not_after_now)]
+"""An aware instant between 1970 and now."""
+BirthDate = Annotated[date, AfterValidator(_plausible_birth_date)]
+Identifier = Annotated[str, AfterValidator(_identifier)]
+
+
+def free_text_problem(
+    value: Any, path: str = "", depth: int = 0, max_depth: int = MAX_ATTRIBUTE_DEPTH
+) -> tuple[str, str] | None:
+    """The first ``(field path, message)`` of a JSON value that holds a forbidden control
+    character (in a key or a string) or nests deeper than ``max_depth``."""
+    if isinstance(value, str):
+        if _TEXT_FORBIDDEN.search(value):
+            return path, "must not contain NUL or control characters (tab and newline allowed)"
+        return None
+    if isinstance(value, dict | list):
+        if depth >= max_depth:
+            return path, f"nests deeper than {max_depth} levels"
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            if isinstance(key, str) and _TEXT_FORBIDDEN.search(key):
+                return f"{path}.{key!r}".lstrip("."), "a key must not contain control characters"
+            found = free_text_problem(item, f"{path}.{key}".lstrip("."), depth + 1, max_depth)
+            if found is not None:
+                return found
+    return None
+
+
+def _checked_free_form(value: dict[str, Any]) -> dict[str, Any]:
+    """``value`` if :func:`free_text_problem` finds nothing; else an error whose context names
+    the inner path (``validation_errors`` appends it to the field)."""
+    problem = free_text_problem(value, depth=1)
+    if problem is not None:
+        path, message = problem
+        raise PydanticCustomError("nested_value", "{message}", {"path": path, "message": message})
+    return value
 
 
 class EventType(StrEnum):
@@ -59,37 +145,37 @@ class RiskAssessment(BaseModel):
     """The customer's assessed risk understanding and tolerance (R12), C1 (lowest) to C5."""
 
     level: str = Field(pattern=r"^C[1-5]$")
-    assessed_at: AwareDatetime
+    assessed_at: Instant
     valid_days: int | None = Field(default=None, ge=1, le=3650)
 
 
 class Affordability(BaseModel):
     """A repayment-ability assessment (R32): when it was made and the inputs it used."""
 
-    assessed_at: AwareDatetime
-    monthly_income: Decimal | None = Field(default=None, ge=0)
-    monthly_debt_service: Decimal | None = Field(default=None, ge=0)
+    assessed_at: Instant
+    monthly_income: Decimal | None = Field(default=None, ge=0, le=MAX_AMOUNT)
+    monthly_debt_service: Decimal | None = Field(default=None, ge=0, le=MAX_AMOUNT)
 
 
 class CreditSituation(BaseModel):
     """What the lender knows of the borrower's debts (R27, R30, R31): from its own books, the
     credit report and what the customer said. Every field is optional; absent means unknown."""
 
-    as_of: AwareDatetime | None = None
+    as_of: Instant | None = None
     # months (YYYY-MM) in which a payment was missed or late, any lender
     missed_payment_months: list[str] | None = Field(default=None, max_length=120)
-    consecutive_missed_repayments: int | None = Field(default=None, ge=0)
-    active_lenders: int | None = Field(default=None, ge=0)
-    inquiries_6m: int | None = Field(default=None, ge=0)
-    utilisation: float | None = Field(default=None, ge=0)
-    last_repaid_other_lender_at: AwareDatetime | None = None
+    consecutive_missed_repayments: int | None = Field(default=None, ge=0, le=10_000)
+    active_lenders: int | None = Field(default=None, ge=0, le=10_000)
+    inquiries_6m: int | None = Field(default=None, ge=0, le=10_000)
+    utilisation: float | None = Field(default=None, ge=0, le=1_000, allow_inf_nan=False)
+    last_repaid_other_lender_at: Instant | None = None
     # the customer's own words: keeping up with bills and credit is a "heavy_burden",
     # "somewhat" of a burden, or "none"
     self_reported_burden: str | None = Field(
         default=None, pattern=r"^(heavy_burden|somewhat|none)$"
     )
-    adverse_credit_entries: int | None = Field(default=None, ge=0)
-    unpaid_judgments: int | None = Field(default=None, ge=0)
+    adverse_credit_entries: int | None = Field(default=None, ge=0, le=10_000)
+    unpaid_judgments: int | None = Field(default=None, ge=0, le=10_000)
     essential_bills_unpaid: bool | None = None
     borrowing_to_repay: bool | None = None
     debt_solution: bool | None = None
@@ -110,13 +196,19 @@ class CustomerProfile(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    birth_date: date | None = None
+    birth_date: BirthDate | None = None
     is_student: bool | None = None
     vulnerable: bool | None = None
-    created_at: AwareDatetime | None = None
+    created_at: PastInstant | None = None
     risk_assessment: RiskAssessment | None = None
     affordability: Affordability | None = None
     credit: CreditSituation | None = None
+
+    @model_validator(mode="after")
+    def _extra_fields_plain_and_shallow(self) -> CustomerProfile:
+        if self.model_extra:
+            _checked_free_form(self.model_extra)
+        return self
 
 
 _KNOWN_FIELDS = frozenset(
@@ -148,21 +240,25 @@ class Event(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=False)
 
-    event_id: str = Field(min_length=1, max_length=128)
+    event_id: Identifier = Field(min_length=1, max_length=128)
     type: EventType
-    occurred_at: AwareDatetime
-    customer_id: str = Field(min_length=1, max_length=128)
-    amount: Decimal | None = Field(default=None, ge=0, max_digits=20, decimal_places=4)
+    occurred_at: Instant
+    customer_id: Identifier = Field(min_length=1, max_length=128)
+    amount: Decimal | None = Field(
+        default=None, ge=0, le=MAX_AMOUNT, max_digits=20, decimal_places=4
+    )
     currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$", validate_default=True)
-    channel: str | None = Field(default=None, max_length=32)
-    device_id: str | None = Field(default=None, max_length=128)
-    ip: str | None = Field(default=None, max_length=64)
-    payee_id: str | None = Field(default=None, max_length=128)
-    payer_id: str | None = Field(default=None, max_length=128)
-    phone: str | None = Field(default=None, max_length=128)
-    card_id: str | None = Field(default=None, max_length=128)
-    address_id: str | None = Field(default=None, max_length=128)
-    balance_before: Decimal | None = Field(default=None, max_digits=20, decimal_places=4)
+    channel: Identifier | None = Field(default=None, max_length=32)
+    device_id: Identifier | None = Field(default=None, max_length=128)
+    ip: Identifier | None = Field(default=None, max_length=64)
+    payee_id: Identifier | None = Field(default=None, max_length=128)
+    payer_id: Identifier | None = Field(default=None, max_length=128)
+    phone: Identifier | None = Field(default=None, max_length=128)
+    card_id: Identifier | None = Field(default=None, max_length=128)
+    address_id: Identifier | None = Field(default=None, max_length=128)
+    balance_before: Decimal | None = Field(
+        default=None, ge=-MAX_AMOUNT, le=MAX_AMOUNT, max_digits=20, decimal_places=4
+    )
     session: SessionSignals = Field(default_factory=SessionSignals)
     customer: CustomerProfile | None = None
     attributes: dict[str, Any] = Field(default_factory=dict)
@@ -194,6 +290,11 @@ class Event(BaseModel):
         if isinstance(value, bool):
             raise ValueError("must be a decimal number, not a boolean")
         return value
+
+    @field_validator("attributes", mode="after")
+    @classmethod
+    def _attributes_plain_and_shallow(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return _checked_free_form(value)
 
     @field_validator("currency", mode="after")
     @classmethod

@@ -96,10 +96,33 @@ class CompiledExpression:
     tree: ast.expr
 
 
+# The deepest an expression may nest (operators, calls, brackets): far beyond any rule a person
+# writes, and shallow enough that compiling and evaluating never approach Python's recursion
+# limit (a deeper expression is refused with its position, never a server error).
+MAX_EXPRESSION_DEPTH = 64
+# The longest expression text: the parser's own memory and time stay small.
+MAX_EXPRESSION_CHARS = 10_000
+
+
+def _too_deep(tree: ast.AST) -> ast.AST | None:
+    """The first node nested deeper than :data:`MAX_EXPRESSION_DEPTH`, found without recursion."""
+    stack: list[tuple[ast.AST, int]] = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_EXPRESSION_DEPTH:
+            return node
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return None
+
+
 def compile_expression(source: str, known_names: Callable[[str], bool]) -> CompiledExpression:
     """Parse and compile ``source``; raise :class:`ExpressionError` with its position."""
     text = source.strip()
     lead = len(source) - len(source.lstrip())
+    if len(text) > MAX_EXPRESSION_CHARS:
+        raise ExpressionError(
+            f"the expression is longer than {MAX_EXPRESSION_CHARS} characters", 1, 1, 0
+        )
     try:
         tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
@@ -107,6 +130,25 @@ def compile_expression(source: str, known_names: Callable[[str], bool]) -> Compi
         raise _positioned(
             source, text, lead, f"syntax error: {exc.msg}", exc.lineno or 1, (exc.offset or 1) - 1
         ) from None
+    except (RecursionError, MemoryError):
+        raise ExpressionError(
+            f"the expression nests deeper than {MAX_EXPRESSION_DEPTH} levels", 1, 1, 0
+        ) from None
+    deep = _too_deep(tree.body)
+    if deep is not None:
+        lines = text.split("\n")
+        lineno = getattr(deep, "lineno", 1)
+        line_text = lines[lineno - 1] if lineno <= len(lines) else ""
+        byte_col = getattr(deep, "col_offset", 0)
+        char_col = len(line_text.encode("utf-8")[:byte_col].decode("utf-8", "ignore"))
+        raise _positioned(
+            source,
+            text,
+            lead,
+            f"the expression nests deeper than {MAX_EXPRESSION_DEPTH} levels",
+            lineno,
+            char_col,
+        )
     names: set[str] = set()
     try:
         fn = _Compiler(known_names, names).visit(tree.body)
@@ -212,7 +254,8 @@ class _Compiler:
 
             def negate(env: Env) -> Any:
                 value = operand(env)
-                return None if value is None else -value
+                # Numbers only, like arithmetic: -'' or -[1] has no value, never an exception.
+                return -value if type(value) in _NUMBER else None
 
             return negate
         raise _error(node, "only 'not' and '-' are allowed as unary operators")

@@ -1,0 +1,197 @@
+"""The HTTP edge's last lines of defence, shared by every route.
+
+* :class:`ControlCharacterGuard` (pure ASGI middleware): a JSON body whose strings or keys hold
+  NUL or another control character (tab, line feed and carriage return aside), or a query
+  string or path that holds one, is refused with a 422 problem document naming the field,
+  before any route sees it. PostgreSQL refuses NUL in text outright (a 500 deep in a write),
+  SQLite stores it silently; neither is acceptable input. The check costs one regular
+  expression over the raw bytes: JSON must escape control characters (``\\u0000``), so only a
+  body with such an escape is parsed and walked to name the field.
+* :func:`install_error_handlers`: a dependency that is unreachable, timing out or locked
+  (the database, Redis) answers 503 with ``Retry-After``; any other unexpected exception
+  answers a 500 problem document with a correlation id and no stack trace, while the server
+  log has the trace under the same id.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+import orjson
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DisconnectionError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+from lendguard.errors import ServiceUnavailable
+from lendguard.events.schemas import free_text_problem
+from lendguard.kit.ids import new_id
+from lendguard.responses import problem
+
+log = structlog.get_logger()
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+# An escaped C0 control character or DEL in JSON text (\u0000-\u001f, \u007f).
+_ESCAPED_CONTROL = re.compile(rb"\\u00[01][0-9a-fA-F]|\\u007[fF]")
+# A control character in decoded text: NUL and the C0 set except tab, LF, CR; and DEL.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Seconds a client should wait before retrying after a 503.
+RETRY_AFTER_S = 2
+
+
+def _refusal(field: str, message: str, path: str) -> Response:
+    return problem(
+        422,
+        "Validation failed",
+        "the request holds a control character or nests too deep",
+        [{"field": field, "message": message}],
+        instance=path,
+    )
+
+
+def _query_problem(query: bytes) -> tuple[str, str] | None:
+    for key, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+        if _CONTROL.search(key) or _CONTROL.search(value):
+            return f"query.{key}", "must not contain NUL or control characters"
+    return None
+
+
+class ControlCharacterGuard:
+    """Refuse control characters in the path, the query string and JSON bodies (422)."""
+
+    def __init__(self, app: ASGIApp, max_depth: int = 64) -> None:
+        self.app = app
+        # JSON bodies nest at most this deep anywhere (``attributes`` has its own, smaller
+        # limit in the event contract).
+        self.max_depth = max_depth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        if _CONTROL.search(unquote(scope.get("raw_path", b"").decode("latin-1"))) or (
+            _CONTROL.search(path)
+        ):
+            await _refusal("path", "must not contain NUL or control characters", path)(
+                scope, receive, send
+            )
+            return
+        query = scope.get("query_string", b"")
+        if query and b"%" in query:
+            found = _query_problem(query)
+            if found is not None:
+                await _refusal(*found, path)(scope, receive, send)
+                return
+        if scope.get("method") not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        # Buffer the body (the routes bound its size) and hand it on unchanged.
+        chunks: list[bytes] = []
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                await self.app(scope, _replay([message]), send)
+                return
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        if _ESCAPED_CONTROL.search(body):
+            found = self._body_problem(body)
+            if found is not None:
+                await _refusal(*found, path)(scope, receive, send)
+                return
+        await self.app(scope, _replay([{"type": "http.request", "body": body}]), send)
+
+    def _body_problem(self, body: bytes) -> tuple[str, str] | None:
+        try:
+            parsed = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None  # the route refuses malformed JSON with its own problem document
+        found = free_text_problem(parsed, max_depth=self.max_depth)
+        if found is None:
+            return None
+        field, message = found
+        return field or "body", message
+
+
+def _replay(messages: list[Message]) -> Receive:
+    """A ``receive`` that returns ``messages`` and then waits for the disconnect."""
+    pending = list(messages)
+
+    async def receive() -> Message:
+        if pending:
+            return pending.pop(0)
+        return {"type": "http.disconnect"}
+
+    return receive
+
+
+def _unavailable(request: Request, what: str) -> Response:
+    return problem(
+        503,
+        "Service unavailable",
+        f"{what} is unreachable or busy; nothing was applied: retry after {RETRY_AFTER_S} s",
+        instance=request.url.path,
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """503 for a missing dependency, a 500 problem document with a correlation id otherwise."""
+
+    @app.exception_handler(ServiceUnavailable)
+    async def _service_unavailable(request: Request, exc: ServiceUnavailable) -> Response:
+        return problem(
+            503,
+            exc.title,
+            exc.detail,
+            [{"field": e.field, "message": e.message} for e in exc.errors],
+            instance=request.url.path,
+            headers={"Retry-After": str(max(1, exc.retry_after))},
+        )
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(DisconnectionError)
+    @app.exception_handler(PoolTimeoutError)
+    async def _database_unavailable(request: Request, exc: Exception) -> Response:
+        log.warning("dependency.database_unavailable", error=type(exc).__name__)
+        return _unavailable(request, "the database")
+
+    @app.exception_handler(RedisConnectionError)
+    @app.exception_handler(RedisTimeoutError)
+    async def _redis_unavailable(request: Request, exc: Exception) -> Response:
+        log.warning("dependency.redis_unavailable", error=type(exc).__name__)
+        return _unavailable(request, "the state store (Redis)")
+
+    @app.exception_handler(Exception)
+    async def _internal_error(request: Request, exc: Exception) -> Response:
+        correlation_id = new_id("err")
+        log.error(
+            "request.failed",
+            correlation_id=correlation_id,
+            method=request.method,
+            path=request.url.path,
+            exc_info=exc,
+        )
+        return problem(
+            500,
+            "Internal error",
+            "the request failed on our side and nothing was applied; quote the correlation id "
+            "when you report it",
+            instance=request.url.path,
+            headers={"X-Correlation-ID": correlation_id},
+            extra={"correlation_id": correlation_id},
+        )
