@@ -200,4 +200,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     app.include_router(graph_console_router)
     app.include_router(graph_router)
+    from lendguard.auth.endpoints import router as apikeys_router
+
+    app.include_router(apikeys_router)
     return app

@@ -1,19 +1,24 @@
-"""API keys: high-entropy secrets shown once, stored as SHA-256 hashes, with scopes."""
+"""API keys: high-entropy secrets shown once, stored as SHA-256 hashes, with scopes, an
+optional expiry, and revocation that every running process sees within :data:`CACHE_TTL_S`."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, insert, select, update
 
-from lendguard.decisions.repository import decision_repository as repo
-from lendguard.errors import FieldError, ValidationFailed
+from lendguard.auth import audit
+from lendguard.errors import Conflict, FieldError, NotFound, ValidationFailed
 from lendguard.kit.ids import new_id
+from lendguard.models.decision import ApiKey
 
 
 class Scope(StrEnum):
@@ -133,46 +138,235 @@ def parse_scopes(text: str | list[str]) -> list[str]:
     return scopes
 
 
+KEY_STATES = ("active", "expired", "revoked")
+
+CACHE_TTL_S = 0.5
+"""How long a process trusts what it read about a key. A key revoked or expired by another
+process (``lendguard apikeys revoke``, ``POST /v1/apikeys/{id}/revoke``, another server) is
+refused by every process at most this long after the change commits; the revoking process
+refuses it at once. One indexed read per key and process every half second, never on the hot
+path in between."""
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(moment: datetime, field: str) -> datetime:
+    if moment.tzinfo is None:
+        raise ValidationFailed(
+            "a time needs its UTC offset",
+            errors=[FieldError(field, "give a UTC offset, e.g. 2026-12-31T00:00:00+08:00")],
+        )
+    return moment.astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class _Cached:
+    principal: Principal
+    expires_at: datetime | None
+    read_at: float  # monotonic seconds
+
+
 class ApiKeyService:
-    def __init__(self, engine: Engine) -> None:
+    """Create, list, revoke and expire keys; authenticate a secret.
+
+    ``now`` (UTC) and ``monotonic`` are the clocks: expiry is compared with ``now`` on every
+    request (so an expiry takes effect at its instant), the cache's age with ``monotonic``.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        cache_ttl_s: float = CACHE_TTL_S,
+        now: Callable[[], datetime] = _utcnow,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.db = engine
-        self._cache: dict[str, Principal | None] = {}
+        self.cache_ttl_s = cache_ttl_s
+        self.now = now
+        self.monotonic = monotonic
+        self._cache: dict[str, _Cached] = {}
         self._lock = threading.Lock()
 
-    def create(self, name: str, scopes: list[str], secret: str | None = None) -> str:
-        """Create a key and return the secret (the only time it is visible)."""
+    # -- changes -----------------------------------------------------------------------------
+
+    def create(
+        self,
+        name: str,
+        scopes: list[str],
+        secret: str | None = None,
+        *,
+        expires_at: datetime | None = None,
+        actor: str | None = None,
+        ip: str | None = None,
+    ) -> str:
+        """Create a key and return the secret (the only time it is visible). With ``actor``
+        the creation lands in the audit trail, in the same transaction."""
+        return self.issue(name, scopes, secret, expires_at=expires_at, actor=actor, ip=ip)[0]
+
+    def issue(
+        self,
+        name: str,
+        scopes: list[str],
+        secret: str | None = None,
+        *,
+        expires_at: datetime | None = None,
+        actor: str | None = None,
+        ip: str | None = None,
+    ) -> tuple[str, dict[str, Any]]:
+        """:meth:`create`, also returning the key's listing (its id, expiry…)."""
         scopes = parse_scopes(scopes)
+        now = self.now()
+        if expires_at is not None:
+            expires_at = _aware(expires_at, "expires_at")
+            if expires_at <= now:
+                raise ValidationFailed(
+                    "the key would be expired at birth",
+                    errors=[FieldError("expires_at", f"must be after {now.isoformat()}")],
+                )
         secret = secret or "lg_" + secrets.token_urlsafe(32)
+        row = {
+            "id": new_id("key"),
+            "name": name,
+            "key_hash": hash_key(secret),
+            "scopes": scopes,
+            "created_at": now,
+            "created_by": actor,
+            "revoked": False,
+            "expires_at": expires_at,
+        }
         with self.db.begin() as conn:
-            repo.insert_api_key(
-                conn,
-                {
-                    "id": new_id("key"),
-                    "name": name,
-                    "key_hash": hash_key(secret),
-                    "scopes": scopes,
-                    "created_at": datetime.now(UTC),
-                    "revoked": False,
-                },
-            )
-        return secret
+            conn.execute(insert(ApiKey), row)
+            if actor is not None:
+                detail = {"name": name, "scopes": scopes}
+                if expires_at is not None:
+                    detail["expires_at"] = expires_at.isoformat()
+                audit.record(conn, actor, "apikeys.create", f"apikey:{row['id']}", ip, detail)
+        return secret, self._listing(row, now)
 
     def ensure(self, name: str, scopes: list[str], secret: str) -> None:
-        """Create a key with a known secret unless it exists (bootstrap, demo)."""
-        if self.authenticate(secret) is None:
+        """Create a key with a known secret unless it exists (bootstrap, demo). A key that
+        exists but was revoked or expired stays so: a restart does not bring it back."""
+        with self.db.connect() as conn:
+            known = conn.execute(
+                select(ApiKey.id).where(ApiKey.key_hash == hash_key(secret))
+            ).first()
+        if known is None:
             self.create(name, scopes, secret)
-            self._cache.pop(hash_key(secret), None)
+
+    def revoke(self, key_id: str, actor: str, ip: str | None = None) -> dict[str, Any]:
+        """Revoke a key for good (idempotent: a second revoke changes and audits nothing)."""
+        now = self.now()
+        with self.db.begin() as conn:
+            row = self._row_for_update(conn, key_id)
+            if not row["revoked"]:
+                conn.execute(
+                    update(ApiKey)
+                    .where(ApiKey.id == key_id)
+                    .values(revoked=True, revoked_at=now, revoked_by=actor)
+                )
+                audit.record(conn, actor, "apikeys.revoke", f"apikey:{key_id}", ip)
+                row.update(revoked=True, revoked_at=now, revoked_by=actor)
+        self._forget(row["key_hash"])
+        return self._listing(row, now)
+
+    def expire(
+        self, key_id: str, actor: str, at: datetime | None = None, ip: str | None = None
+    ) -> dict[str, Any]:
+        """Set the key's expiry to ``at`` (default: now). Never extends a key, never touches
+        a revoked one."""
+        now = self.now()
+        at = now if at is None else _aware(at, "at")
+        with self.db.begin() as conn:
+            row = self._row_for_update(conn, key_id)
+            if row["revoked"]:
+                raise Conflict(
+                    f"API key {key_id} is revoked", errors=[FieldError("id", "revoked")]
+                )
+            current = row["expires_at"]
+            if current is not None and at > current:
+                raise ValidationFailed(
+                    "expire never extends a key",
+                    errors=[FieldError("at", f"the key already expires at {current.isoformat()}")],
+                )
+            conn.execute(update(ApiKey).where(ApiKey.id == key_id).values(expires_at=at))
+            audit.record(
+                conn, actor, "apikeys.expire", f"apikey:{key_id}", ip, {"at": at.isoformat()}
+            )
+            row["expires_at"] = at
+        self._forget(row["key_hash"])
+        return self._listing(row, now)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def list(self) -> list[dict[str, Any]]:
+        """Every key, oldest first, with its state (active, expired, revoked); no hashes."""
+        now = self.now()
+        with self.db.connect() as conn:
+            rows = conn.execute(
+                select(ApiKey.__table__).order_by(ApiKey.created_at, ApiKey.id)
+            ).all()
+        return [self._listing(dict(r._mapping), now) for r in rows]
 
     def authenticate(self, secret: str) -> Principal | None:
+        """The key's principal, or None for an unknown, revoked or expired key."""
         digest = hash_key(secret)
-        if digest in self._cache:
-            return self._cache[digest]
+        cached = self._cache.get(digest)
+        if cached is not None and self.monotonic() - cached.read_at < self.cache_ttl_s:
+            if cached.expires_at is not None and self.now() >= cached.expires_at:
+                return None
+            return cached.principal
+        read_at = self.monotonic()
         with self.db.connect() as conn:
-            row = repo.find_api_key(conn, digest)
-        principal = None
-        if row is not None and not row["revoked"]:
-            principal = Principal(row["id"], row["name"], frozenset(row["scopes"]))
-        if principal is not None:
-            with self._lock:
-                self._cache[digest] = principal
+            row = conn.execute(
+                select(
+                    ApiKey.id, ApiKey.name, ApiKey.scopes, ApiKey.revoked, ApiKey.expires_at
+                ).where(ApiKey.key_hash == digest)
+            ).first()
+        if row is None or row.revoked:
+            self._forget(digest)
+            return None
+        principal = Principal(row.id, row.name, frozenset(row.scopes))
+        with self._lock:
+            self._cache[digest] = _Cached(principal, row.expires_at, read_at)
+        if row.expires_at is not None and self.now() >= row.expires_at:
+            return None
         return principal
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _forget(self, digest: str) -> None:
+        with self._lock:
+            self._cache.pop(digest, None)
+
+    @staticmethod
+    def _row_for_update(conn: Connection, key_id: str) -> dict[str, Any]:
+        query = select(ApiKey.__table__).where(ApiKey.id == key_id)
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        found = conn.execute(query).first()
+        if found is None:
+            raise NotFound(f"no API key {key_id}", errors=[FieldError("id", "unknown key")])
+        return dict(found._mapping)
+
+    @staticmethod
+    def _listing(row: dict[str, Any], now: datetime) -> dict[str, Any]:
+        if row["revoked"]:
+            state = "revoked"
+        elif row["expires_at"] is not None and now >= row["expires_at"]:
+            state = "expired"
+        else:
+            state = "active"
+        return {
+            "id": row["id"],
+            "name": row["name"],
+            "scopes": list(row["scopes"]),
+            "state": state,
+            "created_at": row["created_at"],
+            "created_by": row.get("created_by"),
+            "expires_at": row["expires_at"],
+            "revoked_at": row.get("revoked_at"),
+            "revoked_by": row.get("revoked_by"),
+        }

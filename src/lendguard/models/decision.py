@@ -90,7 +90,8 @@ class RuleSetActivation(Base):
 
 
 class ApiKey(Base):
-    """An API key, stored as a SHA-256 hash of a high-entropy secret; shown once at creation."""
+    """An API key, stored as a SHA-256 hash of a high-entropy secret; shown once at creation.
+    Refused once ``revoked`` or from ``expires_at`` on (``lendguard.auth.service``)."""
 
     __tablename__ = "api_keys"
 
@@ -100,6 +101,10 @@ class ApiKey(Base):
     scopes: Mapped[list[str]] = mapped_column(PortableJSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[str | None] = mapped_column(String(160), nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    revoked_by: Mapped[str | None] = mapped_column(String(160), nullable=True)
 
 
 class ListEntry(Base):
