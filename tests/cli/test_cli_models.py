@@ -18,7 +18,7 @@ import structlog
 from typer.testing import CliRunner
 
 from fixtures import make_event
-from lendguard.cli.main import app
+from lendguard.cli.main import app, os_actor
 from lendguard.config import get_settings
 from lendguard.db import make_engine
 from lendguard.decisions.scoring.model import CALIBRATION_FILE, CARD_FILE, MODEL_FILE
@@ -370,9 +370,10 @@ class TestRegister:
             service.start()
             assert service.model is None
             listing = service.list_models()
+            # registered by the operating-system user, so maker–checker can tell them apart
             assert [(m["version"], m["active"], m["created_by"]) for m in listing] == [
-                (1, False, "cli"),
-                (2, False, "cli"),
+                (1, False, os_actor()),
+                (2, False, os_actor()),
             ]
             service.activate_model(2, "test")
             assert service.model is not None

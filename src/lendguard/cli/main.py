@@ -62,26 +62,142 @@ def db_upgrade(revision: str = "head") -> None:
     err.print(f"[green]database at {revision}[/green]")
 
 
+def os_actor() -> str:
+    """Who runs an administrative command, for the audit trail: ``os:<login name>``."""
+    import getpass
+    import os
+
+    try:
+        return f"os:{getpass.getuser()}"
+    except (KeyError, OSError):  # no login name (a container user without a passwd entry)
+        return f"os:uid-{os.getuid()}"
+
+
+def _fail(message: str) -> typer.Exit:
+    """Print ``error: message`` on stderr; raise the returned Exit (status 2)."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(2)
+
+
+def _problem(exc: Any) -> str:
+    """A LendGuardError as one line: the detail and each field's message."""
+    fields = "; ".join(f"{e.field}: {e.message}" for e in exc.errors)
+    return f"{exc.detail} ({fields})" if fields else str(exc.detail)
+
+
+def _engine() -> Any:
+    from lendguard.db import make_engine, upgrade
+
+    settings = get_settings()
+    upgrade(settings.database_url)
+    return make_engine(settings.database_url)
+
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+
+
+def _parse_expiry(expires_in: str | None, expires_at: str | None) -> Any:
+    """The expiry ``--expires-in 30d`` (s, m, h, d, w) or ``--expires-at ISO`` (with a UTC
+    offset) names, as an aware datetime; None for neither."""
+    import re
+    from datetime import UTC, datetime, timedelta
+
+    if expires_in is not None and expires_at is not None:
+        raise _fail("give one of --expires-in and --expires-at")
+    if expires_in is not None:
+        match = re.fullmatch(r"\s*(\d+)\s*([smhdw])\s*", expires_in)
+        if match is None or int(match.group(1)) == 0:
+            raise _fail(f"--expires-in {expires_in!r}: a positive count and s, m, h, d or w")
+        seconds = int(match.group(1)) * _DURATION_UNITS[match.group(2)]
+        return datetime.now(UTC) + timedelta(seconds=seconds)
+    if expires_at is not None:
+        try:
+            moment = datetime.fromisoformat(expires_at)
+        except ValueError:
+            raise _fail(f"--expires-at {expires_at!r} is not an ISO 8601 time") from None
+        if moment.tzinfo is None:
+            raise _fail(
+                f"--expires-at {expires_at!r} needs a UTC offset, e.g. 2026-12-31T00:00:00+08:00"
+            )
+        return moment
+    return None
+
+
 @keys_app.command("create")
 def apikeys_create(
     name: Annotated[str, typer.Option(help="Who or what uses the key")],
     scopes: Annotated[str, typer.Option(help="Comma-separated scopes, e.g. events:write")],
+    expires_in: Annotated[
+        str | None, typer.Option(help="Lifetime: 90m, 12h, 30d, 2w (s, m, h, d, w)")
+    ] = None,
+    expires_at: Annotated[
+        str | None, typer.Option(help="Expiry as ISO 8601 with a UTC offset")
+    ] = None,
 ) -> None:
-    """Create an API key and print it once (it is stored hashed)."""
+    """Create an API key and print it once (it is stored hashed); its id goes to stderr."""
     from lendguard.auth.service import ApiKeyService
-    from lendguard.db import make_engine, upgrade
     from lendguard.errors import LendGuardError
 
-    settings = get_settings()
-    upgrade(settings.database_url)
-    service = ApiKeyService(make_engine(settings.database_url))
+    expiry = _parse_expiry(expires_in, expires_at)
+    service = ApiKeyService(_engine())
     try:
-        secret = service.create(name, scopes.split(","))
+        secret, key = service.issue(name, scopes.split(","), expires_at=expiry, actor=os_actor())
     except LendGuardError as exc:
-        err.print(f"[red]{exc.detail}: {[e.message for e in exc.errors]}[/red]")
-        raise typer.Exit(2) from None
+        raise _fail(_problem(exc)) from None
     typer.echo(secret)
+    until = f", expires {key['expires_at'].isoformat()}" if key["expires_at"] else ""
+    err.print(f"key {key['id']} ({key['name']}: {','.join(key['scopes'])}{until})", markup=False)
     err.print("[yellow]Store this key now: it cannot be shown again.[/yellow]")
+
+
+@keys_app.command("list")
+def apikeys_list() -> None:
+    """Every key (id, name, scopes, state: active, expired or revoked, expiry); no secrets."""
+    from lendguard.auth import audit
+    from lendguard.auth.service import ApiKeyService
+
+    service = ApiKeyService(_engine())
+    audit.record_read(service.db, os_actor(), "apikeys", "apikeys")
+    typer.echo(_dumps(service.list()))
+
+
+@keys_app.command("revoke")
+def apikeys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id (apikeys list)")],
+) -> None:
+    """Revoke a key for good: every running server refuses it within one second."""
+    from lendguard.auth.service import ApiKeyService
+    from lendguard.errors import LendGuardError
+
+    try:
+        typer.echo(_dumps(ApiKeyService(_engine()).revoke(key_id, os_actor())))
+    except LendGuardError as exc:
+        raise _fail(_problem(exc)) from None
+
+
+@keys_app.command("expire")
+def apikeys_expire(
+    key_id: Annotated[str, typer.Argument(help="The key's id (apikeys list)")],
+    at: Annotated[
+        str | None, typer.Option(help="When, ISO 8601 with a UTC offset (default: now)")
+    ] = None,
+) -> None:
+    """Expire a key now or at a time (never later than an expiry it already has)."""
+    from datetime import datetime
+
+    from lendguard.auth.service import ApiKeyService
+    from lendguard.errors import LendGuardError
+
+    moment = None
+    if at is not None:
+        try:
+            moment = datetime.fromisoformat(at)
+        except ValueError:
+            raise _fail(f"--at {at!r} is not an ISO 8601 time") from None
+    try:
+        typer.echo(_dumps(ApiKeyService(_engine()).expire(key_id, os_actor(), moment)))
+    except LendGuardError as exc:
+        raise _fail(_problem(exc)) from None
 
 
 users_app = typer.Typer(no_args_is_help=True, help="Console users.")
@@ -105,6 +221,7 @@ def users_create(
     from standard input with --password-stdin; it is stored as an argon2 hash."""
     import sys
 
+    from lendguard.auth import audit
     from lendguard.auth.users import UserService
     from lendguard.db import make_engine, upgrade
     from lendguard.errors import LendGuardError
@@ -121,6 +238,9 @@ def users_create(
     except LendGuardError as exc:
         err.print(f"[red]{exc.detail}: {[f'{e.field}: {e.message}' for e in exc.errors]}[/red]")
         raise typer.Exit(2) from None
+    audit.record_now(
+        service.db, os_actor(), "users.create", f"user:{username}", None, {"role": role}
+    )
     typer.echo(_dumps({"id": user_id, "username": username, "role": role}))
 
 
@@ -134,6 +254,7 @@ def labels_export(
 
     from sqlalchemy import select
 
+    from lendguard.auth import audit
     from lendguard.db import make_engine, upgrade
     from lendguard.models import LabelRecord
 
@@ -146,6 +267,10 @@ def labels_export(
             select(LabelRecord.event_id, LabelRecord.label).order_by(LabelRecord.id)
         ):
             latest[event_id] = int(label)
+    # a privileged read: recorded before the data leaves (no entry, no file)
+    audit.record_read(
+        engine, os_actor(), "labels_export", "labels", None, {"rows": len(latest), "out": str(out)}
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
@@ -157,12 +282,15 @@ def labels_export(
 @cases_app.command("sweep")
 def cases_sweep() -> None:
     """File every intercept or block decision that has no case yet."""
+    from lendguard.auth import audit
     from lendguard.cases.service import CaseService
     from lendguard.db import make_engine, upgrade
 
     settings = get_settings()
     upgrade(settings.database_url)
-    filed = CaseService(make_engine(settings.database_url)).sweep()
+    cases = CaseService(make_engine(settings.database_url))
+    filed = cases.sweep()
+    audit.record_now(cases.db, os_actor(), "cases.sweep", "cases", None, {"filed": filed})
     typer.echo(_dumps({"filed": filed}))
 
 
@@ -484,8 +612,10 @@ def model_monitor(
 
 @model_app.command("register")
 def model_register(directory: Path) -> None:
-    """Store a trained model folder as a new, inactive version (activate it over the API)."""
+    """Store a trained model folder as a new, inactive version (activate it over the API, as
+    someone other than the operating-system user who registered it)."""
     from lendguard.app import build_services
+    from lendguard.auth import audit
     from lendguard.decisions.scoring.model import ModelError, ScoringModel
     from lendguard.errors import LendGuardError
 
@@ -495,8 +625,13 @@ def model_register(directory: Path) -> None:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     services = build_services(get_settings())
+    actor = os_actor()
     try:
-        typer.echo(_dumps(services.decisions.register_model(booster, calibration, card, "cli")))
+        registered = services.decisions.register_model(booster, calibration, card, actor)
+        audit.record_now(
+            services.decisions.db, actor, "models.register", f"model:{registered['version']}"
+        )
+        typer.echo(_dumps(registered))
     except LendGuardError as exc:
         typer.echo(f"error: {exc.detail}: {[e.message for e in exc.errors]}", err=True)
         raise typer.Exit(2) from None
@@ -667,14 +802,27 @@ def keys_rotate(
     batch: Annotated[int, typer.Option(help="Rows re-encrypted per transaction")] = 500,
 ) -> None:
     """Make a new data key active and re-encrypt every vault row under it, batch by batch,
-    while the service keeps running (each row names its key version); retire the old keys."""
-    typer.echo(_dumps(_vault().rotate(batch=batch)))
+    while the service keeps running (each row names its key version); retire the old keys.
+    Running servers write under the new key from their next write on."""
+    from lendguard.auth import audit
+
+    vault = _vault()
+    result = vault.rotate(batch=batch)
+    audit.record_now(
+        vault.db, os_actor(), "keys.rotate", f"vault:key:{result['active_version']}", None, result
+    )
+    typer.echo(_dumps(result))
 
 
 @keys_vault_app.command("list")
 def keys_list() -> None:
     """Data-key versions, their state and how many rows each encrypts."""
-    typer.echo(_dumps(_vault().key_versions()))
+    from lendguard.auth import audit
+
+    vault = _vault()
+    versions = vault.key_versions()
+    audit.record_read(vault.db, os_actor(), "vault_keys", "vault")
+    typer.echo(_dumps(versions))
 
 
 @lending_app.command("check-offer")
