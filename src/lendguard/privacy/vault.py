@@ -12,7 +12,9 @@ ciphertext moved to another row fails to decrypt.
 Rotation without downtime (:meth:`Vault.rotate`): a new data key becomes active at once (new
 rows use it), then old rows are re-encrypted in small batches, each its own transaction, while
 reads keep working because every row names its key version; a key is retired once no row uses
-it.
+it. Running servers follow a rotation made by another process (``lendguard keys rotate``) without
+a restart: each new row reads the active key version in its own transaction, and a version this
+process has not seen yet is unwrapped on first use.
 """
 
 from __future__ import annotations
@@ -50,7 +52,6 @@ class Vault:
         self._kek = AESGCM(master_key)
         self.pii_key = pii_key
         self._keys: dict[int, AESGCM] = {}
-        self._active: int | None = None
         self._lock = threading.Lock()
 
     # -- keys ------------------------------------------------------------------------------------
@@ -63,8 +64,6 @@ class Vault:
         for row in conn.execute(select(EncryptionKey)).all():
             if row.version not in self._keys:
                 self._keys[row.version] = self._unwrap(row.version, row.wrapped_key)
-            if row.state == "active":
-                self._active = row.version
 
     def _new_key(self, conn: Connection) -> int:
         latest = conn.execute(select(func.max(EncryptionKey.version))).scalar_one_or_none()
@@ -85,17 +84,34 @@ class Vault:
             },
         )
         self._keys[version] = AESGCM(raw)
-        self._active = version
         return version
 
     def _active_key(self, conn: Connection) -> int:
+        """The active data key, read from the database in the caller's transaction: a
+        rotation by another process (``lendguard keys rotate``) is followed from the next new
+        row on, without a restart (one indexed read per new row; existing rows need none)."""
+        version = conn.execute(
+            select(EncryptionKey.version)
+            .where(EncryptionKey.state == "active")
+            .order_by(EncryptionKey.version.desc())
+            .limit(1)
+        ).scalar_one_or_none()
         with self._lock:
-            if self._active is None:
+            if version is None:
+                return self._new_key(conn)
+            if version not in self._keys:
                 self._load_keys(conn)
-            if self._active is None:
-                self._new_key(conn)
-            assert self._active is not None
-            return self._active
+            return version
+
+    def _key(self, conn: Connection, version: int) -> AESGCM:
+        """The data key of ``version``, unwrapped on first use (another process may have made
+        it since this one started)."""
+        key = self._keys.get(version)
+        if key is None:
+            with self._lock:
+                self._load_keys(conn)
+            key = self._keys[version]
+        return key
 
     # -- rows ------------------------------------------------------------------------------------
 
@@ -123,7 +139,7 @@ class Vault:
             return
         version = self._active_key(conn)
         nonce = os.urandom(12)
-        ciphertext = self._keys[version].encrypt(nonce, value.encode(), _aad(kind, token))
+        ciphertext = self._key(conn, version).encrypt(nonce, value.encode(), _aad(kind, token))
         conn.execute(
             insert(VaultEntry),
             {
@@ -145,9 +161,7 @@ class Vault:
             ).first()
             if row is None:
                 return None
-            with self._lock:
-                if row.key_version not in self._keys:
-                    self._load_keys(conn)
+            self._key(conn, row.key_version)
         return self._decrypt(row)
 
     def _decrypt(self, row: Any) -> str:
@@ -169,13 +183,47 @@ class Vault:
 
     def rotate(self, batch: int = 500) -> dict[str, Any]:
         """A new active key, every older row re-encrypted under it batch by batch, and the old
-        keys retired. Safe to interrupt: a rerun finishes the work."""
+        keys retired. Safe to interrupt: a rerun finishes the work. Running servers write
+        under the new key from their next new row on (:meth:`_active_key`); a row one of them
+        wrote under the old key while the new one was being made is moved too. Stops early
+        when another rotation has made a newer key meanwhile (that one finishes the work)."""
         with self.db.begin() as conn, self._lock:
             self._load_keys(conn)
             version = self._new_key(conn)
         moved = 0
+        retired = 0
+        while True:
+            moved_now, superseded = self._move_rows(version, batch)
+            moved += moved_now
+            if superseded:
+                break
+            with self.db.begin() as conn:
+                retired += conn.execute(
+                    update(EncryptionKey)
+                    .where(EncryptionKey.version != version, EncryptionKey.state != "retired")
+                    .values(state="retired", retired_at=datetime.now(UTC))
+                ).rowcount
+            with self.db.connect() as conn:
+                left = conn.execute(
+                    select(func.count())
+                    .select_from(VaultEntry)
+                    .where(VaultEntry.key_version != version)
+                ).scalar_one()
+            if not left:
+                break
+        return {"active_version": version, "re_encrypted": moved, "retired_keys": int(retired)}
+
+    def _move_rows(self, version: int, batch: int) -> tuple[int, bool]:
+        """Re-encrypt every row not under ``version``; (rows moved, whether a newer key became
+        active meanwhile)."""
+        moved = 0
         while True:
             with self.db.begin() as conn:
+                active = conn.execute(
+                    select(EncryptionKey.state).where(EncryptionKey.version == version)
+                ).scalar_one()
+                if active != "active":
+                    return moved, True
                 rows = conn.execute(
                     select(VaultEntry)
                     .where(VaultEntry.key_version != version)
@@ -183,8 +231,9 @@ class Vault:
                     .limit(batch)
                 ).all()
                 if not rows:
-                    break
+                    return moved, False
                 for row in rows:
+                    self._key(conn, row.key_version)
                     plain = self._decrypt(row).encode()
                     nonce = os.urandom(12)
                     conn.execute(
@@ -199,13 +248,6 @@ class Vault:
                         )
                     )
                 moved += len(rows)
-        with self.db.begin() as conn:
-            retired = conn.execute(
-                update(EncryptionKey)
-                .where(EncryptionKey.version != version, EncryptionKey.state != "retired")
-                .values(state="retired", retired_at=datetime.now(UTC))
-            ).rowcount
-        return {"active_version": version, "re_encrypted": moved, "retired_keys": int(retired)}
 
     def key_versions(self) -> list[dict[str, Any]]:
         with self.db.connect() as conn:
