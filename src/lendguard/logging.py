@@ -84,6 +84,8 @@ def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso"),
+            # An exception's traceback as text (``exc_info``), masked with everything else.
+            structlog.processors.format_exc_info,
             mask_pii,
             structlog.processors.JSONRenderer(),
         ],

@@ -80,13 +80,14 @@ def free_text_problem(
     value: Any, path: str = "", depth: int = 0, max_depth: int = MAX_ATTRIBUTE_DEPTH
 ) -> tuple[str, str] | None:
     """The first ``(field path, message)`` of a JSON value that holds a forbidden control
-    character (in a key or a string) or nests deeper than ``max_depth``."""
+    character (in a key or a string) or nests deeper than ``max_depth`` (the value itself is
+    level 0; a dict or list inside it is level 1, and so on)."""
     if isinstance(value, str):
         if _TEXT_FORBIDDEN.search(value):
             return path, "must not contain NUL or control characters (tab and newline allowed)"
         return None
     if isinstance(value, dict | list):
-        if depth >= max_depth:
+        if depth > max_depth:
             return path, f"nests deeper than {max_depth} levels"
         items = value.items() if isinstance(value, dict) else enumerate(value)
         for key, item in items:
@@ -101,6 +102,7 @@ def free_text_problem(
 def _checked_free_form(value: dict[str, Any]) -> dict[str, Any]:
     """``value`` if :func:`free_text_problem` finds nothing; else an error whose context names
     the inner path (``validation_errors`` appends it to the field)."""
+    # ``attributes`` (or the profile's extra fields) is level 1 itself.
     problem = free_text_problem(value, depth=1)
     if problem is not None:
         path, message = problem
