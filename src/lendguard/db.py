@@ -38,8 +38,14 @@ def make_engine(url: str, sqlite_synchronous: str = "NORMAL") -> Engine:
         # the connection opens, so even the first PRAGMA waits) rather than fail under a burst.
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
     else:
+        # A connection that died while the server was away is replaced before use: the first
+        # request after the database comes back succeeds. A server that does not answer fails
+        # fast (a 503 with Retry-After) instead of holding the request.
         kwargs["pool_pre_ping"] = True
         kwargs["pool_size"] = 10
+        kwargs["pool_timeout"] = 10
+        if parsed.get_backend_name() == "postgresql":
+            kwargs["connect_args"] = {"connect_timeout": 5}
     engine = create_engine(url, **kwargs)
     if parsed.get_backend_name() == "sqlite":
 
@@ -54,6 +60,25 @@ def make_engine(url: str, sqlite_synchronous: str = "NORMAL") -> Engine:
             cursor.close()
 
     return engine
+
+
+def safe_url(url: str) -> str:
+    """The URL with its password masked, for messages and logs."""
+    return make_url(normalise_url(url)).render_as_string(hide_password=True)
+
+
+def unreachable_reason(url: str) -> str | None:
+    """Why the database at ``url`` cannot be reached now (one line), or ``None`` if it can."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+    except Exception as exc:  # any driver's failure to connect: reported, never raised
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        return reason[0] if reason else type(exc).__name__
+    finally:
+        engine.dispose()
+    return None
 
 
 def alembic_config(url: str) -> Config:

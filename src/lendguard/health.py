@@ -28,11 +28,18 @@ def readyz(request: Request) -> Any:
         checks["database"] = "ok"
     except Exception as exc:  # readiness must answer, whatever failed
         checks["database"] = f"error: {type(exc).__name__}"
+    store = services.decisions.store
+    if hasattr(store, "ping"):  # a shared state store (Redis)
+        try:
+            checks["redis"] = "ok" if store.ping() else "error: no answer"
+        except Exception as exc:  # readiness must answer, whatever failed
+            checks["redis"] = f"error: {type(exc).__name__}"
     checks["ruleset"] = "ok" if services.decisions.ruleset is not None else "missing"
     ready = all(v == "ok" for v in checks.values())
     body = {
         "status": "ready" if ready else "not ready",
         "checks": checks,
+        "down": sorted(name for name, v in checks.items() if v != "ok"),
         "ruleset_version": services.decisions.ruleset_version,
     }
     response: Response = JSONResponse(body, status_code=200 if ready else 503)

@@ -650,13 +650,32 @@ def serve(
     import uvicorn
 
     from lendguard.auth.secret_settings import default_secrets, refusal_message
-    from lendguard.db import upgrade
+    from lendguard.db import safe_url, unreachable_reason, upgrade
 
     settings = get_settings()
     problems = default_secrets(settings)
     if problems:
         typer.echo(refusal_message(problems), err=True)
         raise typer.Exit(2)
+    unreachable = unreachable_reason(settings.database_url)
+    if unreachable is not None:
+        typer.echo(
+            f"lendguard: cannot reach the database at {safe_url(settings.database_url)} "
+            f"(LENDGUARD_DATABASE_URL): {unreachable}",
+            err=True,
+        )
+        raise typer.Exit(2)
+    if settings.state_backend == "redis" and settings.redis_url:
+        import redis
+
+        try:
+            redis.Redis.from_url(settings.redis_url, socket_connect_timeout=3).ping()
+        except redis.RedisError as exc:
+            shown = safe_url(settings.redis_url) if "://" in settings.redis_url else "(set)"
+            typer.echo(
+                f"lendguard: cannot reach Redis at {shown} (LENDGUARD_REDIS_URL): {exc}", err=True
+            )
+            raise typer.Exit(2) from None
     upgrade(settings.database_url)
     if workers > 1 and settings.state_backend != "redis":
         err.print("[red]several workers need LENDGUARD_STATE_BACKEND=redis[/red]")

@@ -210,6 +210,7 @@ class DecisionService:
         self.challenger: tuple[int, ScoringModel] | None = None
         self._writer: Connection | None = None
         self._reader: Connection | None = None
+        self._reader_suspect = self._writer_suspect = False
         self._hot: Any = sqlite_hot_path if engine.dialect.name == "sqlite" else repo
         self._commit_lock = threading.Lock()
         self._queue: list[_Pending] = []
@@ -392,7 +393,11 @@ class DecisionService:
             if inflight is not None:
                 # The same event is being written for another caller: answer as it is answered.
                 return inflight, body_hash
-            stored_hash = self._hot.event_hash(self._reader_conn(), event.event_id)
+            try:
+                stored_hash = self._hot.event_hash(self._reader_conn(), event.event_id)
+            except DBAPIError:
+                self._suspect_connections()
+                raise
             if stored_hash is not None:
                 return self._replayed(event.event_id, body_hash, stored_hash)
             return self._decide_locked(event, body, body_hash, t0, held), body_hash
@@ -620,7 +625,13 @@ class DecisionService:
                 touched: dict[str, EntityState] = {}
                 for item in batch:
                     touched.update(item.states)
-                self.store.save(touched, seq)
+                try:
+                    self.store.save(touched, seq)
+                except Exception:
+                    # The decisions are durable: their callers get them. The shared state
+                    # missed them, so it is rebuilt before the next decision.
+                    log.exception("state.save_failed", events=len(batch))
+                    self._rebuild_pending = True
             else:
                 # The window state holds effects of events that were never written: fail
                 # everything queued on top of them too, and rebuild state from the log.
@@ -640,9 +651,29 @@ class DecisionService:
                 if isinstance(self.store, MemoryStateStore):
                     self.store.maybe_checkpoint()
 
+    def _suspect_connections(self) -> None:
+        """The database failed: the long-lived reader and writer may hold dead connections
+        (the pool's pre-ping never sees them). Each is replaced before its next use, so the
+        first request after the database is back succeeds."""
+        self._reader_suspect = self._writer_suspect = True
+
+    @staticmethod
+    def _discard(conn: Connection | None) -> None:
+        if conn is None:
+            return
+        try:
+            conn.invalidate()
+            conn.close()
+        except Exception:  # already dead: nothing to release
+            log.debug("decisions.discard_connection_failed")
+
     def _write(self, batch: list[_Pending]) -> int:
         """Commit a group of events and decisions on the service's own connection."""
         conn = self._writer
+        if self._writer_suspect:
+            self._writer_suspect = False
+            self._discard(conn)
+            conn = self._writer = None
         if conn is None or conn.closed or conn.invalidated:
             conn = self._writer = self.db.connect()
             if self.db.dialect.name == "sqlite":
@@ -665,10 +696,15 @@ class DecisionService:
         except DBAPIError as exc:
             if exc.connection_invalidated:
                 self._writer = None
+            self._suspect_connections()
             raise
 
     def _reader_conn(self) -> Connection:
         conn = self._reader
+        if self._reader_suspect:
+            self._reader_suspect = False
+            self._discard(conn)
+            conn = self._reader = None
         if conn is None or conn.closed or conn.invalidated:
             conn = self._reader = self.db.connect()
         elif self._hot is repo:

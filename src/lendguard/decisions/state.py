@@ -129,7 +129,10 @@ class RedisStateStore:
     def __init__(self, url: str, prefix: str = "lendguard:state:") -> None:
         import redis
 
-        self.client: Any = redis.Redis.from_url(url)
+        # Short timeouts: Redis away is a 503 with Retry-After within seconds, never a hang.
+        self.client: Any = redis.Redis.from_url(
+            url, socket_connect_timeout=2, socket_timeout=2, health_check_interval=10
+        )
         self.prefix = prefix
         self.ttl_s = LONGEST_WINDOW_S + 86_400
 
