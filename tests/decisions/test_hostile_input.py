@@ -174,6 +174,24 @@ class TestStringsAndNesting:
         assert response.status_code == 422
         assert fields(response) == ["path.version"]
 
+    @pytest.mark.parametrize(
+        ("method", "path", "field"),
+        [
+            ("DELETE", "/v1/lists/18446744073709551616", "path.entry_id"),
+            ("DELETE", "/v1/suppressions/18446744073709551616", "path.suppression_id"),
+            ("GET", "/v1/cases?offset=18446744073709551616", "query.offset"),
+            ("GET", "/v1/complaints?offset=18446744073709551616", "query.offset"),
+            ("GET", "/v1/audit?before_id=18446744073709551616", "query.before_id"),
+            ("GET", "/v1/privacy/notices/n/18446744073709551616", "path.version"),
+        ],
+    )
+    def test_row_numbers_and_offsets_beyond_the_database_range_are_refused(
+        self, app_client: Api, method: str, path: str, field: str
+    ) -> None:
+        response = app_client.client.request(method, path, headers=app_client.admin)
+        assert response.status_code == 422, response.text
+        assert fields(response) == [field]
+
     def test_a_rule_expression_nested_too_deep_is_refused_with_its_position(
         self, app_client: Api
     ) -> None:

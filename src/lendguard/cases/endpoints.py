@@ -17,6 +17,7 @@ from lendguard.decisions.endpoints import read_json
 from lendguard.decisions.policy import LIST_FIELDS
 from lendguard.decisions.service import validated
 from lendguard.errors import FieldError, ValidationFailed
+from lendguard.kit.params import Offset, OptionalRowQuery, RowNumber
 
 router = APIRouter(prefix="/v1")
 
@@ -42,7 +43,7 @@ def list_cases(
     state: Annotated[list[str] | None, Query()] = None,
     assignee: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> Any:
     return _cases(request).queue(limit, offset, state, assignee)
 
@@ -145,7 +146,7 @@ class OutreachBody(BaseModel):
     summary="Record a callback's outcome (the customer confirmed the scam, insisted, unreachable)",
 )
 async def record_outreach(
-    case_id: str, task_id: int, request: Request, principal: CaseWorker
+    case_id: str, task_id: RowNumber, request: Request, principal: CaseWorker
 ) -> Any:
     body = validated(OutreachBody, await read_json(request), "invalid outreach outcome")
     return _cases(request).record_outreach(
@@ -165,7 +166,7 @@ ModelsApprover = Annotated[Principal, Depends(require(Scope.rules_approve))]
     summary="Daily population stability of the live score against the model card's reference",
 )
 def score_stability(
-    version: int,
+    version: RowNumber,
     request: Request,
     _: ModelsReader,
     days: Annotated[int, Query(ge=1, le=90)] = 7,
@@ -182,7 +183,7 @@ def score_stability(
     summary="Check the live score's stability; each alert opens (or joins) a model_drift case",
 )
 def check_stability(
-    version: int,
+    version: RowNumber,
     request: Request,
     principal: ModelsApprover,
     days: Annotated[int, Query(ge=1, le=90)] = 7,
@@ -269,7 +270,7 @@ async def add_list_entry(request: Request, principal: ListWriter) -> Any:
 
 
 @router.delete("/lists/{entry_id}", tags=["lists"], status_code=204)
-def remove_list_entry(entry_id: int, request: Request, principal: ListWriter) -> None:
+def remove_list_entry(entry_id: RowNumber, request: Request, principal: ListWriter) -> None:
     decisions = request.app.state.services.decisions
     decisions.remove_list_entry(entry_id)
     audit.record_now(
@@ -303,7 +304,7 @@ async def add_suppression(request: Request, principal: ListWriter) -> Any:
 
 
 @router.delete("/suppressions/{suppression_id}", tags=["lists"], status_code=204)
-def remove_suppression(suppression_id: int, request: Request, principal: ListWriter) -> None:
+def remove_suppression(suppression_id: RowNumber, request: Request, principal: ListWriter) -> None:
     decisions = request.app.state.services.decisions
     decisions.remove_suppression(suppression_id)
     audit.record_now(
@@ -324,7 +325,7 @@ def get_audit(
     _: AuditReader,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     actor: str | None = None,
-    before_id: int | None = None,
+    before_id: OptionalRowQuery = None,
 ) -> Any:
     return {
         "entries": audit.entries(request.app.state.services.decisions.db, limit, actor, before_id)

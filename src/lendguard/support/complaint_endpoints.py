@@ -15,6 +15,7 @@ from lendguard.auth.service import Principal, Scope
 from lendguard.decisions.endpoints import read_json
 from lendguard.decisions.service import validated
 from lendguard.errors import FieldError, ValidationFailed
+from lendguard.kit.params import Offset
 from lendguard.support.complaints import ComplaintService, approver_level_of
 
 router = APIRouter(prefix="/v1/complaints")
@@ -64,7 +65,7 @@ def list_complaints(
     jurisdiction: str | None = None,
     assignee: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> Any:
     return _service(request).queue(state, jurisdiction, assignee, limit, offset)
 
