@@ -97,6 +97,20 @@ class TestSeniorApprovalComesFromThePrincipal:
         assert extension["approved_by"].startswith("key:bootstrap")
         assert extension["approved_by"] != "head-of-complaints"
 
+    def test_an_approver_user_extends_to_day_sixty(self, case_app: Api) -> None:
+        """The approver role is the senior who signs off day 60 (it was refused 403: the role
+        carried no complaint scope)."""
+        analyst = sign_in(case_app.app, case_app.services, "analyst")
+        approver = sign_in(case_app.app, case_app.services, "approver")
+        complaint_id = _extended_to_day_30(case_app, analyst.post)
+        approved = approver.post(
+            f"/v1/complaints/{complaint_id}/extend", json={**CLAIMS_SENIOR, "approver_level": "staff"}
+        )
+        assert approved.status_code == 200, approved.text
+        extension = approved.json()["extensions"][1]
+        assert (extension["to_day"], extension["approver_level"]) == (60, "senior")
+        assert extension["approved_by"] == approver.actor
+
     def test_a_senior_still_needs_the_notice_to_the_complainant(self, case_app: Api) -> None:
         complaint_id = _extended_to_day_30(
             case_app, lambda url, **kw: case_app.client.post(url, headers=case_app.admin, **kw)

@@ -75,9 +75,17 @@ ROLE_SCOPES: dict[Role, frozenset[str]] = {
             Scope.complaints_write,
         }
     ),
-    # the checker: reviews and approves rule-set and model versions, reads cases
+    # the checker: reviews and approves rule-set and model versions, reads cases; the senior
+    # who approves a complaint's extension to day 60 (so it reads and acts on complaints)
     Role.approver: frozenset(
-        {Scope.decisions_read, Scope.cases_read, Scope.rules_write, Scope.rules_approve}
+        {
+            Scope.decisions_read,
+            Scope.cases_read,
+            Scope.rules_write,
+            Scope.rules_approve,
+            Scope.complaints_read,
+            Scope.complaints_write,
+        }
     ),
     # compliance officer: reads everything incl. the audit trail; works privacy requests
     Role.officer: frozenset(

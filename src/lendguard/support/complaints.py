@@ -357,9 +357,7 @@ def approver_level_of(principal: Principal) -> str:
     Everyone else, every other API key included, is ``staff``: a key has scopes, not a role, and
     none of its scopes short of ``admin`` is an approval. Approvals come from who the approver
     is, so this is the only source of the level; what a request body says never raises it.
-
-    (The approver role does not carry ``complaints:write`` today, so in practice an admin
-    extends to day 60 until that role is given the complaint scopes.)
+    (The approver role carries the complaint scopes for this.)
     """
     if Scope.admin.value in principal.scopes:
         return "senior"
