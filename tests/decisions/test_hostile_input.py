@@ -298,3 +298,54 @@ class TestInternalErrors:
         # the trace is in the server log, under the same id
         assert "Traceback" in failure["exception"]
         assert "secret internals" in failure["exception"]
+
+
+@pytest.mark.usefixtures("half_folding")
+class TestNoTraceAfterCheckpointOrRestart:
+    """A half-folded event leaves no trace in the window state, in memory (before and after a
+    checkpoint and a restart) or in Redis (for the next process)."""
+
+    @staticmethod
+    def _large(customer: str, event_id: str, minute: int) -> Any:
+        return service_module.parse_event(
+            make_event(
+                event_id=event_id,
+                customer_id=customer,
+                amount=LARGE,
+                occurred_at=T0.replace(minute=minute),
+            )
+        )
+
+    def test_in_memory_across_a_checkpoint_and_a_restart(
+        self, sqlite_url: str, service_factory: Any
+    ) -> None:
+        first = service_factory(sqlite_url, checkpoint_every=1)
+        with pytest.raises(RuntimeError):
+            first.decide(self._large("c-mem", "boom-m", 1))
+        other = first.decide(self._large("c-other", "ok-o", 2))  # commits and checkpoints
+        assert "FIRST_LARGE_TRANSFER" in reason_codes(other)
+        decided = first.decide(self._large("c-mem", "ok-m1", 3))
+        assert "FIRST_LARGE_TRANSFER" in reason_codes(decided)
+        restarted = service_factory(sqlite_url, checkpoint_every=1)
+        later = restarted.decide(self._large("c-mem", "ok-m2", 4))
+        # the one committed large outflow counts; the failed one never did
+        assert "FIRST_LARGE_TRANSFER" not in reason_codes(later)
+        assert restarted.store.states["c:c-mem"].stats["lifetime_outflow_count"] == 2
+
+    @pytest.mark.redis
+    def test_in_redis_for_the_next_process(
+        self, sqlite_url: str, service_factory: Any, redis_url: str, redis_store: Any
+    ) -> None:
+        from lendguard.decisions.state import RedisStateStore
+
+        first = service_factory(sqlite_url, store=redis_store)
+        with pytest.raises(RuntimeError):
+            first.decide(self._large("c-red", "boom-r", 1))
+        assert "FIRST_LARGE_TRANSFER" in reason_codes(first.decide(self._large("c-x", "ok-x", 2)))
+        second_store = RedisStateStore(redis_url, prefix=redis_store.prefix)
+        try:
+            second = service_factory(sqlite_url, store=second_store)
+            decided = second.decide(self._large("c-red", "ok-r", 3))
+        finally:
+            second_store.close()
+        assert "FIRST_LARGE_TRANSFER" in reason_codes(decided)
