@@ -103,9 +103,8 @@ class TestSeniorApprovalComesFromThePrincipal:
         analyst = sign_in(case_app.app, case_app.services, "analyst")
         approver = sign_in(case_app.app, case_app.services, "approver")
         complaint_id = _extended_to_day_30(case_app, analyst.post)
-        approved = approver.post(
-            f"/v1/complaints/{complaint_id}/extend", json={**CLAIMS_SENIOR, "approver_level": "staff"}
-        )
+        body = {**CLAIMS_SENIOR, "approver_level": "staff"}  # the body's level changes nothing
+        approved = approver.post(f"/v1/complaints/{complaint_id}/extend", json=body)
         assert approved.status_code == 200, approved.text
         extension = approved.json()["extensions"][1]
         assert (extension["to_day"], extension["approver_level"]) == (60, "senior")
