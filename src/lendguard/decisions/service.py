@@ -60,6 +60,7 @@ from lendguard.events.schemas import Event
 from lendguard.graph.index import LinkIndex
 from lendguard.kit.crypto import PSEUDONYM_PREFIX, pseudonymise
 from lendguard.kit.ids import new_id
+from lendguard.privacy import intake
 
 log = structlog.get_logger()
 
@@ -440,8 +441,31 @@ class DecisionService:
 
     def _pseudonymise(self, event: Event) -> None:
         """Phone, card and address never reach the log or the state in clear; with a vault,
-        the clear values are kept there, encrypted, under the same keyed hash."""
+        the clear values are kept there, encrypted, under the same keyed hash.
+
+        Personal information sent where the contract has no field for it is caught too
+        (:mod:`lendguard.privacy.intake`): an identifier (customer, payee, payer, device) that
+        is or holds a mobile, card, ID number or e-mail is replaced by its keyed hash (so the
+        answer and the decision carry that, never the clear id), with the clear value in the
+        vault; free-form values (``attributes``, the profile's extra fields) are masked. All of
+        it is deterministic: the same event gives the same body, hash and links."""
         vault = self.vault
+        # Identifiers first: the vault rows below are filed under the customer id as stored.
+        clear_ids: list[str] = []
+        for field in intake.IDENTIFIER_FIELDS:
+            raw = getattr(event, field)
+            if raw is None:
+                continue
+            token = intake.protect_identifier(raw, self.pii_key)
+            if token is not None:
+                setattr(event, field, token)
+                # (A value that only looks like a pseudonym is hashed but not vaulted: the
+                # vault would file it under itself.)
+                if not raw.startswith(PSEUDONYM_PREFIX):
+                    clear_ids.append(raw)
+        if vault is not None:
+            for raw in clear_ids:
+                vault.put(intake.VAULT_KIND, raw, event.customer_id)
         for field, kind in (("phone", "phone"), ("card_id", "card"), ("address_id", "address")):
             raw = getattr(event, field)
             if raw is None:
@@ -457,6 +481,14 @@ class DecisionService:
             event.attributes["contact_phones"] = [
                 pseudonymise(str(number), self.pii_key) for number in contacts if number
             ]
+        if event.attributes:
+            event.attributes = intake.mask_free_form(event.attributes, self.pii_key)
+        extra = event.customer.model_extra if event.customer is not None else None
+        if extra:
+            masked = intake.mask_free_form(extra, self.pii_key)
+            if masked is not extra:
+                extra.clear()
+                extra.update(masked)
 
     def _answer(self, event_id: str, body_hash: str, pending: _Pending) -> dict[str, Any]:
         if pending.error is not None:

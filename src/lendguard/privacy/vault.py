@@ -1,4 +1,5 @@
-"""Encryption at rest for direct identifiers and contact data (phone, card, address).
+"""Encryption at rest for direct identifiers and contact data (phone, card, address, and the
+ids a lender sent with personal information in them: ``identifier``, see privacy/intake.py).
 
 Events, decisions and window state only ever carry the HMAC pseudonym of these values (so they
 still link events); the values themselves are kept here, encrypted, for the purposes that need
@@ -32,7 +33,9 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 from lendguard.kit.crypto import pseudonymise
 from lendguard.models.privacy import EncryptionKey, VaultEntry
 
-KINDS = frozenset({"phone", "card", "address"})
+# ``identifier``: a customer, payee, payer or device id that held personal information and is
+# stored as its pseudonym (privacy/intake.py).
+KINDS = frozenset({"phone", "card", "address", "identifier"})
 
 
 def master_key_from(setting: str | None, fallback_secret: str) -> bytes:
