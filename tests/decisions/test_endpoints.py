@@ -611,6 +611,7 @@ class TestHealth:
         assert response.json() == {
             "status": "ready",
             "checks": {"database": "ok", "ruleset": "ok"},
+            "down": [],
             "ruleset_version": 1,
         }
 
@@ -619,3 +620,4 @@ class TestHealth:
         response = app_client.client.get("/readyz")
         assert response.status_code == 503
         assert response.json()["checks"]["ruleset"] == "missing"
+        assert response.json()["down"] == ["ruleset"]

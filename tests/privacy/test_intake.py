@@ -136,6 +136,26 @@ class TestIntake:
         assert_nothing_stored_in_clear(app_client)
 
 
+    def test_the_lender_still_finds_and_lists_by_the_id_it_knows(self, app_client: Api) -> None:
+        """Look-ups and lists take the lender's own id: its decisions, its linked group, a deny
+        entry for a payee that is a card number and a snooze for a mobile-number customer all
+        meet the pseudonymised events (they missed them before)."""
+        decided = app_client.decide(make_event(customer_id=MOBILE, amount="50"))
+        found = app_client.client.get(f"/v1/customers/{MOBILE}/decisions", headers=app_client.admin)
+        assert found.status_code == 200, found.text
+        assert [d["decision_id"] for d in found.json()["decisions"]] == [decided["decision_id"]]
+        group = app_client.client.get(f"/v1/graph/customers/{MOBILE}", headers=app_client.admin)
+        assert group.status_code == 200
+        listed = app_client.client.post(
+            "/v1/lists",
+            json={"list_type": "deny", "field": "payee", "value": CARD, "reason": "mule card"},
+            headers=app_client.admin,
+        )
+        assert listed.status_code == 201, listed.text
+        blocked = app_client.decide(make_event(customer_id="c-pays", payee_id=CARD, amount="50"))
+        assert blocked["action"] == "block"
+        assert_nothing_stored_in_clear(app_client)
+
 def test_without_a_vault_the_service_still_keeps_no_clear_value(
     database_url: str, service_factory: ServiceFactory
 ) -> None:

@@ -857,6 +857,9 @@ class DecisionService:
     def customer_decisions(
         self, customer_id: str, limit: int = 50, before: datetime | None = None
     ) -> list[dict[str, Any]]:
+        # The lender asks by the id it knows; an id holding personal information is stored as
+        # its pseudonym (privacy.intake).
+        customer_id = intake.stored_identifier(customer_id, self.pii_key)
         with self.db.connect() as conn:
             return repo.customer_decisions(conn, customer_id, limit, before)
 
@@ -1339,6 +1342,10 @@ class DecisionService:
         if field == "card":
             # Card numbers are only ever held as pseudonyms; the lender lists the number it knows.
             value = pseudonymise(value, self.pii_key)
+        elif field in ("customer", "device", "payee"):
+            # An id holding personal information is stored as its pseudonym (privacy.intake):
+            # the lender lists the id it knows, and the entry meets the events.
+            value = intake.stored_identifier(value, self.pii_key)
         with self.db.begin() as conn:
             entry_id = repo.insert_list_entry(
                 conn,
@@ -1376,6 +1383,7 @@ class DecisionService:
             errors.append(FieldError("rule_id", f"no rule '{rule_id}' in the active rule set"))
         if errors:
             raise ValidationFailed("invalid suppression", errors=errors)
+        customer_id = intake.stored_identifier(customer_id, self.pii_key)
         with self.db.begin() as conn:
             suppression_id = repo.insert_suppression(
                 conn,

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from lendguard.auth.dependencies import require_for
 from lendguard.auth.service import Principal, Scope
 from lendguard.graph.views import ring_summary
+from lendguard.privacy import intake
 
 router = APIRouter(prefix="/v1")
 GraphReader = Annotated[Principal, Depends(require_for(Scope.decisions_read, "anti_fraud"))]
@@ -26,4 +27,6 @@ def get_customer_group(customer_id: str, request: Request, principal: GraphReade
     one."""
     services = request.app.state.services
     cases = services.cases if principal.has(Scope.cases_read) else None
-    return ring_summary(services.decisions, customer_id, cases, include_timeline=False)
+    # An id holding personal information is stored (and linked) as its pseudonym.
+    stored = intake.stored_identifier(customer_id, services.decisions.pii_key)
+    return ring_summary(services.decisions, stored, cases, include_timeline=False)
