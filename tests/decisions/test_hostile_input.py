@@ -349,3 +349,61 @@ class TestNoTraceAfterCheckpointOrRestart:
         finally:
             second_store.close()
         assert "FIRST_LARGE_TRANSFER" in reason_codes(decided)
+
+
+class TestDatesEverywhere:
+    """The same range discipline on every date the API takes, not only the event's."""
+
+    SMS_CHECK = {
+        "purpose": "marketing",
+        "channel": "sms",
+        "debtor_id": "c-1",
+        "contact": "+8613900000000",
+        "timezone": "Asia/Shanghai",
+        "template_text": "限时优惠：会员专享借款额度。",
+    }
+
+    @pytest.mark.parametrize(
+        ("url", "body", "field"),
+        [
+            (
+                "/v1/privacy/consents",
+                {
+                    "customer_id": "c-1",
+                    "purpose": "marketing",
+                    "granted": True,
+                    "notice_key": "n",
+                    "notice_version": 1,
+                    "at": "9999-12-31T23:59:59-05:00",
+                },
+                "at",
+            ),
+            ("/v1/conduct/contacts/check", {**SMS_CHECK, "at": "1969-12-31T23:59:59Z"}, "at"),
+            (
+                "/v1/complaints",
+                {
+                    "customer_id": "c-1",
+                    "channel": "app",
+                    "narrative": "催收电话太多",
+                    "received_at": "2100-01-01T00:00:00Z",
+                },
+                "received_at",
+            ),
+            (
+                "/v1/support/contacts",
+                {
+                    "conversation_id": "conv-1",
+                    "customer_id": "c-1",
+                    "channel": "phone",
+                    "opened_at": "0001-01-01T00:00:00Z",
+                },
+                "opened_at",
+            ),
+        ],
+    )
+    def test_out_of_range_dates_are_refused_naming_the_field(
+        self, app_client: Api, url: str, body: dict[str, Any], field: str
+    ) -> None:
+        response = app_client.client.post(url, json=body, headers=app_client.admin)
+        assert response.status_code == 422, response.text
+        assert field in fields(response)

@@ -53,7 +53,6 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -94,6 +93,7 @@ from lendguard.conduct.policy import (
 from lendguard.conduct.rescue import Flag, FlagStore, RescueState, flag_held
 from lendguard.config import DEFAULT_PII_KEY
 from lendguard.errors import Conflict, FieldError, ValidationFailed
+from lendguard.kit.bounds import Instant
 from lendguard.kit.crypto import pseudonymise
 from lendguard.models.base import UTCDateTime
 from lendguard.models.conduct import ContactAttempt, ContactDebtor
@@ -162,9 +162,9 @@ class DebtorConsent(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    window_start: AwareDatetime
-    window_end: AwareDatetime
-    given_at: AwareDatetime | None = None
+    window_start: Instant
+    window_end: Instant
+    given_at: Instant | None = None
 
 
 class ContactRequest(BaseModel):
@@ -181,7 +181,7 @@ class ContactRequest(BaseModel):
     target: Literal["debtor", "third_party"] = "debtor"
     third_party: ThirdParty | None = None
     debtor_reachable: bool = True
-    at: AwareDatetime | None = Field(default=None, description="default: now")
+    at: Instant | None = Field(default=None, description="default: now")
     timezone: str | None = Field(
         default=None,
         max_length=64,

@@ -7,14 +7,12 @@ moved into ``attributes`` so nothing a lender sends is lost.
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -24,15 +22,10 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from lendguard.kit.bounds import BirthDate, Instant, PastInstant
+
 # -- the plausible range of every value (validated at the edge: outside it, 422 naming the field) --
 
-# Every instant, after conversion to UTC: from the Unix epoch to the end of this century.
-EARLIEST_INSTANT = datetime(1970, 1, 1, tzinfo=UTC)
-LATEST_INSTANT = datetime(2100, 1, 1, tzinfo=UTC)
-# A birth date: from 1900 to today (today where the day is furthest ahead, UTC+14).
-EARLIEST_BIRTH_DATE = date(1900, 1, 1)
-# An account's creation: from 1970 to now, with a day's allowance for the lender's clock.
-CLOCK_ALLOWANCE = timedelta(days=1)
 # Amounts and balances: finite decimals up to one trillion in the event's currency.
 MAX_AMOUNT = Decimal("1000000000000")
 # ``attributes`` may nest objects and lists this deep, no deeper.
@@ -43,36 +36,12 @@ _IDENTIFIER_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f]")
 _TEXT_FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-def _plausible_instant(value: datetime) -> datetime:
-    if not EARLIEST_INSTANT <= value < LATEST_INSTANT:
-        raise ValueError("must lie between 1970-01-01 and 2100-01-01 (UTC)")
-    return value
-
-
-def _not_after_now(value: datetime) -> datetime:
-    if value > datetime.now(UTC) + CLOCK_ALLOWANCE:
-        raise ValueError("must not lie in the future")
-    return value
-
-
-def _plausible_birth_date(value: date) -> date:
-    today = (datetime.now(UTC) + timedelta(hours=14)).date()
-    if not EARLIEST_BIRTH_DATE <= value <= today:
-        raise ValueError(f"must lie between {EARLIEST_BIRTH_DATE.isoformat()} and today")
-    return value
-
-
 def _identifier(value: str) -> str:
     if _IDENTIFIER_FORBIDDEN.search(value):
         raise ValueError("must not contain control characters")
     return value
 
 
-Instant = Annotated[AwareDatetime, AfterValidator(_plausible_instant)]
-"""An aware instant between 1970 and 2100 (UTC)."""
-PastInstant = Annotated[Instant, AfterValidator(_not_after_now)]
-"""An aware instant between 1970 and now."""
-BirthDate = Annotated[date, AfterValidator(_plausible_birth_date)]
 Identifier = Annotated[str, AfterValidator(_identifier)]
 
 

@@ -37,9 +37,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Annotated, Any, Literal, NamedTuple
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from lendguard.errors import FieldError, ValidationFailed
+from lendguard.kit.bounds import plausible_date
 
 #: Unit periods per year that Appendix J's counting rules cover. 24 is the semimonth (1st/16th).
 ALLOWED_UNIT_PERIODS: tuple[int, ...] = (1, 2, 4, 6, 12, 13, 24, 26, 52, 365)
@@ -93,7 +94,7 @@ def _id(value: Any) -> Any:
     return value
 
 
-IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+IsoDate = Annotated[date, BeforeValidator(_iso_date), AfterValidator(plausible_date)]
 Amount = Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)]
 NonNegativeAmount = Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)]
 

@@ -9,11 +9,12 @@ arithmetic, not by keywords.
 from __future__ import annotations
 
 import re
-from datetime import date as Date
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
+
+from lendguard.kit.bounds import PlausibleDate
 
 KEY_FACTS = (
     "product_nature",
@@ -42,7 +43,7 @@ class Fee(BaseModel):
     amount: Decimal = Field(ge=0)
     payee: str = Field(min_length=1, max_length=120)
     payee_role: Literal["lender", "platform", "guarantor", "insurer", "other"] = "lender"
-    date: Date | None = Field(default=None, description="absent: taken at disbursement")
+    date: PlausibleDate | None = Field(default=None, description="absent: taken at disbursement")
 
 
 class DisplayedRate(BaseModel):
@@ -59,7 +60,7 @@ class AddOn(BaseModel):
 
 
 class Payment(BaseModel):
-    date: Date
+    date: PlausibleDate
     amount: Decimal = Field(gt=0)
 
 
@@ -71,7 +72,7 @@ class Signing(BaseModel):
 class Offer(BaseModel):
     id: str = Field(default="offer", max_length=128)
     jurisdiction: Literal["CN", "US", "UK"] = "CN"
-    as_of: Date = Field(description="when the offer is shown or the contract is formed")
+    as_of: PlausibleDate = Field(description="when the offer is shown or the contract is formed")
     lender_type: Literal[
         "bank", "consumer_finance", "microcredit", "private_lender", "other_licensed"
     ] = "bank"
@@ -80,7 +81,7 @@ class Offer(BaseModel):
     internet_loan: bool = True
     principal: Decimal = Field(gt=0, description="the contract amount")
     withheld: Decimal = Field(default=Decimal(0), ge=0, description="deducted at disbursement")
-    advance_date: Date
+    advance_date: PlausibleDate
     payments: list[Payment] = Field(min_length=1, max_length=1200)
     unit_periods_per_year: int = 12
     contract_rate_percent: Decimal | None = Field(default=None, ge=0)

@@ -18,13 +18,14 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import orjson
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 from sqlalchemy import Engine, and_, func, insert, or_, select
 
 from lendguard.auth import audit
 from lendguard.conduct.consent import ConsentState
 from lendguard.decisions.service import validated
 from lendguard.errors import Conflict, FieldError, NotFound, ValidationFailed
+from lendguard.kit.bounds import Instant
 from lendguard.models.privacy import ConsentRecord, PrivacyNotice
 
 MARKETING = "marketing"
@@ -62,7 +63,7 @@ class ConsentBody(BaseModel):
     channel: Literal["app", "web", "phone", "branch"] = "app"
     notice_key: str = Field(min_length=1, max_length=64)
     notice_version: int = Field(ge=1)
-    at: AwareDatetime | None = None
+    at: Instant | None = None
 
 
 class ConsentLedger:

@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Engine, Table, insert, select, update
 from lendguard.auth import audit
 from lendguard.conduct.policy import NoPolicyInForce, PolicyError, load_policy
 from lendguard.errors import Conflict, FieldError, NotFound, ValidationFailed
+from lendguard.kit.bounds import BoundedDatetime
 from lendguard.kit.ids import new_id
 from lendguard.models import Base
 from lendguard.models.privacy import DataSubjectRequest
@@ -123,7 +124,7 @@ class NewRequest(BaseModel):
     kind: Literal["access", "correct", "delete", "withdraw", "explain"]
     jurisdiction: Literal["CN", "UK", "US"] = "CN"
     details: dict[str, Any] = Field(default_factory=dict)
-    received_at: datetime | None = None
+    received_at: BoundedDatetime | None = None
 
 
 def working_days_after(day: date, n: int, jurisdiction: str = "CN") -> date:

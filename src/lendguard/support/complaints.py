@@ -46,6 +46,7 @@ from lendguard.conduct.policy import NoPolicyInForce, Policy, PolicyError, load_
 from lendguard.db import update_revision
 from lendguard.decisions.service import validated
 from lendguard.errors import Conflict, FieldError, NotFound, ValidationFailed
+from lendguard.kit.bounds import BoundedDatetime
 from lendguard.kit.ids import new_id
 from lendguard.models.support import Complaint, ComplaintEvent, ComplaintExtension
 from lendguard.support.taxonomy import ComplaintClassifier, Taxonomy, load_taxonomy
@@ -612,7 +613,7 @@ class NewComplaint(BaseModel):
     narrative: str = Field(min_length=1, max_length=20_000)
     product: str | None = Field(default=None, max_length=48)
     jurisdiction: Literal["CN", "US", "UK"] = "CN"
-    received_at: datetime | None = None
+    received_at: BoundedDatetime | None = None
     staff_involved: list[str] = Field(default_factory=list, max_length=20)
     external_ref: str | None = Field(default=None, max_length=128)
 

@@ -45,7 +45,7 @@ from enum import StrEnum
 from types import SimpleNamespace
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Connection, Engine, and_, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 
@@ -54,6 +54,7 @@ from lendguard.conduct.policy import NoPolicyInForce, PolicyError, load_policy
 from lendguard.db import update_revision
 from lendguard.decisions.service import validated
 from lendguard.errors import Conflict, FieldError, NotFound, ValidationFailed
+from lendguard.kit.bounds import Instant
 from lendguard.models.support import ServiceContact, ServiceSurvey
 
 POLICY_KIND = "support"
@@ -89,7 +90,7 @@ class NewContact(BaseModel):
     customer_id: str = Field(min_length=1, max_length=128)
     channel: Channel
     jurisdiction: Literal["CN", "US", "UK"] = "CN"
-    opened_at: AwareDatetime | None = Field(
+    opened_at: Instant | None = Field(
         default=None, description="the customer's first message (default: now)"
     )
     topic: str | None = Field(
@@ -107,7 +108,7 @@ class NewContact(BaseModel):
 class FirstResponse(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    responded_at: AwareDatetime | None = Field(
+    responded_at: Instant | None = Field(
         default=None, description="the agent's first reply (default: now)"
     )
 
@@ -117,7 +118,7 @@ class CloseContact(BaseModel):
 
     outcome: Outcome = "resolved"
     topic: str | None = Field(default=None, max_length=64)
-    closed_at: AwareDatetime | None = Field(default=None, description="default: now")
+    closed_at: Instant | None = Field(default=None, description="default: now")
 
     @field_validator("topic")
     @classmethod
@@ -133,7 +134,7 @@ class NewSurvey(BaseModel):
     conversation_id: str = Field(min_length=1, max_length=128, pattern=ID_PATTERN)
     score: int = Field(ge=1, le=5, strict=True, description="CSAT, 1 (very dissatisfied) to 5")
     comment: str | None = Field(default=None, max_length=4000)
-    submitted_at: AwareDatetime | None = Field(default=None, description="default: now")
+    submitted_at: Instant | None = Field(default=None, description="default: now")
 
 
 def _check_topic(value: str | None) -> str | None:
