@@ -407,3 +407,17 @@ class TestDatesEverywhere:
         response = app_client.client.post(url, json=body, headers=app_client.admin)
         assert response.status_code == 422, response.text
         assert field in fields(response)
+
+
+def test_a_rule_set_whose_yaml_nests_too_deep_is_refused_with_its_position(
+    app_client: Api,
+) -> None:
+    """Was a 500 (recursion in the YAML composer)."""
+    source = "rules:\n  - " + "{a: " * 3000 + "1" + "}" * 3000 + "\n"
+    response = app_client.client.post(
+        "/v1/rulesets/validate", json={"source": source}, headers=app_client.admin
+    )
+    assert response.status_code == 422, response.text
+    error = response.json()["errors"][0]
+    assert error["field"].endswith(":2:125")
+    assert "nests deeper than 32 levels" in error["message"]

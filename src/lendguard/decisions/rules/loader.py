@@ -143,9 +143,48 @@ def load_ruleset_file(path: str | Path) -> RuleSet:
     return parse_ruleset(path.read_text(encoding="utf-8"), file=str(path))
 
 
+# The deepest a rule set's YAML may nest (mappings and lists): a real rule set needs 4 or 5;
+# the composer recurses per level, so a deeper document is refused with its position first.
+MAX_YAML_DEPTH = 32
+_OPENS = (
+    yaml.BlockMappingStartToken,
+    yaml.BlockSequenceStartToken,
+    yaml.FlowMappingStartToken,
+    yaml.FlowSequenceStartToken,
+)
+_CLOSES = (yaml.BlockEndToken, yaml.FlowMappingEndToken, yaml.FlowSequenceEndToken)
+
+
+def _too_deep(text: str, file: str) -> RuleProblem | None:
+    """The first place the YAML nests deeper than :data:`MAX_YAML_DEPTH`, found with the
+    (iterative) scanner; ``None`` when it does not, or when the scanner fails (the composer
+    then reports the syntax error with its position)."""
+    depth = 0
+    try:
+        for token in yaml.scan(text, Loader=yaml.SafeLoader):
+            if isinstance(token, _OPENS):
+                depth += 1
+                if depth > MAX_YAML_DEPTH:
+                    mark = token.start_mark
+                    return RuleProblem(
+                        file,
+                        mark.line + 1,
+                        mark.column + 1,
+                        f"the rule set nests deeper than {MAX_YAML_DEPTH} levels",
+                    )
+            elif isinstance(token, _CLOSES):
+                depth -= 1
+    except yaml.YAMLError:
+        return None
+    return None
+
+
 def parse_ruleset(text: str, file: str = "<ruleset>") -> RuleSet:
     """Parse and compile; raise :class:`RuleSetError` listing every problem found."""
     out = _Collector(file)
+    deep = _too_deep(text, file)
+    if deep is not None:
+        raise RuleSetError([deep])
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
