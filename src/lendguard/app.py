@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from lendguard.auth.ratelimit import RateLimits
 from lendguard.auth.service import ApiKeyService, Scope
 from lendguard.auth.users import UserService
 from lendguard.cases.service import CaseService
@@ -21,7 +22,7 @@ from lendguard.config import Settings, get_settings
 from lendguard.db import make_engine, upgrade
 from lendguard.decisions.service import DecisionService
 from lendguard.decisions.state import MemoryStateStore, RedisStateStore, StateStore
-from lendguard.errors import LendGuardError
+from lendguard.errors import LendGuardError, RateLimited
 from lendguard.http_guard import ControlCharacterGuard, install_error_handlers
 from lendguard.lending.rescue import RescueService
 from lendguard.logging import configure_logging
@@ -46,6 +47,7 @@ class Services:
     privacy_requests: RequestService
     vault: Vault
     service_desk: ServiceDesk
+    limits: RateLimits
 
     def close(self) -> None:
         self.webhooks.stop()
@@ -113,6 +115,7 @@ def build_services(settings: Settings, migrate: bool = True) -> Services:
         privacy_requests=RequestService(engine),
         vault=vault,
         service_desk=ServiceDesk(engine),
+        limits=RateLimits.from_settings(settings),
     )
 
 
@@ -141,14 +144,18 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     @app.exception_handler(LendGuardError)
     async def _lendguard_error(request: Request, exc: LendGuardError) -> Response:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        headers: dict[str, str] = {}
+        if exc.status_code == 401:
+            headers["WWW-Authenticate"] = "Bearer"
+        if isinstance(exc, RateLimited):
+            headers["Retry-After"] = str(max(1, exc.retry_after))
         return problem(
             exc.status_code,
             exc.title,
             exc.detail,
             [{"field": e.field, "message": e.message} for e in exc.errors],
             instance=request.url.path,
-            headers=headers,
+            headers=headers or None,
         )
 
     @app.exception_handler(RequestValidationError)

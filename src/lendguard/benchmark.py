@@ -1266,6 +1266,10 @@ def bench_http(
             "LENDGUARD_BOOTSTRAP_ADMIN_KEY": key,
             "LENDGUARD_LOG_LEVEL": "WARNING",
             "LENDGUARD_STATE_BACKEND": "memory",
+            # One key sends everything, as fast as the server goes: the per-key limit (2,000/s
+            # by default) is lifted out of reach, yet still checked on every request.
+            "LENDGUARD_API_RATE_PER_KEY": "1000000000",
+            "LENDGUARD_API_BURST_PER_KEY": "1000000000",
         }
         with _serve("lendguard.asgi:app", env, workdir) as srv:
             results["http"] = _drive(

@@ -55,6 +55,15 @@ class Settings(BaseSettings):
     # The agent assistant's trained models (`lendguard assistant train --out DIR`). Unset, or a
     # folder without a trained model: the built-in lending intents and the scam-cue lexicon.
     assistant_model_dir: str | None = None
+    # Rate limits (lendguard.auth.ratelimit), per process; a rate of 0 turns that limit off.
+    # Console sign-in attempts per minute (every attempt counts), by client IP and by username.
+    login_rate_per_ip: float = Field(default=30.0, ge=0)
+    login_burst_per_ip: int = Field(default=60, ge=1)
+    login_rate_per_username: float = Field(default=10.0, ge=0)
+    login_burst_per_username: int = Field(default=10, ge=1)
+    # API requests per second on one API key.
+    api_rate_per_key: float = Field(default=2_000.0, ge=0)
+    api_burst_per_key: int = Field(default=4_000, ge=1)
 
 
 @lru_cache(maxsize=1)

@@ -71,3 +71,18 @@ class ServiceUnavailable(LendGuardError):
     ) -> None:
         super().__init__(detail, errors=errors)
         self.retry_after = retry_after
+
+
+class RateLimited(LendGuardError):
+    """Too many requests from one client IP, for one username or on one API key: nothing was
+    done, and the same request may be sent again after ``retry_after`` seconds (the
+    ``Retry-After`` header)."""
+
+    status_code = 429
+    title = "Too many requests"
+
+    def __init__(
+        self, detail: str, *, errors: list[FieldError] | None = None, retry_after: int = 1
+    ) -> None:
+        super().__init__(detail, errors=errors)
+        self.retry_after = retry_after
