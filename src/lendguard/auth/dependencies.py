@@ -7,6 +7,7 @@ import hmac
 from collections.abc import Awaitable, Callable
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
 from lendguard.auth.service import Principal, Scope
 from lendguard.errors import FieldError, Forbidden, Unauthorized
@@ -23,7 +24,8 @@ def authorize(request: Request, scope: Scope) -> Principal:
     accepted; a state-changing request on a cookie must also carry the session's CSRF token
     in ``X-CSRF-Token`` (the console's forms check their own hidden field). Called directly by
     the per-event endpoints (cheaper than FastAPI's dependency solving on the hottest path)
-    and through :func:`require` everywhere else.
+    and through :func:`require` everywhere else. A request on an API key over its rate limit
+    (:mod:`lendguard.auth.ratelimit`) is refused with 429 and ``Retry-After``.
     """
     header = request.headers.get("authorization")
     if header is None:
@@ -32,14 +34,36 @@ def authorize(request: Request, scope: Scope) -> Principal:
         kind, _, secret = header.partition(" ")
         if kind.lower() != "bearer" or not secret.strip():
             raise Unauthorized("missing or malformed 'Authorization: Bearer <key>' header")
-        principal = request.app.state.services.api_keys.authenticate(secret.strip())
+        services = request.app.state.services
+        principal = services.api_keys.authenticate(secret.strip())
         if principal is None:
             raise Unauthorized("the API key is not valid")
+        # Per key, before the scope check: every authenticated request counts.
+        services.limits.check_api_key(principal.key_id)
     if not principal.has(scope):
         what = "API key" if principal.kind == "key" else f"role '{principal.role}'"
         raise Forbidden(f"the {what} lacks the '{scope.value}' scope")
     request.state.principal = principal
     return principal
+
+
+def _reads_database(request: Request) -> bool:
+    """Whether :func:`authorize` would read the database: a console session (always), or an
+    API key its cache does not hold (at most once per key every half second)."""
+    header = request.headers.get("authorization")
+    if header is None:
+        return bool(request.cookies.get(SESSION_COOKIE))
+    kind, _, secret = header.partition(" ")
+    if kind.lower() != "bearer" or not secret.strip():
+        return False
+    return not request.app.state.services.api_keys.is_cached(secret.strip())
+
+
+async def authorize_async(request: Request, scope: Scope) -> Principal:
+    """:func:`authorize` for the event loop: a database read happens on a worker thread."""
+    if _reads_database(request):
+        return await run_in_threadpool(authorize, request, scope)
+    return authorize(request, scope)
 
 
 def _session_principal(request: Request) -> Principal:
@@ -110,8 +134,10 @@ def require_for(scope: Scope, data_purpose: str) -> Callable[[Request], Awaitabl
     """:func:`require`, plus the purpose check for data collected for ``data_purpose``."""
 
     async def dependency(request: Request) -> Principal:
-        principal = authorize(request, scope)
-        check_purpose(request, principal, data_purpose)
+        principal = await authorize_async(request, scope)
+        if data_purpose == "anti_fraud" and restricted_purpose(request, principal) is not None:
+            # A refusal writes to the audit trail: on a worker thread.
+            await run_in_threadpool(check_purpose, request, principal, data_purpose)
         return principal
 
     return dependency
@@ -122,9 +148,10 @@ def client_ip(request: Request) -> str | None:
 
 
 def require(scope: Scope) -> Callable[[Request], Awaitable[Principal]]:
-    """A FastAPI dependency for :func:`authorize`."""
+    """A FastAPI dependency for :func:`authorize` (:func:`authorize_async`: a database read
+    runs on a worker thread, never on the event loop)."""
 
     async def dependency(request: Request) -> Principal:
-        return authorize(request, scope)
+        return await authorize_async(request, scope)
 
     return dependency

@@ -318,6 +318,12 @@ class ApiKeyService:
             ).all()
         return [self._listing(dict(r._mapping), now) for r in rows]
 
+    def is_cached(self, secret: str) -> bool:
+        """Whether :meth:`authenticate` would answer ``secret`` from its cache, without
+        reading the database (callers on the event loop read it on a worker thread)."""
+        cached = self._cache.get(hash_key(secret))
+        return cached is not None and self.monotonic() - cached.read_at < self.cache_ttl_s
+
     def authenticate(self, secret: str) -> Principal | None:
         """The key's principal, or None for an unknown, revoked or expired key."""
         digest = hash_key(secret)

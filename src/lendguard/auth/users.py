@@ -3,6 +3,11 @@
 The session cookie carries a random token; the database holds only its SHA-256, so a leaked
 table cannot be replayed as cookies. Each session has its own CSRF token, which every state-
 changing console request must echo (form field or ``X-CSRF-Token`` header).
+
+Passwords are hashed on the hashing pool of :mod:`lendguard.auth.passwords`, never inside a
+database transaction: a sign-in reads the account (:meth:`UserService.login_candidate`), checks
+the password, then writes the outcome (:meth:`UserService.finish_login`), so no connection is
+held while a hash is computed or waits its turn.
 """
 
 from __future__ import annotations
@@ -12,10 +17,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Engine, delete, insert, or_, select, update
 
+from lendguard.auth.passwords import DUMMY_HASH, hash_password, needs_rehash, verify_password
 from lendguard.auth.service import ROLE_SCOPES, Principal, Role
 from lendguard.errors import Conflict, FieldError, NotFound, ValidationFailed
 from lendguard.kit.ids import new_id
@@ -26,14 +30,22 @@ LOCK_OUT = timedelta(minutes=15)
 SESSION_LIFETIME = timedelta(hours=8)
 MIN_PASSWORD_LENGTH = 10
 
-_hasher = PasswordHasher()
-# A real hash to verify against when the username is unknown, so the answer takes as long
-# as for a known user (no user enumeration by timing).
-_DUMMY_HASH = _hasher.hash("not-a-real-password-" + secrets.token_hex(8))
-
 
 class LoginFailed(Exception):
     """Wrong username or password, or a locked or disabled account (one message for all)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LoginCandidate:
+    """The account a sign-in names, as read before its password is checked. ``password_hash``
+    is the hash to check against: a dummy one when there is no usable account (unknown,
+    disabled or locked), so every attempt costs the same."""
+
+    password_hash: str
+    user_id: str | None = None
+    username: str = ""
+    role: str = ""
+    locale: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +87,8 @@ class UserService:
             errors.append(FieldError("password", f"at least {MIN_PASSWORD_LENGTH} characters"))
         if errors:
             raise ValidationFailed("invalid user", errors=errors)
+        # Hashed before the transaction: no connection is held while the hash is computed.
+        password_hash = hash_password(password)
         with self.db.begin() as conn:
             taken = conn.execute(select(User.id).where(User.username == username)).first()
             if taken is not None:
@@ -87,7 +101,7 @@ class UserService:
                 {
                     "id": user_id,
                     "username": username,
-                    "password_hash": _hasher.hash(password),
+                    "password_hash": password_hash,
                     "role": role,
                     "locale": locale,
                     "disabled": False,
@@ -116,51 +130,89 @@ class UserService:
         """A new session (cookie token, session info) or :class:`LoginFailed`.
 
         After ``MAX_FAILED_LOGINS`` wrong passwords in a row the account is locked for
-        ``LOCK_OUT``; a correct password does not open a locked account.
+        ``LOCK_OUT``; a correct password does not open a locked account. Blocks while the hash
+        is computed; the console checks the password with
+        :func:`~lendguard.auth.passwords.verify_password_async` between
+        :meth:`login_candidate` and :meth:`finish_login` instead.
         """
+        candidate = self.login_candidate(username)
+        matched = verify_password(candidate.password_hash, password)
+        return self.finish_login(candidate, matched, password, ip)
+
+    def login_candidate(self, username: str) -> LoginCandidate:
+        """The account to check a sign-in's password against (a short read)."""
         now = datetime.now(UTC)
-        with self.db.begin() as conn:
+        with self.db.connect() as conn:
             row = conn.execute(select(User).where(User.username == username)).one_or_none()
-            if row is None:
-                _verify(_DUMMY_HASH, password)
-                raise LoginFailed()
-            if row.disabled or (row.locked_until is not None and row.locked_until > now):
-                _verify(_DUMMY_HASH, password)
-                raise LoginFailed()
-            if not _verify(row.password_hash, password):
-                failed = row.failed_logins + 1
-                values: dict[str, object] = {"failed_logins": failed}
-                if failed >= MAX_FAILED_LOGINS:
-                    values = {"failed_logins": 0, "locked_until": now + LOCK_OUT}
-                conn.execute(update(User).where(User.id == row.id).values(**values))
-                # Commit the count before refusing (raising here would roll it back).
-                conn.commit()
-                raise LoginFailed()
-            if _hasher.check_needs_rehash(row.password_hash):
+        if row is None or row.disabled or (row.locked_until is not None and row.locked_until > now):
+            return LoginCandidate(DUMMY_HASH)
+        return LoginCandidate(row.password_hash, row.id, row.username, row.role, row.locale)
+
+    def finish_login(
+        self, candidate: LoginCandidate, matched: bool, password: str, ip: str | None
+    ) -> tuple[str, SessionInfo]:
+        """Record a sign-in whose password was checked: a wrong one counts towards the lock-out
+        (:class:`LoginFailed`); a right one opens a session, unless the account was disabled,
+        locked or given another password meanwhile (:class:`LoginFailed`)."""
+        user_id = candidate.user_id
+        if user_id is None:
+            raise LoginFailed()
+        now = datetime.now(UTC)
+        if not matched:
+            with self.db.begin() as conn:
+                # Counted in the database (concurrent failures each count), then read back in
+                # the same transaction, which holds the row.
                 conn.execute(
                     update(User)
-                    .where(User.id == row.id)
-                    .values(password_hash=_hasher.hash(password))
+                    .where(User.id == user_id)
+                    .values(failed_logins=User.failed_logins + 1)
                 )
-            conn.execute(
+                failed = conn.execute(
+                    select(User.failed_logins).where(User.id == user_id)
+                ).scalar_one_or_none()
+                if failed is not None and failed >= MAX_FAILED_LOGINS:
+                    conn.execute(
+                        update(User)
+                        .where(User.id == user_id)
+                        .values(failed_logins=0, locked_until=now + LOCK_OUT)
+                    )
+            raise LoginFailed()
+        values: dict[str, object] = {
+            "failed_logins": 0,
+            "locked_until": None,
+            "last_login_at": now,
+        }
+        if needs_rehash(candidate.password_hash):
+            values["password_hash"] = hash_password(password)
+        with self.db.begin() as conn:
+            opened = conn.execute(
                 update(User)
-                .where(User.id == row.id)
-                .values(failed_logins=0, locked_until=None, last_login_at=now)
+                .where(
+                    User.id == user_id,
+                    User.password_hash == candidate.password_hash,
+                    User.disabled.is_(False),
+                    or_(User.locked_until.is_(None), User.locked_until <= now),
+                )
+                .values(**values)
             )
+            if not opened.rowcount:
+                raise LoginFailed()  # (rolls the transaction back: nothing written)
             token = secrets.token_urlsafe(32)
             csrf = secrets.token_urlsafe(24)
             conn.execute(
                 insert(ConsoleSession),
                 {
                     "token_hash": hash_token(token),
-                    "user_id": row.id,
+                    "user_id": user_id,
                     "csrf_token": csrf,
                     "created_at": now,
                     "expires_at": now + SESSION_LIFETIME,
                     "ip": ip,
                 },
             )
-            info = SessionInfo(principal_for(row.id, row.username, row.role), csrf, row.locale)
+        info = SessionInfo(
+            principal_for(user_id, candidate.username, candidate.role), csrf, candidate.locale
+        )
         return token, info
 
     def session(self, token: str) -> SessionInfo | None:
@@ -202,10 +254,3 @@ class UserService:
             done = conn.execute(update(User).where(User.username == username).values(role=role))
             if not done.rowcount:
                 raise NotFound(f"user '{username}' does not exist")
-
-
-def _verify(password_hash: str, password: str) -> bool:
-    try:
-        return _hasher.verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False

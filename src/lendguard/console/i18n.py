@@ -14,6 +14,7 @@ ZH: dict[str, str] = {
     "Username": "用户名",
     "Password": "密码",
     "Wrong username or password, or the account is locked.": "用户名或密码错误，或账户已被锁定。",
+    "Too many sign-in attempts. Try again in a moment.": "登录尝试过于频繁，请稍后再试。",
     "Dashboard": "总览",
     "Live decisions": "实时决策",
     "Case queue": "案件队列",

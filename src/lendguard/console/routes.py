@@ -4,6 +4,11 @@ drawn on the server: nothing is fetched from a CDN and every page works without 
 Every page checks the signed-in user's role through the same scopes as the API; every form
 carries the session's CSRF token; every change goes through the same services as the API
 (and so into the same audit trail and case timelines).
+
+Nothing here blocks the event loop: the pages are plain ``def`` routes (FastAPI runs them on
+worker threads), and the ``async`` form handlers read the form on the loop and do everything
+else (the session lookup, the password hash, the services' database work) on a worker thread.
+Sign-in attempts are rate limited per client IP and per username (429 with ``Retry-After``).
 """
 
 from __future__ import annotations
@@ -17,22 +22,26 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import func, select
+from starlette.concurrency import run_in_threadpool
 
 from lendguard.auth import audit
 from lendguard.auth.dependencies import SESSION_COOKIE, client_ip
+from lendguard.auth.passwords import verify_password_async
 from lendguard.auth.service import Scope
-from lendguard.auth.users import SESSION_LIFETIME, LoginFailed, SessionInfo
+from lendguard.auth.users import SESSION_LIFETIME, LoginCandidate, LoginFailed, SessionInfo
 from lendguard.console.charts import horizontal_bars, stacked_bars
 from lendguard.console.i18n import LOCALES, translator
-from lendguard.errors import LendGuardError
+from lendguard.errors import LendGuardError, RateLimited
 from lendguard.kit.params import RowNumber
 from lendguard.models.decision import DecisionRecord, EventRecord
 
+log = structlog.get_logger()
 router = APIRouter(prefix="/console", include_in_schema=False)
 LANG_COOKIE = "lg_lang"
 ACTIONS = ("allow", "remind", "dissuade", "intercept", "block")
@@ -119,6 +128,12 @@ async def _form(request: Request, info: SessionInfo) -> dict[str, str]:
     return {k: str(v) for k, v in form.items()}
 
 
+async def _posted(request: Request, scope: Scope) -> tuple[SessionInfo, dict[str, str]]:
+    """A form post's session (looked up on a worker thread) and its checked form."""
+    info = await run_in_threadpool(_page, request, scope)
+    return info, await _form(request, info)
+
+
 def install(app: Any) -> None:
     """Mount the console and its error handling on the app."""
     app.mount("/console/static", static_files, name="console-static")
@@ -159,9 +174,41 @@ def login_page(request: Request) -> HTMLResponse:
 async def login(request: Request) -> Response:
     form = await request.form()
     username, password = str(form.get("username", "")), str(form.get("password", ""))
+    target = str(form.get("next") or "")
+    ip = client_ip(request)
+    try:
+        # Before the password is checked: a refused attempt costs no hash.
+        request.app.state.services.limits.check_login(ip, username)
+    except RateLimited as exc:
+        log.warning("console.login_rate_limited", ip=ip, limit=exc.errors[0].field)
+        if "text/html" not in request.headers.get("accept", ""):
+            raise  # an RFC 9457 problem document with Retry-After
+        response = _render(
+            request, "login.html", None, 429, limited=exc.retry_after, next=target or None
+        )
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    # The database on worker threads; the argon2 hash (tens to hundreds of milliseconds of CPU)
+    # on the hashing pool, waited for here without holding a thread.
+    users = request.app.state.services.users
+    candidate = await run_in_threadpool(users.login_candidate, username)
+    matched = await verify_password_async(candidate.password_hash, password)
+    return await run_in_threadpool(
+        _sign_in, request, candidate, matched, username, password, target
+    )
+
+
+def _sign_in(
+    request: Request,
+    candidate: LoginCandidate,
+    matched: bool,
+    username: str,
+    password: str,
+    target: str,
+) -> Response:
     services = request.app.state.services
     try:
-        token, info = services.users.login(username, password, client_ip(request))
+        token, info = services.users.finish_login(candidate, matched, password, client_ip(request))
     except LoginFailed:
         audit.record_now(
             services.decisions.db,
@@ -170,11 +217,10 @@ async def login(request: Request) -> Response:
             "console",
             client_ip(request),
         )
-        return _render(request, "login.html", None, 401, failed=True, next=form.get("next"))
+        return _render(request, "login.html", None, 401, failed=True, next=target or None)
     audit.record_now(
         services.decisions.db, info.principal.actor, "console.login", "console", client_ip(request)
     )
-    target = str(form.get("next") or "/console")
     if not target.startswith("/console"):
         target = "/console"
     response = RedirectResponse(target, status_code=303)
@@ -192,10 +238,12 @@ async def login(request: Request) -> Response:
 
 @router.post("/logout")
 async def logout(request: Request) -> Response:
-    info = _session(request)
+    info = await run_in_threadpool(_session, request)
     if info is not None:
         await _form(request, info)
-        request.app.state.services.users.logout(request.cookies.get(SESSION_COOKIE, ""))
+        await run_in_threadpool(
+            request.app.state.services.users.logout, request.cookies.get(SESSION_COOKIE, "")
+        )
     response = RedirectResponse("/console/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
@@ -288,9 +336,10 @@ def queue(request: Request) -> HTMLResponse:
 
 @router.post("/cases/next")
 async def take_next(request: Request) -> Response:
-    info = _page(request, Scope.cases_write)
-    await _form(request, info)
-    case = request.app.state.services.cases.next_case(info.principal.actor, client_ip(request))
+    info, _ = await _posted(request, Scope.cases_write)
+    case = await run_in_threadpool(
+        request.app.state.services.cases.next_case, info.principal.actor, client_ip(request)
+    )
     if case is None:
         return RedirectResponse("/console/cases?empty=1", status_code=303)
     return RedirectResponse(f"/console/cases/{case['id']}", status_code=303)
@@ -325,8 +374,13 @@ def case_page(case_id: str, request: Request) -> HTMLResponse:
 
 @router.post("/cases/{case_id}/transition")
 async def case_transition(case_id: str, request: Request) -> Response:
-    info = _page(request, Scope.cases_write)
-    form = await _form(request, info)
+    info, form = await _posted(request, Scope.cases_write)
+    return await run_in_threadpool(_case_transition, case_id, request, info, form)
+
+
+def _case_transition(
+    case_id: str, request: Request, info: SessionInfo, form: dict[str, str]
+) -> Response:
     try:
         request.app.state.services.cases.transition(
             case_id,
@@ -343,8 +397,13 @@ async def case_transition(case_id: str, request: Request) -> Response:
 
 @router.post("/cases/{case_id}/outreach/{task_id}")
 async def case_outreach(case_id: str, task_id: RowNumber, request: Request) -> Response:
-    info = _page(request, Scope.cases_write)
-    form = await _form(request, info)
+    info, form = await _posted(request, Scope.cases_write)
+    return await run_in_threadpool(_case_outreach, case_id, task_id, request, info, form)
+
+
+def _case_outreach(
+    case_id: str, task_id: int, request: Request, info: SessionInfo, form: dict[str, str]
+) -> Response:
     try:
         request.app.state.services.cases.record_outreach(
             case_id,
@@ -361,8 +420,11 @@ async def case_outreach(case_id: str, task_id: RowNumber, request: Request) -> R
 
 @router.post("/cases/{case_id}/notes")
 async def case_note(case_id: str, request: Request) -> Response:
-    info = _page(request, Scope.cases_write)
-    form = await _form(request, info)
+    info, form = await _posted(request, Scope.cases_write)
+    return await run_in_threadpool(_case_note, case_id, request, info, form)
+
+
+def _case_note(case_id: str, request: Request, info: SessionInfo, form: dict[str, str]) -> Response:
     try:
         request.app.state.services.cases.add_note(
             case_id, form.get("text", ""), info.principal.actor, client_ip(request)
@@ -441,8 +503,11 @@ def rule_version_page(version: RowNumber, request: Request) -> HTMLResponse:
 
 @router.post("/rules/{version}/approve")
 async def approve_version(version: RowNumber, request: Request) -> Response:
-    info = _page(request, Scope.rules_approve)
-    await _form(request, info)
+    info, _ = await _posted(request, Scope.rules_approve)
+    return await run_in_threadpool(_approve_version, version, request, info)
+
+
+def _approve_version(version: int, request: Request, info: SessionInfo) -> Response:
     service = request.app.state.services.decisions
     try:
         service.activate_ruleset(version, info.principal.actor)
@@ -460,8 +525,11 @@ async def approve_version(version: RowNumber, request: Request) -> Response:
 
 @router.post("/models/{version}/approve")
 async def approve_model(version: RowNumber, request: Request) -> Response:
-    info = _page(request, Scope.rules_approve)
-    await _form(request, info)
+    info, _ = await _posted(request, Scope.rules_approve)
+    return await run_in_threadpool(_approve_model, version, request, info)
+
+
+def _approve_model(version: int, request: Request, info: SessionInfo) -> Response:
     service = request.app.state.services.decisions
     try:
         service.activate_model(version, info.principal.actor)
@@ -505,8 +573,11 @@ def lists_page(request: Request) -> HTMLResponse:
 
 @router.post("/lists")
 async def lists_add(request: Request) -> Response:
-    info = _page(request, Scope.lists_write)
-    form = await _form(request, info)
+    info, form = await _posted(request, Scope.lists_write)
+    return await run_in_threadpool(_lists_add, request, info, form)
+
+
+def _lists_add(request: Request, info: SessionInfo, form: dict[str, str]) -> Response:
     service = request.app.state.services.decisions
     try:
         if form.get("kind") == "suppression":
@@ -605,10 +676,7 @@ def complaints_page(request: Request) -> HTMLResponse:
 
 @router.post("/complaints")
 async def complaints_intake(request: Request) -> Response:
-    from lendguard.support.complaint_endpoints import complaint_service
-
-    info = _page(request, Scope.complaints_write)
-    form = await _form(request, info)
+    info, form = await _posted(request, Scope.complaints_write)
     body: dict[str, Any] = {
         "customer_id": form.get("customer_id", ""),
         "channel": form.get("channel", ""),
@@ -618,6 +686,12 @@ async def complaints_intake(request: Request) -> Response:
     }
     if form.get("product"):
         body["product"] = form["product"]
+    return await run_in_threadpool(_complaints_intake, request, info, body)
+
+
+def _complaints_intake(request: Request, info: SessionInfo, body: dict[str, Any]) -> Response:
+    from lendguard.support.complaint_endpoints import complaint_service
+
     try:
         created = complaint_service(request.app).create(
             body, info.principal.actor, client_ip(request)
