@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from lendguard.auth import audit
 from lendguard.auth.dependencies import client_ip, require, require_for
@@ -97,8 +98,14 @@ async def transition(
     case unchanged (its ``release_proposal`` filled in); the same request from a different
     principal resolves it; the proposer again gets 403."""
     body = validated(TransitionBody, await read_json(request), "invalid transition")
-    case = _cases(request).transition(
-        case_id, body.to, principal.actor, body.note, body.revision, client_ip(request)
+    case = await run_in_threadpool(
+        _cases(request).transition,
+        case_id,
+        body.to,
+        principal.actor,
+        body.note,
+        body.revision,
+        client_ip(request),
     )
     if body.to == CaseState.resolved_legit.value and case["state"] != body.to:
         response.status_code = 202
@@ -120,7 +127,9 @@ class AssignBody(BaseModel):
 )
 async def assign(case_id: str, request: Request, principal: CaseWorker) -> Any:
     body = validated(AssignBody, await read_json(request), "invalid assignment")
-    return _cases(request).assign(case_id, body.assignee, principal.actor, client_ip(request))
+    return await run_in_threadpool(
+        _cases(request).assign, case_id, body.assignee, principal.actor, client_ip(request)
+    )
 
 
 class NoteBody(BaseModel):
@@ -130,7 +139,9 @@ class NoteBody(BaseModel):
 @router.post("/cases/{case_id}/notes", tags=["cases"])
 async def add_note(case_id: str, request: Request, principal: CaseWorker) -> Any:
     body = validated(NoteBody, await read_json(request), "invalid note")
-    return _cases(request).add_note(case_id, body.text, principal.actor, client_ip(request))
+    return await run_in_threadpool(
+        _cases(request).add_note, case_id, body.text, principal.actor, client_ip(request)
+    )
 
 
 class OutreachBody(BaseModel):
@@ -149,8 +160,14 @@ async def record_outreach(
     case_id: str, task_id: RowNumber, request: Request, principal: CaseWorker
 ) -> Any:
     body = validated(OutreachBody, await read_json(request), "invalid outreach outcome")
-    return _cases(request).record_outreach(
-        case_id, task_id, body.outcome, body.notes, principal.actor, client_ip(request)
+    return await run_in_threadpool(
+        _cases(request).record_outreach,
+        case_id,
+        task_id,
+        body.outcome,
+        body.notes,
+        principal.actor,
+        client_ip(request),
     )
 
 
@@ -255,18 +272,22 @@ async def add_list_entry(request: Request, principal: ListWriter) -> Any:
     body = validated(ListEntryBody, await read_json(request), "invalid list entry")
     expires = _aware(body.expires_at, "expires_at")
     decisions = request.app.state.services.decisions
-    entry_id = decisions.add_list_entry(
-        body.list_type, body.field, body.value, body.reason, principal.actor, expires
-    )
-    audit.record_now(
-        decisions.db,
-        principal.actor,
-        "lists.add",
-        f"list_entry:{entry_id}",
-        client_ip(request),
-        {"list_type": body.list_type, "field": body.field, "reason": body.reason},
-    )
-    return {"id": entry_id}
+
+    def add() -> Any:
+        entry_id = decisions.add_list_entry(
+            body.list_type, body.field, body.value, body.reason, principal.actor, expires
+        )
+        audit.record_now(
+            decisions.db,
+            principal.actor,
+            "lists.add",
+            f"list_entry:{entry_id}",
+            client_ip(request),
+            {"list_type": body.list_type, "field": body.field, "reason": body.reason},
+        )
+        return {"id": entry_id}
+
+    return await run_in_threadpool(add)
 
 
 @router.delete("/lists/{entry_id}", tags=["lists"], status_code=204)
@@ -289,18 +310,23 @@ async def add_suppression(request: Request, principal: ListWriter) -> Any:
     until = _aware(body.until, "until")
     assert until is not None
     decisions = request.app.state.services.decisions
-    suppression_id = decisions.add_suppression(
-        body.customer_id, body.rule_id, until, body.reason, principal.actor
-    )
-    audit.record_now(
-        decisions.db,
-        principal.actor,
-        "suppressions.add",
-        f"suppression:{suppression_id}",
-        client_ip(request),
-        {"rule_id": body.rule_id, "until": until.isoformat(), "reason": body.reason},
-    )
-    return {"id": suppression_id}
+
+    def add() -> Any:
+        assert until is not None
+        suppression_id = decisions.add_suppression(
+            body.customer_id, body.rule_id, until, body.reason, principal.actor
+        )
+        audit.record_now(
+            decisions.db,
+            principal.actor,
+            "suppressions.add",
+            f"suppression:{suppression_id}",
+            client_ip(request),
+            {"rule_id": body.rule_id, "until": until.isoformat(), "reason": body.reason},
+        )
+        return {"id": suppression_id}
+
+    return await run_in_threadpool(add)
 
 
 @router.delete("/suppressions/{suppression_id}", tags=["lists"], status_code=204)
@@ -343,16 +369,21 @@ class UserBody(BaseModel):
 async def create_user(request: Request, principal: Admin) -> Any:
     body = validated(UserBody, await read_json(request), "invalid user")
     services = request.app.state.services
-    user_id = services.users.create(body.username, body.password, body.role, body.locale)
-    audit.record_now(
-        services.decisions.db,
-        principal.actor,
-        "users.create",
-        f"user:{body.username}",
-        client_ip(request),
-        {"role": body.role},
-    )
-    return {"id": user_id, "username": body.username, "role": body.role}
+
+    def create() -> Any:
+        # The argon2 hash of the new password: tens of milliseconds of CPU.
+        user_id = services.users.create(body.username, body.password, body.role, body.locale)
+        audit.record_now(
+            services.decisions.db,
+            principal.actor,
+            "users.create",
+            f"user:{body.username}",
+            client_ip(request),
+            {"role": body.role},
+        )
+        return {"id": user_id, "username": body.username, "role": body.role}
+
+    return await run_in_threadpool(create)
 
 
 @router.get("/users", tags=["users"])

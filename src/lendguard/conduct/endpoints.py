@@ -14,6 +14,7 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from lendguard.auth import audit
 from lendguard.auth.dependencies import client_ip, require
@@ -55,6 +56,10 @@ def _guard(request: Request) -> ContactGuard:
 )
 async def check_contact(request: Request, principal: ConductChecker) -> Any:
     body = validated(ContactRequest, await read_json(request), "invalid contact check")
+    return await run_in_threadpool(_check_contact, request, principal, body)
+
+
+def _check_contact(request: Request, principal: Principal, body: ContactRequest) -> Any:
     answer = _guard(request).check(body).as_dict()
     if answer["codes"] and body.purpose == "marketing":
         # A marketing contact refused is a decision about the customer's personal data
@@ -80,7 +85,7 @@ async def check_contact(request: Request, principal: ConductChecker) -> Any:
 async def log_contact(request: Request, principal: ConductWriter) -> Any:
     body = validated(ContactLog, await read_json(request), "invalid contact log")
     try:
-        logged = _guard(request).log(body, principal.actor)
+        logged = await run_in_threadpool(_guard(request).log, body, principal.actor)
     except ContactRefused as exc:
         refused = exc.result.as_dict()
         problem = {
@@ -168,6 +173,14 @@ async def set_preference(request: Request, principal: ConductWriter) -> Any:
             for e in validation_errors(exc)
         ]
         raise ValidationFailed("invalid preference", errors=errors) from None
+    return await run_in_threadpool(_set_preference, request, principal, body)
+
+
+def _set_preference(
+    request: Request,
+    principal: Principal,
+    body: MarketingChoice | ThirdPartyChoice | InconvenientChoice,
+) -> Any:
     guard = _guard(request)
     ip = client_ip(request)
     with guard.db.begin() as conn:
@@ -269,6 +282,10 @@ async def set_flag(request: Request, principal: ConductWriter) -> Any:
     body = validated(FlagBody, await read_json(request), "invalid flag")
     if body.until is not None and body.until <= (body.since or datetime.now(UTC)):
         raise ValidationFailed("invalid flag", errors=[FieldError("until", "must be after since")])
+    return await run_in_threadpool(_set_flag, request, principal, body)
+
+
+def _set_flag(request: Request, principal: Principal, body: FlagBody) -> Any:
     guard = _guard(request)
     with guard.db.begin() as conn:
         pk = guard.flags.set_flag(

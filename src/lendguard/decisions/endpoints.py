@@ -13,7 +13,13 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from lendguard.auth import audit
-from lendguard.auth.dependencies import authorize, client_ip, require, require_for
+from lendguard.auth.dependencies import (
+    authorize,
+    authorize_async,
+    client_ip,
+    require,
+    require_for,
+)
 from lendguard.auth.service import Principal, Scope
 from lendguard.decisions.explain import explain
 from lendguard.decisions.service import (
@@ -109,7 +115,7 @@ async def post_event(request: Request) -> Response:
     response_model=None,
 )
 async def post_events_batch(request: Request) -> Response:
-    authorize(request, Scope.events_write)
+    await authorize_async(request, Scope.events_write)
     raw = await read_json(request)
     limit = request.app.state.services.settings.max_batch_events
     if not isinstance(raw, dict) or not isinstance(raw.get("events"), list):
@@ -184,7 +190,8 @@ async def _ruleset_body(request: Request) -> RuleSetUpload:
 )
 async def validate_ruleset(request: Request, _: RulesWriter) -> Any:
     upload = await _ruleset_body(request)
-    parsed = _service(request).validate_ruleset(upload.source, upload.file)
+    # Parsing and compiling a rule set is CPU work: off the event loop.
+    parsed = await run_in_threadpool(_service(request).validate_ruleset, upload.source, upload.file)
     return {
         "valid": True,
         "name": parsed.name,
@@ -201,9 +208,13 @@ async def validate_ruleset(request: Request, _: RulesWriter) -> Any:
 )
 async def upload_ruleset(request: Request, principal: RulesWriter) -> Any:
     upload = await _ruleset_body(request)
-    result = _service(request).upload_ruleset(upload.source, principal.actor, upload.file)
-    _audit(request, principal, "rulesets.upload", f"ruleset:{result['version']}")
-    return result
+
+    def store() -> Any:
+        result = _service(request).upload_ruleset(upload.source, principal.actor, upload.file)
+        _audit(request, principal, "rulesets.upload", f"ruleset:{result['version']}")
+        return result
+
+    return await run_in_threadpool(store)
 
 
 @router.get("/rulesets", tags=["rulesets"])
@@ -265,11 +276,15 @@ class ModelUpload(BaseModel):
 )
 async def register_model(request: Request, principal: RulesWriter) -> Any:
     upload = validated(ModelUpload, await read_json(request), "invalid model upload")
-    result = _service(request).register_model(
-        upload.booster, upload.calibration, upload.card, principal.actor
-    )
-    _audit(request, principal, "models.register", f"model:{result['version']}")
-    return result
+
+    def store() -> Any:
+        result = _service(request).register_model(
+            upload.booster, upload.calibration, upload.card, principal.actor
+        )
+        _audit(request, principal, "models.register", f"model:{result['version']}")
+        return result
+
+    return await run_in_threadpool(store)
 
 
 @router.get("/models", tags=["models"])
@@ -296,7 +311,7 @@ def activate_model(version: RowNumber, request: Request, principal: RulesApprove
     summary="Outcomes learned after the decision: {labels: [{event_id, label}]}",
 )
 async def post_labels(request: Request) -> Response:
-    principal = authorize(request, Scope.labels_write)
+    principal = await authorize_async(request, Scope.labels_write)
     raw = await read_json(request)
     if not isinstance(raw, dict) or not isinstance(raw.get("labels"), list):
         raise ValidationFailed(
@@ -309,7 +324,10 @@ async def post_labels(request: Request) -> Response:
             f"at most {limit} labels per request",
             errors=[FieldError("labels", f"at most {limit} items")],
         )
-    return JSONResponse({"labels": _service(request).record_labels(raw["labels"], principal.actor)})
+    labels = await run_in_threadpool(
+        _service(request).record_labels, raw["labels"], principal.actor
+    )
+    return JSONResponse({"labels": labels})
 
 
 @router.post(

@@ -83,16 +83,20 @@ async def quote_plan(request: Request, _: LendingChecker) -> Response:
 )
 async def propose_plan(request: Request, principal: LendingWriter) -> Response:
     raw = await read_json(request)
-    plan = await run_in_threadpool(_rescue(request).propose, raw, principal.actor)
-    audit.record_now(
-        _rescue(request).db,
-        principal.actor,
-        "lending.plan_proposed",
-        f"plan:{plan['id']}",
-        client_ip(request),
-        {"customer_id": plan["customer_id"]},
-    )
-    return JSONResponse(plan, status_code=201)
+
+    def propose() -> dict[str, Any]:
+        plan: dict[str, Any] = _rescue(request).propose(raw, principal.actor)
+        audit.record_now(
+            _rescue(request).db,
+            principal.actor,
+            "lending.plan_proposed",
+            f"plan:{plan['id']}",
+            client_ip(request),
+            {"customer_id": plan["customer_id"]},
+        )
+        return plan
+
+    return JSONResponse(await run_in_threadpool(propose), status_code=201)
 
 
 @router.post("/hardship-plans/{plan_id}/agree", tags=["lending"])

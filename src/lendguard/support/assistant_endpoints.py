@@ -25,6 +25,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from lendguard.auth.dependencies import require
 from lendguard.auth.service import Principal, Scope
@@ -97,8 +98,11 @@ async def _record_scam_cue(request: Request, body: AnalyzeRequest, analysis: Ana
         # the first record stands.
         from lendguard.decisions.repository import decision_repository as repo
 
-        with decisions.db.connect() as conn:
-            found = repo.find_by_event_id(conn, event.event_id)
+        def find() -> Any:
+            with decisions.db.connect() as conn:
+                return repo.find_by_event_id(conn, event.event_id)
+
+        found = await run_in_threadpool(find)
         if found is None:  # pragma: no cover - the mismatch says it exists
             raise
         decision, replayed = found[1], True
@@ -149,8 +153,13 @@ def _start_rescue(
 async def analyze(request: Request, principal: AssistantUser) -> Any:
     body = validated(AnalyzeRequest, await read_json(request), "invalid assistant request")
     services = request.app.state.services
-    assistant = get_assistant(services.settings.assistant_model_dir)
-    analysis = assistant.analyze(body.text, body.locale)
+
+    def analyse() -> Analysis:
+        # The models (loaded on first use) and the analysis are CPU work: off the event loop.
+        assistant = get_assistant(services.settings.assistant_model_dir)
+        return assistant.analyze(body.text, body.locale)
+
+    analysis = await run_in_threadpool(analyse)
     result: dict[str, Any] = {
         "customer_id": body.customer_id,
         "conversation_id": body.conversation_id,
@@ -158,8 +167,11 @@ async def analyze(request: Request, principal: AssistantUser) -> Any:
     }
     effects: dict[str, Any] = {"decision": None, "rescue": None}
     if analysis.scam.cue:
+        # Decided on the loop as POST /v1/events is (group commit).
         effects["decision"] = await _record_scam_cue(request, body, analysis)
     if analysis.vulnerability:
-        effects["rescue"] = _start_rescue(request, body, analysis, principal)
+        effects["rescue"] = await run_in_threadpool(
+            _start_rescue, request, body, analysis, principal
+        )
     result["effects"] = effects
     return result

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from lendguard.auth.dependencies import client_ip, require
 from lendguard.auth.service import Principal, Scope
@@ -50,7 +51,9 @@ async def create_complaint(request: Request, principal: ComplaintWriter) -> Any:
     ``staff_involved`` (staff the complaint is about: they may not handle it), ``external_ref``.
     The narrative is stored with personal information masked."""
     raw = await read_json(request)
-    return _service(request).create(raw, principal.actor, client_ip(request))
+    return await run_in_threadpool(
+        _service(request).create, raw, principal.actor, client_ip(request)
+    )
 
 
 @router.get(
@@ -101,12 +104,15 @@ def get_complaint(complaint_id: str, request: Request, _: ComplaintReader) -> An
 )
 async def transition(complaint_id: str, request: Request, principal: ComplaintWriter) -> Any:
     raw = await read_json(request)
-    return _service(request).transition(
-        complaint_id,
-        raw,
-        principal.actor,
-        client_ip(request),
-        approver_level=approver_level_of(principal),
+    service = _service(request)
+    return await run_in_threadpool(
+        lambda: service.transition(
+            complaint_id,
+            raw,
+            principal.actor,
+            client_ip(request),
+            approver_level=approver_level_of(principal),
+        )
     )
 
 
@@ -121,8 +127,8 @@ class AssignBody(BaseModel):
 )
 async def assign(complaint_id: str, request: Request, principal: ComplaintWriter) -> Any:
     body = validated(AssignBody, await read_json(request), "invalid assignment")
-    return _service(request).assign(
-        complaint_id, body.assignee, principal.actor, client_ip(request)
+    return await run_in_threadpool(
+        _service(request).assign, complaint_id, body.assignee, principal.actor, client_ip(request)
     )
 
 
@@ -140,10 +146,13 @@ async def extend(complaint_id: str, request: Request, principal: ComplaintWriter
     raw = await read_json(request)
     if not isinstance(raw, dict):
         raise ValidationFailed("expected a JSON object", errors=[FieldError("body", "object")])
-    return _service(request).extend(
-        complaint_id,
-        raw,
-        principal.actor,
-        client_ip(request),
-        approver_level=approver_level_of(principal),
+    service = _service(request)
+    return await run_in_threadpool(
+        lambda: service.extend(
+            complaint_id,
+            raw,
+            principal.actor,
+            client_ip(request),
+            approver_level=approver_level_of(principal),
+        )
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
 
 from lendguard.auth.dependencies import client_ip, require
 from lendguard.auth.service import Principal, Scope
@@ -44,7 +45,7 @@ async def open_contact(request: Request, principal: ContactWriter) -> Any:
     social_media), ``jurisdiction`` (CN, US, UK: whose repeat window applies), ``opened_at``
     (the customer's first message; default now), ``topic`` (may wait until the close)."""
     raw = await read_json(request)
-    contact = _desk(request).open(raw, principal.actor, client_ip(request))
+    contact = await run_in_threadpool(_desk(request).open, raw, principal.actor, client_ip(request))
     return JSONResponse(contact, status_code=200 if contact["replayed"] else 201)
 
 
@@ -64,7 +65,9 @@ def get_contact(conversation_id: str, request: Request, _: ContactReader) -> Any
 )
 async def first_response(conversation_id: str, request: Request, principal: ContactWriter) -> Any:
     raw = await read_json(request)
-    return _desk(request).first_response(conversation_id, raw, principal.actor, client_ip(request))
+    return await run_in_threadpool(
+        _desk(request).first_response, conversation_id, raw, principal.actor, client_ip(request)
+    )
 
 
 @router.post(
@@ -74,7 +77,9 @@ async def first_response(conversation_id: str, request: Request, principal: Cont
 )
 async def close_contact(conversation_id: str, request: Request, principal: ContactWriter) -> Any:
     raw = await read_json(request)
-    return _desk(request).close(conversation_id, raw, principal.actor, client_ip(request))
+    return await run_in_threadpool(
+        _desk(request).close, conversation_id, raw, principal.actor, client_ip(request)
+    )
 
 
 @router.post(
@@ -88,7 +93,9 @@ async def submit_survey(request: Request, principal: SurveySender) -> Any:
     """One survey per contact: the same survey again answers 200 with the record, another one
     409. The comment is stored with personal information masked."""
     raw = await read_json(request)
-    survey = _desk(request).survey(raw, principal.actor, client_ip(request))
+    survey = await run_in_threadpool(
+        _desk(request).survey, raw, principal.actor, client_ip(request)
+    )
     return JSONResponse(survey, status_code=200 if survey["replayed"] else 201)
 
 
