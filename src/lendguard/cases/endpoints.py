@@ -18,6 +18,7 @@ from lendguard.decisions.endpoints import read_json
 from lendguard.decisions.policy import LIST_FIELDS
 from lendguard.decisions.service import validated
 from lendguard.errors import FieldError, ValidationFailed
+from lendguard.kit.bounds import BoundedDatetime
 from lendguard.kit.params import Offset, OptionalRowQuery, RowNumber
 
 router = APIRouter(prefix="/v1")
@@ -240,13 +241,13 @@ class ListEntryBody(BaseModel):
     )
     value: str = Field(min_length=1, max_length=128)
     reason: str = Field(min_length=1, max_length=2000)
-    expires_at: datetime | None = None
+    expires_at: BoundedDatetime | None = None
 
 
 class SuppressionBody(BaseModel):
     customer_id: str = Field(min_length=1, max_length=128)
     rule_id: str = Field(min_length=1, max_length=64)
-    until: datetime
+    until: BoundedDatetime
     reason: str = Field(min_length=1, max_length=2000)
 
 

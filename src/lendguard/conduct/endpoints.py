@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from lendguard.auth import audit
@@ -33,6 +33,7 @@ from lendguard.conduct.rescue import Flag
 from lendguard.decisions.endpoints import read_json
 from lendguard.decisions.service import validated, validation_errors
 from lendguard.errors import FieldError, NotFound, ValidationFailed
+from lendguard.kit.bounds import Instant
 from lendguard.kit.crypto import pseudonymise
 from lendguard.responses import PROBLEM_JSON, JSONResponse
 
@@ -124,7 +125,7 @@ class MarketingChoice(BaseModel):
         default="*", description="a channel, or * for all"
     )
     opted_out: bool
-    at: AwareDatetime | None = None
+    at: Instant | None = None
     source: str = Field(default="api", min_length=1, max_length=64)
 
 
@@ -137,7 +138,7 @@ class ThirdPartyChoice(BaseModel):
     contact: str | None = Field(default=None, min_length=1, max_length=512)
     channel: Channel = Field(default="call", description="how to normalise the contact")
     jurisdiction: str = Field(default="CN", min_length=2, max_length=8)
-    at: AwareDatetime | None = None
+    at: Instant | None = None
     source: str = Field(default="api", min_length=1, max_length=64)
 
 
@@ -268,8 +269,8 @@ class FlagBody(BaseModel):
     flag: Flag
     reason: str = Field(min_length=1, max_length=2000)
     source: str = Field(default="api", min_length=1, max_length=64)
-    since: AwareDatetime | None = None
-    until: AwareDatetime | None = None
+    since: Instant | None = None
+    until: Instant | None = None
 
 
 @router.post(

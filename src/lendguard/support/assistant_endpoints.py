@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from lendguard.auth.dependencies import require
@@ -33,6 +33,7 @@ from lendguard.decisions.endpoints import read_json
 from lendguard.decisions.service import validated
 from lendguard.errors import IdempotencyMismatch
 from lendguard.events.schemas import Event, EventType
+from lendguard.kit.bounds import Instant
 from lendguard.support.assistant import Analysis, get_assistant
 
 router = APIRouter(prefix="/v1/assistant")
@@ -50,7 +51,7 @@ class AnalyzeRequest(BaseModel):
         default=None, description="zh-CN or en; detected from the text when absent"
     )
     conversation_id: str | None = Field(default=None, min_length=1, max_length=128)
-    occurred_at: AwareDatetime | None = Field(
+    occurred_at: Instant | None = Field(
         default=None, description="when the customer said it (default: now)"
     )
 
