@@ -14,6 +14,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any, TypeVar
@@ -219,6 +220,8 @@ class DecisionService:
         # States touched by decisions not yet committed (the store sees them after the commit).
         self._overlay: dict[str, EntityState] = {}
         self._flush_scheduled = False
+        # The thread that writes the groups queued by the event loop (see _flush_from_loop).
+        self._committer: ThreadPoolExecutor | None = None
         # Set when an event failed half-way through being folded into the state (or a batch
         # was abandoned after some of its events were folded): the in-memory state and graph
         # hold effects of events that will never be written. The next decision rebuilds both
@@ -324,6 +327,9 @@ class DecisionService:
         self.lists = view
 
     def close(self) -> None:
+        committer, self._committer = self._committer, None
+        if committer is not None:
+            committer.shutdown(wait=True)
         with self.lock:
             self.store.close()
             for conn in (self._writer, self._reader):
@@ -355,8 +361,9 @@ class DecisionService:
         """As :meth:`decide`, for the event loop, with group commit across requests.
 
         The first request to queue a decision schedules one flush at the end of the current
-        loop iteration; every request decided before it runs joins the same transaction, so
-        groups grow with load and no thread hand-off is needed.
+        loop iteration, written by the committer thread; every request decided before it runs
+        joins the same transaction, and requests decided while it writes join the next, so
+        groups grow with load and the loop never waits on the database.
         """
         outcome = self._enqueue(event, started)
         if isinstance(outcome, dict):
@@ -506,6 +513,18 @@ class DecisionService:
         return {k: overlay[k] for k in wanted}
 
     def _flush_from_loop(self) -> None:
+        """Hand the group commit to the committer thread: the event loop never waits on the
+        database (a commit slowed by other writers would stall every request in flight)."""
+        committer = self._committer
+        if committer is None:
+            committer = self._committer = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="lendguard-commit"
+            )
+        committer.submit(self._flush_on_committer)
+
+    def _flush_on_committer(self) -> None:
+        # Reset before taking the queue: a decision queued from now on schedules another
+        # flush, one queued before is in this group (no wake-up is lost).
         self._flush_scheduled = False
         try:
             self._commit_queued()
@@ -630,7 +649,16 @@ class DecisionService:
                 batch, self._queue = self._queue, []
             if not batch:
                 return
-            self._commit_batch(batch)
+            wake = self._commit_batch(batch)
+        try:
+            self._after_commit(batch)
+        finally:
+            # The callers hear of their decisions once the cases and rescue steps they open
+            # exist: an analyst fetching the case right after the answer finds it.
+            for loop, future in wake:
+                loop.call_soon_threadsafe(_resolve, future)
+
+    def _after_commit(self, batch: list[_Pending]) -> None:
         if self.after_commit:
             # Only decisions that act (remind or more) can matter to cases or the rescue
             # ladder; allows are the bulk of traffic and are skipped here.
@@ -644,8 +672,12 @@ class DecisionService:
                     except Exception:  # durable already: each consumer has a sweep
                         log.exception("decisions.after_commit_failed", decisions=len(acted))
 
-    def _commit_batch(self, batch: list[_Pending]) -> None:
-        """Write one group, then publish its states (or fail every waiter and rebuild)."""
+    def _commit_batch(
+        self, batch: list[_Pending]
+    ) -> list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]]:
+        """Write one group, then publish its states (or fail every item and rebuild); returns
+        the waiters to wake (the caller wakes them after the after-commit hooks)."""
+        wake: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         error: BaseException | None = None
         seq = 0
         try:
@@ -673,15 +705,22 @@ class DecisionService:
                 item.error = _as_public_error(error, item) if error is not None else None
                 item.done = True
                 self._inflight.pop(item.event_row["event_id"], None)
-                for loop, future in item.waiters:
-                    loop.call_soon_threadsafe(_resolve, future)
+                wake.extend(item.waiters)
             if error is not None:
-                self._rebuild_state()
-                self._rebuild_pending = False
+                try:
+                    self._rebuild_state()
+                    self._rebuild_pending = False
+                except Exception:  # the database is still away: rebuilt before the next one
+                    log.exception("state.rebuild_failed")
+                    self._rebuild_pending = True
             elif not self._queue and not self._holding and not self._rebuild_pending:
                 self._overlay = {}
                 if isinstance(self.store, MemoryStateStore):
-                    self.store.maybe_checkpoint()
+                    try:
+                        self.store.maybe_checkpoint()
+                    except Exception:  # the log has every event: the next checkpoint catches up
+                        log.exception("state.checkpoint_failed")
+        return wake
 
     def _suspect_connections(self) -> None:
         """The database failed: the long-lived reader and writer may hold dead connections
