@@ -145,6 +145,24 @@ API_POSTS: list[tuple[str, dict[str, Any]]] = [
     ("/v1/support/contacts/S1/first-response", {}),
     ("/v1/support/contacts/S1/close", {"outcome": "resolved", "topic": "repayment_methods"}),
     ("/v1/support/surveys", {"conversation_id": "S1", "score": 5}),
+    (
+        "/v1/privacy/notices",
+        {"notice_key": "n", "purposes": ["marketing"], "texts": {"en": "How we use it"}},
+    ),
+    (
+        "/v1/privacy/consents",
+        {
+            "customer_id": "c-1",
+            "purpose": "marketing",
+            "granted": True,
+            "notice_key": "n",
+            "notice_version": 1,
+        },
+    ),
+    ("/v1/privacy/requests", {"customer_id": "c-1", "kind": "access", "details": {}}),
+    ("/v1/privacy/requests/dsr-nope/verify", {"method": "sms_code"}),
+    ("/v1/privacy/requests/dsr-nope/refuse", {"reason": "duplicate"}),
+    ("/v1/privacy/pii/mask", {"texts": ["call 13987654321"]}),
 ]
 
 

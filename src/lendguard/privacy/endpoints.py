@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from lendguard.auth import audit
 from lendguard.auth.dependencies import (
@@ -52,7 +53,8 @@ def _requests(request: Request) -> RequestService:
 
 @router.post("/notices", tags=["privacy"], status_code=201, summary="Publish a notice version")
 async def publish_notice(request: Request, principal: Admin) -> Any:
-    return _ledger(request).publish_notice(await read_json(request), principal.actor)
+    raw = await read_json(request)
+    return await run_in_threadpool(_ledger(request).publish_notice, raw, principal.actor)
 
 
 @router.get("/notices/{notice_key}/{version}", tags=["privacy"])
@@ -67,7 +69,10 @@ def get_notice(notice_key: str, version: RowNumber, request: Request, _: Consent
     summary="Record a grant or a withdrawal (per purpose; effective at once)",
 )
 async def record_consent(request: Request, principal: ConsentWriter) -> Any:
-    return _ledger(request).record(await read_json(request), principal.actor, client_ip(request))
+    raw = await read_json(request)
+    return await run_in_threadpool(
+        _ledger(request).record, raw, principal.actor, client_ip(request)
+    )
 
 
 @router.get("/customers/{customer_id}/consents", tags=["privacy"])
@@ -91,7 +96,8 @@ async def check_consent_flow(request: Request, _: ConsentWriter) -> Any:
     necessary = load_policy("privacy", "CN", datetime.now(UTC).date())[
         "necessary_pi_online_lending"
     ]
-    answer = check_flow(await read_json(request), list(necessary.value))
+    raw = await read_json(request)
+    answer = await run_in_threadpool(check_flow, raw, list(necessary.value))
     answer["necessary_pi"] = {"value": necessary.value, "source": necessary.source_text}
     return answer
 
@@ -162,7 +168,10 @@ def customer_audit(customer_id: str, request: Request, _: AuditReader) -> Any:
 
 @router.post("/requests", tags=["privacy"], status_code=201, summary="Receive a request")
 async def create_request(request: Request, principal: RequestWorker) -> Any:
-    return _requests(request).create(await read_json(request), principal.actor, client_ip(request))
+    raw = await read_json(request)
+    return await run_in_threadpool(
+        _requests(request).create, raw, principal.actor, client_ip(request)
+    )
 
 
 def _for_caller(request: Request, principal: Principal, found: dict[str, Any]) -> dict[str, Any]:
@@ -199,7 +208,9 @@ class VerifyBody(BaseModel):
 @router.post("/requests/{request_id}/verify", tags=["privacy"])
 async def verify_request(request_id: str, request: Request, principal: RequestWorker) -> Any:
     body = validated(VerifyBody, await read_json(request), "invalid verification")
-    return _requests(request).verify(request_id, body.method, principal.actor, client_ip(request))
+    return await run_in_threadpool(
+        _requests(request).verify, request_id, body.method, principal.actor, client_ip(request)
+    )
 
 
 class RefuseBody(BaseModel):
@@ -209,7 +220,9 @@ class RefuseBody(BaseModel):
 @router.post("/requests/{request_id}/refuse", tags=["privacy"], summary="Refuse, with a reason")
 async def refuse_request(request_id: str, request: Request, principal: RequestWorker) -> Any:
     body = validated(RefuseBody, await read_json(request), "invalid refusal")
-    return _requests(request).refuse(request_id, body.reason, principal.actor, client_ip(request))
+    return await run_in_threadpool(
+        _requests(request).refuse, request_id, body.reason, principal.actor, client_ip(request)
+    )
 
 
 @router.post(
