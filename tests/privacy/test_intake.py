@@ -156,6 +156,31 @@ class TestIntake:
         assert blocked["action"] == "block"
         assert_nothing_stored_in_clear(app_client)
 
+    def test_an_access_request_by_the_clear_id_exports_the_pseudonymised_history(
+        self, app_client: Api
+    ) -> None:
+        """The customer asks with the id the lender knows (their mobile): the export holds the
+        events and decisions stored under its pseudonym (it held none of them before)."""
+        app_client.decide(make_event(customer_id=MOBILE, amount="50"))
+        created = app_client.client.post(
+            "/v1/privacy/requests",
+            json={"customer_id": MOBILE, "kind": "access", "details": {}},
+            headers=app_client.admin,
+        ).json()
+        for step, body in (("verify", {"method": "sms_code"}), ("fulfil", None)):
+            done = app_client.client.post(
+                f"/v1/privacy/requests/{created['id']}/{step}", json=body, headers=app_client.admin
+            )
+            assert done.status_code == 200, done.text
+        export = app_client.client.get(
+            f"/v1/privacy/requests/{created['id']}/export", headers=app_client.admin
+        )
+        assert export.status_code == 200, export.text
+        tables = export.json()["tables"]
+        assert len(tables["events"]["rows"]) == 1
+        assert len(tables["decisions"]["rows"]) == 1
+        assert len(tables["data_subject_requests"]["rows"]) == 1
+
 def test_without_a_vault_the_service_still_keeps_no_clear_value(
     database_url: str, service_factory: ServiceFactory
 ) -> None:

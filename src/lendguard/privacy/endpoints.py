@@ -241,7 +241,9 @@ def fulfil_request(request_id: str, request: Request, principal: RequestWorker) 
     customer, kind, details = found["customer_id"], found["kind"], found["details"]
     result: dict[str, Any]
     if kind == "access":
-        export = export_customer(services.decisions.db, customer, services.vault)
+        export = export_customer(
+            services.decisions.db, customer, services.vault, pii_key=services.decisions.pii_key
+        )
         result = {
             "tables_with_rows": sorted(t for t, v in export["tables"].items() if v.get("rows")),
             "rows": sum(len(v.get("rows", [])) for v in export["tables"].values()),
@@ -344,6 +346,11 @@ def request_export(request_id: str, request: Request, principal: RequestWorker) 
         client_ip(request),
         detail,
     )
+    services = request.app.state.services
     return export_customer(
-        db, found["customer_id"], request.app.state.services.vault, withhold_for=purpose
+        db,
+        found["customer_id"],
+        services.vault,
+        withhold_for=purpose,
+        pii_key=services.decisions.pii_key,
     )

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection, Engine, Table, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, Table, insert, select, update
 
 from lendguard.auth import audit
 from lendguard.conduct.policy import NoPolicyInForce, PolicyError, load_policy
@@ -25,6 +25,7 @@ from lendguard.kit.bounds import BoundedDatetime
 from lendguard.kit.ids import new_id
 from lendguard.models import Base
 from lendguard.models.privacy import DataSubjectRequest
+from lendguard.privacy import intake
 
 KINDS = ("access", "correct", "delete", "withdraw", "explain")
 # How the requester's identity may be verified before a request is worked (PIPL Art. 50: a
@@ -329,7 +330,11 @@ def _verification_method(method: str) -> str:
 
 
 def export_customer(
-    engine: Engine, customer_id: str, vault: Any = None, withhold_for: str | None = None
+    engine: Engine,
+    customer_id: str,
+    vault: Any = None,
+    withhold_for: str | None = None,
+    pii_key: bytes | None = None,
 ) -> dict[str, Any]:
     """Everything held about one customer, table by table, machine-readable (JSON-ready).
     With the vault, its rows are given decrypted (they are the customer's own data).
@@ -347,13 +352,20 @@ def export_customer(
     what is missing and why; the privacy officer's path (a ``privacy:requests`` principal with
     no such purpose) still gets the full copy, anti-fraud data included, to hand to the
     customer."""
+    # A customer id holding personal information is stored as its pseudonym on the decision
+    # path (privacy.intake) and in clear elsewhere (consents, complaints): both are theirs.
+    ids = [customer_id]
+    if pii_key is not None:
+        stored = intake.stored_identifier(customer_id, pii_key)
+        if stored != customer_id:
+            ids.append(stored)
     tables: dict[str, Any] = {}
     with engine.connect() as conn:
         event_ids = [
             r[0]
             for r in conn.execute(
                 select(Base.metadata.tables["events"].c.event_id).where(
-                    Base.metadata.tables["events"].c.customer_id == customer_id
+                    Base.metadata.tables["events"].c.customer_id.in_(ids)
                 )
             )
         ]
@@ -361,7 +373,7 @@ def export_customer(
         case_ids = (
             [
                 r[0]
-                for r in conn.execute(select(cases.c.id).where(cases.c.customer_id == customer_id))
+                for r in conn.execute(select(cases.c.id).where(cases.c.customer_id.in_(ids)))
             ]
             if cases is not None
             else []
@@ -396,11 +408,11 @@ def export_customer(
                 continue
             tables[name] = {
                 "rows": _rows(
-                    conn, table, relation, customer_id, event_ids, case_ids, complaint_ids
+                    conn, table, relation, ids, event_ids, case_ids, complaint_ids
                 )
             }
     if vault is not None and "pii_vault" in tables:
-        tables["pii_vault"] = {"rows": vault.for_customer(customer_id)}
+        tables["pii_vault"] = {"rows": [row for i in ids for row in vault.for_customer(i)]}
     out: dict[str, Any] = {
         "customer_id": customer_id,
         "generated_at": datetime.now(UTC).isoformat(),
@@ -416,15 +428,16 @@ def _rows(
     conn: Connection,
     table: Table,
     relation: tuple[str, str],
-    customer_id: str,
+    customer_ids: list[str],
     event_ids: list[str],
     case_ids: list[str],
     complaint_ids: list[str],
 ) -> list[dict[str, Any]]:
     kind, column = relation
     col = table.c[column]
+    condition: ColumnElement[bool]
     if kind == "customer":
-        condition = col == customer_id
+        condition = col.in_(customer_ids)
     elif kind == "event":
         condition = col.in_(event_ids)
     elif kind == "case":
@@ -432,9 +445,9 @@ def _rows(
     elif kind == "complaint":
         condition = col.in_(complaint_ids)
     elif kind == "audit":
-        condition = col == f"customer:{customer_id}"
+        condition = col.in_([f"customer:{i}" for i in customer_ids])
     else:  # list entries that name the customer
-        condition = (col == customer_id) & (table.c["field"] == "customer")
+        condition = col.in_(customer_ids) & (table.c["field"] == "customer")
     rows = conn.execute(select(table).where(condition)).all()
     return [
         {
