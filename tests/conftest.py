@@ -27,7 +27,7 @@ from starlette.testclient import TestClient
 from fixtures import ADMIN_KEY, PINNED_NOW, Api, WebhookReceiver
 from lendguard.app import Services, create_app
 from lendguard.config import Settings
-from lendguard.db import make_engine, normalise_url, upgrade
+from lendguard.db import make_engine, normalise_url, safe_url, upgrade
 from lendguard.decisions import service as service_module
 from lendguard.decisions.rules.loader import RuleSet, parse_ruleset
 from lendguard.decisions.service import DecisionService
@@ -47,10 +47,6 @@ def service_unavailable(reason: str) -> None:
     if REQUIRE_SERVICES:
         pytest.fail(f"{reason} (LENDGUARD_REQUIRE_SERVICES=1, so this is an error)", pytrace=False)
     pytest.skip(reason)
-
-
-def _safe(url: str) -> str:
-    return make_url(normalise_url(url)).render_as_string(hide_password=True)
 
 
 # -- databases ----------------------------------------------------------------------------------
@@ -84,7 +80,7 @@ def postgres_database() -> Iterator[str]:
     except SQLAlchemyError as exc:
         admin.dispose()
         reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
-        service_unavailable(f"PostgreSQL at {_safe(base)} is unreachable: {reason}")
+        service_unavailable(f"PostgreSQL at {safe_url(base)} is unreachable: {reason}")
     url = make_url(normalise_url(base)).set(database=name).render_as_string(hide_password=False)
     try:
         upgrade(url)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl
 
 import orjson
 import structlog
@@ -30,7 +30,7 @@ from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from lendguard.errors import ServiceUnavailable
-from lendguard.events.schemas import free_text_problem
+from lendguard.events.schemas import TEXT_FORBIDDEN, free_text_problem
 from lendguard.kit.ids import new_id
 from lendguard.responses import problem
 
@@ -44,8 +44,6 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # An escaped C0 control character or DEL in JSON text (\u0000-\u001f, \u007f).
 _ESCAPED_CONTROL = re.compile(rb"\\u00[01][0-9a-fA-F]|\\u007[fF]")
-# A control character in decoded text: NUL and the C0 set except tab, LF, CR; and DEL.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # Seconds a client should wait before retrying after a 503.
 RETRY_AFTER_S = 2
 
@@ -62,7 +60,7 @@ def _refusal(field: str, message: str, path: str) -> Response:
 
 def _query_problem(query: bytes) -> tuple[str, str] | None:
     for key, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
-        if _CONTROL.search(key) or _CONTROL.search(value):
+        if TEXT_FORBIDDEN.search(key) or TEXT_FORBIDDEN.search(value):
             return f"query.{key}", "must not contain NUL or control characters"
     return None
 
@@ -72,18 +70,17 @@ class ControlCharacterGuard:
 
     def __init__(self, app: ASGIApp, max_depth: int = 64) -> None:
         self.app = app
-        # JSON bodies nest at most this deep anywhere (``attributes`` has its own, smaller
-        # limit in the event contract).
+        # How deep the walk of a body holding an escaped control character goes (deeper is
+        # refused too): well below Python's recursion limit. Other bodies are not walked;
+        # ``attributes`` has its own, smaller limit in the event contract.
         self.max_depth = max_depth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path = scope.get("path", "")
-        if _CONTROL.search(unquote(scope.get("raw_path", b"").decode("latin-1"))) or (
-            _CONTROL.search(path)
-        ):
+        path = scope.get("path", "")  # already percent-decoded by the server
+        if TEXT_FORBIDDEN.search(path):
             await _refusal("path", "must not contain NUL or control characters", path)(
                 scope, receive, send
             )

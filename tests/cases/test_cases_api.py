@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -15,6 +15,7 @@ from sqlalchemy import delete, select
 
 from conftest import WEBHOOK_SECRET
 from fixtures import (
+    PINNED_NOW,
     T0,
     USER_PASSWORD,
     Api,
@@ -314,7 +315,7 @@ class TestLists:
 
     @pytest.mark.usefixtures("pinned_clock")
     def test_a_snooze_needs_a_known_rule_and_a_future_time(self, case_app: Api) -> None:
-        future = (datetime.now(UTC) + timedelta(days=1)).isoformat()  # the pinned now
+        future = (PINNED_NOW + timedelta(days=1)).isoformat()  # the clock reads PINNED_NOW
         unknown = case_app.client.post(
             "/v1/suppressions",
             json={"customer_id": "c1", "rule_id": "no-such-rule", "until": future, "reason": "x"},

@@ -124,33 +124,35 @@ class RateLimits:
 
     def check_login(self, ip: str | None, username: str) -> None:
         """Take a sign-in attempt for the client IP, then for the username; else 429."""
-        wait = self.login_ip.take(ip or "-")
-        if wait > 0:
-            seconds = retry_after(wait)
-            raise RateLimited(
-                f"too many sign-in attempts from this address: retry after {seconds} s",
-                errors=[FieldError("ip", "sign-in attempts over the limit")],
-                retry_after=seconds,
-            )
-        wait = self.login_username.take(username_key(username))
-        if wait > 0:
-            seconds = retry_after(wait)
-            raise RateLimited(
-                f"too many sign-in attempts for this username: retry after {seconds} s",
-                errors=[FieldError("username", "sign-in attempts over the limit")],
-                retry_after=seconds,
-            )
+        _take(
+            self.login_ip,
+            ip or "-",
+            "too many sign-in attempts from this address",
+            FieldError("ip", "sign-in attempts over the limit"),
+        )
+        _take(
+            self.login_username,
+            username_key(username),
+            "too many sign-in attempts for this username",
+            FieldError("username", "sign-in attempts over the limit"),
+        )
 
     def check_api_key(self, key_id: str) -> None:
         """Take a request for the API key; else 429."""
-        wait = self.api_key.take(key_id)
-        if wait > 0:
-            seconds = retry_after(wait)
-            raise RateLimited(
-                f"too many requests on this API key: retry after {seconds} s",
-                errors=[FieldError("authorization", "requests over the key's limit")],
-                retry_after=seconds,
-            )
+        _take(
+            self.api_key,
+            key_id,
+            "too many requests on this API key",
+            FieldError("authorization", "requests over the key's limit"),
+        )
+
+
+def _take(limiter: RateLimiter, key: str, what: str, error: FieldError) -> None:
+    """Take one token for ``key``; raise :class:`RateLimited` (``what``, the wait) if none."""
+    wait = limiter.take(key)
+    if wait > 0:
+        seconds = retry_after(wait)
+        raise RateLimited(f"{what}: retry after {seconds} s", errors=[error], retry_after=seconds)
 
 
 def username_key(username: str) -> str:

@@ -10,7 +10,6 @@ import orjson
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
 from lendguard.models import (
-    ApiKey,
     ChallengerRun,
     ChallengerScore,
     DecisionRecord,
@@ -330,19 +329,6 @@ class DecisionRepository:
 
     def activate(self, conn: Connection, version: int, actor: str, at: datetime) -> None:
         _add_activation(conn, RuleSetActivation, version, actor, at)
-
-    # -- API keys ------------------------------------------------------------------------------
-
-    def insert_api_key(self, conn: Connection, row: dict[str, Any]) -> None:
-        conn.execute(insert(ApiKey), row)
-
-    def find_api_key(self, conn: Connection, key_hash: str) -> dict[str, Any] | None:
-        row = conn.execute(
-            select(ApiKey.id, ApiKey.name, ApiKey.scopes, ApiKey.revoked).where(
-                ApiKey.key_hash == key_hash
-            )
-        ).first()
-        return None if row is None else dict(row._mapping)
 
     # -- lists and suppressions ----------------------------------------------------------------
 

@@ -764,10 +764,8 @@ class DecisionService:
                     [p.challenger_row for p in batch if p.challenger_row is not None],
                 )
             )
-        except DBAPIError as exc:
-            if exc.connection_invalidated:
-                self._writer = None
-            self._suspect_connections()
+        except DBAPIError:
+            self._suspect_connections()  # the writer is replaced before its next use
             raise
 
     def _reader_conn(self) -> Connection:
@@ -841,7 +839,8 @@ class DecisionService:
             # its decided events folded into the state is rolled back (rebuilt from the log).
             with self.lock:
                 self._holding -= 1
-                if held:
+                # (A failed fold has abandoned the batch already, in _decide_locked.)
+                if held and not all(p.done for p in held):
                     self._abandon_folded(exc, held)
             raise
         with self.lock:

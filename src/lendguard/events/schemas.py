@@ -33,7 +33,7 @@ MAX_ATTRIBUTE_DEPTH = 16
 # Identifiers never hold control characters; free text may hold tab, line feed and carriage
 # return, never NUL or another control character.
 _IDENTIFIER_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f]")
-_TEXT_FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+TEXT_FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def _identifier(value: str) -> str:
@@ -52,7 +52,7 @@ def free_text_problem(
     character (in a key or a string) or nests deeper than ``max_depth`` (the value itself is
     level 0; a dict or list inside it is level 1, and so on)."""
     if isinstance(value, str):
-        if _TEXT_FORBIDDEN.search(value):
+        if TEXT_FORBIDDEN.search(value):
             return path, "must not contain NUL or control characters (tab and newline allowed)"
         return None
     if isinstance(value, dict | list):
@@ -60,7 +60,7 @@ def free_text_problem(
             return path, f"nests deeper than {max_depth} levels"
         items = value.items() if isinstance(value, dict) else enumerate(value)
         for key, item in items:
-            if isinstance(key, str) and _TEXT_FORBIDDEN.search(key):
+            if isinstance(key, str) and TEXT_FORBIDDEN.search(key):
                 return f"{path}.{key!r}".lstrip("."), "a key must not contain control characters"
             found = free_text_problem(item, f"{path}.{key}".lstrip("."), depth + 1, max_depth)
             if found is not None:
