@@ -1,13 +1,20 @@
-"""Liveness and readiness."""
+"""Liveness and readiness.
+
+``/readyz`` also lists, under ``calendars``, the working-day calendar years that are missing
+(this year, next year, and any a clock has counted without): the deadlines then use the stricter
+fallback, which is safe, so a missing year is shown for an operator to add, never a reason to
+take the service out of rotation."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy import text
 
+from lendguard.kit.calendars import calendar_status
 from lendguard.responses import JSONResponse
 
 router = APIRouter(tags=["health"])
@@ -41,6 +48,7 @@ def readyz(request: Request) -> Any:
         "checks": checks,
         "down": sorted(name for name, v in checks.items() if v != "ok"),
         "ruleset_version": services.decisions.ruleset_version,
+        "calendars": calendar_status(datetime.now(UTC).date()),
     }
     response: Response = JSONResponse(body, status_code=200 if ready else 503)
     return response

@@ -208,3 +208,21 @@ def translator(locale: str) -> Callable[[str], str]:
     if locale == "en":
         return lambda text: text
     return lambda text: ZH.get(text, text)
+
+
+# The banner of working-day calendar years not entered yet (lendguard.kit.calendars).
+ZH.update(
+    {
+        "The official holiday calendar has not been entered for:": (
+            "以下地区的官方节假日安排尚未录入："
+        ),
+        "Working-day deadlines there are counted on a stricter basis, so they fall earlier than "
+        "the official ones until the year is added.": (
+            "在补录该年份之前，这些地区按工作日计算的期限采用更严格的算法，"
+            "到期日会早于按官方日历计算的日期。"
+        ),
+        "Mainland China": "中国内地",
+        "England and Wales": "英格兰和威尔士",
+        "United States (federal)": "美国（联邦）",
+    }
+)

@@ -38,6 +38,7 @@ from lendguard.auth.users import SESSION_LIFETIME, LoginCandidate, LoginFailed, 
 from lendguard.console.charts import horizontal_bars, stacked_bars
 from lendguard.console.i18n import LOCALES, translator
 from lendguard.errors import LendGuardError, RateLimited
+from lendguard.kit.calendars import calendar_gaps
 from lendguard.kit.params import RowNumber
 from lendguard.models.decision import DecisionRecord, EventRecord
 
@@ -92,6 +93,8 @@ def _render(
         user=info.principal if info else None,
         csrf=info.csrf_token if info else "",
         path=request.url.path,
+        # Working-day calendar years not entered yet: a banner for signed-in staff.
+        calendar_gaps=calendar_gaps(datetime.now(UTC).date()) if info else [],
         **context,
     )
     response = HTMLResponse(html, status_code=status_code)

@@ -1,8 +1,9 @@
 """Data-subject requests (PIPL Arts. 44–47, 50): access and copy, correct, delete, withdraw,
 explain. Each request starts unverified; identity verification makes it pending; it ends
 complete or refused, and a refusal must give its reason (Art. 50). Due dates count working days
-after the day of receipt (day 0) on the jurisdiction's calendar: mainland holidays and make-up
-working days from the ``chinese-calendar`` package (weekends only where it has no data).
+after the day of receipt (day 0) on the jurisdiction's working-day calendar
+(:mod:`lendguard.kit.calendars`: the official holidays and make-up working days kept as policy
+data per year; a year not yet entered counts with a stricter fallback that is never later).
 
 The access export walks every table of the schema: rows about the customer are exported, and
 each table without rows about customers says why (global configuration, derived state, other
@@ -11,7 +12,7 @@ people's data), so an auditor can see nothing was skipped silently.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -22,6 +23,7 @@ from lendguard.auth import audit
 from lendguard.conduct.policy import NoPolicyInForce, PolicyError, load_policy
 from lendguard.errors import Conflict, FieldError, NotFound, ValidationFailed
 from lendguard.kit.bounds import BoundedDatetime
+from lendguard.kit.calendars import working_days_after as working_days_after  # re-exported
 from lendguard.kit.ids import new_id
 from lendguard.models import Base
 from lendguard.models.privacy import DataSubjectRequest
@@ -126,28 +128,6 @@ class NewRequest(BaseModel):
     jurisdiction: Literal["CN", "UK", "US"] = "CN"
     details: dict[str, Any] = Field(default_factory=dict)
     received_at: BoundedDatetime | None = None
-
-
-def working_days_after(day: date, n: int, jurisdiction: str = "CN") -> date:
-    """The ``n``-th working day after ``day`` (the day of receipt is day 0)."""
-    found = 0
-    current = day
-    while found < n:
-        current += timedelta(days=1)
-        if _is_workday(current, jurisdiction):
-            found += 1
-    return current
-
-
-def _is_workday(day: date, jurisdiction: str) -> bool:
-    if jurisdiction == "CN":
-        try:
-            import chinese_calendar
-
-            return bool(chinese_calendar.is_workday(day))
-        except (ImportError, NotImplementedError):
-            pass  # outside the package's years: weekends only
-    return day.weekday() < 5
 
 
 def _working_days(jurisdiction: str, on: date) -> int:

@@ -47,6 +47,7 @@ from lendguard.db import update_revision
 from lendguard.decisions.service import validated
 from lendguard.errors import Conflict, FieldError, NotFound, ValidationFailed
 from lendguard.kit.bounds import BoundedDatetime
+from lendguard.kit.calendars import working_days_after
 from lendguard.kit.ids import new_id
 from lendguard.models.support import Complaint, ComplaintEvent, ComplaintExtension
 from lendguard.support.taxonomy import ComplaintClassifier, Taxonomy, load_taxonomy
@@ -168,8 +169,6 @@ class ClockRules:
 
     def due_day(self, received_day: date, days: int) -> date:
         if self.day_basis == "working":
-            from lendguard.privacy.requests import working_days_after
-
             return working_days_after(received_day, days, self.jurisdiction)
         return received_day + timedelta(days=days)
 
@@ -270,15 +269,6 @@ def deadline(rules: ClockRules, received_at: datetime, day: int) -> tuple[date, 
     return due, _start_of(due + timedelta(days=1), rules.timezone)
 
 
-def _business_days_after(day: date, n: int) -> date:
-    found, current = 0, day
-    while found < n:
-        current += timedelta(days=1)
-        if current.weekday() < 5:
-            found += 1
-    return current
-
-
 def clock(
     rules: ClockRules,
     received_at: datetime,
@@ -321,8 +311,10 @@ def clock(
         if late:
             codes.append(rules.late_code(extension_count))
         if rules.summary_resolution_business_days is not None:
-            out["summary_resolution_eligible"] = decided_day <= _business_days_after(
-                received_day, rules.summary_resolution_business_days
+            # Business days on the jurisdiction's calendar (bank holidays are not business
+            # days; a year not entered counts weekdays only, which is never later).
+            out["summary_resolution_eligible"] = decided_day <= working_days_after(
+                received_day, rules.summary_resolution_business_days, rules.jurisdiction
             )
     else:
         overdue = today > due
