@@ -39,6 +39,9 @@ rules:
     message:
       zh-CN: "已阻止 {amount}"
       en: "Blocked {amount}"
+    explanation:
+      zh-CN: "本机构暂停了所有转出；这样可以保护您的资金。如有疑问请联系客服。"
+      en: "We have paused every payment out to protect your money. Contact us with questions."
 """
 
 
@@ -53,6 +56,7 @@ rules:
        and coalesce(disbursement_outflow_share, 0) >= 0)
     action: allow
     reason: PROBE
+    explanation: {zh-CN: "测试用的规则。", en: "A rule for testing."}
 """
 
 
@@ -187,6 +191,19 @@ class TestIdempotency:
         )
         assert again.json()["action"] == first["action"]
 
+    @pytest.mark.parametrize("resent", [19000, 19000.0, "19000", "19000.0", " 19000.00 "])
+    def test_the_same_amount_spelt_another_way_is_the_same_event(
+        self, app_client: Api, resent: Any
+    ) -> None:
+        """A lender's retry that writes the amount as a JSON number (or drops the trailing
+        zeros) resends the same event: the same decision, not a 422."""
+        event = make_event(amount="19000.00", balance_before="20350.00")
+        first = app_client.decide(event)
+        response = app_client.post_event({**event, "amount": resent, "balance_before": 20350})
+        assert response.status_code == 200, response.text
+        assert response.json()["decision_id"] == first["decision_id"]
+        assert app_client.written() == (1, 1)
+
     def test_batch_repeats_are_idempotent_too(self, app_client: Api) -> None:
         event = make_event()
         response = app_client.client.post(
@@ -251,6 +268,32 @@ class TestBadInput:
         problem = assert_problem(response, status, field)
         if status == 413:
             assert "1000000" in problem["detail"]
+        assert app_client.written() == (0, 0)
+
+    def test_an_unknown_field_is_named_as_unknown(self, app_client: Api) -> None:
+        response = app_client.post_event(
+            make_event(session={"call_active": True, "telepathy": True})
+        )
+        problem = assert_problem(response, 422, "session.telepathy")
+        (error,) = problem["errors"]
+        assert error == {
+            "field": "session.telepathy",
+            "message": "is not a known field (send custom data in attributes)",
+        }
+        assert app_client.written() == (0, 0)
+
+    def test_a_field_at_the_top_level_and_in_attributes_is_named_as_such(
+        self, app_client: Api
+    ) -> None:
+        event = make_event(attributes={"campaign": "spring"})
+        response = app_client.post_event({**event, "campaign": "autumn"})
+        problem = assert_problem(response, 422, "campaign")
+        assert problem["errors"] == [
+            {
+                "field": "campaign",
+                "message": "sent both at the top level and in attributes with different values",
+            }
+        ]
         assert app_client.written() == (0, 0)
 
     def test_refusal_names_the_instance(self, app_client: Api) -> None:

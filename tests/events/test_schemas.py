@@ -10,7 +10,9 @@ import pytest
 from pydantic import ValidationError
 
 from fixtures import MISSING, make_event
-from lendguard.events.schemas import Event, EventBatch, EventType
+from lendguard.decisions.service import parse_event, validated
+from lendguard.errors import ValidationFailed
+from lendguard.events.schemas import Event, EventBatch, EventType, SessionSignals
 
 CONTRACT_EXAMPLE: dict[str, Any] = {
     "event_id": "evt_20250303_000123",
@@ -106,17 +108,78 @@ class TestUnknownFieldsAreKept:
         survive, or the event must be refused naming the field. Losing one is data loss."""
         raw = make_event(attributes={"channel_detail": "from-attributes"})
         raw["channel_detail"] = "from-top-level"
-        refused: ValidationError | None = None
-        try:
-            event = Event.model_validate(raw)
-        except ValidationError as exc:
-            refused = exc
-        if refused is not None:
-            assert any("channel_detail" in f for f in _error_fields(refused))
-        else:
-            kept = repr(event.attributes)
-            assert "from-attributes" in kept
-            assert "from-top-level" in kept
+        with pytest.raises(ValidationFailed) as refused:
+            parse_event(raw)
+        assert [(e.field, e.message) for e in refused.value.errors] == [
+            ("channel_detail", "sent both at the top level and in attributes with different values")
+        ]
+
+    def test_an_unknown_field_inside_an_object_is_called_unknown(self) -> None:
+        with pytest.raises(ValidationFailed) as refused:
+            parse_event(make_event(session={"call_active": True, "telepathy": True}))
+        assert [(e.field, e.message) for e in refused.value.errors] == [
+            ("session.telepathy", "is not a known field (send custom data in attributes)")
+        ]
+
+    def test_an_unknown_field_of_another_request_is_called_unknown(self) -> None:
+        """Every area's request bodies share the messages: no mention of attributes where a
+        request has none."""
+        with pytest.raises(ValidationFailed) as refused:
+            validated(SessionSignals, {"telepathy": True}, "bad session")
+        assert [(e.field, e.message) for e in refused.value.errors] == [
+            ("telepathy", "is not a known field")
+        ]
+
+
+class TestMoney:
+    """One reading of money: a decimal string or a JSON number, spelt one way once parsed."""
+
+    @pytest.mark.parametrize(
+        "amount", ["19000.00", "19000", 19000, 19000.0, "19000.000", " 19000.00", "1.9E+4"]
+    )
+    def test_spellings_of_an_amount_are_one_content(self, amount: Any) -> None:
+        event = Event.model_validate(make_event(amount=amount))
+        assert event.model_dump(mode="json")["amount"] == "19000.00"
+
+    @pytest.mark.parametrize(
+        ("amount", "kept"),
+        [("0.125", "0.125"), (0.1, "0.10"), ("0", "0.00"), ("-0", "0.00"), ("12.3456", "12.3456")],
+    )
+    def test_decimals_beyond_two_are_kept(self, amount: Any, kept: str) -> None:
+        assert (
+            Event.model_validate(make_event(amount=amount)).model_dump(mode="json")["amount"]
+            == kept
+        )
+
+    @pytest.mark.parametrize(
+        ("amount", "message"),
+        [
+            ("NaN", "finite"),
+            ("Infinity", "finite"),
+            (float("inf"), "finite"),
+            (True, "not true or false"),
+            ("19,000", "decimal number"),
+            ("1e13", "less than or equal"),
+        ],
+    )
+    def test_what_is_not_money_is_refused(self, amount: Any, message: str) -> None:
+        with pytest.raises(ValidationFailed) as refused:
+            parse_event(make_event(amount=amount))
+        (error,) = refused.value.errors
+        assert error.field == "amount"
+        assert message in error.message
+
+    def test_affordability_figures_are_money_too(self) -> None:
+        customer = {
+            "affordability": {
+                "assessed_at": "2025-03-01T00:00:00+08:00",
+                "monthly_income": 8000,
+                "monthly_debt_service": "1200.5",
+            }
+        }
+        event = Event.model_validate(make_event(customer=customer))
+        dumped = event.model_dump(mode="json")["customer"]["affordability"]
+        assert (dumped["monthly_income"], dumped["monthly_debt_service"]) == ("8000.00", "1200.50")
 
 
 class TestRefusals:

@@ -502,7 +502,9 @@ class TestValidation:
         assert "advance_date" in self.bad(v17(advance_date=1647388800))
 
     def test_amounts_must_be_numbers(self) -> None:
-        assert "amount_financed" in self.bad(v17(amount_financed="10000"))
+        """A decimal string is a number (as in events and offers); text and booleans are not."""
+        assert parse_schedule(v17(amount_financed="10000")).amount_financed == 10000.0
+        assert "amount_financed" in self.bad(v17(amount_financed="ten thousand"))
         assert "amount_financed" in self.bad(v17(amount_financed=True))
 
     def test_withheld_cannot_swallow_the_advance(self) -> None:
@@ -835,6 +837,51 @@ def test_http_apr_refusals(app_client: Api) -> None:
     unsolvable = client.post("/v1/lending/apr", json=stuck, headers=checker)
     assert unsolvable.status_code == 422
     assert unsolvable.json()["errors"][0]["field"] == "payments"
+
+
+def _as_decimal_strings(schedule: dict[str, Any]) -> dict[str, Any]:
+    """The schedule with every amount and rate written as a decimal string, as events take
+    them (``"322.67"``)."""
+    out = dict(schedule)
+    for key in ("amount_financed", "unit_periods_per_year", "withheld", "disclosed_apr_percent"):
+        if key in out:
+            out[key] = f"{out[key]:.2f}"
+    for key in ("payments", "fees", "advances"):
+        if key in out:
+            out[key] = [{**flow, "amount": f"{flow['amount']:.2f}"} for flow in out[key]]
+    return out
+
+
+def test_http_apr_takes_decimal_strings_like_numbers(app_client: Api) -> None:
+    """Money is read one way everywhere: a schedule written with decimal strings (refused
+    before with one error per amount) gets the answer its numbers get."""
+    checker = app_client.key("lending:check")
+    numbers = v17(withheld=120.5, disclosed_apr_percent=10.13)
+    numbers["fees"] = [{"date": "2022-03-16", "amount": 80.0, "payee": "lender"}]
+    strings = _as_decimal_strings(numbers)
+    assert isinstance(strings["payments"][0]["amount"], str)
+    as_numbers = app_client.client.post("/v1/lending/apr", json=numbers, headers=checker)
+    as_strings = app_client.client.post("/v1/lending/apr", json=strings, headers=checker)
+    assert as_strings.status_code == 200, as_strings.text
+    assert as_strings.json() == as_numbers.json()
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (True, "not true or false"),
+        ("NaN", "finite"),
+        ("1e400", "finite"),
+        ("322,67", "decimal number"),
+        ("-5", "greater than 0"),
+    ],
+)
+def test_apr_refuses_what_is_not_an_amount(value: Any, message: str) -> None:
+    with pytest.raises(ValidationFailed) as refused:
+        parse_schedule(v17(amount_financed=value))
+    (error,) = refused.value.errors
+    assert error.field == "amount_financed"
+    assert message in error.message
 
 
 def test_apr_is_not_nan_for_extreme_rates() -> None:

@@ -306,6 +306,41 @@ class TestInterfaces:
             check(offer(principal="-5"))
         assert caught.value.errors[0].field == "principal"
 
+    def test_numbers_and_decimal_strings_are_the_same_offer(self) -> None:
+        """Money is read one way in events, APR schedules and offers."""
+        as_numbers = offer(
+            principal=100000,
+            payments=[
+                {**p, "amount": float(p["amount"])} for p in monthly("2026-09-01", "8833.30")
+            ],
+            fees=[{"name": "service fee", "amount": 1000, "payee": "LenderCo"}],
+            displayed_rates=[
+                {
+                    "value_percent": 13.58,
+                    "kind": "apr",
+                    "method_label": "compound",
+                    "font_size": 20,
+                },
+                {"value_percent": 0.03, "kind": "daily", "font_size": 12},
+            ],
+            credit_limit=200000,
+        )
+        assert check(as_numbers) == check(offer())
+
+    @pytest.mark.parametrize(
+        ("field", "value", "message"),
+        [
+            ("principal", True, "not true or false"),
+            ("credit_limit", "NaN", "finite"),
+            ("withheld", "1,000", "decimal number"),
+        ],
+    )
+    def test_what_is_not_money_is_refused(self, field: str, value: Any, message: str) -> None:
+        with pytest.raises(ValidationFailed) as caught:
+            check(offer(**{field: value}))
+        (error,) = caught.value.errors
+        assert (error.field, message in error.message) == (field, True)
+
     def test_cli_exit_codes(self, tmp_path: Path) -> None:
         clean, dirty = tmp_path / "clean.json", tmp_path / "dirty.json"
         clean.write_text(json.dumps(offer()))

@@ -77,14 +77,21 @@ def default_ruleset_text() -> str:
 _M = TypeVar("_M", bound=BaseModel)
 
 
-def validation_errors(exc: ValidationError, prefix: str = "") -> list[FieldError]:
-    """Pydantic errors as ``{field, message}`` with dotted field paths."""
+def validation_errors(
+    exc: ValidationError, prefix: str = "", unknown_hint: str = ""
+) -> list[FieldError]:
+    """Pydantic errors as ``{field, message}`` with dotted field paths. A field the model does
+    not know is named as such, followed by ``unknown_hint`` (where custom data goes, if
+    anywhere)."""
     out = []
     for err in exc.errors(include_url=False):
         loc = ".".join(str(p) for p in err["loc"]) or "body"
         message = err["msg"]
         if err["type"] == "extra_forbidden":
-            message = "sent both at the top level and in attributes with different values"
+            message = f"is not a known field{unknown_hint}"
+        elif err["type"] == "attribute_conflict":
+            # Raised for the whole event (the model validator); the clashing key is the field.
+            loc = ".".join([*(str(p) for p in err["loc"]), err["ctx"]["path"]])
         elif err["type"] == "nested_value":
             # A value deep inside a free-form object (attributes): name the inner field.
             loc = f"{loc}.{err['ctx']['path']}".rstrip(".")
@@ -101,6 +108,10 @@ def validated(model: type[_M], raw: Any, title: str) -> _M:
         raise ValidationFailed(title, errors=validation_errors(exc)) from None
 
 
+# Unknown top-level fields of an event are kept in attributes; inside its objects they are not.
+_EVENT_UNKNOWN_HINT = " (send custom data in attributes)"
+
+
 def parse_event(raw: Any) -> Event:
     if not isinstance(raw, dict):
         raise ValidationFailed(
@@ -109,7 +120,10 @@ def parse_event(raw: Any) -> Event:
     try:
         return Event.model_validate(raw)
     except ValidationError as exc:
-        raise ValidationFailed("the event is invalid", errors=validation_errors(exc)) from None
+        raise ValidationFailed(
+            "the event is invalid",
+            errors=validation_errors(exc, unknown_hint=_EVENT_UNKNOWN_HINT),
+        ) from None
 
 
 class _Pending:

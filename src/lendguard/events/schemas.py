@@ -1,7 +1,8 @@
 """The public event contract.
 
 Field names here are the public API: add, never rename or remove. Unknown top-level fields are
-moved into ``attributes`` so nothing a lender sends is lost.
+moved into ``attributes`` so nothing a lender sends is lost; an unknown field inside one of the
+contract's objects (``session``) is refused as not a known field.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from lendguard.kit.bounds import BirthDate, Instant, PastInstant
+from lendguard.kit.money import Money
 
 # -- the plausible range of every value (validated at the edge: outside it, 422 naming the field) --
 
@@ -124,8 +126,8 @@ class Affordability(BaseModel):
     """A repayment-ability assessment (R32): when it was made and the inputs it used."""
 
     assessed_at: Instant
-    monthly_income: Decimal | None = Field(default=None, ge=0, le=MAX_AMOUNT)
-    monthly_debt_service: Decimal | None = Field(default=None, ge=0, le=MAX_AMOUNT)
+    monthly_income: Money | None = Field(default=None, ge=0, le=MAX_AMOUNT)
+    monthly_debt_service: Money | None = Field(default=None, ge=0, le=MAX_AMOUNT)
 
 
 class CreditSituation(BaseModel):
@@ -215,9 +217,7 @@ class Event(BaseModel):
     type: EventType
     occurred_at: Instant
     customer_id: Identifier = Field(min_length=1, max_length=128)
-    amount: Decimal | None = Field(
-        default=None, ge=0, le=MAX_AMOUNT, max_digits=20, decimal_places=4
-    )
+    amount: Money | None = Field(default=None, ge=0, le=MAX_AMOUNT, max_digits=20, decimal_places=4)
     currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$", validate_default=True)
     channel: Identifier | None = Field(default=None, max_length=32)
     device_id: Identifier | None = Field(default=None, max_length=128)
@@ -227,7 +227,7 @@ class Event(BaseModel):
     phone: Identifier | None = Field(default=None, max_length=128)
     card_id: Identifier | None = Field(default=None, max_length=128)
     address_id: Identifier | None = Field(default=None, max_length=128)
-    balance_before: Decimal | None = Field(
+    balance_before: Money | None = Field(
         default=None, ge=-MAX_AMOUNT, le=MAX_AMOUNT, max_digits=20, decimal_places=4
     )
     session: SessionSignals = Field(default_factory=SessionSignals)
@@ -248,19 +248,16 @@ class Event(BaseModel):
         attributes = dict(attributes) if isinstance(attributes, dict) else {}
         for key in unknown:
             if key in attributes and attributes[key] != data[key]:
-                # Keeping either value would silently lose the other: leave it at the top
-                # level, where the model refuses it with the field named.
-                continue
+                # Keeping either value would silently lose the other: refuse the event,
+                # naming the field (``validation_errors`` puts the path in ``field``).
+                raise PydanticCustomError(
+                    "attribute_conflict",
+                    "sent both at the top level and in attributes with different values",
+                    {"path": key},
+                )
             attributes[key] = data.pop(key)
         data["attributes"] = attributes
         return data
-
-    @field_validator("amount", "balance_before", mode="before")
-    @classmethod
-    def _no_floats_as_text_garbage(cls, value: Any) -> Any:
-        if isinstance(value, bool):
-            raise ValueError("must be a decimal number, not a boolean")
-        return value
 
     @field_validator("attributes", mode="after")
     @classmethod

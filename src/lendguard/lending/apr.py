@@ -41,6 +41,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from lendguard.errors import FieldError, ValidationFailed
 from lendguard.kit.bounds import plausible_date
+from lendguard.kit.money import FloatNumber
 
 #: Unit periods per year that Appendix J's counting rules cover. 24 is the semimonth (1st/16th).
 ALLOWED_UNIT_PERIODS: tuple[int, ...] = (1, 2, 4, 6, 12, 13, 24, 26, 52, 365)
@@ -95,8 +96,9 @@ def _id(value: Any) -> Any:
 
 
 IsoDate = Annotated[date, BeforeValidator(_iso_date), AfterValidator(plausible_date)]
-Amount = Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)]
-NonNegativeAmount = Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)]
+# Amounts and rates: decimal strings or JSON numbers, as in events and offers (kit.money).
+Amount = Annotated[FloatNumber, Field(gt=0, allow_inf_nan=False)]
+NonNegativeAmount = Annotated[FloatNumber, Field(ge=0, allow_inf_nan=False)]
 
 
 class Flow(BaseModel):
@@ -140,12 +142,12 @@ class Schedule(BaseModel):
     amount_financed: Amount
     advance_date: IsoDate
     payments: Annotated[list[Flow], Field(min_length=1)]
-    unit_periods_per_year: Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)]
+    unit_periods_per_year: Annotated[FloatNumber, Field(gt=0, allow_inf_nan=False)]
     unit_period: str | None = Field(default=None, max_length=200)
     advances: list[Flow] | None = None
     fees: list[Fee] = Field(default_factory=list)
     withheld: NonNegativeAmount = 0.0
-    disclosed_apr_percent: Annotated[float | None, Field(strict=True, allow_inf_nan=False)] = None
+    disclosed_apr_percent: Annotated[FloatNumber | None, Field(allow_inf_nan=False)] = None
 
 
 # -- time measurement ---------------------------------------------------------------------------

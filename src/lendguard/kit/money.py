@@ -1,0 +1,84 @@
+"""Money and other decimal numbers as lenders send them: one reading for the event contract,
+the APR engine and offer checks.
+
+A decimal string (``"19000.00"``) and a JSON number (``19000``) are the same amount everywhere;
+before this, events took both, the APR engine only numbers and offers anything pydantic would
+coerce (booleans included)."""
+
+from __future__ import annotations
+
+import math
+from decimal import Context, Decimal, InvalidOperation
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator
+from pydantic_core import PydanticCustomError
+
+
+def decimal_input(value: Any) -> Any:
+    """A number as a lender sends it, a decimal string (``"19000.00"``) or a JSON number
+    (``19000``, ``19000.5``), as a ``Decimal``: one reading of money and rates for events, APR
+    schedules and offers. ``true``/``false``, NaN and infinities are refused (JSON has none of
+    the latter, but Python callers and ``"NaN"`` strings do); anything else is left to the
+    field's own type check, which names what it expected."""
+    if isinstance(value, bool):
+        raise PydanticCustomError(
+            "decimal_type", 'must be a decimal number such as "19000.00", not true or false'
+        )
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise PydanticCustomError("finite_number", "must be a finite decimal number")
+        # repr is the shortest text that reads back as this float: 0.1 stays 0.1.
+        return Decimal(repr(value))
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, str):
+        try:
+            value = Decimal(value.strip())
+        except InvalidOperation:
+            raise PydanticCustomError(
+                "decimal_parsing", 'must be a decimal number such as "19000.00"'
+            ) from None
+    if isinstance(value, Decimal) and not value.is_finite():
+        raise PydanticCustomError("finite_number", "must be a finite decimal number")
+    return value
+
+
+def canonical_money(value: Decimal) -> Decimal:
+    """The one spelling of an amount: trailing zeros dropped, then at least two decimals
+    (``19000``, ``19000.0`` and ``"19000.00"`` all become ``19000.00``; ``0.125`` stays). An
+    event resent with the same amount spelt differently is the same event (same content hash),
+    and the usual ``"19000.00"`` is stored as sent."""
+    if value.is_zero():
+        return Decimal("0.00")
+    # Exact: a context wide enough that neither step rounds (the fields' ranges refuse the
+    # over-long values afterwards, naming the field).
+    digits = max(len(value.as_tuple().digits), value.adjusted() + 3) + 2
+    exact = Context(prec=min(digits, 100), traps=[InvalidOperation])
+    normal = value.normalize(exact)
+    exponent = normal.as_tuple().exponent
+    assert isinstance(exponent, int)  # finite: decimal_input refused NaN and infinities
+    if exponent < -2:
+        return normal
+    try:
+        return normal.quantize(Decimal("0.01"), context=exact)
+    except InvalidOperation:  # 1E+30 and the like: far out of any field's range
+        return value
+
+
+# Decimal numbers (rates, percentages): a string or a JSON number, finite, never a boolean.
+DecimalNumber = Annotated[Decimal, BeforeValidator(decimal_input)]
+# Money: as DecimalNumber, spelt one way (canonical_money). Fields add their own range.
+Money = Annotated[Decimal, BeforeValidator(decimal_input), AfterValidator(canonical_money)]
+
+
+def float_input(value: Any) -> Any:
+    """:func:`decimal_input` as a float, for engines that compute in floats (the APR
+    solver). A JSON number comes back as the very same float; a value too large for a float
+    becomes infinity, which the field's ``allow_inf_nan=False`` refuses."""
+    value = decimal_input(value)
+    return float(value) if isinstance(value, Decimal) else value
+
+
+# A float-valued number (amounts and rates of the APR engine), read as decimal_input reads it.
+FloatNumber = Annotated[float, BeforeValidator(float_input)]
