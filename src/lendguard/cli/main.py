@@ -11,6 +11,7 @@ import orjson
 import typer
 from rich.console import Console
 
+from lendguard.cli.policies import app as policies_app
 from lendguard.config import get_settings
 
 _T = TypeVar("_T")
@@ -26,6 +27,7 @@ import_app = typer.Typer(no_args_is_help=True, help="Import history into the eve
 model_app = typer.Typer(no_args_is_help=True, help="Learned risk scores.")
 app.add_typer(model_app, name="model")
 app.add_typer(import_app, name="import")
+app.add_typer(policies_app, name="policies")
 
 err = Console(stderr=True)
 
