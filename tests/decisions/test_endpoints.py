@@ -22,7 +22,7 @@ from fixtures import (
 )
 from lendguard.app import create_app
 from lendguard.config import Settings
-from lendguard.decisions.explain import ACTION_TEXT, REASON_TEXT
+from lendguard.decisions.explain import ACTION_TEXT, META_REASONS, REASON_TEXT
 
 PROBLEM = "application/problem+json"
 
@@ -590,9 +590,11 @@ class TestReadingDecisions:
         assert explanation["locale"] == expected_locale
         assert explanation["action"] == "intercept"
         assert explanation["decision_id"] == decision["decision_id"]
+        # every reason but the combined-risk summaries, in the decision's order
         assert [r["code"] for r in explanation["reasons"]] == [
-            r["code"] for r in decision["reasons"]
+            r["code"] for r in decision["reasons"] if r["code"] not in META_REASONS
         ]
+        assert "VERY_HIGH_COMBINED_RISK" in {r["code"] for r in decision["reasons"]}
         text = explanation["text"]
         assert ACTION_TEXT["intercept"][expected_locale] in text
         for code in ("NEW_PAYEE", "DISBURSEMENT_OUTFLOW_SHARE", "SCREEN_SHARING"):

@@ -45,6 +45,7 @@ rules:
     message:
       zh-CN: "请留意"
       en: "Please take care"
+    explanation: {zh-CN: "请留意本次操作。", en: "Please take care with this action."}
 """
 
 

@@ -28,6 +28,7 @@ rules:
     weight: 50
     measures: [DELAY]
     message: {zh-CN: "转出已暂缓", en: "payment on hold"}
+    explanation: {zh-CN: "每笔转出都会先核实。", en: "Every payment out is checked first."}
 """
 
 REMIND_LOGINS = """\
@@ -40,6 +41,7 @@ rules:
     reason: LOGIN_REMINDER
     weight: 5
     message: {zh-CN: "提醒", en: "a reminder"}
+    explanation: {zh-CN: "每次登录都会提醒您。", en: "We remind you at every sign-in."}
 """
 
 VOLATILE = ("decision_id", "decided_at", "latency_us")

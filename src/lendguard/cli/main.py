@@ -313,6 +313,53 @@ def rules_check(file: Path) -> None:
     typer.echo(f"{file}: ok, {len(ruleset.rules)} rules, {len(ruleset.feature_names)} features")
 
 
+@rules_app.command("lint")
+def rules_lint(
+    file: Annotated[
+        Path | None, typer.Argument(help="A rule-set file; none: every shipped rule set")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Findings as JSON")] = False,
+) -> None:
+    """Check what a customer would read: every active rule's reason has a zh-CN and en customer
+    sentence, and no message or sentence quotes a requirement id, an internal snake_case name,
+    the word "placeholder" or Latin words in Chinese. Exit 1 on any finding (the upload API
+    refuses the same findings)."""
+    from lendguard.decisions.rules.lint import (
+        lint_catalogue,
+        lint_ruleset,
+        shipped_rulesets,
+    )
+    from lendguard.decisions.rules.loader import RuleSetError, load_ruleset_file
+
+    files = [file] if file is not None else shipped_rulesets()
+    findings = [] if file is not None else lint_catalogue()
+    problems: list[str] = []
+    for path in files:
+        try:
+            findings += lint_ruleset(load_ruleset_file(path), str(path))
+        except RuleSetError as exc:
+            problems += [str(p) for p in exc.problems]
+        except OSError as exc:
+            problems.append(f"{path}: {exc.strerror}")
+    if as_json:
+        typer.echo(
+            _dumps(
+                {
+                    "files": [str(p) for p in files],
+                    "findings": [f.as_dict() for f in findings],
+                    "problems": problems,
+                }
+            )
+        )
+    else:
+        for line in problems + [str(f) for f in findings]:
+            typer.echo(line, err=True)
+        if not problems and not findings:
+            typer.echo(f"{', '.join(str(p) for p in files)}: no findings")
+    if problems or findings:
+        raise typer.Exit(1)
+
+
 @app.command()
 def decide() -> None:
     """Decide one event read as JSON from stdin; print the decision as JSON."""

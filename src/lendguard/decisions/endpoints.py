@@ -23,12 +23,20 @@ from lendguard.auth.dependencies import (
 )
 from lendguard.auth.service import Principal, Scope
 from lendguard.decisions.explain import explain
+from lendguard.decisions.rules.lint import lint_ruleset
+from lendguard.decisions.rules.loader import RuleSet, RuleSetError, parse_ruleset
 from lendguard.decisions.service import (
     DecisionService,
     parse_event,
     validated,
 )
-from lendguard.errors import FieldError, LendGuardError, ValidationFailed
+from lendguard.errors import (
+    FieldError,
+    LendGuardError,
+    NotFound,
+    RuleSetInvalid,
+    ValidationFailed,
+)
 from lendguard.kit.params import RowNumber
 from lendguard.responses import JSONResponse
 
@@ -177,7 +185,40 @@ def get_explanation(
     _: DecisionsReader,
     locale: Annotated[str, Query(pattern="^(zh-CN|zh|en)$")] = "zh-CN",
 ) -> Any:
-    return explain(_service(request).get_decision(decision_id), locale)
+    service = _service(request)
+    decision = service.get_decision(decision_id)
+    return explain(decision, locale, _ruleset_of(service, decision.get("ruleset_version")))
+
+
+# Compiled past versions for explanations, keyed by version and source hash (a test database
+# reuses version numbers): a rule's own customer sentence lives in the version that decided.
+_EXPLAINED_VERSIONS: dict[tuple[int, str], RuleSet] = {}
+_EXPLAINED_VERSIONS_MAX = 8
+
+
+def _ruleset_of(service: DecisionService, version: Any) -> RuleSet | None:
+    """The compiled rule set that made a decision; None when it cannot be had (the explanation
+    then uses the built-in sentences, never a rule's internal description)."""
+    if not isinstance(version, int):
+        return None
+    active, active_version = service.ruleset, service.ruleset_version
+    if version == active_version and active is not None:
+        return active
+    try:
+        row = service.ruleset_source(version)
+    except NotFound:
+        return None
+    key = (version, str(row.get("sha256")))
+    compiled = _EXPLAINED_VERSIONS.get(key)
+    if compiled is None:
+        try:
+            compiled = parse_ruleset(row["source"], file=f"ruleset-v{version}.yaml")
+        except RuleSetError:
+            return None
+        while len(_EXPLAINED_VERSIONS) >= _EXPLAINED_VERSIONS_MAX:
+            _EXPLAINED_VERSIONS.pop(next(iter(_EXPLAINED_VERSIONS)))
+        _EXPLAINED_VERSIONS[key] = compiled
+    return compiled
 
 
 @router.get("/customers/{customer_id}/decisions", tags=["decisions"])
@@ -210,6 +251,26 @@ async def _ruleset_body(request: Request) -> RuleSetUpload:
     return validated(RuleSetUpload, await read_json(request), "invalid upload")
 
 
+def _checked_ruleset(request: Request, upload: RuleSetUpload) -> RuleSet:
+    """Compile, then lint what a customer would read (``lendguard rules lint``): a rule set
+    whose reasons have no customer sentence, or whose texts quote requirement ids, internal
+    names or English words in Chinese, is refused whole with the position of each finding."""
+    parsed = _service(request).validate_ruleset(upload.source, upload.file)
+    findings = lint_ruleset(parsed, upload.file)
+    if findings:
+        raise RuleSetInvalid(
+            f"the rule set was refused: {len(findings)} customer-text finding(s)",
+            errors=[
+                FieldError(
+                    f.field,
+                    f"{f.file}:{f.line}:{f.column}: rule '{f.rule_id}': {f.message} ({f.code})",
+                )
+                for f in findings
+            ],
+        )
+    return parsed
+
+
 @router.post(
     "/rulesets/validate",
     tags=["rulesets"],
@@ -217,8 +278,8 @@ async def _ruleset_body(request: Request) -> RuleSetUpload:
 )
 async def validate_ruleset(request: Request, _: RulesWriter) -> Any:
     upload = await _ruleset_body(request)
-    # Parsing and compiling a rule set is CPU work: off the event loop.
-    parsed = await run_in_threadpool(_service(request).validate_ruleset, upload.source, upload.file)
+    # Parsing, compiling and linting a rule set is CPU work: off the event loop.
+    parsed = await run_in_threadpool(_checked_ruleset, request, upload)
     return {
         "valid": True,
         "name": parsed.name,
@@ -237,6 +298,7 @@ async def upload_ruleset(request: Request, principal: RulesWriter) -> Any:
     upload = await _ruleset_body(request)
 
     def store() -> Any:
+        _checked_ruleset(request, upload)
         result = _service(request).upload_ruleset(upload.source, principal.actor, upload.file)
         _audit(request, principal, "rulesets.upload", f"ruleset:{result['version']}")
         return result

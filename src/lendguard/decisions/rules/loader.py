@@ -98,6 +98,13 @@ class Rule:
     condition: CompiledExpression
     uses_score: bool
     message_names: frozenset[str]
+    # The customer sentence for this rule's reason (PIPL Art. 24), zh-CN and en: what was seen,
+    # why it protects the borrower, what they can do next. Empty: the built-in catalogue
+    # (decisions/explain.py) answers for the code; `lendguard rules lint` requires one of them.
+    explanation: dict[str, str] = field(default_factory=dict)
+    # The rule only escalates on combined evidence (its condition reads `score` and parameters,
+    # no feature): its reason is a summary of the others and is never listed to the customer.
+    escalates_on_score_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,6 +303,7 @@ _RULE_KEYS = {
     "weight",
     "measures",
     "message",
+    "explanation",
     "enabled",
 }
 
@@ -393,6 +401,27 @@ def _parse_rule(
     elif action != Action.allow:
         out.at(node, "a rule that acts needs a 'message' in zh-CN and en")
 
+    explanation: dict[str, str] = {}
+    if "explanation" in fields:
+        enode = fields["explanation"][1]
+        if not isinstance(enode, yaml.MappingNode):
+            out.at(enode, "explanation must be a mapping of locale: text")
+        else:
+            for locale, (lnode, tnode) in _mapping(enode).items():
+                if locale not in LOCALES:
+                    out.at(lnode, f"unknown locale '{locale}' (use {list(LOCALES)})")
+                    continue
+                text = str(_scalar(tnode) or "").strip()
+                if not text:
+                    out.at(tnode, f"the '{locale}' explanation is empty")
+                elif _PLACEHOLDER.search(text):
+                    # Explained long after the event, from the stored decision: nothing to fill in.
+                    out.at(tnode, "an explanation is plain text: no {placeholders}")
+                explanation[locale] = text
+            for locale in LOCALES:
+                if locale not in explanation:
+                    out.at(enode, f"explanation needs a '{locale}' text")
+
     if len(out.problems) > before or condition is None or not enabled:
         return None
     return Rule(
@@ -407,6 +436,9 @@ def _parse_rule(
         condition=condition,
         uses_score=SCORE_NAME in condition.names,
         message_names=frozenset(n for n in message_names if n not in params),
+        explanation=explanation,
+        escalates_on_score_only=SCORE_NAME in condition.names
+        and all(n == SCORE_NAME or n in params for n in condition.names),
     )
 
 
