@@ -289,10 +289,12 @@ class TestEvaluate:
         lines = result.stdout.strip().splitlines()
         assert len(lines) == 1, result.stdout
         metrics = json.loads(lines[0])
-        assert set(metrics) == METRIC_KEYS
+        assert set(metrics) == METRIC_KEYS | {"in_sample"}
         assert set(metrics["recall_at_fpr"]) == {"0.001", "0.01"}
-        # the same events and model as the card's validation part
+        # the same events and model as the card's validation part: held out, not in-sample
+        assert metrics.pop("in_sample") is False
         assert metrics == card["metrics"]["validation"]
+        assert "in-sample" not in result.stderr
 
     def test_whole_history(
         self,
@@ -310,6 +312,39 @@ class TestEvaluate:
         assert metrics["n"] == len(events)
         assert metrics["positives"] == sum(e["attributes"]["is_fraud"] for e in events)
         assert 0.5 < metrics["roc_auc"] <= 1.0
+
+    def test_the_training_file_is_in_sample(
+        self, cli: CliRunner, trained: tuple[Path, dict[str, Any]], history: Path
+    ) -> None:
+        """Figures on the rows the model was fitted on flatter it: the output says so, in the
+        JSON and on stderr, and names the held-out part."""
+        out, card = trained
+        before = datetime.fromisoformat(card["data_range"]["eval_from"]).timestamp() - 86_400
+        for extra in ([], ["--eval-from", iso(before)]):
+            result = invoke(
+                cli,
+                ["model", "evaluate", "--model", str(out), "--events", str(history), *extra],
+            )
+            assert result.exit_code == 0, result.output
+            metrics = json.loads(result.stdout)
+            assert metrics["in_sample"] is True
+            assert card["data_range"]["eval_from"] in metrics["in_sample_note"]
+            assert "these figures are in-sample" in result.stderr
+
+    def test_another_file_is_not_in_sample(
+        self,
+        cli: CliRunner,
+        trained: tuple[Path, dict[str, Any]],
+        history: Path,
+        tmp_path: Path,
+    ) -> None:
+        out, _ = trained
+        copy = tmp_path / "later.jsonl"
+        copy.write_bytes(history.read_bytes() + b"\n")  # another file: another hash
+        result = invoke(cli, ["model", "evaluate", "--model", str(out), "--events", str(copy)])
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["in_sample"] is False
+        assert "in-sample" not in result.stderr
 
     def test_single_class_is_exit_2(
         self,
@@ -399,3 +434,26 @@ class TestRegister:
         (copy / CARD_FILE).write_text(json.dumps({**card, "features": features}), encoding="utf-8")
         result = invoke(cli, ["model", "register", str(copy)])
         assert_error(result, "shoe_size")
+
+
+def test_evaluate_on_the_training_table_is_in_sample(cli: CliRunner, tmp_path: Path) -> None:
+    """A table model scored on its own training file says so; on other rows it does not."""
+    import numpy as np
+    import polars as pl
+
+    from lendguard.decisions.scoring.table import train_table
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=1200)
+    frame = pl.DataFrame({"x": x, "bad": (rng.random(1200) < 1 / (1 + np.exp(-2 * x))).astype(int)})
+    training, other = tmp_path / "train.csv", tmp_path / "other.csv"
+    frame.write_csv(training)
+    frame.head(600).write_csv(other)
+    train_table(training, "bad", tmp_path / "m", progress=False, n_estimators=20)
+    for path, in_sample in ((training, True), (other, False)):
+        args = ["model", "evaluate", "--model", str(tmp_path / "m"), "--table", str(path)]
+        result = invoke(cli, [*args, "--label", "bad"])
+        assert result.exit_code == 0, result.output
+        answer = json.loads(result.stdout)
+        assert answer["in_sample"] is in_sample
+        assert ("train.csv is the file the model was trained on" in result.stderr) is in_sample

@@ -616,7 +616,8 @@ def model_evaluate(
     label: Annotated[str | None, typer.Option(help="Label column of --table")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON")] = True,
 ) -> None:
-    """ROC-AUC, AUPRC and recall at 0.1% and 1% false-positive rate, as one JSON object."""
+    """ROC-AUC, AUPRC and recall at 0.1% and 1% false-positive rate, as one JSON object, with
+    ``in_sample`` (and a note on stderr) when the rows scored include the model's training rows."""
     from lendguard.decisions.scoring.model import ModelError
 
     try:
@@ -636,7 +637,54 @@ def model_evaluate(
     except ModelError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    scored = events if events is not None else table
+    assert scored is not None
+    why = _in_sample(model, scored, eval_from)
+    result = {**result, "in_sample": why is not None}
+    if why is not None:
+        result["in_sample_note"] = why
+        typer.echo(f"note: these figures are in-sample: {why}", err=True)
     typer.echo(orjson.dumps(result).decode() if json_out else _dumps(result))
+
+
+def _in_sample(model: Path, scored: Path, eval_from: str | None) -> str | None:
+    """Why figures of ``model`` on ``scored`` are in-sample (flattering: the model has seen
+    those rows), or None. The card records the training file's SHA-256; an event model held
+    out the events from its ``eval_from``, so scoring only those is out of sample."""
+    import hashlib
+    from datetime import UTC, datetime
+
+    from lendguard.decisions.scoring.model import CARD_FILE
+
+    try:
+        card = orjson.loads((model / CARD_FILE).read_bytes())
+        trained_on = card["source"]["sha256"]
+    except (OSError, orjson.JSONDecodeError, KeyError, TypeError):
+        return None  # a card without its source (older models): nothing to compare
+    digest = hashlib.sha256()
+    with scored.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != trained_on:
+        return None
+    held_out = (card.get("data_range") or {}).get("eval_from")
+    if card.get("kind") != "events" or held_out is None:
+        return (
+            f"{scored.name} is the file the model was trained on (most of its rows fitted the "
+            "model); the card's metrics are its held-out figures"
+        )
+
+    def instant(text: str) -> datetime:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+    if eval_from is not None and instant(eval_from) >= instant(held_out):
+        return None
+    return (
+        f"{scored.name} is the file the model was trained on, and events before {held_out} "
+        f"fitted and calibrated it; score from --eval-from {held_out} (the held-out part) or "
+        "on another file for figures it has not seen"
+    )
 
 
 @model_app.command("monitor")
