@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Built-in values so tests and tools run without setup. A server refuses to start on them
@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     state_checkpoint_events: int = 5_000
     log_level: str = "INFO"
     default_locale: str = "zh-CN"
+    # The time zone the console shows times in (an IANA name); each user may choose their own.
+    console_timezone: str = "Asia/Shanghai"
     environment: Literal["development", "testing", "production"] = "development"
     # Key for the HMAC pseudonyms of phone, card_id and address_id (never stored in clear).
     pii_key: str = DEFAULT_PII_KEY
@@ -64,6 +66,28 @@ class Settings(BaseSettings):
     # API requests per second on one API key.
     api_rate_per_key: float = Field(default=2_000.0, ge=0)
     api_burst_per_key: int = Field(default=4_000, ge=1)
+
+    @field_validator("console_timezone")
+    @classmethod
+    def _known_time_zone(cls, value: str) -> str:
+        """A misspelt zone fails at start-up, not as unlabelled UTC on every console page."""
+        return known_time_zone(value)
+
+
+def known_time_zone(name: str) -> str:
+    """``name`` if it is an IANA time zone this machine knows (``Asia/Shanghai``), else
+    ``ValueError``. Shared by the setting and the console's per-user choice."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if not name or "\x00" in name or len(name) > 64:
+        raise ValueError("an IANA time zone name such as Asia/Shanghai")
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
+        raise ValueError(
+            f"unknown time zone '{name}' (an IANA name such as Asia/Shanghai)"
+        ) from exc
+    return name
 
 
 @lru_cache(maxsize=1)

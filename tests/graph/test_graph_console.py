@@ -120,7 +120,7 @@ class TestRingPage:
         assert members.count("<tr data-customer=") == 5
         assert 'id="group-size">5<' in html
         assert "Flagged as a ring" in html
-        assert "ACCOUNTS_OPENED_TOGETHER_SHARING_IDENTIFIERS" in html
+        assert "Accounts opened together and sharing several identifiers" in html
         shared = _section(html, "shared")
         assert "<code>device gang-p…</code>" in shared
         assert 'class="shared-phone"' in shared
@@ -133,8 +133,11 @@ class TestRingPage:
         assert f'href="/console/cases/{case["id"]}"' in _section(html, "open-cases")
         # the members' decisions, newest first: the application before the registrations
         timeline = _section(html, "timeline")
-        assert timeline.index("application") < timeline.index("registration")
+        assert timeline.index("Loan application") < timeline.index("Registration")
+        assert "<td>application</td>" not in timeline  # event types are named, not codes
         assert len(re.findall(r"<tr><td>", timeline)) == 6
+        # times in the console's zone (Asia/Shanghai by default), the zone named
+        assert "UTC+8</time>" in timeline
 
     def test_no_pseudonym_or_clear_phone_is_shown_in_full(self, case_app: Api) -> None:
         build_gang(case_app)

@@ -21,6 +21,7 @@ from sqlalchemy import Engine, delete, insert, or_, select, update
 
 from lendguard.auth.passwords import DUMMY_HASH, hash_password, needs_rehash, verify_password
 from lendguard.auth.service import ROLE_SCOPES, Principal, Role
+from lendguard.config import known_time_zone
 from lendguard.errors import Conflict, FieldError, NotFound, ValidationFailed
 from lendguard.kit.ids import new_id
 from lendguard.models.access import ConsoleSession, User
@@ -46,6 +47,7 @@ class LoginCandidate:
     username: str = ""
     role: str = ""
     locale: str = ""
+    timezone: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +55,8 @@ class SessionInfo:
     principal: Principal
     csrf_token: str
     locale: str
+    # The user's own time zone for the console (None: the deployment's console_timezone).
+    timezone: str | None = None
 
 
 def hash_token(token: str) -> str:
@@ -146,7 +150,9 @@ class UserService:
             row = conn.execute(select(User).where(User.username == username)).one_or_none()
         if row is None or row.disabled or (row.locked_until is not None and row.locked_until > now):
             return LoginCandidate(DUMMY_HASH)
-        return LoginCandidate(row.password_hash, row.id, row.username, row.role, row.locale)
+        return LoginCandidate(
+            row.password_hash, row.id, row.username, row.role, row.locale, row.timezone
+        )
 
     def finish_login(
         self, candidate: LoginCandidate, matched: bool, password: str, ip: str | None
@@ -211,7 +217,10 @@ class UserService:
                 },
             )
         info = SessionInfo(
-            principal_for(user_id, candidate.username, candidate.role), csrf, candidate.locale
+            principal_for(user_id, candidate.username, candidate.role),
+            csrf,
+            candidate.locale,
+            candidate.timezone,
         )
         return token, info
 
@@ -228,6 +237,7 @@ class UserService:
                     User.username,
                     User.role,
                     User.locale,
+                    User.timezone,
                     User.disabled,
                 )
                 .join(User, User.id == ConsoleSession.user_id)
@@ -239,7 +249,24 @@ class UserService:
             return None
         user = found
         csrf = found.csrf_token
-        return SessionInfo(principal_for(user.id, user.username, user.role), csrf, user.locale)
+        return SessionInfo(
+            principal_for(user.id, user.username, user.role), csrf, user.locale, user.timezone
+        )
+
+    def set_timezone(self, user_id: str, timezone: str | None) -> None:
+        """The user's own console time zone (an IANA name), or ``None`` for the deployment's.
+        A name this machine does not know is refused (422 naming the field), never stored."""
+        if timezone is not None:
+            try:
+                known_time_zone(timezone)
+            except ValueError as exc:
+                raise ValidationFailed(
+                    "unknown time zone", errors=[FieldError("timezone", str(exc))]
+                ) from exc
+        with self.db.begin() as conn:
+            done = conn.execute(update(User).where(User.id == user_id).values(timezone=timezone))
+            if not done.rowcount:
+                raise NotFound(f"user '{user_id}' does not exist")
 
     def logout(self, token: str) -> None:
         with self.db.begin() as conn:

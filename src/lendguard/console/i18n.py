@@ -203,11 +203,346 @@ ZH: dict[str, str] = {
 }
 
 
+ZH.update(
+    {
+        # time zones, risk, people
+        "Time zone": "时区",
+        "Set": "设定",
+        "Default": "默认",
+        "Risk band": "风险等级",
+        "low": "低",
+        "medium": "中",
+        "high": "高",
+        "critical": "极高",
+        "Elderly customer": "老年客户",
+        "LendGuard (automatic)": "LendGuard（系统自动）",
+        "API key “%s”": "API 密钥“%s”",
+        "No decisions yet.": "暂无决策。",
+        "Rule sets": "规则集",
+        "Name": "名称",
+        "Kind": "类别",
+        "rules": "条规则",
+        "Back": "返回",
+        "Yes": "是",
+        "Model": "模型",
+        "Not allowed": "无权访问",
+        "Your role does not allow this page or action.": "您的角色无权访问此页面或执行此操作。",
+        "Decided at": "决策时间",
+        "Event time": "事件时间",
+        "Labelled fraud": "已标记为欺诈",
+        "Suspected mule": "疑似跑分账户",
+        "Status": "状态",
+        "Feature": "特征",
+        # case types and scam types (call scripts)
+        "scam": "诈骗",
+        "fraud": "欺诈",
+        "account_takeover": "账户盗用",
+        "mule": "资金过渡账户",
+        "model_drift": "模型评分漂移",
+        "safe_account": "“安全账户”诈骗",
+        "remote_control": "远程控制 / 屏幕共享诈骗",
+        "impersonation": "冒充客服 / 公检法诈骗",
+        "advance_fee": "贷款前收费诈骗",
+        "task_rebate": "刷单返利诈骗",
+        "investment": "投资理财诈骗",
+        "general": "高风险交易",
+        # event types
+        "registration": "注册",
+        "login": "登录",
+        "device_change": "更换设备",
+        "profile_change": "资料变更",
+        "application": "贷款申请",
+        "limit_change": "额度调整",
+        "disbursement": "放款",
+        "repayment": "还款",
+        "transfer": "转账",
+        "withdrawal": "提现",
+        "payment": "支付",
+        "deposit": "存入",
+        "consent_change": "授权变更",
+        # timeline entries and webhook instructions
+        "opened": "创建案件",
+        "joined": "新决策并入",
+        "alert": "告警",
+        "assigned": "分派",
+        "note": "备注",
+        "outreach": "外呼结果",
+        "transition": "状态变更",
+        "release_proposed": "提议放行",
+        "release": "放行",
+        "cancel": "取消",
+        "done": "已完成",
+        # list types and fields
+        "deny": "黑名单",
+        "allow_list": "白名单",
+        "customer": "客户",
+        # privacy requests
+        "access": "查阅复制",
+        "correct": "更正补充",
+        "delete": "删除",
+        "withdraw": "撤回同意",
+        "explain": "解释说明",
+        "identity_unverified": "待核验身份",
+        "refused": "已拒绝",
+        "complete": "已完成",
+        # complaints
+        "received": "已收到",
+        "acknowledged": "已确认收到",
+        "investigating": "调查中",
+        "extended": "已延期",
+        "responded": "已答复",
+        "escalated_to_regulator": "已转监管",
+        "closed": "已结案",
+        "web": "网页",
+        "branch": "网点",
+        "letter": "信函",
+        "regulator_referral": "监管转办",
+        "cfpb_portal": "CFPB 投诉平台",
+        # labels and model kinds
+        "legit": "正常",
+        "scam_victim": "诈骗受害人",
+        "events": "事件风险模型",
+    }
+)
+
+# English for the values that come from code (states, actions, types, statuses): the console
+# never shows an operator a snake_case name.
+EN: dict[str, str] = {
+    "new": "New",
+    "triage": "Triage",
+    "contacting_customer": "Contacting the customer",
+    "resolved_fraud": "Resolved: fraud",
+    "resolved_legit": "Resolved: legitimate",
+    "resolved_scam_victim": "Resolved: scam victim",
+    "escalated_police": "Escalated to the police",
+    "allow": "Allow",
+    "remind": "Remind",
+    "dissuade": "Dissuade",
+    "intercept": "Intercept",
+    "block": "Block",
+    "dissuasion_callback": "Dissuasion call-back",
+    "trusted_contact_call": "Call to the trusted contact",
+    "confirmed_scam": "Customer confirmed the scam",
+    "insisted": "Customer insisted on paying",
+    "unreachable": "Could not reach the customer",
+    "prevented": "prevented",
+    "released": "Released",
+    "held": "Held",
+    "cancelled": "Cancelled",
+    "delivered": "Delivered",
+    "pending": "Pending",
+    "failed": "Failed",
+    "done": "Done",
+    "open": "open",
+    "scam": "Scam",
+    "fraud": "Fraud",
+    "account_takeover": "Account takeover",
+    "mule": "Money mule",
+    "model_drift": "Model score drift",
+    "safe_account": "'Safe account' scam",
+    "remote_control": "Remote-control / screen-sharing scam",
+    "impersonation": "Impersonation scam",
+    "advance_fee": "Advance-fee loan scam",
+    "task_rebate": "Task / rebate scam",
+    "investment": "Investment scam",
+    "general": "High-risk transaction",
+    "registration": "Registration",
+    "login": "Sign-in",
+    "device_change": "Device change",
+    "profile_change": "Profile change",
+    "application": "Loan application",
+    "limit_change": "Limit change",
+    "disbursement": "Disbursement",
+    "repayment": "Repayment",
+    "transfer": "Transfer",
+    "withdrawal": "Withdrawal",
+    "payment": "Payment",
+    "deposit": "Deposit",
+    "contact": "Contact",
+    "consent_change": "Consent change",
+    "opened": "Case opened",
+    "joined": "Decision joined the case",
+    "alert": "Alert",
+    "assigned": "Assigned",
+    "note": "Note",
+    "outreach": "Call outcome",
+    "transition": "State change",
+    "release_proposed": "Release proposed",
+    "release": "Release",
+    "cancel": "Cancel",
+    "deny": "Deny list",
+    "allow_list": "Allow list",
+    "customer": "Customer",
+    "device": "Device",
+    "card": "Card",
+    "address": "Address",
+    "ip": "IP address",
+    "payee": "Payee",
+    "phone": "Phone",
+    "chat": "Chat",
+    "app": "App",
+    "email": "Email",
+    "in_person": "In person",
+    "social_media": "Social media",
+    "web": "Web",
+    "branch": "Branch",
+    "letter": "Letter",
+    "regulator_referral": "Regulator referral",
+    "cfpb_portal": "CFPB portal",
+    "access": "Access",
+    "correct": "Correction",
+    "delete": "Deletion",
+    "withdraw": "Consent withdrawal",
+    "explain": "Explanation",
+    "identity_unverified": "Identity not yet verified",
+    "refused": "Refused",
+    "complete": "Complete",
+    "received": "Received",
+    "acknowledged": "Acknowledged",
+    "investigating": "Investigating",
+    "extended": "Extended",
+    "responded": "Responded",
+    "escalated_to_regulator": "Escalated to the regulator",
+    "closed": "Closed",
+    "legit": "Legitimate",
+    "scam_victim": "Scam victim",
+    "events": "Event risk model",
+    "low": "Low",
+    "medium": "Medium",
+    "high": "High",
+    "critical": "Critical",
+    "ACCOUNTS_OPENED_TOGETHER_SHARING_IDENTIFIERS": (
+        "Accounts opened together and sharing several identifiers"
+    ),
+    "CONFIRMED_FRAUD_IN_GROUP": "Confirmed fraud in the group",
+}
+
+# Every value the console shows that comes from code, by what it is: the i18n test checks each
+# has a zh-CN and an English entry (tests/console/test_i18n.py).
+ENUMS: dict[str, tuple[str, ...]] = {
+    "case states": (
+        "new",
+        "triage",
+        "contacting_customer",
+        "resolved_fraud",
+        "resolved_legit",
+        "resolved_scam_victim",
+        "escalated_police",
+    ),
+    "actions": ("allow", "remind", "dissuade", "intercept", "block"),
+    "case types": ("scam", "fraud", "account_takeover", "mule", "model_drift"),
+    "scam types": (
+        "safe_account",
+        "remote_control",
+        "impersonation",
+        "advance_fee",
+        "task_rebate",
+        "investment",
+        "account_takeover",
+        "mule",
+        "general",
+    ),
+    "event types": (
+        "registration",
+        "login",
+        "device_change",
+        "profile_change",
+        "application",
+        "limit_change",
+        "disbursement",
+        "repayment",
+        "transfer",
+        "withdrawal",
+        "payment",
+        "deposit",
+        "contact",
+        "consent_change",
+    ),
+    "hold statuses": ("held", "released", "cancelled"),
+    "outreach": ("dissuasion_callback", "trusted_contact_call", "pending", "done"),
+    "outreach outcomes": ("confirmed_scam", "insisted", "unreachable"),
+    "deliveries": ("pending", "delivered", "failed", "release", "cancel"),
+    "timeline": (
+        "opened",
+        "joined",
+        "alert",
+        "assigned",
+        "note",
+        "outreach",
+        "transition",
+        "release_proposed",
+    ),
+    "risk bands": ("low", "medium", "high", "critical"),
+    "labels": ("legit", "fraud", "scam_victim"),
+    "model kinds": ("events",),
+    "link types": ("device", "phone", "card", "address", "ip", "payee", "contact"),
+    "list types": ("deny", "allow_list"),
+    "list fields": ("customer", "device", "payee", "ip", "card"),
+    "service channels": ("phone", "chat", "app", "email", "in_person", "social_media"),
+    "complaint channels": (
+        "app",
+        "phone",
+        "web",
+        "branch",
+        "email",
+        "letter",
+        "social_media",
+        "regulator_referral",
+        "cfpb_portal",
+    ),
+    "complaint states": (
+        "received",
+        "acknowledged",
+        "investigating",
+        "extended",
+        "responded",
+        "escalated_to_regulator",
+        "closed",
+    ),
+    "privacy request kinds": ("access", "correct", "delete", "withdraw", "explain"),
+    "privacy request states": ("identity_unverified", "pending", "refused", "complete"),
+    "ring reasons": ("ACCOUNTS_OPENED_TOGETHER_SHARING_IDENTIFIERS", "CONFIRMED_FRAUD_IN_GROUP"),
+}
+
+
 def translator(locale: str) -> Callable[[str], str]:
-    """``t("Case queue")`` in the page's language."""
+    """``t("Case queue")`` in the page's language. English keys are shown as they are, except
+    values from code (``contacting_customer``), which have their own English in :data:`EN`."""
     if locale == "en":
-        return lambda text: text
+        return lambda text: EN.get(text, text)
     return lambda text: ZH.get(text, text)
+
+
+def reason_text(code: str, locale: str, fallback: str = "") -> str:
+    """A reason code as an operator reads it: the sentence of
+    :data:`lendguard.decisions.explain.REASON_TEXT` (the one customers are told), else the
+    rule's own description, else the ring reasons of this catalogue."""
+    from lendguard.decisions.explain import REASON_TEXT
+
+    loc = "zh-CN" if locale == "zh-CN" else "en"
+    sentence = REASON_TEXT.get(code, {}).get(loc)
+    if sentence:
+        return sentence
+    if code in EN:
+        return translator(locale)(code)
+    return fallback or code
+
+
+def actor_name(actor: str | None, locale: str) -> str:
+    """Who did something, by name: ``user:zhang.san`` is the user's name, an API key is
+    "API key “bootstrap-admin”" (its id is never shown), ``system`` is LendGuard itself."""
+    t = translator(locale)
+    if not actor:
+        return "—"
+    if actor == "system":
+        return t("LendGuard (automatic)")
+    kind, _, rest = actor.partition(":")
+    if kind == "user" and rest:
+        return rest
+    if kind == "key" and rest:
+        name = rest.rsplit(":", 1)[0] if ":" in rest else rest
+        return t("API key “%s”") % name
+    return actor
 
 
 # The banner of working-day calendar years not entered yet (lendguard.kit.calendars).

@@ -16,18 +16,21 @@ from __future__ import annotations
 import difflib
 import hmac
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from jinja2 import Environment, FileSystemLoader, select_autoescape
-from sqlalchemy import func, select
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
+from jinja2.runtime import Context
+from markupsafe import Markup
+from sqlalchemy import String, func, select
 from starlette.concurrency import run_in_threadpool
 
 from lendguard.auth import audit
@@ -36,7 +39,7 @@ from lendguard.auth.passwords import verify_password_async
 from lendguard.auth.service import Scope
 from lendguard.auth.users import SESSION_LIFETIME, LoginCandidate, LoginFailed, SessionInfo
 from lendguard.console.charts import horizontal_bars, stacked_bars
-from lendguard.console.i18n import LOCALES, translator
+from lendguard.console.i18n import LOCALES, actor_name, reason_text, translator
 from lendguard.errors import LendGuardError, RateLimited
 from lendguard.kit.calendars import calendar_gaps
 from lendguard.kit.params import RowNumber
@@ -55,6 +58,70 @@ _env = Environment(
     lstrip_blocks=True,
 )
 static_files = StaticFiles(directory=str(_HERE / "static"))
+# Offered in the console's time-zone menu; any other IANA name can be set through the form too.
+TIMEZONES = (
+    "Asia/Shanghai",
+    "Asia/Hong_Kong",
+    "Asia/Singapore",
+    "Asia/Tokyo",
+    "Europe/London",
+    "America/New_York",
+    "UTC",
+)
+DASHBOARD_DAYS = 30
+
+
+def zone_label(moment: datetime) -> str:
+    """The zone as an offset from UTC (``UTC+8``, ``UTC-4``, ``UTC+5:30``): unambiguous where
+    abbreviations are not (CST is China, and also the US Central zone)."""
+    offset = moment.utcoffset() or timedelta(0)
+    minutes = int(offset.total_seconds() // 60)
+    sign = "+" if minutes >= 0 else "-"
+    hours, rest = divmod(abs(minutes), 60)
+    if not minutes:
+        return "UTC"
+    return f"UTC{sign}{hours}" + (f":{rest:02d}" if rest else "")
+
+
+@pass_context
+def when(context: Context, value: datetime | str | None, fmt: str = "%Y-%m-%d %H:%M") -> Markup:
+    """Every time the console shows: in the operator's zone, with the zone named. Stored times
+    are UTC; a time without a zone is taken as UTC (how SQLite hands some of them back)."""
+    if value is None or value == "":
+        return Markup("—")
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    zone_name = str(context.get("tz") or "UTC")
+    local = value.astimezone(ZoneInfo(zone_name))
+    return Markup('<time datetime="{}" title="{}">{} {}</time>').format(
+        value.astimezone(UTC).isoformat(), zone_name, local.strftime(fmt), zone_label(local)
+    )
+
+
+def risk_band(score: int | float | None) -> str:
+    """The band a case's risk score falls in; the queue colours it with a CSS class (the
+    console's CSP allows no inline style)."""
+    value = float(score or 0)
+    if value >= 90:
+        return "critical"
+    if value >= 70:
+        return "high"
+    if value >= 40:
+        return "medium"
+    return "low"
+
+
+def words(name: str) -> str:
+    """A feature's name as words (``screen_share_active`` → ``screen share active``): the
+    evidence beside a reason is read by people, not parsed."""
+    return str(name).replace("_", " ")
+
+
+_env.filters["when"] = when
+_env.filters["words"] = words
+_env.filters["risk_band"] = risk_band
 
 
 class _Redirect(Exception):
@@ -79,6 +146,13 @@ def _locale(request: Request, info: SessionInfo | None) -> str:
     return request.app.state.services.settings.default_locale
 
 
+def _zone(request: Request, info: SessionInfo | None) -> str:
+    """The operator's time zone: their own choice, else the deployment's console_timezone."""
+    if info is not None and info.timezone:
+        return info.timezone
+    return str(request.app.state.services.settings.console_timezone)
+
+
 def _render(
     request: Request,
     template: str,
@@ -90,6 +164,10 @@ def _render(
     html = _env.get_template(template).render(
         t=translator(locale),
         locale=locale,
+        tz=_zone(request, info),
+        timezones=TIMEZONES,
+        reason=lambda code, fallback="": reason_text(code, locale, fallback),
+        who=lambda actor: actor_name(actor, locale),
         user=info.principal if info else None,
         csrf=info.csrf_token if info else "",
         path=request.url.path,
@@ -148,8 +226,14 @@ def install(app: Any) -> None:
 
     @app.exception_handler(_Forbidden)
     async def _forbidden(request: Request, exc: _Forbidden) -> Response:
+        t = translator(_locale(request, exc.info))
         return _render(
-            request, "error.html", exc.info, 403, title="403", message=f"scope {exc.scope.value}"
+            request,
+            "error.html",
+            exc.info,
+            403,
+            title=t("Not allowed"),
+            message=t("Your role does not allow this page or action."),
         )
 
 
@@ -255,40 +339,84 @@ async def logout(request: Request) -> Response:
 # -- dashboard -----------------------------------------------------------------------------------
 
 
+def _hour_of(column: Any, dialect: str) -> Any:
+    """The UTC hour of a stored time as text, ``YYYY-MM-DD HH``: counts are grouped by hour in
+    the database and the hours put into the operator's days here (a zone with a half-hour
+    offset gets each hour on the day it starts)."""
+    if dialect == "postgresql":
+        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD HH24", type_=String)
+    return func.substr(column, 1, 13, type_=String)  # SQLite keeps 'YYYY-MM-DD HH:MM:SS' (UTC)
+
+
+def decisions_by_event_day(
+    db: Any, zone: str, days: int = DASHBOARD_DAYS
+) -> tuple[list[str], dict[str, list[int]], Counter[str]]:
+    """Decisions of the last ``days`` days *of event time* (each event's own ``occurred_at``,
+    not the moment it was decided), by the operator's calendar day and action, and the reason
+    codes of the interventions among them.
+
+    The window ends on the day of the latest event, so a replayed or imported month shows as
+    the month it happened in, not as one bar on the day it was loaded. Every day of the window
+    is on the axis (days without decisions stay empty)."""
+    local = ZoneInfo(zone)
+    with db.connect() as conn:
+        latest = conn.execute(select(func.max(DecisionRecord.occurred_at))).scalar_one_or_none()
+        if latest is None:
+            return [], {a: [] for a in ACTIONS}, Counter()
+        if latest.tzinfo is None:
+            latest = latest.replace(tzinfo=UTC)
+        last_day = latest.astimezone(local).date()
+        first_day = last_day - timedelta(days=days - 1)
+        since = datetime.combine(first_day, time(0), tzinfo=local).astimezone(UTC)
+        hour = _hour_of(DecisionRecord.occurred_at, conn.dialect.name)
+        rows = conn.execute(
+            select(hour, DecisionRecord.action, func.count())
+            .where(DecisionRecord.occurred_at >= since)
+            .group_by(hour, DecisionRecord.action)
+        ).all()
+        recent = conn.execute(
+            select(DecisionRecord.reasons)
+            .where(DecisionRecord.occurred_at >= since, DecisionRecord.action != "allow")
+            .order_by(DecisionRecord.occurred_at.desc())
+            .limit(5000)
+        ).scalars()
+        reasons = Counter(r["code"] for decision in recent for r in decision)
+    labels = [(first_day + timedelta(days=i)).isoformat() for i in range(days)]
+    index = {d: i for i, d in enumerate(labels)}
+    series = {a: [0] * days for a in ACTIONS}
+    for bucket, action, count in rows:
+        start = datetime.strptime(str(bucket)[:13], "%Y-%m-%d %H").replace(tzinfo=UTC)
+        day: date = start.astimezone(local).date()
+        i = index.get(day.isoformat())
+        if i is None:
+            continue  # the hour began the evening before the window's first day
+        series.setdefault(action, [0] * days)[i] += int(count)
+    return labels, series, reasons
+
+
 @router.get("")
 @router.get("/")
 def dashboard(request: Request) -> HTMLResponse:
     info = _page(request, Scope.decisions_read)
     services = request.app.state.services
-    since = datetime.now(UTC) - timedelta(days=30)
-    with services.decisions.db.connect() as conn:
-        day = func.date(DecisionRecord.decided_at)
-        rows = conn.execute(
-            select(day, DecisionRecord.action, func.count())
-            .where(DecisionRecord.decided_at >= since)
-            .group_by(day, DecisionRecord.action)
-            .order_by(day)
-        ).all()
-        recent = conn.execute(
-            select(DecisionRecord.reasons)
-            .where(DecisionRecord.decided_at >= since, DecisionRecord.action != "allow")
-            .order_by(DecisionRecord.decided_at.desc())
-            .limit(5000)
-        ).scalars()
-        reasons = Counter(r["code"] for decision in recent for r in decision)
-    days = sorted({str(r[0]) for r in rows})
-    series = {a: [0] * len(days) for a in ACTIONS}
-    index = {d: i for i, d in enumerate(days)}
-    for d, action, count in rows:
-        series.setdefault(action, [0] * len(days))[index[str(d)]] += int(count)
+    locale = _locale(request, info)
+    t = translator(locale)
+    days, series, reasons = decisions_by_event_day(services.decisions.db, _zone(request, info))
     totals = {a: sum(v) for a, v in series.items()}
     outcomes = services.cases.outcomes()
+    top = [(reason_text(code, locale), n) for code, n in reasons.most_common(8)]
     return _render(
         request,
         "dashboard.html",
         info,
-        chart=stacked_bars(days, series),
-        reasons_chart=horizontal_bars(reasons.most_common(8)),
+        chart=stacked_bars(
+            days,
+            series,
+            legend={a: t(a) for a in series},
+            label=t("Decisions per day"),
+            empty=t("No decisions yet."),
+        ),
+        reasons_chart=horizontal_bars(top, label=t("Top reasons")) if top else "",
         totals=totals,
         interventions=sum(totals[a] for a in ("remind", "dissuade", "intercept", "block")),
         outcomes=outcomes,
@@ -296,6 +424,28 @@ def dashboard(request: Request) -> HTMLResponse:
             outcomes["cases_by_state"][s] for s in ("new", "triage", "contacting_customer")
         ),
     )
+
+
+@router.post("/preferences/timezone")
+async def set_timezone(request: Request) -> Response:
+    """The signed-in user's own time zone for every console page (empty: the default)."""
+    info = await run_in_threadpool(_session, request)
+    if info is None:
+        return RedirectResponse("/console/login", status_code=303)
+    form = await _form(request, info)  # any signed-in user may choose their own zone
+    return await run_in_threadpool(_set_timezone, request, info, form)
+
+
+def _set_timezone(request: Request, info: SessionInfo, form: dict[str, str]) -> Response:
+    chosen = form.get("timezone", "").strip() or None
+    try:
+        request.app.state.services.users.set_timezone(info.principal.key_id, chosen)
+    except LendGuardError as exc:
+        return _error_page(request, info, exc)
+    target = form.get("next", "")
+    if not target.startswith("/console") or "//" in target:
+        target = "/console"
+    return RedirectResponse(target, status_code=303)
 
 
 @router.get("/decisions")
@@ -662,11 +812,24 @@ def complaints_page(request: Request) -> HTMLResponse:
     def tc(text: str) -> str:
         return _COMPLAINTS_ZH.get(text, base(text)) if zh else text
 
+    locale = _locale(request, info)
+    taxonomy = service.taxonomy
+
+    def named(code: str | None) -> str:
+        """A product or issue by the taxonomy's name in the page's language, not its id."""
+        if not code:
+            return ""
+        found = taxonomy.products.get(code) or taxonomy.issues.get(code)
+        if found is None:
+            return str(code).replace("_", " ")
+        return str(found.name.get(locale) or found.name.get("en") or code)
+
     return _render(
         request,
         "complaints.html",
         info,
         tc=tc,
+        named=named,
         complaints=queue["complaints"],
         total=queue["total"],
         overdue=queue["overdue"],
