@@ -20,6 +20,7 @@ from fixtures import (
     USER_PASSWORD,
     Api,
     WebhookReceiver,
+    birth_date_for_age,
     make_event,
     r39_scam_events,
     sign_in,
@@ -256,6 +257,59 @@ class TestWorkingACase:
             "dissuasion_callback",
             "trusted_contact_call",
         ]
+
+    def test_the_age_arriving_with_a_later_decision_adds_the_trusted_contact_call_once(
+        self, case_app: Api
+    ) -> None:
+        """The case opens on a decision that says nothing of an age; a later intercept of the
+        same customer carries a birth date making them 80 and joins the open case: the
+        trusted-contact call is added then, and a further join does not add it again."""
+        case = scam_case(case_app, "late-age-80")
+        assert case["is_elderly"] is False
+        assert [t["kind"] for t in case["outreach"]] == ["dissuasion_callback"]
+        for minutes, payee in ((14, "other-safe-account"), (20, "third-safe-account")):
+            joined = make_event(
+                customer_id="late-age-80",
+                occurred_at=T0 + timedelta(minutes=minutes),
+                amount="900",
+                payee_id=payee,
+                session={"remote_control_app": True},
+                customer={"birth_date": birth_date_for_age(80), "is_student": False},
+            )
+            assert case_app.decide(joined)["action"] == "intercept"
+        after = case_app.client.get(f"/v1/cases/{case['id']}", headers=case_app.admin).json()
+        assert len(after["decisions"]) == 3
+        assert after["is_elderly"] is True
+        assert [t["kind"] for t in after["outreach"]] == [
+            "dissuasion_callback",
+            "trusted_contact_call",
+        ]
+        joins = [a["detail"] for a in after["timeline"] if a["kind"] == "joined"]
+        assert [j.get("outreach_added") for j in joins] == [["trusted_contact_call"], None]
+
+    def test_an_elderly_case_joined_again_keeps_one_trusted_contact_call(
+        self, case_app: Api
+    ) -> None:
+        events = r39_scam_events("grandpa-75")
+        events[0]["customer"] = {"birth_date": birth_date_for_age(75), "is_student": False}
+        for event in events:
+            case_app.decide(event)
+        again = make_event(
+            customer_id="grandpa-75",
+            occurred_at=T0 + timedelta(minutes=14),
+            amount="900",
+            payee_id="other-safe-account",
+            session={"remote_control_app": True},
+            customer={"birth_date": birth_date_for_age(75)},
+        )
+        assert case_app.decide(again)["action"] == "intercept"
+        listing = case_app.client.get("/v1/cases", headers=case_app.admin).json()
+        assert listing["total"] == 1
+        case = case_app.client.get(
+            f"/v1/cases/{listing['cases'][0]['id']}", headers=case_app.admin
+        ).json()
+        kinds = [t["kind"] for t in case["outreach"]]
+        assert kinds.count("trusted_contact_call") == 1
 
 
 class TestWebhookRetries:

@@ -151,6 +151,35 @@ class TestPlans:
             "COLLECTION_PAUSED",
         ]
 
+    def test_a_crisis_pause_outlives_an_agreed_plan(self, app_client: Api) -> None:
+        """The assistant heard the customer speak of ending their life: collection is paused
+        for that, and agreeing a hardship plan (which ends the plan's own pause) leaves it."""
+        said = app_client.client.post(
+            "/v1/assistant/analyze",
+            json={"customer_id": "heavy-1", "text": "还不上了，我真的不想活了"},
+            headers=app_client.admin,
+        ).json()
+        assert said["effects"]["crisis"]["collection_paused"] == {"set": True, "already": False}
+        analyst = app_client.key("lending:write", "lending:check")
+        plan = app_client.client.post(
+            "/v1/lending/hardship-plans", json=plan_body(), headers=analyst
+        ).json()
+        agreed = app_client.client.post(
+            f"/v1/lending/hardship-plans/{plan['id']}/agree", headers=analyst
+        )
+        assert agreed.json()["status"] == "agreed"
+        after = app_client.client.post(
+            "/v1/conduct/contacts/check", json=COLLECTION, headers=app_client.admin
+        ).json()
+        assert after["allowed"] is False
+        assert "COLLECTION_PAUSED" in codes(after)
+        flags = app_client.services.conduct.flags.flags("heavy-1")
+        open_pauses = [
+            f["source"] for f in flags if f["flag"] == "collection_paused" and f["until"] is None
+        ]
+        assert len(open_pauses) == 1
+        assert open_pauses[0].startswith("crisis:")
+
     def test_proposing_needs_the_write_scope(self, app_client: Api) -> None:
         refused = app_client.client.post(
             "/v1/lending/hardship-plans", json=plan_body(), headers=app_client.key("lending:check")

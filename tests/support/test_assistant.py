@@ -16,7 +16,7 @@ import structlog
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from fixtures import T0, Api, EngineRun, make_event, reason_codes
+from fixtures import T0, Api, EngineRun, make_event, r39_scam_events, reason_codes
 from lendguard.cli.main import app as cli_app
 from lendguard.config import get_settings
 from lendguard.models.decision import EventRecord
@@ -24,6 +24,7 @@ from lendguard.support import intents as intent_models
 from lendguard.support.assistant import Assistant, get_assistant, shipped_articles
 from lendguard.support.assistant_endpoints import contact_event_id
 from lendguard.support.cues import (
+    CRISIS_CUES,
     SCAM_CUES,
     SCAM_TYPES,
     VULNERABILITY_CUES,
@@ -35,6 +36,8 @@ from lendguard.support.cues import (
 pytestmark = pytest.mark.usefixtures("pinned_clock")
 
 FIXTURE_ZH = "客服说我的校园贷账户要注销，让我把钱转到安全账户"
+# The issue's example: a crisis said in passing, after job loss and not being able to pay.
+CRISIS_ZH = "我最近失业了，还不上钱…不想活了"
 FIXTURE_EN = (
     "Customer service said my campus loan account has to be cancelled and told me to move "
     "my money to a safe account"
@@ -157,6 +160,81 @@ def test_vulnerability_cue_suppresses_marketing(app_client: Api) -> None:
         "set": False,
         "already": True,
     }
+
+
+def test_crisis_cue_is_an_urgent_handoff_with_a_case_and_the_rescue_suppressions(
+    app_client: Api,
+) -> None:
+    customer = "crisis-1"
+    api = app_client
+    flags = api.services.conduct.flags
+    # an intercepted transfer of someone else: an open scam case with a high risk score
+    for event in r39_scam_events("student-crisis"):
+        api.decide(event)
+    result = _analyze(
+        api, customer_id=customer, text=CRISIS_ZH, conversation_id="conv-c", locale="zh-CN"
+    )
+    assert result["crisis"] == ["self_harm"]
+    assert result["urgent"] is True
+    assert result["handoff"] is True
+    assert [w["kind"] for w in result["warnings"]][0] == "crisis"
+    effects = result["effects"]["crisis"]
+    assert effects["case_opened"] is True
+    assert effects["marketing_suppressed"] == {"set": True, "already": False}
+    assert effects["collection_paused"] == {"set": True, "already": False}
+    later = datetime.now(UTC) + timedelta(seconds=1)
+    assert flags.marketing_suppressed(customer, later)
+    assert flags.collection_paused(customer, later)
+    steps = {s["step"] for s in api.services.rescue.customer(customer)["steps"]}
+    assert {"MARKETING_SUPPRESSED", "COLLECTION_PAUSED"} <= steps
+    # the hardship ladder's own vulnerability effect saw marketing already suppressed
+    assert result["effects"]["rescue"]["already"] is True
+
+    case = api.client.get(f"/v1/cases/{effects['case_id']}", headers=api.admin).json()
+    assert case["case_type"] == "crisis"
+    assert case["customer_id"] == customer
+    assert case["script"]["title"]["zh-CN"]
+    assert case["script"]["steps"]["en"]
+    opened = case["timeline"][0]
+    assert opened["kind"] == "opened"
+    assert opened["detail"]["cues"] == ["self_harm"]
+    assert "不想活" not in json.dumps(case, ensure_ascii=False)  # the words stay out
+    # the crisis case comes first in the queue and to the next analyst, above the scam case
+    queue = api.client.get("/v1/cases", headers=api.admin).json()["cases"]
+    assert [c["case_type"] for c in queue] == ["crisis", "scam"]
+    taken = api.client.post("/v1/cases/next", headers=api.admin).json()["case"]
+    assert taken["id"] == effects["case_id"]
+
+    # the same words again: no second case, no second flag
+    again = _analyze(api, customer_id=customer, text=CRISIS_ZH, conversation_id="conv-c")
+    assert again["effects"]["crisis"]["case_id"] == effects["case_id"]
+    assert again["effects"]["crisis"]["case_opened"] is False
+    assert again["effects"]["crisis"]["collection_paused"] == {"set": False, "already": True}
+    crisis_cases = [
+        c
+        for c in api.client.get("/v1/cases", headers=api.admin).json()["cases"]
+        if c["case_type"] == "crisis"
+    ]
+    assert len(crisis_cases) == 1
+
+    # in English, for a customer in the UK: the Samaritans' number
+    uk = _analyze(
+        api,
+        customer_id="crisis-uk",
+        text="I can't pay any of it and I just want to end it all.",
+        jurisdiction="UK",
+    )
+    warning = uk["warnings"][0]
+    assert warning["kind"] == "crisis"
+    assert [h["number"] for h in warning["hotlines"] if h["kind"] == "hotline"] == ["116 123"]
+    assert uk["effects"]["crisis"]["case_opened"] is True
+    bad = api.client.post(
+        "/v1/assistant/analyze",
+        json={"customer_id": "c", "text": "hi", "jurisdiction": "FR"},
+        headers=api.admin,
+    )
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["field"].endswith("jurisdiction")
 
 
 def test_complaint_and_out_of_scope_over_http(app_client: Api) -> None:
@@ -461,6 +539,163 @@ def test_vulnerability_cues() -> None:
     assert names("I was in hospital for surgery") == ["illness"]
     assert names("I got laid off and can't afford the payment") == ["job_loss", "cannot_pay"]
     assert names("When is my repayment due?") == []
+
+
+# -- crisis: the customer speaks of ending their life ---------------------------------------------
+
+CRISIS_SENTENCES = [
+    CRISIS_ZH,
+    "活不下去了，真的撑不住",
+    "我有时候觉得活着没意思",
+    "我想死",
+    "他说还不上就去跳楼",
+    "客户称压力太大想自杀",
+    "她最近有轻生的念头",
+    "死了一了百了",
+    "我想结束自己的生命",
+    "I want to end it",
+    "Honestly I just want to end it all.",
+    "If this goes on I'll kill myself",
+    "I've been thinking about suicide",
+    "I want to end my life",
+    "There's no reason to live any more",
+    "My family would be better off dead without me, I mean I would be better off dead",
+    "I don't want to live anymore",
+]
+# Words that only sound like it: idioms of laughter or tiredness, a sale, "kill" a process.
+CRISIS_NEGATIVES = [
+    "笑死了，你们这个客服机器人太逗了",
+    "累死了，今天加班到十点才看到短信",
+    "烦死了，钱怎么还没到账",
+    "跳楼价清仓的手机能分期吗",
+    "好久不见，想死你们了",
+    "一次性还清，一了百了",
+    "Please kill the application, I don't need the loan any more",
+    "This late fee is killing me, can you waive it?",
+    "I'm dying to know whether my limit went up",
+    "I want to end it with your company and close my account",
+]
+
+
+def test_crisis_said_in_passing_comes_first(assistant: Assistant) -> None:
+    """The issue's example raised job loss and inability to pay only: now the crisis too, first
+    on the agent's screen, as an urgent hand-off with the agent's script and the hotlines."""
+    analysis = assistant.analyze(CRISIS_ZH)
+    assert analysis.crisis_names() == ["self_harm"]
+    assert analysis.vulnerability_names() == ["job_loss", "cannot_pay"]
+    assert analysis.urgent
+    assert analysis.handoff
+    kinds = [w["kind"] for w in analysis.warnings]
+    assert kinds == ["crisis", "vulnerability"]
+    crisis = analysis.warnings[0]
+    assert crisis["urgent"] is True
+    assert crisis["reasons"][0]["evidence"] == "不想活"
+    assert crisis["reasons"][0]["reason"].startswith("客户流露轻生")
+    assert crisis["script"]["locale"] == "zh-CN"
+    assert any("一直在线" in step for step in crisis["script"]["steps"])
+    numbers = {h["number"]: h for h in crisis["hotlines"]}
+    assert numbers["12356"]["name"] == "全国心理援助热线"
+    assert numbers["010-82951332"]["jurisdiction"] == "CN"
+    assert numbers["120"]["kind"] == "emergency"
+    assert analysis.row()["crisis"] == ["self_harm"]
+
+
+def test_crisis_hotlines_are_the_jurisdictions(assistant: Assistant) -> None:
+    text = "I lost my job, I can't pay and I want to end my life"
+    default = assistant.analyze(text).warnings[0]
+    assert default["kind"] == "crisis"
+    assert default["script"]["locale"] == "en"
+    assert "stay on the line" in " ".join(default["script"]["steps"])
+    lines = [
+        (h["jurisdiction"], h["number"]) for h in default["hotlines"] if h["kind"] == "hotline"
+    ]
+    assert lines == [("UK", "116 123"), ("US", "988")]
+    us = assistant.analyze(text, jurisdiction="US").warnings[0]
+    assert [h["number"] for h in us["hotlines"]] == ["988", "911"]
+    cn = assistant.analyze(text, jurisdiction="CN").warnings[0]
+    assert cn["hotlines"][0] == {
+        "jurisdiction": "CN",
+        "kind": "hotline",
+        "name": "National psychological assistance hotline",
+        "number": "12356",
+    }
+
+
+@pytest.mark.parametrize("text", CRISIS_SENTENCES)
+def test_crisis_sentences_raise_the_crisis_cue(text: str) -> None:
+    assert [h.cue.name for h in find_cues(text, CRISIS_CUES)] == ["self_harm"]
+
+
+@pytest.mark.parametrize("text", CRISIS_NEGATIVES)
+def test_crisis_look_alikes_do_not(assistant: Assistant, text: str) -> None:
+    assert find_cues(text, CRISIS_CUES) == []
+    assert assistant.analyze(text).urgent is False
+
+
+# -- elderly investment and advance fees ---------------------------------------------------------
+
+ELDERLY_AND_ADVANCE_FEE = [
+    (
+        "elderly_investment",
+        "elderly_investment",
+        "我爸今年80岁了，有人给他推销保本高收益的养老项目",
+    ),
+    ("elderly_investment", "elderly_investment", "有人上门给我父亲推销以房养老，说每月拿高额利息"),
+    (
+        "elderly_investment",
+        "elderly_investment",
+        "客户称其母亲72岁，被人拉进投资群，对方承诺稳赚不赔",
+    ),
+    (
+        "elderly_investment",
+        "elderly_investment",
+        "My 80-year-old father was pitched a guaranteed-return investment",
+    ),
+    (
+        "elderly_investment",
+        "elderly_investment",
+        "A salesman sold my elderly mother a high-yield retirement scheme, risk-free he said",
+    ),
+    ("fee_before_disbursement", "advance_fee_loan", "对方说要先交解冻费才能放款"),
+    ("fee_before_disbursement", "advance_fee_loan", "贷款批了，但放款前要先交5000元保证金"),
+    ("fee_before_disbursement", "advance_fee_loan", "他们让我先交验资费，再刷流水才能下款"),
+    (
+        "fee_before_disbursement",
+        "advance_fee_loan",
+        "They want an unfreezing fee before the loan is paid out",
+    ),
+    (
+        "fee_before_disbursement",
+        "advance_fee_loan",
+        "I was told to pay a verification fee before they release the loan",
+    ),
+]
+ELDERLY_AND_ADVANCE_FEE_NEGATIVES = [
+    "我爸今年80岁了，想问下他的还款日是哪天",
+    "我妈退休了，有没有保本的定期存款推荐",
+    "我退休了，还能申请贷款吗",
+    "放款前需要准备哪些材料",
+    "My 80-year-old father wants to know when his repayment is due",
+    "I'm a pensioner, is there a fixed-rate savings account?",
+    "What fees are there before the money is paid out?",
+]
+
+
+@pytest.mark.parametrize(("cue", "typology", "text"), ELDERLY_AND_ADVANCE_FEE)
+def test_elderly_investment_and_advance_fee_are_scam_victim_cues(
+    assistant: Assistant, cue: str, typology: str, text: str
+) -> None:
+    analysis = assistant.analyze(text)
+    assert analysis.scam.cue is True
+    assert analysis.scam.type == typology
+    assert cue in [h.cue.name for h in analysis.scam.hits]
+    assert analysis.warnings[0]["kind"] == "scam_victim"
+
+
+@pytest.mark.parametrize("text", ELDERLY_AND_ADVANCE_FEE_NEGATIVES)
+def test_ordinary_elderly_and_fee_questions_do_not_flag(text: str) -> None:
+    result = ScamDetector().analyze(text)
+    assert result.cue is False, [(h.cue.name, h.evidence) for h in result.hits]
 
 
 def test_knowledge_base_articles_ship_in_both_locales(assistant: Assistant) -> None:

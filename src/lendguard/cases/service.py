@@ -27,6 +27,7 @@ from typing import Any
 import structlog
 import yaml
 from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import case as sql_case
 
 from lendguard.auth import audit
 from lendguard.auth.service import ROLE_SCOPES, Role, Scope
@@ -58,6 +59,10 @@ from lendguard.privacy import pii
 log = structlog.get_logger(__name__)
 
 INTERVENTIONS = frozenset({"intercept", "block"})
+# A customer who spoke of ending their life: a case type of its own, worked before any other
+# open case whatever the risk scores (the queue and next_case sort on it first).
+CRISIS_CASE_TYPE = "crisis"
+CRISIS_RISK = 100
 OUTREACH_OUTCOMES = ("confirmed_scam", "insisted", "unreachable")
 SYSTEM = "system"
 
@@ -197,7 +202,11 @@ class CaseService:
         script = classify(codes, self.scripts)
         customer_id = decision["customer_id"]
         amount = _number(body.get("amount"))
-        elderly = "ELDERLY_CUSTOMER" in codes or _age(body, now) >= self.elderly_age
+        # The age signal: the engine's elderly reason, or a birth date on the event (the age at
+        # the event, not today). It may come with any decision of the case, not only the first.
+        elderly = "ELDERLY_CUSTOMER" in codes or _age(body, _occurred(body) or now) >= (
+            self.elderly_age
+        )
         case = conn.execute(
             select(Case)
             .where(Case.customer_id == customer_id, Case.state.in_([s.value for s in OPEN]))
@@ -253,9 +262,12 @@ class CaseService:
                     revision=Case.revision + 1,
                 )
             )
-            self._activity(
-                conn, case_id, SYSTEM, "joined", {"decision_id": decision["decision_id"]}
-            )
+            joined: dict[str, Any] = {"decision_id": decision["decision_id"]}
+            if elderly and self._add_trusted_contact(
+                conn, case_id, case.scam_type or script.scam_type, now
+            ):
+                joined["outreach_added"] = ["trusted_contact_call"]
+            self._activity(conn, case_id, SYSTEM, "joined", joined)
         conn.execute(
             insert(CaseDecision),
             {
@@ -290,6 +302,31 @@ class CaseService:
             )
 
     @staticmethod
+    def _add_trusted_contact(conn: Connection, case_id: str, script_id: str, now: datetime) -> bool:
+        """The trusted-contact call of an elderly customer, on a case opened before the age
+        was known (the first decision said nothing of it, a later one does): added once,
+        whatever joins afterwards. Returns whether it was added now."""
+        have = conn.execute(
+            select(OutreachTask.id).where(
+                OutreachTask.case_id == case_id, OutreachTask.kind == "trusted_contact_call"
+            )
+        ).first()
+        if have is not None:
+            return False
+        conn.execute(
+            insert(OutreachTask),
+            {
+                "case_id": case_id,
+                "kind": "trusted_contact_call",
+                "script_id": script_id,
+                "status": "open",
+                "notes": "",
+                "created_at": now,
+            },
+        )
+        return True
+
+    @staticmethod
     def _activity(
         conn: Connection, case_id: str, actor: str, kind: str, detail: dict[str, Any]
     ) -> None:
@@ -303,6 +340,48 @@ class CaseService:
                 "detail": detail,
             },
         )
+
+    def open_crisis(
+        self, customer_id: str, detail: dict[str, Any], actor: str = SYSTEM
+    ) -> tuple[str, bool]:
+        """The crisis case of a customer (the assistant heard them speak of ending their life):
+        opened with the highest priority, or, when one is open already, the new cue is added
+        to its timeline. ``detail`` names the cues and where they came from, never the words
+        (no personal information on a case). Returns (case id, whether it was opened now)."""
+        now = datetime.now(UTC)
+        with self._intake_lock, self.db.begin() as conn:
+            found = conn.execute(
+                select(Case.id).where(
+                    Case.customer_id == customer_id,
+                    Case.case_type == CRISIS_CASE_TYPE,
+                    Case.state.in_([s.value for s in OPEN]),
+                )
+            ).first()
+            if found is not None:
+                self._activity(conn, found.id, actor, "alert", detail)
+                return str(found.id), False
+            case_id = new_id("case")
+            sla = timedelta(minutes=self.sla_minutes.get(CRISIS_CASE_TYPE, 5))
+            conn.execute(
+                insert(Case),
+                {
+                    "id": case_id,
+                    "customer_id": customer_id,
+                    "case_type": CRISIS_CASE_TYPE,
+                    "state": CaseState.new.value,
+                    "risk": CRISIS_RISK,
+                    "scam_type": None,
+                    "is_elderly": False,
+                    "held_amount": 0.0,
+                    "opened_at": now,
+                    "updated_at": now,
+                    "sla_due_at": now + sla,
+                    "reopen_count": 0,
+                    "revision": 1,
+                },
+            )
+            self._activity(conn, case_id, actor, "opened", detail)
+        return case_id, True
 
     def raise_alert(self, subject: str, case_type: str, detail: dict[str, Any]) -> str:
         """An alert that is not about one customer (a model's score drifting): opens a case for
@@ -350,7 +429,7 @@ class CaseService:
         states: list[str] | None = None,
         assignee: str | None = None,
     ) -> dict[str, Any]:
-        """Open cases, riskiest first, then longest waiting."""
+        """Open cases: crisis cases first, then riskiest first, then longest waiting."""
         wanted = states or [s.value for s in OPEN]
         bad = [s for s in wanted if s not in {c.value for c in CaseState}]
         if bad:
@@ -360,7 +439,8 @@ class CaseService:
         if assignee:
             query = query.where(Case.assignee == assignee)
             count = count.where(Case.assignee == assignee)
-        query = query.order_by(Case.risk.desc(), Case.opened_at).limit(limit).offset(offset)
+        query = query.order_by(_crisis_first(), Case.risk.desc(), Case.opened_at)
+        query = query.limit(limit).offset(offset)
         now = datetime.now(UTC)
         with self.db.connect() as conn:
             total = int(conn.execute(count).scalar_one())
@@ -445,7 +525,7 @@ class CaseService:
             out["deliveries"] = self._deliveries(conn, case_id)
             out["release_proposal"] = self._pending_release(conn, case_id)
         out["allowed_transitions"] = [s.value for s in allowed_from(CaseState(case.state))]
-        script = self.scripts.get(case.scam_type or "general", self.scripts["general"])
+        script = self.scripts.get(_script_key(case), self.scripts["general"])
         out["script"] = {"title": script.title, "steps": script.steps}
         return out
 
@@ -487,12 +567,13 @@ class CaseService:
     # -- working a case -------------------------------------------------------------------------
 
     def next_case(self, actor: str, ip: str | None = None) -> dict[str, Any] | None:
-        """Assign the riskiest, longest-waiting unassigned new case to ``actor`` (into triage)."""
+        """Assign the next unassigned new case to ``actor`` (into triage): a crisis case first,
+        else the riskiest, longest-waiting one."""
         with self._intake_lock, self.db.begin() as conn:
             found = conn.execute(
                 select(Case)
                 .where(Case.state == CaseState.new.value, Case.assignee.is_(None))
-                .order_by(Case.risk.desc(), Case.opened_at)
+                .order_by(_crisis_first(), Case.risk.desc(), Case.opened_at)
                 .limit(1)
             ).one_or_none()
             if found is None:
@@ -861,6 +942,19 @@ class CaseService:
         }
 
 
+def _crisis_first() -> Any:
+    """Sort key: 0 for a crisis case, 1 for any other."""
+    return sql_case((Case.case_type == CRISIS_CASE_TYPE, 0), else_=1)
+
+
+def _script_key(case: Any) -> str:
+    """The call script of a case: its scam type's, the crisis script for a crisis case, else
+    the general one."""
+    if case.scam_type:
+        return str(case.scam_type)
+    return "crisis" if case.case_type == CRISIS_CASE_TYPE else "general"
+
+
 def _masked(text: str) -> str:
     """Free text as a case stores it: personal information masked, then cut to 4,000
     characters (masking first, so a cut cannot leave half a number unmasked)."""
@@ -871,6 +965,13 @@ def _number(value: Any) -> float | None:
     try:
         return float(value) if value is not None else None
     except (TypeError, ValueError):
+        return None
+
+
+def _occurred(body: dict[str, Any]) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(body["occurred_at"]))
+    except (KeyError, ValueError):
         return None
 
 

@@ -141,8 +141,11 @@ class FlagStore:
         flag: Flag | str,
         at: datetime | None = None,
         conn: Connection | None = None,
+        source: str | None = None,
     ) -> int:
-        """End every open ``flag`` of the customer at ``at`` (default now); returns how many."""
+        """End every open ``flag`` of the customer at ``at`` (default now); returns how many.
+        With ``source``, only the rows raised by that source end: a flag raised for two reasons
+        (a hardship plan and a crisis) holds until both are over."""
         flag = Flag(flag)
         moment = at or datetime.now(UTC)
         f = ConductFlag
@@ -152,6 +155,7 @@ class FlagStore:
                 f.customer_id == customer_id,
                 f.flag == flag.value,
                 or_(f.until.is_(None), f.until > moment),
+                *([f.source == source] if source is not None else []),
             )
             .values(until=moment)
         )

@@ -107,6 +107,34 @@ class RescueService:
         _record(conn, customer_id, "MARKETING_SUPPRESSED", source, detail, at)
         return flag_id
 
+    def pause_collection(
+        self,
+        conn: Connection,
+        customer_id: str,
+        reason: str,
+        source: str,
+        detail: dict[str, Any],
+        at: datetime,
+        actor: str = "system",
+    ) -> int | None:
+        """R33 step 4 outside a hardship plan, once: raise ``collection_paused`` (the contact
+        guard then refuses collection contact) and record the step, unless the flag already
+        holds. A customer in crisis (the assistant heard them speak of ending their life) must
+        not get a collection call while a person looks after them; the pause stays until staff
+        lift it. Returns the flag's id, or None when collection was already paused."""
+        if self.flags.holds(customer_id, Flag.collection_paused, at, conn=conn):
+            return None
+        flag_id = self.flags.set_flag(
+            customer_id,
+            Flag.collection_paused,
+            reason=reason,
+            source=source,
+            actor=actor,
+            conn=conn,
+        )
+        _record(conn, customer_id, "COLLECTION_PAUSED", source, detail, at)
+        return flag_id
+
     # -- hardship plans --------------------------------------------------------------------------
 
     def quote(self, raw: Any) -> dict[str, Any]:
@@ -194,7 +222,14 @@ class RescueService:
                 .where(HardshipPlan.id == plan_id)
                 .values(status=status, decided_at=now, decided_by=actor)
             )
-            self.flags.clear_flag(row.customer_id, Flag.collection_paused, at=now, conn=conn)
+            # Only the plan's own pause ends: a pause raised for another reason (a crisis) holds.
+            self.flags.clear_flag(
+                row.customer_id,
+                Flag.collection_paused,
+                at=now,
+                conn=conn,
+                source=f"plan:{plan_id}",
+            )
         return {"id": plan_id, "status": status, "decided_at": now.isoformat()}
 
     # -- reading ---------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -30,9 +31,11 @@ from typing import Any
 
 import numpy as np
 
+from lendguard.support import crisis
 from lendguard.support import intents as intent_models
 from lendguard.support.cues import (
     COMPLAINT_CUES,
+    CRISIS_CUES,
     VULNERABILITY_CUES,
     CueHit,
     ScamDetector,
@@ -49,6 +52,11 @@ SCAM_ARTICLE = "scam-warning"
 HARDSHIP_ARTICLE = "hardship-help"
 COMPLAINT_ARTICLE = "complaints"
 MAX_ANSWERS = 3
+CRISIS_ACTION = {
+    "zh-CN": "立即由人工接手：保持通话，告知心理援助热线；系统开立危机案件，并暂停营销和催收",
+    "en": "take over now: stay on the line and give the crisis hotline; a crisis case is opened "
+    "and marketing and collection are paused",
+}
 
 
 # -- knowledge base -----------------------------------------------------------------------------
@@ -197,11 +205,25 @@ class Analysis:
     answers: list[Answer]
     models: dict[str, str]
     warnings: list[dict[str, Any]] = field(default_factory=list)
+    # self-harm or crisis words: an urgent hand-off, before anything else on the screen
+    crisis: list[CueHit] = field(default_factory=list)
+    # where the customer is (CN, UK, US): which crisis hotlines to give; None: by the locale
+    jurisdiction: str | None = None
 
     @property
     def handoff(self) -> bool:
         """Hand to a human: the assistant abstained, or a warning needs a person."""
-        return self.intent.abstained or self.scam.cue or bool(self.vulnerability)
+        return (
+            self.intent.abstained or self.scam.cue or bool(self.vulnerability) or bool(self.crisis)
+        )
+
+    @property
+    def urgent(self) -> bool:
+        """A person must take over now (a crisis cue), not when the queue gets to it."""
+        return bool(self.crisis)
+
+    def crisis_names(self) -> list[str]:
+        return [h.cue.name for h in self.crisis]
 
     def vulnerability_names(self) -> list[str]:
         return [h.cue.name for h in self.vulnerability]
@@ -215,6 +237,7 @@ class Analysis:
             "scam_score": self.scam.score,
             "scam_type": self.scam.type,
             "vulnerability": self.vulnerability_names(),
+            "crisis": self.crisis_names(),
             "complaint": self.complaint,
         }
 
@@ -223,6 +246,7 @@ class Analysis:
             "locale": self.locale,
             "intent": self.intent.as_dict(),
             "handoff": self.handoff,
+            "urgent": self.urgent,
             "answers": [a.as_dict() for a in self.answers],
             "warnings": self.warnings,
             "scam": {
@@ -234,6 +258,7 @@ class Analysis:
                 "cues": [h.cue.name for h in self.scam.hits],
             },
             "vulnerability": self.vulnerability_names(),
+            "crisis": self.crisis_names(),
             "complaint": self.complaint,
             "models": self.models,
         }
@@ -267,11 +292,13 @@ class Assistant:
         model, _ = _builtin_intents()
         return cls(model, ScamDetector(), default_kb(), "builtin:lending-intents")
 
-    def analyze(self, text: str, locale: str | None = None) -> Analysis:
+    def analyze(
+        self, text: str, locale: str | None = None, jurisdiction: str | None = None
+    ) -> Analysis:
         locale = locale if locale in LOCALES else detect_locale(text)
         assert locale is not None
         intent = self.intents.predict(text)
-        return self._finish(text, locale, intent)
+        return self._finish(text, locale, intent, jurisdiction)
 
     def analyze_many(self, texts: list[str]) -> list[Analysis]:
         predictions = self.intents.predict_many(texts)
@@ -280,8 +307,15 @@ class Assistant:
             for text, prediction in zip(texts, predictions, strict=True)
         ]
 
-    def _finish(self, text: str, locale: str, intent: IntentPrediction) -> Analysis:
+    def _finish(
+        self,
+        text: str,
+        locale: str,
+        intent: IntentPrediction,
+        jurisdiction: str | None = None,
+    ) -> Analysis:
         scam = self.scam.analyze(text)
+        crisis_hits = find_cues(text, CRISIS_CUES)
         vulnerability = find_cues(text, VULNERABILITY_CUES)
         complaint_hits = find_cues(text, COMPLAINT_CUES)
         complaint = bool(complaint_hits) or (
@@ -305,15 +339,42 @@ class Assistant:
                 if found.article_id not in shown and len(answers) < MAX_ANSWERS:
                     answers.append(found)
         analysis = Analysis(
-            locale, intent, scam, vulnerability, complaint, complaint_hits, answers, self.models
+            locale,
+            intent,
+            scam,
+            vulnerability,
+            complaint,
+            complaint_hits,
+            answers,
+            self.models,
+            crisis=crisis_hits,
+            jurisdiction=jurisdiction,
         )
         analysis.warnings = _warnings(analysis)
         return analysis
 
 
 def _warnings(analysis: Analysis) -> list[dict[str, Any]]:
+    """The early warnings, most urgent first: a crisis before a scam, a scam before hardship,
+    hardship before a complaint (the agent reads the screen top down)."""
     locale = analysis.locale
     out: list[dict[str, Any]] = []
+    if analysis.crisis:
+        out.append(
+            {
+                "kind": "crisis",
+                "urgent": True,
+                "cues": analysis.crisis_names(),
+                "reasons": [h.as_dict(locale) for h in analysis.crisis],
+                "action": CRISIS_ACTION[locale],
+                "script": crisis.script(locale),
+                "hotlines": crisis.hotlines(
+                    crisis.jurisdictions_for(locale, analysis.jurisdiction),
+                    locale,
+                    datetime.now(UTC).date(),
+                ),
+            }
+        )
     if analysis.scam.cue:
         reasons = [h.as_dict(locale) for h in analysis.scam.hits]
         if not reasons and analysis.scam.model_score is not None:

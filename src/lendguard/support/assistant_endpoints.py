@@ -12,7 +12,13 @@ and early warnings with their reasons. Two effects:
   payee down and routes it to a human (reason ``SCAM_CUE_IN_CONVERSATION``);
 - a vulnerability cue starts the over-indebtedness (rescue) workflow: marketing is suppressed
   (the ``marketing_suppressed`` flag the contact guard reads, reason "vulnerability cue: …")
-  and the step is recorded for the rescue report.
+  and the step is recorded for the rescue report;
+- a crisis cue (the customer speaks of ending their life) is an urgent hand-off: the warning
+  comes first with the agent's script and the hotlines of ``jurisdiction`` (else the locale's),
+  a crisis case opens (a case type of its own, worked before any other; a second cue while it
+  is open is added to its timeline), and the rescue ladder suppresses marketing and pauses
+  collection for the customer (both recorded as rescue steps). The case and the flags name the
+  cues, never the words.
 
 The text is neither logged nor stored.
 """
@@ -34,6 +40,7 @@ from lendguard.decisions.service import validated
 from lendguard.errors import IdempotencyMismatch
 from lendguard.events.schemas import Event, EventType
 from lendguard.kit.bounds import Instant
+from lendguard.support import crisis
 from lendguard.support.assistant import Analysis, get_assistant
 
 router = APIRouter(prefix="/v1/assistant")
@@ -51,6 +58,10 @@ class AnalyzeRequest(BaseModel):
         default=None, description="zh-CN or en; detected from the text when absent"
     )
     conversation_id: str | None = Field(default=None, min_length=1, max_length=128)
+    jurisdiction: Literal["CN", "UK", "US"] | None = Field(
+        default=None,
+        description="where the customer is, for the crisis hotlines; by the locale when absent",
+    )
     occurred_at: Instant | None = Field(
         default=None, description="when the customer said it (default: now)"
     )
@@ -145,6 +156,43 @@ def _start_rescue(
     }
 
 
+def _start_crisis(
+    request: Request, body: AnalyzeRequest, analysis: Analysis, principal: Principal
+) -> dict[str, Any]:
+    """The crisis hand-off's effects: the crisis case, then marketing suppressed and collection
+    paused (the rescue ladder's flags, each once). A retry of the same message adds a line to
+    the open case's timeline and changes no flag."""
+    services = request.app.state.services
+    names = analysis.crisis_names()
+    now = datetime.now(UTC)
+    event_id = contact_event_id(body.customer_id, body.conversation_id, body.text)
+    jurisdictions = crisis.jurisdictions_for(analysis.locale, body.jurisdiction)
+    detail = {
+        "source": "assistant",
+        "assistant_event_id": event_id,
+        "conversation_id": body.conversation_id,
+        "cues": names,
+        "jurisdictions": list(jurisdictions),
+    }
+    case_id, opened = services.cases.open_crisis(body.customer_id, detail, actor=principal.actor)
+    source = "crisis:" + event_id
+    reason = "crisis cue: " + ", ".join(names)
+    step = {"reasons": ["CRISIS_CUE"], "cues": names, "case_id": case_id}
+    with services.decisions.db.begin() as conn:
+        marketing = services.rescue.suppress_marketing(
+            conn, body.customer_id, reason, source, step, now, actor=principal.actor
+        )
+        collection = services.rescue.pause_collection(
+            conn, body.customer_id, reason, source, step, now, actor=principal.actor
+        )
+    return {
+        "case_id": case_id,
+        "case_opened": opened,
+        "marketing_suppressed": {"set": marketing is not None, "already": marketing is None},
+        "collection_paused": {"set": collection is not None, "already": collection is None},
+    }
+
+
 @router.post(
     "/analyze",
     tags=["assistant"],
@@ -158,7 +206,7 @@ async def analyze(request: Request, principal: AssistantUser) -> Any:
     def analyse() -> Analysis:
         # The models (loaded on first use) and the analysis are CPU work: off the event loop.
         assistant = get_assistant(services.settings.assistant_model_dir)
-        return assistant.analyze(body.text, body.locale)
+        return assistant.analyze(body.text, body.locale, body.jurisdiction)
 
     analysis = await run_in_threadpool(analyse)
     result: dict[str, Any] = {
@@ -166,7 +214,12 @@ async def analyze(request: Request, principal: AssistantUser) -> Any:
         "conversation_id": body.conversation_id,
         **analysis.as_dict(),
     }
-    effects: dict[str, Any] = {"decision": None, "rescue": None}
+    effects: dict[str, Any] = {"crisis": None, "decision": None, "rescue": None}
+    if analysis.crisis:
+        # First: the customer's safety before anything about their money.
+        effects["crisis"] = await run_in_threadpool(
+            _start_crisis, request, body, analysis, principal
+        )
     if analysis.scam.cue:
         # Decided on the loop as POST /v1/events is (group commit).
         effects["decision"] = await _record_scam_cue(request, body, analysis)

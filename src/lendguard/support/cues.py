@@ -193,6 +193,56 @@ _LOAN_CONTEXT_EN = (
     r"paid out|disburs\w*|unfreez\w*)"
 )
 
+# Elderly investment: someone old (an age of 60 or more, "老人", a grandparent, a pension), a
+# pitch or a purchase (推销, 忽悠, 投了; pitched, sold, invested) and a promise no honest
+# investment makes (保本高收益, 稳赚不赔, 养老项目, 以房养老; guaranteed returns, high yield,
+# risk-free), the three in one stretch of text in any order. Each alone is ordinary: a retired
+# customer asking about a fixed-term deposit, a parent's age given for a repayment question.
+_ELDER_ZH = (
+    r"(?:(?:[6-9][0-9]|[六七八九]十[一二三四五六七八九]?)(?:多)?(?:岁|周岁)|老人|老年|老两口|老太太|老大爷|老爷子"
+    r"|大爷|大妈|退休|养老金|退休金|爷爷|奶奶|外公|外婆|姥姥|姥爷|我(?:爸|妈|父亲|母亲|父母)|老(?:爸|妈))"
+)
+_PITCH_ZH = (
+    r"(?:推销|推荐|介绍|忽悠|劝|拉(?:进|去|着)|骗|诱导|承诺|保证|号称|宣传|讲座|上门|游说|怂恿"
+    r"|买了|投了|投进|投资了|入股|交了|签了|存进|参加了)"
+)
+_RETURN_ZH = (
+    r"(?:保本(?:高收益|高息|高回报|保息)|稳赚|稳赚不赔|包赚|只赚不赔|高收益|高回报|高息|高额(?:回报|收益|利息|分红)"
+    r"|保证收益|保底收益|零风险|没有?风险|养老项目|养老投资|以房养老|养老公寓|每月(?:拿|领|返|给).{0,6}(?:利息|收益|分红)"
+    r"|翻倍|月息|分红)"
+)
+_ELDER_EN = (
+    r"(?:\b(?:[6-9][0-9])[- ]?(?:years?|yrs?)[- ]old"
+    r"|\b(?:in|into) (?:his|her|their) (?:60|70|80|90)s"
+    r"|\belderly|\bpensioner|\bretiree|\bretired\b|\bsenior(?: citizen)?s?\b"
+    r"|\bold (?:man|woman|lady|gentleman|people|person|couple)"
+    r"|\bgrand(?:ma|pa|mother|father|parents?)\b"
+    r"|(?:his|her|their|my) (?:pension|retirement savings|life savings))"
+)
+_PITCH_EN = (
+    r"(?:pitch\w*|sold|sell\w*|offer\w*|push\w*|promis\w*|persuad\w*|convinc\w*|talked (?:him|her|"
+    r"them) into|cold[- ]call\w*|salesm[ae]n|seminar|recommend\w*|invest\w*|put (?:his|her|their) "
+    r"(?:money|savings|pension)|signed (?:up|over))"
+)
+_RETURN_EN = (
+    r"(?:guarantee\w*[- ](?:returns?|income|profits?|interest|yield)|(?:returns?|income|profits?) "
+    r"(?:are|is|was|were) guaranteed|high[- ](?:returns?|yields?|interest)|high-yield"
+    r"|risk[- ]free|no[- ]risk"
+    r"|can'?t lose|never lose|double (?:his|her|their|the) (?:money|savings|pension)|equity release"
+    r"|(?:retirement|pension) (?:scheme|project|investment|opportunity))"
+)
+
+
+def _ordered(first: str, second: str, third: str, gap: int) -> tuple[str, ...]:
+    """Three concepts within ``gap`` characters of each other, in any order (one pattern per
+    order: the evidence the agent sees is the stretch that names all three)."""
+    from itertools import permutations
+
+    return tuple(
+        f"{a}.{{0,{gap}}}{b}.{{0,{gap}}}{c}" for a, b, c in permutations((first, second, third))
+    )
+
+
 SCAM_CUES: tuple[Cue, ...] = (
     _cue(
         "customer_service_caller",
@@ -600,15 +650,29 @@ SCAM_CUES: tuple[Cue, ...] = (
         0.45,
         "elderly_investment",
         ("高收益投资、“内部消息”或虚拟币的说法", "a high-return or 'insider' investment pitch"),
-        r"(?:高收益|稳赚|保本高息|内部消息|带单|荐股|投资群|导师带|虚拟币|数字货币|泰达币|养老项目|"
-        r"原始股|保证收益|稳赚不赔|炒股群|老师带|高回报|高息)",
+        r"(?:高收益|稳赚|保本高息|保本保息|内部消息|带单|荐股|投资群|导师带|虚拟币|数字货币|泰达币|养老项目|"
+        r"以房养老|原始股|保证收益|保底收益|稳赚不赔|炒股群|老师带|高回报|高息|高额(?:回报|收益|利息|分红))",
         r"(?:投资|理财|炒|带).{0,12}(?:翻倍|翻番)|(?:翻倍|翻番).{0,6}(?:收益|赚)|带(?:我|她|他|我们)(?:投资|炒|理财|买)",
         r"(?:保健品|养生|健康产品|理财产品).{0,20}(?:返利|返现|分红|高息|收益|回报|利息)",
-        r"\busdt\b|(?:guaranteed|high) (?:returns?|profits?)|(?:returns?|profits?|income) (?:are|"
+        r"\busdt\b|(?:guaranteed|high|huge)[- ](?:returns?|profits?|yields?|interest)|high[- ]yield"
+        r"|(?:returns?|profits?|income) (?:are|"
         r"is|were) "
         r"guaranteed|never lose|double (?:your|my|her|his|their) (?:money|savings|pension|"
         r"investment)|crypto (?:investment|platform|fund)|(?:investment|investing|trading) "
         r"(?:group|chat|club|mentor|teacher)|trading (?:signals?)|insider tip",
+    ),
+    _cue(
+        "elderly_investment",
+        "scam_victim",
+        0.6,
+        "elderly_investment",
+        (
+            "老年人被推销“保本高收益”、养老项目或以房养老类投资（针对老人的典型骗局）",
+            "an older person was pitched a 'guaranteed' or high-return investment or a "
+            "retirement scheme",
+        ),
+        *_ordered(_ELDER_ZH, _PITCH_ZH, _RETURN_ZH, 30),
+        *_ordered(_ELDER_EN, _PITCH_EN, _RETURN_EN, 60),
     ),
     _cue(
         "borrow_to_invest",
@@ -650,6 +714,42 @@ SCAM_CUES: tuple[Cue, ...] = (
         r"打(?:了)?[0-9一二两三四五六七八九十百千万]+|急用|出事|要钱)",
         r"(?:new|unknown|different|strange) (?:phone |mobile )?(?:number|whatsapp|account)\s+"
         r"(?:[\w'-]+\s+){0,10}(?:money|transfer|send|wire|cash)",
+    ),
+)
+
+# Crisis: a customer who speaks of ending their life. A cue kind of its own, not one more
+# vulnerability: it goes to the top of the agent's screen as an urgent hand-off (stay on the line,
+# the crisis hotlines of the jurisdiction), opens a case of its own and pauses marketing and
+# collection. Idioms that only sound like it are left out on purpose: 笑死了/累死了/烦死了
+# ("dying of laughter/tiredness"), 想死你了 ("I missed you"), 跳楼价 ("rock-bottom price"),
+# 还清了就一了百了 ("once it is paid off it is all over"), "kill the application", "this fee is
+# killing me".
+CRISIS_CUES: tuple[Cue, ...] = (
+    _cue(
+        "self_harm",
+        "crisis",
+        1.0,
+        None,
+        (
+            "客户流露轻生或自伤的念头，需要立即由人工接手",
+            "the customer speaks of ending their life or harming themselves",
+        ),
+        r"不想(?:再)?活|活不下去|活不成了|活够了|没法活了|不活了|活着(?:真|还|都)?(?:没|没有)(?:什么)?意思"
+        r"|活着(?:还)?有什么意思|没有?活路|不如死了|死了算了|想(?:去)?死(?!你|我了|了你|他们|她们|后|前|的时候)"
+        r"|自杀|轻生|寻死|寻短见|想不开|了结(?:自己|生命|此生|这一生)"
+        r"|结束(?:自己的?|我的)?(?:生命|这一生)",
+        r"(?<![清完]，)(?<![清完],)(?<!清了就)(?<!完了就)(?<![清完]就)(?<![清完])一了百了",
+        r"跳楼(?!价|甩卖|大甩卖|大减价|清仓)|跳河|跳江|跳桥|上吊|割腕|喝农药|吃安眠药|烧炭|遗书",
+        r"(?:kill|hurt|harm) (?:myself|herself|himself|themselves|ourselves)\b"
+        r"|\bsuicid\w*|\bend (?:my|her|his|their) (?:own )?life\b"
+        r"|take (?:my|her|his|their) own life"
+        r"|no reason to (?:live|go on|carry on)|nothing (?:left )?to live for|better off dead"
+        r"|(?:want|wanna|wanted|going|ready) (?:to )?die\b|wish (?:i|she|he) (?:was|were) dead"
+        r"|(?:don'?t|do not|no longer) want to (?:live|be alive|be here any ?more|wake up)"
+        r"|self[- ]harm\w*|overdose on"
+        r"|(?:want|wanted|going|gonna|planning|ready|thinking about|thought about|tempted)"
+        r" to end it"
+        r"(?: all)?(?=\s*(?:$|[.!?,;…]|now\b|tonight\b))",
     ),
 )
 
