@@ -528,6 +528,67 @@ class TestIntakeApi:
         assert app_client.client.get("/v1/complaints", headers=writer).status_code == 403
         intake(app_client, headers=writer)
 
+    @pytest.mark.parametrize(
+        ("narrative", "typology", "cue"),
+        [
+            (
+                "你们平台的人说放款前要先交3000元解冻费，我交了钱贷款还是没到账",
+                "advance_fee_loan",
+                "fee_before_disbursement",
+            ),
+            (
+                "Your agent said I had to pay a verification fee before the loan could be "
+                "released. I paid and never got the loan.",
+                "advance_fee_loan",
+                "fee_before_disbursement",
+            ),
+            (
+                "我父亲今年80岁，有人打着你们公司的旗号向他推销保本高收益的养老项目，他投了二十万",
+                "elderly_investment",
+                "elderly_investment",
+            ),
+            (
+                "My 82-year-old mother was sold a high-yield retirement scheme with guaranteed "
+                "returns by someone using your name.",
+                "elderly_investment",
+                "elderly_investment",
+            ),
+        ],
+    )
+    def test_a_scam_told_in_a_complaint_is_triaged_with_its_typology(
+        self, app_client: Api, narrative: str, typology: str, cue: str
+    ) -> None:
+        body = intake(app_client, narrative=narrative)
+        assert body["scam"]["cue"] is True
+        assert body["scam"]["type"] == typology
+        assert cue in body["scam"]["cues"]
+        reason = next(r for r in body["scam"]["reasons"] if r["cue"] == cue)["reason"]
+        assert reason["zh-CN"]
+        assert reason["en"]
+        again = app_client.client.get(f"/v1/complaints/{body['id']}", headers=app_client.admin)
+        assert again.json()["scam"]["type"] == typology
+        assert again.json()["timeline"][0]["detail"]["scam_type"] == typology
+
+    @pytest.mark.parametrize(
+        "narrative",
+        [
+            "催收员天天打电话给我家人。",
+            "我父亲80岁了，你们的催收员天天打电话骚扰他",
+            "I was charged a late fee twice and want it refunded",
+            "My retired father was told the processing fee only after the loan was paid out",
+        ],
+    )
+    def test_an_ordinary_complaint_names_no_scam(self, app_client: Api, narrative: str) -> None:
+        body = intake(app_client, narrative=narrative)
+        assert body["scam"] == {
+            "cue": False,
+            "type": None,
+            "score": body["scam"]["score"],
+            "cues": body["scam"]["cues"],
+            "reasons": [],
+        }
+        assert body["scam"]["score"] < 0.5
+
     def test_an_unknown_complaint_is_404(self, app_client: Api) -> None:
         response = app_client.client.get("/v1/complaints/cmp_nope", headers=app_client.admin)
         assert response.status_code == 404

@@ -586,6 +586,33 @@ class EscalationModel:
         }
 
 
+# -- scam typology ---------------------------------------------------------------------------------
+
+
+def scam_triage(narrative: str) -> dict[str, Any]:
+    """Whether a complaint tells of a scam, and which typology, with the assistant's lexicon
+    (``cues.py``, zh-CN and en): an advance fee asked before a loan was paid out, an older
+    person sold a "guaranteed" investment, ... A complaint that is really a scam report needs a
+    fraud check and a call to the customer, not only an answer within the clock. Read from the
+    stored narrative (personal information masked), so the same text gives the same answer on
+    every read; ``type`` is None when no scam is told."""
+    from lendguard.support.cues import ScamDetector
+
+    result = ScamDetector().analyze(narrative)
+    return {
+        "cue": result.cue,
+        "type": result.type if result.cue else None,
+        "score": result.score,
+        "cues": [h.cue.name for h in result.hits],
+        "reasons": [
+            {"cue": h.cue.name, "reason": {"zh-CN": h.cue.reason_zh, "en": h.cue.reason_en}}
+            for h in result.hits
+        ]
+        if result.cue
+        else [],
+    }
+
+
 # -- request bodies --------------------------------------------------------------------------------
 
 
@@ -729,11 +756,13 @@ class ComplaintService:
                     "revision": 1,
                 },
             )
+            scam = scam_triage(masked)
             detail = {
                 "channel": body.channel,
                 "jurisdiction": body.jurisdiction,
                 "product": found.product,
                 "issue": found.issue,
+                "scam_type": scam["type"],
                 "classifier": found.source,
                 "due_day": status["due_day"],
                 "pii_masked": len(entities),
@@ -800,6 +829,7 @@ class ComplaintService:
                 row.issue,
                 row.channel,
             ),
+            "scam": scam_triage(row.narrative_masked),
             "allowed_transitions": [t.value for t in allowed_from(S(row.state))],
             "updated_at": row.updated_at,
             "revision": row.revision,
