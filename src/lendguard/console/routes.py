@@ -30,7 +30,7 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
 from jinja2.runtime import Context
 from markupsafe import Markup
-from sqlalchemy import String, func, select
+from sqlalchemy import String, func, or_, select
 from starlette.concurrency import run_in_threadpool
 
 from lendguard.auth import audit
@@ -349,49 +349,55 @@ def _hour_of(column: Any, dialect: str) -> Any:
 
 
 def decisions_by_event_day(
-    db: Any, zone: str, days: int = DASHBOARD_DAYS
+    db: Any, zone: str, now: datetime | None = None, days: int = DASHBOARD_DAYS
 ) -> tuple[list[str], dict[str, list[int]], Counter[str]]:
-    """Decisions of the last ``days`` days *of event time* (each event's own ``occurred_at``,
-    not the moment it was decided), by the operator's calendar day and action, and the reason
-    codes of the interventions among them.
+    """The decisions made in the last ``days`` days, by the operator's calendar day *of the
+    event* (each event's own ``occurred_at``, not the moment it was decided) and action, and
+    the reason codes of the interventions among them.
 
-    The window ends on the day of the latest event, so a replayed or imported month shows as
-    the month it happened in, not as one bar on the day it was loaded. Every day of the window
-    is on the axis (days without decisions stay empty)."""
+    A replayed or imported month therefore shows as the month it happened in, not as one bar
+    on the day it was loaded; every day from its first event to its last is on the axis (days
+    without decisions stay empty). Events marked ``attributes.warmup`` (history loaded only to
+    build window state, as the demo and the backtests replay it) are not outcomes and are left
+    out, so the counts are those of the demo's summary."""
     local = ZoneInfo(zone)
+    since = (now or datetime.now(UTC)) - timedelta(days=days)
+    warmup = EventRecord.body["attributes"]["warmup"].as_boolean()
+    counted = (
+        DecisionRecord.decided_at >= since,
+        or_(warmup.is_(None), warmup.is_(False)),
+    )
     with db.connect() as conn:
-        latest = conn.execute(select(func.max(DecisionRecord.occurred_at))).scalar_one_or_none()
-        if latest is None:
-            return [], {a: [] for a in ACTIONS}, Counter()
-        if latest.tzinfo is None:
-            latest = latest.replace(tzinfo=UTC)
-        last_day = latest.astimezone(local).date()
-        first_day = last_day - timedelta(days=days - 1)
-        since = datetime.combine(first_day, time(0), tzinfo=local).astimezone(UTC)
         hour = _hour_of(DecisionRecord.occurred_at, conn.dialect.name)
         rows = conn.execute(
             select(hour, DecisionRecord.action, func.count())
-            .where(DecisionRecord.occurred_at >= since)
+            .select_from(DecisionRecord)
+            .outerjoin(EventRecord, EventRecord.event_id == DecisionRecord.event_id)
+            .where(*counted)
             .group_by(hour, DecisionRecord.action)
         ).all()
         recent = conn.execute(
             select(DecisionRecord.reasons)
-            .where(DecisionRecord.occurred_at >= since, DecisionRecord.action != "allow")
-            .order_by(DecisionRecord.occurred_at.desc())
+            .select_from(DecisionRecord)
+            .outerjoin(EventRecord, EventRecord.event_id == DecisionRecord.event_id)
+            .where(*counted, DecisionRecord.action != "allow")
+            .order_by(DecisionRecord.decided_at.desc())
             .limit(5000)
         ).scalars()
         reasons = Counter(r["code"] for decision in recent for r in decision)
-    labels = [(first_day + timedelta(days=i)).isoformat() for i in range(days)]
-    index = {d: i for i, d in enumerate(labels)}
-    series = {a: [0] * days for a in ACTIONS}
+    by_day: dict[date, Counter[str]] = {}
     for bucket, action, count in rows:
         start = datetime.strptime(str(bucket)[:13], "%Y-%m-%d %H").replace(tzinfo=UTC)
-        day: date = start.astimezone(local).date()
-        i = index.get(day.isoformat())
-        if i is None:
-            continue  # the hour began the evening before the window's first day
-        series.setdefault(action, [0] * days)[i] += int(count)
-    return labels, series, reasons
+        by_day.setdefault(start.astimezone(local).date(), Counter())[action] += int(count)
+    if not by_day:
+        return [], {a: [] for a in ACTIONS}, reasons
+    first, last = min(by_day), max(by_day)
+    labels = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    series = {a: [0] * len(labels) for a in ACTIONS}
+    for i, day in enumerate(labels):
+        for action, count in by_day.get(day, Counter()).items():
+            series.setdefault(action, [0] * len(labels))[i] += count
+    return [d.isoformat() for d in labels], series, reasons
 
 
 @router.get("")
