@@ -129,13 +129,16 @@ def test_axis_ticks_are_whole_numbers_at_a_round_step() -> None:
     assert axis_ticks(1234) == [0, 500, 1000, 1500]
     for top in range(0, 2000, 7):
         ticks = axis_ticks(top)
-        assert ticks[0] == 0 and ticks[-1] >= top and len(ticks) <= 5
+        assert ticks[0] == 0
+        assert ticks[-1] >= top
+        assert len(ticks) <= 5
         assert len({b - a for a, b in zip(ticks, ticks[1:], strict=False)}) <= 1
 
 
 def test_the_chart_legend_is_in_the_pages_language() -> None:
-    svg = stacked_bars(
-        ["2026-03-01"], {"allow": [3], "intercept": [1]}, legend={"allow": "放行", "intercept": "拦截"}
-    )
-    assert ">放行</text>" in svg and ">拦截</text>" in svg
-    assert ">allow<" not in svg and ">intercept<" not in svg
+    legend = {"allow": "放行", "intercept": "拦截"}
+    svg = stacked_bars(["2026-03-01"], {"allow": [3], "intercept": [1]}, legend=legend)
+    assert ">放行</text>" in svg
+    assert ">拦截</text>" in svg
+    assert ">allow<" not in svg
+    assert ">intercept<" not in svg

@@ -16,7 +16,7 @@ from __future__ import annotations
 import difflib
 import hmac
 from collections import Counter
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
