@@ -246,6 +246,7 @@ ZH.update(
         "task_rebate": "刷单返利诈骗",
         "investment": "投资理财诈骗",
         "general": "高风险交易",
+        "crisis": "危机干预",
         # event types
         "registration": "注册",
         "login": "登录",
@@ -346,6 +347,7 @@ EN: dict[str, str] = {
     "task_rebate": "Task / rebate scam",
     "investment": "Investment scam",
     "general": "High-risk transaction",
+    "crisis": "Crisis support",
     "registration": "Registration",
     "login": "Sign-in",
     "device_change": "Device change",
@@ -430,7 +432,7 @@ ENUMS: dict[str, tuple[str, ...]] = {
         "escalated_police",
     ),
     "actions": ("allow", "remind", "dissuade", "intercept", "block"),
-    "case types": ("scam", "fraud", "account_takeover", "mule", "model_drift"),
+    "case types": ("scam", "fraud", "account_takeover", "mule", "model_drift", "crisis"),
     "scam types": (
         "safe_account",
         "remote_control",
@@ -440,6 +442,7 @@ ENUMS: dict[str, tuple[str, ...]] = {
         "investment",
         "account_takeover",
         "mule",
+        "crisis",
         "general",
     ),
     "event types": (
