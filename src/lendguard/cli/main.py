@@ -773,18 +773,34 @@ def serve(
                 f"lendguard: cannot reach Redis at {shown} (LENDGUARD_REDIS_URL): {exc}", err=True
             )
             raise typer.Exit(2) from None
-    upgrade(settings.database_url)
     if workers > 1 and settings.state_backend != "redis":
         err.print("[red]several workers need LENDGUARD_STATE_BACKEND=redis[/red]")
         raise typer.Exit(2)
-    uvicorn.run(
-        "lendguard.asgi:app",
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="warning",
-        access_log=False,
-    )
+    from contextlib import ExitStack
+
+    from lendguard.kit.serverlock import DatabaseInUse, holding
+
+    with ExitStack() as stack:
+        try:
+            # Shared with other servers on the file; `lendguard demo` refuses to delete it
+            # while any holds it (SQLite only: nothing deletes a PostgreSQL database).
+            stack.enter_context(holding(settings.database_url, exclusive=False))
+        except DatabaseInUse:
+            typer.echo(
+                f"lendguard: {safe_url(settings.database_url)} is being rebuilt by "
+                "lendguard demo: serve it once the demo has finished",
+                err=True,
+            )
+            raise typer.Exit(2) from None
+        upgrade(settings.database_url)
+        uvicorn.run(
+            "lendguard.asgi:app",
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+            access_log=False,
+        )
 
 
 @app.command()
@@ -795,13 +811,20 @@ def demo(
     serve_api: Annotated[
         bool, typer.Option("--serve/--no-serve", help="Serve the API after the summary")
     ] = True,
-    host: str = "127.0.0.1",
-    port: int = 8000,
+    host: Annotated[str, typer.Option(help="Interface to serve on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to serve on")] = 8000,
 ) -> None:
-    """Simulate a month of lending with scams, replay it, summarise, then serve the API."""
-    from lendguard.simulate.demo import run_demo
+    """Simulate a month of lending with scams, replay it into var/demo.db, summarise, print the
+    admin key and console users (kept in var/demo.env), then serve the API. Refuses at once
+    when the port is taken or a server is running on var/demo.db."""
+    from lendguard.simulate.demo import DemoRefused, run_demo
 
-    run_demo(customers=customers, days=days, seed=seed, serve_api=serve_api, host=host, port=port)
+    try:
+        run_demo(
+            customers=customers, days=days, seed=seed, serve_api=serve_api, host=host, port=port
+        )
+    except DemoRefused as exc:
+        raise _fail(str(exc)) from None
 
 
 secrets_app = typer.Typer(no_args_is_help=True, help="The server's secrets.")
