@@ -199,6 +199,11 @@ def test_crisis_cue_is_an_urgent_handoff_with_a_case_and_the_rescue_suppressions
     assert opened["kind"] == "opened"
     assert opened["detail"]["cues"] == ["self_harm"]
     assert "不想活" not in json.dumps(case, ensure_ascii=False)  # the words stay out
+    hotline = next(h for h in case["hotlines"] if h["number"] == "12356")
+    assert hotline["name"] == {
+        "zh-CN": "全国心理援助热线",
+        "en": "National psychological assistance hotline",
+    }
     # the crisis case comes first in the queue and to the next analyst, above the scam case
     queue = api.client.get("/v1/cases", headers=api.admin).json()["cases"]
     assert [c["case_type"] for c in queue] == ["crisis", "scam"]

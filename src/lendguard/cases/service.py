@@ -527,6 +527,8 @@ class CaseService:
         out["allowed_transitions"] = [s.value for s in allowed_from(CaseState(case.state))]
         script = self.scripts.get(_script_key(case), self.scripts["general"])
         out["script"] = {"title": script.title, "steps": script.steps}
+        if case.case_type == CRISIS_CASE_TYPE:
+            out["hotlines"] = _crisis_hotlines(out["timeline"], now)
         return out
 
     @staticmethod
@@ -945,6 +947,16 @@ class CaseService:
 def _crisis_first() -> Any:
     """Sort key: 0 for a crisis case, 1 for any other."""
     return sql_case((Case.case_type == CRISIS_CASE_TYPE, 0), else_=1)
+
+
+def _crisis_hotlines(timeline: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+    """The hotlines a crisis case's script points to: those of the jurisdictions it was opened
+    for (the assistant records them), in both languages."""
+    from lendguard.support import crisis
+
+    opened: dict[str, Any] = next((a["detail"] for a in timeline if a["kind"] == "opened"), {})
+    jurisdictions = opened.get("jurisdictions") or list(crisis.JURISDICTIONS)
+    return crisis.hotlines(jurisdictions, None, now.date())
 
 
 def _script_key(case: Any) -> str:

@@ -34,16 +34,21 @@ def jurisdictions_for(locale: str, jurisdiction: str | None = None) -> tuple[str
     return DEFAULT_JURISDICTIONS.get(locale, DEFAULT_JURISDICTIONS["en"])
 
 
-def _localised(value: Any, locale: str) -> str:
+def _localised(value: Any, locale: str | None) -> Any:
+    if locale is None:
+        return {k: str(v) for k, v in value.items()} if isinstance(value, dict) else str(value)
     if isinstance(value, dict):
         return str(value.get(locale) or value.get("en") or "")
     return str(value)
 
 
-def hotlines(jurisdictions: Sequence[str], locale: str, on_date: date) -> list[dict[str, Any]]:
+def hotlines(
+    jurisdictions: Sequence[str], locale: str | None, on_date: date
+) -> list[dict[str, Any]]:
     """The crisis hotlines and emergency numbers in force on ``on_date``, per jurisdiction, with
-    names in the agent's locale. A jurisdiction without a policy (or without numbers in it)
-    lists nothing rather than failing the hand-off."""
+    names in the agent's locale (``None``: both, ``{"zh-CN": ..., "en": ...}``, for a screen
+    that shows either). A jurisdiction without a policy (or without numbers in it) lists
+    nothing rather than failing the hand-off."""
     out: list[dict[str, Any]] = []
     for jurisdiction in jurisdictions:
         try:
