@@ -299,6 +299,13 @@ ZH.update(
         "letter": "信函",
         "regulator_referral": "监管转办",
         "cfpb_portal": "CFPB 投诉平台",
+        # error pages
+        "Validation failed": "提交内容有误",
+        "Not found": "未找到",
+        "Conflict": "操作冲突",
+        "Forbidden": "无权操作",
+        "Too many requests": "请求过于频繁",
+        "Invalid case transition": "案件状态不能这样变更",
         # labels and model kinds
         "legit": "正常",
         "scam_victim": "诈骗受害人",
