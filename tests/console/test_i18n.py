@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from lendguard.auth.service import Role
 from lendguard.cases.flow import CaseState
 from lendguard.console import routes
 from lendguard.console.i18n import EN, ENUMS, ZH, actor_name, reason_text, translator
@@ -98,6 +99,7 @@ def test_the_catalogue_knows_every_value_the_code_has() -> None:
         "complaint states": {s.value for s in ComplaintState},
         "privacy request kinds": set(privacy_requests.KINDS),
         "privacy request states": set(privacy_requests.OPEN),
+        "roles": {r.value for r in Role},
     }
     for kind, values in code.items():
         assert values <= set(ENUMS[kind]), f"{kind}: {sorted(values - set(ENUMS[kind]))}"
