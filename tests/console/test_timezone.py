@@ -125,3 +125,28 @@ def test_the_timeline_names_people_and_never_shows_a_key_id(case_app: Api) -> No
     assert 'class="actor">zhang.san</span>' in timeline
     assert "user:zhang.san" not in page
     assert "LendGuard (automatic)" in timeline
+
+
+def test_a_rule_snooze_until_is_read_in_the_operators_zone(
+    case_app: Api, pinned_clock: time_machine.Coordinates
+) -> None:
+    # The form's "until" is the time the operator typed, in the zone the pages show them.
+    admin = sign_in(case_app.app, case_app.services, "admin")
+    ruleset = case_app.services.decisions.ruleset
+    assert ruleset is not None
+    posted = admin.post(
+        "/console/lists",
+        data={
+            "csrf": admin.csrf,
+            "kind": "suppression",
+            "customer_id": "tenant-35",
+            "rule_id": ruleset.rules[0].id,
+            "until": "2026-03-10T09:00",
+            "reason": "customer confirmed the payee in branch",
+        },
+        follow_redirects=False,
+    )
+    assert posted.status_code == 303, posted.text
+    (snooze,) = case_app.services.decisions.list_rows()["suppressions"]
+    assert snooze["until"] == datetime(2026, 3, 10, 1, 0, tzinfo=UTC)
+    assert ">2026-03-10 09:00 UTC+8</time>" in admin.get("/console/lists").text

@@ -740,7 +740,10 @@ def _lists_add(request: Request, info: SessionInfo, form: dict[str, str]) -> Res
     service = request.app.state.services.decisions
     try:
         if form.get("kind") == "suppression":
-            until = datetime.fromisoformat(form.get("until", "")).replace(tzinfo=UTC)
+            # The form's date and time are the operator's, in the zone every page shows.
+            until = datetime.fromisoformat(form.get("until", "")).replace(
+                tzinfo=ZoneInfo(_zone(request, info))
+            )
             service.add_suppression(
                 form.get("customer_id", ""),
                 form.get("rule_id", ""),
