@@ -653,7 +653,12 @@ class TestHealth:
     def test_readyz(self, app_client: Api) -> None:
         response = app_client.client.get("/readyz")
         assert response.status_code == 200
-        assert response.json() == {
+        body = response.json()
+        # Which calendar years are missing depends on the day and on what clocks counted so
+        # far; tests/privacy/test_calendars.py pins that. Here: it is listed, never "down".
+        calendars = body.pop("calendars")
+        assert set(calendars) >= {"cn", "uk", "us"}
+        assert body == {
             "status": "ready",
             "checks": {"database": "ok", "ruleset": "ok"},
             "down": [],
