@@ -242,6 +242,46 @@ def test_crisis_cue_is_an_urgent_handoff_with_a_case_and_the_rescue_suppressions
     assert bad.json()["errors"][0]["field"].endswith("jurisdiction")
 
 
+def test_a_crisis_case_closes_as_support_given_and_only_a_crisis_case_does(
+    app_client: Api,
+) -> None:
+    """A crisis case has its own close: support given or referral made, with a note. It writes
+    no fraud label and settles no holds; a fraud or scam case cannot take it."""
+    api = app_client
+    for event in r39_scam_events("student-crisis-close"):
+        api.decide(event)
+    crisis = _analyze(api, customer_id="crisis-close", text=CRISIS_ZH, locale="zh-CN")
+    case_id = crisis["effects"]["crisis"]["case_id"]
+    cases = api.client.get("/v1/cases", headers=api.admin).json()["cases"]
+    scam_id = next(c["id"] for c in cases if c["case_type"] == "scam")
+
+    def move(case: str, to: str, note: str = "") -> Any:
+        return api.client.post(
+            f"/v1/cases/{case}/transition", json={"to": to, "note": note}, headers=api.admin
+        )
+
+    assert move(case_id, "triage").status_code == 200
+    crisis_case = api.client.get(f"/v1/cases/{case_id}", headers=api.admin).json()
+    assert "resolved_supported" in crisis_case["allowed_transitions"]
+    scam_case = api.client.get(f"/v1/cases/{scam_id}", headers=api.admin).json()
+    assert "resolved_supported" not in scam_case["allowed_transitions"]
+
+    no_note = move(case_id, "resolved_supported")
+    assert no_note.status_code == 422
+    assert no_note.json()["errors"][0]["field"].endswith("note")
+    closed = move(case_id, "resolved_supported", "Stayed on the line; referred to 12356")
+    assert closed.status_code == 200, closed.text
+    assert closed.json()["state"] == "resolved_supported"
+    assert closed.json()["outcome"] == "resolved_supported"
+
+    assert move(scam_id, "triage").status_code == 200
+    refused = move(scam_id, "resolved_supported", "n/a")
+    assert refused.status_code == 409
+    assert refused.json()["errors"][0]["field"].endswith("to")
+    scam_after = api.client.get(f"/v1/cases/{scam_id}", headers=api.admin).json()
+    assert scam_after["state"] == "triage"
+
+
 def test_complaint_and_out_of_scope_over_http(app_client: Api) -> None:
     complaint = _analyze(
         app_client, customer_id="c-1", text="I want to complain, your collector harassed me"

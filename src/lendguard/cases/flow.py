@@ -23,6 +23,10 @@ class CaseState(StrEnum):
     resolved_legit = "resolved_legit"
     resolved_scam_victim = "resolved_scam_victim"
     escalated_police = "escalated_police"
+    # A crisis case's own close (the customer spoke of ending their life): support was given
+    # or they were referred to help. It says nothing about fraud, so it writes no label and
+    # sends no release/cancel instruction; only a crisis case may take it.
+    resolved_supported = "resolved_supported"
 
 
 CLOSED = frozenset(
@@ -31,8 +35,11 @@ CLOSED = frozenset(
         CaseState.resolved_legit,
         CaseState.resolved_scam_victim,
         CaseState.escalated_police,
+        CaseState.resolved_supported,
     }
 )
+# Closes that only a crisis case may take (and that need a note saying what was done).
+CRISIS_ONLY = frozenset({CaseState.resolved_supported})
 OPEN = frozenset(CaseState) - CLOSED
 _RESOLUTIONS = frozenset(CLOSED)
 

@@ -33,10 +33,12 @@ from lendguard.auth import audit
 from lendguard.auth.service import ROLE_SCOPES, Role, Scope
 from lendguard.cases.flow import (
     CLOSED,
+    CRISIS_ONLY,
     HOLD_INSTRUCTION,
     LABEL_OF,
     OPEN,
     CaseState,
+    InvalidTransition,
     allowed_from,
     dispatch,
 )
@@ -524,7 +526,11 @@ class CaseService:
             ]
             out["deliveries"] = self._deliveries(conn, case_id)
             out["release_proposal"] = self._pending_release(conn, case_id)
-        out["allowed_transitions"] = [s.value for s in allowed_from(CaseState(case.state))]
+        out["allowed_transitions"] = [
+            s.value
+            for s in allowed_from(CaseState(case.state))
+            if case.case_type == CRISIS_CASE_TYPE or s not in CRISIS_ONLY
+        ]
         script = self.scripts.get(_script_key(case), self.scripts["general"])
         out["script"] = {"title": script.title, "steps": script.steps}
         if case.case_type == CRISIS_CASE_TYPE:
@@ -744,6 +750,8 @@ class CaseService:
                 )
             verb = dispatch(case.state, target)
             to = CaseState(target)
+            if to in CRISIS_ONLY:
+                _check_crisis_close(case, note)
             approval: dict[str, Any] | None = {}
             if to == CaseState.resolved_legit:
                 approval = self._release_check(conn, case, actor, ip, note)
@@ -855,7 +863,11 @@ class CaseService:
     def _settle(
         self, conn: Connection, case_id: str, outcome: CaseState, actor: str, now: datetime
     ) -> list[str]:
-        """Labels for every decision of the case, and a webhook for every held transaction."""
+        """Labels for every decision of the case, and a webhook for every held transaction.
+        A close that says nothing about fraud (a crisis case's) settles nothing: held money
+        stays held for the fraud team's own case."""
+        if outcome not in LABEL_OF:
+            return []
         label_name, label = LABEL_OF[outcome]
         instruction = HOLD_INSTRUCTION[outcome]
         links = conn.execute(select(CaseDecision).where(CaseDecision.case_id == case_id)).all()
@@ -942,6 +954,20 @@ class CaseService:
             "released_count": int(released),
             "cases_by_state": {s.value: int(by_state.get(s.value, 0)) for s in CaseState},
         }
+
+
+def _check_crisis_close(case: Any, note: str) -> None:
+    """``resolved_supported`` closes only a crisis case, and says what support was given."""
+    if case.case_type != CRISIS_CASE_TYPE:
+        raise InvalidTransition(
+            f"only a crisis case can be closed as supported (this is a {case.case_type} case)",
+            errors=[FieldError("to", "a fraud or scam outcome for this case type")],
+        )
+    if not note.strip():
+        raise ValidationFailed(
+            "closing a crisis case needs a note",
+            errors=[FieldError("note", "required: the support given or the referral made")],
+        )
 
 
 def _crisis_first() -> Any:
