@@ -3,11 +3,14 @@ reading decisions back and health."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 import pytest
+from sqlalchemy import select, update
 from starlette.testclient import TestClient
 
 from fixtures import (
@@ -23,6 +26,7 @@ from fixtures import (
 from lendguard.app import create_app
 from lendguard.config import Settings
 from lendguard.decisions.explain import ACTION_TEXT, META_REASONS, REASON_TEXT
+from lendguard.models.decision import EventRecord
 
 PROBLEM = "application/problem+json"
 
@@ -202,6 +206,38 @@ class TestIdempotency:
         response = app_client.post_event({**event, "amount": resent, "balance_before": 20350})
         assert response.status_code == 200, response.text
         assert response.json()["decision_id"] == first["decision_id"]
+        assert app_client.written() == (1, 1)
+
+    def test_an_event_stored_by_an_earlier_release_is_the_same_event_after_upgrade(
+        self, app_client: Api
+    ) -> None:
+        """Before money was read one way, an amount was stored and hashed as sent ("3000"); a
+        retry of that event after the upgrade is still the same event, while a real change
+        is still refused."""
+        event = make_event(amount="3000", balance_before="20350")
+        first = app_client.decide(event)
+        legacy = {**event, "amount": "3000", "balance_before": "20350"}
+        db = app_client.services.decisions.db
+        with db.begin() as conn:
+            stored = conn.execute(
+                select(EventRecord.body).where(EventRecord.event_id == event["event_id"])
+            ).scalar_one()
+            assert stored["amount"] == "3000.00"
+            old_body = {**stored, "amount": "3000", "balance_before": "20350"}
+            conn.execute(
+                update(EventRecord)
+                .where(EventRecord.event_id == event["event_id"])
+                .values(
+                    body=old_body,
+                    body_hash=hashlib.sha256(
+                        orjson.dumps(old_body, option=orjson.OPT_SORT_KEYS)
+                    ).hexdigest(),
+                )
+            )
+        response = app_client.post_event(legacy)
+        assert response.status_code == 200, response.text
+        assert response.json()["decision_id"] == first["decision_id"]
+        assert_problem(app_client.post_event({**legacy, "amount": "3001"}), 422, "event_id")
         assert app_client.written() == (1, 1)
 
     def test_batch_repeats_are_idempotent_too(self, app_client: Api) -> None:

@@ -104,6 +104,13 @@ class DecisionRepository:
         """The body hash of an event already stored (the idempotency check)."""
         return conn.execute(_EVENT_HASH, {"event_id": event_id}).scalar()
 
+    def event_body(self, conn: Connection, event_id: str) -> dict[str, Any] | None:
+        """The stored body of an event (as its release wrote it), or None."""
+        body = conn.execute(
+            select(EventRecord.body).where(EventRecord.event_id == event_id)
+        ).scalar()
+        return dict(body) if isinstance(body, dict) else None
+
     def insert_events_and_decisions(
         self,
         conn: Connection,

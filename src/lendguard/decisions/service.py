@@ -805,6 +805,23 @@ class DecisionService:
             self.store.restore(self._replay_after)
         self._rebuild_graph()
 
+    def _same_in_todays_form(self, event_id: str, body_hash: str) -> bool:
+        """Whether the stored event, read through today's contract, hashes as the resent one.
+
+        An event written by an earlier release was hashed in that release's canonical form
+        (amounts were kept as sent, ``"3000"``; today they are ``"3000.00"``), so a lender's
+        retry across an upgrade would otherwise be refused as a different event. Only the
+        rare mismatch path pays for this read."""
+        try:
+            with self.db.connect() as conn:
+                stored = repo.event_body(conn, event_id)
+            if stored is None:
+                return False
+            again = Event.model_validate(stored).model_dump(mode="json", exclude_none=True)
+        except (ValidationError, DBAPIError):
+            return False
+        return hashlib.sha256(_canonical(again)).hexdigest() == body_hash
+
     def _replayed(
         self,
         event_id: str,
@@ -812,7 +829,7 @@ class DecisionService:
         stored_hash: str,
         decision: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        if stored_hash != body_hash:
+        if stored_hash != body_hash and not self._same_in_todays_form(event_id, body_hash):
             raise IdempotencyMismatch(
                 f"event_id '{event_id}' was already used for a different event",
                 errors=[FieldError("event_id", "already used with a different body")],
