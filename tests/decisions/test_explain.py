@@ -345,3 +345,29 @@ def test_a_rules_own_sentence_comes_from_the_version_that_decided(app_client: Ap
     app_client.client.post("/v1/rulesets/1/activate", headers=app_client.approver)
     assert app_client.services.decisions.ruleset_version == 1
     assert sentence["en"] in explanation(app_client, decision, "en")["text"]
+
+    # the customer's own explain request (PIPL Art. 24 through the privacy desk) reads the
+    # same sentence from the same version
+    created = app_client.client.post(
+        "/v1/privacy/requests",
+        json={
+            "customer_id": decision["customer_id"],
+            "kind": "explain",
+            "details": {"decision_id": decision["decision_id"], "locale": "zh-CN"},
+        },
+        headers=app_client.admin,
+    )
+    assert created.status_code == 201, created.text
+    request_id = created.json()["id"]
+    app_client.client.post(
+        f"/v1/privacy/requests/{request_id}/verify",
+        json={"method": "sms_code"},
+        headers=app_client.admin,
+    )
+    fulfilled = app_client.client.post(
+        f"/v1/privacy/requests/{request_id}/fulfil", headers=app_client.admin
+    )
+    assert fulfilled.status_code == 200, fulfilled.text
+    assert fulfilled.json()["result"]["explanation"]["reasons"] == [
+        {"code": "HOUSE_HOLD", "text": sentence["zh-CN"]}
+    ]

@@ -22,9 +22,8 @@ from lendguard.auth.dependencies import (
     require_for,
 )
 from lendguard.auth.service import Principal, Scope
-from lendguard.decisions.explain import explain
 from lendguard.decisions.rules.lint import lint_ruleset
-from lendguard.decisions.rules.loader import RuleSet, RuleSetError, parse_ruleset
+from lendguard.decisions.rules.loader import RuleSet
 from lendguard.decisions.service import (
     DecisionService,
     parse_event,
@@ -33,7 +32,6 @@ from lendguard.decisions.service import (
 from lendguard.errors import (
     FieldError,
     LendGuardError,
-    NotFound,
     RuleSetInvalid,
     ValidationFailed,
 )
@@ -186,39 +184,7 @@ def get_explanation(
     locale: Annotated[str, Query(pattern="^(zh-CN|zh|en)$")] = "zh-CN",
 ) -> Any:
     service = _service(request)
-    decision = service.get_decision(decision_id)
-    return explain(decision, locale, _ruleset_of(service, decision.get("ruleset_version")))
-
-
-# Compiled past versions for explanations, keyed by version and source hash (a test database
-# reuses version numbers): a rule's own customer sentence lives in the version that decided.
-_EXPLAINED_VERSIONS: dict[tuple[int, str], RuleSet] = {}
-_EXPLAINED_VERSIONS_MAX = 8
-
-
-def _ruleset_of(service: DecisionService, version: Any) -> RuleSet | None:
-    """The compiled rule set that made a decision; None when it cannot be had (the explanation
-    then uses the built-in sentences, never a rule's internal description)."""
-    if not isinstance(version, int):
-        return None
-    active, active_version = service.ruleset, service.ruleset_version
-    if version == active_version and active is not None:
-        return active
-    try:
-        row = service.ruleset_source(version)
-    except NotFound:
-        return None
-    key = (version, str(row.get("sha256")))
-    compiled = _EXPLAINED_VERSIONS.get(key)
-    if compiled is None:
-        try:
-            compiled = parse_ruleset(row["source"], file=f"ruleset-v{version}.yaml")
-        except RuleSetError:
-            return None
-        while len(_EXPLAINED_VERSIONS) >= _EXPLAINED_VERSIONS_MAX:
-            _EXPLAINED_VERSIONS.pop(next(iter(_EXPLAINED_VERSIONS)))
-        _EXPLAINED_VERSIONS[key] = compiled
-    return compiled
+    return service.explain_decision(service.get_decision(decision_id), locale)
 
 
 @router.get("/customers/{customer_id}/decisions", tags=["decisions"])

@@ -9,6 +9,7 @@ an event that failed to be written leaves no trace.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import threading
 import time
@@ -28,6 +29,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from lendguard.config import DEFAULT_PII_KEY
 from lendguard.decisions import engine as decision_engine
+from lendguard.decisions.explain import explain
 from lendguard.decisions.features.compute import (
     FEATURE_NAMES,
     LazyFeatures,
@@ -993,6 +995,25 @@ class DecisionService:
         row["active"] = version == self.ruleset_version
         return row
 
+    def explain_decision(self, decision: dict[str, Any], locale: str) -> dict[str, Any]:
+        """The customer's explanation of a stored decision (PIPL Art. 24), with the sentences
+        of the rule-set version that made it: a rule's own sentence lives in that version,
+        which may no longer be live. Without it the built-in sentences are used, never a
+        rule's internal description."""
+        return explain(decision, locale, self._ruleset_that_made(decision.get("ruleset_version")))
+
+    def _ruleset_that_made(self, version: Any) -> RuleSet | None:
+        if not isinstance(version, int):
+            return None
+        active, active_version = self.ruleset, self.ruleset_version
+        if version == active_version and active is not None:
+            return active
+        try:
+            row = self.ruleset_source(version)
+        except NotFound:
+            return None
+        return _compiled_version(version, str(row.get("sha256")), row["source"])
+
     def compare_on_history(self, version: int, limit: int = 5_000) -> dict[str, Any]:
         """A quick backtest for the approval page: the last ``limit`` logged events replayed
         through fresh window state, each decided by the active rule set and by ``version``
@@ -1502,6 +1523,16 @@ def _epoch(moment: datetime) -> float:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
+
+
+@functools.lru_cache(maxsize=8)
+def _compiled_version(version: int, sha256: str, source: str) -> RuleSet | None:
+    """A past rule-set version compiled for explanations (keyed by its hash too: a test
+    database reuses version numbers); None when it no longer compiles."""
+    try:
+        return parse_ruleset(source, file=f"ruleset-v{version}.yaml")
+    except RuleSetError:
+        return None
 
 
 def _canonical(body: dict[str, Any]) -> bytes:

@@ -20,7 +20,6 @@ from lendguard.auth.dependencies import (
 from lendguard.auth.service import Principal, Scope
 from lendguard.conduct.policy import load_policy
 from lendguard.decisions.endpoints import read_json
-from lendguard.decisions.explain import explain
 from lendguard.decisions.service import validated
 from lendguard.errors import Conflict, FieldError, ValidationFailed
 from lendguard.kit.params import RowNumber
@@ -287,7 +286,8 @@ def fulfil_request(request_id: str, request: Request, principal: RequestWorker) 
                 "the decision is not the requester's",
                 errors=[FieldError("details.decision_id", "another customer's decision")],
             )
-        result = {"explanation": explain(decision, str(details.get("locale", "zh-CN")))}
+        locale = str(details.get("locale", "zh-CN"))
+        result = {"explanation": services.decisions.explain_decision(decision, locale)}
     elif kind == "correct":
         result = {
             "forwarded": details,
