@@ -37,6 +37,7 @@ from lendguard.conduct.policy import (
     PolicyError,
     available_jurisdictions,
     parse_policy_file,
+    policy_date,
     policy_path,
 )
 from lendguard.kit.calendars import PLACES, calendar_status
@@ -101,17 +102,6 @@ def policy_kinds() -> list[str]:
     )
 
 
-def _date(value: Any, where: str) -> date | None:
-    if value is None:
-        return None
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError:
-        raise PolicyError(f"{where}: 'updated' must be YYYY-MM-DD, got {value!r}") from None
-
-
 def _verify_reason(spec: dict[str, Any]) -> str | None:
     tag = spec.get("verify")
     if isinstance(tag, str) and tag.strip():
@@ -128,7 +118,7 @@ def policy_rows(kind: str, jurisdiction: str) -> list[ReviewRow]:
     text = path.read_text(encoding="utf-8")
     parsed = parse_policy_file(text, str(path))  # validated: sources, dates, confidence tags
     raw = yaml.safe_load(text)
-    file_updated = _date(raw.get("updated"), str(path))
+    file_updated = policy_date(raw.get("updated"), f"{path}: updated")
     label = f"{kind}/{jurisdiction.lower()}.yaml"
     rows: list[ReviewRow] = []
     open_rows: dict[str, int] = {}  # value name -> index of its row still running
@@ -140,7 +130,7 @@ def policy_rows(kind: str, jurisdiction: str) -> list[ReviewRow]:
             if why is None or spec.get("value") is None:
                 continue
             value = policy.values[name]
-            updated = _date(spec.get("updated"), f"{path}: {name}") or file_updated
+            updated = policy_date(spec.get("updated"), f"{path}: {name}.updated") or file_updated
             index = open_rows.get(name)
             previous = rows[index] if index is not None else None
             if (

@@ -246,10 +246,10 @@ def parse_policy_file(text: str, file: str = "<policy>") -> PolicyFile:
         if not isinstance(body, dict):
             raise PolicyError(f"{where}: expected a mapping")
         version = _text(body, "version", where)
-        start = _date(body.get("effective_from"), f"{where}.effective_from")
+        start = policy_date(body.get("effective_from"), f"{where}.effective_from")
         if start is None:
             raise PolicyError(f"{where}.effective_from is required")
-        end = _date(body.get("effective_to"), f"{where}.effective_to")
+        end = policy_date(body.get("effective_to"), f"{where}.effective_to")
         values_raw = body.get("values")
         if not isinstance(values_raw, dict):
             raise PolicyError(f"{where}.values must be a mapping")
@@ -340,7 +340,8 @@ def _clean(value: Any) -> str | None:
     return " ".join(str(value).split()) if value is not None else None
 
 
-def _date(value: Any, where: str) -> date | None:
+def policy_date(value: Any, where: str) -> date | None:
+    """A date of a policy file (YAML gives a ``date``; a quoted one is ISO text), or None."""
     if value is None:
         return None
     if isinstance(value, date):

@@ -94,18 +94,17 @@ class RescueService:
     ) -> int | None:
         """R33 step 2, once: raise ``marketing_suppressed`` and record the step, unless the
         flag already holds. Returns the flag's id, or None when it was already raised."""
-        if self.flags.holds(customer_id, Flag.marketing_suppressed, at, conn=conn):
-            return None
-        flag_id = self.flags.set_flag(
+        return self._raise_once(
+            conn,
             customer_id,
             Flag.marketing_suppressed,
-            reason=reason,
-            source=source,
-            actor=actor,
-            conn=conn,
+            "MARKETING_SUPPRESSED",
+            reason,
+            source,
+            detail,
+            at,
+            actor,
         )
-        _record(conn, customer_id, "MARKETING_SUPPRESSED", source, detail, at)
-        return flag_id
 
     def pause_collection(
         self,
@@ -122,17 +121,37 @@ class RescueService:
         holds. A customer in crisis (the assistant heard them speak of ending their life) must
         not get a collection call while a person looks after them; the pause stays until staff
         lift it. Returns the flag's id, or None when collection was already paused."""
-        if self.flags.holds(customer_id, Flag.collection_paused, at, conn=conn):
-            return None
-        flag_id = self.flags.set_flag(
+        return self._raise_once(
+            conn,
             customer_id,
             Flag.collection_paused,
-            reason=reason,
-            source=source,
-            actor=actor,
-            conn=conn,
+            "COLLECTION_PAUSED",
+            reason,
+            source,
+            detail,
+            at,
+            actor,
         )
-        _record(conn, customer_id, "COLLECTION_PAUSED", source, detail, at)
+
+    def _raise_once(
+        self,
+        conn: Connection,
+        customer_id: str,
+        flag: Flag,
+        step: str,
+        reason: str,
+        source: str,
+        detail: dict[str, Any],
+        at: datetime,
+        actor: str,
+    ) -> int | None:
+        """Raise ``flag`` and record the ladder ``step``, unless the flag already holds."""
+        if self.flags.holds(customer_id, flag, at, conn=conn):
+            return None
+        flag_id = self.flags.set_flag(
+            customer_id, flag, reason=reason, source=source, actor=actor, conn=conn
+        )
+        _record(conn, customer_id, step, source, detail, at)
         return flag_id
 
     # -- hardship plans --------------------------------------------------------------------------
