@@ -268,6 +268,23 @@ def test_zh_sentences_are_joined_without_doubled_punctuation() -> None:
     assert ". ." not in english
 
 
+def test_a_next_step_several_reasons_share_is_said_once() -> None:
+    """NEW_PAYEE, STUDENT_CUSTOMER and BALANCE_DRAIN all end in the same next step; the
+    borrower reads it once, while each reason keeps its whole sentence in ``reasons``."""
+    codes = ["NEW_PAYEE", "STUDENT_CUSTOMER", "BALANCE_DRAIN"]
+    decision = stored([reason(c, action="dissuade") for c in codes], "dissuade", ["VERIFY"])
+    for loc in ("zh-CN", "en"):
+        body = explain(decision, loc)
+        splitter = r"(?<=[。！？])" if loc == "zh-CN" else r"(?<=[.!?])\s+"
+        said = [s.strip() for s in re.split(splitter, body["text"]) if s.strip()]
+        assert len(said) == len(set(said)), [s for s in said if said.count(s) > 1]
+        for code, item in zip(codes, body["reasons"], strict=True):
+            assert item == {"code": code, "text": REASON_TEXT[code][loc]}
+        # what each reason saw is still there
+        for code in codes:
+            assert re.split(splitter, REASON_TEXT[code][loc])[0].strip() in body["text"]
+
+
 def test_an_unknown_code_never_shows_its_internal_description() -> None:
     body = explain(stored([reason("HOUSE_RULE_7", action="intercept")]), "zh-CN")
     assert body["reasons"] == [

@@ -16,6 +16,7 @@ hardship offer or a suitability pause is about the customer's borrowing, not a s
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -620,7 +621,9 @@ def explain(
         # Only summaries fired (a combined score alone): still say why, in plain words.
         texts = [GENERIC_REASON_TEXT.get(action, GENERIC_REASON_TEXT["allow"])[loc]]
     if texts:
-        sentences.append(("原因：" if loc == "zh-CN" else "Why: ") + _join(texts, loc))
+        sentences.append(
+            ("原因：" if loc == "zh-CN" else "Why: ") + _join(_said_once(texts, loc), loc)
+        )
     measures = [MEASURE_TEXT[m][loc] for m in decision.get("measures") or [] if m in MEASURE_TEXT]
     if measures:
         joined = "、".join(measures) if loc == "zh-CN" else ", ".join(measures)
@@ -643,6 +646,27 @@ def explain(
         "ruleset_version": decision["ruleset_version"],
         "model_version": decision.get("model_version"),
     }
+
+
+_SENTENCE_END = {"zh-CN": re.compile(r"(?<=[。！？])"), "en": re.compile(r"(?<=[.!?])\s+")}
+
+
+def _said_once(texts: list[str], loc: str) -> list[str]:
+    """The reasons' sentences with any sentence already said dropped: several reasons end in
+    the same next step ("if you know and trust the payee, confirm when asked"), and a borrower
+    should read it once, not three times."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for text in texts:
+        kept = []
+        for sentence in _SENTENCE_END[loc].split(text):
+            sentence = sentence.strip()
+            if sentence and sentence not in seen:
+                seen.add(sentence)
+                kept.append(sentence)
+        if kept:
+            out.append(("" if loc == "zh-CN" else " ").join(kept))
+    return out
 
 
 def _join(sentences: list[str], loc: str) -> str:
