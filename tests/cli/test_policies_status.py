@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,12 @@ class TestLpr:
         assert body["on"] == "2027-02-01"
         lpr = [r for r in body["rows"] if r["name"] == "lpr_1y_percent"]
         assert {r["days_since_update"] for r in lpr} == {68}
+
+
+    def test_a_day_before_the_update_counts_as_just_updated(self) -> None:
+        body = status_json("--on", (LPR_UPDATED - timedelta(days=30)).isoformat())
+        lpr = [r for r in body["rows"] if r["name"] == "lpr_1y_percent"]
+        assert {r["days_since_update"] for r in lpr} == {0}
 
 
 class TestTaggedValues:

@@ -69,7 +69,9 @@ class ReviewRow:
     file: str
 
     def days_since_update(self, today: date) -> int | None:
-        return None if self.updated is None else (today - self.updated).days
+        """Whole days since the last update; 0 on a day before it (``--on`` looking back at a
+        value updated later is not "fresher than new")."""
+        return None if self.updated is None else max(0, (today - self.updated).days)
 
     def as_dict(self, today: date) -> dict[str, Any]:
         return {
