@@ -584,3 +584,122 @@ ZH.update(
         "United States (federal)": "美国（联邦）",
     }
 )
+
+
+# Complaints: the clock's breach codes (the policy files' ``late_code``), the escalation
+# model's reasons (lendguard.support.complaints.EscalationModel) and the scam typologies that
+# complaint triage names (lendguard.support.cues.SCAM_TYPES), as sentences for the complaint
+# handlers; and a crisis case's banner and hotlines (lendguard.support.crisis).
+ZH.update(
+    {
+        "COMPLAINT_OVERDUE": "未在规定期限内作出处理决定并告知投诉人",
+        "DISP_8W_BREACH": "未在 8 周内发出最终答复（英国 FCA 投诉处理规则）",
+        "CFPB_RESPONSE_LATE": "未在 15 天内答复 CFPB 投诉平台",
+        "CFPB_FINAL_LATE": "未在 60 天内作出最终答复（CFPB）",
+        "REGULATOR_MENTION": "投诉人提到监管机构、媒体、律师或诉讼",
+        "REGULATOR_CHANNEL": "投诉经监管机构转来",
+        "REPEAT_COMPLAINT": "该客户近期已有投诉",
+        "VULNERABILITY_WORDS": "投诉内容显示客户可能处于弱势（年老、患病、失业等）",
+        "CLOCK_ELAPSED": "处理期限已过去大半",
+        "OVERDUE": "已超过处理期限仍未答复",
+        "EXTENDED": "处理期限已延长",
+        "PRODUCT_RISK": "该产品的投诉易升级",
+        "ISSUE_RISK": "该类问题的投诉易升级",
+        "fake_customer_service": "冒充客服诈骗",
+        "advance_fee_loan": "贷款前收费诈骗",
+        "credit_repair": "征信修复诈骗",
+        "rebate_task": "刷单返利诈骗",
+        "elderly_investment": "针对老年人的“保本高收益”投资诈骗",
+        "ring": "团伙欺诈",
+        "other": "其他诈骗",
+        "Escalation reasons": "升级原因",
+        "Why it is overdue": "超时原因",
+        "hotline": "心理援助热线",
+        "emergency": "紧急求助电话",
+        "CN": "中国内地",
+        "UK": "英国",
+        "US": "美国",
+        "Crisis: the customer spoke of ending their life": "危机：客户表达了轻生念头",
+        "Call the customer now and stay on the line. Follow the script below and give them a "
+        "hotline; if they are in immediate danger, call the emergency number.": (
+            "请立即致电客户并保持通话。按以下话术沟通，告知客户心理援助热线；"
+            "如客户有即时危险，请拨打紧急求助电话。"
+        ),
+        "Hotlines and emergency numbers": "心理援助热线与紧急求助电话",
+        "Number": "号码",
+        "Hours": "服务时间",
+        "Where": "地区",
+        "Close: support given": "结案：已提供援助",
+        "What support was given or which referral was made (required)": (
+            "已提供的援助或转介情况（必填）"
+        ),
+        "password": "密码",
+        "unknown": "未知",
+        "No": "否",
+    }
+)
+EN.update(
+    {
+        "COMPLAINT_OVERDUE": "No decision sent to the complainant within the time allowed",
+        "DISP_8W_BREACH": "No final response within eight weeks (FCA complaint rules)",
+        "CFPB_RESPONSE_LATE": "No response on the CFPB portal within 15 days",
+        "CFPB_FINAL_LATE": "No final response within 60 days (CFPB)",
+        "REGULATOR_MENTION": "Mentions a regulator, the media, a lawyer or a lawsuit",
+        "REGULATOR_CHANNEL": "Came through a regulator",
+        "REPEAT_COMPLAINT": "The customer complained recently",
+        "VULNERABILITY_WORDS": "Suggests a vulnerable customer (age, illness, job loss, ...)",
+        "CLOCK_ELAPSED": "Much of the time to answer is used",
+        "OVERDUE": "Past its deadline without an answer",
+        "EXTENDED": "The deadline was extended",
+        "PRODUCT_RISK": "Complaints about this product often escalate",
+        "ISSUE_RISK": "Complaints about this issue often escalate",
+        "fake_customer_service": "Fake customer-service scam",
+        "advance_fee_loan": "Advance-fee loan scam",
+        "credit_repair": "Credit-repair scam",
+        "rebate_task": "Task / rebate scam",
+        "elderly_investment": "'Guaranteed return' investment sold to an older person",
+        "ring": "Organised fraud ring",
+        "other": "Other scam",
+        "hotline": "Crisis hotline",
+        "emergency": "Emergency number",
+        "CN": "Mainland China",
+        "UK": "United Kingdom",
+        "US": "United States",
+        "password": "Password",
+        "unknown": "Unknown",
+    }
+)
+ENUMS.update(
+    {
+        "complaint clock codes": (
+            "COMPLAINT_OVERDUE",
+            "DISP_8W_BREACH",
+            "CFPB_RESPONSE_LATE",
+            "CFPB_FINAL_LATE",
+        ),
+        "complaint escalation reasons": (
+            "REGULATOR_MENTION",
+            "REGULATOR_CHANNEL",
+            "REPEAT_COMPLAINT",
+            "VULNERABILITY_WORDS",
+            "CLOCK_ELAPSED",
+            "OVERDUE",
+            "EXTENDED",
+            "PRODUCT_RISK",
+            "ISSUE_RISK",
+        ),
+        "complaint scam types": (
+            "fake_customer_service",
+            "advance_fee_loan",
+            "credit_repair",
+            "account_takeover",
+            "rebate_task",
+            "elderly_investment",
+            "mule",
+            "ring",
+            "other",
+        ),
+        "hotline kinds": ("hotline", "emergency"),
+        "jurisdictions": ("CN", "UK", "US"),
+    }
+)

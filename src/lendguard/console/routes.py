@@ -40,6 +40,7 @@ from lendguard.auth.service import Scope
 from lendguard.auth.users import SESSION_LIFETIME, LoginCandidate, LoginFailed, SessionInfo
 from lendguard.console.charts import horizontal_bars, stacked_bars
 from lendguard.console.i18n import LOCALES, actor_name, reason_text, translator
+from lendguard.console.labels import evidence_value, feature_label
 from lendguard.errors import LendGuardError, RateLimited
 from lendguard.kit.calendars import calendar_gaps
 from lendguard.kit.params import RowNumber
@@ -168,6 +169,9 @@ def _render(
         timezones=TIMEZONES,
         reason=lambda code, fallback="": reason_text(code, locale, fallback),
         who=lambda actor: actor_name(actor, locale),
+        # the values a reason read, by their labels (``screen_share_active`` is never shown)
+        evidence=lambda name: feature_label(name, locale) or words(name),
+        shown=lambda value: evidence_value(value, translator(locale)),
         user=info.principal if info else None,
         csrf=info.csrf_token if info else "",
         path=request.url.path,
