@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from fixtures import MISSING, make_event
+from fixtures import MISSING, Api, make_event
 from lendguard.decisions.service import parse_event, validated
 from lendguard.errors import ValidationFailed
 from lendguard.events.schemas import Event, EventBatch, EventType, SessionSignals
@@ -168,6 +168,43 @@ class TestMoney:
         (error,) = refused.value.errors
         assert error.field == "amount"
         assert message in error.message
+
+    @pytest.mark.parametrize(
+        ("amount", "message"),
+        [
+            pytest.param("1_000", "digits 0-9", id="underscore-separator"),
+            pytest.param("\u0661\u0662\u0663", "digits 0-9", id="arabic-indic-digits"),
+            pytest.param("\uff11\uff12", "digits 0-9", id="full-width-digits"),
+            pytest.param("12\u00a0", "digits 0-9", id="no-break-space"),
+            pytest.param("0x10", "digits 0-9", id="hexadecimal"),
+            pytest.param("1e999999999", "out of range", id="exponent-overflows-the-context"),
+            pytest.param("1e" + "9" * 40, "out of range", id="exponent-past-decimal-limits"),
+            pytest.param("-1e-999999999", "out of range", id="negative-underflows-to-zero"),
+            pytest.param(10**31, "out of range", id="json-integer-10e31"),
+            pytest.param(1e300, "out of range", id="json-float-1e300"),
+        ],
+    )
+    def test_hostile_spellings_are_refused_naming_the_field(
+        self, amount: Any, message: str
+    ) -> None:
+        """Python's Decimal reads "1_000" and non-ASCII digits, and at 1e999999999 the canonical
+        spelling hit an internal assertion ("Assertion failed"); -1e-999999999 underflowed to
+        zero and was stored as a valid non-negative amount."""
+        with pytest.raises(ValidationFailed) as refused:
+            parse_event(make_event(amount=amount))
+        (error,) = refused.value.errors
+        assert error.field == "amount"
+        assert message in error.message
+
+    @pytest.mark.parametrize("amount", ["1e999999999", "-1e-999999999", "\u0661\u0662\u0663"])
+    def test_over_http_a_hostile_amount_is_a_422_and_nothing_is_stored(
+        self, app_client: Api, amount: str
+    ) -> None:
+        response = app_client.post_event(make_event(amount=amount))
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        assert [e["field"] for e in response.json()["errors"]] == ["amount"]
+        assert app_client.written() == (0, 0)
 
     def test_affordability_figures_are_money_too(self) -> None:
         customer = {

@@ -871,9 +871,13 @@ def test_http_apr_takes_decimal_strings_like_numbers(app_client: Api) -> None:
     [
         (True, "not true or false"),
         ("NaN", "finite"),
-        ("1e400", "finite"),
+        ("1e400", "out of range"),
         ("322,67", "decimal number"),
         ("-5", "greater than 0"),
+        # one trillion, as events and offers: 1e30 financed gave a negative APR, not a refusal
+        (10**30, "less than or equal"),
+        ("1_000", "digits 0-9"),
+        ("\uff11\uff12", "digits 0-9"),
     ],
 )
 def test_apr_refuses_what_is_not_an_amount(value: Any, message: str) -> None:

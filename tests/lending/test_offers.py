@@ -333,6 +333,12 @@ class TestInterfaces:
             ("principal", True, "not true or false"),
             ("credit_limit", "NaN", "finite"),
             ("withheld", "1,000", "decimal number"),
+            # the bounds of event amounts: 10^30 went to the APR engine as a float and came back
+            # in the message as 1000000000000000019884624838656.00
+            ("withheld", 10**30, "less than or equal"),
+            ("principal", "1e999999999", "out of range"),  # was "Assertion failed, "
+            ("credit_limit", "1.123456789", "decimal places"),
+            ("principal", "\u0661\u0662\u0663", "digits 0-9"),
         ],
     )
     def test_what_is_not_money_is_refused(self, field: str, value: Any, message: str) -> None:

@@ -8,7 +8,6 @@ contract's objects (``session``) is refused as not a known field.
 from __future__ import annotations
 
 import re
-from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -24,12 +23,12 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from lendguard.kit.bounds import BirthDate, Instant, PastInstant
-from lendguard.kit.money import Money
+from lendguard.kit.money import MAX_AMOUNT, Money
 
 # -- the plausible range of every value (validated at the edge: outside it, 422 naming the field) --
 
-# Amounts and balances: finite decimals up to one trillion in the event's currency.
-MAX_AMOUNT = Decimal("1000000000000")
+# Amounts and balances: finite decimals up to one trillion in the event's currency
+# (kit.money.MAX_AMOUNT, the bound of offers and APR schedules too).
 # ``attributes`` may nest objects and lists this deep, no deeper.
 MAX_ATTRIBUTE_DEPTH = 16
 # Identifiers never hold control characters; free text may hold tab, line feed and carriage

@@ -8,11 +8,34 @@ coerce (booleans included)."""
 from __future__ import annotations
 
 import math
+import re
 from decimal import Context, Decimal, InvalidOperation
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator
 from pydantic_core import PydanticCustomError
+
+# Amounts and balances: up to one trillion in the loan's or event's currency (events, offers and
+# APR schedules alike).
+MAX_AMOUNT = Decimal("1000000000000")
+# Past 10^30 no amount, rate or percentage is meant, and under 10^-400 (not zero) nothing is
+# either: refused before any arithmetic, which at exponents such as 1e999999999 overflowed the
+# decimal context (an internal assertion) and at -1e-999999999 underflowed a negative amount to
+# zero (it then passed "at least 0"). The lower bound is below the smallest float (5e-324), so
+# binary noise a lender's float arithmetic leaves (0.1 + 0.2 - 0.3) still reads as a number and
+# the field's own decimal-places rule decides.
+MAX_MAGNITUDE = 30
+MIN_MAGNITUDE = -400
+# The one spelling of a number in a string: ASCII digits 0-9, an optional sign, point and
+# exponent, blanks (space, tab) around it. Python's Decimal would also read "1_000", Arabic-Indic
+# "١٢٣" and full-width "１２" digits; a lender's system never sends them on purpose, and another
+# system reading the stored event with [0-9] would see a different amount, so they are refused.
+_DECIMAL_TEXT = re.compile(r"[ \t]*[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?[ \t]*")
+_NOT_FINITE_TEXT = re.compile(r"[ \t]*[+-]?(?:s?nan[0-9]*|inf|infinity)[ \t]*", re.IGNORECASE)
+_PARSING_MESSAGE = (
+    'must be a decimal number such as "19000.00": digits 0-9 with an optional sign, point and '
+    "exponent, no separators"
+)
 
 
 def decimal_input(value: Any) -> Any:
@@ -29,19 +52,34 @@ def decimal_input(value: Any) -> Any:
         if not math.isfinite(value):
             raise PydanticCustomError("finite_number", "must be a finite decimal number")
         # repr is the shortest text that reads back as this float: 0.1 stays 0.1.
-        return Decimal(repr(value))
+        value = Decimal(repr(value))
     if isinstance(value, int):
-        return Decimal(value)
+        value = Decimal(value)
     if isinstance(value, str):
+        if _NOT_FINITE_TEXT.fullmatch(value):
+            raise PydanticCustomError("finite_number", "must be a finite decimal number")
+        if not _DECIMAL_TEXT.fullmatch(value):
+            raise PydanticCustomError("decimal_parsing", _PARSING_MESSAGE)
         try:
-            value = Decimal(value.strip())
-        except InvalidOperation:
-            raise PydanticCustomError(
-                "decimal_parsing", 'must be a decimal number such as "19000.00"'
-            ) from None
-    if isinstance(value, Decimal) and not value.is_finite():
-        raise PydanticCustomError("finite_number", "must be a finite decimal number")
+            value = Decimal(value.strip(" \t"))
+        except InvalidOperation:  # an exponent past the decimal module's own limits
+            raise _out_of_range() from None
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise PydanticCustomError("finite_number", "must be a finite decimal number")
+        if value.is_zero():
+            return Decimal(0)  # "-0", "0e999999999": zero, without an exponent to overflow
+        if not MIN_MAGNITUDE <= value.adjusted() <= MAX_MAGNITUDE:
+            raise _out_of_range()
     return value
+
+
+def _out_of_range() -> PydanticCustomError:
+    return PydanticCustomError(
+        "decimal_range",
+        "is out of range: a number of size between 10^{low} and 10^{high}, or zero, is expected",
+        {"low": MIN_MAGNITUDE, "high": MAX_MAGNITUDE},
+    )
 
 
 def canonical_money(value: Decimal) -> Decimal:

@@ -41,7 +41,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from lendguard.errors import FieldError, ValidationFailed
 from lendguard.kit.bounds import plausible_date
-from lendguard.kit.money import FloatNumber
+from lendguard.kit.money import MAX_AMOUNT, FloatNumber
 
 #: Unit periods per year that Appendix J's counting rules cover. 24 is the semimonth (1st/16th).
 ALLOWED_UNIT_PERIODS: tuple[int, ...] = (1, 2, 4, 6, 12, 13, 24, 26, 52, 365)
@@ -97,8 +97,10 @@ def _id(value: Any) -> Any:
 
 IsoDate = Annotated[date, BeforeValidator(_iso_date), AfterValidator(plausible_date)]
 # Amounts and rates: decimal strings or JSON numbers, as in events and offers (kit.money).
-Amount = Annotated[FloatNumber, Field(gt=0, allow_inf_nan=False)]
-NonNegativeAmount = Annotated[FloatNumber, Field(ge=0, allow_inf_nan=False)]
+# Up to one trillion, as everywhere (kit.money.MAX_AMOUNT): past it a schedule is a typo, and
+# 1e30 financed against 36 payments of 322.67 gave a negative APR instead of a refusal.
+Amount = Annotated[FloatNumber, Field(gt=0, le=float(MAX_AMOUNT), allow_inf_nan=False)]
+NonNegativeAmount = Annotated[FloatNumber, Field(ge=0, le=float(MAX_AMOUNT), allow_inf_nan=False)]
 
 
 class Flow(BaseModel):

@@ -15,7 +15,7 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, Field
 
 from lendguard.kit.bounds import PlausibleDate
-from lendguard.kit.money import DecimalNumber, Money
+from lendguard.kit.money import MAX_AMOUNT, DecimalNumber, Money
 
 KEY_FACTS = (
     "product_nature",
@@ -41,7 +41,7 @@ class Policy(Protocol):
 
 class Fee(BaseModel):
     name: str = Field(min_length=1, max_length=120)
-    amount: Money = Field(ge=0)
+    amount: Money = Field(ge=0, le=MAX_AMOUNT, decimal_places=4)
     payee: str = Field(min_length=1, max_length=120)
     payee_role: Literal["lender", "platform", "guarantor", "insurer", "other"] = "lender"
     date: PlausibleDate | None = Field(default=None, description="absent: taken at disbursement")
@@ -57,12 +57,12 @@ class DisplayedRate(BaseModel):
 class AddOn(BaseModel):
     name: str = Field(min_length=1, max_length=120)
     preselected: bool = False
-    fee: Money = Field(default=Decimal(0), ge=0)
+    fee: Money = Field(default=Decimal(0), ge=0, le=MAX_AMOUNT, decimal_places=4)
 
 
 class Payment(BaseModel):
     date: PlausibleDate
-    amount: Money = Field(gt=0)
+    amount: Money = Field(gt=0, le=MAX_AMOUNT, decimal_places=4)
 
 
 class Signing(BaseModel):
@@ -80,15 +80,23 @@ class Offer(BaseModel):
     private_lending: bool = Field(default=False, description="民间借贷: the LPR×4 cap applies")
     platform_assisted: bool = Field(default=False, description="助贷: a platform brings the loan")
     internet_loan: bool = True
-    principal: Money = Field(gt=0, description="the contract amount")
-    withheld: Money = Field(default=Decimal(0), ge=0, description="deducted at disbursement")
+    principal: Money = Field(
+        gt=0, le=MAX_AMOUNT, decimal_places=4, description="the contract amount"
+    )
+    withheld: Money = Field(
+        default=Decimal(0),
+        ge=0,
+        le=MAX_AMOUNT,
+        decimal_places=4,
+        description="deducted at disbursement",
+    )
     advance_date: PlausibleDate
     payments: list[Payment] = Field(min_length=1, max_length=1200)
     unit_periods_per_year: int = 12
     contract_rate_percent: DecimalNumber | None = Field(default=None, ge=0)
     fees: list[Fee] = Field(default_factory=list, max_length=100)
     displayed_rates: list[DisplayedRate] = Field(default_factory=list, max_length=20)
-    credit_limit: Money | None = Field(default=None, ge=0)
+    credit_limit: Money | None = Field(default=None, ge=0, le=MAX_AMOUNT, decimal_places=4)
     add_ons: list[AddOn] = Field(default_factory=list, max_length=20)
     key_facts: dict[str, str | None] | None = None
     ad_text: str | None = Field(default=None, max_length=20_000)
