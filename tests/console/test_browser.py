@@ -19,6 +19,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -165,13 +166,14 @@ def test_analyst_resolves_the_students_scam_case_in_the_browser(
             browser.close()
 
 
-# Every console page, by the name its screenshot gets; ``{case}``, ``{customer}`` and
-# ``{version}`` are filled in from the data the test makes.
+# Every console page, by the name its screenshot gets; ``{case}``, ``{crisis}``,
+# ``{customer}`` and ``{version}`` are filled in from the data the test makes.
 PAGES = {
     "dashboard": "/console",
     "decisions": "/console/decisions",
     "queue": "/console/cases",
     "case": "/console/cases/{case}",
+    "crisis-case": "/console/cases/{crisis}",
     "customer": "/console/customers/{customer}",
     "rules": "/console/rules",
     "rule-version": "/console/rules/{version}",
@@ -184,8 +186,28 @@ PAGES = {
     "graph": "/console/customers/{customer}/graph.svg",
     "error": "/console/cases/no-such-case",
 }
-# Words made of code names (snake_case) that may still be read on a page: none.
-CODE_NAME = re.compile(r"\b[a-z]+(?:_[a-z]+)+\b")
+# Words made of code names that may still be read on a page: none. Snake case
+# (contacting_customer) and upper-case codes (COMPLAINT_OVERDUE, REGULATOR_MENTION).
+CODE_NAME = re.compile(r"\b(?:[a-z]+(?:_[a-z]+)+|[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)\b")
+# What each page must show in each language besides: the sentences that replaced codes.
+MUST_SHOW = {
+    "crisis-case": {
+        "zh-CN": ["危机：客户表达了轻生念头", "全国心理援助热线", "12356", "结案：已提供援助"],
+        "en": [
+            "Crisis: the customer spoke of ending their life",
+            "National psychological assistance hotline",
+            "Close: support given",
+        ],
+    },
+    "complaints": {
+        "zh-CN": ["未在规定期限内作出处理决定并告知投诉人", "投诉经监管机构转来", "贷款前收费诈骗"],
+        "en": [
+            "No decision sent to the complainant within the time allowed",
+            "Came through a regulator",
+            "Advance-fee loan scam",
+        ],
+    },
+}
 
 
 def _watch(page: Any, problems: list[str]) -> None:
@@ -218,8 +240,36 @@ def test_every_page_in_both_languages_loads_without_a_console_error(
     with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {ADMIN_KEY}"}) as http:
         for event in r39_scam_events():
             assert http.post("/v1/events", json=event).status_code == 200
-    case = services.cases.queue(limit=1)["cases"][0]
+        # complaints received 40 days ago and not decided: past the 15-day clocks of both,
+        # so the page gives the clock's breach and the escalation reasons
+        received = (datetime.now(UTC) - timedelta(days=40)).isoformat()
+        for complaint in (
+            {
+                "customer_id": "cust-cn",
+                "channel": "app",
+                "jurisdiction": "CN",
+                "narrative": "你们平台的人说放款前要先交3000元解冻费，我交了钱贷款还是没到账，"
+                "我要向银保监投诉",
+            },
+            {
+                "customer_id": "cust-us",
+                "channel": "cfpb_portal",
+                "jurisdiction": "US",
+                "narrative": "Your agent said I had to pay a verification fee before the loan "
+                "could be released. I paid and never got the loan.",
+            },
+        ):
+            created = http.post("/v1/complaints", json={**complaint, "received_at": received})
+            assert created.status_code == 201, created.text
+            assert created.json()["clock"]["codes"], created.json()["clock"]
+            assert created.json()["escalation"]["reasons"]
+    crisis, _ = services.cases.open_crisis(
+        "crisis-customer", {"source": "assistant", "cues": ["self_harm"], "jurisdictions": ["CN"]}
+    )
+    services.cases.transition(crisis, "triage", "system")
+    case = next(c for c in services.cases.queue(limit=10)["cases"] if c["case_type"] != "crisis")
     filled = {
+        "crisis": crisis,
         "case": case["id"],
         "customer": case["customer_id"],
         "version": services.decisions.ruleset_version,
@@ -258,10 +308,13 @@ def test_every_page_in_both_languages_loads_without_a_console_error(
                     text = page.locator("main").inner_text()
                     shown = sorted(set(CODE_NAME.findall(text)))
                     assert shown == [], f"{lang} {name}: code names shown: {shown}"
+                    for sentence in MUST_SHOW.get(name, {}).get(lang, []):
+                        assert sentence in text, f"{lang} {name}: {sentence!r} not shown"
                     if lang == "zh-CN":
                         assert page.locator("html").get_attribute("lang") == "zh-CN"
                 page.goto(f"{base}/console/cases")
-                risk = page.locator("#queue .risk").first
+                row = page.locator("#queue tbody tr", has_text=case["customer_id"])
+                risk = row.locator(".risk").first
                 assert risk.inner_text().strip() == str(case["risk"])
                 colour = risk.evaluate("e => getComputedStyle(e).backgroundColor")
                 assert colour not in ("rgba(0, 0, 0, 0)", "transparent"), colour
