@@ -671,6 +671,43 @@ def test_crisis_sentences_raise_the_crisis_cue(text: str) -> None:
     assert [h.cue.name for h in find_cues(text, CRISIS_CUES)] == ["self_harm"]
 
 
+# Real evasions and real typing: zero-width spaces (people write 不\u200b想\u200b活 to slip past
+# filters), a soft hyphen or a byte-order mark pasted inside, spaces between the characters,
+# full-width Latin from a Chinese keyboard, a Cyrillic look-alike letter.
+CRISIS_DISGUISED = [
+    pytest.param("不\u200b想\u200b活了", id="zero-width-space"),
+    pytest.param("不\u200c想\u200d活了", id="zero-width-joiners"),
+    pytest.param("我想自\u2060杀", id="word-joiner"),
+    pytest.param("不\ufeff想活了", id="byte-order-mark"),
+    pytest.param("不想\u00ad活了", id="soft-hyphen"),
+    pytest.param("不 想 活 了", id="spaces-between-characters"),
+    pytest.param("不\u3000想\u3000活了", id="ideographic-spaces"),
+    pytest.param("我在考虑ｓｕｉｃｉｄｅ", id="full-width-latin"),
+    pytest.param("我真的想suicide了", id="english-word-inside-chinese"),
+    pytest.param("I want to k\u200bill myself", id="zero-width-in-english"),
+    pytest.param("I want to kill my\u0455elf", id="cyrillic-dze-for-s"),
+    pytest.param("I want to \u0435nd my life", id="cyrillic-ie-for-e"),
+]
+
+
+@pytest.mark.parametrize("text", CRISIS_DISGUISED)
+def test_a_disguised_crisis_is_heard(assistant: Assistant, text: str) -> None:
+    assert [h.cue.name for h in find_cues(text, CRISIS_CUES)] == ["self_harm"]
+    analysis = assistant.analyze(text)
+    assert analysis.urgent is True
+    assert analysis.warnings[0]["kind"] == "crisis"
+
+
+def test_a_disguised_crisis_over_http_opens_the_crisis_case(app_client: Api) -> None:
+    result = _analyze(
+        app_client, customer_id="crisis-zwsp", text="还不上了\u200b不\u200b想\u200b活\u200b了"
+    )
+    assert result["crisis"] == ["self_harm"]
+    assert result["effects"]["crisis"]["case_opened"] is True
+    # the evidence the agent reads is the words, without the invisible characters
+    assert result["warnings"][0]["reasons"][0]["evidence"] == "不想活"
+
+
 @pytest.mark.parametrize("text", CRISIS_NEGATIVES)
 def test_crisis_look_alikes_do_not(assistant: Assistant, text: str) -> None:
     assert find_cues(text, CRISIS_CUES) == []

@@ -26,6 +26,7 @@ next payment to a new payee down and routes it to a human (rule ``scam-cue-new-p
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -88,17 +89,20 @@ def _cue(
     *patterns: str,
     unless: tuple[str, ...] = (),
 ) -> Cue:
-    compiled = tuple(_compile(p) for p in patterns)
-    guards = tuple(_compile(p) for p in unless)
     scripts = tuple(_script(p) for p in patterns)
+    compiled = tuple(_compile(p, s == "latin") for p, s in zip(patterns, scripts, strict=True))
+    guards = tuple(_compile(p, _script(p) == "latin") for p in unless)
     return Cue(name, kind, weight, typology, reasons[0], reasons[1], compiled, guards, scripts)
 
 
-def _compile(pattern: str) -> re.Pattern[str]:
+def _compile(pattern: str, latin: bool = False) -> re.Pattern[str]:
+    """An English pattern's ``\\b`` and ``\\w`` are ASCII (``re.ASCII``): Chinese characters are
+    word characters to Python, so "我想suicide" had no word boundary before the English word and
+    a customer who mixes the two scripts was not heard."""
     upper = re.search(r"(?<!\\)[A-Z]", pattern)
     if upper is not None:  # it would never match the lowered text
         raise ValueError(f"cue pattern with an upper-case letter: {pattern!r}")
-    return re.compile(pattern)
+    return re.compile(pattern, re.ASCII if latin else 0)
 
 
 _LOWER_ASCII = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
@@ -832,8 +836,37 @@ class CueHit:
         }
 
 
+# Invisible characters (Unicode "format" characters: zero-width space and joiners, word joiner,
+# soft hyphen, byte-order mark, direction marks) and the blanks people put between Chinese
+# characters hide words from a pattern but not from a reader: 不\u200b想\u200b活 is a known way
+# to write past filters. Full-width Latin letters and digits (a Chinese keyboard) and the
+# Cyrillic and Greek letters that look like Latin ones are read as the Latin letters.
+_FORMAT_CHARACTERS = dict.fromkeys(
+    (c for c in range(0x110000) if unicodedata.category(chr(c)) == "Cf"), None
+)
+_LOOK_ALIKES = {
+    **{0xFF10 + i: ord("0") + i for i in range(10)},
+    **{0xFF21 + i: ord("A") + i for i in range(26)},
+    **{0xFF41 + i: ord("a") + i for i in range(26)},
+    0x3000: ord(" "),  # ideographic space
+    **{ord(k): ord(v) for k, v in zip("аеорсухѕіјԁӏһοινκ", "aeopcyxsijdlhoivk", strict=True)},
+    **{ord(k): ord(v) for k, v in zip("АВЕКМНОРСТХЅІЈ", "ABEKMHOPCTXSIJ", strict=True)},
+}
+_BLANKS_BETWEEN_HAN = re.compile(r"(?<=[\u4e00-\u9fff])[ \t\u00a0\u3000]+(?=[\u4e00-\u9fff])")
+
+
+def readable(text: str) -> str:
+    """``text`` as a reader sees it: invisible characters dropped, blanks between Chinese
+    characters closed up, look-alike letters read as Latin. The cues run on this, so the
+    evidence shown to the agent is the words without the disguise."""
+    text = text.translate(_FORMAT_CHARACTERS).translate(_LOOK_ALIKES)
+    return _BLANKS_BETWEEN_HAN.sub("", text)
+
+
 def find_cues(text: str, cues: tuple[Cue, ...]) -> list[CueHit]:
-    """Each cue found in ``text`` once, with the first span that matched (for the agent)."""
+    """Each cue found in ``text`` once, with the first span that matched (for the agent); the
+    text is read as :func:`readable` shows it."""
+    text = readable(text)
     hits = []
     present = {"any", "zh"} if _CJK.search(text) else {"any"}
     if _LATIN.search(text):
