@@ -190,7 +190,10 @@ def test_people_are_named_and_key_ids_never_shown() -> None:
 def _shown_characters() -> dict[str, str]:
     """Every non-ASCII character a page can show (templates, catalogue, charts, routes) that is
     not a CJK ideograph or CJK punctuation (the CJK font covers those), with where it is."""
-    sources = [*TEMPLATES, CONSOLE / "i18n.py", CONSOLE / "charts.py", CONSOLE / "routes.py"]
+    sources = [
+        *TEMPLATES,
+        *(CONSOLE / f for f in ("i18n.py", "labels.py", "charts.py", "routes.py")),
+    ]
     found: dict[str, str] = {}
     for source in sources:
         for char in source.read_text(encoding="utf-8"):
