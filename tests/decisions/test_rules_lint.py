@@ -11,6 +11,8 @@ from typer.testing import CliRunner
 
 from fixtures import Api
 from lendguard.cli.main import app as cli
+from lendguard.decisions.explain import REASON_TEXT
+from lendguard.decisions.rules import lint as rules_lint
 from lendguard.decisions.rules.lint import (
     LATIN_IN_CHINESE,
     MISSING_EXPLANATION,
@@ -124,6 +126,111 @@ def test_each_text_check_fires_on_the_message_with_its_field(
     assert {f.code for f in findings if f.field == "rules[1].message.zh-CN"} == codes_zh
     assert {f.code for f in findings if f.field == "rules[1].message.en"} == codes_en
     assert all(f.rule_id == "house-hold" and f.line == 18 for f in findings)
+
+
+# Hostile and careless texts that compiled and were stored: a customer would have read them.
+@pytest.mark.parametrize(
+    ("key", "texts", "field", "code"),
+    [
+        # full-width forms hide an id, a name or a note from an ASCII pattern, not from a reader
+        ("message", '{zh-CN: "暂缓。", en: "Held under Ｒ３０."}', "en", rules_lint.REQUIREMENT_ID),
+        ("message", '{zh-CN: "按Ｒ３０暂缓。", en: "Held."}', "zh-CN", rules_lint.REQUIREMENT_ID),
+        (
+            "explanation",
+            '{zh-CN: "核实ｐｌａｃｅｈｏｌｄｅｒ。", en: "We check."}',
+            "zh-CN",
+            rules_lint.PLACEHOLDER_WORD,
+        ),
+        (
+            "explanation",
+            '{zh-CN: "核实。", en: "Per ｓｃａｍ＿ｃｕｅ＿ｈｏｕｒｓ."}',
+            "en",
+            rules_lint.SNAKE_CASE_NAME,
+        ),
+        # an invisible character inside an id still quotes the id, and is itself a finding
+        (
+            "explanation",
+            '{zh-CN: "核实。", en: "Per R\\u200b30."}',
+            "en",
+            rules_lint.REQUIREMENT_ID,
+        ),
+        (
+            "explanation",
+            '{zh-CN: "核实\\u0007一下。", en: "We check."}',
+            "zh-CN",
+            rules_lint.CONTROL_CHARACTER,
+        ),
+        ("message", '{zh-CN: "暂缓\\u202e。", en: "Held."}', "zh-CN", rules_lint.CONTROL_CHARACTER),
+        # not text: YAML reads a mapping, a list, a number, a boolean or null
+        ("message", '{zh-CN: {a: 1}, en: "Held."}', "zh-CN", rules_lint.NOT_TEXT),
+        ("message", '{zh-CN: "暂缓。", en: [1, 2]}', "en", rules_lint.NOT_TEXT),
+        ("message", '{zh-CN: 12, en: "Held."}', "zh-CN", rules_lint.NOT_TEXT),
+        ("message", '{zh-CN: ~, en: "Held."}', "zh-CN", rules_lint.NOT_TEXT),
+        ("explanation", '{zh-CN: {a: 1}, en: "We check."}', "zh-CN", rules_lint.NOT_TEXT),
+        ("explanation", '{zh-CN: "核实。", en: 5}', "en", rules_lint.NOT_TEXT),
+        # a blank message
+        ("message", '{zh-CN: "  ", en: "Held."}', "zh-CN", rules_lint.EMPTY_TEXT),
+        # braces the renderer does not fill are shown to the customer as they are
+        (
+            "message",
+            '{zh-CN: "暂缓。", en: "Held { amount }."}',
+            "en",
+            rules_lint.UNFILLED_PLACEHOLDER,
+        ),
+        ("message", '{zh-CN: "暂缓{0}。", en: "Held."}', "zh-CN", rules_lint.UNFILLED_PLACEHOLDER),
+        (
+            "message",
+            '{zh-CN: "暂缓。", en: "Held {amount!r}."}',
+            "en",
+            rules_lint.UNFILLED_PLACEHOLDER,
+        ),
+        (
+            "message",
+            '{zh-CN: "暂缓｛amount｝。", en: "Held."}',
+            "zh-CN",
+            rules_lint.UNFILLED_PLACEHOLDER,
+        ),
+        (
+            "explanation",
+            '{zh-CN: "核实。", en: "We check { amount }."}',
+            "en",
+            rules_lint.UNFILLED_PLACEHOLDER,
+        ),
+    ],
+)
+def test_texts_a_customer_would_read_wrongly_are_found(
+    key: str, texts: str, field: str, code: str
+) -> None:
+    text = ruleset_text(**{key: texts})
+    findings = lint(text)
+    assert code in {f.code for f in findings if f.field == f"rules[1].{key}.{field}"}, findings
+    assert all(f.rule_id == "house-hold" for f in findings)
+
+
+def test_a_huge_text_is_found_and_a_long_sentence_is_not() -> None:
+    huge = lint(ruleset_text(explanation='{zh-CN: "' + "很" * 5000 + '。", en: "We check."}'))
+    assert [(f.field, f.code) for f in huge] == [
+        ("rules[1].explanation.zh-CN", rules_lint.TOO_LONG)
+    ]
+    longest_shipped = max(len(t) for texts in REASON_TEXT.values() for t in texts.values())
+    fine = "很" * (longest_shipped * 3)
+    assert lint(ruleset_text(explanation='{zh-CN: "' + fine + '。", en: "We check."}')) == []
+
+
+@pytest.mark.parametrize("endpoint", ["/v1/rulesets", "/v1/rulesets/validate"])
+def test_upload_refuses_a_nested_message_and_a_hidden_id(app_client: Api, endpoint: str) -> None:
+    """Both compiled and were accepted: the customer would have read "{'a': 1}" and "R30"."""
+    for message in ('{zh-CN: {a: 1}, en: "Held."}', '{zh-CN: "暂缓。", en: "Held, Ｒ３０."}'):
+        response = app_client.client.post(
+            endpoint,
+            json={"source": ruleset_text(message=message), "file": "house.yaml"},
+            headers=app_client.admin,
+        )
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        assert [e["field"] for e in response.json()["errors"]][0].startswith("rules[1].message.")
+    listing = app_client.client.get("/v1/rulesets", headers=app_client.admin).json()
+    assert len(listing["rulesets"]) == 1  # nothing stored
 
 
 def test_the_explanation_is_checked_too() -> None:

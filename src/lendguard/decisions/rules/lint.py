@@ -15,6 +15,7 @@ else. The catalogue it checks reasons against defaults to the built-in one
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from importlib import resources
@@ -31,6 +32,18 @@ REQUIREMENT_ID = "REQUIREMENT_ID"
 SNAKE_CASE_NAME = "SNAKE_CASE_NAME"
 PLACEHOLDER_WORD = "PLACEHOLDER_WORD"
 LATIN_IN_CHINESE = "LATIN_IN_CHINESE"
+NOT_TEXT = "NOT_TEXT"
+EMPTY_TEXT = "EMPTY_TEXT"
+CONTROL_CHARACTER = "CONTROL_CHARACTER"
+UNFILLED_PLACEHOLDER = "UNFILLED_PLACEHOLDER"
+TOO_LONG = "TOO_LONG"
+
+# A customer text longer than this is not a sentence but a mistake (a pasted file): three times
+# the longest built-in explanation.
+MAX_TEXT_CHARS = 1000
+# Full-width ASCII (U+FF01..U+FF5E) read as ASCII for the checks: "Ｒ３０" quotes R30 and
+# "ｐｌａｃｅｈｏｌｄｅｒ" is the tuning note to a reader, whatever the code points.
+_FULL_WIDTH = {0xFF01 + i: 0x21 + i for i in range(0x5E)}
 
 _ASCII_WORD = "A-Za-z0-9"
 _REQUIREMENT_ID = re.compile(rf"(?<![{_ASCII_WORD}])R\d+(?![{_ASCII_WORD}])")
@@ -67,10 +80,39 @@ class LintFinding:
         return f"{self.file}:{self.line}:{self.column}:{rule} {self.field}: {self.message}"
 
 
+def _hidden(char: str) -> bool:
+    """A control or format character (zero-width space, direction override, bell, NUL...);
+    a line break is fine."""
+    return char != "\n" and unicodedata.category(char) in ("Cc", "Cf")
+
+
 def text_problems(text: str, locale: str) -> list[tuple[str, str]]:
-    """``(code, message)`` for each thing in a customer-facing text a customer should not read."""
-    body = _TEMPLATE.sub(" ", text)
+    """``(code, message)`` for each thing in a customer-facing text a customer should not read.
+
+    The word checks read the text as a customer sees it: invisible characters dropped and
+    full-width letters and digits as ASCII, so neither hides an id, a name or a note."""
     out: list[tuple[str, str]] = []
+    if not text.strip():
+        return [(EMPTY_TEXT, "is empty: the customer would read nothing")]
+    if len(text) > MAX_TEXT_CHARS:
+        out.append(
+            (TOO_LONG, f"is {len(text)} characters long (at most {MAX_TEXT_CHARS} for a customer)")
+        )
+    hidden = sorted({f"U+{ord(c):04X}" for c in text if _hidden(c)})
+    if hidden:
+        out.append(
+            (CONTROL_CHARACTER, f"contains invisible or control characters: {', '.join(hidden)}")
+        )
+    # Braces the message renderer does not fill reach the customer as they are.
+    braces = re.findall(
+        r"[{}\uff5b\uff5d][^{}\uff5b\uff5d]{0,40}[{}\uff5b\uff5d]?", _TEMPLATE.sub(" ", text)
+    )
+    if braces:
+        shown = ", ".join(list(dict.fromkeys(braces))[:5])
+        message = f"has braces a customer would read as they are: {shown}"
+        out.append((UNFILLED_PLACEHOLDER, message))
+    readable = "".join(c for c in text if not _hidden(c)).translate(_FULL_WIDTH)
+    body = _TEMPLATE.sub(" ", readable)
     ids = sorted(set(_REQUIREMENT_ID.findall(body)))
     if ids:
         out.append((REQUIREMENT_ID, f"quotes requirement id {', '.join(ids)}"))
@@ -85,7 +127,7 @@ def text_problems(text: str, locale: str) -> list[tuple[str, str]]:
         rest = _PLACEHOLDER_WORD.sub(" ", rest)
         words = [w for w in _LATIN_WORD.findall(rest) if w not in ALLOWED_LATIN_IN_CHINESE]
         if words:
-            listed = ", ".join(dict.fromkeys(words))
+            listed = ", ".join(list(dict.fromkeys(words))[:10])  # a pasted page: the first ten
             out.append(
                 (LATIN_IN_CHINESE, f"has Latin-alphabet words in the Chinese text: {listed}")
             )
@@ -139,12 +181,21 @@ def lint_ruleset(
             if not isinstance(texts, yaml.MappingNode):
                 continue
             for lnode, tnode in texts.value:
-                if not isinstance(tnode, yaml.ScalarNode) or lnode.value not in LOCALES:
+                if lnode.value not in LOCALES:
+                    continue
+                path = f"{key}.{lnode.value}"
+                if not isinstance(tnode, yaml.ScalarNode) or tnode.tag != _YAML_STR:
+                    # YAML read a mapping, a list, a number, true/false or null: the loader
+                    # turned it into text ("{'a': 1}", "None") and a customer would read that.
+                    message = "is not text: write the sentence (in quotes where YAML reads a type)"
+                    findings.append(_finding(*where, tnode, path, NOT_TEXT, message))
                     continue
                 for code, message in text_problems(str(tnode.value), str(lnode.value)):
-                    path = f"{key}.{lnode.value}"
                     findings.append(_finding(*where, tnode, path, code, message))
     return findings
+
+
+_YAML_STR = "tag:yaml.org,2002:str"
 
 
 def _finding(
