@@ -282,6 +282,27 @@ def test_a_crisis_case_closes_as_support_given_and_only_a_crisis_case_does(
     assert scam_after["state"] == "triage"
 
 
+@pytest.mark.parametrize("note", ["\u200b\u200b", "\u200b \ufeff\u2060", "\u00ad\n"])
+def test_a_crisis_case_does_not_close_on_an_invisible_note(app_client: Api, note: str) -> None:
+    """A note of zero-width characters passed 'a note is required' (str.strip keeps them) and
+    closed the case with nothing said about the support given."""
+    api = app_client
+    crisis = _analyze(api, customer_id="crisis-blank", text=CRISIS_ZH, locale="zh-CN")
+    case_id = crisis["effects"]["crisis"]["case_id"]
+    url = f"/v1/cases/{case_id}/transition"
+    assert api.client.post(url, json={"to": "triage"}, headers=api.admin).status_code == 200
+    refused = api.client.post(
+        url, json={"to": "resolved_supported", "note": note}, headers=api.admin
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"][0]["field"] == "note"
+    assert api.client.get(f"/v1/cases/{case_id}", headers=api.admin).json()["state"] == "triage"
+    blank_note = api.client.post(
+        f"/v1/cases/{case_id}/notes", json={"text": note}, headers=api.admin
+    )
+    assert blank_note.status_code == 422, blank_note.text
+
+
 def test_complaint_and_out_of_scope_over_http(app_client: Api) -> None:
     complaint = _analyze(
         app_client, customer_id="c-1", text="I want to complain, your collector harassed me"

@@ -17,6 +17,7 @@ intervention that has no case yet, so a crash between the two writes loses nothi
 from __future__ import annotations
 
 import threading
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -652,7 +653,7 @@ class CaseService:
         self, case_id: str, text: str, actor: str, ip: str | None = None
     ) -> dict[str, Any]:
         """A note on the timeline, stored (and audited) with personal information masked."""
-        if not text.strip():
+        if _blank(text):
             raise ValidationFailed("empty note", errors=[FieldError("text", "must not be empty")])
         with self.db.begin() as conn:
             case = self._load(conn, case_id)
@@ -787,7 +788,7 @@ class CaseService:
         """The controls on ``resolved_legit`` (see :meth:`transition`). Returns what the
         resolution records about its approval ({} when one person may release), or ``None``
         after recording a proposal; raises when the request is refused."""
-        if not note.strip():
+        if _blank(note):
             raise ValidationFailed(
                 "releasing held money as legit needs a reason",
                 errors=[FieldError("note", "required: why the held transactions may go ahead")],
@@ -956,6 +957,12 @@ class CaseService:
         }
 
 
+def _blank(text: str) -> bool:
+    """Nothing a reader would see: blanks and invisible (format or control) characters only.
+    ``str.strip`` keeps a zero-width space, so a note of two of them passed as written."""
+    return all(c.isspace() or unicodedata.category(c) in ("Cf", "Cc") for c in text)
+
+
 def _check_crisis_close(case: Any, note: str) -> None:
     """``resolved_supported`` closes only a crisis case, and says what support was given."""
     if case.case_type != CRISIS_CASE_TYPE:
@@ -963,7 +970,7 @@ def _check_crisis_close(case: Any, note: str) -> None:
             f"only a crisis case can be closed as supported (this is a {case.case_type} case)",
             errors=[FieldError("to", "a fraud or scam outcome for this case type")],
         )
-    if not note.strip():
+    if _blank(note):
         raise ValidationFailed(
             "closing a crisis case needs a note",
             errors=[FieldError("note", "required: the support given or the referral made")],
