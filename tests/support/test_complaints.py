@@ -553,6 +553,23 @@ class TestIntakeApi:
                 "elderly_investment",
                 "elderly_investment",
             ),
+            # written past filters: zero-width spaces, spaced-out characters, look-alike letters
+            (
+                "你们平台的人说放\u200b款\u200b前要先交3000元解\u200b冻\u200b费，贷款还是没到账",
+                "advance_fee_loan",
+                "fee_before_disbursement",
+            ),
+            (
+                "你们平台的人说 放 款 前 要 先 交 3000 元 解 冻 费",
+                "advance_fee_loan",
+                "fee_before_disbursement",
+            ),
+            (
+                "Your agent said I had to pay a ｖｅｒｉｆｉｃａｔｉｏｎ fee bef\u200bore the lоan "
+                "could be released.",
+                "advance_fee_loan",
+                "fee_before_disbursement",
+            ),
         ],
     )
     def test_a_scam_told_in_a_complaint_is_triaged_with_its_typology(

@@ -25,6 +25,7 @@ next payment to a new payee down and routes it to a human (rule ``scam-cue-new-p
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -841,9 +842,12 @@ class CueHit:
 # characters hide words from a pattern but not from a reader: 不\u200b想\u200b活 is a known way
 # to write past filters. Full-width Latin letters and digits (a Chinese keyboard) and the
 # Cyrillic and Greek letters that look like Latin ones are read as the Latin letters.
-_FORMAT_CHARACTERS = dict.fromkeys(
-    (c for c in range(0x110000) if unicodedata.category(chr(c)) == "Cf"), None
-)
+@functools.cache
+def _format_characters() -> dict[int, None]:
+    """The deletion table of every format character (built on first use: 0.1 s)."""
+    return dict.fromkeys((c for c in range(0x110000) if unicodedata.category(chr(c)) == "Cf"), None)
+
+
 _LOOK_ALIKES = {
     **{0xFF10 + i: ord("0") + i for i in range(10)},
     **{0xFF21 + i: ord("A") + i for i in range(26)},
@@ -859,7 +863,7 @@ def readable(text: str) -> str:
     """``text`` as a reader sees it: invisible characters dropped, blanks between Chinese
     characters closed up, look-alike letters read as Latin. The cues run on this, so the
     evidence shown to the agent is the words without the disguise."""
-    text = text.translate(_FORMAT_CHARACTERS).translate(_LOOK_ALIKES)
+    text = text.translate(_format_characters()).translate(_LOOK_ALIKES)
     return _BLANKS_BETWEEN_HAN.sub("", text)
 
 
