@@ -255,6 +255,41 @@ class TestRefusals:
             Event.model_validate(make_event(**overrides))
         assert field in _error_fields(caught.value)
 
+    @pytest.mark.parametrize(
+        ("overrides", "field"),
+        [
+            pytest.param({"amount\u200b": "50000"}, "amount\u200b", id="zero-width-space"),
+            pytest.param(
+                {"\uff41\uff4d\uff4f\uff55\uff4e\uff54": "50000"},
+                "\uff41\uff4d\uff4f\uff55\uff4e\uff54",
+                id="full-width",
+            ),
+            pytest.param({"Amount": "50000"}, "Amount", id="upper-case"),
+            pytest.param({"payee_id ": "p-9"}, "payee_id ", id="trailing-space"),
+            pytest.param(
+                {"customer": {"birth_date\u200b": "1940-01-01"}},
+                "customer.birth_date\u200b",
+                id="profile-zero-width",
+            ),
+        ],
+    )
+    def test_a_look_alike_of_a_known_field_is_refused(
+        self, overrides: dict[str, Any], field: str
+    ) -> None:
+        """Unknown top-level keys go to ``attributes``: "amount<ZWSP>" looked like the amount
+        to the lender and was kept as an attribute, so the event was decided with no amount
+        (no amount rule could fire). A key that reads as a known field once invisible,
+        full-width and upper-case characters are set aside is a mistake: 422 naming it."""
+        with pytest.raises(ValidationFailed) as refused:
+            parse_event(make_event(amount=MISSING, currency=MISSING, **overrides))
+        (error,) = refused.value.errors
+        assert error.field == field
+        assert "is not the field" in error.message
+
+    def test_an_unknown_field_that_is_no_look_alike_is_kept_in_attributes(self) -> None:
+        event = parse_event(make_event(amout="5", merchant_category="5411"))
+        assert event.attributes == {"amout": "5", "merchant_category": "5411"}
+
     def test_batch_over_1000_items_is_refused(self) -> None:
         with pytest.raises(ValidationError) as caught:
             EventBatch.model_validate({"events": [make_event() for _ in range(1001)]})

@@ -91,8 +91,8 @@ def validation_errors(
         message = err["msg"]
         if err["type"] == "extra_forbidden":
             message = f"is not a known field{unknown_hint}"
-        elif err["type"] == "attribute_conflict":
-            # Raised for the whole event (the model validator); the clashing key is the field.
+        elif err["type"] in ("attribute_conflict", "look_alike_field"):
+            # Raised for the whole event or profile (a model validator); the key is the field.
             loc = ".".join([*(str(p) for p in err["loc"]), err["ctx"]["path"]])
         elif err["type"] == "nested_value":
             # A value deep inside a free-form object (attributes): name the inner field.

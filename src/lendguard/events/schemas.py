@@ -8,6 +8,8 @@ contract's objects (``session``) is refused as not a known field.
 from __future__ import annotations
 
 import re
+import unicodedata
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -78,6 +80,26 @@ def _checked_free_form(value: dict[str, Any]) -> dict[str, Any]:
         path, message = problem
         raise PydanticCustomError("nested_value", "{message}", {"path": path, "message": message})
     return value
+
+
+def _look_alike(key: str, known: frozenset[str] | set[str]) -> str | None:
+    """The known field ``key`` reads as once invisible (format) characters, full-width forms,
+    surrounding blanks and upper case are set aside, when ``key`` is not that field itself."""
+    plain = "".join(c for c in key if unicodedata.category(c) != "Cf")
+    plain = unicodedata.normalize("NFKC", plain).strip().lower()
+    return plain if plain != key and plain in known else None
+
+
+def _refuse_look_alikes(keys: Iterable[str], known: frozenset[str] | set[str]) -> None:
+    for key in keys:
+        field = _look_alike(key, known)
+        if field is not None:
+            raise PydanticCustomError(
+                "look_alike_field",
+                "is not the field '{field}': the name holds invisible, full-width, blank or "
+                "upper-case characters",
+                {"path": key, "field": field},
+            )
 
 
 class EventType(StrEnum):
@@ -179,6 +201,7 @@ class CustomerProfile(BaseModel):
     @model_validator(mode="after")
     def _extra_fields_plain_and_shallow(self) -> CustomerProfile:
         if self.model_extra:
+            _refuse_look_alikes(self.model_extra, set(CustomerProfile.model_fields))
             _checked_free_form(self.model_extra)
         return self
 
@@ -242,6 +265,8 @@ class Event(BaseModel):
         unknown = [key for key in data if key not in _KNOWN_FIELDS]
         if not unknown:
             return data
+        # "amount<ZWSP>" kept as an attribute would be decided as an event with no amount.
+        _refuse_look_alikes(unknown, _KNOWN_FIELDS)
         data = dict(data)
         attributes = data.get("attributes")
         attributes = dict(attributes) if isinstance(attributes, dict) else {}
