@@ -154,6 +154,27 @@ def test_checks_the_port_before_any_work(checkout: Path) -> None:
     assert not (checkout / "var").exists()  # nothing simulated, nothing written
 
 
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["--customers", "0"], "--customers"),  # was an IndexError traceback after the rebuild
+        (["--customers", "-5"], "--customers"),
+        (["--days", "0"], "--days"),
+        (["--port", "70000"], "--port"),  # getaddrinfo wrapped it to port 4464
+        (["--port", "-1"], "--port"),
+        (["--port", "0"], "--port"),  # a random port: the printed commands would not work
+    ],
+)
+@pytest.mark.parametrize("serve", ["--serve", "--no-serve"])
+def test_bad_options_are_refused_before_any_work(
+    checkout: Path, args: list[str], option: str, serve: str
+) -> None:
+    refused = CliRunner().invoke(app, ["demo", *SMALL, *args, serve], catch_exceptions=False)
+    assert refused.exit_code == 2, refused.output
+    assert option in refused.stderr
+    assert not (checkout / "var").exists()  # nothing simulated, nothing deleted or written
+
+
 def test_serve_waits_for_no_rebuild(checkout: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``lendguard serve`` on the demo's database while the demo rebuilds it is refused."""
     for name, value in generate_secrets().items():

@@ -56,6 +56,19 @@ class DemoRefused(RuntimeError):
     """The demo will not start: its port is taken, or a server is running on its database."""
 
 
+def option_problem(customers: int, days: int, port: int) -> str | None:
+    """What is wrong with the options, or None; checked before any work. ``--customers 0``
+    rebuilt the database and then failed with an IndexError; ``--port 70000`` was checked as
+    port 4464 (the resolver wraps it) and printed in commands that could not work."""
+    if customers < 1:
+        return f"--customers must be at least 1 (got {customers})"
+    if days < 1:
+        return f"--days must be at least 1 (got {days})"
+    if not 1 <= port <= 65535:
+        return f"--port must be a port number from 1 to 65535 (got {port})"
+    return None
+
+
 def port_problem(host: str, port: int) -> str | None:
     """Why ``host:port`` cannot be served (taken by another process, or not an address of this
     machine), or None. Checked before the simulation, so a taken port costs no minutes."""
@@ -139,6 +152,9 @@ def run_demo(
     where that is kept); serve the API if asked. Refuses (:class:`DemoRefused`) before any work
     when the port is taken or a server is running on ``var/demo.db``. A second run reuses the
     first's admin key and console passwords."""
+    problem = option_problem(customers, days, port)
+    if problem is not None:
+        raise DemoRefused(problem)
     if serve_api:
         problem = port_problem(host, port)
         if problem is not None:
