@@ -286,6 +286,27 @@ class TestRefusals:
         assert error.field == field
         assert "is not the field" in error.message
 
+    @pytest.mark.parametrize(
+        "field",
+        [
+            "consecutive_missed_repayments",
+            "active_lenders",
+            "inquiries_6m",
+            "utilisation",
+            "adverse_credit_entries",
+            "unpaid_judgments",
+        ],
+    )
+    @pytest.mark.parametrize("flag", [True, False])
+    def test_a_count_or_share_is_not_true_or_false(self, field: str, flag: bool) -> None:
+        """``"consecutive_missed_repayments": true`` was read as 1 missed repayment (and
+        ``false`` as 0): a lender's yes/no is not a count."""
+        with pytest.raises(ValidationFailed) as refused:
+            parse_event(make_event(customer={"credit": {field: flag}}))
+        (error,) = refused.value.errors
+        assert error.field == f"customer.credit.{field}"
+        assert "not true or false" in error.message
+
     def test_an_unknown_field_that_is_no_look_alike_is_kept_in_attributes(self) -> None:
         event = parse_event(make_event(amout="5", merchant_category="5411"))
         assert event.attributes == {"amout": "5", "merchant_category": "5411"}

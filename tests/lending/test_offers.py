@@ -339,6 +339,8 @@ class TestInterfaces:
             ("principal", "1e999999999", "out of range"),  # was "Assertion failed, "
             ("credit_limit", "1.123456789", "decimal places"),
             ("principal", "\u0661\u0662\u0663", "digits 0-9"),
+            # true was read as one period a year: a cost computed on a yearly schedule
+            ("unit_periods_per_year", True, "not true or false"),
         ],
     )
     def test_what_is_not_money_is_refused(self, field: str, value: Any, message: str) -> None:
@@ -346,6 +348,15 @@ class TestInterfaces:
             check(offer(**{field: value}))
         (error,) = caught.value.errors
         assert (error.field, message in error.message) == (field, True)
+
+    def test_a_font_size_or_viewing_time_is_not_true_or_false(self) -> None:
+        rates = [{"value_percent": "13.58", "kind": "apr", "font_size": True}]
+        with pytest.raises(ValidationFailed) as caught:
+            check(offer(displayed_rates=rates))
+        assert [e.field for e in caught.value.errors] == ["displayed_rates.0.font_size"]
+        with pytest.raises(ValidationFailed) as caught:
+            check(offer(signing={"cost_statement_ack": True, "view_seconds": True}))
+        assert [e.field for e in caught.value.errors] == ["signing.view_seconds"]
 
     def test_cli_exit_codes(self, tmp_path: Path) -> None:
         clean, dirty = tmp_path / "clean.json", tmp_path / "dirty.json"

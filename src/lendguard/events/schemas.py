@@ -25,7 +25,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from lendguard.kit.bounds import BirthDate, Instant, PastInstant
-from lendguard.kit.money import MAX_AMOUNT, Money
+from lendguard.kit.money import MAX_AMOUNT, Measure, Money, WholeNumber
 
 # -- the plausible range of every value (validated at the edge: outside it, 422 naming the field) --
 
@@ -140,7 +140,7 @@ class RiskAssessment(BaseModel):
 
     level: str = Field(pattern=r"^C[1-5]$")
     assessed_at: Instant
-    valid_days: int | None = Field(default=None, ge=1, le=3650)
+    valid_days: WholeNumber | None = Field(default=None, ge=1, le=3650)
 
 
 class Affordability(BaseModel):
@@ -158,18 +158,18 @@ class CreditSituation(BaseModel):
     as_of: Instant | None = None
     # months (YYYY-MM) in which a payment was missed or late, any lender
     missed_payment_months: list[str] | None = Field(default=None, max_length=120)
-    consecutive_missed_repayments: int | None = Field(default=None, ge=0, le=10_000)
-    active_lenders: int | None = Field(default=None, ge=0, le=10_000)
-    inquiries_6m: int | None = Field(default=None, ge=0, le=10_000)
-    utilisation: float | None = Field(default=None, ge=0, le=1_000, allow_inf_nan=False)
+    consecutive_missed_repayments: WholeNumber | None = Field(default=None, ge=0, le=10_000)
+    active_lenders: WholeNumber | None = Field(default=None, ge=0, le=10_000)
+    inquiries_6m: WholeNumber | None = Field(default=None, ge=0, le=10_000)
+    utilisation: Measure | None = Field(default=None, ge=0, le=1_000, allow_inf_nan=False)
     last_repaid_other_lender_at: Instant | None = None
     # the customer's own words: keeping up with bills and credit is a "heavy_burden",
     # "somewhat" of a burden, or "none"
     self_reported_burden: str | None = Field(
         default=None, pattern=r"^(heavy_burden|somewhat|none)$"
     )
-    adverse_credit_entries: int | None = Field(default=None, ge=0, le=10_000)
-    unpaid_judgments: int | None = Field(default=None, ge=0, le=10_000)
+    adverse_credit_entries: WholeNumber | None = Field(default=None, ge=0, le=10_000)
+    unpaid_judgments: WholeNumber | None = Field(default=None, ge=0, le=10_000)
     essential_bills_unpaid: bool | None = None
     borrowing_to_repay: bool | None = None
     debt_solution: bool | None = None

@@ -120,3 +120,17 @@ def float_input(value: Any) -> Any:
 
 # A float-valued number (amounts and rates of the APR engine), read as decimal_input reads it.
 FloatNumber = Annotated[float, BeforeValidator(float_input)]
+
+
+def not_a_boolean(value: Any) -> Any:
+    """Refuse ``true``/``false`` where a count or a measure is expected: pydantic reads them
+    as 1 and 0, so ``"consecutive_missed_repayments": true`` was one missed repayment."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("number_type", "must be a number, not true or false")
+    return value
+
+
+# Counts and measures that are not money (missed repayments, periods a year, a font size): as
+# int and float, never a boolean.
+WholeNumber = Annotated[int, BeforeValidator(not_a_boolean)]
+Measure = Annotated[float, BeforeValidator(not_a_boolean)]

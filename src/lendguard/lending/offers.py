@@ -15,7 +15,7 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, Field
 
 from lendguard.kit.bounds import PlausibleDate
-from lendguard.kit.money import MAX_AMOUNT, DecimalNumber, Money
+from lendguard.kit.money import MAX_AMOUNT, DecimalNumber, Measure, Money, WholeNumber
 
 KEY_FACTS = (
     "product_nature",
@@ -51,7 +51,7 @@ class DisplayedRate(BaseModel):
     value_percent: DecimalNumber = Field(ge=0)
     kind: Literal["apr", "daily", "monthly", "contract_annual"]
     method_label: Literal["simple", "compound"] | None = None
-    font_size: float | None = Field(default=None, gt=0)
+    font_size: Measure | None = Field(default=None, gt=0)
 
 
 class AddOn(BaseModel):
@@ -67,7 +67,7 @@ class Payment(BaseModel):
 
 class Signing(BaseModel):
     cost_statement_ack: bool = False
-    view_seconds: float | None = Field(default=None, ge=0)
+    view_seconds: Measure | None = Field(default=None, ge=0)
 
 
 class Offer(BaseModel):
@@ -92,7 +92,7 @@ class Offer(BaseModel):
     )
     advance_date: PlausibleDate
     payments: list[Payment] = Field(min_length=1, max_length=1200)
-    unit_periods_per_year: int = 12
+    unit_periods_per_year: WholeNumber = 12
     contract_rate_percent: DecimalNumber | None = Field(default=None, ge=0)
     fees: list[Fee] = Field(default_factory=list, max_length=100)
     displayed_rates: list[DisplayedRate] = Field(default_factory=list, max_length=20)
