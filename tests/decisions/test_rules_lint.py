@@ -296,6 +296,18 @@ def test_cli_lint_reports_a_file_that_does_not_compile(tmp_path: Path) -> None:
     assert "action must be one of" in result.stderr
 
 
+@pytest.mark.parametrize("as_json", [False, True])
+def test_cli_lint_reports_a_file_that_is_not_utf8(tmp_path: Path, as_json: bool) -> None:
+    """A rule set saved as UTF-16 or GBK was a UnicodeDecodeError traceback."""
+    path = tmp_path / "gbk.yaml"
+    path.write_bytes(ruleset_text().encode("utf-16"))
+    result = CliRunner().invoke(cli, ["rules", "lint", str(path), *(["--json"] if as_json else [])])
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    output = json.loads(result.stdout)["problems"][0] if as_json else result.stderr
+    assert f"{path}: not UTF-8 text" in output
+
+
 # -- the API -------------------------------------------------------------------------------------
 
 

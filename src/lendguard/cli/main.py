@@ -341,6 +341,8 @@ def rules_lint(
             problems += [str(p) for p in exc.problems]
         except OSError as exc:
             problems.append(f"{path}: {exc.strerror}")
+        except UnicodeDecodeError as exc:  # saved as UTF-16 or GBK: a problem, not a traceback
+            problems.append(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8")
     if as_json:
         typer.echo(
             _dumps(
