@@ -233,6 +233,33 @@ def test_upload_refuses_a_nested_message_and_a_hidden_id(app_client: Api, endpoi
     assert len(listing["rulesets"]) == 1  # nothing stored
 
 
+@pytest.mark.parametrize(
+    "source",
+    [
+        ruleset_text().replace("name: house", 'name: "house\\ud800"'),
+        ruleset_text(message='{zh-CN: "暂缓\\ud800。", en: "Held."}'),
+        ruleset_text(explanation='{zh-CN: "核实\\udfff。", en: "We check."}'),
+    ],
+    ids=["name", "message", "explanation"],
+)
+@pytest.mark.parametrize("endpoint", ["/v1/rulesets", "/v1/rulesets/validate"])
+def test_a_yaml_escape_that_is_no_character_is_refused(
+    app_client: Api, endpoint: str, source: str
+) -> None:
+    """YAML's "\\ud800" escape is half a UTF-16 pair, not a character: validate said valid and
+    the upload failed with a 500 (UnicodeEncodeError storing the version)."""
+    response = app_client.client.post(
+        endpoint, json={"source": source, "file": "house.yaml"}, headers=app_client.admin
+    )
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    (error,) = response.json()["errors"]
+    assert error["field"].startswith("house.yaml:")
+    assert "not a character" in error["message"]
+    listing = app_client.client.get("/v1/rulesets", headers=app_client.admin).json()
+    assert len(listing["rulesets"]) == 1  # nothing stored
+
+
 def test_the_explanation_is_checked_too() -> None:
     bad = '{zh-CN: "见R33，参数 big_limit 仍是 placeholder。", en: "fine text."}'
     findings = lint(ruleset_text(explanation=bad))

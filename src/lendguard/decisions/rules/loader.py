@@ -186,6 +186,27 @@ def _too_deep(text: str, file: str) -> RuleProblem | None:
     return None
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _half_character(root: yaml.Node | None) -> yaml.ScalarNode | None:
+    """The first scalar holding a lone UTF-16 surrogate (YAML's ``"\\ud800"`` escape): no text
+    can be stored or sent with one (UTF-8 has no encoding for it), so the upload failed with an
+    internal error after validate had said the set was valid."""
+    stack = [root] if root is not None else []
+    while stack:
+        node = stack.pop()
+        if isinstance(node, yaml.ScalarNode):
+            if _SURROGATE.search(str(node.value)):
+                return node
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(reversed(node.value))
+        elif isinstance(node, yaml.MappingNode):
+            for key, value in reversed(node.value):
+                stack.extend((value, key))
+    return None
+
+
 def parse_ruleset(text: str, file: str = "<ruleset>") -> RuleSet:
     """Parse and compile; raise :class:`RuleSetError` listing every problem found."""
     out = _Collector(file)
@@ -201,6 +222,19 @@ def parse_ruleset(text: str, file: str = "<ruleset>") -> RuleSet:
         raise RuleSetError(
             [RuleProblem(file, line, col, f"YAML syntax error: {exc.problem or exc}")]
         ) from None
+    half = _half_character(root)
+    if half is not None:
+        raise RuleSetError(
+            [
+                RuleProblem(
+                    file,
+                    half.start_mark.line + 1,
+                    half.start_mark.column + 1,
+                    "an escape such as \\ud800 is half of a UTF-16 pair, not a character: "
+                    "write the character itself",
+                )
+            ]
+        )
     if not isinstance(root, yaml.MappingNode):
         raise RuleSetError([RuleProblem(file, 1, 1, "a rule set must be a mapping with 'rules'")])
     top = _mapping(root)
