@@ -141,6 +141,15 @@ class TestOutput:
         assert "一年期 LPR（%）" in chinese
         assert "仅凭背景知识" in chinese
 
+    @pytest.mark.parametrize("day", ["0001-01-01", "0026-03-01", "9999-12-31", "1969-12-31"])
+    def test_a_day_outside_the_plausible_range_is_refused(self, day: str) -> None:
+        """A mistyped year ("0026-03-01") printed every row as just updated and listed holiday
+        years 26 and 27 (10000 for 9999-12-31) as not entered."""
+        result = CliRunner().invoke(app, ["policies", "status", "--on", day])
+        assert result.exit_code == 2
+        assert "--on" in result.stderr
+        assert "1970-01-01" in result.stderr
+
     def test_an_unknown_language_is_refused(self) -> None:
         result = CliRunner().invoke(app, ["policies", "status", "--lang", "fr"])
         assert result.exit_code == 2

@@ -25,7 +25,7 @@ import csv
 import io
 import re
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from typing import Annotated, Any
 
@@ -40,6 +40,7 @@ from lendguard.conduct.policy import (
     policy_date,
     policy_path,
 )
+from lendguard.kit.bounds import EARLIEST_INSTANT, LATEST_INSTANT
 from lendguard.kit.calendars import PLACES, calendar_status
 
 app = typer.Typer(no_args_is_help=True, help="Policy data: values to verify, stalest first.")
@@ -306,6 +307,12 @@ def status(
         typer.echo("error: --lang must be en or zh-CN", err=True)
         raise typer.Exit(2)
     today = on.date() if on is not None else datetime.now(UTC).date()
+    # The days every instant of the API lies in: a mistyped year (0026) showed every value as
+    # just updated and holiday years 26 and 27 as not entered.
+    first, last = EARLIEST_INSTANT.date(), (LATEST_INSTANT - timedelta(days=1)).date()
+    if not first <= today <= last:
+        typer.echo(f"error: --on must be a day from {first} to {last}", err=True)
+        raise typer.Exit(2)
     try:
         rows = review_rows(today)
     except PolicyError as exc:
