@@ -635,6 +635,9 @@ CRISIS_NEGATIVES = [
     "烦死了，钱怎么还没到账",
     "跳楼价清仓的手机能分期吗",
     "好久不见，想死你们了",
+    # 活动/活跃/活泼 (exercise, active, lively) begin with 活: "不想活" is not in them
+    "周末不想活动，只想在家躺着",
+    "我不想活跃在催收群里了",
     "一次性还清，一了百了",
     "Please kill the application, I don't need the loan any more",
     "This late fee is killing me, can you waive it?",

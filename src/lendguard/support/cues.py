@@ -727,8 +727,8 @@ SCAM_CUES: tuple[Cue, ...] = (
 # the crisis hotlines of the jurisdiction), opens a case of its own and pauses marketing and
 # collection. Idioms that only sound like it are left out on purpose: 笑死了/累死了/烦死了
 # ("dying of laughter/tiredness"), 想死你了 ("I missed you"), 跳楼价 ("rock-bottom price"),
-# 还清了就一了百了 ("once it is paid off it is all over"), "kill the application", "this fee is
-# killing me".
+# 还清了就一了百了 ("once it is paid off it is all over"), 不想活动/活跃 ("not in the mood to
+# exercise / be active"), "kill the application", "this fee is killing me".
 CRISIS_CUES: tuple[Cue, ...] = (
     _cue(
         "self_harm",
@@ -739,7 +739,7 @@ CRISIS_CUES: tuple[Cue, ...] = (
             "客户流露轻生或自伤的念头，需要立即由人工接手",
             "the customer speaks of ending their life or harming themselves",
         ),
-        r"不想(?:再)?活|活不下去|活不成了|活够了|没法活了|不活了|活着(?:真|还|都)?(?:没|没有)(?:什么)?意思"
+        r"不想(?:再)?活(?![动跃泼])|活不下去|活不成了|活够了|没法活了|不活了|活着(?:真|还|都)?(?:没|没有)(?:什么)?意思"
         r"|活着(?:还)?有什么意思|没有?活路|不如死了|死了算了|想(?:去)?死(?!你|我了|了你|他们|她们|后|前|的时候)"
         r"|自杀|轻生|寻死|寻短见|想不开|了结(?:自己|生命|此生|这一生)"
         r"|结束(?:自己的?|我的)?(?:生命|这一生)",
