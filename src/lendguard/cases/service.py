@@ -351,12 +351,34 @@ class CaseService:
         opened with the highest priority, or, when one is open already, the new cue is added
         to its timeline. ``detail`` names the cues and where they came from, never the words
         (no personal information on a case). Returns (case id, whether it was opened now)."""
+        return self._open_or_add(
+            customer_id, CRISIS_CASE_TYPE, detail, actor, risk=CRISIS_RISK, sla_minutes=5
+        )
+
+    def raise_alert(self, subject: str, case_type: str, detail: dict[str, Any]) -> str:
+        """An alert that is not about one customer (a model's score drifting): opens a case for
+        ``subject``, or adds the alert to the timeline of its open case of that type."""
+        case_id, _ = self._open_or_add(subject, case_type, detail, SYSTEM, risk=50)
+        return case_id
+
+    def _open_or_add(
+        self,
+        subject: str,
+        case_type: str,
+        detail: dict[str, Any],
+        actor: str,
+        risk: int,
+        sla_minutes: int = 1440,
+    ) -> tuple[str, bool]:
+        """The open case of ``subject`` and ``case_type`` gets ``detail`` on its timeline, or a
+        case is opened with it (under the intake lock: two alerts never open two cases).
+        ``sla_minutes`` is the default when the call scripts set none for the case type."""
         now = datetime.now(UTC)
         with self._intake_lock, self.db.begin() as conn:
             found = conn.execute(
                 select(Case.id).where(
-                    Case.customer_id == customer_id,
-                    Case.case_type == CRISIS_CASE_TYPE,
+                    Case.customer_id == subject,
+                    Case.case_type == case_type,
                     Case.state.in_([s.value for s in OPEN]),
                 )
             ).first()
@@ -364,15 +386,15 @@ class CaseService:
                 self._activity(conn, found.id, actor, "alert", detail)
                 return str(found.id), False
             case_id = new_id("case")
-            sla = timedelta(minutes=self.sla_minutes.get(CRISIS_CASE_TYPE, 5))
+            sla = timedelta(minutes=self.sla_minutes.get(case_type, sla_minutes))
             conn.execute(
                 insert(Case),
                 {
                     "id": case_id,
-                    "customer_id": customer_id,
-                    "case_type": CRISIS_CASE_TYPE,
+                    "customer_id": subject,
+                    "case_type": case_type,
                     "state": CaseState.new.value,
-                    "risk": CRISIS_RISK,
+                    "risk": risk,
                     "scam_type": None,
                     "is_elderly": False,
                     "held_amount": 0.0,
@@ -385,43 +407,6 @@ class CaseService:
             )
             self._activity(conn, case_id, actor, "opened", detail)
         return case_id, True
-
-    def raise_alert(self, subject: str, case_type: str, detail: dict[str, Any]) -> str:
-        """An alert that is not about one customer (a model's score drifting): opens a case for
-        ``subject``, or adds the alert to the timeline of its open case of that type."""
-        now = datetime.now(UTC)
-        with self._intake_lock, self.db.begin() as conn:
-            found = conn.execute(
-                select(Case.id).where(
-                    Case.customer_id == subject,
-                    Case.case_type == case_type,
-                    Case.state.in_([s.value for s in OPEN]),
-                )
-            ).first()
-            if found is not None:
-                self._activity(conn, found.id, SYSTEM, "alert", detail)
-                return str(found.id)
-            case_id = new_id("case")
-            conn.execute(
-                insert(Case),
-                {
-                    "id": case_id,
-                    "customer_id": subject,
-                    "case_type": case_type,
-                    "state": CaseState.new.value,
-                    "risk": 50,
-                    "scam_type": None,
-                    "is_elderly": False,
-                    "held_amount": 0.0,
-                    "opened_at": now,
-                    "updated_at": now,
-                    "sla_due_at": now + timedelta(minutes=self.sla_minutes.get(case_type, 1440)),
-                    "reopen_count": 0,
-                    "revision": 1,
-                },
-            )
-            self._activity(conn, case_id, SYSTEM, "opened", detail)
-        return case_id
 
     # -- reading ---------------------------------------------------------------------------------
 
