@@ -616,14 +616,12 @@ def explain(
         reasons.append({"code": str(reason["code"]), "text": text})
     action = str(decision["action"])
     sentences = [_headline(decision, listed, loc)]
-    texts = list(dict.fromkeys(r["text"] for r in reasons))  # one sentence once
+    texts = _said_once([r["text"] for r in reasons], loc)  # each sentence once
     if not texts and action != "allow":
         # Only summaries fired (a combined score alone): still say why, in plain words.
         texts = [GENERIC_REASON_TEXT.get(action, GENERIC_REASON_TEXT["allow"])[loc]]
     if texts:
-        sentences.append(
-            ("原因：" if loc == "zh-CN" else "Why: ") + _join(_said_once(texts, loc), loc)
-        )
+        sentences.append(("原因：" if loc == "zh-CN" else "Why: ") + _join(texts, loc))
     measures = [MEASURE_TEXT[m][loc] for m in decision.get("measures") or [] if m in MEASURE_TEXT]
     if measures:
         joined = "、".join(measures) if loc == "zh-CN" else ", ".join(measures)
