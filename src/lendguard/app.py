@@ -23,14 +23,15 @@ from lendguard.db import make_engine, upgrade
 from lendguard.decisions.service import DecisionService
 from lendguard.decisions.state import MemoryStateStore, RedisStateStore, StateStore
 from lendguard.errors import LendGuardError, RateLimited
-from lendguard.http_guard import ControlCharacterGuard, install_error_handlers
 from lendguard.lending.rescue import RescueService
 from lendguard.logging import configure_logging
 from lendguard.privacy.consent import ConsentLedger
 from lendguard.privacy.requests import RequestService
 from lendguard.privacy.vault import Vault, master_key_from
-from lendguard.responses import JSONResponse, problem
 from lendguard.support.service_desk import ServiceDesk
+from lendguard.web.guard import ControlCharacterGuard, install_error_handlers
+from lendguard.web.openapi import install_openapi
+from lendguard.web.responses import JSONResponse, problem
 
 
 @dataclass
@@ -136,6 +137,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         "an explained intervention out.",
         lifespan=lifespan,
         default_response_class=JSONResponse,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.services = services
 
@@ -210,4 +213,5 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     from lendguard.auth.endpoints import router as apikeys_router
 
     app.include_router(apikeys_router)
+    install_openapi(app)
     return app

@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from sqlalchemy import text
 
 from lendguard.kit.calendars import calendar_status
-from lendguard.responses import JSONResponse
+from lendguard.web.responses import JSONResponse
 
 router = APIRouter(tags=["health"])
 

@@ -11,8 +11,9 @@ import pytest
 
 from fixtures import MISSING, T0, count_rows, make_event, r39_scam_events, reason_codes
 from lendguard.decisions.repository import decision_repository as repo
-from lendguard.decisions.service import DecisionService, parse_event
+from lendguard.decisions.service import DecisionService
 from lendguard.errors import IdempotencyMismatch, LendGuardError, ValidationFailed
+from lendguard.events.parse import parse_event
 
 ServiceFactory = Callable[..., DecisionService]
 

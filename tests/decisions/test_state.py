@@ -23,8 +23,9 @@ from fixtures import (
 )
 from lendguard.decisions.features.compute import FeatureContext, compute_all, entity_keys
 from lendguard.decisions.features.state import EntityState, StateBundle
-from lendguard.decisions.service import DecisionService, parse_event
+from lendguard.decisions.service import DecisionService
 from lendguard.decisions.state import MemoryStateStore, RedisStateStore
+from lendguard.events.parse import parse_event
 from lendguard.events.schemas import Event
 from lendguard.kit.timeutil import LONGEST_WINDOW_S
 from lendguard.models import StateCheckpoint

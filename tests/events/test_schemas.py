@@ -10,9 +10,10 @@ import pytest
 from pydantic import ValidationError
 
 from fixtures import MISSING, Api, make_event
-from lendguard.decisions.service import parse_event, validated
 from lendguard.errors import ValidationFailed
+from lendguard.events.parse import parse_event
 from lendguard.events.schemas import Event, EventBatch, EventType, SessionSignals
+from lendguard.kit.validation import validated
 
 CONTRACT_EXAMPLE: dict[str, Any] = {
     "event_id": "evt_20250303_000123",

@@ -13,7 +13,8 @@ from sqlalchemy import Text, cast, select
 
 from fixtures import Api, count_rows, make_event, r39_scam_events, reason_codes
 from lendguard.decisions.repository import decision_repository as repo
-from lendguard.decisions.service import DecisionService, parse_event
+from lendguard.decisions.service import DecisionService
+from lendguard.events.parse import parse_event
 from lendguard.models import Base
 
 ServiceFactory = Callable[..., DecisionService]

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from lendguard.auth.service import Principal, Scope
 from lendguard.errors import FieldError, Forbidden, Unauthorized
+from lendguard.web.openapi import SCOPE_ATTRIBUTE
 
 SESSION_COOKIE = "lg_session"
 CSRF_HEADER = "x-csrf-token"
@@ -140,6 +141,7 @@ def require_for(scope: Scope, data_purpose: str) -> Callable[[Request], Awaitabl
             await run_in_threadpool(check_purpose, request, principal, data_purpose)
         return principal
 
+    setattr(dependency, SCOPE_ATTRIBUTE, scope.value)
     return dependency
 
 
@@ -154,4 +156,5 @@ def require(scope: Scope) -> Callable[[Request], Awaitable[Principal]]:
     async def dependency(request: Request) -> Principal:
         return await authorize_async(request, scope)
 
+    setattr(dependency, SCOPE_ATTRIBUTE, scope.value)
     return dependency

@@ -14,12 +14,12 @@ from lendguard.auth.dependencies import client_ip, require, require_for
 from lendguard.auth.service import Principal, Scope
 from lendguard.cases.flow import CaseState
 from lendguard.cases.service import OUTREACH_OUTCOMES, CaseService
-from lendguard.decisions.endpoints import read_json
 from lendguard.decisions.policy import LIST_FIELDS
-from lendguard.decisions.service import validated
 from lendguard.errors import FieldError, ValidationFailed
 from lendguard.kit.bounds import BoundedDatetime
 from lendguard.kit.params import Offset, OptionalRowQuery, RowNumber
+from lendguard.kit.validation import validated
+from lendguard.web.body import read_json
 
 router = APIRouter(prefix="/v1")
 

@@ -366,8 +366,8 @@ def rules_lint(
 def decide() -> None:
     """Decide one event read as JSON from stdin; print the decision as JSON."""
     from lendguard.app import build_services
-    from lendguard.decisions.service import parse_event
     from lendguard.errors import LendGuardError
+    from lendguard.events.parse import parse_event
 
     services = build_services(get_settings())
     try:

@@ -30,12 +30,12 @@ from lendguard.conduct.contacts import (
 )
 from lendguard.conduct.policy import NoPolicyInForce, PolicyError
 from lendguard.conduct.rescue import Flag
-from lendguard.decisions.endpoints import read_json
-from lendguard.decisions.service import validated, validation_errors
 from lendguard.errors import FieldError, NotFound, ValidationFailed
 from lendguard.kit.bounds import Instant
 from lendguard.kit.crypto import pseudonymise
-from lendguard.responses import PROBLEM_JSON, JSONResponse
+from lendguard.kit.validation import validated, validation_errors
+from lendguard.web.body import read_json
+from lendguard.web.responses import PROBLEM_JSON, JSONResponse
 
 router = APIRouter(prefix="/v1/conduct")
 

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
-import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
@@ -24,32 +23,21 @@ from lendguard.auth.dependencies import (
 from lendguard.auth.service import Principal, Scope
 from lendguard.decisions.rules.lint import lint_ruleset
 from lendguard.decisions.rules.loader import RuleSet
-from lendguard.decisions.service import (
-    DecisionService,
-    parse_event,
-    validated,
-)
+from lendguard.decisions.service import DecisionService
 from lendguard.errors import (
     FieldError,
-    LendGuardError,
     RuleSetInvalid,
     ValidationFailed,
 )
+from lendguard.events.parse import parse_event
 from lendguard.kit.params import RowNumber
-from lendguard.responses import JSONResponse
+from lendguard.kit.validation import validated
+from lendguard.web.body import parse_json, read_body, read_json
+from lendguard.web.openapi import SCOPE_EXTENSION
+from lendguard.web.responses import JSONResponse
 
 router = APIRouter(prefix="/v1")
 _M = TypeVar("_M", bound=BaseModel)
-
-
-class PayloadTooLarge(LendGuardError):
-    status_code = 413
-    title = "Payload too large"
-
-
-class MalformedJSON(LendGuardError):
-    status_code = 400
-    title = "Malformed JSON"
 
 
 def _service(request: Request) -> DecisionService:
@@ -58,42 +46,6 @@ def _service(request: Request) -> DecisionService:
 
 def _audit(request: Request, principal: Principal, action: str, target: str) -> None:
     audit.record_now(_service(request).db, principal.actor, action, target, client_ip(request))
-
-
-async def read_body(request: Request) -> bytes:
-    """Read the body, refusing more than the configured limit before buffering it all."""
-    limit = request.app.state.services.settings.max_body_bytes
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(
-            f"the body is over the limit of {limit} bytes",
-            errors=[FieldError("body", f"at most {limit} bytes")],
-        )
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(
-                f"the body is over the limit of {limit} bytes",
-                errors=[FieldError("body", f"at most {limit} bytes")],
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-async def read_json(request: Request) -> Any:
-    return parse_json(await read_body(request))
-
-
-def parse_json(body: bytes) -> Any:
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise MalformedJSON(
-            f"the body is not valid JSON: {exc}",
-            errors=[FieldError("body", f"invalid JSON at position {exc.pos}")],
-        ) from None
 
 
 # Decisions, their reasons and the customer's decision history are anti-fraud data (R34).
@@ -107,6 +59,7 @@ RulesApprover = Annotated[Principal, Depends(require(Scope.rules_approve))]
     tags=["events"],
     summary="Decide one customer event (body: the event contract, see the README)",
     response_model=None,
+    openapi_extra={SCOPE_EXTENSION: Scope.events_write.value},
 )
 async def post_event(request: Request) -> Response:
     started = time.perf_counter()
@@ -123,6 +76,7 @@ async def post_event(request: Request) -> Response:
     tags=["events"],
     summary="Decide up to 1,000 events in order",
     response_model=None,
+    openapi_extra={SCOPE_EXTENSION: Scope.events_write.value},
 )
 async def post_events_batch(request: Request) -> Response:
     await authorize_async(request, Scope.events_write)
@@ -364,6 +318,7 @@ def activate_model(version: RowNumber, request: Request, principal: RulesApprove
     "/labels",
     tags=["labels"],
     summary="Outcomes learned after the decision: {labels: [{event_id, label}]}",
+    openapi_extra={SCOPE_EXTENSION: Scope.labels_write.value},
 )
 async def post_labels(request: Request) -> Response:
     principal = await authorize_async(request, Scope.labels_write)

@@ -18,12 +18,12 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from importlib import resources
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import orjson
 import structlog
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
@@ -59,6 +59,7 @@ from lendguard.errors import (
     ServiceUnavailable,
     ValidationFailed,
 )
+from lendguard.events.parse import parse_event
 from lendguard.events.schemas import Event
 from lendguard.graph.index import LinkIndex
 from lendguard.kit.crypto import PSEUDONYM_PREFIX, pseudonymise
@@ -74,58 +75,6 @@ def default_ruleset_text() -> str:
     return (resources.files("lendguard.decisions.rules") / DEFAULT_RULESET_RESOURCE).read_text(
         encoding="utf-8"
     )
-
-
-_M = TypeVar("_M", bound=BaseModel)
-
-
-def validation_errors(
-    exc: ValidationError, prefix: str = "", unknown_hint: str = ""
-) -> list[FieldError]:
-    """Pydantic errors as ``{field, message}`` with dotted field paths. A field the model does
-    not know is named as such, followed by ``unknown_hint`` (where custom data goes, if
-    anywhere)."""
-    out = []
-    for err in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in err["loc"]) or "body"
-        message = err["msg"]
-        if err["type"] == "extra_forbidden":
-            message = f"is not a known field{unknown_hint}"
-        elif err["type"] in ("attribute_conflict", "look_alike_field"):
-            # Raised for the whole event or profile (a model validator); the key is the field.
-            loc = ".".join([*(str(p) for p in err["loc"]), err["ctx"]["path"]])
-        elif err["type"] == "nested_value":
-            # A value deep inside a free-form object (attributes): name the inner field.
-            loc = f"{loc}.{err['ctx']['path']}".rstrip(".")
-        out.append(FieldError(field=prefix + loc, message=message))
-    return out
-
-
-def validated(model: type[_M], raw: Any, title: str) -> _M:
-    """``raw`` as ``model``, or a 422 problem naming each bad field (API bodies and the
-    service-level requests of every area)."""
-    try:
-        return model.model_validate(raw)
-    except ValidationError as exc:
-        raise ValidationFailed(title, errors=validation_errors(exc)) from None
-
-
-# Unknown top-level fields of an event are kept in attributes; inside its objects they are not.
-_EVENT_UNKNOWN_HINT = " (send custom data in attributes)"
-
-
-def parse_event(raw: Any) -> Event:
-    if not isinstance(raw, dict):
-        raise ValidationFailed(
-            "an event must be a JSON object", errors=[FieldError("body", "expected a JSON object")]
-        )
-    try:
-        return Event.model_validate(raw)
-    except ValidationError as exc:
-        raise ValidationFailed(
-            "the event is invalid",
-            errors=validation_errors(exc, unknown_hint=_EVENT_UNKNOWN_HINT),
-        ) from None
 
 
 class _Pending:

@@ -12,11 +12,11 @@ from starlette.concurrency import run_in_threadpool
 from lendguard.auth import audit
 from lendguard.auth.dependencies import client_ip, require
 from lendguard.auth.service import Principal, Scope
-from lendguard.decisions.endpoints import read_json
 from lendguard.lending.apr import MAX_SCHEDULES, apr_answers
 from lendguard.lending.offers import check as check_offer
 from lendguard.lending.rescue import RescueService
-from lendguard.responses import JSONResponse
+from lendguard.web.body import read_json
+from lendguard.web.responses import JSONResponse
 
 router = APIRouter(prefix="/v1/lending")
 

@@ -329,7 +329,7 @@ class _NoPolicy:
 def check(raw: Any) -> dict[str, Any]:
     """The answer of ``POST /v1/lending/offers/check`` and ``lendguard lending check-offer``:
     the offer's true cost and its findings. Bad input is a 422 naming the field."""
-    from lendguard.decisions.service import validated
+    from lendguard.kit.validation import validated
     from lendguard.lending.apr import compute, parse_schedule
     from lendguard.lending.policy import LendingPolicy
 

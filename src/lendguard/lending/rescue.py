@@ -325,7 +325,7 @@ def _record(
 
 
 def _request(raw: Any) -> HardshipRequest:
-    from lendguard.decisions.service import validated
+    from lendguard.kit.validation import validated
 
     return validated(HardshipRequest, raw, "invalid hardship plan")
 

@@ -23,9 +23,9 @@ from sqlalchemy import Engine, and_, func, insert, or_, select
 
 from lendguard.auth import audit
 from lendguard.conduct.consent import ConsentState
-from lendguard.decisions.service import validated
 from lendguard.errors import Conflict, FieldError, NotFound, ValidationFailed
 from lendguard.kit.bounds import Instant
+from lendguard.kit.validation import validated
 from lendguard.models.privacy import ConsentRecord, PrivacyNotice
 
 MARKETING = "marketing"

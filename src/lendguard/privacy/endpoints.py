@@ -19,13 +19,13 @@ from lendguard.auth.dependencies import (
 )
 from lendguard.auth.service import Principal, Scope
 from lendguard.conduct.policy import load_policy
-from lendguard.decisions.endpoints import read_json
-from lendguard.decisions.service import validated
 from lendguard.errors import Conflict, FieldError, ValidationFailed
 from lendguard.kit.params import RowNumber
+from lendguard.kit.validation import validated
 from lendguard.privacy import datamap
 from lendguard.privacy.consent import ConsentLedger, check_flow
 from lendguard.privacy.requests import VERIFICATION_METHODS, RequestService, export_customer
+from lendguard.web.body import read_json
 
 router = APIRouter(prefix="/v1/privacy")
 
@@ -111,7 +111,7 @@ def _lists_response(
     fmt: str,
     which: str | None,
 ) -> Response:
-    from lendguard.responses import JSONResponse
+    from lendguard.web.responses import JSONResponse
 
     if fmt == "html":
         return HTMLResponse(datamap.as_html(collected, shared, locale))

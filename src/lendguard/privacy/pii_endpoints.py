@@ -17,9 +17,9 @@ from starlette.concurrency import run_in_threadpool
 
 from lendguard.auth.dependencies import require
 from lendguard.auth.service import Principal, Scope
-from lendguard.decisions.endpoints import read_json
-from lendguard.decisions.service import validated
+from lendguard.kit.validation import validated
 from lendguard.privacy.pii import EntityType, Operator, PiiMasker, scan
+from lendguard.web.body import read_json
 
 router = APIRouter(prefix="/v1/privacy")
 MAX_TEXTS = 1_000

@@ -143,7 +143,7 @@ class RequestService:
         self.db = engine
 
     def create(self, raw: Any, actor: str, ip: str | None = None) -> dict[str, Any]:
-        from lendguard.decisions.service import validated
+        from lendguard.kit.validation import validated
 
         body = validated(NewRequest, raw, "invalid request")
         received = body.received_at or datetime.now(UTC)

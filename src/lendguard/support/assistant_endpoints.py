@@ -35,13 +35,13 @@ from starlette.concurrency import run_in_threadpool
 
 from lendguard.auth.dependencies import require
 from lendguard.auth.service import Principal, Scope
-from lendguard.decisions.endpoints import read_json
-from lendguard.decisions.service import validated
 from lendguard.errors import IdempotencyMismatch
 from lendguard.events.schemas import Event, EventType
 from lendguard.kit.bounds import Instant
+from lendguard.kit.validation import validated
 from lendguard.support import crisis
 from lendguard.support.assistant import Analysis, get_assistant
+from lendguard.web.body import read_json
 
 router = APIRouter(prefix="/v1/assistant")
 MAX_TEXT = 4_000

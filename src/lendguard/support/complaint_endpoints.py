@@ -13,11 +13,11 @@ from starlette.concurrency import run_in_threadpool
 
 from lendguard.auth.dependencies import client_ip, require
 from lendguard.auth.service import Principal, Scope
-from lendguard.decisions.endpoints import read_json
-from lendguard.decisions.service import validated
 from lendguard.errors import FieldError, ValidationFailed
 from lendguard.kit.params import Offset
+from lendguard.kit.validation import validated
 from lendguard.support.complaints import ComplaintService, approver_level_of
+from lendguard.web.body import read_json
 
 router = APIRouter(prefix="/v1/complaints")
 

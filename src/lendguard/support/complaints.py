@@ -44,11 +44,11 @@ from lendguard.auth import audit
 from lendguard.auth.service import Principal, Role, Scope
 from lendguard.conduct.policy import NoPolicyInForce, Policy, PolicyError, load_policy
 from lendguard.db import update_revision
-from lendguard.decisions.service import validated
 from lendguard.errors import Conflict, FieldError, NotFound, ValidationFailed
 from lendguard.kit.bounds import BoundedDatetime
 from lendguard.kit.calendars import working_days_after
 from lendguard.kit.ids import new_id
+from lendguard.kit.validation import validated
 from lendguard.models.support import Complaint, ComplaintEvent, ComplaintExtension
 from lendguard.support.taxonomy import ComplaintClassifier, Taxonomy, load_taxonomy
 

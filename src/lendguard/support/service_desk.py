@@ -52,9 +52,9 @@ from sqlalchemy.exc import IntegrityError
 from lendguard.auth import audit
 from lendguard.conduct.policy import NoPolicyInForce, PolicyError, load_policy
 from lendguard.db import update_revision
-from lendguard.decisions.service import validated
 from lendguard.errors import Conflict, FieldError, NotFound, ValidationFailed
 from lendguard.kit.bounds import Instant
+from lendguard.kit.validation import validated
 from lendguard.models.support import ServiceContact, ServiceSurvey
 
 POLICY_KIND = "support"

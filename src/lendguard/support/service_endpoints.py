@@ -16,9 +16,9 @@ from starlette.concurrency import run_in_threadpool
 
 from lendguard.auth.dependencies import client_ip, require
 from lendguard.auth.service import Principal, Scope
-from lendguard.decisions.endpoints import read_json
-from lendguard.responses import JSONResponse
 from lendguard.support.service_desk import MAX_DAYS, ServiceDesk
+from lendguard.web.body import read_json
+from lendguard.web.responses import JSONResponse
 
 router = APIRouter(prefix="/v1/support")
 

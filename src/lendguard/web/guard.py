@@ -32,7 +32,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from lendguard.errors import ServiceUnavailable
 from lendguard.events.schemas import TEXT_FORBIDDEN, free_text_problem
 from lendguard.kit.ids import new_id
-from lendguard.responses import problem
+from lendguard.web.responses import problem
 
 log = structlog.get_logger()
 
