@@ -184,6 +184,11 @@ def _document_operation(
         )
     if "requestBody" in operation:
         statuses += ["400", "413"]
+    if any(parameter.get("in") == "path" for parameter in operation.get("parameters", [])):
+        statuses.append("404")
+    for parameter in operation.get("parameters", []):
+        if parameter.get("in") in ("path", "query"):
+            _forbid_control_characters(parameter.get("schema", {}))
     scope = route_scope(route)
     if scope is not None:
         statuses += ["401", "403", "429"]
@@ -201,6 +206,53 @@ def _document_operation(
         operation["description"] = f"{described}\n\n{line}".strip()
     for status in statuses:
         responses.setdefault(status, problem_response(status))
+
+
+# What the edge guard (:mod:`lendguard.web.guard`) refuses in every path, query and JSON string:
+# C0 control characters other than tab, line feed and carriage return, and DEL.
+TEXT_PATTERN = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f]*$"
+
+
+def _forbid_control_characters(schema: dict[str, Any]) -> None:
+    """Document the edge guard's refusal on a request-side string schema (and the strings it
+    holds): a client generator or fuzzer then knows such a value is not valid input."""
+    if schema.get("type") == "string" and not (
+        {"pattern", "format", "enum", "const"} & set(schema)
+    ):
+        schema["pattern"] = TEXT_PATTERN
+    for key in ("items", "additionalProperties"):
+        if isinstance(schema.get(key), dict):
+            _forbid_control_characters(schema[key])
+    for key in ("anyOf", "oneOf", "allOf"):
+        for option in schema.get(key, []):
+            _forbid_control_characters(option)
+    for value in schema.get("properties", {}).values():
+        _forbid_control_characters(value)
+
+
+def _request_components(spec: dict[str, Any]) -> set[str]:
+    """The component schemas a request body reaches (directly or through other components)."""
+    schemas = spec.get("components", {}).get("schemas", {})
+    pending = [
+        operation.get("requestBody", {})
+        for path_item in spec.get("paths", {}).values()
+        for operation in path_item.values()
+        if isinstance(operation, dict)
+    ]
+    reached: set[str] = set()
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+                name = ref.rsplit("/", 1)[1]
+                if name not in reached and name in schemas:
+                    reached.add(name)
+                    pending.append(schemas[name])
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+    return reached
 
 
 def build_openapi(app: FastAPI) -> dict[str, Any]:
@@ -230,6 +282,12 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
             if operation is not None:
                 operation.pop(SCOPE_EXTENSION, None)
                 _document_operation(operation, route, method.lower(), schemas)
+    for name in _request_components(spec):
+        _forbid_control_characters(schemas[name])
+    for path_item in spec.get("paths", {}).values():
+        for operation in path_item.values():
+            for media in operation.get("requestBody", {}).get("content", {}).values():
+                _forbid_control_characters(media.get("schema", {}))
     for unused in ("HTTPValidationError", "ValidationError"):
         if unused in schemas and unused not in str(spec.get("paths")):
             del schemas[unused]
