@@ -29,10 +29,9 @@ from fastapi.dependencies.models import Dependant
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
-from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, Response
 
 from lendguard.web.body import BODY_MODEL_ATTRIBUTE
 from lendguard.web.responses import PROBLEM_JSON
@@ -294,6 +293,24 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     return spec
 
 
+# ReDoc draws its vendor's logo from their CDN (hidden again when the fetch fails); served
+# offline, the page points it at the packaged icon instead, so the docs make no request out.
+_REDOC_CDN_LOGO = b"https://cdn.redoc.ly/redoc/logo-mini.svg"
+
+
+def _packaged_assets() -> dict[str, tuple[bytes, str]]:
+    """The docs' scripts, stylesheet and icon, read once from the packaged copies."""
+    media = {".js": "text/javascript", ".css": "text/css", ".png": "image/png"}
+    assets: dict[str, tuple[bytes, str]] = {}
+    for path in _ASSETS_DIR.iterdir():
+        if path.suffix in media:
+            body = path.read_bytes()
+            if path.name == "redoc.standalone.js":
+                body = body.replace(_REDOC_CDN_LOGO, f"{ASSETS_PATH}/favicon.png".encode())
+            assets[path.name] = (body, media[path.suffix])
+    return assets
+
+
 def install_openapi(app: FastAPI) -> None:
     """``/openapi.json`` from :func:`build_openapi`; ``/docs`` and ``/redoc`` from packaged
     assets. The app must be created with ``docs_url=None, redoc_url=None``."""
@@ -304,7 +321,14 @@ def install_openapi(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-    app.mount(ASSETS_PATH, StaticFiles(directory=_ASSETS_DIR), name="docs-assets")
+    assets = _packaged_assets()
+
+    async def asset(request: Request) -> Response:
+        found = assets.get(request.path_params["name"])
+        if found is None:
+            return Response(status_code=404)
+        body, media_type = found
+        return Response(body, media_type=media_type, headers={"Cache-Control": "max-age=86400"})
 
     async def swagger_ui(request: Request) -> HTMLResponse:
         return get_swagger_ui_html(
@@ -324,5 +348,6 @@ def install_openapi(app: FastAPI) -> None:
             with_google_fonts=False,
         )
 
+    app.add_route(f"{ASSETS_PATH}/{{name}}", asset, include_in_schema=False)
     app.add_route("/docs", swagger_ui, include_in_schema=False)
     app.add_route("/redoc", redoc, include_in_schema=False)
