@@ -39,7 +39,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402 (thread settings first)
 import orjson  # noqa: E402 (thread settings first)
 
-from lendguard.benchmark import machine_info  # noqa: E402 (thread settings first)
+from lendguard.simulate.benchmark import machine_info  # noqa: E402 (thread settings first)
 from lendguard.support import intents as intent_models  # noqa: E402 (thread settings first)
 from lendguard.support.assistant import Assistant, get_assistant  # noqa: E402 (thread settings first)
 

@@ -124,7 +124,8 @@ def case_rows(n: int, seed: int, now: datetime) -> list[dict[str, Any]]:
 
 
 def percentiles(latencies_ms: Sequence[float]) -> dict[str, Any]:
-    """p50 / p90 / p99 (nearest rank, as in ``lendguard.benchmark``), max and mean, in ms."""
+    """p50 / p90 / p99 (nearest rank, as in ``lendguard.simulate.benchmark``), max and mean,
+    in ms."""
     ordered = sorted(latencies_ms)
     done = len(ordered)
     if done == 0:
@@ -150,7 +151,7 @@ def _database(backend: str) -> Iterator[str]:
         with tempfile.TemporaryDirectory(prefix="lendguard-queue-") as tmp:
             yield f"sqlite:///{Path(tmp) / 'q.db'}"
         return
-    from lendguard.benchmark import BENCH_DATABASE_ENV, _fresh_postgres
+    from lendguard.simulate.benchmark import BENCH_DATABASE_ENV, _fresh_postgres
 
     with _fresh_postgres(os.environ[BENCH_DATABASE_ENV]) as scoped:
         yield scoped
@@ -332,7 +333,7 @@ def run_console_queue(
     log: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
     """The whole block: SQLite, PostgreSQL when configured, the machine and the goal."""
-    from lendguard.benchmark import BENCH_DATABASE_ENV, machine_info
+    from lendguard.simulate.benchmark import BENCH_DATABASE_ENV, machine_info
 
     result: dict[str, Any] = {
         "machine": machine_info(),

@@ -44,12 +44,12 @@ from zoneinfo import ZoneInfo
 import orjson
 from sqlalchemy import insert, text
 
-from lendguard.benchmark import BENCH_DATABASE_ENV, _fresh_postgres, machine_info
 from lendguard.conduct.contacts import ContactGuard, ContactRequest, normalise_contact
 from lendguard.db import make_engine, upgrade
 from lendguard.kit.crypto import pseudonymise
 from lendguard.logging import configure_logging
 from lendguard.models import ContactAttempt, ContactDebtor
+from lendguard.simulate.benchmark import BENCH_DATABASE_ENV, _fresh_postgres, machine_info
 
 GOAL_P99_US = 2_000.0
 PII_KEY = b"bench-pii-key"

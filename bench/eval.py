@@ -29,11 +29,11 @@ from typing import Any
 
 from rich.console import Console
 
-from lendguard.decisions.scoring.events import evaluate_events, train_events
 from lendguard.events.imports import import_paysim
 from lendguard.simulate.backtest import run_backtest
 from lendguard.simulate.demo import write_population
 from lendguard.simulate.generator import generate
+from lendguard.training.events import evaluate_events, train_events
 
 PAYSIM = Path("../shared/data/paysim/paysim_steps1-119_51k.csv")
 # Step s is imported at 2024-01-01T00:00+08:00 + (s - 1) hours: step 81 starts here.

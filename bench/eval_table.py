@@ -32,7 +32,7 @@ from typing import Any
 from rich.console import Console
 
 from lendguard.decisions.scoring.model import ModelError
-from lendguard.decisions.scoring.table import cross_validation_table, train_table
+from lendguard.training.table import cross_validation_table, train_table
 
 DATA = Path("../shared/data")
 GMSC = (DATA / "gmsc/gmsc_train_100k.csv.zip", "SeriousDlqin2yrs")

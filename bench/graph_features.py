@@ -27,13 +27,13 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from lendguard.benchmark import machine_info
 from lendguard.config import Settings
 from lendguard.decisions.features.compute import FeatureContext, compute
 from lendguard.decisions.features.state import StateBundle
 from lendguard.decisions.state import MemoryStateStore
 from lendguard.events.schemas import Event
 from lendguard.graph.index import LinkIndex
+from lendguard.simulate.benchmark import machine_info
 from lendguard.simulate.generator import generate
 
 GRAPH_FEATURES = [

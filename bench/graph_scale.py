@@ -56,7 +56,7 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from lendguard.benchmark import machine_info
+from lendguard.simulate.benchmark import machine_info
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "results" / "graph_scale.json"

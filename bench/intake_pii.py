@@ -6,8 +6,8 @@ Times ``DecisionService._pseudonymise`` per event (the step that runs before the
 hash) on two sets of events, each against the typed-fields-only step it replaced (phone, card,
 address, contact phones: :func:`typed_fields_only`), in the same run:
 
-* ``ordinary``: the benchmark workload (``lendguard.benchmark.build_workload``), opaque ids and
-  short attributes, as a lender following the contract sends them;
+* ``ordinary``: the benchmark workload (``lendguard.simulate.benchmark.build_workload``), opaque
+  ids and short attributes, as a lender following the contract sends them;
 * ``pii_everywhere``: the same events with a mobile number as ``customer_id``, a bank card as
   ``payee_id`` and a resident ID, an e-mail and a note holding both in ``attributes``.
 
@@ -32,11 +32,11 @@ from typing import Any
 import orjson
 from sqlalchemy import create_engine
 
-from lendguard.benchmark import build_workload, machine_info
 from lendguard.decisions.service import DecisionService
 from lendguard.events.schemas import Event
 from lendguard.kit.crypto import pseudonymise
 from lendguard.privacy.pii import luhn_valid, resident_id_check_char
+from lendguard.simulate.benchmark import build_workload, machine_info
 
 
 def typed_fields_only(service: DecisionService, event: Event) -> None:

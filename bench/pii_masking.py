@@ -38,7 +38,6 @@ from typing import Any
 
 import orjson
 
-from lendguard.benchmark import machine_info
 from lendguard.privacy.pii import (
     PiiMasker,
     luhn_valid,
@@ -46,6 +45,7 @@ from lendguard.privacy.pii import (
     resident_id_check_char,
     scan,
 )
+from lendguard.simulate.benchmark import machine_info
 
 GOAL_TEXTS_PER_S = 20_000
 REGIONS = ["110105", "310104", "440305", "440524", "340524", "370101", "510107", "620102"]

@@ -29,7 +29,7 @@ def serve(port: int, out: Path, bare: bool) -> None:
     import uvicorn
 
     if bare:
-        from lendguard.benchmark import create_bare_app
+        from lendguard.simulate.benchmark import create_bare_app
 
         app = create_bare_app()
     else:
@@ -63,7 +63,7 @@ def main() -> None:
         serve(args.serve, args.profile_out, args.bare)
         return
 
-    from lendguard import benchmark as b
+    from lendguard.simulate import benchmark as b
 
     workload = b.build_workload(args.events, args.seed)
     with tempfile.TemporaryDirectory(prefix="lendguard-profile-http-") as tmp:

@@ -18,8 +18,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from lendguard.benchmark import bench_engine_only, build_workload
 from lendguard.logging import configure_logging
+from lendguard.simulate.benchmark import bench_engine_only, build_workload
 
 AREAS = [
     ("lendguard/decisions/features", "features (window aggregates, profile, state)"),

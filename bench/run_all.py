@@ -4,7 +4,7 @@
                                       [--client raw|httpx] [--seed 7] [--out FILE] [--quiet]
                                       [--no-console-queue] [--no-pii] [--no-graph-scale]
 
-The figures come from :func:`lendguard.benchmark.run_benchmarks`, the same function behind
+The figures come from :func:`lendguard.simulate.benchmark.run_benchmarks`, the same function behind
 ``lendguard bench --json``; the JSON is written to ``bench/results/latest.json`` unless ``--out``
 says otherwise. After them, ``bench/console_queue.py`` times the console's case queue with 10,000
 open cases; its result is kept under ``console_queue`` (``--no-console-queue`` skips it).
@@ -33,7 +33,12 @@ from pii_masking import run_pii_masking
 from rich.console import Console
 from rich.table import Table
 
-from lendguard.benchmark import DEFAULT_CONCURRENCY, DEFAULT_EVENTS, DEFAULT_SEED, run_benchmarks
+from lendguard.simulate.benchmark import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_EVENTS,
+    DEFAULT_SEED,
+    run_benchmarks,
+)
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "results" / "latest.json"

@@ -29,8 +29,8 @@ import pytest
 from conftest import _reset_postgres
 from fixtures import ADMIN_KEY, USER_PASSWORD, make_event
 from lendguard.auth.users import UserService
-from lendguard.benchmark import _serve
 from lendguard.db import make_engine
+from lendguard.simulate.benchmark import _serve
 
 BOUND_S = 0.050  # the bound on the rise of the p99
 BASELINE_EVENTS = 200

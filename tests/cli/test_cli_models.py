@@ -441,7 +441,7 @@ def test_evaluate_on_the_training_table_is_in_sample(cli: CliRunner, tmp_path: P
     import numpy as np
     import polars as pl
 
-    from lendguard.decisions.scoring.table import train_table
+    from lendguard.training.table import train_table
 
     rng = np.random.default_rng(5)
     x = rng.normal(size=1200)

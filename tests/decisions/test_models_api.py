@@ -24,10 +24,11 @@ from lendguard.decisions.features.compute import (
     update_profile,
 )
 from lendguard.decisions.features.state import EntityState, StateBundle
-from lendguard.decisions.scoring.events import MODEL_FEATURES, feature_row, train_events
+from lendguard.decisions.scoring.events import MODEL_FEATURES, feature_row
 from lendguard.decisions.scoring.model import ScoringModel
 from lendguard.events.schemas import Event
 from lendguard.simulate.generator import generate
+from lendguard.training.events import train_events
 
 PROBLEM = "application/problem+json"
 MISSING_KEY: Any = object()

@@ -20,17 +20,7 @@ import pytest
 
 from fixtures import MISSING, T0, make_event
 from lendguard.decisions.features.compute import FEATURES
-from lendguard.decisions.scoring.events import (
-    MODEL_FEATURES,
-    ReplayMatrix,
-    evaluate_events,
-    feature_row,
-    fit_calibrated,
-    load_history,
-    read_label_file,
-    replay_matrix,
-    train_events,
-)
+from lendguard.decisions.scoring.events import MODEL_FEATURES, feature_row
 from lendguard.decisions.scoring.explain import explain_contributions
 from lendguard.decisions.scoring.metrics import MetricsError, score_metrics
 from lendguard.decisions.scoring.model import (
@@ -43,6 +33,15 @@ from lendguard.decisions.scoring.model import (
 )
 from lendguard.events.schemas import Event
 from lendguard.simulate.generator import generate
+from lendguard.training.events import (
+    ReplayMatrix,
+    evaluate_events,
+    fit_calibrated,
+    load_history,
+    read_label_file,
+    replay_matrix,
+    train_events,
+)
 
 FAST: dict[str, Any] = {"progress": False, "n_estimators": 60}
 CARD_KEYS = {
@@ -595,7 +594,7 @@ class TestFeatureRow:
     def test_fast_row_equals_the_registry_feature_by_feature(self) -> None:
         """The row's shortcut to the window scans gives what each registry function gives,
         and leaves the values behind for the rules."""
-        from lendguard.benchmark import build_workload
+        from lendguard.simulate.benchmark import build_workload
         from lendguard.decisions.features.compute import LazyFeatures, apply_event, open_context
         from lendguard.decisions.state import MemoryStateStore
         from lendguard.events.schemas import Event

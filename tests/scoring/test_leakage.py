@@ -21,14 +21,10 @@ import pytest
 
 from fixtures import MISSING, T0, make_event
 from lendguard.decisions.features.compute import entity_keys
-from lendguard.decisions.scoring.events import (
-    MODEL_FEATURES,
-    ReplayMatrix,
-    load_history,
-    replay_matrix,
-)
+from lendguard.decisions.scoring.events import MODEL_FEATURES
 from lendguard.events.schemas import Event
 from lendguard.simulate.generator import generate
+from lendguard.training.events import ReplayMatrix, load_history, replay_matrix
 
 Rows = list[tuple[Event, dict[str, Any]]]
 LABEL_FEATURES = ("customer_fraud_labels", "payee_fraud_labels")

@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 from lendguard.cli.main import app
 from lendguard.decisions.scoring.metrics import score_metrics
 from lendguard.decisions.scoring.model import ModelError, ScoringModel
-from lendguard.decisions.scoring.table import (
+from lendguard.training.table import (
     CLIP_QUANTILES,
     DERIVED_FEATURES,
     CrossValidation,

@@ -1,7 +1,7 @@
 """``lendguard policies status``: the policy values an officer should look at, stalest first.
 
 Every threshold lives in a policy file with its source and a confidence tag (the shared loader,
-:mod:`lendguard.conduct.policy`). Some of them are known to be uncertain, and they go stale
+:mod:`lendguard.policies`). Some of them are known to be uncertain, and they go stale
 quietly: a rate table that is not appended to, a rule number never checked against the text.
 This command lists, so nobody has to read every file:
 
@@ -33,15 +33,15 @@ import orjson
 import typer
 import yaml
 
-from lendguard.conduct.policy import (
+from lendguard.kit.bounds import EARLIEST_INSTANT, LATEST_INSTANT
+from lendguard.kit.calendars import PLACES, calendar_status
+from lendguard.policies import (
     PolicyError,
     available_jurisdictions,
     parse_policy_file,
     policy_date,
     policy_path,
 )
-from lendguard.kit.bounds import EARLIEST_INSTANT, LATEST_INSTANT
-from lendguard.kit.calendars import PLACES, calendar_status
 
 app = typer.Typer(no_args_is_help=True, help="Policy data: values to verify, stalest first.")
 

@@ -1168,7 +1168,8 @@ def _drive(
         [
             sys.executable,
             "-c",
-            f"from lendguard.benchmark import _client_main; _client_main({str(config_path)!r})",
+            "from lendguard.simulate.benchmark import _client_main; "
+            f"_client_main({str(config_path)!r})",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -1251,7 +1252,9 @@ def bench_http(
         def progress(label: str) -> ProgressFn | None:
             return progress_factory(label, len(bodies)) if progress_factory else None
 
-        with _serve("lendguard.benchmark:create_bare_app", {}, workdir, factory=True) as srv:
+        with _serve(
+            "lendguard.simulate.benchmark:create_bare_app", {}, workdir, factory=True
+        ) as srv:
             results["bare_http"] = _drive(
                 srv,
                 bodies_path,
@@ -1281,7 +1284,9 @@ def bench_http(
                 **common,  # type: ignore[arg-type]
             )
             results["http"]["server"] = "lendguard.asgi:app (uvicorn, 1 worker, SQLite)"
-        results["bare_http"]["server"] = "lendguard.benchmark:create_bare_app (uvicorn, 1 worker)"
+        results["bare_http"]["server"] = (
+            "lendguard.simulate.benchmark:create_bare_app (uvicorn, 1 worker)"
+        )
     return results
 
 
