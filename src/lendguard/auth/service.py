@@ -13,12 +13,12 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine
 
 from lendguard.auth import audit
+from lendguard.auth.repository import ApiKeyRepository
 from lendguard.errors import Conflict, FieldError, NotFound, ValidationFailed
 from lendguard.kit.ids import new_id
-from lendguard.models.decision import ApiKey
 
 
 class Scope(StrEnum):
@@ -192,6 +192,7 @@ class ApiKeyService:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.db = engine
+        self.keys = ApiKeyRepository(engine)
         self.cache_ttl_s = cache_ttl_s
         self.now = now
         self.monotonic = monotonic
@@ -246,7 +247,7 @@ class ApiKeyService:
             "expires_at": expires_at,
         }
         with self.db.begin() as conn:
-            conn.execute(insert(ApiKey), row)
+            self.keys.insert(conn, row)
             if actor is not None:
                 detail = {"name": name, "scopes": scopes}
                 if expires_at is not None:
@@ -257,11 +258,7 @@ class ApiKeyService:
     def ensure(self, name: str, scopes: list[str], secret: str) -> None:
         """Create a key with a known secret unless it exists (bootstrap, demo). A key that
         exists but was revoked or expired stays so: a restart does not bring it back."""
-        with self.db.connect() as conn:
-            known = conn.execute(
-                select(ApiKey.id).where(ApiKey.key_hash == hash_key(secret))
-            ).first()
-        if known is None:
+        if not self.keys.exists(hash_key(secret)):
             self.create(name, scopes, secret)
 
     def revoke(self, key_id: str, actor: str, ip: str | None = None) -> dict[str, Any]:
@@ -270,11 +267,7 @@ class ApiKeyService:
         with self.db.begin() as conn:
             row = self._row_for_update(conn, key_id)
             if not row["revoked"]:
-                conn.execute(
-                    update(ApiKey)
-                    .where(ApiKey.id == key_id)
-                    .values(revoked=True, revoked_at=now, revoked_by=actor)
-                )
+                self.keys.mark_revoked(conn, key_id, now, actor)
                 audit.record(conn, actor, "apikeys.revoke", f"apikey:{key_id}", ip)
                 row.update(revoked=True, revoked_at=now, revoked_by=actor)
         self._forget(row["key_hash"])
@@ -290,16 +283,14 @@ class ApiKeyService:
         with self.db.begin() as conn:
             row = self._row_for_update(conn, key_id)
             if row["revoked"]:
-                raise Conflict(
-                    f"API key {key_id} is revoked", errors=[FieldError("id", "revoked")]
-                )
+                raise Conflict(f"API key {key_id} is revoked", errors=[FieldError("id", "revoked")])
             current = row["expires_at"]
             if current is not None and at > current:
                 raise ValidationFailed(
                     "expire never extends a key",
                     errors=[FieldError("at", f"the key already expires at {current.isoformat()}")],
                 )
-            conn.execute(update(ApiKey).where(ApiKey.id == key_id).values(expires_at=at))
+            self.keys.set_expiry(conn, key_id, at)
             audit.record(
                 conn, actor, "apikeys.expire", f"apikey:{key_id}", ip, {"at": at.isoformat()}
             )
@@ -312,11 +303,7 @@ class ApiKeyService:
     def list(self) -> list[dict[str, Any]]:
         """Every key, oldest first, with its state (active, expired, revoked); no hashes."""
         now = self.now()
-        with self.db.connect() as conn:
-            rows = conn.execute(
-                select(ApiKey.__table__).order_by(ApiKey.created_at, ApiKey.id)
-            ).all()
-        return [self._listing(dict(r._mapping), now) for r in rows]
+        return [self._listing(row, now) for row in self.keys.all()]
 
     def is_cached(self, secret: str) -> bool:
         """Whether :meth:`authenticate` would answer ``secret`` from its cache, without
@@ -333,12 +320,7 @@ class ApiKeyService:
                 return None
             return cached.principal
         read_at = self.monotonic()
-        with self.db.connect() as conn:
-            row = conn.execute(
-                select(
-                    ApiKey.id, ApiKey.name, ApiKey.scopes, ApiKey.revoked, ApiKey.expires_at
-                ).where(ApiKey.key_hash == digest)
-            ).first()
+        row = self.keys.credentials(digest)
         if row is None or row.revoked:
             self._forget(digest)
             return None
@@ -355,15 +337,11 @@ class ApiKeyService:
         with self._lock:
             self._cache.pop(digest, None)
 
-    @staticmethod
-    def _row_for_update(conn: Connection, key_id: str) -> dict[str, Any]:
-        query = select(ApiKey.__table__).where(ApiKey.id == key_id)
-        if conn.dialect.name == "postgresql":
-            query = query.with_for_update()
-        found = conn.execute(query).first()
+    def _row_for_update(self, conn: Connection, key_id: str) -> dict[str, Any]:
+        found = self.keys.row_for_update(conn, key_id)
         if found is None:
             raise NotFound(f"no API key {key_id}", errors=[FieldError("id", "unknown key")])
-        return dict(found._mapping)
+        return found
 
     @staticmethod
     def _listing(row: dict[str, Any], now: datetime) -> dict[str, Any]:

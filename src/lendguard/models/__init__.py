@@ -1,6 +1,6 @@
 """ORM tables, one file per area, one metadata for migrations."""
 
-from lendguard.models.access import AuditEntry, ConsoleSession, User
+from lendguard.models.access import ApiKey, AuditEntry, ConsoleSession, User
 from lendguard.models.base import Base
 from lendguard.models.cases import (
     Case,
@@ -18,7 +18,6 @@ from lendguard.models.conduct import (
     ThirdPartyOptOut,
 )
 from lendguard.models.decision import (
-    ApiKey,
     ChallengerRun,
     ChallengerScore,
     DecisionRecord,

@@ -1,14 +1,32 @@
-"""Tables of the access area: console users, their sessions, and the audit trail."""
+"""Tables of the access area: API keys, console users, their sessions, and the audit trail."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, Integer, String
+from sqlalchemy import Boolean, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from lendguard.models.base import Base, PortableJSON, UTCDateTime
+
+
+class ApiKey(Base):
+    """An API key, stored as a SHA-256 hash of a high-entropy secret; shown once at creation.
+    Refused once ``revoked`` or from ``expires_at`` on (``lendguard.auth.service``)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[list[str]] = mapped_column(PortableJSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[str | None] = mapped_column(String(160), nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    revoked_by: Mapped[str | None] = mapped_column(String(160), nullable=True)
 
 
 class User(Base):

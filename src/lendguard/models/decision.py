@@ -1,4 +1,4 @@
-"""Tables of the decisions area: events, the decision log, rule sets, keys, lists, state."""
+"""Tables of the decisions area: events, the decision log, rule sets, lists, state."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
-    Boolean,
     Index,
     Integer,
     LargeBinary,
@@ -87,24 +86,6 @@ class RuleSetActivation(Base):
     version: Mapped[int] = mapped_column(Integer)
     activated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     activated_by: Mapped[str] = mapped_column(String(128))
-
-
-class ApiKey(Base):
-    """An API key, stored as a SHA-256 hash of a high-entropy secret; shown once at creation.
-    Refused once ``revoked`` or from ``expires_at`` on (``lendguard.auth.service``)."""
-
-    __tablename__ = "api_keys"
-
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    name: Mapped[str] = mapped_column(String(128))
-    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    scopes: Mapped[list[str]] = mapped_column(PortableJSON)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_by: Mapped[str | None] = mapped_column(String(160), nullable=True)
-    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    revoked_by: Mapped[str | None] = mapped_column(String(160), nullable=True)
 
 
 class ListEntry(Base):
