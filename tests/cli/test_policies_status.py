@@ -14,12 +14,12 @@ import pytest
 import time_machine
 from typer.testing import CliRunner
 
+from lendguard import policies as policy_module
 from lendguard.cli.main import app
-from lendguard.conduct import policy as policy_module
 from lendguard.kit import calendars
-from lendguard.lending.policy import lpr_series
+from lendguard.lending.lending_policy import lpr_series
 
-SHIPPED = Path(policy_module.__file__).resolve().parents[1]
+SHIPPED = Path(policy_module.__file__).resolve().parent  # the lendguard package
 LPR_UPDATED = date(2026, 11, 25)  # the ``# updated:`` line of lending/policies/lpr_cn.csv
 
 

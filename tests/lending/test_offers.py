@@ -15,8 +15,8 @@ from fixtures import Api
 from lendguard.cli.main import app as cli
 from lendguard.errors import ValidationFailed
 from lendguard.lending.hardship import add_months
+from lendguard.lending.lending_policy import lpr_on
 from lendguard.lending.offers import KEY_FACTS, check
-from lendguard.lending.policy import lpr_on
 
 
 def monthly(start: str, amount: str, n: int = 12) -> list[dict[str, str]]:

@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import func, select
 
 from fixtures import Api, sign_in
-from lendguard.conduct.policy import clear_cache
 from lendguard.models import AuditEntry, ComplaintEvent, ComplaintExtension
+from lendguard.policies import clear_cache
 from lendguard.privacy.requests import working_days_after
 from lendguard.support import taxonomy as taxonomy_module
 from lendguard.support.complaints import (
@@ -113,7 +113,7 @@ class TestCnClock:
         assert clock(rules, RECEIVED_CN, None, 2, local(day60 + timedelta(days=1), CST))["overdue"]
 
     def test_the_policy_carries_its_sources(self) -> None:
-        from lendguard.conduct.policy import load_policy
+        from lendguard.policies import load_policy
 
         policy = load_policy("support", "CN", date(2026, 3, 2))
         assert policy["response_days"].value == 15

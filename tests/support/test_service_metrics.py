@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import select
 
 from fixtures import Api, sign_in
-from lendguard.conduct.policy import clear_cache
 from lendguard.models import AuditEntry, ServiceSurvey
+from lendguard.policies import clear_cache
 from lendguard.support import service_desk as desk_module
 from lendguard.support.service_desk import (
     ContactFacts,

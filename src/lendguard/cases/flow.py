@@ -4,15 +4,18 @@
                                          resolved_scam_victim | escalated_police
     (a resolved or escalated case goes back to triage only through ``reopen``)
 
-Following dispatch's incident flow: the allowed transitions are data, so the console can offer
-exactly the buttons that are legal, and a refusal names the state and the allowed targets.
+Following dispatch's incident flow: the allowed transitions are data (:data:`TRANSITIONS`, read
+by the shared :class:`~lendguard.kit.statemachine.StateMachine`, as complaints are), so the
+console can offer exactly the buttons that are legal, and a refusal names the state and the
+allowed targets.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
 
-from lendguard.errors import FieldError, LendGuardError
+from lendguard.errors import LendGuardError
+from lendguard.kit.statemachine import StateMachine
 
 
 class CaseState(StrEnum):
@@ -73,25 +76,15 @@ class InvalidTransition(LendGuardError):
     title = "Invalid case transition"
 
 
-def allowed_from(state: CaseState) -> list[CaseState]:
-    return [to for (frm, to) in TRANSITIONS if frm == state]
-
-
-def dispatch(current: str, target: str) -> str:
-    """The verb of ``current → target``, or :class:`InvalidTransition` (nothing changes)."""
-    try:
-        frm, to = CaseState(current), CaseState(target)
-    except ValueError:
-        raise InvalidTransition(
-            f"unknown case state '{target}'",
-            errors=[FieldError("to", f"one of {[s.value for s in CaseState]}")],
-        ) from None
-    verb = TRANSITIONS.get((frm, to))
-    if verb is None:
-        allowed = [s.value for s in allowed_from(frm)]
-        hint = " (reopen it first)" if frm in CLOSED else ""
-        raise InvalidTransition(
-            f"a case in '{frm.value}' cannot move to '{to.value}'{hint}; allowed: {allowed}",
-            errors=[FieldError("to", f"allowed from {frm.value}: {allowed}")],
-        )
-    return verb
+MACHINE = StateMachine(
+    "case",
+    CaseState,
+    TRANSITIONS,
+    InvalidTransition,
+    closed=CLOSED,
+    closed_hint=" (reopen it first)",
+)
+# The states a case may move to from a state, in table order (what the console offers).
+allowed_from = MACHINE.allowed_from
+# The verb of ``current → target``, or InvalidTransition (nothing changes).
+dispatch = MACHINE.dispatch

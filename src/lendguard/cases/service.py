@@ -30,7 +30,6 @@ import yaml
 from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy import case as sql_case
 
-from lendguard.auth import audit
 from lendguard.auth.service import ROLE_SCOPES, Role, Scope
 from lendguard.cases.flow import (
     CLOSED,
@@ -44,7 +43,7 @@ from lendguard.cases.flow import (
     dispatch,
 )
 from lendguard.cases.webhooks import WebhookSender
-from lendguard.db import update_revision
+from lendguard.changes import ChangeTrail
 from lendguard.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
 from lendguard.kit.ids import new_id
 from lendguard.models.access import User
@@ -68,6 +67,14 @@ CRISIS_CASE_TYPE = "crisis"
 CRISIS_RISK = 100
 OUTREACH_OUTCOMES = ("confirmed_scam", "insisted", "unreachable")
 SYSTEM = "system"
+# A change to a case: the row (compare-and-set on revision), its timeline, the audit trail.
+TRAIL = ChangeTrail(
+    key=Case.id,
+    action="case",
+    conflict=lambda case_id: Conflict(f"case '{case_id}' was changed by someone else; reload it"),
+    timeline=CaseActivity,
+    timeline_key="case_id",
+)
 
 
 @dataclass(frozen=True)
@@ -238,7 +245,7 @@ class CaseService:
                     "revision": 1,
                 },
             )
-            self._activity(
+            TRAIL.note(
                 conn,
                 case_id,
                 SYSTEM,
@@ -270,7 +277,7 @@ class CaseService:
                 conn, case_id, case.scam_type or script.scam_type, now
             ):
                 joined["outreach_added"] = ["trusted_contact_call"]
-            self._activity(conn, case_id, SYSTEM, "joined", joined)
+            TRAIL.note(conn, case_id, SYSTEM, "joined", joined)
         conn.execute(
             insert(CaseDecision),
             {
@@ -329,21 +336,6 @@ class CaseService:
         )
         return True
 
-    @staticmethod
-    def _activity(
-        conn: Connection, case_id: str, actor: str, kind: str, detail: dict[str, Any]
-    ) -> None:
-        conn.execute(
-            insert(CaseActivity),
-            {
-                "case_id": case_id,
-                "at": datetime.now(UTC),
-                "actor": actor,
-                "kind": kind,
-                "detail": detail,
-            },
-        )
-
     def open_crisis(
         self, customer_id: str, detail: dict[str, Any], actor: str = SYSTEM
     ) -> tuple[str, bool]:
@@ -383,7 +375,7 @@ class CaseService:
                 )
             ).first()
             if found is not None:
-                self._activity(conn, found.id, actor, "alert", detail)
+                TRAIL.note(conn, found.id, actor, "alert", detail)
                 return str(found.id), False
             case_id = new_id("case")
             sla = timedelta(minutes=self.sla_minutes.get(case_type, sla_minutes))
@@ -405,7 +397,7 @@ class CaseService:
                     "revision": 1,
                 },
             )
-            self._activity(conn, case_id, actor, "opened", detail)
+            TRAIL.note(conn, case_id, actor, "opened", detail)
         return case_id, True
 
     # -- reading ---------------------------------------------------------------------------------
@@ -573,9 +565,9 @@ class CaseService:
             if found is None:
                 return None
             case = SimpleNamespace(**found._mapping)
-            self._change(conn, case, actor, ip, "assigned", {"assignee": actor}, assignee=actor)
+            TRAIL.change(conn, case, actor, ip, "assigned", {"assignee": actor}, assignee=actor)
             dispatch(case.state, CaseState.triage.value)
-            self._change(
+            TRAIL.change(
                 conn,
                 case,
                 actor,
@@ -602,7 +594,7 @@ class CaseService:
             case = self._load(conn, case_id)
             if assignee is not None:
                 assignee = self._assignable(conn, assignee)
-            self._change(
+            TRAIL.change(
                 conn, case, actor, ip, "assigned", {"assignee": assignee}, assignee=assignee
             )
         return self.get(case_id)
@@ -642,7 +634,7 @@ class CaseService:
             raise ValidationFailed("empty note", errors=[FieldError("text", "must not be empty")])
         with self.db.begin() as conn:
             case = self._load(conn, case_id)
-            self._change(conn, case, actor, ip, "note", {"text": _masked(text)})
+            TRAIL.change(conn, case, actor, ip, "note", {"text": _masked(text)})
         return self.get(case_id)
 
     def record_outreach(
@@ -685,7 +677,7 @@ class CaseService:
             if case.state != CaseState.contacting_customer.value:
                 dispatch(case.state, CaseState.contacting_customer.value)
                 extra["state"] = CaseState.contacting_customer.value
-            self._change(
+            TRAIL.change(
                 conn,
                 case,
                 actor,
@@ -749,7 +741,7 @@ class CaseService:
                     values.update(
                         outcome=None, resolved_at=None, reopen_count=case.reopen_count + 1
                     )
-                self._change(
+                TRAIL.change(
                     conn,
                     case,
                     actor,
@@ -784,7 +776,7 @@ class CaseService:
             return {}
         pending = self._pending_release(conn, case.id)
         if pending is None or pending["amount"] != held:
-            self._change(
+            TRAIL.change(
                 conn,
                 case,
                 actor,
@@ -895,27 +887,11 @@ class CaseService:
         return created
 
     def _load(self, conn: Connection, case_id: str) -> Any:
-        """The case row as a mutable record (``_change`` keeps it in step with the table)."""
+        """The case row as a mutable record (``TRAIL.change`` keeps it in step with the table)."""
         case = conn.execute(select(Case).where(Case.id == case_id)).one_or_none()
         if case is None:
             raise NotFound(f"case '{case_id}' does not exist")
         return SimpleNamespace(**case._mapping)
-
-    def _change(
-        self,
-        conn: Connection,
-        case: Any,
-        actor: str,
-        ip: str | None,
-        kind: str,
-        detail: dict[str, Any],
-        **values: Any,
-    ) -> None:
-        """One change: the row (compare-and-set on revision), the timeline, the audit trail."""
-        conflict = Conflict(f"case '{case.id}' was changed by someone else; reload it")
-        update_revision(conn, Case.id, case, conflict, datetime.now(UTC), **values)
-        self._activity(conn, case.id, actor, kind, detail)
-        audit.record(conn, actor, f"case.{kind}", case.id, ip, detail)
 
     # -- figures for the dashboard ---------------------------------------------------------------
 

@@ -77,26 +77,26 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql import Select
 
-from lendguard.conduct.consent import (
+from lendguard.conduct.preferences import (
     ConsentState,
     PreferenceStore,
     latest_marketing_choice,
     third_party_opt_out_since,
 )
-from lendguard.conduct.policy import (
-    NoPolicyInForce,
-    Policy,
-    PolicyError,
-    PolicyValue,
-    load_policy,
-)
-from lendguard.conduct.rescue import Flag, FlagStore, RescueState, flag_held
+from lendguard.conduct.rescue_flags import Flag, FlagStore, RescueState, flag_held
 from lendguard.config import DEFAULT_PII_KEY
 from lendguard.errors import Conflict, FieldError, ValidationFailed
 from lendguard.kit.bounds import Instant
 from lendguard.kit.crypto import pseudonymise
 from lendguard.models.base import UTCDateTime
 from lendguard.models.conduct import ContactAttempt, ContactDebtor
+from lendguard.policies import (
+    NoPolicyInForce,
+    Policy,
+    PolicyError,
+    PolicyValue,
+    load_policy,
+)
 
 POLICY_KIND = "conduct"
 CHANNELS = ("call", "sms", "visit", "push", "email")

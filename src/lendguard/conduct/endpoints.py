@@ -28,12 +28,12 @@ from lendguard.conduct.contacts import (
     InconvenientWindow,
     normalise_contact,
 )
-from lendguard.conduct.policy import NoPolicyInForce, PolicyError
-from lendguard.conduct.rescue import Flag
+from lendguard.conduct.rescue_flags import Flag
 from lendguard.errors import FieldError, NotFound, ValidationFailed
 from lendguard.kit.bounds import Instant
 from lendguard.kit.crypto import pseudonymise
 from lendguard.kit.validation import validated, validation_errors
+from lendguard.policies import NoPolicyInForce, PolicyError
 from lendguard.web.body import read_json
 from lendguard.web.responses import PROBLEM_JSON, JSONResponse
 

@@ -14,7 +14,7 @@ from lendguard.auth.dependencies import client_ip, require
 from lendguard.auth.service import Principal, Scope
 from lendguard.lending.apr import MAX_SCHEDULES, apr_answers
 from lendguard.lending.offers import check as check_offer
-from lendguard.lending.rescue import RescueService
+from lendguard.lending.rescue_ladder import RescueService
 from lendguard.web.body import read_json
 from lendguard.web.responses import JSONResponse
 

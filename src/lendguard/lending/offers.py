@@ -331,7 +331,7 @@ def check(raw: Any) -> dict[str, Any]:
     the offer's true cost and its findings. Bad input is a 422 naming the field."""
     from lendguard.kit.validation import validated
     from lendguard.lending.apr import compute, parse_schedule
-    from lendguard.lending.policy import LendingPolicy
+    from lendguard.lending.lending_policy import LendingPolicy
 
     offer = validated(Offer, raw, "invalid offer")
     schedule = schedule_of(offer)

@@ -7,7 +7,7 @@ or ``*``), ``credit_assessment``, ``loan_service``, ``anti_fraud``, ``sensitive`
 category, e.g. ``financial_account``, ``biometric``: separate consent, Art. 29) and
 ``third_party_sharing`` (scope: the recipient, Art. 23).
 
-The ledger backs the contact guard's :class:`~lendguard.conduct.consent.ConsentState`: what
+The ledger backs the contact guard's :class:`~lendguard.conduct.preferences.ConsentState`: what
 the ledger knows wins over the simple preference store and over anything a caller sends.
 """
 
@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Engine, and_, func, insert, or_, select
 
 from lendguard.auth import audit
-from lendguard.conduct.consent import ConsentState
+from lendguard.conduct.preferences import ConsentState
 from lendguard.errors import Conflict, FieldError, NotFound, ValidationFailed
 from lendguard.kit.bounds import Instant
 from lendguard.kit.validation import validated

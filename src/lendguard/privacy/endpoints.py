@@ -18,10 +18,10 @@ from lendguard.auth.dependencies import (
     restricted_purpose,
 )
 from lendguard.auth.service import Principal, Scope
-from lendguard.conduct.policy import load_policy
 from lendguard.errors import Conflict, FieldError, ValidationFailed
 from lendguard.kit.params import RowNumber
 from lendguard.kit.validation import validated
+from lendguard.policies import load_policy
 from lendguard.privacy import datamap
 from lendguard.privacy.consent import ConsentLedger, check_flow
 from lendguard.privacy.requests import VERIFICATION_METHODS, RequestService, export_customer

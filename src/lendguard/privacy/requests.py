@@ -20,13 +20,13 @@ from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement, Connection, Engine, Table, insert, select, update
 
 from lendguard.auth import audit
-from lendguard.conduct.policy import NoPolicyInForce, PolicyError, load_policy
 from lendguard.errors import Conflict, FieldError, NotFound, ValidationFailed
 from lendguard.kit.bounds import BoundedDatetime
 from lendguard.kit.calendars import working_days_after as working_days_after  # re-exported
 from lendguard.kit.ids import new_id
 from lendguard.models import Base
 from lendguard.models.privacy import DataSubjectRequest
+from lendguard.policies import NoPolicyInForce, PolicyError, load_policy
 from lendguard.privacy import intake
 
 KINDS = ("access", "correct", "delete", "withdraw", "explain")

@@ -130,7 +130,7 @@ async def _record_scam_cue(request: Request, body: AnalyzeRequest, analysis: Ana
 def _start_rescue(
     request: Request, body: AnalyzeRequest, analysis: Analysis, principal: Principal
 ) -> dict[str, Any]:
-    from lendguard.conduct.rescue import Flag
+    from lendguard.conduct.rescue_flags import Flag
 
     services = request.app.state.services
     names = analysis.vulnerability_names()

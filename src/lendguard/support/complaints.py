@@ -5,8 +5,9 @@ escalation early warning and root causes.
     (+ extended: the deadline moved, work goes on; escalated_to_regulator: from any open state,
     and an escalated complaint is extended in place; closing needs a decision and root causes)
 
-The allowed transitions are data (:data:`TRANSITIONS`) and one dispatcher refuses any pair it
-does not list, as in the cases area; a refusal changes nothing.
+The allowed transitions are data (:data:`TRANSITIONS`) and the dispatcher cases use too
+(:class:`~lendguard.kit.statemachine.StateMachine`) refuses any pair it does not list; a
+refusal changes nothing.
 
 Clocks (``support/policies/<jurisdiction>.yaml``, read with the shared policy loader): the day of
 receipt is day 0, counted in the jurisdiction's local date; a complaint is overdue once its due
@@ -40,16 +41,16 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import ColumnElement, Connection, Engine, func, insert, select
 
-from lendguard.auth import audit
 from lendguard.auth.service import Principal, Role, Scope
-from lendguard.conduct.policy import NoPolicyInForce, Policy, PolicyError, load_policy
-from lendguard.db import update_revision
+from lendguard.changes import ChangeTrail
 from lendguard.errors import Conflict, FieldError, NotFound, ValidationFailed
 from lendguard.kit.bounds import BoundedDatetime
 from lendguard.kit.calendars import working_days_after
 from lendguard.kit.ids import new_id
+from lendguard.kit.statemachine import StateMachine
 from lendguard.kit.validation import validated
 from lendguard.models.support import Complaint, ComplaintEvent, ComplaintExtension
+from lendguard.policies import NoPolicyInForce, Policy, PolicyError, load_policy
 from lendguard.support.taxonomy import ComplaintClassifier, Taxonomy, load_taxonomy
 
 POLICY_KIND = "support"
@@ -68,6 +69,17 @@ CHANNELS = (
 REGULATOR_CHANNELS = frozenset({"regulator_referral", "cfpb_portal"})
 APPROVER_LEVELS = ("staff", "supervisor", "manager", "senior", "executive")
 SYSTEM = "system"
+# A change to a complaint: the row (compare-and-set on revision), its timeline, the audit trail.
+TRAIL = ChangeTrail(
+    key=Complaint.id,
+    action="complaint",
+    conflict=lambda complaint_id: Conflict(
+        f"complaint '{complaint_id}' was changed by someone else; reload it"
+    ),
+    timeline=ComplaintEvent,
+    timeline_key="complaint_id",
+    target_prefix="complaint:",
+)
 
 
 # -- the state machine -----------------------------------------------------------------------------
@@ -116,27 +128,11 @@ class ConflictOfInterest(Conflict):
     title = "Conflict of interest"
 
 
-def allowed_from(state: ComplaintState) -> list[ComplaintState]:
-    return [to for (frm, to) in TRANSITIONS if frm == state]
-
-
-def dispatch(current: str, target: str) -> str:
-    """The verb of ``current → target``, or :class:`InvalidTransition` (nothing changes)."""
-    try:
-        frm, to = S(current), S(target)
-    except ValueError:
-        raise InvalidTransition(
-            f"unknown complaint state '{target}'",
-            errors=[FieldError("to", f"one of {[s.value for s in S]}")],
-        ) from None
-    verb = TRANSITIONS.get((frm, to))
-    if verb is None:
-        allowed = [s.value for s in allowed_from(frm)]
-        raise InvalidTransition(
-            f"a complaint in '{frm.value}' cannot move to '{to.value}'; allowed: {allowed}",
-            errors=[FieldError("to", f"allowed from {frm.value}: {allowed}")],
-        )
-    return verb
+MACHINE = StateMachine("complaint", ComplaintState, TRANSITIONS, InvalidTransition)
+# The states a complaint may move to from a state, in table order (what the console offers).
+allowed_from = MACHINE.allowed_from
+# The verb of ``current → target``, or InvalidTransition (nothing changes).
+dispatch = MACHINE.dispatch
 
 
 # -- clocks ----------------------------------------------------------------------------------------
@@ -767,8 +763,7 @@ class ComplaintService:
                 "due_day": status["due_day"],
                 "pii_masked": len(entities),
             }
-            self._event(conn, complaint_id, actor, "received", detail, now)
-            audit.record(conn, actor, "complaint.received", f"complaint:{complaint_id}", ip, detail)
+            TRAIL.record(conn, complaint_id, actor, ip, "received", detail, now)
         return self.get(complaint_id, now)
 
     # -- reading ---------------------------------------------------------------------------------
@@ -1237,26 +1232,6 @@ class ComplaintService:
             raise NotFound(f"complaint '{complaint_id}' does not exist")
         return SimpleNamespace(**row._mapping)
 
-    @staticmethod
-    def _event(
-        conn: Connection,
-        complaint_id: str,
-        actor: str,
-        kind: str,
-        detail: dict[str, Any],
-        at: datetime | None = None,
-    ) -> None:
-        conn.execute(
-            insert(ComplaintEvent),
-            {
-                "complaint_id": complaint_id,
-                "at": at or datetime.now(UTC),
-                "actor": actor,
-                "kind": kind,
-                "detail": detail,
-            },
-        )
-
     def _change(
         self,
         conn: Connection,
@@ -1268,20 +1243,11 @@ class ComplaintService:
         now: datetime | None = None,
         **values: Any,
     ) -> None:
-        """One change: the row (compare-and-set on revision), the timeline, the audit trail,
-        in the caller's transaction."""
+        """One change (:data:`TRAIL`: the row, the timeline, the audit trail, in the caller's
+        transaction), with the escalation score the changed complaint now has."""
         now = now or datetime.now(UTC)
         after = SimpleNamespace(**{**vars(row), **values})
         warning = self._view(after, now)["escalation"]
-        conflict = Conflict(f"complaint '{row.id}' was changed by someone else; reload it")
-        update_revision(
-            conn,
-            Complaint.id,
-            row,
-            conflict,
-            now,
-            **values,
-            escalation_score=warning["score"],
+        TRAIL.change(
+            conn, row, actor, ip, kind, detail, now, **values, escalation_score=warning["score"]
         )
-        self._event(conn, row.id, actor, kind, detail, now)
-        audit.record(conn, actor, f"complaint.{kind}", f"complaint:{row.id}", ip, detail)

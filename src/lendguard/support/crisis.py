@@ -18,7 +18,7 @@ from datetime import date
 from functools import lru_cache
 from typing import Any
 
-from lendguard.conduct.policy import NoPolicyInForce, PolicyError, load_policy
+from lendguard.policies import NoPolicyInForce, PolicyError, load_policy
 
 POLICY_KIND = "support"
 CRISIS_CASE_TYPE = "crisis"

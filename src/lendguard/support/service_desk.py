@@ -50,12 +50,12 @@ from sqlalchemy import Connection, Engine, and_, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from lendguard.auth import audit
-from lendguard.conduct.policy import NoPolicyInForce, PolicyError, load_policy
 from lendguard.db import update_revision
 from lendguard.errors import Conflict, FieldError, NotFound, ValidationFailed
 from lendguard.kit.bounds import Instant
 from lendguard.kit.validation import validated
 from lendguard.models.support import ServiceContact, ServiceSurvey
+from lendguard.policies import NoPolicyInForce, PolicyError, load_policy
 
 POLICY_KIND = "support"
 JURISDICTIONS = ("CN", "US", "UK")

@@ -2,8 +2,10 @@
 
 The requirements notes (``requirements-conduct.md``) ask that no hour, count, cap or day is
 hard-coded: each lives in a policy table with an effective-date range and a source, and tests
-pin both the rule and the date it applies to. This module is that table, kept generic so any
-area can use it (``load_policy(kind="conduct", ...)`` here, ``kind="lending"`` elsewhere).
+pin both the rule and the date it applies to. This module is that table. It sits at the top
+of the package, below the areas, because every area reads its own policy files through it
+(``load_policy(kind="conduct", ...)``, ``kind="lending"``, ``"support"``, ``"privacy"``) and
+none of them should have to import another area to do so.
 
 File layout: ``lendguard/<kind>/policies/<jurisdiction>.yaml`` shipped in the package. A
 deployment overrides a file, without a code change, by putting its own copy at

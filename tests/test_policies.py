@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lendguard.conduct.contacts import normalise_contact
-from lendguard.conduct.policy import (
+from lendguard.policies import (
     CONFIDENCE_TAGS,
     NoPolicyInForce,
     PolicyError,

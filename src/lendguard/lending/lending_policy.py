@@ -15,7 +15,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from lendguard.conduct.policy import Policy, load_policy
+from lendguard.policies import Policy, load_policy
 
 
 @lru_cache(maxsize=1)

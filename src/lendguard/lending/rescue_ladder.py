@@ -21,12 +21,12 @@ from typing import Any
 import structlog
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
-from lendguard.conduct.policy import NoPolicyInForce, PolicyError, load_policy
-from lendguard.conduct.rescue import Flag, FlagStore
+from lendguard.conduct.rescue_flags import Flag, FlagStore
 from lendguard.errors import Conflict, FieldError, NotFound, ValidationFailed
 from lendguard.kit.ids import new_id
 from lendguard.lending.hardship import HardshipRequest, PlanError, quote
 from lendguard.models.lending import HardshipPlan, RescueStep
+from lendguard.policies import NoPolicyInForce, PolicyError, load_policy
 
 log = structlog.get_logger(__name__)
 
