@@ -23,7 +23,7 @@ from lendguard.db import make_engine, upgrade
 from lendguard.decisions.service import DecisionService
 from lendguard.decisions.state import MemoryStateStore, RedisStateStore, StateStore
 from lendguard.errors import LendGuardError, RateLimited
-from lendguard.lending.rescue import RescueService
+from lendguard.lending.rescue_ladder import RescueService
 from lendguard.logging import configure_logging
 from lendguard.privacy.consent import ConsentLedger
 from lendguard.privacy.requests import RequestService
