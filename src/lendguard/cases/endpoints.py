@@ -1,25 +1,47 @@
-"""HTTP endpoints of the cases area: the queue, case work, lists and snoozes, the audit trail."""
+"""HTTP endpoints of the cases area: the queue, case work, lists and snoozes, the audit trail,
+console users, and the model-monitoring checks that open cases.
+
+Bodies are typed (:func:`~lendguard.web.body.json_body`: read with the size limit on the event
+loop, validated before the route runs) and every route is a plain ``def``: FastAPI runs it on a
+worker thread, so the database work and the argon2 hash stay off the loop. Services come in
+through the providers below, never from ``request.app.state`` inside a route."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 
 from lendguard.auth import audit
 from lendguard.auth.dependencies import client_ip, require, require_for
+from lendguard.auth.schemas import AuditPage, UserCreate, UserCreated, UserList
 from lendguard.auth.service import Principal, Scope
+from lendguard.auth.users import UserService
 from lendguard.cases.flow import CaseState
-from lendguard.cases.service import OUTREACH_OUTCOMES, CaseService
-from lendguard.decisions.policy import LIST_FIELDS
+from lendguard.cases.schemas import (
+    AssignBody,
+    CaseDetail,
+    CasePage,
+    Created,
+    ListEntryBody,
+    Lists,
+    NextCase,
+    NoteBody,
+    OutreachBody,
+    StabilityCheck,
+    StabilityReport,
+    SuppressionBody,
+    SweepResult,
+    TransitionBody,
+)
+from lendguard.cases.service import CaseService
+from lendguard.config import Settings
+from lendguard.decisions.service import DecisionService
 from lendguard.errors import FieldError, ValidationFailed
-from lendguard.kit.bounds import BoundedDatetime
 from lendguard.kit.params import Offset, OptionalRowQuery, RowNumber
-from lendguard.kit.validation import validated
-from lendguard.web.body import read_json
+from lendguard.web.body import json_body
+from lendguard.web.openapi import problem_response, problems
 
 router = APIRouter(prefix="/v1")
 
@@ -32,57 +54,98 @@ CaseWorker = Annotated[Principal, Depends(require_for(Scope.cases_write, "anti_f
 ListWriter = Annotated[Principal, Depends(require(Scope.lists_write))]
 AuditReader = Annotated[Principal, Depends(require(Scope.audit_read))]
 Admin = Annotated[Principal, Depends(require(Scope.admin))]
+ModelsReader = Annotated[Principal, Depends(require(Scope.rules_write))]
+ModelsApprover = Annotated[Principal, Depends(require(Scope.rules_approve))]
 
 
-def _cases(request: Request) -> CaseService:
+# -- services --------------------------------------------------------------------------------------
+
+
+def case_service(request: Request) -> CaseService:
     return request.app.state.services.cases
 
 
-@router.get("/cases", tags=["cases"], summary="Open cases, riskiest and longest waiting first")
+def decision_service(request: Request) -> DecisionService:
+    """The lists and snoozes and the model registry live in the decision service."""
+    return request.app.state.services.decisions
+
+
+def user_service(request: Request) -> UserService:
+    return request.app.state.services.users
+
+
+def settings(request: Request) -> Settings:
+    return request.app.state.services.settings
+
+
+Cases = Annotated[CaseService, Depends(case_service)]
+Decisions = Annotated[DecisionService, Depends(decision_service)]
+Users = Annotated[UserService, Depends(user_service)]
+Config = Annotated[Settings, Depends(settings)]
+
+# A case that changed under the request (another analyst, or a stale ``revision``), or a move
+# the state machine does not allow from the current state.
+CONFLICT = problems(409)
+
+
+# -- the queue and case work -----------------------------------------------------------------------
+
+
+@router.get(
+    "/cases",
+    tags=["cases"],
+    summary="Open cases, riskiest and longest waiting first",
+    response_model=CasePage,
+)
 def list_cases(
-    request: Request,
+    cases: Cases,
     _: CaseReader,
-    state: Annotated[list[str] | None, Query()] = None,
-    assignee: str | None = None,
+    state: Annotated[
+        list[CaseState] | None, Query(description="the states to list (default: every open one)")
+    ] = None,
+    assignee: Annotated[str | None, Query(max_length=160)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Offset = 0,
-) -> Any:
-    return _cases(request).queue(limit, offset, state, assignee)
+) -> object:
+    states = [s.value for s in state] if state else None
+    return cases.queue(limit, offset, states, assignee)
 
 
 @router.post(
     "/cases/next",
     tags=["cases"],
     summary="Take the next case: assigns the riskiest waiting new case to the caller",
+    response_model=NextCase,
+    response_model_exclude_unset=True,
+    responses=CONFLICT,
 )
-def next_case(request: Request, principal: CaseWorker) -> Any:
-    case = _cases(request).next_case(principal.actor, client_ip(request))
-    return {"case": case}
+def next_case(request: Request, cases: Cases, principal: CaseWorker) -> object:
+    return {"case": cases.next_case(principal.actor, client_ip(request))}
 
 
-@router.post("/cases/sweep", tags=["cases"], summary="File interventions that have no case yet")
-def sweep(request: Request, principal: Admin) -> Any:
-    filed = _cases(request).sweep()
+@router.post(
+    "/cases/sweep",
+    tags=["cases"],
+    summary="File interventions that have no case yet",
+    response_model=SweepResult,
+)
+def sweep(request: Request, cases: Cases, principal: Admin) -> object:
+    filed = cases.sweep()
     audit.record_now(
-        _cases(request).db,
-        principal.actor,
-        "cases.sweep",
-        "cases",
-        client_ip(request),
-        {"filed": filed},
+        cases.db, principal.actor, "cases.sweep", "cases", client_ip(request), {"filed": filed}
     )
     return {"filed": filed}
 
 
-@router.get("/cases/{case_id}", tags=["cases"])
-def get_case(case_id: str, request: Request, _: CaseReader) -> Any:
-    return _cases(request).get(case_id)
-
-
-class TransitionBody(BaseModel):
-    to: str = Field(min_length=1, description="target state")
-    note: str = Field(default="", max_length=4000)
-    revision: int | None = Field(default=None, description="refuse if the case changed since")
+@router.get(
+    "/cases/{case_id}",
+    tags=["cases"],
+    summary="One case: its decisions, timeline, calls, webhooks and call script",
+    response_model=CaseDetail,
+    response_model_exclude_unset=True,
+)
+def get_case(case_id: str, cases: Cases, _: CaseReader) -> object:
+    return cases.get(case_id)
 
 
 @router.post(
@@ -90,129 +153,140 @@ class TransitionBody(BaseModel):
     tags=["cases"],
     summary="Move a case to a new state (resolved_legit: a note always; above the release "
     "policy amount a second person, 202 while the release is proposed)",
+    response_model=CaseDetail,
+    response_model_exclude_unset=True,
+    responses={
+        202: {
+            "model": CaseDetail,
+            "description": "A release above the policy amount was proposed: the case is "
+            "unchanged but for its release_proposal; a different principal must send the "
+            "same request to resolve it",
+        },
+        403: problem_response(
+            403, "The caller lacks the scope, or proposed this release and cannot approve it"
+        ),
+        **CONFLICT,
+    },
 )
-async def transition(
-    case_id: str, request: Request, response: Response, principal: CaseWorker
-) -> Any:
+def transition(
+    case_id: str,
+    principal: CaseWorker,
+    body: Annotated[TransitionBody, json_body(TransitionBody, "invalid transition")],
+    request: Request,
+    response: Response,
+    cases: Cases,
+) -> object:
     """200 with the case once it moved. ``resolved_legit`` above the release policy amount is
     maker–checker: the first request records the proposal and answers 202 Accepted with the
     case unchanged (its ``release_proposal`` filled in); the same request from a different
     principal resolves it; the proposer again gets 403."""
-    body = validated(TransitionBody, await read_json(request), "invalid transition")
-    case = await run_in_threadpool(
-        _cases(request).transition,
-        case_id,
-        body.to,
-        principal.actor,
-        body.note,
-        body.revision,
-        client_ip(request),
+    target = body.to.value
+    case = cases.transition(
+        case_id, target, principal.actor, body.note, body.revision, client_ip(request)
     )
-    if body.to == CaseState.resolved_legit.value and case["state"] != body.to:
+    if body.to == CaseState.resolved_legit and case["state"] != target:
         response.status_code = 202
     return case
-
-
-class AssignBody(BaseModel):
-    # Required, so that ``{}`` is refused rather than read as "unassign"; null unassigns.
-    assignee: str | None = Field(
-        max_length=160,
-        description="a console user who can work cases ('user:NAME' or 'NAME'); null unassigns",
-    )
 
 
 @router.post(
     "/cases/{case_id}/assign",
     tags=["cases"],
     summary="Assign to an existing, active console user who can work cases; null unassigns",
+    response_model=CaseDetail,
+    response_model_exclude_unset=True,
+    responses=CONFLICT,
 )
-async def assign(case_id: str, request: Request, principal: CaseWorker) -> Any:
-    body = validated(AssignBody, await read_json(request), "invalid assignment")
-    return await run_in_threadpool(
-        _cases(request).assign, case_id, body.assignee, principal.actor, client_ip(request)
-    )
+def assign(
+    case_id: str,
+    principal: CaseWorker,
+    body: Annotated[AssignBody, json_body(AssignBody, "invalid assignment")],
+    request: Request,
+    cases: Cases,
+) -> object:
+    return cases.assign(case_id, body.assignee, principal.actor, client_ip(request))
 
 
-class NoteBody(BaseModel):
-    text: str = Field(min_length=1, max_length=4000)
-
-
-@router.post("/cases/{case_id}/notes", tags=["cases"])
-async def add_note(case_id: str, request: Request, principal: CaseWorker) -> Any:
-    body = validated(NoteBody, await read_json(request), "invalid note")
-    return await run_in_threadpool(
-        _cases(request).add_note, case_id, body.text, principal.actor, client_ip(request)
-    )
-
-
-class OutreachBody(BaseModel):
-    outcome: Literal["confirmed_scam", "insisted", "unreachable"] = Field(
-        description=f"one of {OUTREACH_OUTCOMES}"
-    )
-    notes: str = Field(default="", max_length=4000)
+@router.post(
+    "/cases/{case_id}/notes",
+    tags=["cases"],
+    summary="Add a note to the case's timeline (personal information masked)",
+    response_model=CaseDetail,
+    response_model_exclude_unset=True,
+    responses=CONFLICT,
+)
+def add_note(
+    case_id: str,
+    principal: CaseWorker,
+    body: Annotated[NoteBody, json_body(NoteBody, "invalid note")],
+    request: Request,
+    cases: Cases,
+) -> object:
+    return cases.add_note(case_id, body.text, principal.actor, client_ip(request))
 
 
 @router.post(
     "/cases/{case_id}/outreach/{task_id}",
     tags=["cases"],
     summary="Record a callback's outcome (the customer confirmed the scam, insisted, unreachable)",
+    response_model=CaseDetail,
+    response_model_exclude_unset=True,
+    responses=CONFLICT,
 )
-async def record_outreach(
-    case_id: str, task_id: RowNumber, request: Request, principal: CaseWorker
-) -> Any:
-    body = validated(OutreachBody, await read_json(request), "invalid outreach outcome")
-    return await run_in_threadpool(
-        _cases(request).record_outreach,
-        case_id,
-        task_id,
-        body.outcome,
-        body.notes,
-        principal.actor,
-        client_ip(request),
+def record_outreach(
+    case_id: str,
+    task_id: RowNumber,
+    principal: CaseWorker,
+    body: Annotated[OutreachBody, json_body(OutreachBody, "invalid outreach outcome")],
+    request: Request,
+    cases: Cases,
+) -> object:
+    return cases.record_outreach(
+        case_id, task_id, body.outcome, body.notes, principal.actor, client_ip(request)
     )
 
 
 # -- model monitoring ------------------------------------------------------------------------------
-
-ModelsReader = Annotated[Principal, Depends(require(Scope.rules_write))]
-ModelsApprover = Annotated[Principal, Depends(require(Scope.rules_approve))]
 
 
 @router.get(
     "/models/{version}/stability",
     tags=["models"],
     summary="Daily population stability of the live score against the model card's reference",
+    response_model=StabilityReport,
+    responses=problems(409),
 )
 def score_stability(
     version: RowNumber,
-    request: Request,
+    decisions: Decisions,
+    config: Config,
     _: ModelsReader,
     days: Annotated[int, Query(ge=1, le=90)] = 7,
     threshold: Annotated[float | None, Query(gt=0)] = None,
-) -> Any:
-    services = request.app.state.services
-    limit = threshold or services.settings.psi_alert_threshold
-    return services.decisions.score_stability(version, days, limit)
+) -> object:
+    return decisions.score_stability(version, days, threshold or config.psi_alert_threshold)
 
 
 @router.post(
     "/models/{version}/stability/check",
     tags=["models"],
     summary="Check the live score's stability; each alert opens (or joins) a model_drift case",
+    response_model=StabilityCheck,
+    responses=problems(409),
 )
 def check_stability(
     version: RowNumber,
     request: Request,
+    decisions: Decisions,
+    cases: Cases,
+    config: Config,
     principal: ModelsApprover,
     days: Annotated[int, Query(ge=1, le=90)] = 7,
-) -> Any:
-    services = request.app.state.services
-    report = services.decisions.score_stability(
-        version, days, services.settings.psi_alert_threshold
-    )
-    cases = sorted(
+) -> object:
+    report = decisions.score_stability(version, days, config.psi_alert_threshold)
+    opened = sorted(
         {
-            services.cases.raise_alert(
+            cases.raise_alert(
                 f"model:{version}",
                 "model_drift",
                 {"model_version": version, **alert, "threshold": report["threshold"]},
@@ -221,82 +295,79 @@ def check_stability(
         }
     )
     audit.record_now(
-        services.decisions.db,
+        cases.db,
         principal.actor,
         "models.stability_check",
         f"model:{version}",
         client_ip(request),
         {"alerts": len(report["alerts"])},
     )
-    return {**report, "cases": cases}
+    return {**report, "cases": opened}
 
 
 # -- lists and snoozes -----------------------------------------------------------------------------
 
 
-class ListEntryBody(BaseModel):
-    list_type: Literal["allow", "deny"]
-    field: Literal["customer", "device", "payee", "ip", "card"] = Field(
-        description=f"one of {LIST_FIELDS}"
-    )
-    value: str = Field(min_length=1, max_length=128)
-    reason: str = Field(min_length=1, max_length=2000)
-    expires_at: BoundedDatetime | None = None
-
-
-class SuppressionBody(BaseModel):
-    customer_id: str = Field(min_length=1, max_length=128)
-    rule_id: str = Field(min_length=1, max_length=64)
-    until: BoundedDatetime
-    reason: str = Field(min_length=1, max_length=2000)
-
-
-def _aware(moment: datetime | None, field: str) -> datetime | None:
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        raise ValidationFailed(
-            "a time zone is required", errors=[FieldError(field, "needs a UTC offset")]
-        )
-    if moment <= datetime.now(UTC):
+def _future(moment: datetime | None, field: str) -> datetime | None:
+    """An expiry or snooze end in the past would be over before it started."""
+    if moment is not None and moment <= datetime.now(UTC):
         raise ValidationFailed("must be in the future", errors=[FieldError(field, "in the past")])
     return moment
 
 
-@router.get("/lists", tags=["lists"], summary="Allow and deny lists, and rule snoozes")
-def get_lists(request: Request, _: CaseReader) -> Any:
-    return request.app.state.services.decisions.list_rows()
+@router.get(
+    "/lists", tags=["lists"], summary="Allow and deny lists, and rule snoozes", response_model=Lists
+)
+def get_lists(decisions: Decisions, _: CaseReader) -> object:
+    return decisions.list_rows()
 
 
-@router.post("/lists", tags=["lists"], status_code=201, summary="Add an allow- or deny-list entry")
-async def add_list_entry(request: Request, principal: ListWriter) -> Any:
-    body = validated(ListEntryBody, await read_json(request), "invalid list entry")
-    expires = _aware(body.expires_at, "expires_at")
-    decisions = request.app.state.services.decisions
+@router.post(
+    "/lists",
+    tags=["lists"],
+    status_code=201,
+    summary="Add an allow- or deny-list entry",
+    response_model=Created,
+)
+def add_list_entry(
+    principal: ListWriter,
+    body: Annotated[ListEntryBody, json_body(ListEntryBody, "invalid list entry")],
+    request: Request,
+    decisions: Decisions,
+    cases: Cases,
+) -> object:
+    expires = _future(body.expires_at, "expires_at")
+    entry_id = decisions.add_list_entry(
+        body.list_type, body.field, body.value, body.reason, principal.actor, expires
+    )
+    audit.record_now(
+        cases.db,
+        principal.actor,
+        "lists.add",
+        f"list_entry:{entry_id}",
+        client_ip(request),
+        {"list_type": body.list_type, "field": body.field, "reason": body.reason},
+    )
+    return {"id": entry_id}
 
-    def add() -> Any:
-        entry_id = decisions.add_list_entry(
-            body.list_type, body.field, body.value, body.reason, principal.actor, expires
-        )
-        audit.record_now(
-            decisions.db,
-            principal.actor,
-            "lists.add",
-            f"list_entry:{entry_id}",
-            client_ip(request),
-            {"list_type": body.list_type, "field": body.field, "reason": body.reason},
-        )
-        return {"id": entry_id}
 
-    return await run_in_threadpool(add)
-
-
-@router.delete("/lists/{entry_id}", tags=["lists"], status_code=204)
-def remove_list_entry(entry_id: RowNumber, request: Request, principal: ListWriter) -> None:
-    decisions = request.app.state.services.decisions
+@router.delete(
+    "/lists/{entry_id}",
+    tags=["lists"],
+    status_code=204,
+    response_class=Response,
+    summary="Remove an allow- or deny-list entry",
+)
+def remove_list_entry(
+    entry_id: RowNumber,
+    request: Request,
+    decisions: Decisions,
+    cases: Cases,
+    principal: ListWriter,
+) -> None:
     decisions.remove_list_entry(entry_id)
     audit.record_now(
-        decisions.db, principal.actor, "lists.remove", f"list_entry:{entry_id}", client_ip(request)
+        cases.db, principal.actor, "lists.remove", f"list_entry:{entry_id}", client_ip(request)
     )
 
 
@@ -305,37 +376,48 @@ def remove_list_entry(entry_id: RowNumber, request: Request, principal: ListWrit
     tags=["lists"],
     status_code=201,
     summary="Snooze rule R for customer C until T",
+    response_model=Created,
 )
-async def add_suppression(request: Request, principal: ListWriter) -> Any:
-    body = validated(SuppressionBody, await read_json(request), "invalid suppression")
-    until = _aware(body.until, "until")
-    assert until is not None
-    decisions = request.app.state.services.decisions
+def add_suppression(
+    principal: ListWriter,
+    body: Annotated[SuppressionBody, json_body(SuppressionBody, "invalid suppression")],
+    request: Request,
+    decisions: Decisions,
+    cases: Cases,
+) -> object:
+    until = body.until
+    _future(until, "until")
+    suppression_id = decisions.add_suppression(
+        body.customer_id, body.rule_id, until, body.reason, principal.actor
+    )
+    audit.record_now(
+        cases.db,
+        principal.actor,
+        "suppressions.add",
+        f"suppression:{suppression_id}",
+        client_ip(request),
+        {"rule_id": body.rule_id, "until": until.isoformat(), "reason": body.reason},
+    )
+    return {"id": suppression_id}
 
-    def add() -> Any:
-        assert until is not None
-        suppression_id = decisions.add_suppression(
-            body.customer_id, body.rule_id, until, body.reason, principal.actor
-        )
-        audit.record_now(
-            decisions.db,
-            principal.actor,
-            "suppressions.add",
-            f"suppression:{suppression_id}",
-            client_ip(request),
-            {"rule_id": body.rule_id, "until": until.isoformat(), "reason": body.reason},
-        )
-        return {"id": suppression_id}
 
-    return await run_in_threadpool(add)
-
-
-@router.delete("/suppressions/{suppression_id}", tags=["lists"], status_code=204)
-def remove_suppression(suppression_id: RowNumber, request: Request, principal: ListWriter) -> None:
-    decisions = request.app.state.services.decisions
+@router.delete(
+    "/suppressions/{suppression_id}",
+    tags=["lists"],
+    status_code=204,
+    response_class=Response,
+    summary="Lift a rule snooze",
+)
+def remove_suppression(
+    suppression_id: RowNumber,
+    request: Request,
+    decisions: Decisions,
+    cases: Cases,
+    principal: ListWriter,
+) -> None:
     decisions.remove_suppression(suppression_id)
     audit.record_now(
-        decisions.db,
+        cases.db,
         principal.actor,
         "suppressions.remove",
         f"suppression:{suppression_id}",
@@ -346,47 +428,54 @@ def remove_suppression(suppression_id: RowNumber, request: Request, principal: L
 # -- audit and users -------------------------------------------------------------------------------
 
 
-@router.get("/audit", tags=["audit"], summary="Who did what, when, from where (newest first)")
+@router.get(
+    "/audit",
+    tags=["audit"],
+    summary="Who did what, when, from where (newest first)",
+    response_model=AuditPage,
+)
 def get_audit(
-    request: Request,
+    cases: Cases,
     _: AuditReader,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-    actor: str | None = None,
+    actor: Annotated[str | None, Query(max_length=160)] = None,
     before_id: OptionalRowQuery = None,
-) -> Any:
-    return {
-        "entries": audit.entries(request.app.state.services.decisions.db, limit, actor, before_id)
-    }
+) -> object:
+    return {"entries": audit.entries(cases.db, limit, actor, before_id)}
 
 
-class UserBody(BaseModel):
-    username: str = Field(min_length=1, max_length=64)
-    password: str = Field(min_length=1, max_length=256)
-    role: Literal["analyst", "approver", "officer", "admin"]
-    locale: Literal["zh-CN", "en"] = "zh-CN"
+@router.post(
+    "/users",
+    tags=["users"],
+    status_code=201,
+    summary="Create a console user (admin)",
+    response_model=UserCreated,
+    responses=problems(409),
+)
+def create_user(
+    principal: Admin,
+    body: Annotated[UserCreate, json_body(UserCreate, "invalid user")],
+    request: Request,
+    users: Users,
+) -> object:
+    # The argon2 hash of the new password: tens of milliseconds of CPU, on this worker thread.
+    user_id = users.create(body.username, body.password, body.role, body.locale)
+    audit.record_now(
+        users.db,
+        principal.actor,
+        "users.create",
+        f"user:{body.username}",
+        client_ip(request),
+        {"role": body.role},
+    )
+    return {"id": user_id, "username": body.username, "role": body.role}
 
 
-@router.post("/users", tags=["users"], status_code=201, summary="Create a console user (admin)")
-async def create_user(request: Request, principal: Admin) -> Any:
-    body = validated(UserBody, await read_json(request), "invalid user")
-    services = request.app.state.services
-
-    def create() -> Any:
-        # The argon2 hash of the new password: tens of milliseconds of CPU.
-        user_id = services.users.create(body.username, body.password, body.role, body.locale)
-        audit.record_now(
-            services.decisions.db,
-            principal.actor,
-            "users.create",
-            f"user:{body.username}",
-            client_ip(request),
-            {"role": body.role},
-        )
-        return {"id": user_id, "username": body.username, "role": body.role}
-
-    return await run_in_threadpool(create)
-
-
-@router.get("/users", tags=["users"])
-def list_users(request: Request, _: Admin) -> Any:
-    return {"users": request.app.state.services.users.list()}
+@router.get(
+    "/users",
+    tags=["users"],
+    summary="Every console user with their role and lock-out state (admin)",
+    response_model=UserList,
+)
+def list_users(users: Users, _: Admin) -> object:
+    return {"users": users.list()}
