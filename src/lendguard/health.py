@@ -8,10 +8,11 @@ take the service out of rotation."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from lendguard.kit.calendars import calendar_status
@@ -20,12 +21,56 @@ from lendguard.web.responses import JSONResponse
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
+class Liveness(BaseModel):
+    status: Literal["ok"]
+
+
+class CalendarCoverage(BaseModel):
+    """A jurisdiction's working-day calendar: the years it covers and those it lacks."""
+
+    covered_years: list[int]
+    missing_years: list[int] = Field(
+        description="This year, next year and any year a clock counted with the fallback, "
+        "when the calendar lacks it (add them; not a reason to leave rotation)"
+    )
+    fallback: Literal["weekdays", "every day"] = Field(
+        description="What counts as a working day in a missing year"
+    )
+
+
+class Readiness(BaseModel):
+    """Whether this instance can decide: a 200 when every check is ok, else a 503 with the
+    same body naming what is down."""
+
+    status: Literal["ready", "not ready"]
+    checks: dict[str, str] = Field(
+        description="database, redis (with a shared state store) and ruleset: 'ok', "
+        "'missing' or 'error: <kind>'"
+    )
+    down: list[str] = Field(description="The checks that are not ok, sorted")
+    ruleset_version: int | None
+    calendars: dict[str, CalendarCoverage] = Field(description="Per jurisdiction (lower-case code)")
+
+
+_NOT_READY = {
+    503: {
+        "description": "Not ready: the body names the checks that are down",
+        "model": Readiness,
+    }
+}
+
+
+@router.get("/healthz", summary="Liveness: the process answers", response_model=Liveness)
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    summary="Readiness: the database, the state store and a rule set are there",
+    response_model=Readiness,
+    responses=_NOT_READY,
+)
 def readyz(request: Request) -> Any:
     services = request.app.state.services
     checks: dict[str, str] = {}

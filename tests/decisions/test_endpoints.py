@@ -594,6 +594,30 @@ class TestRuleSets:
         listing = app_client.client.get("/v1/rulesets", headers=app_client.admin).json()
         assert len(listing["rulesets"]) == 1
 
+    @pytest.mark.parametrize("content_type", ["application/yaml", "application/json"])
+    def test_a_character_yaml_does_not_allow_is_refused_with_its_position(
+        self, app_client: Api, content_type: str
+    ) -> None:
+        # U+0098 (a C1 control) passes the edge guard but no YAML reader accepts it: it was a
+        # 500 from inside the YAML reader.
+        source = "name: strict\nrules: [\u0098]\n"
+        response = app_client.client.post(
+            "/v1/rulesets/validate",
+            content=source.encode() if content_type == "application/yaml" else None,
+            json={"source": source} if content_type == "application/json" else None,
+            headers={**app_client.admin, "content-type": content_type},
+        )
+        body = assert_problem(response, 422, "upload.yaml:2:9")
+        assert "U+0098" in body["errors"][0]["message"]
+
+    def test_an_unknown_upload_field_is_refused(self, app_client: Api) -> None:
+        response = app_client.client.post(
+            "/v1/rulesets/validate",
+            json={"source": CUSTOM_RULES, "filename": "mine.yaml"},
+            headers=app_client.admin,
+        )
+        assert_problem(response, 422, "filename")
+
 
 class TestReadingDecisions:
     def test_get_decision(self, app_client: Api) -> None:

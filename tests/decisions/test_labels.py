@@ -110,3 +110,41 @@ class TestLabelsEndpoint:
         response = app_client.client.post("/v1/labels", json={"x": 1}, headers=app_client.admin)
         assert response.status_code == 422
         assert response.json()["errors"][0]["field"] == "labels"
+
+    @pytest.mark.parametrize(
+        ("label", "field"),
+        [
+            pytest.param({"event_id": "e-1", "label": 2}, "labels.0.label", id="label-2"),
+            pytest.param({"event_id": "e-1", "label": True}, "labels.0.label", id="boolean"),
+            pytest.param({"event_id": "", "label": 1}, "labels.0.event_id", id="blank-id"),
+            pytest.param({"label": 1}, "labels.0.event_id", id="no-id"),
+            pytest.param({"event_id": "e-1", "label": 1, "why": "x"}, "labels.0.why", id="extra"),
+        ],
+    )
+    def test_a_malformed_label_refuses_the_request_naming_it(
+        self, app_client: Any, label: dict[str, Any], field: str
+    ) -> None:
+        raw = make_event(occurred_at=T0)
+        app_client.decide(raw)
+        good = {"event_id": raw["event_id"], "label": 1}
+        response = app_client.client.post(
+            "/v1/labels", json={"labels": [label, good]}, headers=app_client.admin
+        )
+        assert response.status_code == 422, response.text
+        assert field in [e["field"] for e in response.json()["errors"]]
+        assert app_client.rows("labels") == 0
+
+    def test_an_unknown_event_is_reported_in_place_and_the_others_recorded(
+        self, app_client: Any
+    ) -> None:
+        raw = make_event(occurred_at=T0)
+        app_client.decide(raw)
+        body = {
+            "labels": [{"event_id": "nope", "label": 1}, {"event_id": raw["event_id"], "label": 0}]
+        }
+        response = app_client.client.post("/v1/labels", json=body, headers=app_client.admin)
+        assert response.status_code == 200, response.text
+        first, second = response.json()["labels"]
+        assert first == {"index": 0, "error": "event_id: 'nope' is unknown"}
+        assert set(second) == {"index", "event_id", "label_id"}
+        assert app_client.rows("labels") == 1

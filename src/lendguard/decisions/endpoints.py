@@ -1,65 +1,113 @@
-"""HTTP endpoints of the decisions area: events in, decisions and rule sets out."""
+"""HTTP endpoints of the decisions area: events in, decisions and rule sets out.
+
+Request and response models live in :mod:`lendguard.decisions.schemas`; the OpenAPI contract is
+built from them (``lendguard.web.openapi``)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from lendguard.auth import audit
-from lendguard.auth.dependencies import (
-    authorize,
-    authorize_async,
-    client_ip,
-    require,
-    require_for,
-)
+from lendguard.auth.dependencies import authorize, client_ip, require, require_for
 from lendguard.auth.service import Principal, Scope
 from lendguard.decisions.rules.lint import lint_ruleset
 from lendguard.decisions.rules.loader import RuleSet
-from lendguard.decisions.service import DecisionService
-from lendguard.errors import (
-    FieldError,
-    RuleSetInvalid,
-    ValidationFailed,
+from lendguard.decisions.schemas import (
+    BatchDecisions,
+    ChallengerReport,
+    ChallengerState,
+    CustomerDecisions,
+    Decision,
+    EventBatch,
+    Explanation,
+    LabelResults,
+    LabelsUpload,
+    ModelActivation,
+    ModelList,
+    ModelUpload,
+    RegisteredModel,
+    RuleSetList,
+    RuleSetUpload,
+    RuleSetValidation,
+    RuleSetVersion,
+    ShadowReport,
+    ShadowState,
 )
+from lendguard.decisions.service import DecisionService
+from lendguard.errors import FieldError, RuleSetInvalid, ValidationFailed
 from lendguard.events.parse import parse_event
 from lendguard.kit.params import RowNumber
 from lendguard.kit.validation import validated
-from lendguard.web.body import parse_json, read_body, read_json
-from lendguard.web.openapi import SCOPE_EXTENSION
+from lendguard.web.body import BODY_MODEL_ATTRIBUTE, json_body, parse_json, read_body, read_json
+from lendguard.web.openapi import SCOPE_EXTENSION, problems
 from lendguard.web.responses import JSONResponse
 
 router = APIRouter(prefix="/v1")
-_M = TypeVar("_M", bound=BaseModel)
 
 
-def _service(request: Request) -> DecisionService:
+def decision_service(request: Request) -> DecisionService:
     return request.app.state.services.decisions
 
 
-def _audit(request: Request, principal: Principal, action: str, target: str) -> None:
-    audit.record_now(_service(request).db, principal.actor, action, target, client_ip(request))
+Decisions = Annotated[DecisionService, Depends(decision_service)]
+
+
+def _audit(
+    request: Request, service: DecisionService, principal: Principal, action: str, target: str
+) -> None:
+    audit.record_now(service.db, principal.actor, action, target, client_ip(request))
+
+
+def documents_body(model: type[Any]) -> Any:
+    """A dependency that reads nothing and only documents ``model`` as the route's JSON body
+    (and registers it, with the models it holds, as a component of the contract).
+
+    For a route that reads its body itself: the batch decides each event on its own (an
+    invalid one is refused in its place, the others decided), which one typed body would
+    refuse whole; a rule set may come as YAML text too."""
+
+    async def documented() -> None:
+        return None
+
+    setattr(documented, BODY_MODEL_ATTRIBUTE, model)
+    return Depends(documented)
 
 
 # Decisions, their reasons and the customer's decision history are anti-fraud data (R34).
 DecisionsReader = Annotated[Principal, Depends(require_for(Scope.decisions_read, "anti_fraud"))]
+EventsWriter = Annotated[Principal, Depends(require(Scope.events_write))]
+LabelsWriter = Annotated[Principal, Depends(require(Scope.labels_write))]
 RulesWriter = Annotated[Principal, Depends(require(Scope.rules_write))]
 RulesApprover = Annotated[Principal, Depends(require(Scope.rules_approve))]
+
+
+def _json_body(component: str) -> dict[str, Any]:
+    return {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{component}"}}},
+    }
 
 
 @router.post(
     "/events",
     tags=["events"],
-    summary="Decide one customer event (body: the event contract, see the README)",
-    response_model=None,
-    openapi_extra={SCOPE_EXTENSION: Scope.events_write.value},
+    summary="Decide one customer event",
+    description="The event is decided at once and its decision made durable before the "
+    "answer. The same event sent again returns the original decision; the same `event_id` "
+    "with another body is a 409. Unknown top-level fields are kept in `attributes`.",
+    response_model=Decision,
+    responses=problems(409),
+    # The body is read and parsed by hand (the hot path: no dependency, no second
+    # serialisation); the contract documents it as the Event component (registered by the
+    # batch's body, whose items are events).
+    openapi_extra={SCOPE_EXTENSION: Scope.events_write.value, "requestBody": _json_body("Event")},
 )
 async def post_event(request: Request) -> Response:
     started = time.perf_counter()
@@ -67,30 +115,33 @@ async def post_event(request: Request) -> Response:
     raw = await read_json(request)
     event = parse_event(raw)
     # Returned as a ready response: the decision is plain data, so FastAPI's response-model
-    # validation would only serialise it twice.
-    return JSONResponse(await _service(request).decide_async(event, started=started))
+    # validation would only serialise it twice (a returned Response is not validated).
+    service: DecisionService = request.app.state.services.decisions
+    return JSONResponse(await service.decide_async(event, started=started))
 
 
 @router.post(
     "/events/batch",
     tags=["events"],
     summary="Decide up to 1,000 events in order",
-    response_model=None,
-    openapi_extra={SCOPE_EXTENSION: Scope.events_write.value},
+    description="Each event is checked and decided on its own, in order, and all are written "
+    "in one transaction: an invalid event gets a refusal in its place (not written), the "
+    "others their decisions.",
+    response_model=BatchDecisions,
+    dependencies=[documents_body(EventBatch)],
 )
-async def post_events_batch(request: Request) -> Response:
-    await authorize_async(request, Scope.events_write)
+async def post_events_batch(request: Request, _: EventsWriter, service: Decisions) -> Response:
     body = await read_body(request)
+    limit = request.app.state.services.settings.max_batch_events
     # Parsed, validated and decided on a worker thread: a batch of 1,000 takes long enough
     # (parsing up to a megabyte of JSON included) that single events, decided on the event
     # loop, would otherwise wait for all of it.
-    decided = await run_in_threadpool(_decide_batch, request, body)
+    decided = await run_in_threadpool(_decide_batch, service, body, limit)
     return JSONResponse({"decisions": decided})
 
 
-def _decide_batch(request: Request, body: bytes) -> list[dict[str, Any]]:
+def _decide_batch(service: DecisionService, body: bytes, limit: int) -> list[dict[str, Any]]:
     raw = parse_json(body)
-    limit = request.app.state.services.settings.max_batch_events
     if not isinstance(raw, dict) or not isinstance(raw.get("events"), list):
         raise ValidationFailed(
             'expected {"events": [...]}',
@@ -101,7 +152,7 @@ def _decide_batch(request: Request, body: bytes) -> list[dict[str, Any]]:
             f"at most {limit} events per batch",
             errors=[FieldError("events", f"at most {limit} items")],
         )
-    return _service(request).decide_raw_batch(_Paced(raw["events"]))
+    return service.decide_raw_batch(_Paced(raw["events"]))
 
 
 # A batch is decided on a worker thread, but still under the interpreter lock: a thread that
@@ -121,41 +172,46 @@ class _Paced(list[Any]):
             yield item
 
 
-@router.get("/decisions/{decision_id}", tags=["decisions"])
-def get_decision(decision_id: str, request: Request, _: DecisionsReader) -> Any:
-    return _service(request).get_decision(decision_id)
+@router.get(
+    "/decisions/{decision_id}",
+    tags=["decisions"],
+    summary="One decision, as it was answered",
+    response_model=Decision,
+)
+def get_decision(decision_id: str, service: Decisions, _: DecisionsReader) -> Any:
+    return service.get_decision(decision_id)
 
 
 @router.get(
     "/decisions/{decision_id}/explanation",
     tags=["decisions"],
     summary="A plain-language explanation the customer can read (PIPL Art. 24)",
+    response_model=Explanation,
 )
 def get_explanation(
     decision_id: str,
-    request: Request,
+    service: Decisions,
     _: DecisionsReader,
     locale: Annotated[str, Query(pattern="^(zh-CN|zh|en)$")] = "zh-CN",
 ) -> Any:
-    service = _service(request)
     return service.explain_decision(service.get_decision(decision_id), locale)
 
 
-@router.get("/customers/{customer_id}/decisions", tags=["decisions"])
+@router.get(
+    "/customers/{customer_id}/decisions",
+    tags=["decisions"],
+    summary="A customer's decisions, newest first",
+    response_model=CustomerDecisions,
+)
 def get_customer_decisions(
     customer_id: str,
-    request: Request,
+    service: Decisions,
     _: DecisionsReader,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     before: datetime | None = None,
 ) -> Any:
-    items = _service(request).customer_decisions(customer_id, limit, before)
+    items = service.customer_decisions(customer_id, limit, before)
     return {"customer_id": customer_id, "decisions": items}
-
-
-class RuleSetUpload(BaseModel):
-    source: str = Field(min_length=1, description="The rule set as YAML text")
-    file: str = Field(default="upload.yaml", max_length=200)
 
 
 async def _ruleset_body(request: Request) -> RuleSetUpload:
@@ -163,19 +219,40 @@ async def _ruleset_body(request: Request) -> RuleSetUpload:
     if "yaml" in content_type or content_type.startswith("text/"):
         body = await read_body(request)
         try:
-            return RuleSetUpload(source=body.decode("utf-8"))
+            text = body.decode("utf-8")
         except UnicodeDecodeError:
             raise ValidationFailed(
                 "the rule set must be UTF-8 text", errors=[FieldError("body", "not UTF-8")]
             ) from None
+        return validated(RuleSetUpload, {"source": text}, "invalid upload")
     return validated(RuleSetUpload, await read_json(request), "invalid upload")
 
 
-def _checked_ruleset(request: Request, upload: RuleSetUpload) -> RuleSet:
+# A rule set is YAML: sent as the body itself (``application/yaml``; any ``text/*`` type is
+# read the same way), or inside JSON with the file name its findings are reported against.
+# The YAML is documented as raw bytes (``format: binary``): a client sends the file as it is.
+_RULESET_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/RuleSetUpload"}},
+            "application/yaml": {
+                "schema": {
+                    "type": "string",
+                    "format": "binary",
+                    "description": "The rule set file, UTF-8 YAML",
+                }
+            },
+        },
+    }
+}
+
+
+def _checked_ruleset(service: DecisionService, upload: RuleSetUpload) -> RuleSet:
     """Compile, then lint what a customer would read (``lendguard rules lint``): a rule set
     whose reasons have no customer sentence, or whose texts quote requirement ids, internal
     names or English words in Chinese, is refused whole with the position of each finding."""
-    parsed = _service(request).validate_ruleset(upload.source, upload.file)
+    parsed = service.validate_ruleset(upload.source, upload.file)
     findings = lint_ruleset(parsed, upload.file)
     if findings:
         raise RuleSetInvalid(
@@ -195,11 +272,14 @@ def _checked_ruleset(request: Request, upload: RuleSetUpload) -> RuleSet:
     "/rulesets/validate",
     tags=["rulesets"],
     summary="Validate a rule set (YAML body, or JSON {source}) without storing it",
+    response_model=RuleSetValidation,
+    dependencies=[documents_body(RuleSetUpload)],
+    openapi_extra=_RULESET_BODY,
 )
-async def validate_ruleset(request: Request, _: RulesWriter) -> Any:
+async def validate_ruleset(request: Request, _: RulesWriter, service: Decisions) -> Any:
     upload = await _ruleset_body(request)
     # Parsing, compiling and linting a rule set is CPU work: off the event loop.
-    parsed = await run_in_threadpool(_checked_ruleset, request, upload)
+    parsed = await run_in_threadpool(_checked_ruleset, service, upload)
     return {
         "valid": True,
         "name": parsed.name,
@@ -213,31 +293,41 @@ async def validate_ruleset(request: Request, _: RulesWriter) -> Any:
     tags=["rulesets"],
     status_code=201,
     summary="Upload and validate a rule set; it becomes a new, inactive version",
+    response_model=RuleSetVersion,
+    dependencies=[documents_body(RuleSetUpload)],
+    openapi_extra=_RULESET_BODY,
 )
-async def upload_ruleset(request: Request, principal: RulesWriter) -> Any:
+async def upload_ruleset(request: Request, principal: RulesWriter, service: Decisions) -> Any:
     upload = await _ruleset_body(request)
 
     def store() -> Any:
-        _checked_ruleset(request, upload)
-        result = _service(request).upload_ruleset(upload.source, principal.actor, upload.file)
-        _audit(request, principal, "rulesets.upload", f"ruleset:{result['version']}")
+        _checked_ruleset(service, upload)
+        result = service.upload_ruleset(upload.source, principal.actor, upload.file)
+        _audit(request, service, principal, "rulesets.upload", f"ruleset:{result['version']}")
         return result
 
     return await run_in_threadpool(store)
 
 
-@router.get("/rulesets", tags=["rulesets"])
-def list_rulesets(request: Request, _: RulesWriter) -> Any:
-    service = _service(request)
+@router.get(
+    "/rulesets", tags=["rulesets"], summary="Every rule-set version", response_model=RuleSetList
+)
+def list_rulesets(service: Decisions, _: RulesWriter) -> Any:
     return {"active_version": service.ruleset_version, "rulesets": service.list_rulesets()}
 
 
 @router.post(
-    "/rulesets/{version}/activate", tags=["rulesets"], summary="Make a version live, atomically"
+    "/rulesets/{version}/activate",
+    tags=["rulesets"],
+    summary="Make a version live, atomically",
+    description="Four eyes: the approver must not be the version's author (403).",
+    response_model=RuleSetVersion,
 )
-def activate_ruleset(version: RowNumber, request: Request, principal: RulesApprover) -> Any:
-    result = _service(request).activate_ruleset(version, principal.actor)
-    _audit(request, principal, "rulesets.approve_activate", f"ruleset:{version}")
+def activate_ruleset(
+    version: RowNumber, request: Request, principal: RulesApprover, service: Decisions
+) -> Any:
+    result = service.activate_ruleset(version, principal.actor)
+    _audit(request, service, principal, "rulesets.approve_activate", f"ruleset:{version}")
     return result
 
 
@@ -245,36 +335,36 @@ def activate_ruleset(version: RowNumber, request: Request, principal: RulesAppro
     "/rulesets/{version}/shadow",
     tags=["rulesets"],
     summary="Run a candidate version in shadow on live traffic (recorded, never returned)",
+    response_model=ShadowState,
+    responses=problems(409),
 )
-def start_shadow(version: RowNumber, request: Request, principal: RulesWriter) -> Any:
-    return _service(request).start_shadow(version, principal.actor)
+def start_shadow(version: RowNumber, principal: RulesWriter, service: Decisions) -> Any:
+    return service.start_shadow(version, principal.actor)
 
 
-@router.delete("/rulesets/{version}/shadow", tags=["rulesets"], summary="Stop a shadow run")
-def stop_shadow(version: RowNumber, request: Request, principal: RulesWriter) -> Any:
-    return _service(request).stop_shadow(version, principal.actor)
+@router.delete(
+    "/rulesets/{version}/shadow",
+    tags=["rulesets"],
+    summary="Stop a shadow run",
+    response_model=ShadowState,
+)
+def stop_shadow(version: RowNumber, principal: RulesWriter, service: Decisions) -> Any:
+    return service.stop_shadow(version, principal.actor)
 
 
 @router.get(
     "/rulesets/{version}/shadow-report",
     tags=["rulesets"],
     summary="The shadow version's decisions compared with the live ones on the same events",
+    response_model=ShadowReport,
 )
 def shadow_report(
     version: RowNumber,
-    request: Request,
+    service: Decisions,
     _: RulesWriter,
     examples: Annotated[int, Query(ge=0, le=500)] = 20,
 ) -> Any:
-    return _service(request).shadow_report(version, examples)
-
-
-class ModelUpload(BaseModel):
-    """A trained model: LightGBM text, calibration and card (``lendguard model train`` output)."""
-
-    booster: str = Field(min_length=1)
-    calibration: dict[str, Any]
-    card: dict[str, Any]
+    return service.shadow_report(version, examples)
 
 
 @router.post(
@@ -282,23 +372,26 @@ class ModelUpload(BaseModel):
     tags=["models"],
     status_code=201,
     summary="Register a trained model as a new, inactive version",
+    response_model=RegisteredModel,
 )
-async def register_model(request: Request, principal: RulesWriter) -> Any:
-    upload = validated(ModelUpload, await read_json(request), "invalid model upload")
-
+async def register_model(
+    request: Request,
+    principal: RulesWriter,
+    service: Decisions,
+    upload: Annotated[ModelUpload, json_body(ModelUpload, "invalid model upload")],
+) -> Any:
     def store() -> Any:
-        result = _service(request).register_model(
+        result = service.register_model(
             upload.booster, upload.calibration, upload.card, principal.actor
         )
-        _audit(request, principal, "models.register", f"model:{result['version']}")
+        _audit(request, service, principal, "models.register", f"model:{result['version']}")
         return result
 
     return await run_in_threadpool(store)
 
 
-@router.get("/models", tags=["models"])
-def list_models(request: Request, _: RulesWriter) -> Any:
-    service = _service(request)
+@router.get("/models", tags=["models"], summary="Every model version", response_model=ModelList)
+def list_models(service: Decisions, _: RulesWriter) -> Any:
     active = service.model[0] if service.model is not None else None
     return {"active_version": active, "models": service.list_models()}
 
@@ -307,10 +400,16 @@ def list_models(request: Request, _: RulesWriter) -> Any:
     "/models/{version}/activate",
     tags=["models"],
     summary="Make a model version the live score, atomically",
+    description="Four eyes: the approver must not be the version's author (403). A model "
+    "trained on a table, not on events, cannot score events (409).",
+    response_model=ModelActivation,
+    responses=problems(409),
 )
-def activate_model(version: RowNumber, request: Request, principal: RulesApprover) -> Any:
-    result = _service(request).activate_model(version, principal.actor)
-    _audit(request, principal, "models.approve_activate", f"model:{version}")
+def activate_model(
+    version: RowNumber, request: Request, principal: RulesApprover, service: Decisions
+) -> Any:
+    result = service.activate_model(version, principal.actor)
+    _audit(request, service, principal, "models.approve_activate", f"model:{version}")
     return result
 
 
@@ -318,46 +417,57 @@ def activate_model(version: RowNumber, request: Request, principal: RulesApprove
     "/labels",
     tags=["labels"],
     summary="Outcomes learned after the decision: {labels: [{event_id, label}]}",
-    openapi_extra={SCOPE_EXTENSION: Scope.labels_write.value},
+    description="Each label is recorded on its own: one naming an unknown event is reported "
+    "in its place and the others recorded. A fraud label (1) reaches the label-derived "
+    "features of later events at once.",
+    response_model=LabelResults,
+    # A recorded label has no error key, a refused one no id (as the service answers).
+    response_model_exclude_unset=True,
 )
-async def post_labels(request: Request) -> Response:
-    principal = await authorize_async(request, Scope.labels_write)
-    raw = await read_json(request)
-    if not isinstance(raw, dict) or not isinstance(raw.get("labels"), list):
-        raise ValidationFailed(
-            'expected {"labels": [...]}',
-            errors=[FieldError("labels", "a list of {event_id, label}")],
-        )
+async def post_labels(
+    request: Request,
+    principal: LabelsWriter,
+    service: Decisions,
+    body: Annotated[LabelsUpload, json_body(LabelsUpload, "the labels are invalid")],
+) -> Any:
     limit = request.app.state.services.settings.max_batch_events
-    if len(raw["labels"]) > limit:
+    if len(body.labels) > limit:
         raise ValidationFailed(
             f"at most {limit} labels per request",
             errors=[FieldError("labels", f"at most {limit} items")],
         )
-    labels = await run_in_threadpool(
-        _service(request).record_labels, raw["labels"], principal.actor
-    )
-    return JSONResponse({"labels": labels})
+    items = [label.model_dump() for label in body.labels]
+    labels = await run_in_threadpool(service.record_labels, items, principal.actor)
+    return {"labels": labels}
 
 
 @router.post(
     "/models/{version}/challenger",
     tags=["models"],
     summary="Score live traffic with this model beside the champion (never acts)",
+    response_model=ChallengerState,
+    responses=problems(409),
 )
-def start_challenger(version: RowNumber, request: Request, principal: RulesApprover) -> Any:
-    return _service(request).start_challenger(version, principal.actor)
+def start_challenger(version: RowNumber, principal: RulesApprover, service: Decisions) -> Any:
+    return service.start_challenger(version, principal.actor)
 
 
-@router.delete("/models/{version}/challenger", tags=["models"], summary="Stop the challenger")
-def stop_challenger(version: RowNumber, request: Request, principal: RulesApprover) -> Any:
-    return _service(request).stop_challenger(version, principal.actor)
+@router.delete(
+    "/models/{version}/challenger",
+    tags=["models"],
+    summary="Stop the challenger",
+    response_model=ChallengerState,
+)
+def stop_challenger(version: RowNumber, principal: RulesApprover, service: Decisions) -> Any:
+    return service.stop_challenger(version, principal.actor)
 
 
 @router.get(
     "/models/{version}/challenger-report",
     tags=["models"],
     summary="Champion and challenger compared on the same live events",
+    response_model=ChallengerReport,
+    response_model_exclude_unset=True,
 )
-def challenger_report(version: RowNumber, request: Request, _: RulesWriter) -> Any:
-    return _service(request).challenger_report(version)
+def challenger_report(version: RowNumber, service: Decisions, _: RulesWriter) -> Any:
+    return service.challenger_report(version)

@@ -222,6 +222,17 @@ def parse_ruleset(text: str, file: str = "<ruleset>") -> RuleSet:
         raise RuleSetError(
             [RuleProblem(file, line, col, f"YAML syntax error: {exc.problem or exc}")]
         ) from None
+    except yaml.reader.ReaderError as exc:
+        # A character YAML does not allow in a document (a C1 control such as U+0098).
+        before = text[: exc.position]
+        line, col = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
+        raise RuleSetError(
+            [
+                RuleProblem(
+                    file, line, col, f"character U+{exc.character:04X} is not allowed in YAML"
+                )
+            ]
+        ) from None
     half = _half_character(root)
     if half is not None:
         raise RuleSetError(
