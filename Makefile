@@ -33,6 +33,7 @@ serve: install
 
 lint: install
 	$(BIN)/ruff check src tests bench
+	$(BIN)/lint-imports
 	$(BIN)/lendguard rules lint
 
 typecheck: install
