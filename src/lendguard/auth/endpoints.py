@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
 from lendguard.auth import audit
 from lendguard.auth.dependencies import client_ip, require
+from lendguard.auth.schemas import ApiKeyList, ApiKeyListing
 from lendguard.auth.service import ApiKeyService, Principal, Scope
 
 router = APIRouter(prefix="/v1")
@@ -15,17 +16,20 @@ router = APIRouter(prefix="/v1")
 Admin = Annotated[Principal, Depends(require(Scope.admin))]
 
 
-def _keys(request: Request) -> ApiKeyService:
+def api_key_service(request: Request) -> ApiKeyService:
     return request.app.state.services.api_keys
+
+
+Keys = Annotated[ApiKeyService, Depends(api_key_service)]
 
 
 @router.get(
     "/apikeys",
     tags=["apikeys"],
     summary="Every API key with its scopes and state (active, expired, revoked); no secrets",
+    response_model=ApiKeyList,
 )
-def list_api_keys(request: Request, principal: Admin) -> Any:
-    keys = _keys(request)
+def list_api_keys(request: Request, principal: Admin, keys: Keys) -> object:
     audit.record_read(keys.db, principal.actor, "apikeys", "apikeys", client_ip(request))
     return {"api_keys": keys.list()}
 
@@ -34,6 +38,8 @@ def list_api_keys(request: Request, principal: Admin) -> Any:
     "/apikeys/{key_id}/revoke",
     tags=["apikeys"],
     summary="Revoke a key for good: refused by every running process within one second",
+    response_model=ApiKeyListing,
 )
-def revoke_api_key(key_id: str, request: Request, principal: Admin) -> Any:
-    return _keys(request).revoke(key_id, principal.actor, client_ip(request))
+def revoke_api_key(key_id: str, request: Request, principal: Admin, keys: Keys) -> object:
+    """Idempotent: revoking a revoked key changes (and audits) nothing and answers it as is."""
+    return keys.revoke(key_id, principal.actor, client_ip(request))
