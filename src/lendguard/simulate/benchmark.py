@@ -804,13 +804,18 @@ def create_bare_app() -> Any:
     return app
 
 
+# The ``lendguard`` package this harness measures (src/lendguard), whatever sub-package the
+# harness itself lives in.
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+
+
 def _child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment of a child process, able to import this very ``lendguard``, with fresh
     secrets unless the caller's environment has its own (a server refuses built-in ones)."""
     from lendguard.auth.secret_settings import generate_secrets
 
     env = {**generate_secrets(), **os.environ, **(extra or {})}
-    package_root = str(Path(__file__).resolve().parents[1])
+    package_root = str(PACKAGE_DIR.parent)
     paths = [package_root, *[p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]]
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     return env
@@ -1326,8 +1331,8 @@ def machine_info() -> dict[str, Any]:
 
 def source_info() -> dict[str, Any]:
     """Which code was measured: the commit, and whether ``src/`` had uncommitted changes."""
-    root = Path(__file__).resolve().parents[2]
-    info: dict[str, Any] = {"lendguard_path": str(Path(__file__).resolve().parent)}
+    root = PACKAGE_DIR.parents[1]
+    info: dict[str, Any] = {"lendguard_path": str(PACKAGE_DIR)}
     if not (root / ".git").exists():
         return info
     try:
