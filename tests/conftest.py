@@ -28,7 +28,8 @@ from fixtures import ADMIN_KEY, PINNED_NOW, Api, WebhookReceiver
 from lendguard.app import Services, create_app
 from lendguard.config import Settings
 from lendguard.db import make_engine, normalise_url, safe_url, upgrade
-from lendguard.decisions import service as service_module
+from lendguard.decisions import rulesets as rulesets_module
+from lendguard.decisions.deciding import LinkIndexFactory
 from lendguard.decisions.rules.loader import RuleSet, parse_ruleset
 from lendguard.decisions.service import DecisionService
 from lendguard.decisions.state import MemoryStateStore, RedisStateStore, StateStore
@@ -200,25 +201,29 @@ def pinned_clock() -> Iterator[time_machine.Coordinates]:
 
 @pytest.fixture(autouse=True)
 def _fast_ruleset_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(service_module, "parse_ruleset", _cached_parse_ruleset, raising=False)
+    monkeypatch.setattr(rulesets_module, "parse_ruleset", _cached_parse_ruleset)
 
 
 @pytest.fixture
 def service_factory() -> Iterator[Callable[..., DecisionService]]:
     """Started DecisionServices on a URL; all are closed and their engines disposed at teardown.
 
-    ``make(url, store=None, checkpoint_every=None)``: ``store`` a StateStore, or the default
-    MemoryStateStore (with ``checkpoint_every`` when given).
+    ``make(url, store=None, checkpoint_every=None, link_index=None)``: ``store`` a
+    StateStore, or the default MemoryStateStore (with ``checkpoint_every`` when given);
+    ``link_index`` the entity-link graph factory, or the service's default.
     """
     made: list[DecisionService] = []
 
     def make(
-        url: str, store: StateStore | None = None, checkpoint_every: int | None = None
+        url: str,
+        store: StateStore | None = None,
+        checkpoint_every: int | None = None,
+        link_index: LinkIndexFactory | None = None,
     ) -> DecisionService:
         engine = make_engine(url)
         if store is None and checkpoint_every is not None:
             store = MemoryStateStore(engine, checkpoint_every=checkpoint_every)
-        service = DecisionService(engine, store)
+        service = DecisionService(engine, store, link_index=link_index)
         made.append(service)
         service.start()
         return service

@@ -3,6 +3,9 @@ loan-money signals and the customer profile. Pure functions over in-memory state
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,8 +24,10 @@ from lendguard.decisions.features.compute import (
     compute,
     compute_all,
     entity_keys,
+    open_context,
     update_profile,
 )
+from lendguard.decisions.features.links import STRONG_LINK_FIELDS
 from lendguard.decisions.features.state import EntityState, StateBundle
 from lendguard.events.schemas import Event
 from lendguard.kit.timeutil import LONGEST_WINDOW_S, WINDOWS
@@ -767,3 +772,96 @@ class TestWindowProperty:
             assert got == expected, (index, raw)
             world.add(**raw.overrides(index))
             past.append(raw)
+
+
+# -- the entity-link graph, as an interface the engine is handed ------------------------------
+
+
+class FakeGraph:
+    """A LinkGraph with fixed answers that remembers what the engine asked and folded."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, Any]] = []
+        self.folded: list[str] = []
+
+    def ring_view(
+        self, customer: str, strong_links: Mapping[str, str | None], now: float
+    ) -> tuple[int, float, float]:
+        self.asked.append(("ring", dict(strong_links)))
+        return 4, 0.25, 0.5
+
+    def shared_identifier_types(self, customer: str, strong_links: Mapping[str, str | None]) -> int:
+        self.asked.append(("shared", dict(strong_links)))
+        return 2
+
+    def mule_score(self, account_key: str, now: float) -> float:
+        self.asked.append(("mule", account_key))
+        return 0.7
+
+    def payee_mule_score(self, payee: str | None, now: float) -> float:
+        self.asked.append(("payee_mule", payee))
+        return 0.9
+
+    def add_event(self, event: Any) -> None:
+        self.folded.append(event.event_id)
+
+
+class TestGraphInterface:
+    def test_graph_features_are_read_from_the_graph_handed_in(self) -> None:
+        event = ev(device_id="dev-9", payee_id="payee-9", phone="pn-9", card_id=None)
+        graph = FakeGraph()
+        ctx = open_context(event, lambda keys: {k: EntityState() for k in keys}, graph)
+        values = compute(
+            ctx,
+            [
+                "ring_size",
+                "ring_fraud_share",
+                "ring_new_account_share",
+                "shared_identifier_types",
+                "payee_mule_score",
+                "customer_mule_score",
+            ],
+        )
+        assert values == {
+            "ring_size": 4,
+            "ring_fraud_share": 0.25,
+            "ring_new_account_share": 0.5,
+            "shared_identifier_types": 2,
+            "payee_mule_score": 0.9,
+            "customer_mule_score": 0.7,
+        }
+        links = {"device": "dev-9", "phone": "pn-9", "card": None, "address": event.address_id}
+        # The ring is asked once per event (memoised), with the event's strong links.
+        assert [kind for kind, _ in graph.asked].count("ring") == 1
+        assert ("ring", links) in graph.asked
+        assert ("shared", links) in graph.asked
+        assert ("payee_mule", "payee-9") in graph.asked
+        apply_event(event, ctx.states, ctx)
+        assert graph.folded == [event.event_id]
+
+    def test_without_a_graph_the_graph_features_are_unknown(self) -> None:
+        event = ev(device_id="dev-9")
+        ctx = open_context(event, lambda keys: {k: EntityState() for k in keys})
+        values = compute(ctx, ["ring_size", "shared_identifier_types", "customer_mule_score"])
+        assert values == {
+            "ring_size": None,
+            "shared_identifier_types": None,
+            "customer_mule_score": None,
+        }
+
+    def test_strong_links_are_the_ones_the_graph_keys(self) -> None:
+        """The engine names the strong links itself (it no longer imports the graph); both
+        lists must stay the same or ring features would silently miss a link type."""
+        from lendguard.graph.index import STRONG_FIELDS
+
+        assert dict(STRONG_LINK_FIELDS) == STRONG_FIELDS
+
+    def test_the_feature_engine_does_not_import_the_graph_area(self) -> None:
+        code = (
+            "import sys, lendguard.decisions.features.compute; "
+            "print(sorted(m for m in sys.modules if m.startswith('lendguard.graph')))"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        )
+        assert out.stdout.strip() == "[]"

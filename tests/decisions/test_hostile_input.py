@@ -12,7 +12,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from fixtures import T0, Api, make_event, reason_codes
-from lendguard.decisions import service as service_module
+from lendguard.decisions import deciding as service_module
 from lendguard.decisions.rules.language import MAX_EXPRESSION_DEPTH
 from lendguard.logging import configure_logging
 

@@ -3,6 +3,8 @@ out of the log, batches in one commit."""
 
 from __future__ import annotations
 
+import dataclasses
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,8 +14,10 @@ import pytest
 from fixtures import MISSING, T0, count_rows, make_event, r39_scam_events, reason_codes
 from lendguard.decisions.repository import decision_repository as repo
 from lendguard.decisions.service import DecisionService
-from lendguard.errors import IdempotencyMismatch, LendGuardError, ValidationFailed
+from lendguard.decisions.twins import ShadowRuleSet
+from lendguard.errors import IdempotencyMismatch, LendGuardError, NotFound, ValidationFailed
 from lendguard.events.parse import parse_event
+from lendguard.graph.index import LinkIndex
 
 ServiceFactory = Callable[..., DecisionService]
 
@@ -181,3 +185,105 @@ class TestBatches:
         stored = service.get_decision(decision["decision_id"])
         assert stored["occurred_at"] == T0
         assert before <= stored["decided_at"] <= datetime.now(UTC)
+
+
+CALL_RULES_AGAIN = CALL_RULES.replace("reason: CALL", "reason: CALL_AGAIN")
+
+
+class TestOneActiveConfiguration:
+    def test_a_change_publishes_a_new_snapshot_and_leaves_the_old_one_whole(
+        self, database_url: str, service_factory: ServiceFactory
+    ) -> None:
+        service = service_factory(database_url)
+        before = service.configuration.active
+        version = service.rulesets.upload(CALL_RULES, "analyst-7")["version"]
+        service.rulesets.activate(version, "approver-2")
+        after = service.configuration.active
+        assert after is not before
+        assert (before.ruleset_version, after.ruleset_version) == (1, version)
+        assert before.ruleset is not None
+        assert after.ruleset is not None
+        assert [r.id for r in after.ruleset.rules] == ["call"]
+        assert "call" not in {r.id for r in before.ruleset.rules}
+        # What did not change is shared, not copied.
+        assert after.lists is before.lists
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            after.ruleset_version = 1  # type: ignore[misc]
+        # The old names read the same snapshot.
+        assert (service.ruleset, service.ruleset_version) == (after.ruleset, version)
+
+    def test_a_decision_is_made_by_one_snapshot_while_rule_sets_are_swapped(
+        self, database_url: str, service_factory: ServiceFactory
+    ) -> None:
+        """Rule sets are activated in turn while decisions run: every decision's reasons come
+        from the version it reports."""
+        service = service_factory(database_url)
+        first = service.rulesets.upload(CALL_RULES, "analyst-7")["version"]
+        second = service.rulesets.upload(CALL_RULES_AGAIN, "analyst-7")["version"]
+        service.rulesets.activate(first, "approver-2")
+        stop = threading.Event()
+
+        def swap() -> None:
+            while not stop.is_set():
+                for version in (second, first):
+                    service.rulesets.activate(version, "approver-2")
+
+        swapper = threading.Thread(target=swap)
+        swapper.start()
+        try:
+            decided = [
+                decide(service, make_event(customer_id=f"c-{n}", session={"call_active": True}))
+                for n in range(40)
+            ]
+        finally:
+            stop.set()
+            swapper.join()
+        expected = {first: {"CALL"}, second: {"CALL_AGAIN"}}
+        for decision in decided:
+            assert reason_codes(decision) == expected[decision["ruleset_version"]]
+
+
+class TestTwins:
+    def test_a_shadow_runs_beside_the_live_rule_set_and_survives_a_restart(
+        self, database_url: str, service_factory: ServiceFactory
+    ) -> None:
+        service = service_factory(database_url)
+        version = service.rulesets.upload(CALL_RULES, "analyst-7")["version"]
+        service.rulesets.start_shadow(version, "analyst-7")
+        twin = service.configuration.active.shadow
+        assert isinstance(twin, ShadowRuleSet)
+        assert twin.version == version
+        decided = decide(service, make_event(amount="10", session={"call_active": True}))
+        # Recorded, never returned: the live rule set decided.
+        assert decided["ruleset_version"] == 1
+        assert "CALL" not in reason_codes(decided)
+        restarted = service_factory(database_url)
+        restored = restarted.configuration.active.shadow
+        assert restored is not None
+        assert restored.version == version
+        with pytest.raises(NotFound, match="not running in shadow"):
+            restarted.rulesets.stop_shadow(version + 1, "analyst-7")
+        restarted.rulesets.stop_shadow(version, "analyst-7")
+        assert restarted.configuration.active.shadow is None
+        report = restarted.rulesets.shadow_report(version)
+        assert (report["running"], report["events"]) == (False, 1)
+        assert report["shadow_actions"]["dissuade"] == 1
+
+
+class TestLinkIndexHandedIn:
+    def test_the_graph_is_built_by_the_factory_the_service_is_given(
+        self, database_url: str, service_factory: ServiceFactory
+    ) -> None:
+        made: list[LinkIndex] = []
+
+        def link_index(*, card_alias: Callable[[str], str]) -> LinkIndex:
+            graph = LinkIndex(card_alias=card_alias)
+            made.append(graph)
+            return graph
+
+        service = service_factory(database_url, link_index=link_index)
+        decide(service, make_event(customer_id="c-a", device_id="dev-shared"))
+        decide(service, make_event(customer_id="c-b", device_id="dev-shared"))
+        assert made
+        assert service.graph is made[-1]
+        assert sorted(made[-1].group("c-b")) == ["c-a", "c-b"]

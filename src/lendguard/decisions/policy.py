@@ -8,11 +8,20 @@ itself (a repayment is never blocked; a vulnerable customer who is dissuaded get
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from lendguard.decisions.rules.loader import Action, Measure
 from lendguard.events.schemas import Event, EventType
 
 LIST_FIELDS = ("customer", "device", "payee", "ip", "card")
+
+
+def epoch_seconds(moment: datetime) -> float:
+    """A stored instant as the epoch seconds the engine compares (a naive one is UTC: SQLite
+    gives back what was written without its zone)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
 
 
 @dataclass(slots=True)

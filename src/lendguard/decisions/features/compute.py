@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime
 from typing import Any
 
+from lendguard.decisions.features.links import STRONG_LINK_FIELDS, LinkGraph
 from lendguard.decisions.features.state import EntityState, StateBundle
 from lendguard.events.schemas import OUTFLOW_TYPES, Event, EventType
-from lendguard.graph.index import STRONG_FIELDS, LinkIndex
 from lendguard.kit.timeutil import WINDOWS
 
 FeatureValue = float | int | str | bool | None
@@ -56,7 +56,7 @@ class FeatureContext:
 
     __slots__ = ("amount", "event", "graph", "memo", "model_score", "states", "ts", "type")
 
-    def __init__(self, event: Event, states: StateBundle, graph: LinkIndex | None = None) -> None:
+    def __init__(self, event: Event, states: StateBundle, graph: LinkGraph | None = None) -> None:
         self.event = event
         # The entity-link graph (rings, mules); None where a caller keeps none, and then the
         # graph features are None ("not known": no rule fires on them).
@@ -462,7 +462,7 @@ def _financial_difficulty(ctx: FeatureContext) -> bool:
 
 def _strong_links(ctx: FeatureContext) -> dict[str, str | None]:
     event = ctx.event
-    return {link: getattr(event, name) for link, name in STRONG_FIELDS.items()}
+    return {link: getattr(event, name) for link, name in STRONG_LINK_FIELDS.items()}
 
 
 def _ring(ctx: FeatureContext) -> tuple[int, float, float] | None:
@@ -814,11 +814,12 @@ def compute_all(ctx: FeatureContext) -> dict[str, FeatureValue]:
 def open_context(
     event: Event,
     load: Callable[[Iterable[str]], dict[str, EntityState]],
-    graph: LinkIndex | None = None,
+    graph: LinkGraph | None = None,
 ) -> FeatureContext:
     """The one way into the feature code (live, replay, training, benchmarks): load the states
     the event touches with ``load``, fold in the event's profile, and return its context.
-    ``graph`` is the caller's entity-link index; :func:`apply_event` folds the event into it."""
+    ``graph`` is the caller's entity-link graph (any :class:`~.links.LinkGraph`);
+    :func:`apply_event` folds the event into it."""
     keys = entity_keys(event)
     bundle = StateBundle(keys, load(keys.values()))
     update_profile(bundle.customer, event, event.occurred_at.timestamp())

@@ -1,0 +1,860 @@
+"""Deciding and committing: idempotency, state, engine, durable log — in that order.
+
+This is the hot path of :class:`~lendguard.decisions.service.DecisionService` (which is a
+:class:`Decider` plus the components that change what decides: rule sets, models, labels,
+lists). Decisions are serialised by a lock: the window state of a customer must see that
+customer's events one at a time, and SQLite has one writer anyway. A decision is returned only
+after its row is committed; the window state is updated only after that commit, so an event
+that failed to be written leaves no trace.
+
+What decides an event (rule set, model, lists, twins) is read once per decision from the
+shared :class:`~lendguard.decisions.configuration.LiveConfiguration`, so a decision always sees
+one consistent configuration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import orjson
+import structlog
+from pydantic import ValidationError
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from lendguard.config import DEFAULT_PII_KEY
+from lendguard.decisions import engine as decision_engine
+from lendguard.decisions.configuration import LiveConfiguration
+from lendguard.decisions.features.compute import (
+    LazyFeatures,
+    apply_event,
+    entity_keys,
+    open_context,
+    record_fraud_label,
+)
+from lendguard.decisions.features.links import LinkGraph
+from lendguard.decisions.features.state import EntityState
+from lendguard.decisions.policy import epoch_seconds
+from lendguard.decisions.repository import decision_repository as repo
+from lendguard.decisions.repository import sqlite_hot_path
+from lendguard.decisions.rules.loader import Action
+from lendguard.decisions.scoring.events import feature_row
+from lendguard.decisions.scoring.explain import explain_contributions
+from lendguard.decisions.state import MemoryStateStore, StateStore
+from lendguard.errors import (
+    Conflict,
+    FieldError,
+    IdempotencyMismatch,
+    LendGuardError,
+    NotFound,
+    ServiceUnavailable,
+)
+from lendguard.events.parse import parse_event
+from lendguard.events.schemas import Event
+from lendguard.kit.crypto import PSEUDONYM_PREFIX, pseudonymise
+from lendguard.kit.ids import new_id
+from lendguard.privacy import intake
+
+log = structlog.get_logger()
+
+
+class EntityLinks(LinkGraph, Protocol):
+    """The entity-link graph the decider keeps: what the features read, plus the rebuild from
+    the log and the fraud labels."""
+
+    events: int
+    customer_entities: dict[str, set[str]]
+
+    def add_raw(self, body: Mapping[str, Any]) -> None: ...
+
+    def mark_fraud(self, customer: str) -> None: ...
+
+
+class LinkIndexFactory(Protocol):
+    """Builds an empty entity-link graph (``lendguard.graph.index.LinkIndex`` in the app).
+
+    A factory, not an instance: the graph is rebuilt from the log at start and after a failed
+    event, and a backtest replays into a fresh one. ``card_alias`` maps a payee id into the
+    card namespace (the keyed hash cards are stored under)."""
+
+    def __call__(self, *, card_alias: Callable[[str], str]) -> EntityLinks: ...
+
+
+class _Pending:
+    """One decided event waiting for the commit that makes it durable."""
+
+    __slots__ = (
+        "challenger_row",
+        "decision",
+        "done",
+        "error",
+        "event_row",
+        "shadow_row",
+        "states",
+        "waiters",
+    )
+
+    def __init__(
+        self, event_row: dict[str, Any], decision: dict[str, Any], states: dict[str, EntityState]
+    ) -> None:
+        self.event_row = event_row
+        self.decision = decision
+        self.states = states
+        self.shadow_row: dict[str, Any] | None = None
+        self.challenger_row: dict[str, Any] | None = None
+        self.done = False
+        self.error: BaseException | None = None
+        self.waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class _WalCheckpointer:
+    """Moves SQLite's WAL checkpoints off the commit path (PASSIVE: never blocks writers)."""
+
+    def __init__(self, engine: Engine, interval_s: float = 0.5) -> None:
+        self._engine = engine
+        self._interval_s = interval_s
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lendguard-wal", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        conn = self._engine.raw_connection()
+        try:
+            while not self._stopped.wait(self._interval_s):
+                self._checkpoint(conn, "PASSIVE")
+            self._checkpoint(conn, "TRUNCATE")  # leave a small WAL behind on shutdown
+        finally:
+            conn.close()
+
+    @staticmethod
+    def _checkpoint(conn: Any, mode: str) -> None:
+        try:
+            cursor = conn.cursor()
+            cursor.execute(f"PRAGMA wal_checkpoint({mode})")
+            cursor.fetchall()
+            cursor.close()
+            conn.commit()
+        except Exception:  # a failed checkpoint is retried on the next tick
+            log.warning("sqlite.wal_checkpoint_failed", mode=mode)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=5)
+
+
+def _as_public_error(error: BaseException, item: _Pending) -> BaseException:
+    # SQLAlchemy's IntegrityError, or the driver's own from the SQLite hot path.
+    if isinstance(error, IntegrityError) or type(error).__name__ == "IntegrityError":
+        return Conflict(
+            f"event '{item.event_row['event_id']}' could not be written: another writer stored "
+            "an event with the same id at the same time; send it again to get its decision",
+            errors=[FieldError("event_id", "written concurrently by another process")],
+        )
+    return error
+
+
+class Decider:
+    """Decides events and makes them durable (one instance per process; see module doc)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        link_index: LinkIndexFactory,
+        store: StateStore | None = None,
+        pii_key: str | None = None,
+    ) -> None:
+        self.db = engine
+        self.pii_key = (pii_key or DEFAULT_PII_KEY).encode()
+        self.store: StateStore = store if store is not None else MemoryStateStore(engine)
+        self.lock = threading.RLock()
+        # What decides an event, as one snapshot swapped whole (shared with the components
+        # that change it: rule sets, models, lists).
+        self.configuration = LiveConfiguration(self.lock)
+        self._link_index = link_index
+        # The entity-link graph (rings, mules): in process, rebuilt from the decision log at
+        # start and updated under ``lock`` with every decided event.
+        self.graph: EntityLinks = self.new_link_index()
+        self._graph_stale = False
+        self._writer: Connection | None = None
+        self._reader: Connection | None = None
+        self._reader_suspect = self._writer_suspect = False
+        self._hot: Any = sqlite_hot_path if engine.dialect.name == "sqlite" else repo
+        self._commit_lock = threading.Lock()
+        self._queue: list[_Pending] = []
+        self._inflight: dict[str, _Pending] = {}
+        # States touched by decisions not yet committed (the store sees them after the commit).
+        self._overlay: dict[str, EntityState] = {}
+        self._flush_scheduled = False
+        # The thread that writes the groups queued by the event loop (see _flush_from_loop).
+        self._committer: ThreadPoolExecutor | None = None
+        # Set when an event failed half-way through being folded into the state (or a batch
+        # was abandoned after some of its events were folded): the in-memory state and graph
+        # hold effects of events that will never be written. The next decision rebuilds both
+        # from the durable log first (after any commit in flight), and nothing is checkpointed
+        # meanwhile.
+        self._rebuild_pending = False
+        # Batches being decided: their events are folded into the state but not yet queued for
+        # writing (a batch is written whole or not at all), so the overlay must stay.
+        self._holding = 0
+        self._wal_checkpointer: _WalCheckpointer | None = None
+        # Called after each commit with that group's decisions at remind or more (cases, the
+        # rescue ladder); each consumer filters what it needs and is idempotent.
+        self.after_commit: list[Callable[[list[dict[str, Any]]], object]] = []
+        # Encryption at rest for the clear phone, card and address (privacy/vault.py).
+        self.vault: Any = None
+
+    # -- start-up ------------------------------------------------------------------------------
+
+    def restore(self) -> None:
+        """Rebuild the graph and the window state from the log, then fold in the labels that
+        arrived after the last checkpoint (the configuration is loaded first, by the service)."""
+        self._rebuild_graph()
+        if isinstance(self.store, MemoryStateStore):
+            replayed = self.store.restore(self._replay_after)
+            if replayed:
+                log.info("state.restored", replayed_events=replayed)
+            with self.db.connect() as conn:
+                pending_labels = repo.labels_after(conn, self.store.label_id)
+            self.apply_labels(pending_labels)
+
+    def new_link_index(self) -> EntityLinks:
+        """An empty entity-link graph keyed as this service keys cards."""
+        return self._link_index(card_alias=self._card_pseudonym)
+
+    def _card_pseudonym(self, value: str) -> str:
+        return pseudonymise(value, self.pii_key)
+
+    def _rebuild_graph(self) -> None:
+        """The link graph from every logged event and fraud label (the log is the truth; the
+        graph is not checkpointed, and its fold needs no validation: the API validated each
+        body when it took it)."""
+        graph = self.new_link_index()
+        with self.db.connect() as conn:
+            for _, body in repo.events_after(conn, 0):
+                graph.add_raw(body)
+            for item in repo.labels_after(conn, 0):
+                if int(item["label"]) == 1:
+                    graph.mark_fraud(str(item["body"]["customer_id"]))
+        with self.lock:
+            self.graph = graph
+            self._graph_stale = False
+        if graph.events:
+            log.info("graph.rebuilt", events=graph.events, customers=len(graph.customer_entities))
+
+    def _replay_after(self, seq: int) -> int:
+        count = 0
+        with self.db.connect() as conn:
+            for event_seq, body in repo.events_after(conn, seq):
+                event = Event.model_validate(body)
+                ctx = open_context(event, self.store.load)
+                apply_event(event, ctx.states, ctx)
+                self.store.save(ctx.states.by_key, event_seq)
+                count += 1
+        return count
+
+    def close(self) -> None:
+        committer, self._committer = self._committer, None
+        if committer is not None:
+            committer.shutdown(wait=True)
+        with self.lock:
+            self.store.close()
+            for conn in (self._writer, self._reader):
+                if conn is not None:
+                    conn.close()
+            self._writer = self._reader = None
+            if self._wal_checkpointer is not None:
+                self._wal_checkpointer.stop()
+                self._wal_checkpointer = None
+
+    # -- deciding ------------------------------------------------------------------------------
+
+    def decide(self, event: Event, *, started: float | None = None) -> dict[str, Any]:
+        """Decide one validated event and return once its decision is durable.
+
+        The same event again returns the original decision; the same ``event_id`` with another
+        body is refused. Concurrent callers share commits (group commit): each waits until the
+        transaction holding its decision has committed.
+        """
+        outcome = self._enqueue(event, started)
+        if isinstance(outcome, dict):
+            return outcome
+        pending, body_hash = outcome
+        while not pending.done:
+            self._commit_queued()
+        return self._answer(event.event_id, body_hash, pending)
+
+    async def decide_async(self, event: Event, *, started: float | None = None) -> dict[str, Any]:
+        """As :meth:`decide`, for the event loop, with group commit across requests.
+
+        The first request to queue a decision schedules one flush at the end of the current
+        loop iteration, written by the committer thread; every request decided before it runs
+        joins the same transaction, and requests decided while it writes join the next, so
+        groups grow with load and the loop never waits on the database.
+        """
+        outcome = self._enqueue(event, started)
+        if isinstance(outcome, dict):
+            return outcome
+        pending, body_hash = outcome
+        if not pending.done:
+            loop = asyncio.get_running_loop()
+            future: asyncio.Future[None] = loop.create_future()
+            with self.lock:
+                if pending.done:
+                    future.set_result(None)
+                else:
+                    pending.waiters.append((loop, future))
+            if not self._flush_scheduled:
+                self._flush_scheduled = True
+                loop.call_soon(self._flush_from_loop)
+            await future
+        return self._answer(event.event_id, body_hash, pending)
+
+    def _enqueue(
+        self, event: Event, started: float | None, held: list[_Pending] | None = None
+    ) -> dict[str, Any] | tuple[_Pending, str]:
+        """Decide and queue for writing; or answer at once for an event already written.
+
+        With ``held``, the decided event is put there instead of on the write queue: the
+        caller queues the whole list at once (a batch is written whole or not at all)."""
+        t0 = started if started is not None else time.perf_counter()
+        if self._rebuild_pending:
+            self._rebuild_after_failure()
+        self._pseudonymise(event)
+        body = event.model_dump(mode="json", exclude_none=True)
+        body_hash = hashlib.sha256(_canonical(body)).hexdigest()
+        with self.lock:
+            inflight = self._inflight.get(event.event_id)
+            if inflight is not None:
+                # The same event is being written for another caller: answer as it is answered.
+                return inflight, body_hash
+            try:
+                stored_hash = self._hot.event_hash(self._reader_conn(), event.event_id)
+            except DBAPIError:
+                self._suspect_connections()
+                raise
+            if stored_hash is not None:
+                return self._replayed(event.event_id, body_hash, stored_hash)
+            return self._decide_locked(event, body, body_hash, t0, held), body_hash
+
+    def _rebuild_after_failure(self) -> None:
+        """Rebuild state and graph from the log after a half-folded event, once every commit
+        in flight has finished (the commit lock first, as every committer takes them)."""
+        with self._commit_lock, self.lock:
+            if not self._rebuild_pending:
+                return
+            self._rebuild_state()
+            self._rebuild_pending = False
+            log.warning("state.rebuilt_after_failed_event")
+
+    def _abandon_folded(self, error: BaseException, held: list[_Pending] | None = None) -> None:
+        """An event (or a batch) failed after touching the state: nothing of it will be written.
+
+        Every decision queued but not yet being written was made on that state too: each is
+        failed with a retryable 503 (nothing of it is written either; the same event sent again
+        is decided afresh), and the state is rebuilt from the log before the next decision.
+        Call with ``self.lock`` held."""
+        retry = ServiceUnavailable(
+            "the decision state was being rebuilt after another event failed; nothing was "
+            "written: send the event again"
+        )
+        dropped, self._queue = self._queue, []
+        for item in [*(held or []), *dropped]:
+            item.error = retry if item.error is None else item.error
+            item.done = True
+            self._inflight.pop(item.event_row["event_id"], None)
+            for loop, future in item.waiters:
+                loop.call_soon_threadsafe(_resolve, future)
+        self._rebuild_pending = True
+        self._graph_stale = True
+        log.error(
+            "decision.fold_failed",
+            error=type(error).__name__,
+            abandoned=len(dropped) + len(held or []),
+        )
+
+    def _pseudonymise(self, event: Event) -> None:
+        """Phone, card and address never reach the log or the state in clear; with a vault,
+        the clear values are kept there, encrypted, under the same keyed hash.
+
+        Personal information sent where the contract has no field for it is caught too
+        (:mod:`lendguard.privacy.intake`): an identifier (customer, payee, payer, device) that
+        is or holds a mobile, card, ID number or e-mail is replaced by its keyed hash (so the
+        answer and the decision carry that, never the clear id), with the clear value in the
+        vault; free-form values (``attributes``, the profile's extra fields) are masked. All of
+        it is deterministic: the same event gives the same body, hash and links."""
+        vault = self.vault
+        # Identifiers first: the vault rows below are filed under the customer id as stored.
+        clear_ids: list[str] = []
+        for field in intake.IDENTIFIER_FIELDS:
+            raw = getattr(event, field)
+            if raw is None:
+                continue
+            token = intake.protect_identifier(raw, self.pii_key)
+            if token is not None:
+                setattr(event, field, token)
+                # (A value that only looks like a pseudonym is hashed but not vaulted: the
+                # vault would file it under itself.)
+                if not raw.startswith(PSEUDONYM_PREFIX):
+                    clear_ids.append(raw)
+        if vault is not None:
+            for raw in clear_ids:
+                vault.put(intake.VAULT_KIND, raw, event.customer_id)
+        for field, kind in (("phone", "phone"), ("card_id", "card"), ("address_id", "address")):
+            raw = getattr(event, field)
+            if raw is None:
+                continue
+            if vault is not None and not raw.startswith(PSEUDONYM_PREFIX):
+                setattr(event, field, vault.put(kind, raw, event.customer_id))
+            else:
+                setattr(event, field, pseudonymise(raw, self.pii_key))
+        # Numbers in a contact list are third parties' phones: the same keyed hash as a
+        # customer's own phone (so the graph can link them), never kept in clear.
+        contacts = event.attributes.get("contact_phones")
+        if isinstance(contacts, list):
+            event.attributes["contact_phones"] = [
+                pseudonymise(str(number), self.pii_key) for number in contacts if number
+            ]
+        if event.attributes:
+            event.attributes = intake.mask_free_form(event.attributes, self.pii_key)
+        extra = event.customer.model_extra if event.customer is not None else None
+        if extra:
+            masked = intake.mask_free_form(extra, self.pii_key)
+            if masked is not extra:
+                extra.clear()
+                extra.update(masked)
+
+    def _answer(self, event_id: str, body_hash: str, pending: _Pending) -> dict[str, Any]:
+        if pending.error is not None:
+            raise pending.error
+        return self._replayed(event_id, body_hash, pending.event_row["body_hash"], pending.decision)
+
+    def _load_states(self, keys: Iterable[str]) -> dict[str, EntityState]:
+        """States for these keys, newest first: those changed by decisions not yet committed
+        (the overlay), else the store's."""
+        wanted = list(keys)
+        overlay = self._overlay
+        missing = [k for k in wanted if k not in overlay]
+        if missing:
+            overlay.update(self.store.load(missing))
+        return {k: overlay[k] for k in wanted}
+
+    def _flush_from_loop(self) -> None:
+        """Hand the group commit to the committer thread: the event loop never waits on the
+        database (a commit slowed by other writers would stall every request in flight)."""
+        committer = self._committer
+        if committer is None:
+            committer = self._committer = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="lendguard-commit"
+            )
+        committer.submit(self._flush_on_committer)
+
+    def _flush_on_committer(self) -> None:
+        # Reset before taking the queue: a decision queued from now on schedules another
+        # flush, one queued before is in this group (no wake-up is lost).
+        self._flush_scheduled = False
+        try:
+            self._commit_queued()
+        except Exception:  # errors reach the waiters through their pending items
+            log.exception("decision.commit_failed")
+
+    def _decide_locked(
+        self,
+        event: Event,
+        body: dict[str, Any],
+        body_hash: str,
+        t0: float,
+        held: list[_Pending] | None = None,
+    ) -> _Pending:
+        """Decide on the state as it is, build every row to write, and only then fold the
+        event into the state and the graph: whatever can fail has failed before anything
+        changed. A failure while folding abandons the fold (see :meth:`_abandon_folded`)."""
+        config = self.configuration.active
+        ruleset, version, lists = config.ruleset, config.ruleset_version, config.lists
+        assert ruleset is not None, "DecisionService.start() was not called"
+        if self._graph_stale:
+            self._rebuild_graph()
+        ctx = open_context(event, self._load_states, self.graph)
+        bundle, states = ctx.states, ctx.states.by_key
+        values = LazyFeatures(ctx, ruleset.params)
+        model = config.model
+        row = None
+        if model is not None:
+            row = feature_row(values, model.model.features)
+            ctx.model_score = model.model.score_row(row)
+        result = decision_engine.evaluate(ctx, ruleset, lists, values)
+        model_reasons = None
+        if model is not None and row is not None and result.action != Action.allow:
+            model_reasons = explain_contributions(model.model, row)
+        # The twins see exactly what the live rule set and model saw: same state, same
+        # instant — so they are judged before the event is folded into the state and graph.
+        # Recorded, never acted on.
+        challenger = config.challenger
+        challenger_score = challenger.judge(values, model, row) if challenger is not None else None
+        shadow = config.shadow
+        candidate = shadow.judge(ctx, lists) if shadow is not None else None
+        now = datetime.now(UTC)
+        occurred_utc = event.occurred_at.astimezone(UTC)
+        decision = {
+            "decision_id": new_id("dec"),
+            "event_id": event.event_id,
+            "customer_id": event.customer_id,
+            "event_type": event.type.value,
+            "occurred_at": occurred_utc,
+            "action": result.action.value,
+            "score": result.score,
+            "model_score": None if ctx.model_score is None else round(ctx.model_score, 6),
+            "reasons": [r.as_dict() for r in result.reasons],
+            "measures": [m.value for m in result.measures],
+            "messages": result.messages,
+            "guardrails": result.guardrails,
+            "ruleset_version": version,
+            "model_version": None if model is None else str(model.version),
+            "model_reasons": model_reasons,
+            "latency_us": int((time.perf_counter() - t0) * 1e6),
+            "decided_at": now,
+        }
+        event_row = {
+            "event_id": event.event_id,
+            "customer_id": event.customer_id,
+            "type": event.type.value,
+            "occurred_at": occurred_utc,
+            "body_hash": body_hash,
+            "body": body,
+            "received_at": now,
+        }
+        pending = _Pending(event_row, decision, states)
+        if challenger is not None and challenger_score is not None:
+            pending.challenger_row = challenger.record(
+                challenger_score, decision, model, ctx.model_score, now
+            )
+        if shadow is not None and candidate is not None:
+            pending.shadow_row = shadow.record(candidate, decision, now)
+        try:
+            apply_event(event, bundle, ctx)
+        except BaseException as exc:
+            self._abandon_folded(exc, held)
+            raise
+        (held if held is not None else self._queue).append(pending)
+        self._inflight[event.event_id] = pending
+        return pending
+
+    def _commit_queued(self) -> None:
+        """Write everything queued so far in one transaction (group commit).
+
+        Callers that queued while another group was being written find their work done when
+        they get the commit lock, or write the next group themselves.
+        """
+        with self._commit_lock:
+            with self.lock:
+                batch, self._queue = self._queue, []
+            if not batch:
+                return
+            wake = self._commit_batch(batch)
+        try:
+            self._after_commit(batch)
+        finally:
+            # The callers hear of their decisions once the cases and rescue steps they open
+            # exist: an analyst fetching the case right after the answer finds it.
+            for loop, future in wake:
+                loop.call_soon_threadsafe(_resolve, future)
+
+    def _after_commit(self, batch: list[_Pending]) -> None:
+        if self.after_commit:
+            # Only decisions that act (remind or more) can matter to cases or the rescue
+            # ladder; allows are the bulk of traffic and are skipped here.
+            acted = [
+                p.decision for p in batch if p.error is None and p.decision["action"] != "allow"
+            ]
+            if acted:
+                for hook in self.after_commit:
+                    try:
+                        hook(acted)
+                    except Exception:  # durable already: each consumer has a sweep
+                        log.exception("decisions.after_commit_failed", decisions=len(acted))
+
+    def _commit_batch(
+        self, batch: list[_Pending]
+    ) -> list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]]:
+        """Write one group, then publish its states (or fail every item and rebuild); returns
+        the waiters to wake (the caller wakes them after the after-commit hooks)."""
+        wake: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        error: BaseException | None = None
+        seq = 0
+        try:
+            seq = self._write(batch)
+        except BaseException as exc:  # every waiter must hear about the failure
+            error = exc
+        with self.lock:
+            if error is None:
+                touched: dict[str, EntityState] = {}
+                for item in batch:
+                    touched.update(item.states)
+                try:
+                    self.store.save(touched, seq)
+                except Exception:
+                    # The decisions are durable: their callers get them. The shared state
+                    # missed them, so it is rebuilt before the next decision.
+                    log.exception("state.save_failed", events=len(batch))
+                    self._rebuild_pending = True
+            else:
+                # The window state holds effects of events that were never written: fail
+                # everything queued on top of them too, and rebuild state from the log.
+                batch.extend(self._queue)
+                self._queue = []
+            for item in batch:
+                item.error = _as_public_error(error, item) if error is not None else None
+                item.done = True
+                self._inflight.pop(item.event_row["event_id"], None)
+                wake.extend(item.waiters)
+            if error is not None:
+                try:
+                    self._rebuild_state()
+                    self._rebuild_pending = False
+                except Exception:  # the database is still away: rebuilt before the next one
+                    log.exception("state.rebuild_failed")
+                    self._rebuild_pending = True
+            elif not self._queue and not self._holding and not self._rebuild_pending:
+                self._overlay = {}
+                if isinstance(self.store, MemoryStateStore):
+                    try:
+                        self.store.maybe_checkpoint()
+                    except Exception:  # the log has every event: the next checkpoint catches up
+                        log.exception("state.checkpoint_failed")
+        return wake
+
+    def _suspect_connections(self) -> None:
+        """The database failed: the long-lived reader and writer may hold dead connections
+        (the pool's pre-ping never sees them). Each is replaced before its next use, so the
+        first request after the database is back succeeds."""
+        self._reader_suspect = self._writer_suspect = True
+
+    @staticmethod
+    def _discard(conn: Connection | None) -> None:
+        if conn is None:
+            return
+        try:
+            conn.invalidate()
+            conn.close()
+        except Exception:  # already dead: nothing to release
+            log.debug("decisions.discard_connection_failed")
+
+    def _write(self, batch: list[_Pending]) -> int:
+        """Commit a group of events and decisions on the service's own connection."""
+        conn = self._writer
+        if self._writer_suspect:
+            self._writer_suspect = False
+            self._discard(conn)
+            conn = self._writer = None
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self._writer = self.db.connect()
+            if self.db.dialect.name == "sqlite":
+                # The WAL checkpoint (and its fsync) runs on a background thread instead of
+                # inside whichever commit happens to cross the threshold.
+                conn.exec_driver_sql("PRAGMA wal_autocheckpoint=0")
+                conn.commit()
+                if self._wal_checkpointer is None:
+                    self._wal_checkpointer = _WalCheckpointer(self.db)
+        try:
+            return int(
+                self._hot.commit_group(
+                    conn,
+                    [p.event_row for p in batch],
+                    [p.decision for p in batch],
+                    [p.shadow_row for p in batch if p.shadow_row is not None],
+                    [p.challenger_row for p in batch if p.challenger_row is not None],
+                )
+            )
+        except DBAPIError:
+            self._suspect_connections()  # the writer is replaced before its next use
+            raise
+
+    def _reader_conn(self) -> Connection:
+        conn = self._reader
+        if self._reader_suspect:
+            self._reader_suspect = False
+            self._discard(conn)
+            conn = self._reader = None
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self._reader = self.db.connect()
+        elif self._hot is repo:
+            conn.rollback()  # end the previous read snapshot: see the latest commits
+        # (The SQLite hot path reads on the DBAPI cursor outside any transaction.)
+        return conn
+
+    def _rebuild_state(self) -> None:
+        self._overlay = {}
+        # The graph folded in the events that were never written too: stale until rebuilt
+        # from the log (here, or before the next decision if the database is still down).
+        self._graph_stale = True
+        if isinstance(self.store, MemoryStateStore):
+            self.store.reset_memory()
+            self.store.restore(self._replay_after)
+        self._rebuild_graph()
+
+    def _same_in_todays_form(self, event_id: str, body_hash: str) -> bool:
+        """Whether the stored event, read through today's contract, hashes as the resent one.
+
+        An event written by an earlier release was hashed in that release's canonical form
+        (amounts were kept as sent, ``"3000"``; today they are ``"3000.00"``), so a lender's
+        retry across an upgrade would otherwise be refused as a different event. Only the
+        rare mismatch path pays for this read."""
+        try:
+            with self.db.connect() as conn:
+                stored = repo.event_body(conn, event_id)
+            if stored is None:
+                return False
+            again = Event.model_validate(stored).model_dump(mode="json", exclude_none=True)
+        except (ValidationError, DBAPIError):
+            return False
+        return hashlib.sha256(_canonical(again)).hexdigest() == body_hash
+
+    def _replayed(
+        self,
+        event_id: str,
+        body_hash: str,
+        stored_hash: str,
+        decision: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        if stored_hash != body_hash and not self._same_in_todays_form(event_id, body_hash):
+            raise IdempotencyMismatch(
+                f"event_id '{event_id}' was already used for a different event",
+                errors=[FieldError("event_id", "already used with a different body")],
+            )
+        if decision is not None:
+            return decision
+        with self.db.connect() as conn:
+            found = repo.find_by_event_id(conn, event_id)
+        if found is None:
+            raise NotFound(f"event '{event_id}' has no decision")
+        return found[1]
+
+    def decide_many(self, events: Iterable[Event | Any]) -> list[dict[str, Any] | LendGuardError]:
+        """Decide events in order, written in one group commit; returns once all are durable.
+
+        Items may be validated events or raw dicts (validated here). A refused item comes back
+        as its error, in its place, and is not written; the others are decided.
+        """
+        slots: list[dict[str, Any] | LendGuardError | tuple[str, str, _Pending]] = []
+        held: list[_Pending] = []
+        with self.lock:
+            self._holding += 1
+        try:
+            for item in events:
+                t0 = time.perf_counter()
+                try:
+                    event = item if isinstance(item, Event) else parse_event(item)
+                    outcome = self._enqueue(event, t0, held)
+                except LendGuardError as exc:
+                    slots.append(exc)
+                    continue
+                if isinstance(outcome, dict):
+                    slots.append(outcome)
+                else:
+                    slots.append((event.event_id, outcome[1], outcome[0]))
+        except BaseException as exc:
+            # An internal failure: the whole batch fails and nothing of it is written; what
+            # its decided events folded into the state is rolled back (rebuilt from the log).
+            with self.lock:
+                self._holding -= 1
+                # (A failed fold has abandoned the batch already, in _decide_locked.)
+                if held and not all(p.done for p in held):
+                    self._abandon_folded(exc, held)
+            raise
+        with self.lock:
+            self._holding -= 1
+            self._queue.extend(held)
+        results: list[dict[str, Any] | LendGuardError] = []
+        for slot in slots:
+            if isinstance(slot, tuple):
+                event_id, body_hash, pending = slot
+                while not pending.done:
+                    self._commit_queued()
+                try:
+                    results.append(self._answer(event_id, body_hash, pending))
+                except LendGuardError as exc:
+                    results.append(exc)
+            else:
+                results.append(slot)
+        return results
+
+    def decide_raw_batch(self, raws: list[Any]) -> list[dict[str, Any]]:
+        """The batch endpoint: invalid items get an error entry in place and are not written."""
+        out: list[dict[str, Any]] = []
+        for index, result in enumerate(self.decide_many(raws)):
+            if isinstance(result, LendGuardError):
+                out.append(
+                    {
+                        "error": {
+                            "index": index,
+                            "status": result.status_code,
+                            "title": result.title,
+                            "detail": result.detail,
+                            "errors": [
+                                {"field": f"events.{index}.{e.field}", "message": e.message}
+                                for e in result.errors
+                            ],
+                        }
+                    }
+                )
+            else:
+                out.append(result)
+        return out
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def get_decision(self, decision_id: str) -> dict[str, Any]:
+        with self.db.connect() as conn:
+            row = repo.get_decision_row(conn, decision_id)
+        if row is None:
+            raise NotFound(f"decision '{decision_id}' not found")
+        return row
+
+    def customer_decisions(
+        self, customer_id: str, limit: int = 50, before: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        # The lender asks by the id it knows; an id holding personal information is stored as
+        # its pseudonym (privacy.intake).
+        customer_id = intake.stored_identifier(customer_id, self.pii_key)
+        with self.db.connect() as conn:
+            return repo.customer_decisions(conn, customer_id, limit, before)
+
+    # -- rule sets -----------------------------------------------------------------------------
+
+    # -- labels --------------------------------------------------------------------------------
+
+    def apply_labels(self, labels: list[dict[str, Any]]) -> None:
+        """Fold fraud labels into the graph and the label-derived features of the state
+        (``{id, label, known_at, body}``; call with ``lock`` held, or at start-up)."""
+        touched: dict[str, EntityState] = {}
+        for item in labels:
+            if int(item["label"]) == 1:
+                event = Event.model_validate(item["body"])
+                self.graph.mark_fraud(event.customer_id)
+                keys = entity_keys(event)
+                wanted = [keys[role] for role in ("customer", "payee") if role in keys]
+                missing = [k for k in wanted if k not in self._overlay and k not in touched]
+                loaded = self.store.load(missing) if missing else {}
+                for key in wanted:
+                    state = self._overlay.get(key) or touched.get(key) or loaded[key]
+                    record_fraud_label(state, epoch_seconds(item["known_at"]))
+                    touched[key] = state
+            if isinstance(self.store, MemoryStateStore):
+                self.store.label_id = max(self.store.label_id, int(item["id"]))
+        if touched:
+            self.store.save(touched, 0)
+
+
+def _canonical(body: dict[str, Any]) -> bytes:
+    return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
