@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import structlog
+from pydantic import TypeAdapter
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -23,6 +24,7 @@ from lendguard.models.decision import EventRecord
 from lendguard.support import intents as intent_models
 from lendguard.support.assistant import Assistant, get_assistant, shipped_articles
 from lendguard.support.assistant_endpoints import contact_event_id
+from lendguard.support.assistant_schemas import AnalyzeResponse, AssistantWarning
 from lendguard.support.cues import (
     CRISIS_CUES,
     SCAM_CUES,
@@ -931,3 +933,42 @@ def test_cli_train_evaluate_and_analyze(cli: CliRunner, tmp_path: Path) -> None:
     assert missing.exit_code == 2
     loaded = Assistant.from_folder(model)
     assert loaded.models["intent"] == "trained:model"
+
+
+# -- the typed contract ---------------------------------------------------------------------------
+
+AssistantWarningModel: TypeAdapter[Any] = TypeAdapter(AssistantWarning)
+
+
+def test_every_key_of_the_analysis_reaches_the_agent_through_the_response_model(
+    app_client: Api, assistant: Assistant
+) -> None:
+    """The response model names every key the analysis has (one it lacked would be dropped
+    from the JSON without a word), and each warning reads as its own kind's model."""
+    text = CRISIS_ZH + "。" + FIXTURE_ZH
+    result = _analyze(app_client, customer_id="typed-1", text=text, conversation_id="conv-t")
+    analysis = assistant.analyze(text, None, None).as_dict()
+    assert set(result) == set(analysis) | {"customer_id", "conversation_id", "effects"}
+    assert [w["kind"] for w in result["warnings"]] == [w["kind"] for w in analysis["warnings"]]
+    for answered, analysed in zip(result["warnings"], analysis["warnings"], strict=True):
+        assert set(answered) == set(analysed)
+        assert set(AssistantWarningModel.validate_python(answered).model_fields_set) == set(
+            answered
+        )
+    assert {"crisis", "scam_victim"} <= {w["kind"] for w in result["warnings"]}
+    assert set(result["effects"]) == {"crisis", "decision", "rescue"}
+    assert AnalyzeResponse.model_validate(result).effects.crisis is not None
+
+
+@pytest.mark.parametrize("field", ["customer_id", "conversation_id"])
+def test_an_identifier_with_a_tab_is_refused_before_anything_is_recorded(
+    app_client: Api, field: str
+) -> None:
+    """The ids go into the contact event the engine decides, where no control character is
+    allowed (tab included): a 422 naming the field, not a 500 after the analysis."""
+    body = {"customer_id": "tab-1", "text": FIXTURE_ZH, "conversation_id": "conv-1"}
+    body[field] = "tab\t1"
+    response = app_client.client.post("/v1/assistant/analyze", json=body, headers=app_client.admin)
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["errors"]] == [field]
+    assert app_client.rows("events") == 0

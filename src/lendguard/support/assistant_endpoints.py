@@ -26,45 +26,80 @@ The text is neither logged nor stored.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from lendguard.auth.dependencies import require
 from lendguard.auth.service import Principal, Scope
+from lendguard.cases.service import CaseService
+from lendguard.conduct.rescue_flags import Flag
+from lendguard.config import Settings
+from lendguard.decisions.repository import decision_repository
+from lendguard.decisions.service import DecisionService
 from lendguard.errors import IdempotencyMismatch
 from lendguard.events.schemas import Event, EventType
-from lendguard.kit.bounds import Instant
-from lendguard.kit.validation import validated
+from lendguard.lending.rescue_ladder import RescueService
 from lendguard.support import crisis
-from lendguard.support.assistant import Analysis, get_assistant
-from lendguard.web.body import read_json
+from lendguard.support.assistant import Analysis, Assistant, get_assistant
+from lendguard.support.assistant_schemas import AnalyzeRequest, AnalyzeResponse
+from lendguard.web.body import json_body
 
 router = APIRouter(prefix="/v1/assistant")
-MAX_TEXT = 4_000
 
 AssistantUser = Annotated[Principal, Depends(require(Scope.cases_write))]
 
 
-class AnalyzeRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+# -- what the endpoint needs, provided -------------------------------------------------------------
 
-    customer_id: str = Field(min_length=1, max_length=128)
-    text: str = Field(min_length=1, max_length=MAX_TEXT)
-    locale: Literal["zh-CN", "en"] | None = Field(
-        default=None, description="zh-CN or en; detected from the text when absent"
-    )
-    conversation_id: str | None = Field(default=None, min_length=1, max_length=128)
-    jurisdiction: Literal["CN", "UK", "US"] | None = Field(
-        default=None,
-        description="where the customer is, for the crisis hotlines; by the locale when absent",
-    )
-    occurred_at: Instant | None = Field(
-        default=None, description="when the customer said it (default: now)"
-    )
+
+class ContactDecisions:
+    """What the assistant needs from the decision engine: decide a contact event (on the loop,
+    with group commit, as ``POST /v1/events`` does), and read back the decision an event id
+    already has (the same message sent again later)."""
+
+    def __init__(self, decisions: DecisionService) -> None:
+        self._decisions = decisions
+
+    async def decide(self, event: Event) -> dict[str, Any]:
+        return await self._decisions.decide_async(event)
+
+    def recorded(self, event_id: str) -> dict[str, Any] | None:
+        with self._decisions.db.connect() as conn:
+            found = decision_repository.find_by_event_id(conn, event_id)
+        return None if found is None else found[1]
+
+
+def contact_decisions(request: Request) -> ContactDecisions:
+    return ContactDecisions(request.app.state.services.decisions)
+
+
+def assistant_loader(request: Request) -> Callable[[], Assistant]:
+    """The configured assistant, loaded on first use: CPU work, so the route calls it on a
+    worker thread."""
+    settings: Settings = request.app.state.services.settings
+    folder = settings.assistant_model_dir
+    return lambda: get_assistant(folder)
+
+
+def case_service(request: Request) -> CaseService:
+    return request.app.state.services.cases
+
+
+def rescue_service(request: Request) -> RescueService:
+    return request.app.state.services.rescue
+
+
+Contacts = Annotated[ContactDecisions, Depends(contact_decisions)]
+AssistantModel = Annotated[Callable[[], Assistant], Depends(assistant_loader)]
+Cases = Annotated[CaseService, Depends(case_service)]
+Rescue = Annotated[RescueService, Depends(rescue_service)]
+
+
+# -- the effects -----------------------------------------------------------------------------------
 
 
 def contact_event_id(customer_id: str, conversation_id: str | None, text: str) -> str:
@@ -99,25 +134,20 @@ def contact_event(body: AnalyzeRequest, analysis: Analysis) -> Event:
     )
 
 
-async def _record_scam_cue(request: Request, body: AnalyzeRequest, analysis: Analysis) -> Any:
-    decisions = request.app.state.services.decisions
+async def _record_scam_cue(
+    contacts: ContactDecisions, body: AnalyzeRequest, analysis: Analysis
+) -> dict[str, Any]:
     event = contact_event(body, analysis)
     replayed = False
     try:
-        decision = await decisions.decide_async(event)
+        decision = await contacts.decide(event)
     except IdempotencyMismatch:
         # The same message in the same conversation, sent again later (another occurred_at):
         # the first record stands.
-        from lendguard.decisions.repository import decision_repository as repo
-
-        def find() -> Any:
-            with decisions.db.connect() as conn:
-                return repo.find_by_event_id(conn, event.event_id)
-
-        found = await run_in_threadpool(find)
+        found = await run_in_threadpool(contacts.recorded, event.event_id)
         if found is None:  # pragma: no cover - the mismatch says it exists
             raise
-        decision, replayed = found[1], True
+        decision, replayed = found, True
     return {
         "event_id": event.event_id,
         "decision_id": decision["decision_id"],
@@ -128,16 +158,13 @@ async def _record_scam_cue(request: Request, body: AnalyzeRequest, analysis: Ana
 
 
 def _start_rescue(
-    request: Request, body: AnalyzeRequest, analysis: Analysis, principal: Principal
+    rescue: RescueService, body: AnalyzeRequest, analysis: Analysis, principal: Principal
 ) -> dict[str, Any]:
-    from lendguard.conduct.rescue_flags import Flag
-
-    services = request.app.state.services
     names = analysis.vulnerability_names()
     now = datetime.now(UTC)
     source = "assistant:" + contact_event_id(body.customer_id, body.conversation_id, body.text)
-    with services.decisions.db.begin() as conn:
-        flag_id = services.rescue.suppress_marketing(
+    with rescue.db.begin() as conn:
+        flag_id = rescue.suppress_marketing(
             conn,
             body.customer_id,
             "vulnerability cue: " + ", ".join(names),
@@ -157,12 +184,15 @@ def _start_rescue(
 
 
 def _start_crisis(
-    request: Request, body: AnalyzeRequest, analysis: Analysis, principal: Principal
+    cases: CaseService,
+    rescue: RescueService,
+    body: AnalyzeRequest,
+    analysis: Analysis,
+    principal: Principal,
 ) -> dict[str, Any]:
     """The crisis hand-off's effects: the crisis case, then marketing suppressed and collection
     paused (the rescue ladder's flags, each once). A retry of the same message adds a line to
     the open case's timeline and changes no flag."""
-    services = request.app.state.services
     names = analysis.crisis_names()
     now = datetime.now(UTC)
     event_id = contact_event_id(body.customer_id, body.conversation_id, body.text)
@@ -174,15 +204,15 @@ def _start_crisis(
         "cues": names,
         "jurisdictions": list(jurisdictions),
     }
-    case_id, opened = services.cases.open_crisis(body.customer_id, detail, actor=principal.actor)
+    case_id, opened = cases.open_crisis(body.customer_id, detail, actor=principal.actor)
     source = "crisis:" + event_id
     reason = "crisis cue: " + ", ".join(names)
     step = {"reasons": ["CRISIS_CUE"], "cues": names, "case_id": case_id}
-    with services.decisions.db.begin() as conn:
-        marketing = services.rescue.suppress_marketing(
+    with rescue.db.begin() as conn:
+        marketing = rescue.suppress_marketing(
             conn, body.customer_id, reason, source, step, now, actor=principal.actor
         )
-        collection = services.rescue.pause_collection(
+        collection = rescue.pause_collection(
             conn, body.customer_id, reason, source, step, now, actor=principal.actor
         )
     return {
@@ -197,16 +227,20 @@ def _start_crisis(
     "/analyze",
     tags=["assistant"],
     summary="Analyse one customer message for an agent: intent, answers, early warnings",
-    response_model=None,
+    response_model=AnalyzeResponse,
+    response_model_exclude_unset=True,
 )
-async def analyze(request: Request, principal: AssistantUser) -> Any:
-    body = validated(AnalyzeRequest, await read_json(request), "invalid assistant request")
-    services = request.app.state.services
-
+async def analyze(
+    principal: AssistantUser,
+    body: Annotated[AnalyzeRequest, json_body(AnalyzeRequest, "invalid assistant request")],
+    model: AssistantModel,
+    contacts: Contacts,
+    cases: Cases,
+    rescue: Rescue,
+) -> object:
     def analyse() -> Analysis:
         # The models (loaded on first use) and the analysis are CPU work: off the event loop.
-        assistant = get_assistant(services.settings.assistant_model_dir)
-        return assistant.analyze(body.text, body.locale, body.jurisdiction)
+        return model().analyze(body.text, body.locale, body.jurisdiction)
 
     analysis = await run_in_threadpool(analyse)
     result: dict[str, Any] = {
@@ -218,14 +252,14 @@ async def analyze(request: Request, principal: AssistantUser) -> Any:
     if analysis.crisis:
         # First: the customer's safety before anything about their money.
         effects["crisis"] = await run_in_threadpool(
-            _start_crisis, request, body, analysis, principal
+            _start_crisis, cases, rescue, body, analysis, principal
         )
     if analysis.scam.cue:
         # Decided on the loop as POST /v1/events is (group commit).
-        effects["decision"] = await _record_scam_cue(request, body, analysis)
+        effects["decision"] = await _record_scam_cue(contacts, body, analysis)
     if analysis.vulnerability:
         effects["rescue"] = await run_in_threadpool(
-            _start_rescue, request, body, analysis, principal
+            _start_rescue, rescue, body, analysis, principal
         )
     result["effects"] = effects
     return result
