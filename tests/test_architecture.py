@@ -97,12 +97,12 @@ def test_consent_ledger_loads_no_ml_stack() -> None:
 
 
 def test_the_app_loads_no_offline_code() -> None:
-    """The API process imports no training, simulator, benchmark or CLI code, and no Polars
-    (only the offline readers use it). LightGBM (and scikit-learn, which LightGBM imports when
-    it is installed) is serving code: the live score runs on it. rich is left out of this
-    runtime check because structlog imports it for its tracebacks whenever it is installed;
-    the import-linter contract keeps LendGuard's own serving modules free of it."""
+    """The API process imports no training, simulator, benchmark or CLI code, no Polars (only
+    the offline readers use it) and no LightGBM or scikit-learn until a model is loaded (a
+    deployment without a learned score never pays for them). rich is left out of this runtime
+    check because structlog imports it for its tracebacks whenever it is installed; the
+    import-linter contract keeps LendGuard's own serving modules free of it."""
     loaded = _loaded_after_import("lendguard.app")
     print(f"import lendguard.app: {loaded['seconds']:.3f} s")  # noqa: T201 - read with pytest -s
     assert _lendguard_packages(loaded["modules"]) & set(OFFLINE_PACKAGES) == set()
-    assert "polars" not in _roots(loaded["modules"])
+    assert _roots(loaded["modules"]) & {"lightgbm", "polars", "sklearn"} == set()

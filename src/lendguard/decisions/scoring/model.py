@@ -13,10 +13,12 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import lightgbm as lgb
 import numpy as np
+
+if TYPE_CHECKING:
+    import lightgbm as lgb
 
 MODEL_FILE = "model.txt"
 CALIBRATION_FILE = "calibration.json"
@@ -82,6 +84,8 @@ class _SingleRowPredictor:
     _FLOAT64 = 1
 
     def __init__(self, booster: lgb.Booster, n_features: int) -> None:
+        import lightgbm as lgb
+
         lib = getattr(lgb.basic, "_LIB")  # noqa: B009  (LightGBM's loaded C library)
         self._lib = lib
         self._handle = ctypes.c_void_p()
@@ -142,6 +146,10 @@ class ScoringModel:
     def from_parts(
         cls, booster_text: str, calibration: dict[str, Any], card: dict[str, Any]
     ) -> ScoringModel:
+        # LightGBM (and the scikit-learn it imports) loads with the first model, not with
+        # the server: a deployment without a learned score never pays for it.
+        import lightgbm as lgb
+
         try:
             booster = lgb.Booster(model_str=booster_text)
         except lgb.basic.LightGBMError as exc:
