@@ -9,7 +9,7 @@ added to a decision must be added here too. Field names are the public API: add,
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -18,11 +18,9 @@ from pydantic import (
     Field,
     GetJsonSchemaHandler,
     StringConstraints,
-    WithJsonSchema,
 )
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
-from typing_extensions import TypeAliasType
 
 from lendguard.decisions.rules.loader import Action, Category, Measure
 from lendguard.events.schemas import Event, EventType
@@ -42,10 +40,10 @@ EventId = Annotated[
 ]
 
 
-# Free-form JSON a client sends (a model's card and calibration): any JSON value whose strings
-# and keys hold no control character (tab, line feed and carriage return aside), which the
-# edge guard refuses (``lendguard.web.guard``). Documented as such, so that a client generator
-# or a fuzzer knows what the service accepts.
+# Free-form JSON a client sends (a model's card and calibration): keys and strings must hold no
+# control character (tab, line feed and carriage return aside), which the edge guard refuses
+# (``lendguard.web.guard``). The keys are documented so; the values stay "any JSON" (a recursive
+# schema saying it of every nested string is one client generators cannot type).
 class _KeysWithoutControlCharacters:
     """Documents an object's keys as text without control characters (``propertyNames``)."""
 
@@ -57,20 +55,7 @@ class _KeysWithoutControlCharacters:
         return schema
 
 
-_Text = Annotated[str, WithJsonSchema({"type": "string", "pattern": TEXT_PATTERN})]
-FreeJson = TypeAliasType(  # type: ignore[misc]
-    "FreeJson",
-    Union[  # noqa: UP007 (a recursive alias needs the forward references as strings)
-        _Text,
-        int,
-        float,
-        bool,
-        None,
-        list["FreeJson"],
-        Annotated[dict[str, "FreeJson"], _KeysWithoutControlCharacters()],
-    ],
-)
-FreeObject = Annotated[dict[str, FreeJson], _KeysWithoutControlCharacters()]
+FreeObject = Annotated[dict[str, Any], _KeysWithoutControlCharacters()]
 
 
 # -- events in ----------------------------------------------------------------------------------
