@@ -52,7 +52,7 @@ class Readiness(BaseModel):
     calendars: dict[str, CalendarCoverage] = Field(description="Per jurisdiction (lower-case code)")
 
 
-_NOT_READY = {
+_NOT_READY: dict[int | str, dict[str, Any]] = {
     503: {
         "description": "Not ready: the body names the checks that are down",
         "model": Readiness,
