@@ -594,10 +594,10 @@ class TestFeatureRow:
     def test_fast_row_equals_the_registry_feature_by_feature(self) -> None:
         """The row's shortcut to the window scans gives what each registry function gives,
         and leaves the values behind for the rules."""
-        from lendguard.simulate.benchmark import build_workload
         from lendguard.decisions.features.compute import LazyFeatures, apply_event, open_context
         from lendguard.decisions.state import MemoryStateStore
         from lendguard.events.schemas import Event
+        from lendguard.simulate.benchmark import build_workload
 
         events = [Event.model_validate(d) for d in build_workload(600, seed=3).dicts]
         store = MemoryStateStore(engine=None)
