@@ -37,7 +37,15 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Annotated, Any, Literal, NamedTuple
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+)
 
 from lendguard.errors import FieldError, ValidationFailed
 from lendguard.kit.bounds import plausible_date
@@ -69,6 +77,9 @@ _DAYS_PER_UNIT = {52: 7, 26: 14, 13: 28, 365: 1}
 # An object with any of these keys is one schedule (so a missing 'payments' is named as such).
 _SCHEDULE_KEYS = frozenset({"payments", "amount_financed", "advance_date"})
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# A calendar date of a schedule as the contract states it: 1900-01-01 to 2199-12-31
+# (kit.bounds.plausible_date); the "date" format rules out days a month lacks.
+DATE_PATTERN = r"^(?:19|2[01])[0-9]{2}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])$"
 # Highest periodic rate searched (1e6 = 100,000,000 % per unit period) before giving up.
 _MAX_PERIODIC_RATE = 1e6
 
@@ -95,24 +106,79 @@ def _id(value: Any) -> Any:
     return value
 
 
-IsoDate = Annotated[date, BeforeValidator(_iso_date), AfterValidator(plausible_date)]
+# Integer digits of the largest amount a string may spell: kit.money.MAX_AMOUNT is 10^12, the
+# string pattern stops just below it and the number branch states the bound itself.
+_INTEGER_DIGITS = len(str(int(MAX_AMOUNT))) - 1
+
+
+def amount_pattern(*, positive: bool, decimals: int | None) -> str:
+    """The decimal strings :func:`lendguard.kit.money.decimal_input` reads as an amount in
+    range: plain digits with an optional point (no sign, exponent or separators), at most
+    ``decimals`` places (None: any), above zero when ``positive``. Narrower than what is read
+    (an exponent is read too), never wider: every string it matches is accepted."""
+    places = "+" if decimals is None else f"{{1,{decimals}}}"
+    fraction = f"(?:\\.[0-9]{places})?"
+    integer = f"(?:0|[1-9][0-9]{{0,{_INTEGER_DIGITS - 1}}})"
+    if positive:
+        # Some digit other than 0 (the lookahead reads the whole text).
+        return f"^(?=[^1-9]*[1-9]){integer}{fraction}$"
+    return f"^{integer}{fraction}$"
+
+
+def money_schema(*, positive: bool, decimals: int | None = None) -> dict[str, Any]:
+    """The JSON schema of an amount as :mod:`lendguard.kit.money` reads it: a JSON number up to
+    one trillion, or a decimal string (:func:`amount_pattern`). A client generator then offers
+    both spellings, and every amount the schema allows is accepted.
+
+    Where the places are limited (``decimals``, offers), the number branch is stated as an
+    integer: a binary float has no decimal places to count (0.1 * 3 is 0.30000000000000004),
+    so the string carries the cents."""
+    number: dict[str, Any] = {"type": "number" if decimals is None else "integer"}
+    number["maximum"] = int(MAX_AMOUNT) if decimals is not None else float(MAX_AMOUNT)
+    number["exclusiveMinimum" if positive else "minimum"] = 0
+    text = {"type": "string", "pattern": amount_pattern(positive=positive, decimals=decimals)}
+    return {"anyOf": [number, text], "examples": ["19000.00"]}
+
+
+def rate_schema() -> dict[str, Any]:
+    """A rate or percentage at or above 0 as :mod:`lendguard.kit.money` reads it: a JSON
+    number (below 10^30, past which no rate is meant), or a plain decimal string."""
+    number = {"type": "number", "minimum": 0, "maximum": 1e30}
+    text = {"type": "string", "pattern": "^(?:0|[1-9][0-9]{0,29})(?:\\.[0-9]{1,8})?$"}
+    return {"anyOf": [number, text], "examples": ["7.2"]}
+
+
+DATE_SCHEMA: dict[str, Any] = {"type": "string", "format": "date", "pattern": DATE_PATTERN}
+IsoDate = Annotated[
+    date, BeforeValidator(_iso_date), AfterValidator(plausible_date), WithJsonSchema(DATE_SCHEMA)
+]
 # Amounts and rates: decimal strings or JSON numbers, as in events and offers (kit.money).
 # Up to one trillion, as everywhere (kit.money.MAX_AMOUNT): past it a schedule is a typo, and
 # 1e30 financed against 36 payments of 322.67 gave a negative APR instead of a refusal.
-Amount = Annotated[FloatNumber, Field(gt=0, le=float(MAX_AMOUNT), allow_inf_nan=False)]
-NonNegativeAmount = Annotated[FloatNumber, Field(ge=0, le=float(MAX_AMOUNT), allow_inf_nan=False)]
+Amount = Annotated[
+    FloatNumber,
+    Field(gt=0, le=float(MAX_AMOUNT), allow_inf_nan=False),
+    WithJsonSchema(money_schema(positive=True)),
+]
+NonNegativeAmount = Annotated[
+    FloatNumber,
+    Field(ge=0, le=float(MAX_AMOUNT), allow_inf_nan=False),
+    WithJsonSchema(money_schema(positive=False)),
+]
 
 
-class Flow(BaseModel):
+class CashFlow(BaseModel):
     """A dated amount: a payment by the borrower or an advance to them."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(
+        extra="ignore", frozen=True, json_schema_extra={"additionalProperties": False}
+    )
 
     date: IsoDate
     amount: Amount
 
 
-class Fee(BaseModel):
+class ScheduleFee(BaseModel):
     """A loan-related fee the borrower pays to anyone (lender, guarantor, insurer, platform).
 
     A fee dated on the first advance is treated as taken at disbursement (it lowers the
@@ -120,7 +186,9 @@ class Fee(BaseModel):
     instalment adds to that instalment.
     """
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(
+        extra="ignore", frozen=True, json_schema_extra={"additionalProperties": False}
+    )
 
     date: IsoDate
     amount: NonNegativeAmount
@@ -138,18 +206,46 @@ class Schedule(BaseModel):
     (Appendix J (c)(5)(i)), ``365 / term_days``. ``unit_period`` is a free-text hint only.
     """
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(
+        extra="ignore", frozen=True, json_schema_extra={"additionalProperties": False}
+    )
 
     id: Annotated[str, BeforeValidator(_id), Field(min_length=1, max_length=200)]
     amount_financed: Amount
     advance_date: IsoDate
-    payments: Annotated[list[Flow], Field(min_length=1)]
-    unit_periods_per_year: Annotated[FloatNumber, Field(gt=0, allow_inf_nan=False)]
+    payments: Annotated[list[CashFlow], Field(min_length=1)]
+    unit_periods_per_year: Annotated[
+        FloatNumber,
+        Field(gt=0, allow_inf_nan=False),
+        WithJsonSchema(
+            {
+                "anyOf": [
+                    {"type": "number", "enum": list(ALLOWED_UNIT_PERIODS)},
+                    {"type": "number", "exclusiveMinimum": 0, "maximum": 365},
+                    {"type": "string", "pattern": amount_pattern(positive=True, decimals=8)},
+                ],
+                "description": "one of 1, 2, 4, 6, 12, 13, 24, 26, 52, 365; or 365/term_days "
+                "for one advance and one payment whose unit period is the term",
+            }
+        ),
+    ]
     unit_period: str | None = Field(default=None, max_length=200)
-    advances: list[Flow] | None = None
-    fees: list[Fee] = Field(default_factory=list)
+    advances: list[CashFlow] | None = None
+    fees: list[ScheduleFee] = Field(default_factory=list)
     withheld: NonNegativeAmount = 0.0
-    disclosed_apr_percent: Annotated[FloatNumber | None, Field(allow_inf_nan=False)] = None
+    disclosed_apr_percent: Annotated[
+        FloatNumber | None,
+        Field(allow_inf_nan=False),
+        WithJsonSchema(
+            {
+                "anyOf": [
+                    {"type": "number", "minimum": -1e30, "maximum": 1e30},
+                    {"type": "string", "pattern": r"^-?(?:0|[1-9][0-9]{0,29})(?:\.[0-9]{1,8})?$"},
+                    {"type": "null"},
+                ]
+            }
+        ),
+    ] = None
 
 
 # -- time measurement ---------------------------------------------------------------------------
@@ -260,11 +356,11 @@ def first_advance_date(schedule: Schedule) -> date:
     return schedule.advance_date
 
 
-def advances_of(schedule: Schedule) -> list[Flow]:
+def advances_of(schedule: Schedule) -> list[CashFlow]:
     """Every advance: the ``advances`` list, or the one ``amount_financed`` on ``advance_date``."""
     if schedule.advances:
         return list(schedule.advances)
-    return [Flow(date=schedule.advance_date, amount=schedule.amount_financed)]
+    return [CashFlow(date=schedule.advance_date, amount=schedule.amount_financed)]
 
 
 def _term_days(schedule: Schedule) -> int | None:
@@ -439,7 +535,9 @@ def _items(raw: Any, limit: int) -> tuple[list[Any], str]:
     return items, key
 
 
-def _located(raw: Any, limit: int) -> list[tuple[str, Schedule]]:
+def located_schedules(raw: Any, limit: int) -> list[tuple[str, Schedule]]:
+    """:func:`parse_schedules` with each schedule's name in the request (``schedules[2]``,
+    ``KEY[2]``, ``""`` for a lone one), for the errors :func:`compute` raises later."""
     items, key = _items(raw, limit)
     located: list[tuple[str, Schedule]] = []
     errors: list[FieldError] = []
@@ -465,7 +563,7 @@ def parse_schedules(raw: Any, limit: int = MAX_SCHEDULES) -> list[Schedule]:
     ``KEY[i]....`` after the wrapping object's key), so a caller can find the bad entry. At
     most ``limit`` schedules are accepted.
     """
-    return [schedule for _, schedule in _located(raw, limit)]
+    return [schedule for _, schedule in located_schedules(raw, limit)]
 
 
 # -- solving ------------------------------------------------------------------------------------
@@ -673,7 +771,7 @@ class AprResult:
             "apr_percent": _percent(self.apr),
             "irr_periodic": _percent(self.irr_periodic),
             "apr_simple": _percent(self.apr_simple),
-            "apr_compound": _percent(self.apr_compound),
+            "apr_compound": _finite_percent(self.apr_compound),
             "unit_periods_per_year": self.unit.per_year,
             "unit_period": self.unit.describe(),
             "principal_disbursed": round(self.principal_disbursed, 2),
@@ -696,6 +794,11 @@ class AprResult:
 
 def _percent(rate: float) -> float:
     return round(rate * 100, 4)
+
+
+def _finite_percent(rate: float) -> float | None:
+    """Percent to 4 decimals, or None for a rate past any float (see :func:`_compounded`)."""
+    return _percent(rate) if math.isfinite(rate * 100) else None
 
 
 def _require_valid(schedule: Schedule) -> None:
@@ -749,7 +852,7 @@ def compute(schedule: Schedule, prefix: str = "") -> AprResult:
         apr=i * k,
         irr_periodic=r,
         apr_simple=r * k,
-        apr_compound=math.expm1(k * math.log1p(r)),
+        apr_compound=_compounded(r, k),
         unit=unit,
         principal_disbursed=disbursed_principal(schedule),
         fees_total=schedule.withheld + sum(f.amount for f in schedule.fees),
@@ -758,9 +861,19 @@ def compute(schedule: Schedule, prefix: str = "") -> AprResult:
     )
 
 
+def _compounded(periodic: float, per_year: float) -> float:
+    """``(1 + r)^k - 1``, or infinity where that is past any float (a schedule that repays a
+    million times the advance the next day): the answer then says null, not a 500."""
+    try:
+        return math.expm1(per_year * math.log1p(periodic))
+    except OverflowError:
+        return math.inf
+
+
 def apr_answers(raw: Any, limit: int = MAX_SCHEDULES) -> list[dict[str, Any]]:
     """The CLI's and API's answer for a request body: one entry per schedule, in order."""
-    return [compute(schedule, prefix).as_answer() for prefix, schedule in _located(raw, limit)]
+    located = located_schedules(raw, limit)
+    return [compute(schedule, prefix).as_answer() for prefix, schedule in located]
 
 
 # -- R21 tolerance ------------------------------------------------------------------------------

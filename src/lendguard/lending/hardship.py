@@ -14,29 +14,74 @@ import calendar
 import math
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
+
+from lendguard.kit.bounds import PlausibleDate
+from lendguard.kit.money import MAX_AMOUNT, DecimalNumber, Money
+from lendguard.lending.apr import DATE_SCHEMA, money_schema
 
 CENT = Decimal("0.01")
+# The longest plan, however it is asked for (a term, or an instalment the term follows from):
+# a plan is computed month by month, and an instalment of a cent on a large balance asked for
+# a term of millions of months (the request never finished).
+MAX_TERM_MONTHS = 600
+
+# Amounts read as kit.money reads them (a decimal string or a JSON number, never a boolean, up
+# to one trillion), as the contract states them.
+Balance = Annotated[
+    Money,
+    Field(gt=0, le=MAX_AMOUNT, decimal_places=4),
+    WithJsonSchema(money_schema(positive=True, decimals=4)),
+]
+Charge = Annotated[
+    Money,
+    Field(ge=0, le=MAX_AMOUNT, decimal_places=4),
+    WithJsonSchema(money_schema(positive=False, decimals=4)),
+]
+AnnualRate = Annotated[
+    DecimalNumber,
+    Field(ge=0, le=1000),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0, "maximum": 1000},
+                {"type": "string", "pattern": "^(?:0|[1-9][0-9]{0,2})(?:\\.[0-9]{1,8})?$"},
+            ],
+            "examples": ["18"],
+        }
+    ),
+]
 
 
 class HardshipRequest(BaseModel):
+    # Exactly one of term_months and target_instalment, as the contract states it.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "additionalProperties": False,
+            "oneOf": [
+                {"required": ["term_months"], "not": {"required": ["target_instalment"]}},
+                {"required": ["target_instalment"], "not": {"required": ["term_months"]}},
+            ],
+        }
+    )
+
     customer_id: str = Field(min_length=1, max_length=128)
     product: Literal["loan", "credit_card"] = "loan"
     jurisdiction: Literal["CN", "UK", "US"] = "CN"
-    balance: Decimal = Field(gt=0, description="principal still owed")
-    overdue_interest: Decimal = Field(default=Decimal(0), ge=0)
-    penalties: Decimal = Field(default=Decimal(0), ge=0)
-    contract_rate_percent: Decimal = Field(ge=0, le=1000, description="annual nominal rate")
-    plan_rate_percent: Decimal | None = Field(
-        default=None, ge=0, le=1000, description="a reduced rate for the plan; default contract"
+    balance: Balance = Field(description="principal still owed")
+    overdue_interest: Charge = Decimal(0)
+    penalties: Charge = Decimal(0)
+    contract_rate_percent: AnnualRate = Field(description="annual nominal rate")
+    plan_rate_percent: AnnualRate | None = Field(
+        default=None, description="a reduced rate for the plan; default contract"
     )
     waive_interest: bool = False
     waive_penalties: bool = False
-    term_months: int | None = Field(default=None, ge=1, le=600)
-    target_instalment: Decimal | None = Field(default=None, gt=0)
-    start_date: date
+    term_months: int | None = Field(default=None, ge=1, le=MAX_TERM_MONTHS)
+    target_instalment: Balance | None = None
+    start_date: Annotated[PlausibleDate, WithJsonSchema(DATE_SCHEMA)]
     # UK (R28): a debt-advice signpost in the arrangement letter, and why interest still
     # accrues if it does.
     debt_advice_signposted: bool = False
@@ -160,13 +205,17 @@ def _annuity(owed: Decimal, monthly: Decimal, term: int) -> Decimal:
     if monthly == 0:
         return _cents(owed / term)
     factor = (1 + monthly) ** term
+    if factor == 1:
+        # A rate too small to move 1 + monthly at Decimal's 28 digits (a billionth of a percent
+        # a year): the interest is below a cent on any balance, and the division was by zero.
+        return _cents(owed / term)
     return _cents(owed * monthly * factor / (factor - 1))
 
 
 def _term_for(owed: Decimal, monthly: Decimal, instalment: Decimal) -> int:
     """The fewest months in which ``instalment`` repays ``owed`` at ``monthly``."""
     if monthly == 0:
-        return max(1, math.ceil(owed / instalment))
+        return _bounded_term(math.ceil(owed / instalment), instalment)
     interest = owed * monthly
     if instalment <= interest:
         raise PlanError(
@@ -175,5 +224,23 @@ def _term_for(owed: Decimal, monthly: Decimal, instalment: Decimal) -> int:
             f"{_cents(interest)}: the balance would never fall",
         )
     m = float(monthly)
-    n = -math.log(1 - float(owed) * m / float(instalment)) / math.log(1 + m)
-    return max(1, math.ceil(n - 1e-9))
+    # log1p, not log(1 + m): at a rate of a millionth of a percent 1 + m is 1.0 in floats and
+    # the term was a division by zero (a 500).
+    share = float(owed) * m / float(instalment)
+    if share >= 1:  # the float rounding of the Decimal check above
+        raise PlanError(
+            "target_instalment",
+            f"an instalment of {instalment} does not cover the monthly interest of "
+            f"{_cents(interest)}: the balance would never fall",
+        )
+    n = -math.log1p(-share) / math.log1p(m)
+    return _bounded_term(math.ceil(n - 1e-9), instalment)
+
+
+def _bounded_term(months: float, instalment: Decimal) -> int:
+    if months > MAX_TERM_MONTHS:
+        raise PlanError(
+            "target_instalment",
+            f"an instalment of {instalment} would take more than {MAX_TERM_MONTHS} months",
+        )
+    return max(1, int(months))

@@ -8,14 +8,39 @@ arithmetic, not by keywords.
 
 from __future__ import annotations
 
+import math
 import re
 from decimal import Decimal
-from typing import Any, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from lendguard.kit.bounds import PlausibleDate
 from lendguard.kit.money import MAX_AMOUNT, DecimalNumber, Measure, Money, WholeNumber
+from lendguard.lending.apr import (
+    ALLOWED_UNIT_PERIODS,
+    DATE_SCHEMA,
+    money_schema,
+    rate_schema,
+)
+
+# As the contract states them (see lendguard.lending.apr.money_schema): up to 4 decimal places,
+# at most one trillion, a decimal string or a JSON number.
+Date = Annotated[PlausibleDate, WithJsonSchema(DATE_SCHEMA)]
+PositiveMoney = Annotated[
+    Money,
+    Field(gt=0, le=MAX_AMOUNT, decimal_places=4),
+    WithJsonSchema(money_schema(positive=True, decimals=4)),
+]
+NonNegativeMoney = Annotated[
+    Money,
+    Field(ge=0, le=MAX_AMOUNT, decimal_places=4),
+    WithJsonSchema(money_schema(positive=False, decimals=4)),
+]
+Percent = Annotated[DecimalNumber, Field(ge=0), WithJsonSchema(rate_schema())]
+# The offer's parts ignore fields they do not know (a product card carries more); the contract
+# states none, so a client generator builds exactly the fields the check reads.
+_NO_OTHER_FIELDS = ConfigDict(json_schema_extra={"additionalProperties": False})
 
 KEY_FACTS = (
     "product_nature",
@@ -39,69 +64,98 @@ class Policy(Protocol):
     def cite(self, key: str) -> dict[str, Any]: ...
 
 
-class Fee(BaseModel):
+class OfferFee(BaseModel):
+    model_config = _NO_OTHER_FIELDS
+
     name: str = Field(min_length=1, max_length=120)
-    amount: Money = Field(ge=0, le=MAX_AMOUNT, decimal_places=4)
+    amount: NonNegativeMoney
     payee: str = Field(min_length=1, max_length=120)
     payee_role: Literal["lender", "platform", "guarantor", "insurer", "other"] = "lender"
-    date: PlausibleDate | None = Field(default=None, description="absent: taken at disbursement")
+    date: Date | None = Field(default=None, description="absent: taken at disbursement")
 
 
 class DisplayedRate(BaseModel):
-    value_percent: DecimalNumber = Field(ge=0)
+    model_config = _NO_OTHER_FIELDS
+
+    value_percent: Percent
     kind: Literal["apr", "daily", "monthly", "contract_annual"]
     method_label: Literal["simple", "compound"] | None = None
     font_size: Measure | None = Field(default=None, gt=0)
 
 
-class AddOn(BaseModel):
+class OfferAddOn(BaseModel):
+    model_config = _NO_OTHER_FIELDS
+
     name: str = Field(min_length=1, max_length=120)
     preselected: bool = False
-    fee: Money = Field(default=Decimal(0), ge=0, le=MAX_AMOUNT, decimal_places=4)
+    fee: NonNegativeMoney = Decimal(0)
 
 
-class Payment(BaseModel):
-    date: PlausibleDate
-    amount: Money = Field(gt=0, le=MAX_AMOUNT, decimal_places=4)
+class OfferPayment(BaseModel):
+    model_config = _NO_OTHER_FIELDS
+
+    date: Date
+    amount: PositiveMoney
 
 
-class Signing(BaseModel):
+class OfferSigning(BaseModel):
+    model_config = _NO_OTHER_FIELDS
+
     cost_statement_ack: bool = False
     view_seconds: Measure | None = Field(default=None, ge=0)
 
 
 class Offer(BaseModel):
+    model_config = _NO_OTHER_FIELDS
+
     id: str = Field(default="offer", max_length=128)
     jurisdiction: Literal["CN", "US", "UK"] = "CN"
-    as_of: PlausibleDate = Field(description="when the offer is shown or the contract is formed")
+    as_of: Date = Field(description="when the offer is shown or the contract is formed")
     lender_type: Literal[
         "bank", "consumer_finance", "microcredit", "private_lender", "other_licensed"
     ] = "bank"
     private_lending: bool = Field(default=False, description="民间借贷: the LPR×4 cap applies")
     platform_assisted: bool = Field(default=False, description="助贷: a platform brings the loan")
     internet_loan: bool = True
-    principal: Money = Field(
-        gt=0, le=MAX_AMOUNT, decimal_places=4, description="the contract amount"
-    )
-    withheld: Money = Field(
-        default=Decimal(0),
-        ge=0,
-        le=MAX_AMOUNT,
-        decimal_places=4,
-        description="deducted at disbursement",
-    )
-    advance_date: PlausibleDate
-    payments: list[Payment] = Field(min_length=1, max_length=1200)
-    unit_periods_per_year: WholeNumber = 12
-    contract_rate_percent: DecimalNumber | None = Field(default=None, ge=0)
-    fees: list[Fee] = Field(default_factory=list, max_length=100)
+    principal: PositiveMoney = Field(description="the contract amount")
+    withheld: NonNegativeMoney = Field(default=Decimal(0), description="deducted at disbursement")
+    advance_date: Date
+    payments: list[OfferPayment] = Field(min_length=1, max_length=1200)
+    unit_periods_per_year: Annotated[
+        WholeNumber,
+        WithJsonSchema(
+            {
+                "type": "integer",
+                "enum": list(ALLOWED_UNIT_PERIODS),
+                "description": "Appendix J's unit periods a year (a single payment whose unit "
+                "period is the term may also give 365/term_days)",
+            }
+        ),
+    ] = 12
+    contract_rate_percent: Percent | None = None
+    fees: list[OfferFee] = Field(default_factory=list, max_length=100)
     displayed_rates: list[DisplayedRate] = Field(default_factory=list, max_length=20)
-    credit_limit: Money | None = Field(default=None, ge=0, le=MAX_AMOUNT, decimal_places=4)
-    add_ons: list[AddOn] = Field(default_factory=list, max_length=20)
-    key_facts: dict[str, str | None] | None = None
+    credit_limit: NonNegativeMoney | None = None
+    add_ons: list[OfferAddOn] = Field(default_factory=list, max_length=20)
+    key_facts: dict[str, str | None] | None = Field(
+        default=None,
+        description="the key-facts screen: each of these facts, as shown (R11)",
+        json_schema_extra=lambda field: field.update(
+            anyOf=[
+                {
+                    "type": "object",
+                    "properties": {
+                        key: {"anyOf": [{"type": "string"}, {"type": "null"}]} for key in KEY_FACTS
+                    },
+                    "additionalProperties": False,
+                },
+                {"type": "null"},
+            ]
+        ),
+    )
     ad_text: str | None = Field(default=None, max_length=20_000)
     full_time_student: bool = False
-    signing: Signing | None = None
+    signing: OfferSigning | None = None
 
 
 def schedule_of(offer: Offer) -> dict[str, Any]:
@@ -147,7 +201,9 @@ def check_offer(offer: Offer, policy: Policy, cost: dict[str, Any]) -> list[dict
             finding["policy"] = policy.cite(key)
         findings.append(finding)
 
-    simple, compound = float(cost["apr_simple"]), float(cost["apr_compound"])
+    simple = float(cost["apr_simple"])
+    # None: compounding is past any float (a rate of millions of percent a day).
+    compound = math.inf if cost["apr_compound"] is None else float(cost["apr_compound"])
     aprs = [r for r in offer.displayed_rates if r.kind == "apr"]
     other_rates = [r for r in offer.displayed_rates if r.kind in ("daily", "monthly")]
     has_charges = offer.withheld > 0 or any(f.amount > 0 for f in offer.fees)
@@ -182,7 +238,7 @@ def check_offer(offer: Offer, policy: Policy, cost: dict[str, Any]) -> list[dict
                     f"displayed {value:.2f}% but the cash flows give {simple:.2f}% simple / "
                     f"{compound:.2f}% compound with every fee and withheld amount",
                     "apr_display",
-                    computed={"apr_simple": round(simple, 4), "apr_compound": round(compound, 4)},
+                    computed={"apr_simple": round(simple, 4), "apr_compound": cost["apr_compound"]},
                 )
             # R3: a figure without its method label
             if shown.method_label is None:
