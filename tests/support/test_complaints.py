@@ -914,3 +914,42 @@ class TestConsole:
         )
         assert bad.status_code == 422
         assert "channel" in bad.text
+
+
+class TestTheContract:
+    """What the OpenAPI document says of complaints is what the service does."""
+
+    def test_a_transition_the_state_does_not_allow_is_a_documented_409(
+        self, app_client: Api
+    ) -> None:
+        spec = app_client.client.get("/openapi.json").json()
+        for action in ("transition", "assign", "extend"):
+            operation = spec["paths"][f"/v1/complaints/{{complaint_id}}/{action}"]["post"]
+            assert "409" in operation["responses"], action
+        body = spec["components"]["schemas"]["ComplaintTransition"]
+        states = body["properties"]["to"]["enum"]
+        assert states == [s.value for s in ComplaintState]
+        complaint = intake(app_client)
+        refused = post(app_client, f"/v1/complaints/{complaint['id']}/transition", {"to": "closed"})
+        assert refused.status_code == 409
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert "closed" in refused.json()["detail"]
+
+    def test_the_documented_products_and_root_causes_are_the_taxonomy(
+        self, app_client: Api
+    ) -> None:
+        schemas = app_client.client.get("/openapi.json").json()["components"]["schemas"]
+        taxonomy = app_client.client.get("/v1/complaints/taxonomy", headers=app_client.admin).json()
+        products = schemas["ComplaintCreate"]["properties"]["product"]["anyOf"][0]["enum"]
+        assert products == sorted(p["id"] for p in taxonomy["products"])
+        tags = schemas["ComplaintTransition"]["properties"]["root_cause_tags"]["anyOf"][0]
+        assert tags["items"]["enum"] == sorted(r["id"] for r in taxonomy["root_causes"])
+
+    def test_a_writer_without_the_scope_is_refused_before_the_body_is_read(
+        self, app_client: Api
+    ) -> None:
+        reader = app_client.key("complaints:read")
+        refused = app_client.client.post(
+            "/v1/complaints/cmp_x/transition", json={"to": 5}, headers=reader
+        )
+        assert refused.status_code == 403

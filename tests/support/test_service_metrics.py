@@ -4,6 +4,7 @@ console page, over HTTP on both databases."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -582,3 +583,38 @@ class TestConsole:
         zh = officer.get("/console/service?lang=zh-CN")
         assert "首次解决率" in zh.text
         assert "电话" in zh.text
+
+
+class TestTheContract:
+    """What the OpenAPI document says of the service desk is what it does."""
+
+    def test_times_scores_and_replays_are_documented(self, app_client: Api) -> None:
+        spec = app_client.client.get("/openapi.json").json()
+        schemas = spec["components"]["schemas"]
+        opened = schemas["ContactOpen"]["properties"]["opened_at"]["anyOf"][0]
+        assert opened["format"] == "date-time"
+        assert re.fullmatch(opened["pattern"].strip("^$"), "2026-03-02T08:00:00+08:00")
+        assert not re.search(opened["pattern"], "2026-03-02T08:00:00")  # naive: refused
+        assert schemas["SurveySubmission"]["properties"]["score"]["enum"] == [1, 2, 3, 4, 5]
+        contacts = spec["paths"]["/v1/support/contacts"]["post"]["responses"]
+        assert {"200", "201", "409"} <= set(contacts)
+        naive = post(
+            app_client,
+            "/v1/support/contacts",
+            {
+                "conversation_id": "N1",
+                "customer_id": "c",
+                "channel": "chat",
+                "opened_at": "2026-03-02T08:00:00",
+            },
+        )
+        assert naive.status_code == 422
+
+    def test_a_caller_without_the_scope_is_refused_before_the_body_is_read(
+        self, app_client: Api
+    ) -> None:
+        reader = app_client.key("cases:read")
+        for url in ("/v1/support/contacts", "/v1/support/contacts/X/close"):
+            assert post(app_client, url, {"channel": 5}, reader).status_code == 403, url
+        writer = app_client.key("cases:write")
+        assert post(app_client, "/v1/support/surveys", {"score": "x"}, writer).status_code == 403
