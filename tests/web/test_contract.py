@@ -55,6 +55,21 @@ EXCEPTIONS: dict[tuple[str, str], list[CheckFunction]] = {
     ("POST", "/v1/rulesets/validate"): [positive_data_acceptance],
     ("POST", "/v1/rulesets"): [positive_data_acceptance],
     ("POST", "/v1/models"): [positive_data_acceptance],
+    # A schedule's rules span fields: payments and fees on or after the first advance, advances
+    # that total the amount financed, a unit period Appendix J covers (or 365/term_days for one
+    # payment), something left after withheld amounts, and a rate that solves the equation; a
+    # hardship plan's instalment must repay the balance within 600 months and every payment of
+    # its schedule be at least a cent. JSON Schema says none of these, so a generated schedule
+    # that breaks one is rightly a 422 naming the field.
+    ("POST", "/v1/lending/apr"): [positive_data_acceptance],
+    ("POST", "/v1/lending/offers/check"): [positive_data_acceptance],
+    ("POST", "/v1/lending/hardship-plans/quote"): [positive_data_acceptance],
+    ("POST", "/v1/lending/hardship-plans"): [positive_data_acceptance],
+    # A complaint's received_at and a contact's opened_at may not lie in the future (a clock
+    # that starts later than now would hide an overdue complaint); JSON Schema cannot say "not
+    # after now", so a generated future time is rightly a 422 naming the field.
+    ("POST", "/v1/complaints"): [positive_data_acceptance],
+    ("POST", "/v1/support/contacts"): [positive_data_acceptance],
 }
 
 # A key with one scope no operation needs on its own: every scoped operation must answer 403.
