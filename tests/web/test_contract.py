@@ -65,11 +65,16 @@ EXCEPTIONS: dict[tuple[str, str], list[CheckFunction]] = {
     ("POST", "/v1/lending/offers/check"): [positive_data_acceptance],
     ("POST", "/v1/lending/hardship-plans/quote"): [positive_data_acceptance],
     ("POST", "/v1/lending/hardship-plans"): [positive_data_acceptance],
-    # A complaint's received_at and a contact's opened_at may not lie in the future (a clock
-    # that starts later than now would hide an overdue complaint); JSON Schema cannot say "not
-    # after now", so a generated future time is rightly a 422 naming the field.
+    # A complaint's received_at and a contact's times may not lie in the future (a clock that
+    # starts later than now would hide an overdue complaint), and a contact's reply, close and
+    # survey come after it opened (and a close after the reply): JSON Schema can neither say
+    # "not after now" nor compare two times, so a generated time that breaks one is rightly a
+    # 422 naming the field.
     ("POST", "/v1/complaints"): [positive_data_acceptance],
     ("POST", "/v1/support/contacts"): [positive_data_acceptance],
+    ("POST", "/v1/support/contacts/{conversation_id}/first-response"): [positive_data_acceptance],
+    ("POST", "/v1/support/contacts/{conversation_id}/close"): [positive_data_acceptance],
+    ("POST", "/v1/support/surveys"): [positive_data_acceptance],
 }
 
 # A key with one scope no operation needs on its own: every scoped operation must answer 403.
