@@ -1,1 +1,2 @@
-"""Learned risk scores: training, the model artifact, metrics and serving helpers."""
+"""Learned risk scores on the live path: the model artifact, its input row, explanations,
+monitoring and metrics. Training lives in ``lendguard.training`` (offline, never imported here)."""
