@@ -34,6 +34,7 @@ from sqlalchemy import create_engine
 
 from lendguard.decisions.service import DecisionService
 from lendguard.events.schemas import Event
+from lendguard.graph.index import LinkIndex
 from lendguard.kit.crypto import pseudonymise
 from lendguard.privacy.pii import luhn_valid, resident_id_check_char
 from lendguard.simulate.benchmark import build_workload, machine_info
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             engine = make_engine(url)
         else:
             engine = create_engine("sqlite://")
-        service = DecisionService(engine)
+        service = DecisionService(engine, link_index=LinkIndex)
         if args.vault:
             service.vault = Vault(engine, master_key_from(None, "bench"), service.pii_key)
         result: dict[str, Any] = {

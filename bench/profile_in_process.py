@@ -77,12 +77,13 @@ def main() -> None:
         from lendguard.db import make_engine, upgrade
         from lendguard.decisions.service import DecisionService
         from lendguard.decisions.state import MemoryStateStore
+        from lendguard.graph.index import LinkIndex
 
         with tempfile.TemporaryDirectory(prefix="lendguard-profile-") as tmp:
             url = f"sqlite:///{Path(tmp) / 'profile.db'}"
             upgrade(url)
             engine = make_engine(url)
-            service = DecisionService(engine, MemoryStateStore(engine))
+            service = DecisionService(engine, MemoryStateStore(engine), link_index=LinkIndex)
             service.start()
             profile.enable()
             for event in events:

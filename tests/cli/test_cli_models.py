@@ -23,6 +23,7 @@ from lendguard.config import get_settings
 from lendguard.db import make_engine
 from lendguard.decisions.scoring.model import CALIBRATION_FILE, CARD_FILE, MODEL_FILE
 from lendguard.decisions.service import DecisionService
+from lendguard.graph.index import LinkIndex
 from lendguard.simulate.generator import generate
 
 METRIC_KEYS = {"roc_auc", "auprc", "recall_at_fpr", "n", "positives"}
@@ -400,7 +401,7 @@ class TestRegister:
         # the runner's (now closed) stderr: undo that before using a service here
         structlog.configure(**logging_config)
         engine = make_engine(sqlite_url)
-        service = DecisionService(engine)
+        service = DecisionService(engine, link_index=LinkIndex)
         try:
             service.start()
             assert service.model is None

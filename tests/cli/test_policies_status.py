@@ -68,7 +68,6 @@ class TestLpr:
         lpr = [r for r in body["rows"] if r["name"] == "lpr_1y_percent"]
         assert {r["days_since_update"] for r in lpr} == {68}
 
-
     def test_a_day_before_the_update_counts_as_just_updated(self) -> None:
         body = status_json("--on", (LPR_UPDATED - timedelta(days=30)).isoformat())
         lpr = [r for r in body["rows"] if r["name"] == "lpr_1y_percent"]

@@ -638,11 +638,12 @@ def bench_in_process(
     from lendguard.db import make_engine, upgrade
     from lendguard.decisions.service import DecisionService
     from lendguard.decisions.state import MemoryStateStore
+    from lendguard.graph.index import LinkIndex
 
     upgrade(database_url)
     engine = make_engine(database_url)
     store = MemoryStateStore(engine)
-    service = DecisionService(engine, store)
+    service = DecisionService(engine, store, link_index=LinkIndex)
     service.start()
     latencies = [0] * len(events)
     actions: Counter[str] = Counter()
@@ -693,13 +694,14 @@ def bench_in_process_async(
     from lendguard.db import make_engine, upgrade
     from lendguard.decisions.service import DecisionService
     from lendguard.decisions.state import MemoryStateStore
+    from lendguard.graph.index import LinkIndex
 
     if not hasattr(DecisionService, "decide_async"):
         return None
     upgrade(database_url)
     engine = make_engine(database_url)
     store = MemoryStateStore(engine)
-    service = DecisionService(engine, store)
+    service = DecisionService(engine, store, link_index=LinkIndex)
     service.start()
     latencies = [0] * len(events)
     actions: Counter[str] = Counter()
