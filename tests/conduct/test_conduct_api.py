@@ -270,5 +270,6 @@ def test_the_policy_in_force_with_its_sources(app_client: Api) -> None:
     before = app_client.client.get("/v1/conduct/policies/CN?on=2025-06-01", headers=reader).json()
     assert before["version"] == "pre-2026"
     missing = app_client.client.get("/v1/conduct/policies/US?on=2020-01-01", headers=reader)
-    assert missing.status_code == 422
+    assert missing.status_code == 404  # no version in force that day: nothing to answer with
+    assert [e["field"] for e in missing.json()["errors"]] == ["on"]
     assert app_client.client.get("/v1/conduct/policies/FR", headers=reader).status_code == 404

@@ -142,7 +142,7 @@ class TestLedger:
     def test_consent_needs_a_notice_that_told_the_purpose(self, app_client: Api) -> None:
         publish(app_client)
         unknown_notice = consent(app_client, "c-3", True, notice_version=7)
-        assert unknown_notice.status_code == 422
+        assert unknown_notice.status_code == 404
         assert unknown_notice.json()["errors"][0]["field"] == "notice_version"
         not_told = app_client.client.post(
             "/v1/privacy/consents",

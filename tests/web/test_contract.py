@@ -75,6 +75,16 @@ EXCEPTIONS: dict[tuple[str, str], list[CheckFunction]] = {
     ("POST", "/v1/support/contacts/{conversation_id}/first-response"): [positive_data_acceptance],
     ("POST", "/v1/support/contacts/{conversation_id}/close"): [positive_data_acceptance],
     ("POST", "/v1/support/surveys"): [positive_data_acceptance],
+    # A contact is checked against the conduct policy version in force on its local date (none
+    # before 2000 in CN and the UK, before 2021 in the US) and a consent window's end must
+    # follow its start; a third-party opt-out's contact is normalised by the policy in force on
+    # its date; a flag's end must follow its start (or now). JSON Schema can compare no two
+    # values (the rules across fields it can say are in the schema), so a generated request
+    # that breaks one is rightly a 422 naming the field.
+    ("POST", "/v1/conduct/contacts/check"): [positive_data_acceptance],
+    ("POST", "/v1/conduct/contacts"): [positive_data_acceptance],
+    ("POST", "/v1/conduct/preferences"): [positive_data_acceptance],
+    ("POST", "/v1/conduct/flags"): [positive_data_acceptance],
 }
 
 # A key with one scope no operation needs on its own: every scoped operation must answer 403.

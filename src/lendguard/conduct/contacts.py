@@ -50,12 +50,13 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    JsonValue,
     ValidationInfo,
     field_validator,
 )
@@ -167,10 +168,53 @@ class DebtorConsent(BaseModel):
     given_at: Instant | None = None
 
 
+# The documented form of the rules across fields that the guard checks (``_prepare``), so a
+# client generator knows them; each is enforced there with a 422 naming the field. What no
+# schema can say (a consent window's end after its start; a policy version in force on the
+# contact's date) is only enforced there.
+_WRITTEN_CHANNELS_SCHEMA: list[JsonValue] = [*sorted(WRITTEN_CHANNELS)]
+# Spaces, tabs and line breaks (other control characters are refused at the edge).
+_BLANKS = "[ \\t\\r\\n]*"
+_NOT_BLANK = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f]*\\S"
+_US = f"^{_BLANKS}[Uu][Ss]{_BLANKS}$"
+CONTACT_RULES: list[JsonValue] = [
+    {  # a contact of a third party names the person; a contact of the debtor names none
+        "if": {"properties": {"target": {"const": "third_party"}}, "required": ["target"]},
+        "then": {"required": ["third_party"], "properties": {"third_party": {"type": "object"}}},
+        "else": {"properties": {"third_party": {"type": "null"}}},
+    },
+    {  # marketing goes to the customer only
+        "if": {"properties": {"purpose": {"const": "marketing"}}, "required": ["purpose"]},
+        "then": {"properties": {"target": {"const": "debtor"}}},
+    },
+    {  # a collection contact names its debt
+        "if": {"properties": {"purpose": {"const": "collection"}}, "required": ["purpose"]},
+        "then": {"required": ["debt"], "properties": {"debt": {"type": "object"}}},
+    },
+    {  # a written channel carries the text sent
+        "if": {
+            "properties": {"channel": {"enum": _WRITTEN_CHANNELS_SCHEMA}},
+            "required": ["channel"],
+        },
+        "then": {
+            "required": ["template_text"],
+            "properties": {"template_text": {"type": "string", "pattern": _NOT_BLANK}},
+        },
+    },
+    {  # the US has no single time zone: the debtor's is named
+        "if": {"properties": {"jurisdiction": {"pattern": _US}}, "required": ["jurisdiction"]},
+        "then": {"required": ["timezone"], "properties": {"timezone": {"type": "string"}}},
+    },
+]
+# The jurisdictions with a conduct policy (any case, surrounding blanks ignored).
+JURISDICTION_PATTERN = f"^{_BLANKS}([Cc][Nn]|[Uu][Kk]|[Uu][Ss]){_BLANKS}$"
+_ZONES: list[JsonValue] = [*sorted(available_timezones())]
+
+
 class ContactRequest(BaseModel):
     """One planned contact. Field-level rules here; rules across fields in the guard."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"allOf": CONTACT_RULES})
 
     purpose: Purpose
     channel: Channel
@@ -186,11 +230,13 @@ class ContactRequest(BaseModel):
         default=None,
         max_length=64,
         description="the debtor's IANA zone; default: the jurisdiction's, where it has one",
+        json_schema_extra={"enum": [*_ZONES, None]},
     )
     alternate_timezones: list[str] = Field(
         default_factory=list,
         max_length=8,
         description="other plausible zones when the location is uncertain (R23 [M])",
+        json_schema_extra={"items": {"type": "string", "enum": _ZONES}},
     )
     template_text: str | None = Field(default=None, max_length=10_000)
     debt: Debt | None = None
@@ -198,7 +244,15 @@ class ContactRequest(BaseModel):
     marketing_opted_out: bool | None = Field(
         default=None, description="the caller's view; the consent store wins when it knows"
     )
-    jurisdiction: str = Field(default="CN", min_length=2, max_length=8)
+    jurisdiction: str = Field(
+        default="CN",
+        min_length=2,
+        max_length=8,
+        description="a jurisdiction with a conduct policy (those shipped: CN, UK, US)",
+        # Documented, not enforced here: a policy directory may add one; an unknown one is
+        # refused by the guard (422 naming the field).
+        json_schema_extra={"pattern": JURISDICTION_PATTERN},
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -222,6 +276,25 @@ class ContactRequest(BaseModel):
 
 class ContactLog(ContactRequest):
     """An attempt made (or an inbound contact), with its result."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "allOf": [
+                *CONTACT_RULES,
+                {  # only a third party refuses as a third party
+                    "if": {
+                        "properties": {"result": {"const": "refused_by_third_party"}},
+                        "required": ["result"],
+                    },
+                    "then": {
+                        "required": ["target"],
+                        "properties": {"target": {"const": "third_party"}},
+                    },
+                },
+            ]
+        },
+    )
 
     result: Result
     direction: Literal["outbound", "inbound"] = Field(

@@ -3,38 +3,55 @@ the policy in force.
 
 Scopes: ``conduct:check`` to check and read; ``conduct:write`` to log attempts and write
 preferences and flags (writes of preferences and flags go to the audit trail with the change).
+
+Request and response models are in :mod:`lendguard.conduct.schemas` (the contact bodies are the
+guard's own, :mod:`lendguard.conduct.contacts`); the contact guard comes in through its
+provider, never from ``request.app.state`` inside a route. The scope is checked before the body.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
-from starlette.concurrency import run_in_threadpool
+from pydantic import ValidationError
 
 from lendguard.auth import audit
 from lendguard.auth.dependencies import client_ip, require
 from lendguard.auth.service import Principal, Scope
 from lendguard.conduct.contacts import (
-    Channel,
     ContactGuard,
     ContactLog,
     ContactRefused,
     ContactRequest,
-    InconvenientWindow,
     normalise_contact,
 )
 from lendguard.conduct.rescue_flags import Flag
+from lendguard.conduct.schemas import (
+    AttemptList,
+    ConductPolicy,
+    ContactCheck,
+    ContactLogged,
+    FlagBody,
+    FlagCleared,
+    FlagList,
+    FlagSet,
+    InconvenientChoice,
+    MarketingChoice,
+    PreferenceChoice,
+    PreferenceRecorded,
+    Preferences,
+    ThirdPartyChoice,
+)
 from lendguard.errors import FieldError, NotFound, ValidationFailed
-from lendguard.kit.bounds import Instant
 from lendguard.kit.crypto import pseudonymise
-from lendguard.kit.validation import validated, validation_errors
+from lendguard.kit.validation import validation_errors
 from lendguard.policies import NoPolicyInForce, PolicyError
-from lendguard.web.body import read_json
+from lendguard.web.body import BODY_MODEL_ATTRIBUTE, json_body, read_json
+from lendguard.web.openapi import problems
 from lendguard.web.responses import PROBLEM_JSON, JSONResponse
 
 router = APIRouter(prefix="/v1/conduct")
@@ -43,8 +60,12 @@ ConductChecker = Annotated[Principal, Depends(require(Scope.conduct_check))]
 ConductWriter = Annotated[Principal, Depends(require(Scope.conduct_write))]
 
 
-def _guard(request: Request) -> ContactGuard:
-    return request.app.state.services.conduct
+def contact_guard(request: Request) -> ContactGuard:
+    guard: ContactGuard = request.app.state.services.conduct
+    return guard
+
+
+Guard = Annotated[ContactGuard, Depends(contact_guard)]
 
 
 # -- contacts ------------------------------------------------------------------------------------
@@ -54,19 +75,20 @@ def _guard(request: Request) -> ContactGuard:
     "/contacts/check",
     tags=["conduct"],
     summary="May this collection or marketing contact go out now? (R13, R16-R19, R23-R24, R33)",
+    response_model=ContactCheck,
 )
-async def check_contact(request: Request, principal: ConductChecker) -> Any:
-    body = validated(ContactRequest, await read_json(request), "invalid contact check")
-    return await run_in_threadpool(_check_contact, request, principal, body)
-
-
-def _check_contact(request: Request, principal: Principal, body: ContactRequest) -> Any:
-    answer = _guard(request).check(body).as_dict()
+def check_contact(
+    principal: ConductChecker,
+    body: Annotated[ContactRequest, json_body(ContactRequest, "invalid contact check")],
+    request: Request,
+    guard: Guard,
+) -> Any:
+    answer = guard.check(body).as_dict()
     if answer["codes"] and body.purpose == "marketing":
         # A marketing contact refused is a decision about the customer's personal data
         # (consent, distress): it goes on the customer's audit trail.
         audit.record_now(
-            _guard(request).db,
+            guard.db,
             principal.actor,
             "conduct.marketing_refused",
             f"customer:{body.debtor_id}",
@@ -81,12 +103,21 @@ def _check_contact(request: Request, principal: Principal, body: ContactRequest)
     tags=["conduct"],
     status_code=201,
     summary="Log a contact attempt and its result; 409 with the codes if it breaks a rule",
-    response_model=None,
+    response_model=ContactLogged,
+    response_model_exclude_unset=True,
+    responses={
+        200: {"model": ContactLogged, "description": "A replay of an attempt_id already logged"},
+        **problems(409),
+    },
 )
-async def log_contact(request: Request, principal: ConductWriter) -> Any:
-    body = validated(ContactLog, await read_json(request), "invalid contact log")
+def log_contact(
+    principal: ConductWriter,
+    body: Annotated[ContactLog, json_body(ContactLog, "invalid contact log")],
+    request: Request,
+    guard: Guard,
+) -> Any:
     try:
-        logged = await run_in_threadpool(_guard(request).log, body, principal.actor)
+        logged = guard.log(body, principal.actor)
     except ContactRefused as exc:
         refused = exc.result.as_dict()
         problem = {
@@ -103,58 +134,40 @@ async def log_contact(request: Request, principal: ConductWriter) -> Any:
     return JSONResponse(logged, status_code=200 if logged["replayed"] else 201)
 
 
-@router.get("/contacts", tags=["conduct"], summary="A debtor's logged attempts, newest first")
+@router.get(
+    "/contacts",
+    tags=["conduct"],
+    summary="A debtor's logged attempts, newest first",
+    response_model=AttemptList,
+)
 def list_contacts(
-    request: Request,
     _: ConductChecker,
+    guard: Guard,
     debtor_id: Annotated[str, Query(min_length=1, max_length=128)],
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> Any:
-    return {"attempts": _guard(request).attempts(debtor_id, limit)}
+    return {"attempts": guard.attempts(debtor_id, limit)}
 
 
 # -- preferences ---------------------------------------------------------------------------------
 
 
-class MarketingChoice(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    kind: Literal["marketing"]
-    customer_id: str = Field(min_length=1, max_length=128)
-    channel: Literal["call", "sms", "visit", "push", "email", "*"] = Field(
-        default="*", description="a channel, or * for all"
-    )
-    opted_out: bool
-    at: Instant | None = None
-    source: str = Field(default="api", min_length=1, max_length=64)
-
-
-class ThirdPartyChoice(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    kind: Literal["third_party_opt_out"]
-    debtor_id: str = Field(min_length=1, max_length=128)
-    third_party_id: str | None = Field(default=None, min_length=1, max_length=128)
-    contact: str | None = Field(default=None, min_length=1, max_length=512)
-    channel: Channel = Field(default="call", description="how to normalise the contact")
-    jurisdiction: str = Field(default="CN", min_length=2, max_length=8)
-    at: Instant | None = None
-    source: str = Field(default="api", min_length=1, max_length=64)
+async def _preference_body(request: Request) -> PreferenceChoice:
+    """The body as one of the preference kinds (a 400, 413 or 422 problem otherwise), like
+    :func:`lendguard.web.body.json_body`, except that a missing or unknown ``kind`` (which fails
+    the union itself, at no location) is named as the field ``kind``."""
+    raw = await read_json(request)
+    try:
+        return PreferenceChoice.model_validate(raw)
+    except ValidationError as exc:
+        errors = [
+            FieldError("kind", e.message) if e.field == "body" else e
+            for e in validation_errors(exc)
+        ]
+        raise ValidationFailed("invalid preference", errors=errors) from None
 
 
-class InconvenientChoice(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    kind: Literal["inconvenient_times"]
-    debtor_id: str = Field(min_length=1, max_length=128)
-    windows: list[InconvenientWindow] = Field(max_length=32, description="replaces the set")
-    source: str = Field(default="api", min_length=1, max_length=64)
-
-
-Preference = Annotated[
-    MarketingChoice | ThirdPartyChoice | InconvenientChoice, Field(discriminator="kind")
-]
-_preference = TypeAdapter(Preference)
+setattr(_preference_body, BODY_MODEL_ATTRIBUTE, PreferenceChoice)
 
 
 @router.post(
@@ -162,27 +175,15 @@ _preference = TypeAdapter(Preference)
     tags=["conduct"],
     status_code=201,
     summary="Record a marketing choice, a third-party opt-out, or inconvenient times",
+    response_model=PreferenceRecorded,
 )
-async def set_preference(request: Request, principal: ConductWriter) -> Any:
-    raw = await read_json(request)
-    try:
-        body = _preference.validate_python(raw)
-    except ValidationError as exc:
-        # A missing or unknown ``kind`` fails the union itself (no location): name the field.
-        errors = [
-            FieldError("kind", e.message) if e.field == "body" else e
-            for e in validation_errors(exc)
-        ]
-        raise ValidationFailed("invalid preference", errors=errors) from None
-    return await run_in_threadpool(_set_preference, request, principal, body)
-
-
-def _set_preference(
+def set_preference(
+    principal: ConductWriter,
+    choice: Annotated[PreferenceChoice, Depends(_preference_body)],
     request: Request,
-    principal: Principal,
-    body: MarketingChoice | ThirdPartyChoice | InconvenientChoice,
+    guard: Guard,
 ) -> Any:
-    guard = _guard(request)
+    body = choice.root
     ip = client_ip(request)
     with guard.db.begin() as conn:
         if isinstance(body, MarketingChoice):
@@ -199,41 +200,55 @@ def _set_preference(
             audit.record(conn, principal.actor, "conduct.marketing", body.customer_id, ip, detail)
             return {"id": pk, "kind": body.kind, **detail}
         if isinstance(body, ThirdPartyChoice):
-            if body.third_party_id is None and body.contact is None:
-                raise ValidationFailed(
-                    "invalid preference",
-                    errors=[FieldError("third_party_id", "a third-party id or contact needed")],
-                )
-            contact_hash = None
-            if body.contact is not None:
-                country = _country_code(guard, body.jurisdiction, body.at)
-                contact_hash = pseudonymise(
-                    normalise_contact(body.channel, body.contact, country), guard.pii_key
-                )
-            pk = guard.preferences.add_third_party_opt_out(
-                body.debtor_id,
-                body.third_party_id,
-                contact_hash,
-                body.source,
-                principal.actor,
-                body.at,
-                conn=conn,
-            )
-            detail = {"third_party_id": body.third_party_id, "contact_hash": contact_hash}
-            audit.record(
-                conn, principal.actor, "conduct.third_party_opt_out", body.debtor_id, ip, detail
-            )
-            return {"id": pk, "kind": body.kind, **detail}
-        stored = guard.set_inconvenient_times(body.debtor_id, body.windows, conn=conn)
-        audit.record(
-            conn,
-            principal.actor,
-            "conduct.inconvenient_times",
-            body.debtor_id,
-            ip,
-            {"windows": stored, "source": body.source},
+            return _third_party_opt_out(guard, conn, principal, ip, body)
+        return _inconvenient_times(guard, conn, principal, ip, body)
+
+
+def _third_party_opt_out(
+    guard: ContactGuard, conn: Any, principal: Principal, ip: str | None, body: ThirdPartyChoice
+) -> dict[str, Any]:
+    if body.third_party_id is None and body.contact is None:
+        raise ValidationFailed(
+            "invalid preference",
+            errors=[FieldError("third_party_id", "a third-party id or contact needed")],
         )
-        return {"kind": body.kind, "debtor_id": body.debtor_id, "windows": stored}
+    contact_hash = None
+    if body.contact is not None:
+        country = _country_code(guard, body.jurisdiction, body.at)
+        contact_hash = pseudonymise(
+            normalise_contact(body.channel, body.contact, country), guard.pii_key
+        )
+    pk = guard.preferences.add_third_party_opt_out(
+        body.debtor_id,
+        body.third_party_id,
+        contact_hash,
+        body.source,
+        principal.actor,
+        body.at,
+        conn=conn,
+    )
+    detail = {"third_party_id": body.third_party_id, "contact_hash": contact_hash}
+    audit.record(conn, principal.actor, "conduct.third_party_opt_out", body.debtor_id, ip, detail)
+    return {"id": pk, "kind": body.kind, **detail}
+
+
+def _inconvenient_times(
+    guard: ContactGuard,
+    conn: Any,
+    principal: Principal,
+    ip: str | None,
+    body: InconvenientChoice,
+) -> dict[str, Any]:
+    stored = guard.set_inconvenient_times(body.debtor_id, body.windows, conn=conn)
+    audit.record(
+        conn,
+        principal.actor,
+        "conduct.inconvenient_times",
+        body.debtor_id,
+        ip,
+        {"windows": stored, "source": body.source},
+    )
+    return {"kind": body.kind, "debtor_id": body.debtor_id, "windows": stored}
 
 
 def _country_code(guard: ContactGuard, jurisdiction: str, at: datetime | None) -> str:
@@ -245,13 +260,17 @@ def _country_code(guard: ContactGuard, jurisdiction: str, at: datetime | None) -
     return str(found.value) if found else ""
 
 
-@router.get("/preferences", tags=["conduct"], summary="A customer's recorded preferences")
+@router.get(
+    "/preferences",
+    tags=["conduct"],
+    summary="A customer's recorded preferences",
+    response_model=Preferences,
+)
 def get_preferences(
-    request: Request,
     _: ConductChecker,
+    guard: Guard,
     customer_id: Annotated[str, Query(min_length=1, max_length=128)],
 ) -> Any:
-    guard = _guard(request)
     return {
         "customer_id": customer_id,
         **guard.preferences.for_customer(customer_id),
@@ -262,32 +281,21 @@ def get_preferences(
 # -- rescue flags --------------------------------------------------------------------------------
 
 
-class FlagBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    customer_id: str = Field(min_length=1, max_length=128)
-    flag: Flag
-    reason: str = Field(min_length=1, max_length=2000)
-    source: str = Field(default="api", min_length=1, max_length=64)
-    since: Instant | None = None
-    until: Instant | None = None
-
-
 @router.post(
     "/flags",
     tags=["conduct"],
     status_code=201,
     summary="Suppress marketing to, or pause collection from, a customer (R33)",
+    response_model=FlagSet,
 )
-async def set_flag(request: Request, principal: ConductWriter) -> Any:
-    body = validated(FlagBody, await read_json(request), "invalid flag")
+def set_flag(
+    principal: ConductWriter,
+    body: Annotated[FlagBody, json_body(FlagBody, "invalid flag")],
+    request: Request,
+    guard: Guard,
+) -> Any:
     if body.until is not None and body.until <= (body.since or datetime.now(UTC)):
         raise ValidationFailed("invalid flag", errors=[FieldError("until", "must be after since")])
-    return await run_in_threadpool(_set_flag, request, principal, body)
-
-
-def _set_flag(request: Request, principal: Principal, body: FlagBody) -> Any:
-    guard = _guard(request)
     with guard.db.begin() as conn:
         pk = guard.flags.set_flag(
             body.customer_id,
@@ -314,9 +322,11 @@ def _set_flag(request: Request, principal: Principal, body: FlagBody) -> Any:
     "/flags/{customer_id}/{flag}",
     tags=["conduct"],
     summary="End a customer's open flag now (history is kept)",
+    response_model=FlagCleared,
 )
-def clear_flag(customer_id: str, flag: Flag, request: Request, principal: ConductWriter) -> Any:
-    guard = _guard(request)
+def clear_flag(
+    customer_id: str, flag: Flag, request: Request, guard: Guard, principal: ConductWriter
+) -> Any:
     with guard.db.begin() as conn:
         cleared = guard.flags.clear_flag(customer_id, flag, conn=conn)
         if cleared == 0:
@@ -332,13 +342,18 @@ def clear_flag(customer_id: str, flag: Flag, request: Request, principal: Conduc
     return {"customer_id": customer_id, "flag": flag.value, "cleared": cleared}
 
 
-@router.get("/flags", tags=["conduct"], summary="A customer's rescue flags, newest first")
+@router.get(
+    "/flags",
+    tags=["conduct"],
+    summary="A customer's rescue flags, newest first",
+    response_model=FlagList,
+)
 def get_flags(
-    request: Request,
     _: ConductChecker,
+    guard: Guard,
     customer_id: Annotated[str, Query(min_length=1, max_length=128)],
 ) -> Any:
-    return {"customer_id": customer_id, "flags": _guard(request).flags.flags(customer_id)}
+    return {"customer_id": customer_id, "flags": guard.flags.flags(customer_id)}
 
 
 # -- policy --------------------------------------------------------------------------------------
@@ -348,18 +363,21 @@ def get_flags(
     "/policies/{jurisdiction}",
     tags=["conduct"],
     summary="The conduct policy in force on a date, with the source of every value",
+    response_model=ConductPolicy,
 )
 def get_policy(
     jurisdiction: str,
-    request: Request,
+    guard: Guard,
     _: ConductChecker,
     on: date | None = None,
 ) -> Any:
     on_date = on or datetime.now(UTC).date()
     try:
-        policy = _guard(request).policy(jurisdiction.upper(), on_date)
+        policy = guard.policy(jurisdiction.upper(), on_date)
     except NoPolicyInForce as exc:
-        raise ValidationFailed(str(exc), errors=[FieldError("on", str(exc))]) from None
+        # The jurisdiction has a policy, but no version of it covers that day: there is no
+        # policy to answer with (a 404 naming the date), the request itself is well formed.
+        raise NotFound(str(exc), errors=[FieldError("on", str(exc))]) from None
     except PolicyError as exc:
         raise NotFound(str(exc)) from None
     return policy.as_dict()

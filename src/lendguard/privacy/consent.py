@@ -15,55 +15,25 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, get_args
 
 import orjson
-from pydantic import BaseModel, Field
 from sqlalchemy import Engine, and_, func, insert, or_, select
 
 from lendguard.auth import audit
 from lendguard.conduct.preferences import ConsentState
 from lendguard.errors import Conflict, FieldError, NotFound, ValidationFailed
-from lendguard.kit.bounds import Instant
-from lendguard.kit.validation import validated
 from lendguard.models.privacy import ConsentRecord, PrivacyNotice
+from lendguard.privacy.schemas import ConsentBody, ConsentFlow, ConsentPurpose, NoticeBody
 
 MARKETING = "marketing"
 ALL = "*"
-PURPOSES = frozenset(
-    {
-        MARKETING,
-        "credit_assessment",
-        "loan_service",
-        "anti_fraud",
-        "sensitive",
-        "third_party_sharing",
-        "automated_decision",
-    }
-)
+PURPOSES = frozenset(get_args(ConsentPurpose))
 # Purposes whose consent must be given on its own, never in one action with another (R14,
 # PIPL Arts. 23, 29): marketing, sensitive categories and each third-party recipient.
 SEPARATE = frozenset({MARKETING, "sensitive", "third_party_sharing"})
 # A contact channel of the contact guard → the marketing scope that governs it.
 CHANNEL_SCOPE = {"sms": "sms", "call": "call", "push": "push", "email": "email", "visit": "call"}
-
-
-class NoticeBody(BaseModel):
-    notice_key: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_.-]+$")
-    purposes: list[str] = Field(min_length=1, max_length=20)
-    texts: dict[Literal["zh-CN", "en"], str] = Field(min_length=1)
-
-
-class ConsentBody(BaseModel):
-    customer_id: str = Field(min_length=1, max_length=128)
-    purpose: str
-    scope: str = Field(default=ALL, min_length=1, max_length=128)
-    granted: bool
-    method: Literal["checkbox", "toggle", "signature", "voice", "button"] = "toggle"
-    channel: Literal["app", "web", "phone", "branch"] = "app"
-    notice_key: str = Field(min_length=1, max_length=64)
-    notice_version: int = Field(ge=1)
-    at: Instant | None = None
 
 
 class ConsentLedger:
@@ -73,14 +43,8 @@ class ConsentLedger:
 
     # -- notices ---------------------------------------------------------------------------------
 
-    def publish_notice(self, raw: Any, actor: str) -> dict[str, Any]:
+    def publish_notice(self, body: NoticeBody, actor: str) -> dict[str, Any]:
         """A new version of a notice (the first is 1). Published versions never change."""
-        body: NoticeBody = validated(NoticeBody, raw, "invalid notice")
-        unknown = sorted(set(body.purposes) - PURPOSES)
-        if unknown:
-            raise ValidationFailed(
-                "unknown purpose", errors=[FieldError("purposes", f"unknown {unknown}")]
-            )
         digest = hashlib.sha256(
             orjson.dumps(
                 {"purposes": body.purposes, "texts": body.texts}, option=orjson.OPT_SORT_KEYS
@@ -135,14 +99,9 @@ class ConsentLedger:
 
     # -- consents --------------------------------------------------------------------------------
 
-    def record(self, raw: Any, actor: str, ip: str | None = None) -> dict[str, Any]:
+    def record(self, body: ConsentBody, actor: str, ip: str | None = None) -> dict[str, Any]:
         """Grant or withdraw: one appended row, effective at once; withdrawing is the same one
         call as granting (PIPL Art. 15)."""
-        body: ConsentBody = validated(ConsentBody, raw, "invalid consent")
-        if body.purpose not in PURPOSES:
-            raise ValidationFailed(
-                "unknown purpose", errors=[FieldError("purpose", f"one of {sorted(PURPOSES)}")]
-            )
         if body.purpose in ("sensitive", "third_party_sharing") and body.scope == ALL:
             raise ValidationFailed(
                 "separate consent per category or recipient",
@@ -157,8 +116,10 @@ class ConsentLedger:
                 )
             ).first()
             if notice is None:
-                raise ValidationFailed(
-                    "unknown notice",
+                # A well-formed consent naming a notice never published: the row it names is
+                # missing (404), the body itself is valid.
+                raise NotFound(
+                    f"notice {body.notice_key} v{body.notice_version} was never published",
                     errors=[FieldError("notice_version", "no such published notice version")],
                 )
             if body.purpose not in notice.purposes:
@@ -264,23 +225,8 @@ class ConsentLedger:
 # -- R14: checking a consent flow ------------------------------------------------------------------
 
 
-class ConsentItem(BaseModel):
-    purposes: list[str] = Field(min_length=1, max_length=20)
-    prechecked: bool = False
-
-
-class ConsentFlow(BaseModel):
-    """An app screen or flow that asks for consent, and what happened after it."""
-
-    product: Literal["online_lending", "other"] = "online_lending"
-    items: list[ConsentItem] = Field(default_factory=list, max_length=50)
-    declined_permissions: list[str] = Field(default_factory=list, max_length=50)
-    loan_refused_because: list[str] = Field(default_factory=list, max_length=50)
-
-
-def check_flow(raw: Any, necessary: list[str]) -> dict[str, Any]:
+def check_flow(flow: ConsentFlow, necessary: list[str]) -> dict[str, Any]:
     """CONSENT_PRECHECKED, BUNDLED_CONSENT and CONSENT_COERCION (R14)."""
-    flow: ConsentFlow = validated(ConsentFlow, raw, "invalid consent flow")
     findings: list[dict[str, Any]] = []
     for index, item in enumerate(flow.items):
         if item.prechecked:

@@ -1,13 +1,17 @@
 """HTTP endpoints of the privacy area: notices and the consent ledger, the two lists, consent
-flow checks (R14), data-subject requests and the customer's audit trail."""
+flow checks (R14), data-subject requests and the customer's audit trail.
+
+Request and response models are in :mod:`lendguard.privacy.schemas`; the services are injected
+(one provider each, below), so a route reaches only what it names."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal, Protocol
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from pydantic import BaseModel, Field
+from sqlalchemy import delete as sql_delete
 from starlette.concurrency import run_in_threadpool
 
 from lendguard.auth import audit
@@ -20,12 +24,33 @@ from lendguard.auth.dependencies import (
 from lendguard.auth.service import Principal, Scope
 from lendguard.errors import Conflict, FieldError, ValidationFailed
 from lendguard.kit.params import RowNumber
-from lendguard.kit.validation import validated
+from lendguard.models.conduct import MarketingPreference
 from lendguard.policies import load_policy
 from lendguard.privacy import datamap
 from lendguard.privacy.consent import ConsentLedger, check_flow
-from lendguard.privacy.requests import VERIFICATION_METHODS, RequestService, export_customer
-from lendguard.web.body import read_json
+from lendguard.privacy.requests import RequestService, export_customer
+from lendguard.privacy.schemas import (
+    AccessExport,
+    ConsentBody,
+    ConsentFlow,
+    ConsentFlowCheck,
+    ConsentRecorded,
+    CustomerAudit,
+    CustomerConsents,
+    DataSubjectRequestView,
+    NewRequest,
+    Notice,
+    NoticeBody,
+    NoticePublished,
+    PrivacyLists,
+    RefuseBody,
+    RequestQueue,
+    VerifyBody,
+)
+from lendguard.privacy.vault import Vault
+from lendguard.web.body import json_body
+from lendguard.web.openapi import problems
+from lendguard.web.responses import JSONResponse
 
 router = APIRouter(prefix="/v1/privacy")
 
@@ -37,28 +62,73 @@ Locale = Annotated[Literal["zh-CN", "en"], Query()]
 Format = Annotated[Literal["json", "csv", "html"], Query()]
 
 
-def _ledger(request: Request) -> ConsentLedger:
+def consent_ledger(request: Request) -> ConsentLedger:
     ledger: ConsentLedger = request.app.state.services.consent
     return ledger
 
 
-def _requests(request: Request) -> RequestService:
+def request_service(request: Request) -> RequestService:
     service: RequestService = request.app.state.services.privacy_requests
     return service
 
 
+def pii_vault(request: Request) -> Vault:
+    vault: Vault = request.app.state.services.vault
+    return vault
+
+
+class DecisionSource(Protocol):
+    """What a data-subject request needs of the decision engine: a stored decision and its
+    explanation (explain), and the key that pseudonymises customer ids on the decision path
+    (the access export finds both forms). A protocol, so the privacy area does not import the
+    decisions area (which imports privacy's intake and vault)."""
+
+    pii_key: bytes
+
+    def get_decision(self, decision_id: str) -> dict[str, Any]: ...
+
+    def explain_decision(self, decision: dict[str, Any], locale: str) -> dict[str, Any]: ...
+
+
+def decision_source(request: Request) -> DecisionSource:
+    decisions: DecisionSource = request.app.state.services.decisions
+    return decisions
+
+
+Ledger = Annotated[ConsentLedger, Depends(consent_ledger)]
+Requests = Annotated[RequestService, Depends(request_service)]
+PiiVault = Annotated[Vault, Depends(pii_vault)]
+Decisions = Annotated[DecisionSource, Depends(decision_source)]
+
+# A response that differs by who asks leaves the parts a caller may not see absent, not null.
+_AS_STORED: dict[str, Any] = {"response_model_exclude_unset": True}
+
 # -- notices and consent ---------------------------------------------------------------------------
 
 
-@router.post("/notices", tags=["privacy"], status_code=201, summary="Publish a notice version")
-async def publish_notice(request: Request, principal: Admin) -> Any:
-    raw = await read_json(request)
-    return await run_in_threadpool(_ledger(request).publish_notice, raw, principal.actor)
+@router.post(
+    "/notices",
+    tags=["privacy"],
+    status_code=201,
+    summary="Publish a notice version",
+    response_model=NoticePublished,
+)
+async def publish_notice(
+    body: Annotated[NoticeBody, json_body(NoticeBody, "invalid notice")],
+    ledger: Ledger,
+    principal: Admin,
+) -> Any:
+    return await run_in_threadpool(ledger.publish_notice, body, principal.actor)
 
 
-@router.get("/notices/{notice_key}/{version}", tags=["privacy"])
-def get_notice(notice_key: str, version: RowNumber, request: Request, _: ConsentWriter) -> Any:
-    return _ledger(request).notice(notice_key, version)
+@router.get(
+    "/notices/{notice_key}/{version}",
+    tags=["privacy"],
+    summary="One published notice version, as the customer was shown it",
+    response_model=Notice,
+)
+def get_notice(notice_key: str, version: RowNumber, ledger: Ledger, _: ConsentWriter) -> Any:
+    return ledger.notice(notice_key, version)
 
 
 @router.post(
@@ -66,17 +136,25 @@ def get_notice(notice_key: str, version: RowNumber, request: Request, _: Consent
     tags=["privacy"],
     status_code=201,
     summary="Record a grant or a withdrawal (per purpose; effective at once)",
+    response_model=ConsentRecorded,
+    responses=problems(404, 409),
 )
-async def record_consent(request: Request, principal: ConsentWriter) -> Any:
-    raw = await read_json(request)
-    return await run_in_threadpool(
-        _ledger(request).record, raw, principal.actor, client_ip(request)
-    )
+async def record_consent(
+    body: Annotated[ConsentBody, json_body(ConsentBody, "invalid consent")],
+    request: Request,
+    ledger: Ledger,
+    principal: ConsentWriter,
+) -> Any:
+    return await run_in_threadpool(ledger.record, body, principal.actor, client_ip(request))
 
 
-@router.get("/customers/{customer_id}/consents", tags=["privacy"])
-def customer_consents(customer_id: str, request: Request, _: ConsentWriter) -> Any:
-    ledger = _ledger(request)
+@router.get(
+    "/customers/{customer_id}/consents",
+    tags=["privacy"],
+    summary="A customer's current consents and their whole history",
+    response_model=CustomerConsents,
+)
+def customer_consents(customer_id: str, ledger: Ledger, _: ConsentWriter) -> Any:
     return {
         "customer_id": customer_id,
         "current": ledger.state(customer_id),
@@ -88,20 +166,33 @@ def customer_consents(customer_id: str, request: Request, _: ConsentWriter) -> A
     "/consent-flows/check",
     tags=["privacy"],
     summary="Check a consent flow: pre-ticked boxes, bundled consent, coercion (R14)",
+    response_model=ConsentFlowCheck,
+    response_model_exclude_unset=True,
 )
-async def check_consent_flow(request: Request, _: ConsentWriter) -> Any:
-    from datetime import UTC, datetime
-
+async def check_consent_flow(
+    flow: Annotated[ConsentFlow, json_body(ConsentFlow, "invalid consent flow")],
+    _: ConsentWriter,
+) -> Any:
     necessary = load_policy("privacy", "CN", datetime.now(UTC).date())[
         "necessary_pi_online_lending"
     ]
-    raw = await read_json(request)
-    answer = await run_in_threadpool(check_flow, raw, list(necessary.value))
+    answer = await run_in_threadpool(check_flow, flow, list(necessary.value))
     answer["necessary_pi"] = {"value": necessary.value, "source": necessary.source_text}
     return answer
 
 
 # -- the two lists -------------------------------------------------------------------------------
+
+# JSON (the model), CSV (one list, ``which``) or an HTML page a customer can read.
+_LIST_FORMATS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The lists as JSON, CSV (one list, chosen by `which`) or an HTML page",
+        "content": {
+            "text/csv": {"schema": {"type": "string"}},
+            "text/html": {"schema": {"type": "string"}},
+        },
+    }
+}
 
 
 def _lists_response(
@@ -111,8 +202,6 @@ def _lists_response(
     fmt: str,
     which: str | None,
 ) -> Response:
-    from lendguard.web.responses import JSONResponse
-
     if fmt == "html":
         return HTMLResponse(datamap.as_html(collected, shared, locale))
     if fmt == "csv":
@@ -121,9 +210,14 @@ def _lists_response(
     return JSONResponse({"collected": collected, "sharing": shared, "locale": locale})
 
 
-@router.get("/lists", tags=["privacy"], summary="The collected-information and sharing lists")
+@router.get(
+    "/lists",
+    tags=["privacy"],
+    summary="The collected-information and sharing lists",
+    response_model=PrivacyLists,
+    responses=_LIST_FORMATS,
+)
 def global_lists(
-    request: Request,
     _: ConsentWriter,
     locale: Locale = "zh-CN",
     format: Format = "json",  # noqa: A002 (the query parameter's public name)
@@ -134,16 +228,22 @@ def global_lists(
     )
 
 
-@router.get("/customers/{customer_id}/lists", tags=["privacy"])
+@router.get(
+    "/customers/{customer_id}/lists",
+    tags=["privacy"],
+    summary="The two lists for one customer: collection counts, the recipients their data "
+    "can go to",
+    response_model=PrivacyLists,
+    responses=_LIST_FORMATS,
+)
 def customer_lists(
     customer_id: str,
-    request: Request,
+    ledger: Ledger,
     _: ConsentWriter,
     locale: Locale = "zh-CN",
     format: Format = "json",  # noqa: A002
     which: Literal["collected", "sharing"] | None = None,
 ) -> Response:
-    ledger = _ledger(request)
     consented = {
         c["scope"]
         for c in ledger.state(customer_id)
@@ -155,22 +255,36 @@ def customer_lists(
     )
 
 
-@router.get("/customers/{customer_id}/audit", tags=["privacy"])
-def customer_audit(customer_id: str, request: Request, _: AuditReader) -> Any:
+@router.get(
+    "/customers/{customer_id}/audit",
+    tags=["privacy"],
+    summary="The audit trail about one customer, newest first",
+    response_model=CustomerAudit,
+)
+def customer_audit(customer_id: str, ledger: Ledger, _: AuditReader) -> Any:
     # Filtered in SQL: scanning the newest 1,000 rows in Python missed older entries.
-    entries = audit.entries(_ledger(request).db, limit=1000, target=f"customer:{customer_id}")
+    entries = audit.entries(ledger.db, limit=1000, target=f"customer:{customer_id}")
     return {"customer_id": customer_id, "entries": entries}
 
 
 # -- data-subject requests -----------------------------------------------------------------------
 
 
-@router.post("/requests", tags=["privacy"], status_code=201, summary="Receive a request")
-async def create_request(request: Request, principal: RequestWorker) -> Any:
-    raw = await read_json(request)
-    return await run_in_threadpool(
-        _requests(request).create, raw, principal.actor, client_ip(request)
-    )
+@router.post(
+    "/requests",
+    tags=["privacy"],
+    status_code=201,
+    summary="Receive a request",
+    response_model=DataSubjectRequestView,
+    **_AS_STORED,
+)
+async def create_request(
+    body: Annotated[NewRequest, json_body(NewRequest, "invalid request")],
+    request: Request,
+    requests: Requests,
+    principal: RequestWorker,
+) -> Any:
+    return await run_in_threadpool(requests.create, body, principal.actor, client_ip(request))
 
 
 def _for_caller(request: Request, principal: Principal, found: dict[str, Any]) -> dict[str, Any]:
@@ -185,53 +299,93 @@ def _for_caller(request: Request, principal: Principal, found: dict[str, Any]) -
     return {**found, "result": {**kept, "withheld_for_purpose": purpose}}
 
 
-@router.get("/requests", tags=["privacy"], summary="Open requests, soonest due first")
-def request_queue(request: Request, principal: RequestWorker, closed: bool = False) -> Any:
-    found = _requests(request).queue(include_closed=closed)
+@router.get(
+    "/requests",
+    tags=["privacy"],
+    summary="Open requests, soonest due first",
+    response_model=RequestQueue,
+    **_AS_STORED,
+)
+def request_queue(
+    request: Request, requests: Requests, principal: RequestWorker, closed: bool = False
+) -> Any:
+    found = requests.queue(include_closed=closed)
     return {"requests": [_for_caller(request, principal, r) for r in found]}
 
 
-@router.get("/requests/{request_id}", tags=["privacy"])
-def get_request(request_id: str, request: Request, principal: RequestWorker) -> Any:
-    return _for_caller(request, principal, _requests(request).get(request_id))
+@router.get(
+    "/requests/{request_id}",
+    tags=["privacy"],
+    summary="One request: status, due date, verification and result",
+    response_model=DataSubjectRequestView,
+    **_AS_STORED,
+)
+def get_request(
+    request_id: str, request: Request, requests: Requests, principal: RequestWorker
+) -> Any:
+    return _for_caller(request, principal, requests.get(request_id))
 
 
-class VerifyBody(BaseModel):
-    method: str = Field(
-        min_length=1,
-        max_length=64,
-        description=f"one of {', '.join(VERIFICATION_METHODS)}, or several joined with '+'",
+@router.post(
+    "/requests/{request_id}/verify",
+    tags=["privacy"],
+    summary="Record how the requester's identity was verified (the request becomes pending)",
+    response_model=DataSubjectRequestView,
+    responses=problems(409),
+    **_AS_STORED,
+)
+async def verify_request(
+    request_id: str,
+    body: Annotated[VerifyBody, json_body(VerifyBody, "invalid verification")],
+    request: Request,
+    requests: Requests,
+    principal: RequestWorker,
+) -> Any:
+    found = await run_in_threadpool(
+        requests.verify, request_id, body.method, principal.actor, client_ip(request)
     )
+    return _for_caller(request, principal, found)
 
 
-@router.post("/requests/{request_id}/verify", tags=["privacy"])
-async def verify_request(request_id: str, request: Request, principal: RequestWorker) -> Any:
-    body = validated(VerifyBody, await read_json(request), "invalid verification")
-    return await run_in_threadpool(
-        _requests(request).verify, request_id, body.method, principal.actor, client_ip(request)
+@router.post(
+    "/requests/{request_id}/refuse",
+    tags=["privacy"],
+    summary="Refuse, with a reason",
+    response_model=DataSubjectRequestView,
+    responses=problems(409),
+    **_AS_STORED,
+)
+async def refuse_request(
+    request_id: str,
+    body: Annotated[RefuseBody, json_body(RefuseBody, "invalid refusal")],
+    request: Request,
+    requests: Requests,
+    principal: RequestWorker,
+) -> Any:
+    found = await run_in_threadpool(
+        requests.refuse, request_id, body.reason, principal.actor, client_ip(request)
     )
-
-
-class RefuseBody(BaseModel):
-    reason: str = Field(default="", max_length=4000)
-
-
-@router.post("/requests/{request_id}/refuse", tags=["privacy"], summary="Refuse, with a reason")
-async def refuse_request(request_id: str, request: Request, principal: RequestWorker) -> Any:
-    body = validated(RefuseBody, await read_json(request), "invalid refusal")
-    return await run_in_threadpool(
-        _requests(request).refuse, request_id, body.reason, principal.actor, client_ip(request)
-    )
+    return _for_caller(request, principal, found)
 
 
 @router.post(
     "/requests/{request_id}/fulfil",
     tags=["privacy"],
     summary="Carry out a verified request (access, withdraw, explain, correct, delete)",
+    response_model=DataSubjectRequestView,
+    responses=problems(409),
+    **_AS_STORED,
 )
-def fulfil_request(request_id: str, request: Request, principal: RequestWorker) -> Any:
-    services = request.app.state.services
-    found = _requests(request).get(request_id)
+def fulfil_request(
+    request_id: str,
+    request: Request,
+    requests: Requests,
+    ledger: Ledger,
+    vault: PiiVault,
+    decisions: Decisions,
+    principal: RequestWorker,
+) -> Any:
+    found = requests.get(request_id)
     if found["status"] != "pending":
         raise Conflict(
             f"request '{request_id}' is {found['status']}; verify the requester first",
@@ -240,9 +394,7 @@ def fulfil_request(request_id: str, request: Request, principal: RequestWorker) 
     customer, kind, details = found["customer_id"], found["kind"], found["details"]
     result: dict[str, Any]
     if kind == "access":
-        export = export_customer(
-            services.decisions.db, customer, services.vault, pii_key=services.decisions.pii_key
-        )
+        export = export_customer(requests.db, customer, vault, pii_key=decisions.pii_key)
         result = {
             "tables_with_rows": sorted(t for t, v in export["tables"].items() if v.get("rows")),
             "rows": sum(len(v.get("rows", [])) for v in export["tables"].values()),
@@ -250,10 +402,10 @@ def fulfil_request(request_id: str, request: Request, principal: RequestWorker) 
         }
     elif kind == "withdraw":
         withdrawn = []
-        for consent in _ledger(request).state(customer):
-            wanted = details.get("purposes")
+        wanted = details.get("purposes")
+        for consent in ledger.state(customer):
             if consent["granted"] and (not wanted or consent["purpose"] in wanted):
-                _ledger(request).record(
+                withdrawal = ConsentBody.model_validate(
                     {
                         "customer_id": customer,
                         "purpose": consent["purpose"],
@@ -263,10 +415,9 @@ def fulfil_request(request_id: str, request: Request, principal: RequestWorker) 
                         "channel": "app",
                         "notice_key": consent["notice"]["key"],
                         "notice_version": consent["notice"]["version"],
-                    },
-                    principal.actor,
-                    client_ip(request),
+                    }
                 )
+                ledger.record(withdrawal, principal.actor, client_ip(request))
                 withdrawn.append(f"{consent['purpose']}:{consent['scope']}")
         result = {"withdrawn": withdrawn}
     elif kind == "explain":
@@ -280,14 +431,14 @@ def fulfil_request(request_id: str, request: Request, principal: RequestWorker) 
                 "an explain request names a decision",
                 errors=[FieldError("details.decision_id", "required")],
             )
-        decision = services.decisions.get_decision(decision_id)
+        decision = decisions.get_decision(decision_id)
         if decision["customer_id"] != customer:
             raise ValidationFailed(
                 "the decision is not the requester's",
                 errors=[FieldError("details.decision_id", "another customer's decision")],
             )
-        locale = str(details.get("locale", "zh-CN"))
-        result = {"explanation": services.decisions.explain_decision(decision, locale)}
+        locale = str(details.get("locale") or "zh-CN")
+        result = {"explanation": decisions.explain_decision(decision, locale)}
     elif kind == "correct":
         result = {
             "forwarded": details,
@@ -305,15 +456,12 @@ def fulfil_request(request_id: str, request: Request, principal: RequestWorker) 
                 "Art. 15: past processing stays lawful)",
             },
         }
-        from sqlalchemy import delete as sql_delete
-
-        from lendguard.models.conduct import MarketingPreference
-
-        with services.decisions.db.begin() as conn:
+        with requests.db.begin() as conn:
             conn.execute(
                 sql_delete(MarketingPreference).where(MarketingPreference.customer_id == customer)
             )
-    return _requests(request).complete(request_id, result, principal.actor, client_ip(request))
+    done = requests.complete(request_id, result, principal.actor, client_ip(request))
+    return _for_caller(request, principal, done)
 
 
 @router.get(
@@ -321,36 +469,44 @@ def fulfil_request(request_id: str, request: Request, principal: RequestWorker) 
     tags=["privacy"],
     summary="The access export of a completed request (a privileged read, audited); without "
     "the anti-fraud tables for a marketing or credit purpose",
+    response_model=AccessExport,
+    responses=problems(409),
+    **_AS_STORED,
 )
-def request_export(request_id: str, request: Request, principal: RequestWorker) -> Any:
+def request_export(
+    request_id: str,
+    request: Request,
+    requests: Requests,
+    vault: PiiVault,
+    decisions: Decisions,
+    principal: RequestWorker,
+) -> Any:
     """The access copy. For a caller bound to (or declaring) a marketing or credit purpose the
     anti-fraud tables are withheld and the export says so (``withheld_for_purpose``); see
     :func:`lendguard.privacy.requests.export_customer` for why this path strips rather than
     refuses. The privacy officer (no such purpose) gets the full copy."""
-    found = _requests(request).get(request_id)
+    found = requests.get(request_id)
     if found["kind"] != "access" or found["status"] != "complete":
         raise Conflict(
             "only a completed access request has an export",
             errors=[FieldError("request_id", f"{found['kind']} / {found['status']}")],
         )
-    db = request.app.state.services.decisions.db
     purpose = restricted_purpose(request, principal)
     detail: dict[str, Any] = {"request_id": request_id}
     if purpose is not None:
         detail["withheld_for_purpose"] = purpose
     audit.record_now(
-        db,
+        requests.db,
         principal.actor,
         "privacy.export_read",
         f"customer:{found['customer_id']}",
         client_ip(request),
         detail,
     )
-    services = request.app.state.services
     return export_customer(
-        db,
+        requests.db,
         found["customer_id"],
-        services.vault,
+        vault,
         withhold_for=purpose,
-        pii_key=services.decisions.pii_key,
+        pii_key=decisions.pii_key,
     )

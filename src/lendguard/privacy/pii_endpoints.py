@@ -12,56 +12,47 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from lendguard.auth.dependencies import require
 from lendguard.auth.service import Principal, Scope
-from lendguard.kit.validation import validated
-from lendguard.privacy.pii import EntityType, Operator, PiiMasker, scan
-from lendguard.web.body import read_json
+from lendguard.privacy.pii import PiiMasker, scan
+from lendguard.privacy.schemas import MaskRequest, MaskResult
+from lendguard.web.body import json_body
 
 router = APIRouter(prefix="/v1/privacy")
-MAX_TEXTS = 1_000
 
 PiiMaskUser = Annotated[Principal, Depends(require(Scope.privacy_mask))]
 
 
-class MaskRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    texts: list[str] = Field(max_length=MAX_TEXTS, description=f"at most {MAX_TEXTS:,} texts")
-    operator: Operator = Field(
-        default="mask",
-        description="mask (138****5678), hash (HMAC token that joins across tables) or "
-        "encrypt (AES-GCM token)",
-    )
-    types: list[EntityType] | None = Field(
-        default=None, description="entity types to replace (default: all)"
-    )
-
-
-def _masker(request: Request) -> PiiMasker:
-    masker = getattr(request.app.state, "pii_masker", None)
+def pii_masker(request: Request) -> PiiMasker:
+    """One masker per app (its keys are derived once), made on first use."""
+    masker: PiiMasker | None = getattr(request.app.state, "pii_masker", None)
     if masker is None:
         masker = PiiMasker(request.app.state.services.settings.pii_key)
         request.app.state.pii_masker = masker
     return masker
 
 
+Masker = Annotated[PiiMasker, Depends(pii_masker)]
+
+
 @router.post(
     "/pii/mask",
     tags=["privacy"],
     summary="Mask, hash or encrypt the personal information in up to 1,000 texts",
-    response_model=None,
+    response_model=MaskResult,
 )
-async def mask_texts(request: Request, _: PiiMaskUser) -> Any:
-    body = validated(MaskRequest, await read_json(request), "invalid masking request")
+async def mask_texts(
+    body: Annotated[MaskRequest, json_body(MaskRequest, "invalid masking request")],
+    masker: Masker,
+    _: PiiMaskUser,
+) -> Any:
     # Scanning up to 1,000 texts is CPU work: on a worker thread, off the event loop.
-    return await run_in_threadpool(_mask_all, body, _masker(request))
+    return await run_in_threadpool(_mask_all, body, masker)
 
 
-def _mask_all(body: MaskRequest, masker: Any) -> dict[str, Any]:
+def _mask_all(body: MaskRequest, masker: PiiMasker) -> dict[str, Any]:
     results = []
     for text in body.texts:
         entities = scan(text, body.types)

@@ -13,36 +13,23 @@ people's data), so an auditor can see nothing was skipped silently.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
-from typing import Any, Literal
+from typing import Any, get_args
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement, Connection, Engine, Table, insert, select, update
 
 from lendguard.auth import audit
 from lendguard.errors import Conflict, FieldError, NotFound, ValidationFailed
-from lendguard.kit.bounds import BoundedDatetime
 from lendguard.kit.calendars import working_days_after as working_days_after  # re-exported
 from lendguard.kit.ids import new_id
 from lendguard.models import Base
 from lendguard.models.privacy import DataSubjectRequest
 from lendguard.policies import NoPolicyInForce, PolicyError, load_policy
 from lendguard.privacy import intake
+from lendguard.privacy.schemas import VERIFICATION_METHODS as VERIFICATION_METHODS  # re-exported
+from lendguard.privacy.schemas import NewRequest, RequestKind
 
-KINDS = ("access", "correct", "delete", "withdraw", "explain")
-# How the requester's identity may be verified before a request is worked (PIPL Art. 50: a
-# request is acted on only for the person it is about). A method is one of these, or several
-# joined with '+' (``face_match+sms_code``); anything else is refused, so the record says how
-# the identity was actually checked, in words an auditor can rely on.
-VERIFICATION_METHODS: dict[str, str] = {
-    "sms_code": "one-time code sent to the registered mobile number",
-    "face_match": "liveness check and face comparison with the ID photo on file",
-    "id_document": "identity document checked against the customer record",
-    "bank_card": "bound bank card verified (card number, name, ID number, mobile)",
-    "app_session": "request made from the customer's signed-in app session",
-    "in_person": "at a branch or service point, identity document checked by staff",
-    "video_call": "recorded video call, identity document shown and checked",
-}
+KINDS: tuple[str, ...] = get_args(RequestKind)
 OPEN = ("identity_unverified", "pending")
 CN_TZ = ZoneInfo("Asia/Shanghai")
 DEFAULT_WORKING_DAYS = 15
@@ -122,14 +109,6 @@ RELATIONS: dict[str, tuple[str, str]] = {
 }
 
 
-class NewRequest(BaseModel):
-    customer_id: str = Field(min_length=1, max_length=128)
-    kind: Literal["access", "correct", "delete", "withdraw", "explain"]
-    jurisdiction: Literal["CN", "UK", "US"] = "CN"
-    details: dict[str, Any] = Field(default_factory=dict)
-    received_at: BoundedDatetime | None = None
-
-
 def _working_days(jurisdiction: str, on: date) -> int:
     try:
         found = load_policy("privacy", jurisdiction, on).get("dsr_working_days")
@@ -142,15 +121,9 @@ class RequestService:
     def __init__(self, engine: Engine) -> None:
         self.db = engine
 
-    def create(self, raw: Any, actor: str, ip: str | None = None) -> dict[str, Any]:
-        from lendguard.kit.validation import validated
-
-        body = validated(NewRequest, raw, "invalid request")
+    def create(self, body: NewRequest, actor: str, ip: str | None = None) -> dict[str, Any]:
+        """Receive a request: unverified, due on the jurisdiction's working-day calendar."""
         received = body.received_at or datetime.now(UTC)
-        if received.tzinfo is None:
-            raise ValidationFailed(
-                "received_at needs a time zone", errors=[FieldError("received_at", "naive")]
-            )
         local_day = received.astimezone(CN_TZ).date()
         days = _working_days(body.jurisdiction, local_day)
         due_day = working_days_after(local_day, days, body.jurisdiction)
@@ -167,7 +140,7 @@ class RequestService:
                     "jurisdiction": body.jurisdiction,
                     "received_at": received,
                     "due_at": due,
-                    "details": body.details,
+                    "details": body.details.model_dump(exclude_unset=True),
                 },
             )
             audit.record(
@@ -351,10 +324,7 @@ def export_customer(
         ]
         cases = Base.metadata.tables.get("cases")
         case_ids = (
-            [
-                r[0]
-                for r in conn.execute(select(cases.c.id).where(cases.c.customer_id.in_(ids)))
-            ]
+            [r[0] for r in conn.execute(select(cases.c.id).where(cases.c.customer_id.in_(ids)))]
             if cases is not None
             else []
         )
@@ -387,9 +357,7 @@ def export_customer(
                 }
                 continue
             tables[name] = {
-                "rows": _rows(
-                    conn, table, relation, ids, event_ids, case_ids, complaint_ids
-                )
+                "rows": _rows(conn, table, relation, ids, event_ids, case_ids, complaint_ids)
             }
     if vault is not None and "pii_vault" in tables:
         tables["pii_vault"] = {"rows": [row for i in ids for row in vault.for_customer(i)]}
