@@ -224,7 +224,7 @@ def test_the_watch_sees_work_on_the_loop(case_app: Api, watch: Watch) -> None:
     async def on_the_loop() -> None:
         with case_app.services.decisions.db.connect() as conn:
             conn.exec_driver_sql("SELECT 1")
-        passwords._verify(passwords.DUMMY_HASH, "x")
+        passwords._verify(passwords.dummy_hash(), "x")
 
     watch.request = "direct"
     asyncio.run(on_the_loop())

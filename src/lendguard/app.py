@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from lendguard.auth.passwords import dummy_hash
 from lendguard.auth.ratelimit import RateLimits
 from lendguard.auth.service import ApiKeyService, Scope
 from lendguard.auth.users import UserService
@@ -95,6 +96,9 @@ def build_services(settings: Settings, migrate: bool = True) -> Services:
     # collection paused).
     rescue = RescueService(engine, conduct.flags)
     decisions.after_commit.append(rescue.take_in)
+    # The hash an unknown username is verified against is made now, so the first such sign-in
+    # takes as long as any other (no enumeration by timing).
+    dummy_hash()
     # Interventions decided before a crash but never filed get their case now.
     cases.sweep()
     webhooks.start()

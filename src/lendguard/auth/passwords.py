@@ -16,6 +16,7 @@ The parameters (time and memory cost, parallelism) are argon2-cffi's defaults, u
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import secrets
 import sys
@@ -89,6 +90,10 @@ def needs_rehash(password_hash: str) -> bool:
     return _hasher.check_needs_rehash(password_hash)
 
 
-# A real hash to verify against when the username is unknown (or the account locked or
-# disabled), so the answer takes as long as for a known user (no user enumeration by timing).
-DUMMY_HASH = _hasher.hash("not-a-real-password-" + secrets.token_hex(8))
+@functools.cache
+def dummy_hash() -> str:
+    """A real hash to verify against when the username is unknown (or the account locked or
+    disabled), so the answer takes as long as for a known user (no user enumeration by timing).
+    Made on first use, not at import: hashing costs ~0.7 s, which every importer of the auth
+    package (the consent ledger, the CLI) would otherwise pay."""
+    return _hasher.hash("not-a-real-password-" + secrets.token_hex(8))

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, delete, insert, or_, select, update
 
-from lendguard.auth.passwords import DUMMY_HASH, hash_password, needs_rehash, verify_password
+from lendguard.auth.passwords import dummy_hash, hash_password, needs_rehash, verify_password
 from lendguard.auth.service import ROLE_SCOPES, Principal, Role
 from lendguard.config import known_time_zone
 from lendguard.errors import Conflict, FieldError, NotFound, ValidationFailed
@@ -149,7 +149,7 @@ class UserService:
         with self.db.connect() as conn:
             row = conn.execute(select(User).where(User.username == username)).one_or_none()
         if row is None or row.disabled or (row.locked_until is not None and row.locked_until > now):
-            return LoginCandidate(DUMMY_HASH)
+            return LoginCandidate(dummy_hash())
         return LoginCandidate(
             row.password_hash, row.id, row.username, row.role, row.locale, row.timezone
         )
