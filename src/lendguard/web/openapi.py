@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from lendguard.kit.text import TEXT_PATTERN
 from lendguard.web.body import BODY_MODEL_ATTRIBUTE
 from lendguard.web.responses import PROBLEM_JSON
 
@@ -205,11 +206,6 @@ def _document_operation(
         operation["description"] = f"{described}\n\n{line}".strip()
     for status in statuses:
         responses.setdefault(status, problem_response(status))
-
-
-# What the edge guard (:mod:`lendguard.web.guard`) refuses in every path, query and JSON string:
-# C0 control characters other than tab, line feed and carriage return, and DEL.
-TEXT_PATTERN = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f]*$"
 
 
 def _forbid_control_characters(schema: dict[str, Any]) -> None:
