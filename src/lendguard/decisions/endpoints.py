@@ -231,6 +231,12 @@ async def _ruleset_body(request: Request) -> RuleSetUpload:
 # A rule set is YAML: sent as the body itself (``application/yaml``; any ``text/*`` type is
 # read the same way), or inside JSON with the file name its findings are reported against.
 # The YAML is documented as raw bytes (``format: binary``): a client sends the file as it is.
+_RULESET_BODY_TEXT = (
+    "Send the YAML file itself (`Content-Type: application/yaml`, or any `text/*` type, UTF-8) "
+    "or JSON `{source, file}`. A rule set that does not compile, or whose customer texts fail "
+    "the lint (`lendguard rules lint`), is a 422 naming the file, line and column of each "
+    "finding."
+)
 _RULESET_BODY = {
     "requestBody": {
         "required": True,
@@ -272,6 +278,7 @@ def _checked_ruleset(service: DecisionService, upload: RuleSetUpload) -> RuleSet
     "/rulesets/validate",
     tags=["rulesets"],
     summary="Validate a rule set (YAML body, or JSON {source}) without storing it",
+    description=_RULESET_BODY_TEXT,
     response_model=RuleSetValidation,
     dependencies=[documents_body(RuleSetUpload)],
     openapi_extra=_RULESET_BODY,
@@ -293,6 +300,8 @@ async def validate_ruleset(request: Request, _: RulesWriter, service: Decisions)
     tags=["rulesets"],
     status_code=201,
     summary="Upload and validate a rule set; it becomes a new, inactive version",
+    description=_RULESET_BODY_TEXT
+    + " Four eyes: another principal activates it (`POST /v1/rulesets/{version}/activate`).",
     response_model=RuleSetVersion,
     dependencies=[documents_body(RuleSetUpload)],
     openapi_extra=_RULESET_BODY,
