@@ -59,6 +59,15 @@ def decision_service(request: Request) -> DecisionService:
 Decisions = Annotated[DecisionService, Depends(decision_service)]
 
 
+def batch_limit(request: Request) -> int:
+    """The most events (or labels) one request may carry (``max_batch_events``)."""
+    limit: int = request.app.state.services.settings.max_batch_events
+    return limit
+
+
+BatchLimit = Annotated[int, Depends(batch_limit)]
+
+
 def _audit(
     request: Request, service: DecisionService, principal: Principal, action: str, target: str
 ) -> None:
@@ -116,7 +125,9 @@ async def post_event(request: Request) -> Response:
     event = parse_event(raw)
     # Returned as a ready response: the decision is plain data, so FastAPI's response-model
     # validation would only serialise it twice (a returned Response is not validated).
-    service: DecisionService = request.app.state.services.decisions
+    # The service is looked up here rather than injected: this route has no dependency to
+    # solve, which keeps the hot path as short as it was.
+    service = decision_service(request)
     return JSONResponse(await service.decide_async(event, started=started))
 
 
@@ -130,9 +141,10 @@ async def post_event(request: Request) -> Response:
     response_model=BatchDecisions,
     dependencies=[documents_body(EventBatch)],
 )
-async def post_events_batch(request: Request, _: EventsWriter, service: Decisions) -> Response:
+async def post_events_batch(
+    request: Request, _: EventsWriter, service: Decisions, limit: BatchLimit
+) -> Response:
     body = await read_body(request)
-    limit = request.app.state.services.settings.max_batch_events
     # Parsed, validated and decided on a worker thread: a batch of 1,000 takes long enough
     # (parsing up to a megabyte of JSON included) that single events, decided on the event
     # loop, would otherwise wait for all of it.
@@ -434,12 +446,11 @@ def activate_model(
     response_model_exclude_unset=True,
 )
 async def post_labels(
-    request: Request,
     principal: LabelsWriter,
     service: Decisions,
+    limit: BatchLimit,
     body: Annotated[LabelsUpload, json_body(LabelsUpload, "the labels are invalid")],
 ) -> Any:
-    limit = request.app.state.services.settings.max_batch_events
     if len(body.labels) > limit:
         raise ValidationFailed(
             f"at most {limit} labels per request",
