@@ -114,9 +114,9 @@ _AS_STORED: dict[str, Any] = {"response_model_exclude_unset": True}
     response_model=NoticePublished,
 )
 async def publish_notice(
+    principal: Admin,
     body: Annotated[NoticeBody, json_body(NoticeBody, "invalid notice")],
     ledger: Ledger,
-    principal: Admin,
 ) -> Any:
     return await run_in_threadpool(ledger.publish_notice, body, principal.actor)
 
@@ -140,10 +140,10 @@ def get_notice(notice_key: str, version: RowNumber, ledger: Ledger, _: ConsentWr
     responses=problems(404, 409),
 )
 async def record_consent(
+    principal: ConsentWriter,
     body: Annotated[ConsentBody, json_body(ConsentBody, "invalid consent")],
     request: Request,
     ledger: Ledger,
-    principal: ConsentWriter,
 ) -> Any:
     return await run_in_threadpool(ledger.record, body, principal.actor, client_ip(request))
 
@@ -170,8 +170,8 @@ def customer_consents(customer_id: str, ledger: Ledger, _: ConsentWriter) -> Any
     response_model_exclude_unset=True,
 )
 async def check_consent_flow(
-    flow: Annotated[ConsentFlow, json_body(ConsentFlow, "invalid consent flow")],
     _: ConsentWriter,
+    flow: Annotated[ConsentFlow, json_body(ConsentFlow, "invalid consent flow")],
 ) -> Any:
     necessary = load_policy("privacy", "CN", datetime.now(UTC).date())[
         "necessary_pi_online_lending"
@@ -279,10 +279,10 @@ def customer_audit(customer_id: str, ledger: Ledger, _: AuditReader) -> Any:
     **_AS_STORED,
 )
 async def create_request(
+    principal: RequestWorker,
     body: Annotated[NewRequest, json_body(NewRequest, "invalid request")],
     request: Request,
     requests: Requests,
-    principal: RequestWorker,
 ) -> Any:
     return await run_in_threadpool(requests.create, body, principal.actor, client_ip(request))
 
@@ -336,10 +336,10 @@ def get_request(
 )
 async def verify_request(
     request_id: str,
+    principal: RequestWorker,
     body: Annotated[VerifyBody, json_body(VerifyBody, "invalid verification")],
     request: Request,
     requests: Requests,
-    principal: RequestWorker,
 ) -> Any:
     found = await run_in_threadpool(
         requests.verify, request_id, body.method, principal.actor, client_ip(request)
@@ -357,10 +357,10 @@ async def verify_request(
 )
 async def refuse_request(
     request_id: str,
+    principal: RequestWorker,
     body: Annotated[RefuseBody, json_body(RefuseBody, "invalid refusal")],
     request: Request,
     requests: Requests,
-    principal: RequestWorker,
 ) -> Any:
     found = await run_in_threadpool(
         requests.refuse, request_id, body.reason, principal.actor, client_ip(request)

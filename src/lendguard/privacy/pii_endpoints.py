@@ -44,9 +44,9 @@ Masker = Annotated[PiiMasker, Depends(pii_masker)]
     response_model=MaskResult,
 )
 async def mask_texts(
+    _: PiiMaskUser,
     body: Annotated[MaskRequest, json_body(MaskRequest, "invalid masking request")],
     masker: Masker,
-    _: PiiMaskUser,
 ) -> Any:
     # Scanning up to 1,000 texts is CPU work: on a worker thread, off the event loop.
     return await run_in_threadpool(_mask_all, body, masker)
