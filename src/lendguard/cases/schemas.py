@@ -41,11 +41,12 @@ INVISIBLE = (
 )
 SOMETHING_VISIBLE = f"^{_ALLOWED}*[^{INVISIBLE}]{_ALLOWED}*$"
 
-# Patterns above are read by Python's ``re`` (as the services read the text), not Rust's.
-PYTHON_RE = ConfigDict(regex_engine="python-re", extra="forbid")
 # A body with a field it does not define is refused (422 naming it): a misspelt ``note`` would
 # otherwise be dropped without a word, and the contract says exactly what is read.
 STRICT = ConfigDict(extra="forbid")
+# The same, for bodies whose patterns above must be read by Python's ``re`` (as the services
+# read the text: ``\s`` is ``str.isspace``), not by pydantic's default Rust engine.
+PYTHON_RE = ConfigDict(regex_engine="python-re", extra="forbid")
 
 # -- requests --------------------------------------------------------------------------------------
 
