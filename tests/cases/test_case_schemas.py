@@ -7,14 +7,25 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import get_args
 
 import pytest
 from pydantic import ValidationError
 
 from fixtures import Api, r39_scam_events
 from lendguard.auth.schemas import UserCreate
-from lendguard.cases.schemas import INVISIBLE, CaseDetail, CaseSummary, NoteBody, SuppressionBody
-from lendguard.cases.service import _blank
+from lendguard.auth.service import Role
+from lendguard.cases.schemas import (
+    INVISIBLE,
+    CaseDetail,
+    CaseSummary,
+    ListEntryBody,
+    NoteBody,
+    OutreachBody,
+    SuppressionBody,
+)
+from lendguard.cases.service import OUTREACH_OUTCOMES, _blank
+from lendguard.decisions.policy import LIST_FIELDS
 
 PROBLEM = "application/problem+json"
 
@@ -129,3 +140,11 @@ def test_an_unknown_state_or_a_misspelt_field_is_a_422_naming_it(case_app: Api) 
     queue = case_app.client.get("/v1/cases?state=nowhere", headers=case_app.admin)
     assert queue.status_code == 422
     assert queue.json()["errors"][0]["field"].endswith("state.0")
+
+
+def test_the_enumerations_are_the_services_own() -> None:
+    """The models spell out what the services accept; a value added to one and not the other
+    would be refused by the contract or accepted and then refused by the service."""
+    assert set(get_args(ListEntryBody.model_fields["field"].annotation)) == set(LIST_FIELDS)
+    assert set(get_args(OutreachBody.model_fields["outcome"].annotation)) == set(OUTREACH_OUTCOMES)
+    assert set(get_args(UserCreate.model_fields["role"].annotation)) == {r.value for r in Role}
