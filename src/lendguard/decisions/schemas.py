@@ -25,7 +25,8 @@ from pydantic_core import CoreSchema
 from lendguard.decisions.rules.loader import Action, Category, Measure
 from lendguard.events.schemas import Event, EventType
 from lendguard.kit.money import not_a_boolean
-from lendguard.web.openapi import TEXT_PATTERN, ProblemField
+from lendguard.kit.text import TEXT_PATTERN
+from lendguard.web.openapi import ProblemField
 
 # The default ``max_batch_events``: the most events (or labels) one request may carry.
 MAX_BATCH_ITEMS = 1_000
