@@ -19,7 +19,7 @@ from fixtures import Api
 from lendguard.errors import ValidationFailed
 from lendguard.lending.apr import Amount, NonNegativeAmount, amount_pattern, apr_answers
 from lendguard.lending.hardship import HardshipRequest, PlanError, quote
-from lendguard.lending.offers import NonNegativeMoney, Offer, PositiveMoney
+from lendguard.lending.offers import NonNegativeMoney, Offer, PositiveMoney, check
 
 PROBLEM = "application/problem+json"
 
@@ -115,6 +115,18 @@ class TestFixedDefects:
             plan(start_date="9999-12-01")
         assert refused.value.errors()[0]["loc"] == ("start_date",)
         assert plan(start_date="2199-12-31").start_date == date(2199, 12, 31)
+
+    def test_an_offer_dated_before_the_first_policy_is_a_422_naming_as_of(self) -> None:
+        with pytest.raises(ValidationFailed) as refused:
+            check(
+                {
+                    "as_of": "1901-01-01",
+                    "principal": "1000",
+                    "advance_date": "1901-01-01",
+                    "payments": [{"date": "1901-02-01", "amount": "1010"}],
+                }
+            )
+        assert [e.field for e in refused.value.errors] == ["as_of"]
 
     def test_plan_amounts_read_as_money(self) -> None:
         assert plan(balance=12000).balance == Decimal("12000.00")

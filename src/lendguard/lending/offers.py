@@ -385,9 +385,11 @@ class _NoPolicy:
 def check(raw: Any) -> dict[str, Any]:
     """The answer of ``POST /v1/lending/offers/check`` and ``lendguard lending check-offer``:
     the offer's true cost and its findings. Bad input is a 422 naming the field."""
+    from lendguard.errors import FieldError, ValidationFailed
     from lendguard.kit.validation import validated
     from lendguard.lending.apr import compute, parse_schedule
     from lendguard.lending.lending_policy import LendingPolicy
+    from lendguard.policies import NoPolicyInForce
 
     offer = validated(Offer, raw, "invalid offer")
     schedule = schedule_of(offer)
@@ -396,11 +398,17 @@ def check(raw: Any) -> dict[str, Any]:
         if shown:
             schedule["disclosed_apr_percent"] = float(shown[0].value_percent)
     cost = compute(parse_schedule(schedule, "offer"), "offer").as_answer()
-    policy: Policy = (
-        LendingPolicy(offer.jurisdiction, offer.as_of)
-        if offer.jurisdiction == "CN"
-        else _NoPolicy()
-    )
+    policy: Policy = _NoPolicy()
+    if offer.jurisdiction == "CN":
+        try:
+            policy = LendingPolicy(offer.jurisdiction, offer.as_of)
+        except NoPolicyInForce as exc:
+            # An offer dated before the first policy version: nothing to check it against (it
+            # was a 500).
+            raise ValidationFailed(
+                "no lending policy is in force on the offer's date",
+                errors=[FieldError("as_of", str(exc))],
+            ) from None
     findings = check_offer(offer, policy, cost)
     version = getattr(getattr(policy, "policy", None), "version", None)
     return {
