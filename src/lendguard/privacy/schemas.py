@@ -18,8 +18,8 @@ from typing_extensions import TypeAliasType
 
 from lendguard.auth.schemas import AuditEntryView
 from lendguard.kit.bounds import Instant as BoundedInstant
+from lendguard.kit.text import TEXT_PATTERN
 from lendguard.privacy.pii import EntityType, Operator
-from lendguard.web.openapi import TEXT_PATTERN
 
 # -- shared shapes ---------------------------------------------------------------------------------
 
