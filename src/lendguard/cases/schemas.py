@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from lendguard.cases.flow import CaseState
+from lendguard.decisions.schemas import Decision
 from lendguard.kit.bounds import Instant
 
 MAX_TEXT = 4000
@@ -143,26 +144,10 @@ class CasePage(BaseModel):
     cases: list[CaseSummary] = Field(description="crisis first, then riskiest, longest waiting")
 
 
-class CaseDecisionView(BaseModel):
-    """A decision filed under the case (from the decision log) and its held transaction."""
+class CaseDecisionView(Decision):
+    """A decision filed under the case, as the decision log holds it (the same fields as
+    ``GET /v1/decisions/{id}``), and its held transaction."""
 
-    decision_id: str
-    event_id: str
-    customer_id: str
-    event_type: str
-    occurred_at: datetime
-    action: str
-    score: int
-    model_score: float | None
-    reasons: list[dict[str, Any]]
-    measures: list[str]
-    messages: list[dict[str, str]]
-    guardrails: list[dict[str, str]]
-    ruleset_version: int
-    model_version: str | None
-    model_reasons: list[dict[str, Any]] | None
-    latency_us: int
-    decided_at: datetime
     amount: float | None
     payee_id: str | None
     hold_status: Literal["held", "released", "cancelled"]
