@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from fastapi.responses import JSONResponse as FastAPIJSONResponse
 from fastapi.responses import Response
 
 PROBLEM_JSON = "application/problem+json"
 
 
-class JSONResponse(Response):
-    """orjson-rendered JSON (datetimes as ISO 8601)."""
+class JSONResponse(FastAPIJSONResponse):
+    """orjson-rendered JSON (datetimes as ISO 8601). A subclass of FastAPI's own JSON response,
+    so routes using it document their response model in the OpenAPI contract."""
 
     media_type = "application/json"
 
