@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from lendguard.decisions.rules.loader import Action
 from lendguard.kit.bounds import Instant
 
 MAX_TEXT = 4_000
@@ -160,7 +161,7 @@ class ScamCueDecision(BaseModel):
 
     event_id: str
     decision_id: str
-    action: str
+    action: Action
     occurred_at: datetime
     replayed: bool = Field(description="the same message again: the first decision stands")
 
