@@ -56,16 +56,12 @@ AnnualRate = Annotated[
 
 
 class HardshipRequest(BaseModel):
-    # Exactly one of term_months and target_instalment, as the contract states it.
-    model_config = ConfigDict(
-        json_schema_extra={
-            "additionalProperties": False,
-            "oneOf": [
-                {"required": ["term_months"], "not": {"required": ["target_instalment"]}},
-                {"required": ["target_instalment"], "not": {"required": ["term_months"]}},
-            ],
-        }
-    )
+    """A hardship plan to quote or offer: exactly one of ``term_months`` and
+    ``target_instalment`` (the term then follows), at most 600 months either way."""
+
+    # The contract states no other field. "Exactly one of" stays in the description: a
+    # top-level oneOf beside the properties made client generators give up on the body's type.
+    model_config = ConfigDict(json_schema_extra={"additionalProperties": False})
 
     customer_id: str = Field(min_length=1, max_length=128)
     product: Literal["loan", "credit_card"] = "loan"
