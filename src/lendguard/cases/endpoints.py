@@ -23,9 +23,9 @@ from lendguard.cases.schemas import (
     AssignBody,
     CaseDetail,
     CasePage,
-    Created,
+    CreatedListRow,
     ListEntryBody,
-    Lists,
+    ListsAndSnoozes,
     NextCase,
     NoteBody,
     OutreachBody,
@@ -316,7 +316,10 @@ def _future(moment: datetime | None, field: str) -> datetime | None:
 
 
 @router.get(
-    "/lists", tags=["lists"], summary="Allow and deny lists, and rule snoozes", response_model=Lists
+    "/lists",
+    tags=["lists"],
+    summary="Allow and deny lists, and rule snoozes",
+    response_model=ListsAndSnoozes,
 )
 def get_lists(decisions: Decisions, _: CaseReader) -> object:
     return decisions.list_rows()
@@ -327,7 +330,7 @@ def get_lists(decisions: Decisions, _: CaseReader) -> object:
     tags=["lists"],
     status_code=201,
     summary="Add an allow- or deny-list entry",
-    response_model=Created,
+    response_model=CreatedListRow,
 )
 def add_list_entry(
     principal: ListWriter,
@@ -376,7 +379,7 @@ def remove_list_entry(
     tags=["lists"],
     status_code=201,
     summary="Snooze rule R for customer C until T",
-    response_model=Created,
+    response_model=CreatedListRow,
 )
 def add_suppression(
     principal: ListWriter,

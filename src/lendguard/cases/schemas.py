@@ -245,7 +245,9 @@ class SweepResult(BaseModel):
 # -- lists and snoozes -----------------------------------------------------------------------------
 
 
-class Created(BaseModel):
+class CreatedListRow(BaseModel):
+    """The id of the new list entry or snooze (to remove it later)."""
+
     id: int
 
 
@@ -270,7 +272,7 @@ class SuppressionView(BaseModel):
     created_at: datetime
 
 
-class Lists(BaseModel):
+class ListsAndSnoozes(BaseModel):
     entries: list[ListEntryView]
     suppressions: list[SuppressionView]
 
