@@ -39,7 +39,8 @@ def test_the_rules_across_fields_are_stated_in_the_schema(app_client: Api, name:
     assert conditions["jurisdiction"]["required"] == ["timezone"]
     if name == "ContactLog":
         assert conditions["result"]["properties"]["target"] == {"const": "third_party"}
-    assert "Asia/Shanghai" in schema["properties"]["timezone"]["enum"]
+    zone = re.compile(schema["properties"]["timezone"]["pattern"])
+    assert all(zone.search(z) for z in ("Asia/Shanghai", "America/Port-au-Prince", "Etc/GMT+8"))
     jurisdiction = re.compile(schema["properties"]["jurisdiction"]["pattern"])
     assert all(jurisdiction.search(j) for j in ("CN", "cn", " US\n", "Uk"))
     assert not any(jurisdiction.search(j) for j in ("FR", "CNN", "\vCN"))

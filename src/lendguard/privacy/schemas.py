@@ -11,10 +11,9 @@ an absent part absent (``response_model_exclude_unset``) rather than sending ``n
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
-from typing_extensions import TypeAliasType
 
 from lendguard.auth.schemas import AuditEntryView
 from lendguard.kit.bounds import Instant as BoundedInstant
@@ -37,35 +36,6 @@ Instant = Annotated[
 _CONTROL = "\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f"
 NOT_BLANK_PATTERN = f"^[^{_CONTROL}]*[^\\s{_CONTROL}][^{_CONTROL}]*$"
 
-
-class _KeysWithoutControlCharacters:
-    """Documents an object's keys as text without control characters (``propertyNames``),
-    which the edge guard refuses in any key of a body."""
-
-    def __get_pydantic_json_schema__(self, core_schema: Any, handler: Any) -> Any:
-        schema = handler(core_schema)
-        schema["propertyNames"] = {"pattern": TEXT_PATTERN}
-        return schema
-
-
-_Text = Annotated[str, WithJsonSchema({"type": "string", "pattern": TEXT_PATTERN})]
-# Free-form JSON a client sends (a correction's values): any JSON value whose strings and keys
-# hold no control character, documented as such.
-if TYPE_CHECKING:  # mypy cannot follow the recursive alias; to it the value is any JSON
-    FreeJson = Any
-else:
-    FreeJson = TypeAliasType(
-        "FreeJson",
-        Union[  # noqa: UP007 (a recursive alias needs the forward references as strings)
-            _Text,
-            int,
-            float,
-            bool,
-            None,
-            list["FreeJson"],
-            Annotated[dict[str, "FreeJson"], _KeysWithoutControlCharacters()],
-        ],
-    )
 
 # -- vocabularies ----------------------------------------------------------------------------------
 
@@ -297,10 +267,12 @@ class RequestDetails(BaseModel):
     """What the request is about, by kind; other fields are kept as sent (a correction's
     values are forwarded as they are)."""
 
+    # Other fields are any JSON. Their names are documented as free of control characters,
+    # which the edge guard refuses; the values stay "any JSON" (a recursive schema saying it of
+    # every nested string is one that client generators cannot type).
     model_config = ConfigDict(
         extra="allow", json_schema_extra={"propertyNames": {"pattern": TEXT_PATTERN}}
     )
-    __pydantic_extra__: dict[str, FreeJson] = Field(init=False)
 
     purposes: list[ConsentPurpose] | None = Field(
         default=None, description="withdraw: the purposes to withdraw (default: all granted)"
