@@ -33,6 +33,7 @@ from lendguard.decisions.deciding import LinkIndexFactory
 from lendguard.decisions.rules.loader import RuleSet, parse_ruleset
 from lendguard.decisions.service import DecisionService
 from lendguard.decisions.state import MemoryStateStore, RedisStateStore, StateStore
+from lendguard.graph.index import LinkIndex
 
 REQUIRE_SERVICES = os.environ.get("LENDGUARD_REQUIRE_SERVICES") == "1"
 
@@ -210,7 +211,8 @@ def service_factory() -> Iterator[Callable[..., DecisionService]]:
 
     ``make(url, store=None, checkpoint_every=None, link_index=None)``: ``store`` a
     StateStore, or the default MemoryStateStore (with ``checkpoint_every`` when given);
-    ``link_index`` the entity-link graph factory, or the service's default.
+    ``link_index`` the entity-link graph factory (the graph area's index unless given, passed
+    explicitly as the app passes it).
     """
     made: list[DecisionService] = []
 
@@ -223,7 +225,7 @@ def service_factory() -> Iterator[Callable[..., DecisionService]]:
         engine = make_engine(url)
         if store is None and checkpoint_every is not None:
             store = MemoryStateStore(engine, checkpoint_every=checkpoint_every)
-        service = DecisionService(engine, store, link_index=link_index)
+        service = DecisionService(engine, store, link_index=link_index or LinkIndex)
         made.append(service)
         service.start()
         return service
