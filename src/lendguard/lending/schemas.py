@@ -20,19 +20,27 @@ from lendguard.lending.apr import MAX_SCHEDULES, Schedule
 # -- POST /v1/lending/apr --------------------------------------------------------------------------
 
 
-class AprRequest(
-    RootModel[
-        Schedule
-        | Annotated[list[Schedule], Field(min_length=1, max_length=MAX_SCHEDULES)]
-        | Annotated[
-            dict[str, Annotated[list[Schedule], Field(min_length=1, max_length=MAX_SCHEDULES)]],
-            Field(min_length=1, max_length=1),
-        ]
-    ]
+ScheduleList = Annotated[list[Schedule], Field(min_length=1, max_length=MAX_SCHEDULES)]
+
+
+class SchedulesByKey(
+    RootModel[Annotated[dict[str, ScheduleList], Field(min_length=1, max_length=1)]]
 ):
-    """One schedule, a list of up to 1,000, or an object whose one key holds that list (as in
-    ``appendix_j_examples.json``). Read by the APR engine itself, so a bad entry is named
-    ``schedules[i].field`` (or ``KEY[i].field``)."""
+    """An object whose one key holds the schedules (``{"examples": [...]}``, as in
+    ``appendix_j_examples.json``); errors then name ``KEY[i].field``."""
+
+    # A key that names a schedule field makes the object one schedule (apr._SCHEDULE_KEYS).
+    model_config = ConfigDict(
+        json_schema_extra={
+            "propertyNames": {"not": {"enum": ["payments", "amount_financed", "advance_date"]}}
+        }
+    )
+
+
+class AprRequest(RootModel[Schedule | ScheduleList | SchedulesByKey]):
+    """One schedule, a list of up to 1,000, or an object whose one key holds that list. Read by
+    the APR engine itself, so a bad entry is named ``schedules[i].field`` (or
+    ``KEY[i].field``)."""
 
 
 class Tolerance(BaseModel):
