@@ -24,6 +24,7 @@ from lendguard.db import make_engine, upgrade
 from lendguard.decisions.service import DecisionService
 from lendguard.decisions.state import MemoryStateStore, RedisStateStore, StateStore
 from lendguard.errors import LendGuardError, RateLimited
+from lendguard.graph.index import LinkIndex
 from lendguard.lending.rescue_ladder import RescueService
 from lendguard.logging import configure_logging
 from lendguard.privacy.consent import ConsentLedger
@@ -68,7 +69,7 @@ def build_services(settings: Settings, migrate: bool = True) -> Services:
         store = RedisStateStore(settings.redis_url)
     else:
         store = MemoryStateStore(engine, checkpoint_every=settings.state_checkpoint_events)
-    decisions = DecisionService(engine, store, pii_key=settings.pii_key)
+    decisions = DecisionService(engine, store, pii_key=settings.pii_key, link_index=LinkIndex)
     decisions.start()
     api_keys = ApiKeyService(engine)
     if settings.bootstrap_admin_key:

@@ -39,7 +39,6 @@ from lendguard.decisions.rulesets import (
 )
 from lendguard.decisions.state import StateStore
 from lendguard.decisions.twins import ChallengerModel, ShadowRuleSet, TwinSwitch
-from lendguard.graph.index import LinkIndex
 
 __all__ = ["DEFAULT_RULESET_RESOURCE", "DecisionService", "default_ruleset_text"]
 
@@ -50,11 +49,12 @@ class DecisionService(Decider):
         engine: Engine,
         store: StateStore | None = None,
         pii_key: str | None = None,
-        link_index: LinkIndexFactory | None = None,
+        *,
+        link_index: LinkIndexFactory,
     ) -> None:
-        # ``link_index`` builds the entity-link graph the features read; by default the graph
-        # area's index (pass it in, and this module no longer needs the graph area).
-        super().__init__(engine, link_index or LinkIndex, store, pii_key)
+        # ``link_index`` builds the entity-link graph the features read (the graph area's
+        # LinkIndex in the app): handed in, so the decisions area does not import the graph.
+        super().__init__(engine, link_index, store, pii_key)
         twins = TwinSwitch(engine, self.configuration)
         self.rulesets = RuleSets(engine, self.configuration, twins, self.new_link_index)
         self.models = ModelRegistry(engine, self.configuration, twins)
