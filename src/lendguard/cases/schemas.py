@@ -21,7 +21,8 @@ from lendguard.kit.bounds import Instant
 MAX_TEXT = 4000
 
 # The control characters the edge guard refuses in every JSON string (tab, line feed and
-# carriage return aside); a field with a pattern of its own must say so itself.
+# carriage return aside; ``kit.text.TEXT_PATTERN`` is the whole-string form): a field with a
+# pattern of its own must say so itself, as the patterns below do.
 CONTROL = r"\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f"
 _ALLOWED = f"[^{CONTROL}]"
 
