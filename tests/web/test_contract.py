@@ -92,7 +92,8 @@ EXCEPTIONS: dict[tuple[str, str], list[CheckFunction]] = {
     ("POST", "/v1/privacy/requests"): [positive_data_acceptance],
 }
 
-# A key with one scope no operation needs on its own: every scoped operation must answer 403.
+# A key holding only a purpose binding, which grants no operation: every scoped operation
+# must answer 403.
 UNSCOPED_KEY = "lg_test_unscoped"
 
 
@@ -111,7 +112,7 @@ def contract_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]
         )
     )
     services: Services = app.state.services
-    services.api_keys.ensure("contract-unscoped", ["support:surveys"], UNSCOPED_KEY)
+    services.api_keys.ensure("contract-unscoped", ["purpose:credit"], UNSCOPED_KEY)
     with TestClient(app):
         yield app
     services.close()

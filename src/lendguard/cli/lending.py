@@ -48,13 +48,21 @@ def lending_apr(
                 )
         table.add_row(
             a["id"],
-            *(f"{a[k]:.4f}" for k in ("apr_percent", "irr_periodic", "apr_simple", "apr_compound")),
+            *(
+                _figure(a[k], 4)
+                for k in ("apr_percent", "irr_periodic", "apr_simple", "apr_compound")
+            ),
             verdict,
         )
     console = Console()
     console.print(table)
     for note in notes:
         console.print(note, soft_wrap=True)
+
+
+def _figure(value: float | None, places: int) -> str:
+    """A rate for the table; compounding a huge periodic rate has no float answer (None)."""
+    return "—" if value is None else f"{value:.{places}f}"
 
 
 @app.command("check-offer")
@@ -75,7 +83,8 @@ def lending_check_offer(
         console.print(
             f"[bold]{answer['id']}[/bold] ({answer['jurisdiction']}, policy "
             f"{answer['policy_version']}): all-in {cost['apr_simple']:.2f}% simple (单利), "
-            f"{cost['apr_compound']:.2f}% compound (复利); Appendix J {cost['apr_percent']:.2f}%"
+            f"{_figure(cost['apr_compound'], 2)}% compound (复利); "
+            f"Appendix J {cost['apr_percent']:.2f}%"
         )
         for finding in answer["findings"]:
             console.print(
