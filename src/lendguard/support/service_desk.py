@@ -49,8 +49,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Connection, Engine, and_, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from lendguard.auth import audit
-from lendguard.db import update_revision
+from lendguard.changes import ChangeTrail
 from lendguard.errors import Conflict, FieldError, NotFound, ValidationFailed
 from lendguard.kit.bounds import Instant
 from lendguard.kit.validation import validated
@@ -76,6 +75,18 @@ Outcome = Literal["resolved", "escalated", "follow_up", "abandoned"]
 
 class ContactConflict(Conflict):
     title = "Service contact conflict"
+
+
+# A change to a service contact: the row (compare-and-set on revision) and the audit trail (a
+# contact has no timeline of its own).
+TRAIL = ChangeTrail(
+    key=ServiceContact.conversation_id,
+    action="service_contact",
+    conflict=lambda conversation_id: ContactConflict(
+        f"service contact '{conversation_id}' was changed by someone else; retry"
+    ),
+    target_prefix="service_contact:",
+)
 
 
 # -- request bodies --------------------------------------------------------------------------------
@@ -414,12 +425,12 @@ class ServiceDesk:
                     "revision": 1,
                 }
                 conn.execute(insert(ServiceContact), row)
-                audit.record(
+                TRAIL.record(
                     conn,
+                    body.conversation_id,
                     actor,
-                    "service_contact.opened",
-                    f"service_contact:{body.conversation_id}",
                     ip,
+                    "opened",
                     {
                         "channel": body.channel,
                         "jurisdiction": body.jurisdiction,
@@ -598,12 +609,12 @@ class ServiceDesk:
                     "source": actor,
                 }
                 conn.execute(insert(ServiceSurvey), row)
-                audit.record(
+                TRAIL.record(
                     conn,
+                    body.conversation_id,
                     actor,
-                    "service_contact.survey",
-                    f"service_contact:{body.conversation_id}",
                     ip,
+                    "survey",
                     {
                         "score": body.score,
                         "comment": masked is not None,
@@ -793,18 +804,6 @@ class ServiceDesk:
         now: datetime,
         **values: Any,
     ) -> None:
-        """One change: the row (compare-and-set on revision) and the audit trail, in the
-        caller's transaction."""
-        conflict = ContactConflict(
-            f"service contact '{row.conversation_id}' was changed by someone else; retry"
-        )
-        update_revision(conn, ServiceContact.conversation_id, row, conflict, now, **values)
-        row.updated_at = now
-        audit.record(
-            conn,
-            actor,
-            f"service_contact.{kind}",
-            f"service_contact:{row.conversation_id}",
-            ip,
-            detail,
-        )
+        """One change (:data:`TRAIL`): the row (compare-and-set on revision) and the audit
+        trail, in the caller's transaction."""
+        TRAIL.change(conn, row, actor, ip, kind, detail, now, **values)
