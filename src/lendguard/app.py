@@ -30,6 +30,7 @@ from lendguard.logging import configure_logging
 from lendguard.privacy.consent import ConsentLedger
 from lendguard.privacy.requests import RequestService
 from lendguard.privacy.vault import Vault, master_key_from
+from lendguard.support import crisis
 from lendguard.support.service_desk import ServiceDesk
 from lendguard.web.guard import ControlCharacterGuard, install_error_handlers
 from lendguard.web.openapi import install_openapi
@@ -81,7 +82,9 @@ def build_services(settings: Settings, migrate: bool = True) -> Services:
         base_delay_s=settings.webhook_base_delay_s,
         max_attempts=settings.webhook_max_attempts,
     )
-    cases = CaseService(engine, webhooks, elderly_age=settings.elderly_age)
+    cases = CaseService(
+        engine, webhooks, elderly_age=settings.elderly_age, crisis_hotlines=crisis.hotlines_for
+    )
     cases.on_labels = decisions.apply_new_labels
     decisions.after_commit.append(cases.take_in)
     # The consent ledger answers the contact guard's consent questions; what it does not know

@@ -20,7 +20,7 @@ import threading
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from types import SimpleNamespace
 from typing import Any
@@ -64,6 +64,9 @@ INTERVENTIONS = frozenset({"intercept", "block"})
 # A customer who spoke of ending their life: a case type of its own, worked before any other
 # open case whatever the risk scores (the queue and next_case sort on it first).
 CRISIS_CASE_TYPE = "crisis"
+
+# (jurisdictions the case was opened for, or None for all; the day) -> hotlines in both languages
+CrisisHotlines = Callable[[list[str] | None, date], list[dict[str, Any]]]
 CRISIS_RISK = 100
 OUTREACH_OUTCOMES = ("confirmed_scam", "insisted", "unreachable")
 SYSTEM = "system"
@@ -147,8 +150,12 @@ class CaseService:
         engine: Engine,
         webhooks: WebhookSender | None = None,
         elderly_age: int = 60,
+        crisis_hotlines: CrisisHotlines | None = None,
     ) -> None:
         self.db = engine
+        # The hotlines a crisis case's script points to (the support area's policy data),
+        # handed in by the app so the cases area does not import support.
+        self.crisis_hotlines = crisis_hotlines
         self.scripts, self.sla_minutes = load_scripts()
         self.release_policy = load_release_policy()
         self.webhooks = webhooks
@@ -158,6 +165,16 @@ class CaseService:
         # event_id}); the app wires it to the decision service's live label features.
         self.on_labels: Callable[[list[dict[str, Any]]], None] | None = None
         self._new_labels: list[dict[str, Any]] = []
+
+    def _crisis_hotlines(
+        self, timeline: list[dict[str, Any]], now: datetime
+    ) -> list[dict[str, Any]]:
+        """The hotlines a crisis case's script points to: those of the jurisdictions it was
+        opened for (the assistant records them; all known ones otherwise), in both languages."""
+        if self.crisis_hotlines is None:
+            return []
+        opened: dict[str, Any] = next((a["detail"] for a in timeline if a["kind"] == "opened"), {})
+        return self.crisis_hotlines(opened.get("jurisdictions") or None, now.date())
 
     # -- intake ----------------------------------------------------------------------------------
 
@@ -512,7 +529,7 @@ class CaseService:
         script = self.scripts.get(_script_key(case), self.scripts["general"])
         out["script"] = {"title": script.title, "steps": script.steps}
         if case.case_type == CRISIS_CASE_TYPE:
-            out["hotlines"] = _crisis_hotlines(out["timeline"], now)
+            out["hotlines"] = self._crisis_hotlines(out["timeline"], now)
         return out
 
     @staticmethod
@@ -941,16 +958,6 @@ def _check_crisis_close(case: Any, note: str) -> None:
 def _crisis_first() -> Any:
     """Sort key: 0 for a crisis case, 1 for any other."""
     return sql_case((Case.case_type == CRISIS_CASE_TYPE, 0), else_=1)
-
-
-def _crisis_hotlines(timeline: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
-    """The hotlines a crisis case's script points to: those of the jurisdictions it was opened
-    for (the assistant records them), in both languages."""
-    from lendguard.support import crisis
-
-    opened: dict[str, Any] = next((a["detail"] for a in timeline if a["kind"] == "opened"), {})
-    jurisdictions = opened.get("jurisdictions") or list(crisis.JURISDICTIONS)
-    return crisis.hotlines(jurisdictions, None, now.date())
 
 
 def _script_key(case: Any) -> str:

@@ -70,6 +70,12 @@ def hotlines(
     return out
 
 
+def hotlines_for(jurisdictions: list[str] | None, on_date: date) -> list[dict[str, Any]]:
+    """:func:`hotlines` in both languages for a crisis case: the jurisdictions it was opened
+    for, or every one with a policy (the cases area is handed this function by the app)."""
+    return hotlines(jurisdictions or list(JURISDICTIONS), None, on_date)
+
+
 @lru_cache(maxsize=1)
 def _script() -> tuple[dict[str, str], dict[str, list[str]]]:
     from lendguard.cases.service import load_scripts
