@@ -9,7 +9,6 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from lendguard.auth import audit
 from lendguard.auth.dependencies import client_ip, require
 from lendguard.auth.service import Principal, Scope
 from lendguard.lending.apr import MAX_SCHEDULES, Schedule, compute, located_schedules
@@ -123,15 +122,7 @@ async def propose_plan(
     """A plan with a blocking finding (a credit-card plan past R20's term cap) is a 422."""
 
     def propose() -> dict[str, Any]:
-        plan: dict[str, Any] = rescue.propose(body, principal.actor)
-        audit.record_now(
-            rescue.db,
-            principal.actor,
-            "lending.plan_proposed",
-            f"plan:{plan['id']}",
-            client_ip(request),
-            {"customer_id": plan["customer_id"]},
-        )
+        plan: dict[str, Any] = rescue.propose(body, principal.actor, client_ip(request))
         return plan
 
     return JSONResponse(await run_in_threadpool(propose), status_code=201)
@@ -140,15 +131,7 @@ async def propose_plan(
 def _decide(
     rescue: RescueService, request: Request, plan_id: str, agreed: bool, actor: str
 ) -> dict[str, Any]:
-    result = rescue.decide(plan_id, agreed, actor)
-    audit.record_now(
-        rescue.db,
-        actor,
-        "lending.plan_agreed" if agreed else "lending.plan_declined",
-        f"plan:{plan_id}",
-        client_ip(request),
-    )
-    return result
+    return rescue.decide(plan_id, agreed, actor, client_ip(request))
 
 
 @router.post(

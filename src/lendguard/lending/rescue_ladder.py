@@ -21,6 +21,7 @@ from typing import Any
 import structlog
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
+from lendguard.auth import audit
 from lendguard.conduct.rescue_flags import Flag, FlagStore
 from lendguard.errors import Conflict, FieldError, NotFound, ValidationFailed
 from lendguard.kit.ids import new_id
@@ -167,9 +168,10 @@ class RescueService:
         plan["cost"] = _cost(plan, request)
         return plan
 
-    def propose(self, raw: Any, actor: str) -> dict[str, Any]:
+    def propose(self, raw: Any, actor: str, ip: str | None = None) -> dict[str, Any]:
         """Offer a plan: recorded as proposed, collection paused until it is agreed or
-        declined. A plan with a blocking finding (PLAN_TERM_ABOVE_CAP) is refused."""
+        declined. A plan with a blocking finding (PLAN_TERM_ABOVE_CAP) is refused. The audit
+        entry (``lending.plan_proposed``) commits with the plan: an offer is never unaudited."""
         plan = self.quote(raw)
         if not plan["allowed"]:
             codes = [f["code"] for f in plan["findings"]]
@@ -221,10 +223,21 @@ class RescueService:
                 conn=conn,
             )
             _record(conn, request.customer_id, "COLLECTION_PAUSED", source, detail, now)
+            audit.record(
+                conn,
+                actor,
+                "lending.plan_proposed",
+                source,
+                ip,
+                {"customer_id": request.customer_id},
+            )
         return {"id": plan_id, "status": "proposed", **plan}
 
-    def decide(self, plan_id: str, agreed: bool, actor: str) -> dict[str, Any]:
-        """The borrower agreed or declined: collection is no longer paused for the plan."""
+    def decide(
+        self, plan_id: str, agreed: bool, actor: str, ip: str | None = None
+    ) -> dict[str, Any]:
+        """The borrower agreed or declined: collection is no longer paused for the plan. The
+        audit entry (``lending.plan_agreed`` or ``_declined``) commits with the decision."""
         now = datetime.now(UTC)
         with self.db.begin() as conn:
             row = conn.execute(select(HardshipPlan).where(HardshipPlan.id == plan_id)).first()
@@ -249,6 +262,7 @@ class RescueService:
                 conn=conn,
                 source=f"plan:{plan_id}",
             )
+            audit.record(conn, actor, f"lending.plan_{status}", f"plan:{plan_id}", ip)
         return {"id": plan_id, "status": status, "decided_at": now.isoformat()}
 
     # -- reading ---------------------------------------------------------------------------------
