@@ -15,8 +15,6 @@ import json
 import os
 import re
 import shutil
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -24,10 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from conftest import WEBHOOK_SECRET, service_unavailable
-from fixtures import ADMIN_KEY, USER_PASSWORD, WebhookReceiver, r39_scam_events
+from fixtures import ADMIN_KEY, USER_PASSWORD, WebhookReceiver, r39_scam_events, served_app
 from lendguard.app import create_app
 from lendguard.cases.webhooks import verify
 from lendguard.config import Settings
@@ -45,12 +42,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -72,22 +63,8 @@ def served(sqlite_url: str, receiver: WebhookReceiver) -> Iterator[tuple[str, An
         default_locale="en",
     )
     app = create_app(settings)
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}", app.state.services
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with served_app(app) as base:
+        yield base, app.state.services
 
 
 def test_analyst_resolves_the_students_scam_case_in_the_browser(

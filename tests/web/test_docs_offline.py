@@ -6,17 +6,13 @@ test skips, printing why; with ``LENDGUARD_REQUIRE_SERVICES=1`` (CI) it fails in
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from conftest import service_unavailable
-from fixtures import ADMIN_KEY
+from fixtures import ADMIN_KEY, served_app
 from lendguard.app import create_app
 from lendguard.config import Settings
 
@@ -27,12 +23,6 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-background-networking",
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -47,22 +37,10 @@ def served(sqlite_url: str) -> Iterator[str]:
             log_level="WARNING",
         )
     )
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{port}"
+        with served_app(app) as base:
+            yield base
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         app.state.services.close()
 
 
