@@ -378,3 +378,23 @@ def served_app(app: FastAPI) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+# A rule set with one rule that blocks every payment out, as a lender keeps it in a file.
+STRICT_RULES = """\
+name: strict
+rules:
+  - id: any-outflow-blocked
+    category: fraud
+    when: is_outflow and amount >= 1
+    action: block
+    reason: STRICT_BLOCK
+    weight: 90
+    measures: [SUSPEND]
+    message:
+      zh-CN: "已阻止 {amount}"
+      en: "Blocked {amount}"
+    explanation:
+      zh-CN: "本机构暂停了所有转出；这样可以保护您的资金。如有疑问请联系客服。"
+      en: "We have paused every payment out to protect your money. Contact us with questions."
+"""

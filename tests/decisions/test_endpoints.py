@@ -16,6 +16,7 @@ from starlette.testclient import TestClient
 from fixtures import (
     ADMIN_KEY,
     MISSING,
+    STRICT_RULES,
     T0,
     Api,
     make_event,
@@ -30,23 +31,7 @@ from lendguard.models.decision import EventRecord
 
 PROBLEM = "application/problem+json"
 
-CUSTOM_RULES = """\
-name: strict
-rules:
-  - id: any-outflow-blocked
-    category: fraud
-    when: is_outflow and amount >= 1
-    action: block
-    reason: STRICT_BLOCK
-    weight: 90
-    measures: [SUSPEND]
-    message:
-      zh-CN: "已阻止 {amount}"
-      en: "Blocked {amount}"
-    explanation:
-      zh-CN: "本机构暂停了所有转出；这样可以保护您的资金。如有疑问请联系客服。"
-      en: "We have paused every payment out to protect your money. Contact us with questions."
-"""
+CUSTOM_RULES = STRICT_RULES
 
 
 PROBE_RULES = """\

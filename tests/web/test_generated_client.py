@@ -21,28 +21,11 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from fixtures import ADMIN_KEY, make_event, r39_scam_events
+from fixtures import ADMIN_KEY, STRICT_RULES, make_event, r39_scam_events
 from lendguard.app import Services, create_app
 from lendguard.config import Settings
 
-# A rule set with one rule, as a lender keeps it in a file.
-RULE_SET = """\
-name: strict
-rules:
-  - id: any-outflow-blocked
-    category: fraud
-    when: is_outflow and amount >= 1
-    action: block
-    reason: STRICT_BLOCK
-    weight: 90
-    measures: [SUSPEND]
-    message:
-      zh-CN: "已阻止 {amount}"
-      en: "Blocked {amount}"
-    explanation:
-      zh-CN: "本机构暂停了所有转出；这样可以保护您的资金。如有疑问请联系客服。"
-      en: "We have paused every payment out to protect your money. Contact us with questions."
-"""
+RULE_SET = STRICT_RULES
 
 PACKAGE = "lendguard_client"
 GENERATOR = Path(sys.executable).with_name("openapi-python-client")
