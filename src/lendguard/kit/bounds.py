@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime
+from pydantic import AfterValidator, AwareDatetime, WithJsonSchema
 
 # Every instant, after conversion to UTC: from the Unix epoch to the end of this century.
 EARLIEST_INSTANT = datetime(1970, 1, 1, tzinfo=UTC)
@@ -55,7 +55,15 @@ def plausible_date(value: date) -> date:
     return value
 
 
-Instant = Annotated[AwareDatetime, AfterValidator(plausible_instant)]
+# The range, stated in the schema so a client (and a fuzzer) knows an instant outside it is
+# refused. The first and last day are left out of the documented range: whether they are valid
+# depends on the offset (1970-01-01T01:00+02:00 is 1969 in UTC).
+INSTANT_PATTERN = r"^(?!1970-01-01|2099-12-31)(19[7-9][0-9]|20[0-9][0-9])-"
+Instant = Annotated[
+    AwareDatetime,
+    AfterValidator(plausible_instant),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": INSTANT_PATTERN}),
+]
 """An aware instant between 1970 and 2100 (UTC)."""
 PastInstant = Annotated[Instant, AfterValidator(not_after_now)]
 """An aware instant between 1970 and now."""

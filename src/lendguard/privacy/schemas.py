@@ -11,25 +11,16 @@ an absent part absent (``response_model_exclude_unset``) rather than sending ``n
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field
 
 from lendguard.auth.schemas import AuditEntryView
-from lendguard.kit.bounds import Instant as BoundedInstant
+from lendguard.kit.bounds import Instant
 from lendguard.kit.text import TEXT_PATTERN
 from lendguard.privacy.pii import EntityType, Operator
 
 # -- shared shapes ---------------------------------------------------------------------------------
-
-# An aware instant from 1970 to 2099 (``kit.bounds.Instant``), its range stated in the schema so
-# a client knows an instant outside it is refused. The first and last day are left out of the
-# documented range: their validity depends on the offset (1970-01-01T01:00+02:00 is 1969 UTC).
-INSTANT_PATTERN = r"^(?!1970-01-01|2099-12-31)(19[7-9][0-9]|20[0-9][0-9])-"
-Instant = Annotated[
-    BoundedInstant,
-    WithJsonSchema({"type": "string", "format": "date-time", "pattern": INSTANT_PATTERN}),
-]
 
 # Text that is not blank: at least one character other than white space, and, as everywhere
 # (the edge guard), no control character other than tab, line feed and carriage return.
