@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, delete, insert, or_, select, update
 
+from lendguard.auth import audit
 from lendguard.auth.passwords import dummy_hash, hash_password, needs_rehash, verify_password
 from lendguard.auth.service import ROLE_SCOPES, Principal, Role
 from lendguard.config import known_time_zone
@@ -33,7 +34,15 @@ MIN_PASSWORD_LENGTH = 10
 
 
 class LoginFailed(Exception):
-    """Wrong username or password, or a locked or disabled account (one message for all)."""
+    """Wrong username or password, or a locked or disabled account (one message for all).
+
+    ``audited`` says the failure changed the account (a wrong password counted towards the
+    lock-out) and its ``console.login_failed`` entry was written with that change; a failure
+    that changed nothing (an unknown or unusable account) leaves the entry to the caller."""
+
+    def __init__(self, audited: bool = False) -> None:
+        super().__init__()
+        self.audited = audited
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +86,18 @@ class UserService:
     def __init__(self, engine: Engine) -> None:
         self.db = engine
 
-    def create(self, username: str, password: str, role: str, locale: str = "zh-CN") -> str:
+    def create(
+        self,
+        username: str,
+        password: str,
+        role: str,
+        locale: str = "zh-CN",
+        actor: str | None = None,
+        ip: str | None = None,
+    ) -> str:
+        """A new console user; returns its id. Given an ``actor`` (an administrator, from the
+        API or the CLI), the audit entry ``users.create`` commits with the user: an account is
+        never created unaudited. (The demo seeding its own users passes none.)"""
         errors = []
         if (
             not username
@@ -113,6 +133,8 @@ class UserService:
                     "created_at": datetime.now(UTC),
                 },
             )
+            if actor is not None:
+                audit.record(conn, actor, "users.create", f"user:{username}", ip, {"role": role})
         return user_id
 
     def list(self) -> list[dict[str, object]]:
@@ -159,7 +181,9 @@ class UserService:
     ) -> tuple[str, SessionInfo]:
         """Record a sign-in whose password was checked: a wrong one counts towards the lock-out
         (:class:`LoginFailed`); a right one opens a session, unless the account was disabled,
-        locked or given another password meanwhile (:class:`LoginFailed`)."""
+        locked or given another password meanwhile (:class:`LoginFailed`). The audit entry
+        (``console.login`` or ``console.login_failed``) is written in the transaction of the
+        change it records: the session opened, or the failure counted."""
         user_id = candidate.user_id
         if user_id is None:
             raise LoginFailed()
@@ -182,7 +206,10 @@ class UserService:
                         .where(User.id == user_id)
                         .values(failed_logins=0, locked_until=now + LOCK_OUT)
                     )
-            raise LoginFailed()
+                audit.record(
+                    conn, f"user:{candidate.username}", "console.login_failed", "console", ip
+                )
+            raise LoginFailed(audited=True)
         values: dict[str, object] = {
             "failed_logins": 0,
             "locked_until": None,
@@ -216,6 +243,7 @@ class UserService:
                     "ip": ip,
                 },
             )
+            audit.record(conn, f"user:{candidate.username}", "console.login", "console", ip)
         info = SessionInfo(
             principal_for(user_id, candidate.username, candidate.role),
             csrf,

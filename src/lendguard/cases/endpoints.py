@@ -130,11 +130,7 @@ def next_case(request: Request, cases: Cases, principal: CaseWorker) -> object:
     response_model=SweepResult,
 )
 def sweep(request: Request, cases: Cases, principal: Admin) -> object:
-    filed = cases.sweep()
-    audit.record_now(
-        cases.db, principal.actor, "cases.sweep", "cases", client_ip(request), {"filed": filed}
-    )
-    return {"filed": filed}
+    return {"filed": cases.sweep(actor=principal.actor, ip=client_ip(request))}
 
 
 @router.get(
@@ -264,7 +260,7 @@ def score_stability(
     days: Annotated[int, Query(ge=1, le=90)] = 7,
     threshold: Annotated[float | None, Query(gt=0)] = None,
 ) -> object:
-    return decisions.score_stability(version, days, threshold or config.psi_alert_threshold)
+    return decisions.models.score_stability(version, days, threshold or config.psi_alert_threshold)
 
 
 @router.post(
@@ -283,24 +279,17 @@ def check_stability(
     principal: ModelsApprover,
     days: Annotated[int, Query(ge=1, le=90)] = 7,
 ) -> object:
-    report = decisions.score_stability(version, days, config.psi_alert_threshold)
-    opened = sorted(
-        {
-            cases.raise_alert(
-                f"model:{version}",
-                "model_drift",
-                {"model_version": version, **alert, "threshold": report["threshold"]},
-            )
-            for alert in report["alerts"]
-        }
-    )
-    audit.record_now(
-        cases.db,
-        principal.actor,
-        "models.stability_check",
+    report = decisions.models.score_stability(version, days, config.psi_alert_threshold)
+    opened = cases.raise_checked_alerts(
         f"model:{version}",
+        "model_drift",
+        [
+            {"model_version": version, **alert, "threshold": report["threshold"]}
+            for alert in report["alerts"]
+        ],
+        "models.stability_check",
+        principal.actor,
         client_ip(request),
-        {"alerts": len(report["alerts"])},
     )
     return {**report, "cases": opened}
 
@@ -322,7 +311,7 @@ def _future(moment: datetime | None, field: str) -> datetime | None:
     response_model=ListsAndSnoozes,
 )
 def get_lists(decisions: Decisions, _: CaseReader) -> object:
-    return decisions.list_rows()
+    return decisions.lists.rows()
 
 
 @router.post(
@@ -337,19 +326,16 @@ def add_list_entry(
     body: Annotated[ListEntryBody, json_body(ListEntryBody, "invalid list entry")],
     request: Request,
     decisions: Decisions,
-    cases: Cases,
 ) -> object:
     expires = _future(body.expires_at, "expires_at")
-    entry_id = decisions.add_list_entry(
-        body.list_type, body.field, body.value, body.reason, principal.actor, expires
-    )
-    audit.record_now(
-        cases.db,
+    entry_id = decisions.lists.add_entry(
+        body.list_type,
+        body.field,
+        body.value,
+        body.reason,
         principal.actor,
-        "lists.add",
-        f"list_entry:{entry_id}",
+        expires,
         client_ip(request),
-        {"list_type": body.list_type, "field": body.field, "reason": body.reason},
     )
     return {"id": entry_id}
 
@@ -365,13 +351,9 @@ def remove_list_entry(
     entry_id: RowNumber,
     request: Request,
     decisions: Decisions,
-    cases: Cases,
     principal: ListWriter,
 ) -> None:
-    decisions.remove_list_entry(entry_id)
-    audit.record_now(
-        cases.db, principal.actor, "lists.remove", f"list_entry:{entry_id}", client_ip(request)
-    )
+    decisions.lists.remove_entry(entry_id, principal.actor, client_ip(request))
 
 
 @router.post(
@@ -386,20 +368,11 @@ def add_suppression(
     body: Annotated[SuppressionBody, json_body(SuppressionBody, "invalid suppression")],
     request: Request,
     decisions: Decisions,
-    cases: Cases,
 ) -> object:
     until = body.until
     _future(until, "until")
-    suppression_id = decisions.add_suppression(
-        body.customer_id, body.rule_id, until, body.reason, principal.actor
-    )
-    audit.record_now(
-        cases.db,
-        principal.actor,
-        "suppressions.add",
-        f"suppression:{suppression_id}",
-        client_ip(request),
-        {"rule_id": body.rule_id, "until": until.isoformat(), "reason": body.reason},
+    suppression_id = decisions.lists.add_suppression(
+        body.customer_id, body.rule_id, until, body.reason, principal.actor, client_ip(request)
     )
     return {"id": suppression_id}
 
@@ -415,17 +388,9 @@ def remove_suppression(
     suppression_id: RowNumber,
     request: Request,
     decisions: Decisions,
-    cases: Cases,
     principal: ListWriter,
 ) -> None:
-    decisions.remove_suppression(suppression_id)
-    audit.record_now(
-        cases.db,
-        principal.actor,
-        "suppressions.remove",
-        f"suppression:{suppression_id}",
-        client_ip(request),
-    )
+    decisions.lists.remove_suppression(suppression_id, principal.actor, client_ip(request))
 
 
 # -- audit and users -------------------------------------------------------------------------------
@@ -462,14 +427,8 @@ def create_user(
     users: Users,
 ) -> object:
     # The argon2 hash of the new password: tens of milliseconds of CPU, on this worker thread.
-    user_id = users.create(body.username, body.password, body.role, body.locale)
-    audit.record_now(
-        users.db,
-        principal.actor,
-        "users.create",
-        f"user:{body.username}",
-        client_ip(request),
-        {"role": body.role},
+    user_id = users.create(
+        body.username, body.password, body.role, body.locale, principal.actor, client_ip(request)
     )
     return {"id": user_id, "username": body.username, "role": body.role}
 

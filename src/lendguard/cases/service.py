@@ -30,6 +30,7 @@ import yaml
 from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy import case as sql_case
 
+from lendguard.auth import audit
 from lendguard.auth.service import ROLE_SCOPES, Role, Scope
 from lendguard.cases.flow import (
     CLOSED,
@@ -187,32 +188,41 @@ class CaseService:
         wanted = [d for d in decisions if d.get("action") in INTERVENTIONS]
         if not wanted:
             return []
-        touched: list[str] = []
         with self._intake_lock, self.db.begin() as conn:
-            filed = set(
-                conn.execute(
-                    select(CaseDecision.decision_id).where(
-                        CaseDecision.decision_id.in_([d["decision_id"] for d in wanted])
-                    )
-                ).scalars()
-            )
-            bodies: dict[str, dict[str, Any]] = dict(
-                conn.execute(
-                    select(EventRecord.event_id, EventRecord.body).where(
-                        EventRecord.event_id.in_([d["event_id"] for d in wanted])
-                    )
-                ).all()
-            )
-            for decision in wanted:
-                if decision["decision_id"] in filed:
-                    continue
-                case_id = self._file(conn, decision, bodies.get(decision["event_id"], {}))
-                touched.append(case_id)
+            return self._take_in(conn, wanted)
+
+    def _take_in(self, conn: Connection, wanted: list[dict[str, Any]]) -> list[str]:
+        """:meth:`take_in` inside the caller's transaction (which holds the intake lock)."""
+        if not wanted:
+            return []
+        touched: list[str] = []
+        filed = set(
+            conn.execute(
+                select(CaseDecision.decision_id).where(
+                    CaseDecision.decision_id.in_([d["decision_id"] for d in wanted])
+                )
+            ).scalars()
+        )
+        bodies: dict[str, dict[str, Any]] = dict(
+            conn.execute(
+                select(EventRecord.event_id, EventRecord.body).where(
+                    EventRecord.event_id.in_([d["event_id"] for d in wanted])
+                )
+            ).all()
+        )
+        for decision in wanted:
+            if decision["decision_id"] in filed:
+                continue
+            case_id = self._file(conn, decision, bodies.get(decision["event_id"], {}))
+            touched.append(case_id)
         return touched
 
-    def sweep(self, limit: int = 10_000) -> int:
-        """File every intervention in the decision log that has no case (start-up, schedule)."""
-        with self.db.connect() as conn:
+    def sweep(self, limit: int = 10_000, actor: str | None = None, ip: str | None = None) -> int:
+        """File every intervention in the decision log that has no case (start-up, schedule).
+
+        Given an ``actor`` (an administrator's sweep, from the API or the CLI), the audit entry
+        ``cases.sweep`` commits with the cases it filed: a sweep is never left unaudited."""
+        with self._intake_lock, self.db.begin() as conn:
             rows = conn.execute(
                 select(DecisionRecord)
                 .outerjoin(CaseDecision, CaseDecision.decision_id == DecisionRecord.decision_id)
@@ -220,8 +230,10 @@ class CaseService:
                 .order_by(DecisionRecord.decided_at)
                 .limit(limit)
             ).all()
-            decisions = [_decision_dict(r) for r in rows]
-        return len(self.take_in(decisions))
+            filed = len(self._take_in(conn, [_decision_dict(r) for r in rows]))
+            if actor is not None:
+                audit.record(conn, actor, "cases.sweep", "cases", ip, {"filed": filed})
+        return filed
 
     def _file(self, conn: Connection, decision: dict[str, Any], body: dict[str, Any]) -> str:
         now = datetime.now(UTC)
@@ -370,6 +382,27 @@ class CaseService:
         case_id, _ = self._open_or_add(subject, case_type, detail, SYSTEM, risk=50)
         return case_id
 
+    def raise_checked_alerts(
+        self,
+        subject: str,
+        case_type: str,
+        alerts: list[dict[str, Any]],
+        check: str,
+        actor: str,
+        ip: str | None = None,
+    ) -> list[str]:
+        """The alerts of a check a person ran (a model's stability check), each as
+        :meth:`raise_alert`, and the check's audit entry (``check`` on ``subject``, with the
+        number of alerts) in one transaction: the cases and the entry commit or fail together.
+        Returns the case ids touched, sorted."""
+        touched: set[str] = set()
+        with self._intake_lock, self.db.begin() as conn:
+            for detail in alerts:
+                case_id, _ = self._open_or_add_in(conn, subject, case_type, detail, SYSTEM, 50)
+                touched.add(case_id)
+            audit.record(conn, actor, check, subject, ip, {"alerts": len(alerts)})
+        return sorted(touched)
+
     def _open_or_add(
         self,
         subject: str,
@@ -382,39 +415,52 @@ class CaseService:
         """The open case of ``subject`` and ``case_type`` gets ``detail`` on its timeline, or a
         case is opened with it (under the intake lock: two alerts never open two cases).
         ``sla_minutes`` is the default when the call scripts set none for the case type."""
-        now = datetime.now(UTC)
         with self._intake_lock, self.db.begin() as conn:
-            found = conn.execute(
-                select(Case.id).where(
-                    Case.customer_id == subject,
-                    Case.case_type == case_type,
-                    Case.state.in_([s.value for s in OPEN]),
-                )
-            ).first()
-            if found is not None:
-                TRAIL.note(conn, found.id, actor, "alert", detail)
-                return str(found.id), False
-            case_id = new_id("case")
-            sla = timedelta(minutes=self.sla_minutes.get(case_type, sla_minutes))
-            conn.execute(
-                insert(Case),
-                {
-                    "id": case_id,
-                    "customer_id": subject,
-                    "case_type": case_type,
-                    "state": CaseState.new.value,
-                    "risk": risk,
-                    "scam_type": None,
-                    "is_elderly": False,
-                    "held_amount": 0.0,
-                    "opened_at": now,
-                    "updated_at": now,
-                    "sla_due_at": now + sla,
-                    "reopen_count": 0,
-                    "revision": 1,
-                },
+            return self._open_or_add_in(conn, subject, case_type, detail, actor, risk, sla_minutes)
+
+    def _open_or_add_in(
+        self,
+        conn: Connection,
+        subject: str,
+        case_type: str,
+        detail: dict[str, Any],
+        actor: str,
+        risk: int,
+        sla_minutes: int = 1440,
+    ) -> tuple[str, bool]:
+        """:meth:`_open_or_add` inside the caller's transaction (which holds the intake lock)."""
+        now = datetime.now(UTC)
+        found = conn.execute(
+            select(Case.id).where(
+                Case.customer_id == subject,
+                Case.case_type == case_type,
+                Case.state.in_([s.value for s in OPEN]),
             )
-            TRAIL.note(conn, case_id, actor, "opened", detail)
+        ).first()
+        if found is not None:
+            TRAIL.note(conn, found.id, actor, "alert", detail)
+            return str(found.id), False
+        case_id = new_id("case")
+        sla = timedelta(minutes=self.sla_minutes.get(case_type, sla_minutes))
+        conn.execute(
+            insert(Case),
+            {
+                "id": case_id,
+                "customer_id": subject,
+                "case_type": case_type,
+                "state": CaseState.new.value,
+                "risk": risk,
+                "scam_type": None,
+                "is_elderly": False,
+                "held_amount": 0.0,
+                "opened_at": now,
+                "updated_at": now,
+                "sla_due_at": now + sla,
+                "reopen_count": 0,
+                "revision": 1,
+            },
+        )
+        TRAIL.note(conn, case_id, actor, "opened", detail)
         return case_id, True
 
     # -- reading ---------------------------------------------------------------------------------

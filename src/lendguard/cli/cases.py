@@ -13,9 +13,5 @@ app = typer.Typer(no_args_is_help=True, help="Cases.")
 @app.command("sweep")
 def cases_sweep() -> None:
     """File every intercept or block decision that has no case yet."""
-    from lendguard.auth import audit
-
-    service = cases()
-    filed = service.sweep()
-    audit.record_now(service.db, os_actor(), "cases.sweep", "cases", None, {"filed": filed})
+    filed = cases().sweep(actor=os_actor())
     typer.echo(dumps({"filed": filed}))

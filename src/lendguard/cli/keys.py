@@ -19,18 +19,7 @@ def keys_rotate(
     """Make a new data key active and re-encrypt every vault row under it, batch by batch,
     while the service keeps running (each row names its key version); retire the old keys.
     Running servers write under the new key from their next write on."""
-    from lendguard.auth import audit
-
-    data_keys = vault()
-    result = data_keys.rotate(batch=batch)
-    audit.record_now(
-        data_keys.db,
-        os_actor(),
-        "keys.rotate",
-        f"vault:key:{result['active_version']}",
-        None,
-        result,
-    )
+    result = vault().rotate(batch=batch, actor=os_actor())
     typer.echo(dumps(result))
 
 

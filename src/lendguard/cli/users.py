@@ -24,7 +24,6 @@ def users_create(
 ) -> None:
     """Create a console user (the first admin, say). The password is prompted for, or read
     from standard input with --password-stdin; it is stored as an argon2 hash."""
-    from lendguard.auth import audit
     from lendguard.errors import LendGuardError
 
     if password_stdin:
@@ -33,11 +32,8 @@ def users_create(
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     service = users()
     try:
-        user_id = service.create(username, password, role, locale)
+        user_id = service.create(username, password, role, locale, os_actor())
     except LendGuardError as exc:
         err.print(f"[red]{exc.detail}: {[f'{e.field}: {e.message}' for e in exc.errors]}[/red]")
         raise typer.Exit(2) from None
-    audit.record_now(
-        service.db, os_actor(), "users.create", f"user:{username}", None, {"role": role}
-    )
     typer.echo(dumps({"id": user_id, "username": username, "role": role}))

@@ -19,7 +19,7 @@ from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -30,7 +30,6 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
 from jinja2.runtime import Context
 from markupsafe import Markup
-from sqlalchemy import String, func, or_, select
 from starlette.concurrency import run_in_threadpool
 
 from lendguard.auth import audit
@@ -44,7 +43,9 @@ from lendguard.console.labels import evidence_value, feature_label
 from lendguard.errors import LendGuardError, RateLimited
 from lendguard.kit.calendars import calendar_gaps
 from lendguard.kit.params import RowNumber
-from lendguard.models.decision import DecisionRecord, EventRecord
+
+if TYPE_CHECKING:
+    from lendguard.decisions.service import DecisionService
 
 log = structlog.get_logger()
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -300,18 +301,17 @@ def _sign_in(
     services = request.app.state.services
     try:
         token, info = services.users.finish_login(candidate, matched, password, client_ip(request))
-    except LoginFailed:
-        audit.record_now(
-            services.decisions.db,
-            f"user:{username[:64]}",
-            "console.login_failed",
-            "console",
-            client_ip(request),
-        )
+    except LoginFailed as failed:
+        if not failed.audited:
+            # A refusal that changed no account (unknown, disabled, locked): its own entry.
+            audit.record_now(
+                services.decisions.db,
+                f"user:{username[:64]}",
+                "console.login_failed",
+                "console",
+                client_ip(request),
+            )
         return _render(request, "login.html", None, 401, failed=True, next=target or None)
-    audit.record_now(
-        services.decisions.db, info.principal.actor, "console.login", "console", client_ip(request)
-    )
     if not target.startswith("/console"):
         target = "/console"
     response = RedirectResponse(target, status_code=303)
@@ -343,17 +343,8 @@ async def logout(request: Request) -> Response:
 # -- dashboard -----------------------------------------------------------------------------------
 
 
-def _hour_of(column: Any, dialect: str) -> Any:
-    """The UTC hour of a stored time as text, ``YYYY-MM-DD HH``: counts are grouped by hour in
-    the database and the hours put into the operator's days here (a zone with a half-hour
-    offset gets each hour on the day it starts)."""
-    if dialect == "postgresql":
-        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD HH24", type_=String)
-    return func.substr(column, 1, 13, type_=String)  # SQLite keeps 'YYYY-MM-DD HH:MM:SS' (UTC)
-
-
 def decisions_by_event_day(
-    db: Any, zone: str, now: datetime | None = None, days: int = DASHBOARD_DAYS
+    decisions: DecisionService, zone: str, now: datetime | None = None, days: int = DASHBOARD_DAYS
 ) -> tuple[list[str], dict[str, list[int]], Counter[str]]:
     """The decisions made in the last ``days`` days, by the operator's calendar day *of the
     event* (each event's own ``occurred_at``, not the moment it was decided) and action, and
@@ -366,29 +357,9 @@ def decisions_by_event_day(
     out, so the counts are those of the demo's summary."""
     local = ZoneInfo(zone)
     since = (now or datetime.now(UTC)) - timedelta(days=days)
-    warmup = EventRecord.body["attributes"]["warmup"].as_boolean()
-    counted = (
-        DecisionRecord.decided_at >= since,
-        or_(warmup.is_(None), warmup.is_(False)),
-    )
-    with db.connect() as conn:
-        hour = _hour_of(DecisionRecord.occurred_at, conn.dialect.name)
-        rows = conn.execute(
-            select(hour, DecisionRecord.action, func.count())
-            .select_from(DecisionRecord)
-            .outerjoin(EventRecord, EventRecord.event_id == DecisionRecord.event_id)
-            .where(*counted)
-            .group_by(hour, DecisionRecord.action)
-        ).all()
-        recent = conn.execute(
-            select(DecisionRecord.reasons)
-            .select_from(DecisionRecord)
-            .outerjoin(EventRecord, EventRecord.event_id == DecisionRecord.event_id)
-            .where(*counted, DecisionRecord.action != "allow")
-            .order_by(DecisionRecord.decided_at.desc())
-            .limit(5000)
-        ).scalars()
-        reasons = Counter(r["code"] for decision in recent for r in decision)
+    # Counted by UTC hour in the database; the hours are put into the operator's days here
+    # (a zone with a half-hour offset gets each hour on the day it starts).
+    rows, reasons = decisions.actions_by_hour(since)
     by_day: dict[date, Counter[str]] = {}
     for bucket, action, count in rows:
         start = datetime.strptime(str(bucket)[:13], "%Y-%m-%d %H").replace(tzinfo=UTC)
@@ -411,7 +382,7 @@ def dashboard(request: Request) -> HTMLResponse:
     services = request.app.state.services
     locale = _locale(request, info)
     t = translator(locale)
-    days, series, reasons = decisions_by_event_day(services.decisions.db, _zone(request, info))
+    days, series, reasons = decisions_by_event_day(services.decisions, _zone(request, info))
     totals = {a: sum(v) for a, v in series.items()}
     outcomes = services.cases.outcomes()
     top = [(reason_text(code, locale), n) for code, n in reasons.most_common(8)]
@@ -462,11 +433,9 @@ def _set_timezone(request: Request, info: SessionInfo, form: dict[str, str]) -> 
 def live_decisions(request: Request) -> HTMLResponse:
     info = _page(request, Scope.decisions_read)
     action = request.query_params.get("action")
-    query = select(DecisionRecord).order_by(DecisionRecord.decided_at.desc()).limit(100)
-    if action in ACTIONS:
-        query = query.where(DecisionRecord.action == action)
-    with request.app.state.services.decisions.db.connect() as conn:
-        decisions = conn.execute(query).all()
+    decisions = request.app.state.services.decisions.latest_decisions(
+        action if action in ACTIONS else None, 100
+    )
     return _render(
         request, "decisions.html", info, decisions=decisions, action=action, actions=ACTIONS
     )
@@ -516,15 +485,7 @@ def case_page(case_id: str, request: Request) -> HTMLResponse:
         case = services.cases.get(case_id)
     except LendGuardError as exc:
         return _error_page(request, info, exc)
-    with services.decisions.db.connect() as conn:
-        events = conn.execute(
-            select(
-                EventRecord.event_id, EventRecord.type, EventRecord.occurred_at, EventRecord.body
-            )
-            .where(EventRecord.customer_id == case["customer_id"])
-            .order_by(EventRecord.occurred_at.desc())
-            .limit(50)
-        ).all()
+    events = services.decisions.customer_events(case["customer_id"], 50)
     return _render(
         request,
         "case.html",
@@ -623,9 +584,9 @@ def rules_page(request: Request) -> HTMLResponse:
         request,
         "rules.html",
         info,
-        versions=list(reversed(service.list_rulesets())),
+        versions=list(reversed(service.rulesets.list_versions())),
         active=service.ruleset_version,
-        models=list(reversed(service.list_models())),
+        models=list(reversed(service.models.list_versions())),
         active_model=active_model,
         can_approve=info.principal.has(Scope.rules_approve),
     )
@@ -636,9 +597,9 @@ def rule_version_page(version: RowNumber, request: Request) -> HTMLResponse:
     info = _page(request, Scope.rules_write)
     service = request.app.state.services.decisions
     try:
-        candidate = service.ruleset_source(version)
-        active = service.ruleset_source(service.ruleset_version)
-        backtest = service.compare_on_history(version)
+        candidate = service.rulesets.source(version)
+        active = service.rulesets.source(service.ruleset_version)
+        backtest = service.rulesets.compare_on_history(version)
     except LendGuardError as exc:
         return _error_page(request, info, exc)
     diff = list(
@@ -673,16 +634,9 @@ async def approve_version(version: RowNumber, request: Request) -> Response:
 def _approve_version(version: int, request: Request, info: SessionInfo) -> Response:
     service = request.app.state.services.decisions
     try:
-        service.activate_ruleset(version, info.principal.actor)
+        service.rulesets.activate(version, info.principal.actor, client_ip(request))
     except LendGuardError as exc:
         return _error_page(request, info, exc)
-    audit.record_now(
-        service.db,
-        info.principal.actor,
-        "rulesets.approve_activate",
-        f"ruleset:{version}",
-        client_ip(request),
-    )
     return RedirectResponse(f"/console/rules/{version}", status_code=303)
 
 
@@ -695,16 +649,9 @@ async def approve_model(version: RowNumber, request: Request) -> Response:
 def _approve_model(version: int, request: Request, info: SessionInfo) -> Response:
     service = request.app.state.services.decisions
     try:
-        service.activate_model(version, info.principal.actor)
+        service.models.activate(version, info.principal.actor, client_ip(request))
     except LendGuardError as exc:
         return _error_page(request, info, exc)
-    audit.record_now(
-        service.db,
-        info.principal.actor,
-        "models.approve_activate",
-        f"model:{version}",
-        client_ip(request),
-    )
     return RedirectResponse("/console/rules", status_code=303)
 
 
@@ -723,7 +670,7 @@ def privacy_queue(request: Request) -> HTMLResponse:
 @router.get("/lists")
 def lists_page(request: Request) -> HTMLResponse:
     info = _page(request, Scope.cases_read)
-    rows = request.app.state.services.decisions.list_rows()
+    rows = request.app.state.services.decisions.lists.rows()
     return _render(
         request,
         "lists.html",
@@ -748,33 +695,28 @@ def _lists_add(request: Request, info: SessionInfo, form: dict[str, str]) -> Res
             until = datetime.fromisoformat(form.get("until", "")).replace(
                 tzinfo=ZoneInfo(_zone(request, info))
             )
-            service.add_suppression(
+            service.lists.add_suppression(
                 form.get("customer_id", ""),
                 form.get("rule_id", ""),
                 until,
                 form.get("reason", ""),
                 info.principal.actor,
+                client_ip(request),
             )
         else:
-            service.add_list_entry(
+            service.lists.add_entry(
                 form.get("list_type", ""),
                 form.get("field", ""),
                 form.get("value", ""),
                 form.get("reason", ""),
                 info.principal.actor,
+                ip=client_ip(request),
             )
     except (LendGuardError, ValueError) as exc:
         if isinstance(exc, ValueError):
             exc = LendGuardError(str(exc))
             exc.status_code = 422
         return _error_page(request, info, exc)
-    audit.record_now(
-        service.db,
-        info.principal.actor,
-        f"lists.add_{form.get('kind', 'entry')}",
-        "lists",
-        client_ip(request),
-    )
     return RedirectResponse("/console/lists", status_code=303)
 
 

@@ -30,6 +30,7 @@ from typing import Any
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
+from lendguard.auth import audit
 from lendguard.kit.crypto import pseudonymise
 from lendguard.models.privacy import EncryptionKey, VaultEntry
 
@@ -184,12 +185,16 @@ class Vault:
 
     # -- rotation --------------------------------------------------------------------------------
 
-    def rotate(self, batch: int = 500) -> dict[str, Any]:
+    def rotate(self, batch: int = 500, actor: str | None = None) -> dict[str, Any]:
         """A new active key, every older row re-encrypted under it batch by batch, and the old
         keys retired. Safe to interrupt: a rerun finishes the work. Running servers write
         under the new key from their next new row on (:meth:`_active_key`); a row one of them
         wrote under the old key while the new one was being made is moved too. Stops early
-        when another rotation has made a newer key meanwhile (that one finishes the work)."""
+        when another rotation has made a newer key meanwhile (that one finishes the work).
+
+        Given an ``actor`` (an operator's rotation), the audit entry ``keys.rotate`` with the
+        result is written in the transaction that retires the old keys, so the rotation's
+        completion and its entry commit together."""
         with self.db.begin() as conn, self._lock:
             self._load_keys(conn)
             version = self._new_key(conn)
@@ -206,15 +211,23 @@ class Vault:
                     .where(EncryptionKey.version != version, EncryptionKey.state != "retired")
                     .values(state="retired", retired_at=datetime.now(UTC))
                 ).rowcount
-            with self.db.connect() as conn:
                 left = conn.execute(
                     select(func.count())
                     .select_from(VaultEntry)
                     .where(VaultEntry.key_version != version)
                 ).scalar_one()
-            if not left:
-                break
-        return {"active_version": version, "re_encrypted": moved, "retired_keys": int(retired)}
+                if not left:
+                    result = _rotation(version, moved, retired)
+                    if actor is not None:
+                        audit.record(
+                            conn, actor, "keys.rotate", f"vault:key:{version}", None, result
+                        )
+                    return result
+        # Superseded: the newer rotation finishes the work; this one's key is still on record.
+        result = _rotation(version, moved, retired)
+        if actor is not None:
+            audit.record_now(self.db, actor, "keys.rotate", f"vault:key:{version}", None, result)
+        return result
 
     def _move_rows(self, version: int, batch: int) -> tuple[int, bool]:
         """Re-encrypt every row not under ``version``; (rows moved, whether a newer key became
@@ -268,3 +281,8 @@ class Vault:
 
 def _aad(kind: str, token: str) -> bytes:
     return f"{kind}|{token}".encode()
+
+
+def _rotation(version: int, moved: int, retired: int) -> dict[str, Any]:
+    """A rotation's result, as the CLI prints it and its audit entry records it."""
+    return {"active_version": version, "re_encrypted": moved, "retired_keys": int(retired)}
