@@ -11,7 +11,6 @@ from typing import Annotated, Any, Literal, Protocol
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import delete as sql_delete
 from starlette.concurrency import run_in_threadpool
 
 from lendguard.auth import audit
@@ -24,7 +23,6 @@ from lendguard.auth.dependencies import (
 from lendguard.auth.service import Principal, Scope
 from lendguard.errors import Conflict, FieldError, ValidationFailed
 from lendguard.kit.params import RowNumber
-from lendguard.models.conduct import MarketingPreference
 from lendguard.policies import load_policy
 from lendguard.privacy import datamap
 from lendguard.privacy.consent import ConsentLedger, check_flow
@@ -456,10 +454,8 @@ def fulfil_request(
                 "Art. 15: past processing stays lawful)",
             },
         }
-        with requests.db.begin() as conn:
-            conn.execute(
-                sql_delete(MarketingPreference).where(MarketingPreference.customer_id == customer)
-            )
+        done = requests.complete_deletion(request_id, result, principal.actor, client_ip(request))
+        return _for_caller(request, principal, done)
     done = requests.complete(request_id, result, principal.actor, client_ip(request))
     return _for_caller(request, principal, done)
 

@@ -12,17 +12,19 @@ people's data), so an auditor can see nothing was skipped silently.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time
 from typing import Any, get_args
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Connection, Engine, Table, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, Table, delete, insert, select, update
 
 from lendguard.auth import audit
 from lendguard.errors import Conflict, FieldError, NotFound, ValidationFailed
 from lendguard.kit.calendars import working_days_after as working_days_after  # re-exported
 from lendguard.kit.ids import new_id
 from lendguard.models import Base
+from lendguard.models.conduct import MarketingPreference
 from lendguard.models.privacy import DataSubjectRequest
 from lendguard.policies import NoPolicyInForce, PolicyError, load_policy
 from lendguard.privacy import intake
@@ -228,6 +230,25 @@ class RequestService:
         )
         return self.get(request_id)
 
+    def complete_deletion(
+        self, request_id: str, result: dict[str, Any], actor: str, ip: str | None = None
+    ) -> dict[str, Any]:
+        """Complete a deletion request: the requester's marketing preferences are deleted in
+        the transaction that completes the request and writes its audit entry, so the erasure,
+        the request's state and the entry commit (or roll back) together."""
+        self._move(
+            request_id,
+            "pending",
+            "complete",
+            actor,
+            ip,
+            erase=_erase_marketing,
+            result=result,
+            decided_at=datetime.now(UTC),
+            decided_by=actor,
+        )
+        return self.get(request_id)
+
     def _move(
         self,
         request_id: str,
@@ -235,8 +256,11 @@ class RequestService:
         to: str,
         actor: str,
         ip: str | None,
+        erase: Callable[[Connection, str], None] | None = None,
         **values: Any,
     ) -> None:
+        """Move the request from ``from_status`` to ``to`` with its audit entry; ``erase``
+        (given the customer id) deletes what the request asked for, in the same transaction."""
         with self.db.begin() as conn:
             row = conn.execute(
                 select(DataSubjectRequest.status, DataSubjectRequest.customer_id).where(
@@ -255,6 +279,8 @@ class RequestService:
                 .where(DataSubjectRequest.id == request_id)
                 .values(status=to, **values)
             )
+            if erase is not None:
+                erase(conn, row.customer_id)
             audit.record(
                 conn,
                 actor,
@@ -263,6 +289,12 @@ class RequestService:
                 ip,
                 {"request_id": request_id},
             )
+
+
+def _erase_marketing(conn: Connection, customer_id: str) -> None:
+    """What a deletion request erases: the customer's marketing preferences (the anti-fraud
+    and loan records are kept under their retention duties; the endpoint says which)."""
+    conn.execute(delete(MarketingPreference).where(MarketingPreference.customer_id == customer_id))
 
 
 def _verification_method(method: str) -> str:
