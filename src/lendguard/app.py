@@ -85,7 +85,7 @@ def build_services(settings: Settings, migrate: bool = True) -> Services:
     cases = CaseService(
         engine, webhooks, elderly_age=settings.elderly_age, crisis_hotlines=crisis.hotlines_for
     )
-    cases.on_labels = decisions.apply_new_labels
+    cases.on_labels = decisions.labels.apply_new
     decisions.after_commit.append(cases.take_in)
     # The consent ledger answers the contact guard's consent questions; what it does not know
     # falls back to the guard's own preference store.

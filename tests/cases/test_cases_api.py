@@ -466,7 +466,7 @@ class TestRoles:
 
     def test_the_uploader_cannot_approve_in_the_console(self, case_app: Api) -> None:
         approver = sign_in(case_app.app, case_app.services, "approver")
-        source = case_app.services.decisions.ruleset_source(1)["source"].replace(
+        source = case_app.services.decisions.rulesets.source(1)["source"].replace(
             "name: ", "name: tuned-", 1
         )
         uploaded = approver.post("/v1/rulesets", json={"source": source})

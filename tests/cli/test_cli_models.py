@@ -405,13 +405,13 @@ class TestRegister:
         try:
             service.start()
             assert service.model is None
-            listing = service.list_models()
+            listing = service.models.list_versions()
             # registered by the operating-system user, so maker–checker can tell them apart
             assert [(m["version"], m["active"], m["created_by"]) for m in listing] == [
                 (1, False, os_actor()),
                 (2, False, os_actor()),
             ]
-            service.activate_model(2, "test")
+            service.models.activate(2, "test")
             assert service.model is not None
             assert service.model[0] == 2
         finally:

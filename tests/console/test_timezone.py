@@ -147,6 +147,6 @@ def test_a_rule_snooze_until_is_read_in_the_operators_zone(
         follow_redirects=False,
     )
     assert posted.status_code == 303, posted.text
-    (snooze,) = case_app.services.decisions.list_rows()["suppressions"]
+    (snooze,) = case_app.services.decisions.lists.rows()["suppressions"]
     assert snooze["until"] == datetime(2026, 3, 10, 1, 0, tzinfo=UTC)
     assert ">2026-03-10 09:00 UTC+8</time>" in admin.get("/console/lists").text

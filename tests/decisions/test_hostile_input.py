@@ -278,7 +278,7 @@ class TestInternalErrors:
         def broken(*_: Any, **__: Any) -> Any:
             raise RuntimeError("secret internals")
 
-        monkeypatch.setattr(app_client.services.decisions, "list_rulesets", broken)
+        monkeypatch.setattr(app_client.services.decisions.rulesets, "list_versions", broken)
         client = TestClient(app_client.app, raise_server_exceptions=False)
         server_log = io.StringIO()
         configure_logging("WARNING", stream=server_log)

@@ -46,7 +46,7 @@ class TestRecordLabels:
         fraud = make_event(occurred_at=T0, customer_id="victim", payee_id="mule-9")
         service.decide(Event.model_validate(fraud))
         assert label_features(service, later(customer_id="other", payee_id="mule-9")) == (0, 0)
-        result = service.record_labels([{"event_id": fraud["event_id"], "label": 1}], "case-7")
+        result = service.labels.record([{"event_id": fraud["event_id"], "label": 1}], "case-7")
         assert "label_id" in result[0]
         assert label_features(service, later(customer_id="other", payee_id="mule-9")) == (1, 0)
         assert label_features(service, later(customer_id="victim", payee_id="shop")) == (0, 1)
@@ -57,7 +57,7 @@ class TestRecordLabels:
         service = service_factory(database_url)
         raw = make_event(occurred_at=T0, payee_id="landlord")
         service.decide(Event.model_validate(raw))
-        service.record_labels([{"event_id": raw["event_id"], "label": 0}], "case-8")
+        service.labels.record([{"event_id": raw["event_id"], "label": 0}], "case-8")
         assert label_features(service, later(payee_id="landlord")) == (0, 0)
 
     def test_bad_items_are_reported_in_place_and_good_ones_kept(
@@ -66,7 +66,7 @@ class TestRecordLabels:
         service = service_factory(database_url)
         raw = make_event(occurred_at=T0, payee_id="mule-1")
         service.decide(Event.model_validate(raw))
-        result = service.record_labels(
+        result = service.labels.record(
             [
                 {"event_id": "nope", "label": 1},
                 {"event_id": raw["event_id"], "label": 2},
@@ -84,7 +84,7 @@ class TestRecordLabels:
         first = service_factory(database_url, checkpoint_every=10_000)
         raw = make_event(occurred_at=T0, customer_id="victim", payee_id="mule-2")
         first.decide(Event.model_validate(raw))
-        first.record_labels([{"event_id": raw["event_id"], "label": 1}], "case-1")
+        first.labels.record([{"event_id": raw["event_id"], "label": 1}], "case-1")
         # a crash: no checkpoint was written after the label
         second = service_factory(database_url, checkpoint_every=10_000)
         assert label_features(second, later(customer_id="x", payee_id="mule-2")) == (1, 0)

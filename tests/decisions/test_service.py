@@ -59,7 +59,7 @@ class TestStoredLists:
     ) -> None:
         """The lender deny-lists the value it knows (a card number, not our pseudonym)."""
         service = service_factory(database_url)
-        service.add_list_entry("deny", field, value, "confirmed mule", "analyst-7")
+        service.lists.add_entry("deny", field, value, "confirmed mule", "analyst-7")
         decision = decide(service, make_event(amount="10", **overrides))
         assert decision["action"] == "block"
         assert reason_codes(decision) == {"DENY_LISTED"}
@@ -68,7 +68,7 @@ class TestStoredLists:
         self, database_url: str, service_factory: ServiceFactory
     ) -> None:
         first = service_factory(database_url)
-        first.add_list_entry("allow", "customer", "student-21", "verified by phone", "analyst-7")
+        first.lists.add_entry("allow", "customer", "student-21", "verified by phone", "analyst-7")
         second = service_factory(database_url)
         decisions = [decide(second, e) for e in r39_scam_events()]
         fraud = [r["code"] for r in decisions[-1]["reasons"] if r["category"] == "fraud"]
@@ -79,7 +79,7 @@ class TestStoredLists:
         self, database_url: str, service_factory: ServiceFactory
     ) -> None:
         service = service_factory(database_url)
-        service.add_list_entry(
+        service.lists.add_entry(
             "deny", "customer", "cust-1", "old case", "analyst-7", expires_at=T0 - timedelta(days=1)
         )
         assert decide(service, make_event(amount="10"))["action"] == "allow"
@@ -98,7 +98,7 @@ class TestStoredLists:
     ) -> None:
         service = service_factory(database_url)
         with pytest.raises(ValidationFailed) as caught:
-            service.add_list_entry(list_type, field, "x", "r", "a")
+            service.lists.add_entry(list_type, field, "x", "r", "a")
         assert [e.field for e in caught.value.errors] == [bad]
         assert count_rows(service.db, "list_entries") == 0
 
@@ -106,9 +106,9 @@ class TestStoredLists:
         self, database_url: str, service_factory: ServiceFactory
     ) -> None:
         service = service_factory(database_url)
-        version = service.upload_ruleset(CALL_RULES, "analyst-7")["version"]
-        service.activate_ruleset(version, "approver-2")
-        service.add_suppression(
+        version = service.rulesets.upload(CALL_RULES, "analyst-7")["version"]
+        service.rulesets.activate(version, "approver-2")
+        service.lists.add_suppression(
             "cust-1",
             "call",
             until=T0 + timedelta(hours=1),

@@ -21,18 +21,11 @@ def labels_export(
     the input of `lendguard model train --labels`. The latest label of an event wins."""
     import csv
 
-    from sqlalchemy import select
-
     from lendguard.auth import audit
-    from lendguard.models import LabelRecord
+    from lendguard.decisions.labels import Labels
 
     engine = migrated_engine()
-    latest: dict[str, int] = {}
-    with engine.connect() as conn:
-        for event_id, label in conn.execute(
-            select(LabelRecord.event_id, LabelRecord.label).order_by(LabelRecord.id)
-        ):
-            latest[event_id] = int(label)
+    latest = Labels.latest_per_event(engine)
     # a privileged read: recorded before the data leaves (no entry, no file)
     audit.record_read(
         engine, os_actor(), "labels_export", "labels", None, {"rows": len(latest), "out": str(out)}

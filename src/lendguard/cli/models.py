@@ -198,7 +198,6 @@ def model_monitor(
 def model_register(directory: Path) -> None:
     """Store a trained model folder as a new, inactive version (activate it over the API, as
     someone other than the operating-system user who registered it)."""
-    from lendguard.auth import audit
     from lendguard.decisions.scoring.model import ModelError, ScoringModel
     from lendguard.errors import LendGuardError
 
@@ -210,10 +209,8 @@ def model_register(directory: Path) -> None:
     actor = os_actor()
     with services() as built:
         try:
-            registered = built.decisions.register_model(booster, calibration, card, actor)
-            audit.record_now(
-                built.decisions.db, actor, "models.register", f"model:{registered['version']}"
-            )
+            # audited in the transaction that stores it (the CLI has no client address)
+            registered = built.decisions.models.register(booster, calibration, card, actor)
             typer.echo(dumps(registered))
         except LendGuardError as exc:
             typer.echo(f"error: {exc.detail}: {[e.message for e in exc.errors]}", err=True)

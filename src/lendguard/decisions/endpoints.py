@@ -14,7 +14,6 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from lendguard.auth import audit
 from lendguard.auth.dependencies import authorize, client_ip, require, require_for
 from lendguard.auth.service import Principal, Scope
 from lendguard.decisions.rules.lint import lint_ruleset
@@ -66,12 +65,6 @@ def batch_limit(request: Request) -> int:
 
 
 BatchLimit = Annotated[int, Depends(batch_limit)]
-
-
-def _audit(
-    request: Request, service: DecisionService, principal: Principal, action: str, target: str
-) -> None:
-    audit.record_now(service.db, principal.actor, action, target, client_ip(request))
 
 
 def documents_body(model: type[Any]) -> Any:
@@ -206,7 +199,7 @@ def get_explanation(
     _: DecisionsReader,
     locale: Annotated[str, Query(pattern="^(zh-CN|zh|en)$")] = "zh-CN",
 ) -> Any:
-    return service.explain_decision(service.get_decision(decision_id), locale)
+    return service.rulesets.explain_decision(service.get_decision(decision_id), locale)
 
 
 @router.get(
@@ -270,7 +263,7 @@ def _checked_ruleset(service: DecisionService, upload: RuleSetUpload) -> RuleSet
     """Compile, then lint what a customer would read (``lendguard rules lint``): a rule set
     whose reasons have no customer sentence, or whose texts quote requirement ids, internal
     names or English words in Chinese, is refused whole with the position of each finding."""
-    parsed = service.validate_ruleset(upload.source, upload.file)
+    parsed = service.rulesets.validate(upload.source, upload.file)
     findings = lint_ruleset(parsed, upload.file)
     if findings:
         raise RuleSetInvalid(
@@ -323,9 +316,9 @@ async def upload_ruleset(request: Request, principal: RulesWriter, service: Deci
 
     def store() -> Any:
         _checked_ruleset(service, upload)
-        result = service.upload_ruleset(upload.source, principal.actor, upload.file)
-        _audit(request, service, principal, "rulesets.upload", f"ruleset:{result['version']}")
-        return result
+        return service.rulesets.upload(
+            upload.source, principal.actor, upload.file, client_ip(request)
+        )
 
     return await run_in_threadpool(store)
 
@@ -334,7 +327,7 @@ async def upload_ruleset(request: Request, principal: RulesWriter, service: Deci
     "/rulesets", tags=["rulesets"], summary="Every rule-set version", response_model=RuleSetList
 )
 def list_rulesets(service: Decisions, _: RulesWriter) -> Any:
-    return {"active_version": service.ruleset_version, "rulesets": service.list_rulesets()}
+    return {"active_version": service.ruleset_version, "rulesets": service.rulesets.list_versions()}
 
 
 @router.post(
@@ -347,9 +340,7 @@ def list_rulesets(service: Decisions, _: RulesWriter) -> Any:
 def activate_ruleset(
     version: RowNumber, request: Request, principal: RulesApprover, service: Decisions
 ) -> Any:
-    result = service.activate_ruleset(version, principal.actor)
-    _audit(request, service, principal, "rulesets.approve_activate", f"ruleset:{version}")
-    return result
+    return service.rulesets.activate(version, principal.actor, client_ip(request))
 
 
 @router.post(
@@ -359,8 +350,10 @@ def activate_ruleset(
     response_model=ShadowState,
     responses=problems(409),
 )
-def start_shadow(version: RowNumber, principal: RulesWriter, service: Decisions) -> Any:
-    return service.start_shadow(version, principal.actor)
+def start_shadow(
+    version: RowNumber, request: Request, principal: RulesWriter, service: Decisions
+) -> Any:
+    return service.rulesets.start_shadow(version, principal.actor, client_ip(request))
 
 
 @router.delete(
@@ -369,8 +362,10 @@ def start_shadow(version: RowNumber, principal: RulesWriter, service: Decisions)
     summary="Stop a shadow run",
     response_model=ShadowState,
 )
-def stop_shadow(version: RowNumber, principal: RulesWriter, service: Decisions) -> Any:
-    return service.stop_shadow(version, principal.actor)
+def stop_shadow(
+    version: RowNumber, request: Request, principal: RulesWriter, service: Decisions
+) -> Any:
+    return service.rulesets.stop_shadow(version, principal.actor, client_ip(request))
 
 
 @router.get(
@@ -385,7 +380,7 @@ def shadow_report(
     _: RulesWriter,
     examples: Annotated[int, Query(ge=0, le=500)] = 20,
 ) -> Any:
-    return service.shadow_report(version, examples)
+    return service.rulesets.shadow_report(version, examples)
 
 
 @router.post(
@@ -402,11 +397,9 @@ async def register_model(
     upload: Annotated[ModelUpload, json_body(ModelUpload, "invalid model upload")],
 ) -> Any:
     def store() -> Any:
-        result = service.register_model(
-            upload.booster, upload.calibration, upload.card, principal.actor
+        return service.models.register(
+            upload.booster, upload.calibration, upload.card, principal.actor, client_ip(request)
         )
-        _audit(request, service, principal, "models.register", f"model:{result['version']}")
-        return result
 
     return await run_in_threadpool(store)
 
@@ -414,7 +407,7 @@ async def register_model(
 @router.get("/models", tags=["models"], summary="Every model version", response_model=ModelList)
 def list_models(service: Decisions, _: RulesWriter) -> Any:
     active = service.model[0] if service.model is not None else None
-    return {"active_version": active, "models": service.list_models()}
+    return {"active_version": active, "models": service.models.list_versions()}
 
 
 @router.post(
@@ -429,9 +422,7 @@ def list_models(service: Decisions, _: RulesWriter) -> Any:
 def activate_model(
     version: RowNumber, request: Request, principal: RulesApprover, service: Decisions
 ) -> Any:
-    result = service.activate_model(version, principal.actor)
-    _audit(request, service, principal, "models.approve_activate", f"model:{version}")
-    return result
+    return service.models.activate(version, principal.actor, client_ip(request))
 
 
 @router.post(
@@ -446,6 +437,7 @@ def activate_model(
     response_model_exclude_unset=True,
 )
 async def post_labels(
+    request: Request,
     principal: LabelsWriter,
     service: Decisions,
     limit: BatchLimit,
@@ -457,7 +449,9 @@ async def post_labels(
             errors=[FieldError("labels", f"at most {limit} items")],
         )
     items = [label.model_dump() for label in body.labels]
-    labels = await run_in_threadpool(service.record_labels, items, principal.actor)
+    labels = await run_in_threadpool(
+        service.labels.record, items, principal.actor, client_ip(request)
+    )
     return {"labels": labels}
 
 
@@ -468,8 +462,10 @@ async def post_labels(
     response_model=ChallengerState,
     responses=problems(409),
 )
-def start_challenger(version: RowNumber, principal: RulesApprover, service: Decisions) -> Any:
-    return service.start_challenger(version, principal.actor)
+def start_challenger(
+    version: RowNumber, request: Request, principal: RulesApprover, service: Decisions
+) -> Any:
+    return service.models.start_challenger(version, principal.actor, client_ip(request))
 
 
 @router.delete(
@@ -478,8 +474,10 @@ def start_challenger(version: RowNumber, principal: RulesApprover, service: Deci
     summary="Stop the challenger",
     response_model=ChallengerState,
 )
-def stop_challenger(version: RowNumber, principal: RulesApprover, service: Decisions) -> Any:
-    return service.stop_challenger(version, principal.actor)
+def stop_challenger(
+    version: RowNumber, request: Request, principal: RulesApprover, service: Decisions
+) -> Any:
+    return service.models.stop_challenger(version, principal.actor, client_ip(request))
 
 
 @router.get(
@@ -490,4 +488,4 @@ def stop_challenger(version: RowNumber, principal: RulesApprover, service: Decis
     response_model_exclude_unset=True,
 )
 def challenger_report(version: RowNumber, service: Decisions, _: RulesWriter) -> Any:
-    return service.challenger_report(version)
+    return service.models.challenger_report(version)

@@ -11,6 +11,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import Engine
+
+from lendguard.auth import audit
 from lendguard.decisions.repository import decision_repository as repo
 
 if TYPE_CHECKING:
@@ -21,9 +24,12 @@ class Labels:
     def __init__(self, decider: Decider) -> None:
         self.decider = decider
 
-    def record(self, items: list[dict[str, Any]], actor: str) -> list[dict[str, Any]]:
+    def record(
+        self, items: list[dict[str, Any]], actor: str, ip: str | None = None
+    ) -> list[dict[str, Any]]:
         """Outcomes posted by the lender (``{event_id, label}`` each): one result per item, in
-        place, with the label id, or the reason it was refused."""
+        place, with the label id, or the reason it was refused. The labels written are audited
+        in their own transaction (labels that cannot be audited are not written)."""
         decider = self.decider
         results: list[dict[str, Any]] = []
         valid: list[dict[str, Any]] = []
@@ -62,6 +68,7 @@ class Labels:
             if rows:
                 with decider.db.begin() as conn:
                     ids = repo.insert_labels(conn, rows)
+                    audit.record(conn, actor, "labels.record", "labels", ip, {"label_ids": ids})
                 decider.apply_labels(
                     [
                         {
@@ -79,6 +86,13 @@ class Labels:
                             res["label_id"] = i
                             break
         return results
+
+    @staticmethod
+    def latest_per_event(engine: Engine) -> dict[str, int]:
+        """Every labelled event with its latest label (``lendguard labels export``, the input
+        of training): a static read, so the CLI needs no running decider for it."""
+        with engine.connect() as conn:
+            return repo.latest_label_per_event(conn)
 
     def apply_new(self, labels: list[dict[str, Any]]) -> None:
         """Labels written elsewhere (a resolved case): ``{id, label, known_at, event_id}``."""

@@ -1,6 +1,7 @@
 """Allow/deny lists and per-customer rule suppressions: stored, then published whole.
 
-Each change is written, then the whole view is rebuilt from the table and swapped into the
+Each change is written with its audit entry in one transaction (a change that cannot be
+audited does not happen), then the whole view is rebuilt from the table and swapped into the
 active configuration (:mod:`lendguard.decisions.configuration`), so a decision sees the lists
 before or after a change, never half of it.
 """
@@ -12,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from lendguard.auth import audit
 from lendguard.decisions.configuration import LiveConfiguration
 from lendguard.decisions.policy import LIST_FIELDS, ListsView, epoch_seconds
 from lendguard.decisions.repository import decision_repository as repo
@@ -53,6 +55,7 @@ class ListsAndSuppressions:
         reason: str,
         author: str,
         expires_at: datetime | None = None,
+        ip: str | None = None,
     ) -> int:
         if list_type not in ("allow", "deny"):
             raise ValidationFailed("bad list", errors=[FieldError("list_type", "allow or deny")])
@@ -89,12 +92,26 @@ class ListsAndSuppressions:
                     "expires_at": expires_at,
                 },
             )
+            audit.record(
+                conn,
+                author,
+                "lists.add",
+                f"list_entry:{entry_id}",
+                ip,
+                {"list_type": list_type, "field": field, "reason": reason},
+            )
         with self.configuration.lock:
             self.reload()
         return entry_id
 
     def add_suppression(
-        self, customer_id: str, rule_id: str, until: datetime, reason: str, author: str
+        self,
+        customer_id: str,
+        rule_id: str,
+        until: datetime,
+        reason: str,
+        author: str,
+        ip: str | None = None,
     ) -> int:
         errors = [
             FieldError(name, "must not be empty")
@@ -123,21 +140,31 @@ class ListsAndSuppressions:
                     "created_at": datetime.now(UTC),
                 },
             )
+            audit.record(
+                conn,
+                author,
+                "suppressions.add",
+                f"suppression:{suppression_id}",
+                ip,
+                {"rule_id": rule_id, "until": until.isoformat(), "reason": reason},
+            )
         with self.configuration.lock:
             self.reload()
         return suppression_id
 
-    def remove_entry(self, entry_id: int) -> None:
+    def remove_entry(self, entry_id: int, actor: str, ip: str | None = None) -> None:
         with self.db.begin() as conn:
             if not repo.delete_list_entry(conn, entry_id):
                 raise NotFound(f"list entry {entry_id} does not exist")
+            audit.record(conn, actor, "lists.remove", f"list_entry:{entry_id}", ip)
         with self.configuration.lock:
             self.reload()
 
-    def remove_suppression(self, suppression_id: int) -> None:
+    def remove_suppression(self, suppression_id: int, actor: str, ip: str | None = None) -> None:
         with self.db.begin() as conn:
             if not repo.delete_suppression(conn, suppression_id):
                 raise NotFound(f"suppression {suppression_id} does not exist")
+            audit.record(conn, actor, "suppressions.remove", f"suppression:{suppression_id}", ip)
         with self.configuration.lock:
             self.reload()
 

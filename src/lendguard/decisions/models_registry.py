@@ -16,6 +16,7 @@ import numpy as np
 import structlog
 from sqlalchemy import Engine
 
+from lendguard.auth import audit
 from lendguard.decisions.configuration import LiveConfiguration, LiveModel
 from lendguard.decisions.features.compute import FEATURE_NAMES
 from lendguard.decisions.policy import epoch_seconds
@@ -34,6 +35,9 @@ CHALLENGER = TwinKind(
     stop_row=repo.stop_challenger,
     running_row=repo.running_challenger,
     not_running="model {version} is not the running challenger",
+    started_action="models.challenger_start",
+    stopped_action="models.challenger_stop",
+    target="model:{version}",
 )
 
 
@@ -61,9 +65,15 @@ class ModelRegistry:
         return ScoringModel.from_parts(row["booster"], row["calibration"], row["card"])
 
     def register(
-        self, booster: str, calibration: dict[str, Any], card: dict[str, Any], author: str
+        self,
+        booster: str,
+        calibration: dict[str, Any],
+        card: dict[str, Any],
+        author: str,
+        ip: str | None = None,
     ) -> dict[str, Any]:
-        """Store a trained model as a new, inactive version (validated by loading it)."""
+        """Store a trained model as a new, inactive version (validated by loading it), audited
+        in the transaction that stores it."""
         try:
             model = ScoringModel.from_parts(booster, calibration, card)
         except (ModelError, KeyError, TypeError, ValueError) as exc:
@@ -87,6 +97,7 @@ class ModelRegistry:
         }
         with self.db.begin() as conn:
             version = repo.insert_model(conn, row)
+            audit.record(conn, author, "models.register", f"model:{version}", ip)
         return {
             "version": version,
             "kind": row["kind"],
@@ -95,7 +106,9 @@ class ModelRegistry:
             "active": False,
         }
 
-    def activate(self, version: int, actor: str) -> dict[str, Any]:
+    def activate(self, version: int, actor: str, ip: str | None = None) -> dict[str, Any]:
+        """The champion swapped: one row, its audit entry and one reference (an approval that
+        cannot be audited does not happen)."""
         with self.db.connect() as conn:
             row = repo.get_model(conn, version)
         if row is None:
@@ -110,6 +123,7 @@ class ModelRegistry:
         with self.configuration.lock:
             with self.db.begin() as conn:
                 repo.activate_model(conn, version, actor, datetime.now(UTC))
+                audit.record(conn, actor, "models.approve_activate", f"model:{version}", ip)
             self.configuration.swap(model=LiveModel(version, model))
         log.info("model.activated", version=version, actor=actor)
         return {"version": version, "active": True}
@@ -150,7 +164,7 @@ class ModelRegistry:
 
     # -- the challenger ------------------------------------------------------------------------
 
-    def start_challenger(self, version: int, actor: str) -> dict[str, Any]:
+    def start_challenger(self, version: int, actor: str, ip: str | None = None) -> dict[str, Any]:
         """Score live traffic with ``version`` beside the champion, for comparison only."""
         model = self.load(version)
         if model.card.get("kind", "events") != "events":
@@ -164,11 +178,11 @@ class ModelRegistry:
                 f"model {version} is the champion; challenge it with another one",
                 errors=[FieldError("version", "is the active model")],
             )
-        self.twins.start(CHALLENGER, ChallengerModel(version, model), actor)
+        self.twins.start(CHALLENGER, ChallengerModel(version, model), actor, ip)
         return {"version": version, "challenger": True}
 
-    def stop_challenger(self, version: int, actor: str) -> dict[str, Any]:
-        self.twins.stop(CHALLENGER, version)
+    def stop_challenger(self, version: int, actor: str, ip: str | None = None) -> dict[str, Any]:
+        self.twins.stop(CHALLENGER, version, actor, ip)
         return {"version": version, "challenger": False}
 
     def challenger_report(self, version: int) -> dict[str, Any]:

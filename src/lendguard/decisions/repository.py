@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, String, bindparam, delete, func, insert, or_, select, update
 
 from lendguard.models import (
     ChallengerRun,
@@ -267,6 +268,71 @@ class DecisionRepository:
         ).all()
         return [dict(r._mapping) for r in rows]
 
+    # -- reads for the console and the CLI -------------------------------------------------------
+
+    def actions_by_hour(
+        self, conn: Connection, since: datetime
+    ) -> tuple[list[tuple[str, str, int]], Counter[str]]:
+        """The decisions made since ``since`` counted by the UTC hour of their event
+        (``YYYY-MM-DD HH``) and action, and the reason codes of the latest 5,000 interventions
+        among them. Events marked ``attributes.warmup`` (history loaded only to build window
+        state) are not outcomes and are left out."""
+        warmup = EventRecord.body["attributes"]["warmup"].as_boolean()
+        counted = (
+            DecisionRecord.decided_at >= since,
+            or_(warmup.is_(None), warmup.is_(False)),
+        )
+        hour = _hour_of(DecisionRecord.occurred_at, conn.dialect.name)
+        rows = conn.execute(
+            select(hour, DecisionRecord.action, func.count())
+            .select_from(DecisionRecord)
+            .outerjoin(EventRecord, EventRecord.event_id == DecisionRecord.event_id)
+            .where(*counted)
+            .group_by(hour, DecisionRecord.action)
+        ).all()
+        recent = conn.execute(
+            select(DecisionRecord.reasons)
+            .select_from(DecisionRecord)
+            .outerjoin(EventRecord, EventRecord.event_id == DecisionRecord.event_id)
+            .where(*counted, DecisionRecord.action != "allow")
+            .order_by(DecisionRecord.decided_at.desc())
+            .limit(5000)
+        ).scalars()
+        reasons = Counter(r["code"] for decision in recent for r in decision)
+        return [(str(bucket), str(action), int(count)) for bucket, action, count in rows], reasons
+
+    def latest_decisions(
+        self, conn: Connection, action: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """The latest ``limit`` decisions, newest first, of one action or of all."""
+        query = select(*_DECISION_COLUMNS).order_by(DecisionRecord.decided_at.desc()).limit(limit)
+        if action is not None:
+            query = query.where(DecisionRecord.action == action)
+        return [dict(r._mapping) for r in conn.execute(query)]
+
+    def customer_events(
+        self, conn: Connection, customer_id: str, limit: int
+    ) -> list[dict[str, Any]]:
+        """A customer's latest ``limit`` events (id, type, time, body), newest first."""
+        rows = conn.execute(
+            select(
+                EventRecord.event_id, EventRecord.type, EventRecord.occurred_at, EventRecord.body
+            )
+            .where(EventRecord.customer_id == customer_id)
+            .order_by(EventRecord.occurred_at.desc())
+            .limit(limit)
+        ).all()
+        return [dict(r._mapping) for r in rows]
+
+    def latest_label_per_event(self, conn: Connection) -> dict[str, int]:
+        """Every labelled event with its latest label (labels in the order they were written)."""
+        latest: dict[str, int] = {}
+        for event_id, label in conn.execute(
+            select(LabelRecord.event_id, LabelRecord.label).order_by(LabelRecord.id)
+        ):
+            latest[event_id] = int(label)
+        return latest
+
     def get_decision_row(self, conn: Connection, decision_id: str) -> dict[str, Any] | None:
         row = conn.execute(
             select(*_DECISION_COLUMNS).where(DecisionRecord.decision_id == decision_id)
@@ -360,6 +426,15 @@ class DecisionRepository:
 
 
 decision_repository = DecisionRepository()
+
+
+def _hour_of(column: Any, dialect: str) -> Any:
+    """The UTC hour of a stored time as text, ``YYYY-MM-DD HH``: counts are grouped by hour in
+    the database and the hours put into the operator's days by the caller (a zone with a
+    half-hour offset gets each hour on the day it starts)."""
+    if dialect == "postgresql":
+        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD HH24", type_=String)
+    return func.substr(column, 1, 13, type_=String)  # SQLite keeps 'YYYY-MM-DD HH:MM:SS' (UTC)
 
 
 def _sqlite_datetime(moment: datetime) -> str:

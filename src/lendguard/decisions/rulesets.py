@@ -19,6 +19,7 @@ from typing import Any
 import structlog
 from sqlalchemy import Engine
 
+from lendguard.auth import audit
 from lendguard.decisions import engine as decision_engine
 from lendguard.decisions.configuration import LiveConfiguration
 from lendguard.decisions.explain import explain
@@ -41,6 +42,9 @@ SHADOW = TwinKind(
     stop_row=repo.stop_shadow,
     running_row=repo.running_shadow,
     not_running="version {version} is not running in shadow",
+    started_action="rulesets.shadow_start",
+    stopped_action="rulesets.shadow_stop",
+    target="ruleset:{version}",
 )
 
 
@@ -119,18 +123,23 @@ class RuleSets:
     def validate(text: str, file: str = "upload.yaml") -> RuleSet:
         return validate_ruleset(text, file)
 
-    def upload(self, text: str, author: str, file: str = "upload.yaml") -> dict[str, Any]:
+    def upload(
+        self, text: str, author: str, file: str = "upload.yaml", ip: str | None = None
+    ) -> dict[str, Any]:
+        """A new, inactive version, audited in the transaction that stores it."""
         parsed = validate_ruleset(text, file)
         with self.db.begin() as conn:
             version = repo.insert_ruleset(conn, _ruleset_row(parsed, text, author))
             row = repo.get_ruleset(conn, version)
+            audit.record(conn, author, "rulesets.upload", f"ruleset:{version}", ip)
         assert row is not None
         row.pop("source")
         row["active"] = False
         return row
 
-    def activate(self, version: int, actor: str) -> dict[str, Any]:
-        """Atomic: the new version is compiled first; the swap is one row and one reference."""
+    def activate(self, version: int, actor: str, ip: str | None = None) -> dict[str, Any]:
+        """Atomic: the new version is compiled first; the swap is one row, its audit entry and
+        one reference (an approval that cannot be audited does not happen)."""
         with self.db.connect() as conn:
             row = repo.get_ruleset(conn, version)
         if row is None:
@@ -140,6 +149,7 @@ class RuleSets:
         with self.configuration.lock:
             with self.db.begin() as conn:
                 repo.activate(conn, version, actor, datetime.now(UTC))
+                audit.record(conn, actor, "rulesets.approve_activate", f"ruleset:{version}", ip)
             self.configuration.swap(ruleset=compiled, ruleset_version=version)
         log.info("ruleset.activated", version=version, actor=actor)
         row.pop("source")
@@ -239,7 +249,7 @@ class RuleSets:
             "examples": examples,
         }
 
-    def start_shadow(self, version: int, actor: str) -> dict[str, Any]:
+    def start_shadow(self, version: int, actor: str, ip: str | None = None) -> dict[str, Any]:
         """Run ``version`` beside the active rule set on live traffic; record, never return."""
         compiled = self.compiled(version)
         if version == self.configuration.active.ruleset_version:
@@ -247,12 +257,12 @@ class RuleSets:
                 f"version {version} is the active rule set; shadow a candidate instead",
                 errors=[FieldError("version", "is active")],
             )
-        self.twins.start(SHADOW, ShadowRuleSet(version, compiled), actor)
+        self.twins.start(SHADOW, ShadowRuleSet(version, compiled), actor, ip)
         log.info("ruleset.shadow_started", version=version, actor=actor)
         return {"version": version, "shadow": True}
 
-    def stop_shadow(self, version: int, actor: str) -> dict[str, Any]:
-        self.twins.stop(SHADOW, version)
+    def stop_shadow(self, version: int, actor: str, ip: str | None = None) -> dict[str, Any]:
+        self.twins.stop(SHADOW, version, actor, ip)
         log.info("ruleset.shadow_stopped", version=version, actor=actor)
         return {"version": version, "shadow": False}
 

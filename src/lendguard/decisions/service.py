@@ -12,14 +12,15 @@ They share one active configuration (:mod:`lendguard.decisions.configuration`): 
 the model, the lists view and the twins (:mod:`lendguard.decisions.twins`) as one immutable
 snapshot swapped whole under the lock, so a decision always sees one consistent configuration.
 
-The methods below the components (``upload_ruleset``, ``register_model``, ...) and the
-properties reading the configuration (``ruleset``, ``model``, ...) delegate to them for the
-callers that still use the old names (endpoints, console, cli, cases, tests); callers move to
-the components in #16 integration.
+Callers change the configuration through the components (``service.rulesets.upload(...)``,
+``service.models.activate(...)``); each change writes its audit entry in its own transaction.
+The properties below read the active configuration; the read methods serve the faces, so no
+face runs SQL on the decision tables.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 from typing import Any
 
@@ -30,13 +31,9 @@ from lendguard.decisions.deciding import Decider, LinkIndexFactory
 from lendguard.decisions.labels import Labels
 from lendguard.decisions.lists import ListsAndSuppressions
 from lendguard.decisions.models_registry import ModelRegistry
+from lendguard.decisions.repository import decision_repository as repo
 from lendguard.decisions.rules.loader import RuleSet
-from lendguard.decisions.rulesets import (
-    DEFAULT_RULESET_RESOURCE,
-    RuleSets,
-    default_ruleset_text,
-    validate_ruleset,
-)
+from lendguard.decisions.rulesets import DEFAULT_RULESET_RESOURCE, RuleSets, default_ruleset_text
 from lendguard.decisions.state import StateStore
 from lendguard.decisions.twins import ChallengerModel, ShadowRuleSet, TwinSwitch
 
@@ -97,97 +94,31 @@ class DecisionService(Decider):
     def challenger(self) -> ChallengerModel | None:
         return self.configuration.active.challenger
 
-    # -- rule sets (delegates to ``rulesets``; callers move in #16 integration) -----------------
+    # -- reads for the faces (the console, the CLI, the assistant) -----------------------------
 
-    @staticmethod
-    def validate_ruleset(text: str, file: str = "upload.yaml") -> RuleSet:
-        return validate_ruleset(text, file)
-
-    def upload_ruleset(self, text: str, author: str, file: str = "upload.yaml") -> dict[str, Any]:
-        return self.rulesets.upload(text, author, file)
-
-    def activate_ruleset(self, version: int, actor: str) -> dict[str, Any]:
-        return self.rulesets.activate(version, actor)
-
-    def ruleset_source(self, version: int) -> dict[str, Any]:
-        return self.rulesets.source(version)
-
-    def list_rulesets(self) -> list[dict[str, Any]]:
-        return self.rulesets.list_versions()
+    def decision_for_event(self, event_id: str) -> dict[str, Any] | None:
+        """The decision an event already has, or None (an event decided again is answered
+        with it)."""
+        with self.db.connect() as conn:
+            found = repo.find_by_event_id(conn, event_id)
+        return None if found is None else found[1]
 
     def explain_decision(self, decision: dict[str, Any], locale: str) -> dict[str, Any]:
+        """The customer's explanation of a stored decision (PIPL Art. 24), as the rule-set
+        version that made it words it: what the privacy area's ``DecisionSource`` asks of the
+        decision engine for an access request."""
         return self.rulesets.explain_decision(decision, locale)
 
-    def compare_on_history(self, version: int, limit: int = 5_000) -> dict[str, Any]:
-        return self.rulesets.compare_on_history(version, limit)
+    def actions_by_hour(self, since: datetime) -> tuple[list[tuple[str, str, int]], Counter[str]]:
+        """Decisions since ``since`` by UTC event hour and action, and the reason codes of the
+        interventions among them (warm-up history left out): the dashboard's figures."""
+        with self.db.connect() as conn:
+            return repo.actions_by_hour(conn, since)
 
-    def start_shadow(self, version: int, actor: str) -> dict[str, Any]:
-        return self.rulesets.start_shadow(version, actor)
+    def latest_decisions(self, action: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        with self.db.connect() as conn:
+            return repo.latest_decisions(conn, action, limit)
 
-    def stop_shadow(self, version: int, actor: str) -> dict[str, Any]:
-        return self.rulesets.stop_shadow(version, actor)
-
-    def shadow_report(self, version: int, examples: int = 20) -> dict[str, Any]:
-        return self.rulesets.shadow_report(version, examples)
-
-    # -- models (delegates to ``models``; callers move in #16 integration) ---------------------
-
-    def register_model(
-        self, booster: str, calibration: dict[str, Any], card: dict[str, Any], author: str
-    ) -> dict[str, Any]:
-        return self.models.register(booster, calibration, card, author)
-
-    def activate_model(self, version: int, actor: str) -> dict[str, Any]:
-        return self.models.activate(version, actor)
-
-    def list_models(self) -> list[dict[str, Any]]:
-        return self.models.list_versions()
-
-    def score_stability(
-        self, version: int, days: int = 7, threshold: float = 0.2, min_rows: int = 50
-    ) -> dict[str, Any]:
-        return self.models.score_stability(version, days, threshold, min_rows)
-
-    def start_challenger(self, version: int, actor: str) -> dict[str, Any]:
-        return self.models.start_challenger(version, actor)
-
-    def stop_challenger(self, version: int, actor: str) -> dict[str, Any]:
-        return self.models.stop_challenger(version, actor)
-
-    def challenger_report(self, version: int) -> dict[str, Any]:
-        return self.models.challenger_report(version)
-
-    # -- labels (delegates to ``labels``; callers move in #16 integration) ---------------------
-
-    def record_labels(self, items: list[dict[str, Any]], actor: str) -> list[dict[str, Any]]:
-        return self.labels.record(items, actor)
-
-    def apply_new_labels(self, labels: list[dict[str, Any]]) -> None:
-        self.labels.apply_new(labels)
-
-    # -- lists (delegates to ``lists``; callers move in #16 integration) -----------------------
-
-    def add_list_entry(
-        self,
-        list_type: str,
-        field: str,
-        value: str,
-        reason: str,
-        author: str,
-        expires_at: datetime | None = None,
-    ) -> int:
-        return self.lists.add_entry(list_type, field, value, reason, author, expires_at)
-
-    def add_suppression(
-        self, customer_id: str, rule_id: str, until: datetime, reason: str, author: str
-    ) -> int:
-        return self.lists.add_suppression(customer_id, rule_id, until, reason, author)
-
-    def remove_list_entry(self, entry_id: int) -> None:
-        self.lists.remove_entry(entry_id)
-
-    def remove_suppression(self, suppression_id: int) -> None:
-        self.lists.remove_suppression(suppression_id)
-
-    def list_rows(self) -> dict[str, list[dict[str, Any]]]:
-        return self.lists.rows()
+    def customer_events(self, customer_id: str, limit: int = 50) -> list[dict[str, Any]]:
+        with self.db.connect() as conn:
+            return repo.customer_events(conn, customer_id, limit)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 import numpy as np
 from sqlalchemy import Connection, Engine
 
+from lendguard.auth import audit
 from lendguard.decisions import engine as decision_engine
 from lendguard.decisions.features.compute import FeatureContext, LazyFeatures
 from lendguard.decisions.policy import ListsView
@@ -120,6 +121,10 @@ class TwinKind:
     running_row: Callable[[Connection], int | None]
     # The refusal when asked to stop a version that is not the running twin.
     not_running: str
+    # How a start and a stop are audited: the actions and the target (``{version}`` filled in).
+    started_action: str
+    stopped_action: str
+    target: str
 
 
 class TwinSwitch:
@@ -137,20 +142,26 @@ class TwinSwitch:
         twin = self.current(kind)
         return twin is not None and twin.version == version
 
-    def start(self, kind: TwinKind, twin: Twin, actor: str) -> None:
-        """The durable row and the swap together, under the lock: a decision sees the twin
-        running from the one that follows, and a restart finds it running again."""
+    def start(self, kind: TwinKind, twin: Twin, actor: str, ip: str | None = None) -> None:
+        """The durable row, its audit entry and the swap together, under the lock: a decision
+        sees the twin running from the one that follows, a restart finds it running again, and
+        a start whose audit entry cannot be written does not happen."""
         with self.configuration.lock:
             with self.db.begin() as conn:
                 kind.start_row(conn, twin.version, actor, datetime.now(UTC))
+                target = kind.target.format(version=twin.version)
+                audit.record(conn, actor, kind.started_action, target, ip)
             self.configuration.swap(**{kind.slot: twin})
 
-    def stop(self, kind: TwinKind, version: int) -> None:
+    def stop(self, kind: TwinKind, version: int, actor: str, ip: str | None = None) -> None:
         with self.configuration.lock:
             if not self.running(kind, version):
                 raise NotFound(kind.not_running.format(version=version))
             with self.db.begin() as conn:
                 kind.stop_row(conn, datetime.now(UTC))
+                audit.record(
+                    conn, actor, kind.stopped_action, kind.target.format(version=version), ip
+                )
             self.configuration.swap(**{kind.slot: None})
 
     def restore(self, kind: TwinKind, load: Callable[[int], Twin]) -> None:

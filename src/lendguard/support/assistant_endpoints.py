@@ -38,7 +38,6 @@ from lendguard.auth.service import Principal, Scope
 from lendguard.cases.service import CaseService
 from lendguard.conduct.rescue_flags import Flag
 from lendguard.config import Settings
-from lendguard.decisions.repository import decision_repository
 from lendguard.decisions.service import DecisionService
 from lendguard.errors import IdempotencyMismatch
 from lendguard.events.schemas import Event, EventType
@@ -68,9 +67,7 @@ class ContactDecisions:
         return await self._decisions.decide_async(event)
 
     def recorded(self, event_id: str) -> dict[str, Any] | None:
-        with self._decisions.db.connect() as conn:
-            found = decision_repository.find_by_event_id(conn, event_id)
-        return None if found is None else found[1]
+        return self._decisions.decision_for_event(event_id)
 
 
 def contact_decisions(request: Request) -> ContactDecisions:
