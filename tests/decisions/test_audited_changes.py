@@ -14,12 +14,13 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from starlette.testclient import TestClient
 from test_models_api import (  # the trained-model fixtures of the model API tests
     model_dir,  # noqa: F401  (fixture)
     upload,  # noqa: F401  (fixture)
 )
 
-from fixtures import count_rows, make_event
+from fixtures import Api, count_rows, make_event
 from lendguard.auth import audit
 from lendguard.decisions.repository import decision_repository as repo
 from lendguard.decisions.service import DecisionService
@@ -37,6 +38,7 @@ rules:
     action: dissuade
     reason: CALL
     message: {zh-CN: "通话中转账", en: "payment during a call"}
+    explanation: {zh-CN: "通话中的转账会先核实。", en: "A payment during a call is checked first."}
 """
 
 IP = "203.0.113.9"
@@ -259,3 +261,40 @@ def test_a_change_writes_one_audit_entry_naming_actor_action_target_and_address(
     assert _snapshot(service) != before
     action, target = change.audited_as(held, result)
     assert _entries(service) == [*entries, ("checker", action, target, IP)]
+
+
+class TestOverHttp:
+    """The endpoints hand the caller and its address to the change, and write nothing else."""
+
+    def test_a_shadow_run_started_and_stopped_over_the_api_is_audited_once_each(
+        self, app_client: Api
+    ) -> None:
+        uploaded = app_client.client.post(
+            "/v1/rulesets", json={"source": CALL_RULES}, headers=app_client.admin
+        )
+        assert uploaded.status_code == 201, uploaded.text
+        version = uploaded.json()["version"]
+        path = f"/v1/rulesets/{version}/shadow"
+        assert app_client.client.post(path, headers=app_client.admin).status_code == 200
+        assert app_client.client.delete(path, headers=app_client.admin).status_code == 200
+        decisions = app_client.services.decisions
+        actions = [entry[1:] for entry in _entries(decisions)]
+        assert actions == [
+            ("rulesets.upload", f"ruleset:{version}", "testclient"),
+            ("rulesets.shadow_start", f"ruleset:{version}", "testclient"),
+            ("rulesets.shadow_stop", f"ruleset:{version}", "testclient"),
+        ]
+
+    def test_a_list_entry_whose_audit_fails_is_a_server_error_and_not_stored(
+        self, app_client: Api, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(audit, "record", _refuse)
+        client = TestClient(app_client.app, raise_server_exceptions=False)
+        response = client.post(
+            "/v1/lists",
+            json={"list_type": "deny", "field": "payee", "value": "p-1", "reason": "mule"},
+            headers=app_client.admin,
+        )
+        assert response.status_code == 500
+        assert app_client.rows("list_entries") == 0
+        assert app_client.services.decisions.configuration.active.lists.deny == {}
