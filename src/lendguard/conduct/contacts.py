@@ -78,6 +78,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql import Select
 
+from lendguard.auth import audit
 from lendguard.conduct.preferences import (
     ConsentState,
     PreferenceStore,
@@ -1048,6 +1049,28 @@ class ContactGuard:
                 self._store_inconvenient(own, debtor_id, stored)
         else:
             self._store_inconvenient(conn, debtor_id, stored)
+        return stored
+
+    def operator_set_inconvenient_times(
+        self,
+        debtor_id: str,
+        windows: list[InconvenientWindow],
+        source: str,
+        actor: str,
+        ip: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """An operator records the debtor's inconvenient times: the times and their audit
+        entry (``conduct.inconvenient_times``) in one transaction."""
+        with self.db.begin() as conn:
+            stored = self.set_inconvenient_times(debtor_id, windows, conn=conn)
+            audit.record(
+                conn,
+                actor,
+                "conduct.inconvenient_times",
+                debtor_id,
+                ip,
+                {"windows": stored, "source": source},
+            )
         return stored
 
     def _store_inconvenient(

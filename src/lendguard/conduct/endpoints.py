@@ -39,7 +39,6 @@ from lendguard.conduct.schemas import (
     FlagCleared,
     FlagList,
     FlagSet,
-    InconvenientChoice,
     MarketingChoice,
     PreferenceChoice,
     PreferenceRecorded,
@@ -185,27 +184,27 @@ def set_preference(
 ) -> Any:
     body = choice.root
     ip = client_ip(request)
-    with guard.db.begin() as conn:
-        if isinstance(body, MarketingChoice):
-            pk = guard.preferences.set_marketing(
-                body.customer_id,
-                body.channel,
-                body.opted_out,
-                body.source,
-                principal.actor,
-                body.at,
-                conn=conn,
-            )
-            detail: dict[str, Any] = {"channel": body.channel, "opted_out": body.opted_out}
-            audit.record(conn, principal.actor, "conduct.marketing", body.customer_id, ip, detail)
-            return {"id": pk, "kind": body.kind, **detail}
-        if isinstance(body, ThirdPartyChoice):
-            return _third_party_opt_out(guard, conn, principal, ip, body)
-        return _inconvenient_times(guard, conn, principal, ip, body)
+    if isinstance(body, MarketingChoice):
+        pk = guard.preferences.operator_set_marketing(
+            body.customer_id,
+            body.channel,
+            body.opted_out,
+            body.source,
+            principal.actor,
+            ip,
+            body.at,
+        )
+        return {"id": pk, "kind": body.kind, "channel": body.channel, "opted_out": body.opted_out}
+    if isinstance(body, ThirdPartyChoice):
+        return _third_party_opt_out(guard, principal, ip, body)
+    stored = guard.operator_set_inconvenient_times(
+        body.debtor_id, body.windows, body.source, principal.actor, ip
+    )
+    return {"kind": body.kind, "debtor_id": body.debtor_id, "windows": stored}
 
 
 def _third_party_opt_out(
-    guard: ContactGuard, conn: Any, principal: Principal, ip: str | None, body: ThirdPartyChoice
+    guard: ContactGuard, principal: Principal, ip: str | None, body: ThirdPartyChoice
 ) -> dict[str, Any]:
     if body.third_party_id is None and body.contact is None:
         raise ValidationFailed(
@@ -218,37 +217,21 @@ def _third_party_opt_out(
         contact_hash = pseudonymise(
             normalise_contact(body.channel, body.contact, country), guard.pii_key
         )
-    pk = guard.preferences.add_third_party_opt_out(
+    pk = guard.preferences.operator_add_third_party_opt_out(
         body.debtor_id,
         body.third_party_id,
         contact_hash,
         body.source,
         principal.actor,
-        body.at,
-        conn=conn,
-    )
-    detail = {"third_party_id": body.third_party_id, "contact_hash": contact_hash}
-    audit.record(conn, principal.actor, "conduct.third_party_opt_out", body.debtor_id, ip, detail)
-    return {"id": pk, "kind": body.kind, **detail}
-
-
-def _inconvenient_times(
-    guard: ContactGuard,
-    conn: Any,
-    principal: Principal,
-    ip: str | None,
-    body: InconvenientChoice,
-) -> dict[str, Any]:
-    stored = guard.set_inconvenient_times(body.debtor_id, body.windows, conn=conn)
-    audit.record(
-        conn,
-        principal.actor,
-        "conduct.inconvenient_times",
-        body.debtor_id,
         ip,
-        {"windows": stored, "source": body.source},
+        body.at,
     )
-    return {"kind": body.kind, "debtor_id": body.debtor_id, "windows": stored}
+    return {
+        "id": pk,
+        "kind": body.kind,
+        "third_party_id": body.third_party_id,
+        "contact_hash": contact_hash,
+    }
 
 
 def _country_code(guard: ContactGuard, jurisdiction: str, at: datetime | None) -> str:
@@ -296,25 +279,16 @@ def set_flag(
 ) -> Any:
     if body.until is not None and body.until <= (body.since or datetime.now(UTC)):
         raise ValidationFailed("invalid flag", errors=[FieldError("until", "must be after since")])
-    with guard.db.begin() as conn:
-        pk = guard.flags.set_flag(
-            body.customer_id,
-            body.flag,
-            body.reason,
-            body.source,
-            principal.actor,
-            body.since,
-            body.until,
-            conn=conn,
-        )
-        audit.record(
-            conn,
-            principal.actor,
-            "conduct.flag_set",
-            body.customer_id,
-            client_ip(request),
-            {"flag": body.flag.value, "reason": body.reason, "source": body.source},
-        )
+    pk = guard.flags.operator_set_flag(
+        body.customer_id,
+        body.flag,
+        body.reason,
+        body.source,
+        principal.actor,
+        client_ip(request),
+        body.since,
+        body.until,
+    )
     return {"id": pk, "customer_id": body.customer_id, "flag": body.flag.value}
 
 
@@ -327,18 +301,9 @@ def set_flag(
 def clear_flag(
     customer_id: str, flag: Flag, request: Request, guard: Guard, principal: ConductWriter
 ) -> Any:
-    with guard.db.begin() as conn:
-        cleared = guard.flags.clear_flag(customer_id, flag, conn=conn)
-        if cleared == 0:
-            raise NotFound(f"customer '{customer_id}' has no open {flag.value} flag")
-        audit.record(
-            conn,
-            principal.actor,
-            "conduct.flag_cleared",
-            customer_id,
-            client_ip(request),
-            {"flag": flag.value, "cleared": cleared},
-        )
+    cleared = guard.flags.operator_clear_flag(
+        customer_id, flag, principal.actor, client_ip(request)
+    )
     return {"customer_id": customer_id, "flag": flag.value, "cleared": cleared}
 
 

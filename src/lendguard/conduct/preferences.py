@@ -31,6 +31,7 @@ from sqlalchemy import (
     select,
 )
 
+from lendguard.auth import audit
 from lendguard.models.base import UTCDateTime
 from lendguard.models.conduct import MarketingPreference, ThirdPartyOptOut
 
@@ -133,7 +134,45 @@ class PreferenceStore:
         with self.db.begin() as own:
             return _pk(own.execute(insert(MarketingPreference), values))
 
+    def operator_set_marketing(
+        self,
+        customer_id: str,
+        channel: str,
+        opted_out: bool,
+        source: str,
+        actor: str,
+        ip: str | None = None,
+        at: datetime | None = None,
+    ) -> int:
+        """An operator records a customer's marketing choice: the choice and its audit entry
+        (``conduct.marketing``) in one transaction, so a choice is never recorded unaudited."""
+        with self.db.begin() as conn:
+            pk = self.set_marketing(customer_id, channel, opted_out, source, actor, at, conn=conn)
+            detail = {"channel": channel, "opted_out": opted_out}
+            audit.record(conn, actor, "conduct.marketing", customer_id, ip, detail)
+        return pk
+
     # -- third parties ---------------------------------------------------------------------------
+
+    def operator_add_third_party_opt_out(
+        self,
+        debtor_id: str,
+        third_party_id: str | None,
+        contact_hash: str | None,
+        source: str,
+        actor: str,
+        ip: str | None = None,
+        at: datetime | None = None,
+    ) -> int:
+        """An operator records a third party's opt-out: the row and its audit entry
+        (``conduct.third_party_opt_out``) in one transaction."""
+        with self.db.begin() as conn:
+            pk = self.add_third_party_opt_out(
+                debtor_id, third_party_id, contact_hash, source, actor, at, conn=conn
+            )
+            detail = {"third_party_id": third_party_id, "contact_hash": contact_hash}
+            audit.record(conn, actor, "conduct.third_party_opt_out", debtor_id, ip, detail)
+        return pk
 
     def add_third_party_opt_out(
         self,

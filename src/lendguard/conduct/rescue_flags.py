@@ -27,6 +27,8 @@ from sqlalchemy import (
     update,
 )
 
+from lendguard.auth import audit
+from lendguard.errors import NotFound
 from lendguard.models.base import UTCDateTime
 from lendguard.models.conduct import ConductFlag
 
@@ -163,6 +165,51 @@ class FlagStore:
             return int(conn.execute(statement).rowcount)
         with self.db.begin() as own:
             return int(own.execute(statement).rowcount)
+
+    def operator_set_flag(
+        self,
+        customer_id: str,
+        flag: Flag,
+        reason: str,
+        source: str,
+        actor: str,
+        ip: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> int:
+        """An operator raises a flag: the flag and its audit entry (``conduct.flag_set``) in
+        one transaction, so a flag is never raised unaudited. Returns the flag row's id."""
+        with self.db.begin() as conn:
+            pk = self.set_flag(customer_id, flag, reason, source, actor, since, until, conn=conn)
+            audit.record(
+                conn,
+                actor,
+                "conduct.flag_set",
+                customer_id,
+                ip,
+                {"flag": Flag(flag).value, "reason": reason, "source": source},
+            )
+        return pk
+
+    def operator_clear_flag(
+        self, customer_id: str, flag: Flag, actor: str, ip: str | None = None
+    ) -> int:
+        """An operator ends a customer's open flag: the end and its audit entry
+        (``conduct.flag_cleared``) in one transaction. :class:`NotFound` when none is open."""
+        flag = Flag(flag)
+        with self.db.begin() as conn:
+            cleared = self.clear_flag(customer_id, flag, conn=conn)
+            if cleared == 0:
+                raise NotFound(f"customer '{customer_id}' has no open {flag.value} flag")
+            audit.record(
+                conn,
+                actor,
+                "conduct.flag_cleared",
+                customer_id,
+                ip,
+                {"flag": flag.value, "cleared": cleared},
+            )
+        return cleared
 
     def flags(self, customer_id: str) -> list[dict[str, Any]]:
         """Every flag of the customer, newest first, with whether it holds now."""
