@@ -136,7 +136,6 @@ class TestIntake:
         assert service.graph.card_owner.get(paid["payee_id"]) == "holder-1"
         assert_nothing_stored_in_clear(app_client)
 
-
     def test_the_lender_still_finds_and_lists_by_the_id_it_knows(self, app_client: Api) -> None:
         """Look-ups and lists take the lender's own id: its decisions, its linked group, a deny
         entry for a payee that is a card number and a snooze for a mobile-number customer all
@@ -181,6 +180,7 @@ class TestIntake:
         assert len(tables["events"]["rows"]) == 1
         assert len(tables["decisions"]["rows"]) == 1
         assert len(tables["data_subject_requests"]["rows"]) == 1
+
 
 def test_without_a_vault_the_service_still_keeps_no_clear_value(
     database_url: str, service_factory: ServiceFactory
