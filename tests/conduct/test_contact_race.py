@@ -3,13 +3,16 @@ own engine, as separate API workers would be), can never both pass a cap."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from lendguard.conduct.contacts import ContactGuard, ContactLog, ContactRefused
 from lendguard.db import make_engine
@@ -103,3 +106,45 @@ def test_20_concurrent_calls_across_numbers_log_exactly_7_in_7_days(database_url
     outcomes = _race(database_url, bodies)
     assert outcomes == Counter({"logged": 7, "FREQ_CAP_7IN7": THREADS - 7}), outcomes
     assert _stored(database_url, "debtor-race-us") == 7
+
+
+def test_a_write_lock_sqlite_refuses_at_once_is_tried_again(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite can answer "database is locked" without its busy wait; the whole transaction was
+    rolled back, so the log runs it again (and a lasting lock still fails)."""
+    engine = make_engine(sqlite_url)
+    guard = ContactGuard(engine, pii_key="race-key")
+    real = ContactGuard._log_locked
+    calls: list[int] = []
+
+    def locked_once(self: ContactGuard, *args: Any) -> dict[str, Any]:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("INSERT", {}, sqlite3.OperationalError("database is locked"))
+        return real(self, *args)
+
+    monkeypatch.setattr(ContactGuard, "_log_locked", locked_once)
+    body = {
+        "purpose": "collection",
+        "channel": "call",
+        "debtor_id": "debtor-retry",
+        "contact": "+86 138 0013 8000",
+        "debt": {"id": "loan-1"},
+        "timezone": "Asia/Shanghai",
+        "at": datetime(2026, 3, 2, 10, 0, tzinfo=SHANGHAI).isoformat(),
+        "result": "unanswered",
+    }
+    try:
+        assert guard.log(ContactLog.model_validate(body), "race")["logged"] is True
+        assert len(calls) == 2
+        assert _stored(sqlite_url, "debtor-retry") == 1
+
+        def always_locked(self: ContactGuard, *args: Any) -> dict[str, Any]:
+            raise OperationalError("INSERT", {}, sqlite3.OperationalError("database is locked"))
+
+        monkeypatch.setattr(ContactGuard, "_log_locked", always_locked)
+        with pytest.raises(OperationalError):
+            guard.log(ContactLog.model_validate(body), "race")
+    finally:
+        engine.dispose()

@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from time import sleep as _pause
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -76,6 +77,7 @@ from sqlalchemy import (
     type_coerce,
     update,
 )
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.sql import Select
 
 from lendguard.auth import audit
@@ -867,6 +869,10 @@ class _External:
     asked_consent: bool = False
 
 
+# Tries of one contact log when SQLite refuses its write lock at once (see ContactGuard.log).
+_SQLITE_BUSY_ATTEMPTS = 3
+
+
 class ContactGuard:
     """Checks and logs collection and marketing contacts; see the module docstring.
 
@@ -937,6 +943,26 @@ class ContactGuard:
         # The interfaces are read before the lock: they are other stores, and the lock is
         # held only for the counts that must not move between the check and the insert.
         external = self._external(prepared) if outbound else _External()
+        for attempt in range(_SQLITE_BUSY_ATTEMPTS):
+            try:
+                return self._log_locked(entry, actor, prepared, outbound, external)
+            except OperationalError as exc:
+                # SQLite answers "database is locked" at once, without its busy wait, in a few
+                # cases (a connection opened while many others open and write together); the
+                # transaction was rolled back whole, so running it again is safe.
+                if "database is locked" not in str(exc) or attempt + 1 == _SQLITE_BUSY_ATTEMPTS:
+                    raise
+                _pause(0.05 * (attempt + 1))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _log_locked(
+        self,
+        entry: ContactLog,
+        actor: str,
+        prepared: _Prepared,
+        outbound: bool,
+        external: _External,
+    ) -> dict[str, Any]:
         with self.db.begin() as conn:
             self._lock(conn, entry.debtor_id, prepared.at)
             if entry.attempt_id is not None:
