@@ -129,10 +129,7 @@ class PreferenceStore:
             "actor": actor,
             "recorded_at": now,
         }
-        if conn is not None:
-            return _pk(conn.execute(insert(MarketingPreference), values))
-        with self.db.begin() as own:
-            return _pk(own.execute(insert(MarketingPreference), values))
+        return _insert_row(self.db, MarketingPreference, values, conn)
 
     def operator_set_marketing(
         self,
@@ -196,10 +193,7 @@ class PreferenceStore:
             "actor": actor,
             "recorded_at": now,
         }
-        if conn is not None:
-            return _pk(conn.execute(insert(ThirdPartyOptOut), values))
-        with self.db.begin() as own:
-            return _pk(own.execute(insert(ThirdPartyOptOut), values))
+        return _insert_row(self.db, ThirdPartyOptOut, values, conn)
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -236,6 +230,15 @@ class PreferenceStore:
                 for r in third
             ],
         }
+
+
+def _insert_row(db: Engine, table: Any, values: dict[str, Any], conn: Connection | None) -> int:
+    """Insert one row and return its id: inside the caller's transaction when ``conn`` is
+    given (so an audit row written there commits with it), else in a transaction of its own."""
+    if conn is not None:
+        return _pk(conn.execute(insert(table), values))
+    with db.begin() as own:
+        return _pk(own.execute(insert(table), values))
 
 
 def _pk(result: CursorResult[Any]) -> int:
