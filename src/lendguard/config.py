@@ -21,7 +21,24 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///./var/lendguard.db"
     redis_url: str | None = None
-    state_backend: Literal["memory", "redis"] = "memory"
+    # Where window state lives: "memory" (one process; checkpointed to the database and
+    # replayed from the log on restart) or "shared" (the ``entity_states`` table of the
+    # database, row-locked per key, so several API processes and stream workers decide on one
+    # state and never lose an update; needs PostgreSQL for more than one machine).
+    state_backend: Literal["memory", "shared"] = "memory"
+    # Stream ingestion (``lendguard worker``): NATS JetStream.
+    nats_url: str = "nats://127.0.0.1:4222"
+    # Events are published to ``lendguard.events.<partition>``; see lendguard.stream.partitions.
+    stream_partitions: int = Field(default=16, ge=1, le=4096)
+    # A delivered event not acknowledged within this time is delivered again (the worker
+    # extends it while it works on a batch).
+    worker_ack_wait_s: float = Field(default=30.0, gt=0)
+    # Deliveries of one message before the worker gives up on it and dead-letters it.
+    worker_max_deliver: int = Field(default=20, ge=2)
+    # Events fetched and decided in one transaction per partition.
+    worker_batch: int = Field(default=100, ge=1, le=10_000)
+    # JetStream's window for dropping a re-published event (same ``Nats-Msg-Id``).
+    stream_duplicate_window_s: float = Field(default=600.0, gt=0)
     # SQLite durability: NORMAL in WAL mode survives a process crash; FULL also an OS crash.
     sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
     max_body_bytes: int = 1_000_000
