@@ -28,7 +28,9 @@ class Settings(BaseSettings):
     state_backend: Literal["memory", "shared"] = "memory"
     # Stream ingestion (``lendguard worker``): NATS JetStream.
     nats_url: str = "nats://127.0.0.1:4222"
-    # Events are published to ``lendguard.events.<partition>``; see lendguard.stream.partitions.
+    # Subjects and stream names start with this (tests and a second tenant use their own):
+    # events are published to ``<prefix>.events.<partition>``; see lendguard.stream.partitions.
+    stream_prefix: str = Field(default="lendguard", pattern=r"^[a-z][a-z0-9_]{0,31}$")
     stream_partitions: int = Field(default=16, ge=1, le=4096)
     # A delivered event not acknowledged within this time is delivered again (the worker
     # extends it while it works on a batch).
