@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -32,7 +31,7 @@ from lendguard.decisions import rulesets as rulesets_module
 from lendguard.decisions.deciding import LinkIndexFactory
 from lendguard.decisions.rules.loader import RuleSet, parse_ruleset
 from lendguard.decisions.service import DecisionService
-from lendguard.decisions.state import MemoryStateStore, RedisStateStore, StateStore
+from lendguard.decisions.state import MemoryStateStore, SharedStateStore, StateStore
 from lendguard.graph.index import LinkIndex
 
 REQUIRE_SERVICES = os.environ.get("LENDGUARD_REQUIRE_SERVICES") == "1"
@@ -155,27 +154,6 @@ def redis_url(redis_server_url: str) -> str:
     return redis_server_url
 
 
-@pytest.fixture
-def redis_store_factory(redis_url: str) -> Iterator[Callable[[], RedisStateStore]]:
-    """Redis state stores, each under its own random key prefix, cleared afterwards."""
-    made: list[RedisStateStore] = []
-
-    def make() -> RedisStateStore:
-        store = RedisStateStore(redis_url, prefix=f"lgtest:{uuid.uuid4().hex}:")
-        made.append(store)
-        return store
-
-    yield make
-    for store in made:
-        store.clear()
-        store.close()
-
-
-@pytest.fixture
-def redis_store(redis_store_factory: Callable[[], RedisStateStore]) -> RedisStateStore:
-    return redis_store_factory()
-
-
 # -- services without HTTP ----------------------------------------------------------------------
 
 _PARSED: dict[tuple[str, str], RuleSet] = {}
@@ -209,8 +187,9 @@ def _fast_ruleset_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
 def service_factory() -> Iterator[Callable[..., DecisionService]]:
     """Started DecisionServices on a URL; all are closed and their engines disposed at teardown.
 
-    ``make(url, store=None, checkpoint_every=None, link_index=None)``: ``store`` a
-    StateStore, or the default MemoryStateStore (with ``checkpoint_every`` when given);
+    ``make(url, store=None, checkpoint_every=None, link_index=None, shared=False)``: ``store``
+    a StateStore, or the default MemoryStateStore (with ``checkpoint_every`` when given), or
+    with ``shared`` a SharedStateStore on the service's own engine (another process's view);
     ``link_index`` the entity-link graph factory (the graph area's index unless given, passed
     explicitly as the app passes it).
     """
@@ -221,9 +200,12 @@ def service_factory() -> Iterator[Callable[..., DecisionService]]:
         store: StateStore | None = None,
         checkpoint_every: int | None = None,
         link_index: LinkIndexFactory | None = None,
+        shared: bool = False,
     ) -> DecisionService:
         engine = make_engine(url)
-        if store is None and checkpoint_every is not None:
+        if shared:
+            store = SharedStateStore(engine)
+        elif store is None and checkpoint_every is not None:
             store = MemoryStateStore(engine, checkpoint_every=checkpoint_every)
         service = DecisionService(engine, store, link_index=link_index or LinkIndex)
         made.append(service)
@@ -249,7 +231,6 @@ def app_client(database_url: str) -> Iterator[Api]:
         bootstrap_admin_key=ADMIN_KEY,
         log_level="WARNING",
         state_backend="memory",
-        redis_url=None,
         max_body_bytes=1_000_000,
         max_batch_events=1_000,
     )

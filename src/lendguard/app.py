@@ -22,7 +22,7 @@ from lendguard.conduct.contacts import ContactGuard
 from lendguard.config import Settings, get_settings
 from lendguard.db import make_engine, upgrade
 from lendguard.decisions.service import DecisionService
-from lendguard.decisions.state import MemoryStateStore, RedisStateStore, StateStore
+from lendguard.decisions.state import MemoryStateStore, SharedStateStore, StateStore
 from lendguard.errors import LendGuardError, RateLimited
 from lendguard.graph.index import LinkIndex
 from lendguard.lending.rescue_ladder import RescueService
@@ -64,10 +64,8 @@ def build_services(settings: Settings, migrate: bool = True) -> Services:
         upgrade(settings.database_url)
     engine = make_engine(settings.database_url, settings.sqlite_synchronous)
     store: StateStore
-    if settings.state_backend == "redis":
-        if not settings.redis_url:
-            raise RuntimeError("LENDGUARD_STATE_BACKEND=redis needs LENDGUARD_REDIS_URL")
-        store = RedisStateStore(settings.redis_url)
+    if settings.state_backend == "shared":
+        store = SharedStateStore(engine)
     else:
         store = MemoryStateStore(engine, checkpoint_every=settings.state_checkpoint_events)
     decisions = DecisionService(engine, store, pii_key=settings.pii_key, link_index=LinkIndex)

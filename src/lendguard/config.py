@@ -20,7 +20,6 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LENDGUARD_", env_file=".env", extra="ignore")
 
     database_url: str = "sqlite:///./var/lendguard.db"
-    redis_url: str | None = None
     # Where window state lives: "memory" (one process; checkpointed to the database and
     # replayed from the log on restart) or "shared" (the ``entity_states`` table of the
     # database, row-locked per key, so several API processes and stream workers decide on one

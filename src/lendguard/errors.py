@@ -59,7 +59,7 @@ class Forbidden(LendGuardError):
 
 
 class ServiceUnavailable(LendGuardError):
-    """A dependency (the database, Redis) is unreachable, timing out or locked, or the service
+    """A dependency (the database, NATS) is unreachable, timing out or locked, or the service
     is rebuilding its state: nothing was applied, and the same request may be sent again after
     ``retry_after`` seconds (idempotent by ``event_id`` for events)."""
 

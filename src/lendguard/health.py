@@ -44,8 +44,7 @@ class Readiness(BaseModel):
 
     status: Literal["ready", "not ready"]
     checks: dict[str, str] = Field(
-        description="database, redis (with a shared state store) and ruleset: 'ok', "
-        "'missing' or 'error: <kind>'"
+        description="database and ruleset: 'ok', 'missing' or 'error: <kind>'"
     )
     down: list[str] = Field(description="The checks that are not ok, sorted")
     ruleset_version: int | None
@@ -80,12 +79,6 @@ def readyz(request: Request) -> Any:
         checks["database"] = "ok"
     except Exception as exc:  # readiness must answer, whatever failed
         checks["database"] = f"error: {type(exc).__name__}"
-    store = services.decisions.store
-    if hasattr(store, "ping"):  # a shared state store (Redis)
-        try:
-            checks["redis"] = "ok" if store.ping() else "error: no answer"
-        except Exception as exc:  # readiness must answer, whatever failed
-            checks["redis"] = f"error: {type(exc).__name__}"
     checks["ruleset"] = "ok" if services.decisions.ruleset is not None else "missing"
     ready = all(v == "ok" for v in checks.values())
     body = {
@@ -95,5 +88,10 @@ def readyz(request: Request) -> Any:
         "ruleset_version": services.decisions.ruleset_version,
         "calendars": calendar_status(datetime.now(UTC).date()),
     }
-    response: Response = JSONResponse(body, status_code=200 if ready else 503)
+    response: Response = JSONResponse(
+        body,
+        status_code=200 if ready else 503,
+        # A load balancer (or a lender's client) asks again then: dependencies come back.
+        headers=None if ready else {"Retry-After": "5"},
+    )
     return response

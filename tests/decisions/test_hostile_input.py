@@ -303,7 +303,7 @@ class TestInternalErrors:
 @pytest.mark.usefixtures("half_folding")
 class TestNoTraceAfterCheckpointOrRestart:
     """A half-folded event leaves no trace in the window state, in memory (before and after a
-    checkpoint and a restart) or in Redis (for the next process)."""
+    checkpoint and a restart) or in the shared state (for the next process)."""
 
     @staticmethod
     def _large(customer: str, event_id: str, minute: int) -> Any:
@@ -332,22 +332,15 @@ class TestNoTraceAfterCheckpointOrRestart:
         assert "FIRST_LARGE_TRANSFER" not in reason_codes(later)
         assert restarted.store.states["c:c-mem"].stats["lifetime_outflow_count"] == 2
 
-    @pytest.mark.redis
-    def test_in_redis_for_the_next_process(
-        self, sqlite_url: str, service_factory: Any, redis_url: str, redis_store: Any
+    def test_in_the_shared_state_for_the_next_process(
+        self, database_url: str, service_factory: Any
     ) -> None:
-        from lendguard.decisions.state import RedisStateStore
-
-        first = service_factory(sqlite_url, store=redis_store)
+        first = service_factory(database_url, shared=True)
         with pytest.raises(RuntimeError):
-            first.decide(self._large("c-red", "boom-r", 1))
+            first.decide(self._large("c-sh", "boom-s", 1))
         assert "FIRST_LARGE_TRANSFER" in reason_codes(first.decide(self._large("c-x", "ok-x", 2)))
-        second_store = RedisStateStore(redis_url, prefix=redis_store.prefix)
-        try:
-            second = service_factory(sqlite_url, store=second_store)
-            decided = second.decide(self._large("c-red", "ok-r", 3))
-        finally:
-            second_store.close()
+        second = service_factory(database_url, shared=True)
+        decided = second.decide(self._large("c-sh", "ok-s", 3))
         assert "FIRST_LARGE_TRANSFER" in reason_codes(decided)
 
 

@@ -118,7 +118,6 @@ def other_app(database_url: str) -> Iterator[Api]:
         bootstrap_admin_key=ADMIN_KEY,
         log_level="WARNING",
         state_backend="memory",
-        redis_url=None,
     )
     app = create_app(settings)
     services = app.state.services

@@ -1,9 +1,10 @@
-"""State stores: the in-process store survives restarts (checkpoint + replay), and the Redis
-store gives the same decisions as the in-process one."""
+"""State stores: the in-process store survives restarts (checkpoint + replay), and the shared
+(database) store gives the same decisions as the in-process one, across processes too."""
 
 from __future__ import annotations
 
 import shutil
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -21,14 +22,14 @@ from fixtures import (
     r39_control_events,
     r39_scam_events,
 )
+from lendguard.db import make_engine
 from lendguard.decisions.features.compute import FeatureContext, compute_all, entity_keys
 from lendguard.decisions.features.state import EntityState, StateBundle
 from lendguard.decisions.service import DecisionService
-from lendguard.decisions.state import MemoryStateStore, RedisStateStore
+from lendguard.decisions.state import MemoryStateStore, SharedStateStore
 from lendguard.events.parse import parse_event
 from lendguard.events.schemas import Event
-from lendguard.kit.timeutil import LONGEST_WINDOW_S
-from lendguard.models import StateCheckpoint
+from lendguard.models import SharedEntityState, StateCheckpoint
 
 ServiceFactory = Callable[..., DecisionService]
 
@@ -263,71 +264,106 @@ class TestEntityStateBytes:
         assert snapshot({"k": again}) == snapshot({"k": state})
 
 
-class TestRedisStateStore:
-    def test_save_load_round_trip(self, redis_store: RedisStateStore) -> None:
-        state = _sample_state()
-        redis_store.save({"c:alice": state}, seq=1)
-        loaded = redis_store.load(["c:alice", "c:nobody"])
-        assert snapshot({"c:alice": loaded["c:alice"]}) == snapshot({"c:alice": state})
-        assert len(loaded["c:nobody"]) == 0
-        assert loaded["c:nobody"].known == {}
+class TestSharedStateStore:
+    """The database-backed state several processes share: exact, written with the decision."""
 
-    def test_keys_expire_after_the_longest_window(self, redis_store: RedisStateStore) -> None:
-        redis_store.save({"c:alice": _sample_state()}, seq=1)
-        ttl = redis_store.client.ttl(redis_store.prefix + "c:alice")
-        assert LONGEST_WINDOW_S < ttl <= LONGEST_WINDOW_S + 86_400
+    def test_lock_write_load_round_trip(self, database_url: str) -> None:
+        store = SharedStateStore(make_engine(database_url))
+        try:
+            state = _sample_state()
+            with store.engine.begin() as conn:
+                locked = store.lock(conn, ["c:alice", "c:nobody"])
+                assert len(locked["c:alice"]) == 0  # created empty under the lock
+                store.write(conn, {"c:alice": state}, seq=7)
+            loaded = store.load(["c:alice", "c:nobody", "c:never"])
+            assert snapshot({"c:alice": loaded["c:alice"]}) == snapshot({"c:alice": state})
+            assert len(loaded["c:nobody"]) == 0
+            assert len(loaded["c:never"]) == 0
+            with store.engine.connect() as conn:
+                rows = dict(
+                    conn.execute(select(SharedEntityState.key, SharedEntityState.seq)).all()
+                )
+            assert rows == {"c:alice": 7, "c:nobody": 0}
+        finally:
+            store.engine.dispose()
 
-    def test_prefixes_are_isolated_and_clear_is_scoped(
-        self, redis_store_factory: Callable[[], RedisStateStore]
-    ) -> None:
-        one, two = redis_store_factory(), redis_store_factory()
-        one.save({"c:x": _sample_state()}, seq=1)
-        assert len(two.load(["c:x"])["c:x"]) == 0
-        two.save({"c:x": EntityState()}, seq=1)
-        one.clear()
-        assert len(one.load(["c:x"])["c:x"]) == 0
-        assert two.client.exists(two.prefix + "c:x") == 1
+    def test_a_rolled_back_group_leaves_the_state_as_it_was(self, database_url: str) -> None:
+        store = SharedStateStore(make_engine(database_url))
+        try:
+            with store.engine.begin() as conn:
+                store.lock(conn, ["c:bob"])
+                store.write(conn, {"c:bob": _sample_state()}, seq=1)
 
-    def test_ping(self, redis_store: RedisStateStore) -> None:
-        assert redis_store.ping() is True
+            def fail_after_the_write() -> None:
+                with store.engine.begin() as conn:
+                    store.lock(conn, ["c:bob"])
+                    store.write(conn, {"c:bob": EntityState()}, seq=2)
+                    raise RuntimeError("the decision failed after the write")
+
+            with pytest.raises(RuntimeError):
+                fail_after_the_write()
+            assert len(store.load(["c:bob"])["c:bob"]) == len(_sample_state())
+        finally:
+            store.engine.dispose()
 
     def test_same_decisions_as_the_memory_store(
-        self,
-        redis_store: RedisStateStore,
-        service_factory: ServiceFactory,
-        sqlite_template: Path,
-        tmp_path: Path,
+        self, service_factory: ServiceFactory, sqlite_template: Path, database_url: str
     ) -> None:
-        urls = []
-        for name in ("memory.db", "redis.db"):
-            shutil.copyfile(sqlite_template, tmp_path / name)
-            urls.append(f"sqlite:///{tmp_path / name}")
-        in_process = service_factory(urls[0])
-        shared = service_factory(urls[1], store=redis_store)
+        in_process = service_factory(_copy(sqlite_template, "memory.db"))
+        shared = service_factory(database_url, shared=True)
         events = [*stream(), next_event()]
         with_memory = [essence(d) for d in decide_all(in_process, events)]
-        with_redis = [essence(d) for d in decide_all(shared, events)]
-        assert with_redis == with_memory
-        assert with_redis[-1] == essence(reference(stream()).decide(next_event()))
-        assert "intercept" in {d["action"] for d in with_redis}
+        with_shared = [essence(d) for d in decide_all(shared, events)]
+        assert with_shared == with_memory
+        assert with_shared[-1] == essence(reference(stream()).decide(next_event()))
+        assert "intercept" in {d["action"] for d in with_shared}
 
-    def test_a_second_process_continues_from_redis(
-        self,
-        redis_url: str,
-        redis_store: RedisStateStore,
-        service_factory: ServiceFactory,
-        sqlite_url: str,
+    def test_a_batch_gives_the_same_decisions_as_one_by_one(
+        self, service_factory: ServiceFactory, sqlite_template: Path, database_url: str
+    ) -> None:
+        one_by_one = service_factory(_copy(sqlite_template, "memory.db"))
+        shared = service_factory(database_url, shared=True)
+        events = [*stream(), next_event()]
+        expected = [essence(d) for d in decide_all(one_by_one, events)]
+        batch = shared.decide_many([parse_event(e) for e in events])
+        assert [essence(d) for d in batch] == expected
+        # the same batch again: the same answers, nothing written twice
+        again = shared.decide_many([parse_event(e) for e in events])
+        assert [d["decision_id"] for d in again] == [d["decision_id"] for d in batch]
+        assert count_rows(shared.db, "decisions") == len(events)
+
+    def test_two_processes_interleaving_share_every_count(
+        self, service_factory: ServiceFactory, database_url: str
+    ) -> None:
+        """Two deciders on one database, taking turns on one stream: each sees what the other
+        wrote (window state through the locked rows, the ring through the log follower)."""
+        first = service_factory(database_url, shared=True)
+        second = service_factory(database_url, shared=True)
+        events = stream()
+        decided = [
+            (first if index % 2 else second).decide(parse_event(event))
+            for index, event in enumerate(events)
+        ]
+        run = EngineRun()
+        assert [essence(d) for d in decided] == [essence(run.decide(event)) for event in events]
+        last = first.decide(parse_event(next_event()))
+        assert essence(last) == essence(run.decide(next_event()))
+        assert last["action"] == "intercept"
+
+    def test_a_second_process_continues_from_the_database(
+        self, service_factory: ServiceFactory, database_url: str
     ) -> None:
         events = stream()
-        first = service_factory(sqlite_url, store=redis_store)
+        first = service_factory(database_url, shared=True)
         decide_all(first, events[:-1])
-        # another worker on the same key space and database decides the last event
-        second_store = RedisStateStore(redis_url, prefix=redis_store.prefix)
-        try:
-            second = service_factory(sqlite_url, store=second_store)
-            last = second.decide(parse_event(events[-1]))
-        finally:
-            second_store.close()
+        second = service_factory(database_url, shared=True)
+        last = second.decide(parse_event(events[-1]))
         expected = reference(events[:-1]).decide(events[-1])
         assert essence(last) == essence(expected)
         assert last["action"] == "intercept"
+
+
+def _copy(template: Path, name: str) -> str:
+    target = template.parent / f"{uuid.uuid4().hex}-{name}"
+    shutil.copyfile(template, target)
+    return f"sqlite:///{target}"

@@ -103,7 +103,6 @@ def contract_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]
             bootstrap_admin_key=ADMIN_KEY,
             log_level="WARNING",
             state_backend="memory",
-            redis_url=None,
             cookie_secure=False,
         )
     )

@@ -72,7 +72,6 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Generated]:
             bootstrap_admin_key=ADMIN_KEY,
             log_level="WARNING",
             state_backend="memory",
-            redis_url=None,
             cookie_secure=False,
         )
     )

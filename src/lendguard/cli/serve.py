@@ -13,7 +13,9 @@ from lendguard.config import get_settings
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port")] = 8000,
-    workers: Annotated[int, typer.Option(help="Worker processes (needs Redis state)")] = 1,
+    workers: Annotated[
+        int, typer.Option(help="API processes (needs LENDGUARD_STATE_BACKEND=shared)")
+    ] = 1,
 ) -> None:
     """Apply migrations and serve the API (OpenAPI at /docs). Refuses to start while the PII
     key, the vault master key or (with a webhook URL) the webhook secret is built-in."""
@@ -35,19 +37,11 @@ def serve(
             err=True,
         )
         raise typer.Exit(2)
-    if settings.state_backend == "redis" and settings.redis_url:
-        import redis
-
-        try:
-            redis.Redis.from_url(settings.redis_url, socket_connect_timeout=3).ping()
-        except redis.RedisError as exc:
-            shown = safe_url(settings.redis_url) if "://" in settings.redis_url else "(set)"
-            typer.echo(
-                f"lendguard: cannot reach Redis at {shown} (LENDGUARD_REDIS_URL): {exc}", err=True
-            )
-            raise typer.Exit(2) from None
-    if workers > 1 and settings.state_backend != "redis":
-        err.print("[red]several workers need LENDGUARD_STATE_BACKEND=redis[/red]")
+    if workers > 1 and settings.state_backend != "shared":
+        err.print(
+            "[red]several workers need LENDGUARD_STATE_BACKEND=shared (one window state for "
+            "every process)[/red]"
+        )
         raise typer.Exit(2)
     from contextlib import ExitStack
 

@@ -47,7 +47,7 @@ from lendguard.decisions.repository import sqlite_hot_path
 from lendguard.decisions.rules.loader import Action
 from lendguard.decisions.scoring.events import feature_row
 from lendguard.decisions.scoring.explain import explain_contributions
-from lendguard.decisions.state import MemoryStateStore, StateStore
+from lendguard.decisions.state import MemoryStateStore, SharedStateStore, StateStore
 from lendguard.errors import (
     Conflict,
     FieldError,
@@ -63,6 +63,18 @@ from lendguard.kit.ids import new_id
 from lendguard.privacy import intake
 
 log = structlog.get_logger()
+
+# Shared state: how often a group whose row locks collided (a deadlock PostgreSQL broke, or
+# SQLite's write lock refused) is tried again before the callers get a 503.
+LOCK_ATTEMPTS = 5
+# The log follower waits this long for an event ``seq`` below the highest one it has seen (a
+# transaction of another process still open) before deciding it was rolled back.
+GAP_WAIT_S = 60.0
+# ...and tracks gaps only this far below the top (older ones are long settled).
+GAP_TRACK_SEQS = 10_000
+# Fraud labels are re-read this far back (ids are allotted before their transactions commit;
+# marking a customer again is harmless).
+LABEL_LOOKBACK = 20
 
 
 class EntityLinks(LinkGraph, Protocol):
@@ -214,6 +226,22 @@ class Decider:
         self.after_commit: list[Callable[[list[dict[str, Any]]], object]] = []
         # Encryption at rest for the clear phone, card and address (privacy/vault.py).
         self.vault: Any = None
+        # Several processes share one state (SharedStateStore): each group of events is decided
+        # in one transaction holding its keys' rows (_decide_shared); requests from the event
+        # loop are grouped by one thread (_SharedGroups).
+        self._shared = isinstance(self.store, SharedStateStore)
+        self._shared_groups: _SharedGroups | None = None
+        # The log follower (shared state only): the highest event seq folded into the graph,
+        # the seqs below it not seen yet (another process's transaction still open, or rolled
+        # back) with when each was first missed, and the highest fraud label id folded.
+        self._log_top = 0
+        self._log_gaps: dict[int, float] = {}
+        self._label_top = 0
+        # Shared state: reloads what decides when another process changed it (set by the
+        # service once started), looked at no more than once a second.
+        self.configuration_follower: Callable[[], None] | None = None
+        self._configuration_marker = 0
+        self._configuration_checked = 0.0
 
     # -- start-up ------------------------------------------------------------------------------
 
@@ -241,15 +269,24 @@ class Decider:
         graph is not checkpointed, and its fold needs no validation: the API validated each
         body when it took it)."""
         graph = self.new_link_index()
+        top = label_top = 0
+        gaps: list[int] = []
         with self.db.connect() as conn:
-            for _, body in repo.events_after(conn, 0):
+            for seq, body in repo.events_after(conn, 0):
                 graph.add_raw(body)
+                if seq > top + 1:
+                    gaps.extend(range(max(top + 1, seq - GAP_TRACK_SEQS), seq))
+                top = seq
             for item in repo.labels_after(conn, 0):
                 if int(item["label"]) == 1:
                     graph.mark_fraud(str(item["body"]["customer_id"]))
+                label_top = max(label_top, int(item["id"]))
+        now = time.monotonic()
         with self.lock:
             self.graph = graph
             self._graph_stale = False
+            self._log_top, self._label_top = top, label_top
+            self._log_gaps = {seq: now for seq in gaps if seq > top - GAP_TRACK_SEQS}
         if graph.events:
             log.info("graph.rebuilt", events=graph.events, customers=len(graph.customer_entities))
 
@@ -268,6 +305,9 @@ class Decider:
         committer, self._committer = self._committer, None
         if committer is not None:
             committer.shutdown(wait=True)
+        groups, self._shared_groups = self._shared_groups, None
+        if groups is not None:
+            groups.stop()
         with self.lock:
             self.store.close()
             for conn in (self._writer, self._reader):
@@ -287,6 +327,8 @@ class Decider:
         body is refused. Concurrent callers share commits (group commit): each waits until the
         transaction holding its decision has committed.
         """
+        if self._shared:
+            return _raise_or_return(self._decide_shared([(event, _started(started))])[0])
         outcome = self._enqueue(event, started)
         if isinstance(outcome, dict):
             return outcome
@@ -303,6 +345,11 @@ class Decider:
         joins the same transaction, and requests decided while it writes join the next, so
         groups grow with load and the loop never waits on the database.
         """
+        if self._shared:
+            groups = self._shared_groups
+            if groups is None:
+                groups = self._shared_groups = _SharedGroups(self._decide_shared)
+            return _raise_or_return(await groups.submit(event, _started(started)))
         outcome = self._enqueue(event, started)
         if isinstance(outcome, dict):
             return outcome
@@ -652,6 +699,23 @@ class Decider:
 
     def _write(self, batch: list[_Pending]) -> int:
         """Commit a group of events and decisions on the service's own connection."""
+        conn = self._writer_conn()
+        try:
+            return int(
+                self._hot.commit_group(
+                    conn,
+                    [p.event_row for p in batch],
+                    [p.decision for p in batch],
+                    [p.shadow_row for p in batch if p.shadow_row is not None],
+                    [p.challenger_row for p in batch if p.challenger_row is not None],
+                )
+            )
+        except DBAPIError:
+            self._suspect_connections()  # the writer is replaced before its next use
+            raise
+
+    def _writer_conn(self) -> Connection:
+        """The service's long-lived writing connection (replaced after a database failure)."""
         conn = self._writer
         if self._writer_suspect:
             self._writer_suspect = False
@@ -666,19 +730,7 @@ class Decider:
                 conn.commit()
                 if self._wal_checkpointer is None:
                     self._wal_checkpointer = _WalCheckpointer(self.db)
-        try:
-            return int(
-                self._hot.commit_group(
-                    conn,
-                    [p.event_row for p in batch],
-                    [p.decision for p in batch],
-                    [p.shadow_row for p in batch if p.shadow_row is not None],
-                    [p.challenger_row for p in batch if p.challenger_row is not None],
-                )
-            )
-        except DBAPIError:
-            self._suspect_connections()  # the writer is replaced before its next use
-            raise
+        return conn
 
     def _reader_conn(self) -> Connection:
         conn = self._reader
@@ -746,6 +798,8 @@ class Decider:
         Items may be validated events or raw dicts (validated here). A refused item comes back
         as its error, in its place, and is not written; the others are decided.
         """
+        if self._shared:
+            return self._decide_many_shared(events)
         slots: list[dict[str, Any] | LendGuardError | tuple[str, str, _Pending]] = []
         held: list[_Pending] = []
         with self.lock:
@@ -812,6 +866,215 @@ class Decider:
                 out.append(result)
         return out
 
+    # -- shared state: several processes ------------------------------------------------------
+
+    def _decide_many_shared(
+        self, events: Iterable[Event | Any]
+    ) -> list[dict[str, Any] | LendGuardError]:
+        """:meth:`decide_many` on shared state: the valid items are decided in one transaction
+        (an internal failure raises for all of them: nothing of the batch is written)."""
+        results: list[dict[str, Any] | LendGuardError | None] = []
+        valid: list[tuple[Event, float]] = []
+        places: list[int] = []
+        for item in events:
+            t0 = time.perf_counter()
+            try:
+                event = item if isinstance(item, Event) else parse_event(item)
+            except LendGuardError as exc:
+                results.append(exc)
+                continue
+            places.append(len(results))
+            results.append(None)
+            valid.append((event, t0))
+        if valid:
+            for place, outcome in zip(places, self._decide_shared(valid), strict=True):
+                if isinstance(outcome, LendGuardError) or not isinstance(outcome, BaseException):
+                    results[place] = outcome
+                else:
+                    raise outcome
+        return [r for r in results if r is not None]
+
+    def _decide_shared(
+        self, items: list[tuple[Event, float]]
+    ) -> list[dict[str, Any] | BaseException]:
+        """Decide a group on the shared state, in one transaction, in order; one answer (or
+        refusal) per item. Raises when the group could not be written at all."""
+        try:
+            return self._decide_shared_locked(items)
+        except DBAPIError:
+            # Whichever statement failed, the long-lived writer may be dead too (the pool's
+            # pre-ping never sees it): it is replaced before the next group.
+            self._suspect_connections()
+            raise
+
+    def _decide_shared_locked(
+        self, items: list[tuple[Event, float]]
+    ) -> list[dict[str, Any] | BaseException]:
+        with self.lock:
+            if self._rebuild_pending or self._graph_stale:
+                self._rebuild_graph()
+                self._rebuild_pending = False
+            follower = self.configuration_follower
+            if follower is not None and time.monotonic() - self._configuration_checked >= 1.0:
+                self._configuration_checked = time.monotonic()
+                follower()
+            self._follow_log()
+            prepared: list[tuple[Event, dict[str, Any], str, float]] = []
+            for event, t0 in items:
+                self._pseudonymise(event)
+                body = event.model_dump(mode="json", exclude_none=True)
+                prepared.append((event, body, hashlib.sha256(_canonical(body)).hexdigest(), t0))
+            keys = {key for item in prepared for key in entity_keys(item[0]).values()}
+            attempt = 1
+            while True:
+                try:
+                    return self._shared_transaction(prepared, keys)
+                except _LockConflict as conflict:
+                    if attempt >= LOCK_ATTEMPTS:
+                        raise ServiceUnavailable(
+                            "the shared decision state stayed locked by other processes; "
+                            "nothing was written: send the events again"
+                        ) from conflict.__cause__
+                    log.warning("state.lock_conflict", attempt=attempt, events=len(prepared))
+                    attempt += 1
+                    time.sleep(0.01 * attempt)
+
+    def _shared_transaction(
+        self, prepared: list[tuple[Event, dict[str, Any], str, float]], keys: set[str]
+    ) -> list[dict[str, Any] | BaseException]:
+        """Lock the group's state rows, decide each event on them, write events, decisions and
+        states, commit. Before the locks nothing has changed (a lock conflict is retried); a
+        failure after the first event was folded into the graph rebuilds the graph before the
+        next group (the transaction, and with it the state, is rolled back whole)."""
+        store = self.store
+        assert isinstance(store, SharedStateStore)
+        conn = self._writer_conn()
+        held: list[_Pending] = []
+        slots: list[tuple[str, str, str | _Pending]] = []
+        seqs: list[int] = []
+        try:
+            with conn.begin():
+                try:
+                    self._overlay = store.lock(conn, keys)
+                except DBAPIError as exc:
+                    if _is_lock_conflict(exc):
+                        raise _LockConflict from exc
+                    raise
+                # Under the customer's lock: the same event sent to two processes at once is
+                # decided by the first; the second finds it here.
+                stored = repo.event_hashes(conn, [item[0].event_id for item in prepared])
+                decided: dict[str, _Pending] = {}
+                for event, body, body_hash, t0 in prepared:
+                    event_id = event.event_id
+                    earlier: str | _Pending | None = stored.get(event_id) or decided.get(event_id)
+                    if earlier is None:
+                        earlier = decided[event_id] = self._decide_locked(
+                            event, body, body_hash, t0, held
+                        )
+                    slots.append((event_id, body_hash, earlier))
+                if held:
+                    seqs = repo.insert_group(
+                        conn,
+                        [p.event_row for p in held],
+                        [p.decision for p in held],
+                        [p.shadow_row for p in held if p.shadow_row is not None],
+                        [p.challenger_row for p in held if p.challenger_row is not None],
+                    )
+                    touched: dict[str, EntityState] = {}
+                    for pending in held:
+                        touched.update(pending.states)
+                    store.write(conn, touched, max(seqs))
+        except BaseException as exc:
+            if held:
+                # Folded into the graph, never written: the graph is rebuilt from the log.
+                self._graph_stale = True
+            if isinstance(exc, DBAPIError):
+                self._suspect_connections()
+            raise
+        finally:
+            self._overlay = {}
+            for pending in held:
+                self._inflight.pop(pending.event_row["event_id"], None)
+        for pending in held:
+            pending.done = True
+        self._note_own_seqs(seqs)
+        self._after_commit(held)
+        results: list[dict[str, Any] | BaseException] = []
+        for event_id, body_hash, found in slots:
+            try:
+                if isinstance(found, _Pending):
+                    results.append(self._answer(event_id, body_hash, found))
+                else:
+                    results.append(self._replayed(event_id, body_hash, found))
+            except LendGuardError as exc:
+                results.append(exc)
+        return results
+
+    def _note_own_seqs(self, seqs: list[int]) -> None:
+        """This process's events are in the graph already: the follower skips their seqs."""
+        now = time.monotonic()
+        for seq in sorted(seqs):
+            if seq > self._log_top:
+                for missing in range(max(self._log_top + 1, seq - GAP_TRACK_SEQS), seq):
+                    self._log_gaps.setdefault(missing, now)
+                self._log_top = seq
+            else:
+                self._log_gaps.pop(seq, None)
+
+    def _follow_log(self) -> None:
+        """Fold into the graph what other processes committed since the last group: their
+        events (by ``seq``, waiting for gaps left by transactions still open) and fraud labels.
+        Call with ``lock`` held; shared state only."""
+        now = time.monotonic()
+        graph = self.graph
+        with self.db.connect() as conn:
+            if self._log_gaps:
+                for seq, body in repo.events_at_seqs(conn, sorted(self._log_gaps)):
+                    graph.add_raw(body)
+                    del self._log_gaps[seq]
+            while True:
+                rows = repo.events_after_seq(conn, self._log_top)
+                for seq, body in rows:
+                    for missing in range(max(self._log_top + 1, seq - GAP_TRACK_SEQS), seq):
+                        self._log_gaps.setdefault(missing, now)
+                    self._log_top = seq
+                    graph.add_raw(body)
+                if len(rows) < 5_000:
+                    break
+            labels = repo.labels_after(conn, max(0, self._label_top - LABEL_LOOKBACK))
+        for item in labels:
+            if int(item["label"]) == 1:
+                graph.mark_fraud(str(item["body"]["customer_id"]))
+            self._label_top = max(self._label_top, int(item["id"]))
+        expired = [seq for seq, since in self._log_gaps.items() if now - since > GAP_WAIT_S]
+        for seq in expired:
+            del self._log_gaps[seq]
+
+    def _apply_labels_shared(self, labels: list[dict[str, Any]]) -> None:
+        """Fraud labels on shared state: the label-derived features of the customer and payee
+        keys change under the same row locks as decisions; the graph hears of them through
+        the log follower of every process (this one at once)."""
+        known_at: dict[str, list[float]] = {}
+        for item in labels:
+            if int(item["label"]) != 1:
+                continue
+            event = Event.model_validate(item["body"])
+            self.graph.mark_fraud(event.customer_id)
+            keys = entity_keys(event)
+            for role in ("customer", "payee"):
+                if role in keys:
+                    known_at.setdefault(keys[role], []).append(epoch_seconds(item["known_at"]))
+        if not known_at:
+            return
+        store = self.store
+        assert isinstance(store, SharedStateStore)
+        with self.db.connect() as conn, conn.begin():
+            states = store.lock(conn, known_at)
+            for key, moments in known_at.items():
+                for moment in moments:
+                    record_fraud_label(states[key], moment)
+            store.write(conn, {key: states[key] for key in known_at})
+
     # -- reading -------------------------------------------------------------------------------
 
     def get_decision(self, decision_id: str) -> dict[str, Any]:
@@ -837,6 +1100,9 @@ class Decider:
     def apply_labels(self, labels: list[dict[str, Any]]) -> None:
         """Fold fraud labels into the graph and the label-derived features of the state
         (``{id, label, known_at, body}``; call with ``lock`` held, or at start-up)."""
+        if self._shared:
+            self._apply_labels_shared(labels)
+            return
         touched: dict[str, EntityState] = {}
         for item in labels:
             if int(item["label"]) == 1:
@@ -858,3 +1124,85 @@ class Decider:
 
 def _canonical(body: dict[str, Any]) -> bytes:
     return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+
+
+def _started(started: float | None) -> float:
+    return started if started is not None else time.perf_counter()
+
+
+def _raise_or_return(outcome: dict[str, Any] | BaseException) -> dict[str, Any]:
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome
+
+
+class _LockConflict(Exception):
+    """Row locks of a group collided with another process's (nothing was changed yet)."""
+
+
+# PostgreSQL: deadlock detected, serialization failure, lock not available.
+_LOCK_SQLSTATES = frozenset({"40P01", "40001", "55P03"})
+
+
+def _is_lock_conflict(exc: DBAPIError) -> bool:
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate in _LOCK_SQLSTATES:
+        return True
+    return "database is locked" in str(exc.orig)
+
+
+class _SharedGroups:
+    """Group commit for the event loop on shared state: requests queue here and one thread
+    decides whatever has queued, in one transaction per group (the loop never waits on a row
+    lock or the database; groups grow with load)."""
+
+    def __init__(
+        self,
+        decide_group: Callable[[list[tuple[Event, float]]], list[dict[str, Any] | BaseException]],
+        max_group: int = 500,
+    ) -> None:
+        self._decide_group = decide_group
+        self._max_group = max_group
+        self._queue: list[tuple[Event, float, asyncio.AbstractEventLoop, asyncio.Future[Any]]] = []
+        self._ready = threading.Condition()
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, name="lendguard-groups", daemon=True)
+        self._thread.start()
+
+    async def submit(self, event: Event, started: float) -> dict[str, Any] | BaseException:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        with self._ready:
+            self._queue.append((event, started, loop, future))
+            self._ready.notify()
+        result: dict[str, Any] | BaseException = await future
+        return result
+
+    def _run(self) -> None:
+        while True:
+            with self._ready:
+                while not self._queue and not self._stopped:
+                    self._ready.wait()
+                if self._stopped and not self._queue:
+                    return
+                group = self._queue[: self._max_group]
+                del self._queue[: self._max_group]
+            try:
+                outcomes: list[dict[str, Any] | BaseException] = self._decide_group(
+                    [(event, started) for event, started, _, _ in group]
+                )
+            except BaseException as exc:  # every caller of the group hears of it
+                outcomes = [exc] * len(group)
+            for (_, _, loop, future), outcome in zip(group, outcomes, strict=True):
+                loop.call_soon_threadsafe(_settle, future, outcome)
+
+    def stop(self) -> None:
+        with self._ready:
+            self._stopped = True
+            self._ready.notify()
+        self._thread.join(timeout=10)
+
+
+def _settle(future: asyncio.Future[Any], outcome: dict[str, Any] | BaseException) -> None:
+    if not future.done():
+        future.set_result(outcome)

@@ -55,6 +55,10 @@ class ModelRegistry:
             version = repo.active_model(conn)
         if version is not None:
             self.configuration.swap(model=LiveModel(version, self.load(version)))
+        self.restore_challenger()
+
+    def restore_challenger(self) -> None:
+        """The challenger running now, as the database says (start-up, another process)."""
         self.twins.restore(CHALLENGER, lambda v: ChallengerModel(v, self.load(v)))
 
     def load(self, version: int) -> ScoringModel:

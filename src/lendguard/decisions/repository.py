@@ -142,6 +142,65 @@ class DecisionRepository:
                 conn, event_rows, decision_rows, shadow_rows, challenger_rows
             )
 
+    # -- the shared-state path (several processes) ---------------------------------------------
+
+    def event_hashes(self, conn: Connection, event_ids: list[str]) -> dict[str, str]:
+        """Body hashes of the events among these already stored (one query for a group)."""
+        if not event_ids:
+            return {}
+        rows = conn.execute(
+            select(EventRecord.event_id, EventRecord.body_hash).where(
+                EventRecord.event_id.in_(event_ids)
+            )
+        ).all()
+        return {str(r.event_id): str(r.body_hash) for r in rows}
+
+    def insert_group(
+        self,
+        conn: Connection,
+        event_rows: list[dict[str, Any]],
+        decision_rows: list[dict[str, Any]],
+        shadow_rows: list[dict[str, Any]],
+        challenger_rows: list[dict[str, Any]],
+    ) -> list[int]:
+        """Insert a group inside the caller's transaction; return each event's ``seq``, in
+        order (the log follower of this process skips them: it folded them already)."""
+        seqs = (
+            conn.execute(
+                insert(EventRecord).returning(EventRecord.seq, sort_by_parameter_order=True),
+                event_rows,
+            )
+            .scalars()
+            .all()
+        )
+        conn.execute(_INSERT_DECISION, decision_rows)
+        if shadow_rows:
+            conn.execute(insert(ShadowDecision), shadow_rows)
+        if challenger_rows:
+            conn.execute(insert(ChallengerScore), challenger_rows)
+        return [int(seq) for seq in seqs]
+
+    def events_after_seq(
+        self, conn: Connection, seq: int, limit: int = 5_000
+    ) -> list[tuple[int, dict[str, Any]]]:
+        """Up to ``limit`` events committed with a ``seq`` above this one, in ``seq`` order."""
+        rows = conn.execute(
+            select(EventRecord.seq, EventRecord.body)
+            .where(EventRecord.seq > seq)
+            .order_by(EventRecord.seq)
+            .limit(limit)
+        ).all()
+        return [(int(r.seq), r.body) for r in rows]
+
+    def events_at_seqs(self, conn: Connection, seqs: list[int]) -> list[tuple[int, dict[str, Any]]]:
+        """The events with these ``seq`` values that are committed now (gaps being waited for)."""
+        rows = conn.execute(
+            select(EventRecord.seq, EventRecord.body)
+            .where(EventRecord.seq.in_(seqs))
+            .order_by(EventRecord.seq)
+        ).all()
+        return [(int(r.seq), r.body) for r in rows]
+
     # -- labels --------------------------------------------------------------------------------
 
     def event_keys_source(

@@ -104,12 +104,14 @@ class RuleSets:
                 version = repo.insert_ruleset(conn, _ruleset_row(parsed, text, "system"))
                 repo.activate(conn, version, "system", datetime.now(UTC))
                 active = version
-        self._load_active(active)
+        self.load_active(active)
 
     def restore_shadow(self) -> None:
         self.twins.restore(SHADOW, lambda version: ShadowRuleSet(version, self.compiled(version)))
 
-    def _load_active(self, version: int) -> None:
+    def load_active(self, version: int) -> None:
+        """Make this stored version the one deciding (start-up, activation, another
+        process's activation seen by ``follow_configuration``)."""
         with self.db.connect() as conn:
             row = repo.get_ruleset(conn, version)
         if row is None:

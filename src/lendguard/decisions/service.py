@@ -24,7 +24,8 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine
+import structlog
+from sqlalchemy import Engine, func, select
 
 from lendguard.decisions.configuration import LiveModel
 from lendguard.decisions.deciding import Decider, LinkIndexFactory
@@ -36,6 +37,9 @@ from lendguard.decisions.rules.loader import RuleSet
 from lendguard.decisions.rulesets import DEFAULT_RULESET_RESOURCE, RuleSets, default_ruleset_text
 from lendguard.decisions.state import StateStore
 from lendguard.decisions.twins import ChallengerModel, ShadowRuleSet, TwinSwitch
+from lendguard.models import AuditEntry
+
+log = structlog.get_logger()
 
 __all__ = ["DEFAULT_RULESET_RESOURCE", "DecisionService", "default_ruleset_text"]
 
@@ -61,11 +65,41 @@ class DecisionService(Decider):
     def start(self) -> None:
         """Install the default rule set on first start, load the active configuration (rule
         set, model, twins, lists), then restore the graph and the state from the log."""
+        self._configuration_marker = self._audit_marker()
         self.rulesets.start()
         self.models.start()
         self.rulesets.restore_shadow()
         self.lists.reload()
         self.restore()
+        if self._shared:
+            self.configuration_follower = self.follow_configuration
+
+    def _audit_marker(self) -> int:
+        with self.db.connect() as conn:
+            return int(conn.execute(select(func.max(AuditEntry.id))).scalar() or 0)
+
+    def follow_configuration(self) -> None:
+        """Shared state, several processes: another process may have changed what decides (a
+        rule set or model activated, a twin started or stopped, a list entry). Every such change
+        is audited in its own transaction, so a newer audit entry is the cue to look again; the
+        rule set and the champion are reloaded only when their active version moved."""
+        marker = self._audit_marker()
+        if marker == self._configuration_marker:
+            return
+        with self.db.connect() as conn:
+            ruleset_version = repo.active_version(conn)
+            model_version = repo.active_model(conn)
+        active = self.configuration.active
+        if ruleset_version is not None and ruleset_version != active.ruleset_version:
+            self.rulesets.load_active(ruleset_version)
+        if model_version != (active.model.version if active.model is not None else None):
+            self.models.start()
+        else:
+            self.models.restore_challenger()
+        self.rulesets.restore_shadow()
+        self.lists.reload()
+        self._configuration_marker = marker
+        log.info("configuration.followed", ruleset_version=ruleset_version)
 
     # -- the active configuration, read (delegates to ``configuration``) ------------------------
 

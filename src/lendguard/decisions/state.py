@@ -6,10 +6,9 @@ Two real implementations behind one small interface:
   database every ``checkpoint_every`` events (and on close). Because every accepted event is in
   the ``events`` table with a ``seq``, a restart loads the checkpoint and replays the events after
   it: state is never lost, and the hot path never serialises state.
-* :class:`RedisStateStore` keeps each key as one msgpack blob in Redis (30-day TTL), read with
-  ``MGET`` and written with a pipelined ``SET`` per event, so several API processes can share it.
-  Events of one customer must be processed in order by one worker (the scale-out path partitions
-  the stream by customer); shared keys (device, ip, payee) are last-writer-wins per event.
+* :class:`SharedStateStore` keeps each key as one row of ``entity_states``, locked and written
+  in the decision's own transaction, so any number of API processes and stream workers share
+  one exact state (see its docstring).
 """
 
 from __future__ import annotations
@@ -17,11 +16,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
 
 from lendguard.decisions.features.state import EntityState
-from lendguard.kit.timeutil import LONGEST_WINDOW_S
-from lendguard.models import StateCheckpoint, StateSnapshot
+from lendguard.models import SharedEntityState, StateCheckpoint, StateSnapshot
 
 
 class StateStore(Protocol):
@@ -125,42 +123,107 @@ class MemoryStateStore:
                 conn.execute(delete(StateCheckpoint))
 
 
-class RedisStateStore:
-    def __init__(self, url: str, prefix: str = "lendguard:state:") -> None:
-        import redis
+class SharedStateStore:
+    """Window state in the database, shared by every API process and stream worker.
 
-        # Short timeouts: Redis away is a 503 with Retry-After within seconds, never a hang.
-        self.client: Any = redis.Redis.from_url(
-            url, socket_connect_timeout=2, socket_timeout=2, health_check_interval=10
+    Exact by locking, not by retrying: the decider opens one transaction per group of events,
+    :meth:`lock` creates the missing rows and takes every row the group touches with
+    ``SELECT ... FOR UPDATE`` in key order (so two processes never deadlock on each other, and
+    a process waits only for the transactions that touch the same keys), decides on the states
+    it read, writes the events, the decisions and the new states (:meth:`write`), and commits.
+    Two events that share a key are therefore decided one after the other, in the order of
+    their ``seq`` in the log, on the state the earlier one left: a single-process replay of the
+    log in ``seq`` order gives the same states and decisions.
+
+    The table is not a cache: it is written in the same transaction as the decision log, so
+    nothing is ever rebuilt from elsewhere and a crash loses nothing. (Redis in front of it was
+    measured and dropped: reading the row under its lock costs the same round trip as checking
+    a cached copy's version, and the cache had to be rebuilt from the log after a flush.)
+    On SQLite the same statements run without ``FOR UPDATE``: the first ``INSERT`` takes the
+    database's single write lock, which serialises whole groups instead of keys.
+    """
+
+    transactional = True
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._empty = EntityState().to_bytes()
+        self._postgres = engine.dialect.name == "postgresql"
+
+    def _insert_missing(self, conn: Connection, keys: list[str]) -> None:
+        rows = [{"key": key, "seq": 0, "blob": self._empty} for key in keys]
+        if self._postgres:
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            conn.execute(pg_insert(SharedEntityState).on_conflict_do_nothing(), rows)
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            conn.execute(sqlite_insert(SharedEntityState).on_conflict_do_nothing(), rows)
+
+    def lock(self, conn: Connection, keys: Iterable[str]) -> dict[str, EntityState]:
+        """Inside the caller's transaction: lock these keys' rows (creating empty ones) and
+        return their states. Held until the caller commits or rolls back."""
+        ordered = sorted(set(keys))
+        if not ordered:
+            return {}
+        states: dict[str, EntityState] = {}
+        for start in range(0, len(ordered), 1_000):
+            chunk = ordered[start : start + 1_000]
+            # One statement per chunk, rows in key order: every process locks in the same
+            # order, so none waits for another that waits for it.
+            self._insert_missing(conn, chunk)
+            query = (
+                select(SharedEntityState.key, SharedEntityState.blob)
+                .where(SharedEntityState.key.in_(chunk))
+                .order_by(SharedEntityState.key)
+                .with_for_update()
+            )
+            for key, blob in conn.execute(query):
+                states[key] = EntityState.from_bytes(blob)
+        return states
+
+    def write(
+        self, conn: Connection, states: dict[str, EntityState], seq: int | None = None
+    ) -> None:
+        """Inside the caller's transaction, on rows it locked: store the new states (``seq``:
+        the highest event folded in; None for a change that is not an event, a label)."""
+        if not states:
+            return
+        values: dict[str, Any] = {"blob": bindparam("state_blob")}
+        if seq is not None:
+            values["seq"] = bindparam("state_seq")
+        conn.execute(
+            update(SharedEntityState)
+            .where(SharedEntityState.key == bindparam("state_key"))
+            .values(**values),
+            [
+                {"state_key": key, "state_seq": seq, "state_blob": state.to_bytes()}
+                for key, state in states.items()
+            ],
         )
-        self.prefix = prefix
-        self.ttl_s = LONGEST_WINDOW_S + 86_400
-
-    def ping(self) -> bool:
-        return bool(self.client.ping())
 
     def load(self, keys: Iterable[str]) -> dict[str, EntityState]:
-        keys = list(keys)
-        blobs = self.client.mget([self.prefix + k for k in keys])
-        return {
-            key: EntityState.from_bytes(blob) if blob is not None else EntityState()
-            for key, blob in zip(keys, blobs, strict=True)
-        }
+        """A read without locks (what a key holds now; tools and read paths only)."""
+        wanted = list(dict.fromkeys(keys))
+        found: dict[str, EntityState] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(wanted), 1_000):
+                chunk = wanted[start : start + 1_000]
+                query = select(SharedEntityState.key, SharedEntityState.blob).where(
+                    SharedEntityState.key.in_(chunk)
+                )
+                for key, blob in conn.execute(query):
+                    found[key] = EntityState.from_bytes(blob)
+        return {key: found.get(key) or EntityState() for key in wanted}
 
     def save(self, states: dict[str, EntityState], seq: int) -> None:
-        pipe = self.client.pipeline(transaction=False)
-        for key, state in states.items():
-            pipe.set(self.prefix + key, state.to_bytes(), ex=self.ttl_s)
-        pipe.execute()
+        """Never called: the decider writes shared state inside its own transaction."""
+        raise TypeError("SharedStateStore is written with write() inside a transaction")
 
     def close(self) -> None:
-        self.client.close()
+        """Nothing to release: the decider owns the connections."""
 
     def clear(self) -> None:
-        cursor = 0
-        while True:
-            cursor, found = self.client.scan(cursor, match=self.prefix + "*", count=1000)
-            if found:
-                self.client.delete(*found)
-            if cursor == 0:
-                break
+        with self.engine.begin() as conn:
+            conn.execute(delete(SharedEntityState))

@@ -126,6 +126,21 @@ class StateSnapshot(Base):
     blob: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class SharedEntityState(Base):
+    """Window state of one entity key, shared by every process (``state_backend=shared``).
+
+    Written in the same transaction as the events and decisions that changed it, with the row
+    locked from before the decision: the table is as durable and as exact as the decision log
+    (see lendguard.decisions.state.SharedStateStore)."""
+
+    __tablename__ = "entity_states"
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    # The highest event ``seq`` folded into this state (0: created empty, not yet written).
+    seq: Mapped[int] = mapped_column(BigInteger)
+    blob: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class StateCheckpoint(Base):
     """The event ``seq`` up to which ``state_snapshots`` is complete (one row, id = 1)."""
 

@@ -8,7 +8,7 @@
   expression over the raw bytes: JSON must escape control characters (``\\u0000``), so only a
   body with such an escape is parsed and walked to name the field.
 * :func:`install_error_handlers`: a dependency that is unreachable, timing out or locked
-  (the database, Redis) answers 503 with ``Retry-After``; any other unexpected exception
+  (the database) answers 503 with ``Retry-After``; any other unexpected exception
   answers a 500 problem document with a correlation id and no stack trace, while the server
   log has the trace under the same id.
 """
@@ -24,8 +24,6 @@ import orjson
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
@@ -166,12 +164,6 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _database_unavailable(request: Request, exc: Exception) -> Response:
         log.warning("dependency.database_unavailable", error=type(exc).__name__)
         return _unavailable(request, "the database")
-
-    @app.exception_handler(RedisConnectionError)
-    @app.exception_handler(RedisTimeoutError)
-    async def _redis_unavailable(request: Request, exc: Exception) -> Response:
-        log.warning("dependency.redis_unavailable", error=type(exc).__name__)
-        return _unavailable(request, "the state store (Redis)")
 
     @app.exception_handler(Exception)
     async def _internal_error(request: Request, exc: Exception) -> Response:
