@@ -1,0 +1,99 @@
+"""The fault matrix's services: a fresh PostgreSQL database per run, Redis (which the harness
+restarts and flushes) and NATS JetStream.
+
+Each comes from the same variables as the unit suite (``LENDGUARD_TEST_DATABASE_URL``,
+``LENDGUARD_TEST_REDIS_URL``) plus ``LENDGUARD_TEST_NATS_URL``; a missing one skips with the
+reason, or fails under ``LENDGUARD_REQUIRE_SERVICES=1`` (``make chaos`` in CI).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import Iterator
+
+import pytest
+import redis
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import NullPool
+
+from conftest import service_unavailable
+from lendguard.db import normalise_url, safe_url, upgrade
+
+
+@pytest.fixture
+def chaos_database() -> Iterator[str]:
+    """A fresh, uniquely named, migrated database for one run; dropped at the end."""
+    base = os.environ.get("LENDGUARD_TEST_DATABASE_URL")
+    if not base:
+        service_unavailable("LENDGUARD_TEST_DATABASE_URL is not set: the fault matrix needs it")
+    assert base is not None
+    name = f"lg_chaos_{secrets.token_hex(6)}"
+    admin = create_engine(
+        normalise_url(base),
+        isolation_level="AUTOCOMMIT",
+        poolclass=NullPool,
+        connect_args={"connect_timeout": 3},
+    )
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except SQLAlchemyError as exc:
+        admin.dispose()
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+        service_unavailable(f"PostgreSQL at {safe_url(base)} is unreachable: {reason}")
+    url = make_url(normalise_url(base)).set(database=name).render_as_string(hide_password=False)
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def chaos_redis_url() -> str:
+    url = os.environ.get("LENDGUARD_TEST_REDIS_URL")
+    if not url:
+        service_unavailable("LENDGUARD_TEST_REDIS_URL is not set: the fault matrix needs it")
+    assert url is not None
+    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        service_unavailable(f"Redis at {url} is unreachable: {exc}")
+    finally:
+        client.close()
+    return url
+
+
+@pytest.fixture
+def chaos_nats_url() -> str:
+    url = os.environ.get("LENDGUARD_TEST_NATS_URL")
+    if not url:
+        service_unavailable("LENDGUARD_TEST_NATS_URL is not set: the fault matrix needs it")
+    assert url is not None
+    problem = asyncio.run(_jetstream_problem(url))
+    if problem is not None:
+        service_unavailable(f"NATS JetStream at {url} is unusable: {problem}")
+    return url
+
+
+async def _jetstream_problem(url: str) -> str | None:
+    import nats
+
+    try:
+        client = await nats.connect(url, connect_timeout=2, max_reconnect_attempts=0)
+    except Exception as exc:  # nats-py raises several unrelated types for "not there"
+        return f"{type(exc).__name__}: {exc}"
+    try:
+        await client.jetstream().account_info()
+    except Exception as exc:  # JetStream off on this server
+        return f"{type(exc).__name__}: {exc}"
+    finally:
+        await client.close()
+    return None
