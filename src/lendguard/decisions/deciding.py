@@ -39,7 +39,7 @@ from lendguard.decisions.features.compute import (
     open_context,
     record_fraud_label,
 )
-from lendguard.decisions.features.links import LinkGraph
+from lendguard.decisions.features.links import STRONG_LINK_FIELDS, LinkGraph
 from lendguard.decisions.features.state import EntityState
 from lendguard.decisions.policy import epoch_seconds
 from lendguard.decisions.repository import decision_repository as repo
@@ -57,7 +57,7 @@ from lendguard.errors import (
     ServiceUnavailable,
 )
 from lendguard.events.parse import parse_event
-from lendguard.events.schemas import Event
+from lendguard.events.schemas import OUTFLOW_TYPES, Event
 from lendguard.kit.crypto import PSEUDONYM_PREFIX, pseudonymise
 from lendguard.kit.ids import new_id
 from lendguard.privacy import intake
@@ -918,13 +918,15 @@ class Decider:
             if follower is not None and time.monotonic() - self._configuration_checked >= 1.0:
                 self._configuration_checked = time.monotonic()
                 follower()
-            self._follow_log()
             prepared: list[tuple[Event, dict[str, Any], str, float]] = []
             for event, t0 in items:
                 self._pseudonymise(event)
                 body = event.model_dump(mode="json", exclude_none=True)
                 prepared.append((event, body, hashlib.sha256(_canonical(body)).hexdigest(), t0))
-            keys = {key for item in prepared for key in entity_keys(item[0]).values()}
+            keys: set[str] = set()
+            for item in prepared:
+                keys.update(entity_keys(item[0]).values())
+                keys.update(_graph_lock_keys(item[0]))
             attempt = 1
             while True:
                 try:
@@ -960,6 +962,9 @@ class Decider:
                     if _is_lock_conflict(exc):
                         raise _LockConflict from exc
                     raise
+                # Only now, holding the rows: every event that touched them before is
+                # committed, so the graph the features read includes it too.
+                self._follow_log()
                 # Under the customer's lock: the same event sent to two processes at once is
                 # decided by the first; the second finds it here.
                 stored = repo.event_hashes(conn, [item[0].event_id for item in prepared])
@@ -1124,6 +1129,23 @@ class Decider:
 
 def _canonical(body: dict[str, Any]) -> bytes:
     return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+
+
+def _graph_lock_keys(event: Event) -> set[str]:
+    """Rows locked (never written) beside the state keys, so the graph features read under
+    them are exact too: an account's mule score reads the money into it (payments lock the
+    payee's ``p:`` row) and out of it (its own outflows lock its ``c:`` row), so a decision
+    locks both sides of each account it reads; a ring is joined through strong identifiers,
+    so each one the event carries is locked. (A ring joined through a third customer is not
+    covered: see docs/scale-out.md.)"""
+    keys = {f"p:{event.customer_id}"}
+    if event.payee_id and event.type in OUTFLOW_TYPES:
+        keys.add(f"c:{event.payee_id}")
+    for link_type, field_name in STRONG_LINK_FIELDS.items():
+        value = getattr(event, field_name, None)
+        if value:
+            keys.add(f"l:{link_type}:{value}")
+    return keys
 
 
 def _started(started: float | None) -> float:
