@@ -30,6 +30,7 @@ from lendguard.cli import (
     secrets,
     serve,
     users,
+    worker,
 )
 from lendguard.cli.common import os_actor
 
@@ -43,6 +44,7 @@ for command in (
     demo.simulate,
     demo.backtest,
     serve.serve,
+    worker.worker,
     demo.demo,
     bench.bench,
 ):
@@ -66,6 +68,7 @@ for name, group in (
     ("complaints", complaints.app),
     ("assistant", assistant.app),
     ("graph", graph.app),
+    ("stream", worker.app),
 ):
     app.add_typer(group, name=name)
 

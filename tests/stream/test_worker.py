@@ -1,0 +1,215 @@
+"""One worker in this process against the real NATS, on SQLite with in-process state: every
+published event gets exactly one decision row and one decision message, duplicates change
+nothing, and poison messages go to the dead-letter subject without stopping the partition."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from fixtures import make_event
+from lendguard.app import Services, build_services
+from lendguard.config import Settings
+from lendguard.stream.health import HealthServer
+from lendguard.stream.partitions import (
+    consumer_name,
+    events_subject,
+    partition_of,
+    stream_name,
+)
+from lendguard.stream.streams import ensure_streams
+from lendguard.web.responses import JSONResponse
+from stream.conftest import (
+    PARTITIONS,
+    connect,
+    decision_rows,
+    eventually,
+    publish,
+    running_worker,
+    stream_messages,
+    stream_settings,
+)
+
+
+@pytest.fixture
+def settings(nats_url: str, sqlite_url: str, stream_prefix: str) -> Settings:
+    return stream_settings(nats_url, sqlite_url, stream_prefix)
+
+
+@pytest.fixture
+def services(settings: Settings) -> Iterator[Services]:
+    built = build_services(settings, migrate=False)
+    try:
+        yield built
+    finally:
+        built.close()
+        built.decisions.db.dispose()
+
+
+def subject_of(settings: Settings, event: dict[str, str]) -> str:
+    return events_subject(
+        settings.stream_prefix, partition_of(event["customer_id"], settings.stream_partitions)
+    )
+
+
+async def settled(settings: Settings, nats_url: str) -> bool:
+    """Nothing waiting and nothing unacknowledged on any partition."""
+    nc, js = await connect(nats_url)
+    try:
+        for partition in range(settings.stream_partitions):
+            info = await js.consumer_info(
+                stream_name(settings.stream_prefix, "events"),
+                consumer_name(settings.stream_prefix, partition),
+            )
+            if info.num_pending or info.num_ack_pending:
+                return False
+        return True
+    finally:
+        await nc.close()
+
+
+def test_an_event_gets_one_decision_row_and_one_decision_message(
+    settings: Settings, services: Services, nats_url: str
+) -> None:
+    event = make_event(customer_id="cust-stream-1")
+
+    async def scenario() -> None:
+        nc, js = await connect(nats_url)
+        try:
+            async with running_worker(settings, services) as worker:
+                assert worker.partitions == list(range(PARTITIONS))
+                await publish(js, subject_of(settings, event), event, event["event_id"])
+                await eventually(lambda: settled(settings, nats_url), "the event to be acked")
+                decisions = await stream_messages(js, settings.stream_prefix, "decisions")
+                assert worker.stats.decided == 1
+        finally:
+            await nc.close()
+        assert decision_rows(services) == {event["event_id"]: 1}
+        assert len(decisions) == 1
+        headers, body = decisions[0]
+        assert headers["Nats-Msg-Id"] == event["event_id"]
+        # The same body as the API's answer (the stored decision, answered again, as JSON).
+        again = services.decisions.decide_many([event])[0]
+        assert body == orjson.loads(JSONResponse(again).body)
+        assert body["event_id"] == event["event_id"]
+
+    asyncio.run(scenario())
+
+
+def test_an_event_published_twice_is_decided_once_with_the_same_answer(
+    settings: Settings, services: Services, nats_url: str
+) -> None:
+    event = make_event(customer_id="cust-stream-2")
+    subject = subject_of(settings, event)
+
+    async def scenario() -> None:
+        nc, js = await connect(nats_url)
+        try:
+            async with running_worker(settings, services) as worker:
+                # Different Nats-Msg-Ids: JetStream keeps both, the decision log absorbs one.
+                await publish(js, subject, event, "first-publish")
+                await eventually(lambda: settled(settings, nats_url), "the first to be acked")
+                await publish(js, subject, event, "second-publish")
+                await publish(js, subject, event, None)
+                await eventually(lambda: settled(settings, nats_url), "the copies to be acked")
+                assert worker.stats.decided == 3
+                assert worker.stats.dead_lettered == 0
+            decisions = await stream_messages(js, settings.stream_prefix, "decisions")
+        finally:
+            await nc.close()
+        assert decision_rows(services) == {event["event_id"]: 1}
+        # Published again with the same Nats-Msg-Id: the decisions stream dropped the copies.
+        assert [h["Nats-Msg-Id"] for h, _ in decisions] == [event["event_id"]]
+
+    asyncio.run(scenario())
+
+
+def test_poison_messages_are_dead_lettered_and_the_partition_goes_on(
+    settings: Settings, services: Services, nats_url: str
+) -> None:
+    customer = "cust-stream-3"
+    good = make_event(customer_id=customer)
+    subject = subject_of(settings, good)
+    invalid = make_event(customer_id=customer, amount="lots")
+    reused = dict(good, amount="999.00")  # the same event id with another body
+    after = make_event(customer_id=customer)
+
+    async def scenario() -> None:
+        nc, js = await connect(nats_url)
+        try:
+            # In one partition, in this order, before the worker starts: decided as one batch.
+            messages: list[tuple[bytes | dict[str, Any], str]] = [
+                (b"{not json", "raw-1"),
+                (b"[1, 2]", "raw-2"),
+                (invalid, invalid["event_id"]),
+                (good, good["event_id"]),
+                (reused, "reused"),
+                (after, after["event_id"]),
+            ]
+            await ensure_streams(js, settings)
+            for payload, msg_id in messages:
+                await publish(js, subject, payload, msg_id)
+            async with running_worker(settings, services) as worker:
+                await eventually(lambda: settled(settings, nats_url), "every message to be done")
+                assert worker.stats.decided == 2
+                assert worker.stats.dead_lettered == 4
+            dead = await stream_messages(js, settings.stream_prefix, "deadletter")
+            decisions = await stream_messages(js, settings.stream_prefix, "decisions")
+        finally:
+            await nc.close()
+        assert decision_rows(services) == {good["event_id"]: 1, after["event_id"]: 1}
+        assert [h["Nats-Msg-Id"] for h, _ in decisions] == [good["event_id"], after["event_id"]]
+        by_status = [(body["problem"]["status"], body["problem"]["title"]) for _, body in dead]
+        assert by_status[0] == (400, "Malformed JSON")
+        assert dead[0][1]["raw"] == "{not json"
+        assert by_status[1][0] == 422
+        assert dead[1][1]["event"] == [1, 2]
+        assert by_status[2][0] == 422
+        problem = dead[2][1]["problem"]
+        assert set(problem) == {"type", "title", "status", "detail", "errors"}
+        assert any(e["field"] == "amount" for e in problem["errors"])
+        assert dead[2][1]["event"]["event_id"] == invalid["event_id"]
+        # The reused id: refused (the first body's decision stands).
+        assert dead[3][1]["event"]["amount"] == "999.00"
+        assert dead[3][1]["problem"]["errors"][0]["field"] == "event_id"
+        assert all(body["partition"] == partition_of(customer, PARTITIONS) for _, body in dead)
+
+    asyncio.run(scenario())
+
+
+def test_readiness_reports_partitions_and_counts(
+    settings: Settings, services: Services, nats_url: str
+) -> None:
+    event = make_event(customer_id="cust-stream-4")
+
+    async def scenario() -> None:
+        nc, js = await connect(nats_url)
+        try:
+            async with running_worker(settings, services) as worker:
+                health = HealthServer(worker, "127.0.0.1", 0)
+                await health.start()
+                try:
+                    await publish(js, subject_of(settings, event), event, event["event_id"])
+                    await eventually(lambda: settled(settings, nats_url), "the event to be acked")
+                    base = f"http://127.0.0.1:{health.port}"
+                    async with httpx.AsyncClient(base_url=base) as client:
+                        alive = await client.get("/healthz")
+                        ready = await client.get("/readyz")
+                finally:
+                    await health.stop()
+        finally:
+            await nc.close()
+        assert alive.status_code == 200
+        assert ready.status_code == 200, ready.text
+        body = ready.json()
+        assert body["checks"] == {"database": "ok", "nats": "ok"}
+        assert body["partitions"] == list(range(PARTITIONS))
+        assert body["paused"] is False
+        assert (body["decided"], body["dead_lettered"]) == (1, 0)
+
+    asyncio.run(scenario())
