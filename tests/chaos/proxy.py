@@ -206,9 +206,10 @@ class TcpProxy:
                 await self._flowing.wait()
                 if writer.transport.is_closing():
                     return
-                writer.write(chunk)
-                await writer.drain()
+                # Counted before it leaves: whoever receives it sees the count already.
                 if upward:
                     self.stats.bytes_up += len(chunk)
                 else:
                     self.stats.bytes_down += len(chunk)
+                writer.write(chunk)
+                await writer.drain()
