@@ -48,9 +48,16 @@ def worker(
     worker at a time; publish every decision to <prefix>.decisions.<partition>. Stops cleanly
     on SIGTERM or Ctrl-C."""
     from lendguard.app import build_services
+    from lendguard.config import DEFAULT_PII_KEY
     from lendguard.db import safe_url, unreachable_reason
 
     settings = get_settings()
+    if not settings.pii_key or settings.pii_key == DEFAULT_PII_KEY:
+        # The pseudonyms of customers' phones, cards and ids would be computable by anyone.
+        raise fail(
+            "LENDGUARD_PII_KEY is the built-in development key: set a real one "
+            "(`lendguard secrets generate`) before deciding events"
+        )
     unreachable = unreachable_reason(settings.database_url)
     if unreachable is not None:
         raise fail(

@@ -1,0 +1,157 @@
+"""The database goes away under a running worker (PostgreSQL refusing connections, its
+sessions terminated): the worker pauses without acknowledging anything, says so on /readyz,
+keeps the batch from being redelivered elsewhere, and decides everything exactly once by itself
+when the database is back."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+from fixtures import make_event
+from lendguard.app import Services, build_services
+from lendguard.config import Settings
+from lendguard.stream.partitions import consumer_name, events_subject, partition_of, stream_name
+from stream.conftest import (
+    ACK_WAIT_S,
+    PARTITIONS,
+    connect,
+    decision_rows,
+    eventually,
+    publish,
+    running_worker,
+    stream_messages,
+    stream_settings,
+)
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def settings(nats_url: str, stream_database: str, stream_prefix: str) -> Settings:
+    return stream_settings(nats_url, stream_database, stream_prefix, state_backend="shared")
+
+
+@pytest.fixture
+def services(settings: Settings) -> Iterator[Services]:
+    built = build_services(settings, migrate=False)
+    try:
+        yield built
+    finally:
+        built.close()
+        built.decisions.db.dispose()
+
+
+def set_reachable(database_url: str, reachable: bool) -> None:
+    """Let the database take connections again, or refuse them and end every session on it
+    (what a failed-over or stopped server looks like to the worker)."""
+    url = make_url(database_url)
+    name = url.database
+    admin = create_engine(
+        url.set(database="postgres"), poolclass=NullPool, isolation_level="AUTOCOMMIT"
+    )
+    try:
+        with admin.connect() as conn:
+            conn.execute(
+                text(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS {str(reachable).lower()}')
+            )
+            if not reachable:
+                conn.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = :name AND pid <> pg_backend_pid()"
+                    ),
+                    {"name": name},
+                )
+    finally:
+        admin.dispose()
+
+
+def test_the_worker_pauses_while_the_database_is_away_and_resumes_by_itself(
+    settings: Settings, services: Services, nats_url: str, stream_database: str
+) -> None:
+    first = make_event(customer_id="cust-outage-0")
+    during = [make_event(customer_id=f"cust-outage-{i % 3}") for i in range(6)]
+
+    async def consumer_totals() -> tuple[int, int, int]:
+        """(waiting, unacknowledged, redelivered) over every partition."""
+        nc, js = await connect(nats_url)
+        try:
+            totals = [0, 0, 0]
+            for partition in range(PARTITIONS):
+                info = await js.consumer_info(
+                    stream_name(settings.stream_prefix, "events"),
+                    consumer_name(settings.stream_prefix, partition),
+                )
+                totals[0] += info.num_pending or 0
+                totals[1] += info.num_ack_pending or 0
+                totals[2] += info.num_redelivered or 0
+            return totals[0], totals[1], totals[2]
+        finally:
+            await nc.close()
+
+    async def scenario() -> None:
+        nc, js = await connect(nats_url)
+
+        def subject(event: dict[str, str]) -> str:
+            return events_subject(
+                settings.stream_prefix, partition_of(event["customer_id"], PARTITIONS)
+            )
+
+        try:
+            async with running_worker(settings, services) as worker:
+                await publish(js, subject(first), first, first["event_id"])
+
+                async def first_done() -> bool:
+                    return worker.stats.decided == 1
+
+                await eventually(first_done, "the first event to be decided")
+
+                set_reachable(stream_database, False)
+                for event in during:
+                    await publish(js, subject(event), event, event["event_id"])
+
+                async def paused() -> bool:
+                    return bool(worker.stats.paused)
+
+                await eventually(paused, "the worker to pause")
+                ready, body = await worker.readiness()
+                assert not ready
+                assert body["paused"] is True
+                assert body["checks"]["database"].startswith("error: ")
+                assert body["checks"]["nats"] == "ok"
+                # Held past two AckWaits: still not acknowledged, and not redelivered (the
+                # worker keeps the batch in progress instead of letting it go elsewhere).
+                await asyncio.sleep(ACK_WAIT_S * 2)
+                waiting, unacknowledged, redelivered = await consumer_totals()
+                assert worker.stats.decided == 1
+                assert waiting + unacknowledged == len(during)
+                assert unacknowledged > 0
+                assert redelivered == 0
+
+                set_reachable(stream_database, True)
+
+                async def all_done() -> bool:
+                    return worker.stats.decided == 1 + len(during)
+
+                await eventually(all_done, "the worker to resume by itself")
+                ready, body = await worker.readiness()
+                assert ready, body
+                assert body["paused"] is False
+                assert await consumer_totals() == (0, 0, 0)
+            decisions = await stream_messages(js, settings.stream_prefix, "decisions")
+        finally:
+            await nc.close()
+            set_reachable(stream_database, True)
+        everything = [first, *during]
+        assert decision_rows(services) == {e["event_id"]: 1 for e in everything}
+        assert sorted(h["Nats-Msg-Id"] for h, _ in decisions) == sorted(
+            e["event_id"] for e in everything
+        )
+
+    asyncio.run(scenario())
