@@ -150,6 +150,9 @@ def publish(
     """Publish each event to its customer's partition (Nats-Msg-Id = event_id), waiting for
     every acknowledgement; prints the counts. Lines that cannot be routed are listed on
     stderr and make the exit status 2."""
+    from nats.js.errors import NotFoundError
+
+    from lendguard.stream.partitions import stream_name
     from lendguard.stream.streams import ensure_streams
     from lendguard.stream.tools import connect_once, publish_events
 
@@ -163,7 +166,12 @@ def publish(
         nc = await connect_once(settings.nats_url, "lendguard-publish")
         try:
             js = nc.jetstream()
-            await ensure_streams(js, settings)
+            try:
+                await js.stream_info(stream_name(settings.stream_prefix, "events"))
+            except NotFoundError:
+                # First use (a demo, a lender trying it): create them. Existing streams and
+                # consumers are left as the workers configured them.
+                await ensure_streams(js, settings)
             report = await publish_events(
                 js, settings.stream_prefix, settings.stream_partitions, lines
             )
