@@ -192,7 +192,7 @@ async def running_worker(
 
     worker = StreamWorker(
         settings,
-        services.decisions,
+        options.pop("decisions", services.decisions),
         worker_id=worker_id,
         lease_ttl_s=options.pop("lease_ttl_s", LEASE_TTL_S),
         fetch_timeout_s=options.pop("fetch_timeout_s", 0.3),

@@ -213,3 +213,51 @@ def test_readiness_reports_partitions_and_counts(
         assert (body["decided"], body["dead_lettered"]) == (1, 0)
 
     asyncio.run(scenario())
+
+
+class FailingFor:
+    """The real decision service, except that deciding one given event raises a programming
+    error (fault injection: a bug the events cannot be blamed on until it keeps happening)."""
+
+    def __init__(self, services: Services, event_id: str) -> None:
+        self.real = services.decisions
+        self.event_id = event_id
+        self.calls = 0
+
+    def decide_many(self, events: Any) -> Any:
+        items = list(events)
+        if any(item.get("event_id") == self.event_id for item in items):
+            self.calls += 1
+            raise RuntimeError("an internal fault")
+        return self.real.decide_many(items)
+
+
+def test_an_event_that_keeps_failing_internally_is_set_aside_after_max_deliver(
+    settings: Settings, services: Services, nats_url: str
+) -> None:
+    customer = "cust-stream-5"
+    before, broken, after = (make_event(customer_id=customer) for _ in range(3))
+    subject = subject_of(settings, before)
+    failing = FailingFor(services, broken["event_id"])
+
+    async def scenario() -> None:
+        nc, js = await connect(nats_url)
+        try:
+            await ensure_streams(js, settings)
+            for event in (before, broken, after):
+                await publish(js, subject, event, event["event_id"])
+            async with running_worker(settings, services, decisions=failing) as worker:
+                await eventually(lambda: settled(settings, nats_url), "the batch to be done")
+                assert (worker.stats.decided, worker.stats.dead_lettered) == (2, 1)
+            dead = await stream_messages(js, settings.stream_prefix, "deadletter")
+        finally:
+            await nc.close()
+        assert decision_rows(services) == {before["event_id"]: 1, after["event_id"]: 1}
+        # Once with the whole batch, then alone until max_deliver - 1 tries in all.
+        assert failing.calls == 1 + (settings.worker_max_deliver - 1)
+        [(_, body)] = dead
+        assert body["event"]["event_id"] == broken["event_id"]
+        assert body["problem"]["status"] == 500
+        assert "failed 4 times (RuntimeError)" in body["problem"]["detail"]
+
+    asyncio.run(scenario())
