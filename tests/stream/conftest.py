@@ -17,7 +17,6 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
-import nats
 import orjson
 import pytest
 from nats.aio.client import Client as NatsClient
@@ -34,6 +33,7 @@ from lendguard.config import Settings
 from lendguard.db import normalise_url, safe_url, upgrade
 from lendguard.stream.partitions import leases_bucket, stream_name
 from lendguard.stream.streams import delete_streams, ensure_streams
+from lendguard.stream.tools import connect_once
 from lendguard.stream.worker import StreamWorker
 
 # Short enough for a quick suite, long enough for a loaded 2-core machine.
@@ -58,7 +58,7 @@ def nats_url() -> str:
 
 async def _jetstream_problem(url: str) -> str | None:
     try:
-        client = await nats.connect(url, connect_timeout=2, allow_reconnect=False)
+        client = await connect_once(url, "lendguard-test")
     except Exception as exc:  # nats-py raises several unrelated types for "not there"
         return f"{type(exc).__name__}: {exc}"
     try:
@@ -77,7 +77,7 @@ def stream_prefix(nats_url: str) -> Iterator[str]:
     yield prefix
 
     async def clean() -> None:
-        nc = await nats.connect(nats_url, connect_timeout=2, allow_reconnect=False)
+        nc = await connect_once(nats_url, "lendguard-test")
         try:
             js = nc.jetstream()
             await delete_streams(js, prefix)
@@ -138,7 +138,7 @@ def stream_settings(nats_url: str, database_url: str, prefix: str, **overrides: 
 
 
 async def connect(url: str) -> tuple[NatsClient, JetStreamContext]:
-    nc = await nats.connect(url, connect_timeout=2, allow_reconnect=False)
+    nc = await connect_once(url, "lendguard-test")
     return nc, nc.jetstream()
 
 

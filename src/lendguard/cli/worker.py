@@ -4,6 +4,7 @@ stream`` group (publish events from a file, show each partition's backlog and ow
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import sys
 from collections.abc import Callable, Coroutine
@@ -44,14 +45,18 @@ def worker(
         ),
     ] = 10.0,
 ) -> None:
-    """Decide the events lenders publish to <prefix>.events.<partition>, each partition by one
-    worker at a time; publish every decision to <prefix>.decisions.<partition>. Stops cleanly
-    on SIGTERM or Ctrl-C."""
+    """Decide the events published to NATS JetStream, each partition by one worker at a time.
+
+    Events come from PREFIX.events.N (N: the customer's partition), each decision goes to
+    PREFIX.decisions.N, refused events to PREFIX.deadletter.N. Stops cleanly on SIGTERM or
+    Ctrl-C."""
     from lendguard.app import build_services
     from lendguard.config import DEFAULT_PII_KEY
     from lendguard.db import safe_url, unreachable_reason
 
     settings = get_settings()
+    if worker_id is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", worker_id):
+        raise fail("--worker-id: 1 to 64 letters, digits, '-' or '_'")
     if not settings.pii_key or settings.pii_key == DEFAULT_PII_KEY:
         # The pseudonyms of customers' phones, cards and ids would be computable by anyone.
         raise fail(

@@ -128,6 +128,14 @@ async def connect_once(url: str, name: str) -> NatsClient:
     async def quiet(_exc: Exception) -> None:
         return None
 
+    # (The client retries the initial connection max_reconnect_attempts times, whatever
+    # allow_reconnect says.)
     return await nats.connect(
-        url, name=name, connect_timeout=3, allow_reconnect=False, error_cb=quiet
+        url,
+        name=name,
+        connect_timeout=3,
+        allow_reconnect=False,
+        max_reconnect_attempts=1,
+        reconnect_time_wait=0.2,
+        error_cb=quiet,
     )

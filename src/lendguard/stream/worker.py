@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import socket
 import sqlite3
 import uuid
@@ -187,7 +188,9 @@ class StreamWorker:
     ) -> None:
         self.settings = settings
         self.decisions = decisions
-        self.worker_id = worker_id or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+        # A key of the lease bucket: letters, digits, '-' and '_' only.
+        host = re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname())[:40]
+        self.worker_id = worker_id or f"{host}-{uuid.uuid4().hex[:8]}"
         self.lease_ttl_s = lease_ttl_s
         self.fetch_timeout_s = fetch_timeout_s
         self.database_check = database_check

@@ -1,0 +1,117 @@
+"""The commands as an operator runs them, as real processes: ``lendguard stream publish``,
+``lendguard worker --init-streams`` (its durability warning, /readyz, a clean SIGTERM) and
+``lendguard stream status``."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fixtures import free_port, make_event
+from stream.conftest import PARTITIONS, PATIENCE_S
+
+LENDGUARD = Path(sys.executable).with_name("lendguard")
+
+
+@pytest.fixture
+def env(nats_url: str, sqlite_url: str, stream_prefix: str) -> dict[str, str]:
+    values = {k: v for k, v in os.environ.items() if not k.startswith("LENDGUARD_")}
+    values.update(
+        LENDGUARD_DATABASE_URL=sqlite_url,
+        LENDGUARD_NATS_URL=nats_url,
+        LENDGUARD_STREAM_PREFIX=stream_prefix,
+        LENDGUARD_STREAM_PARTITIONS=str(PARTITIONS),
+        LENDGUARD_PII_KEY="stream-cli-test-pii-key-0123456789",
+        LENDGUARD_LOG_LEVEL="WARNING",
+    )
+    return values
+
+
+def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(LENDGUARD), *args], env=env, capture_output=True, text=True, timeout=PATIENCE_S
+    )
+
+
+def readiness(port: int) -> tuple[int, dict[str, Any] | None]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+    except OSError:
+        return 0, None
+
+
+def test_publish_decide_and_status_from_the_command_line(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    events = [make_event(customer_id=f"cust-cli-{i}") for i in range(3)]
+    file = tmp_path / "events.jsonl"
+    file.write_text(
+        "\n".join([*(json.dumps(e) for e in events), '{"no": "customer"}']) + "\n",
+        encoding="utf-8",
+    )
+
+    published = run(env, "stream", "publish", str(file))
+    assert published.returncode == 2, published.stderr
+    assert json.loads(published.stdout) == {"published": 3, "duplicates": 0, "refused": 1}
+    assert "line 4: no customer_id" in published.stderr
+
+    port = free_port()
+    worker = subprocess.Popen(
+        [str(LENDGUARD), "worker", "--init-streams", "--health-port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + PATIENCE_S
+        status, body = readiness(port)
+        while not (status == 200 and body is not None and body["decided"] == len(events)):
+            assert worker.poll() is None, worker.communicate()
+            assert time.monotonic() < deadline, f"never ready and done: {status} {body}"
+            time.sleep(0.2)
+            status, body = readiness(port)
+        assert body["partitions"] == list(range(PARTITIONS))
+        worker.send_signal(signal.SIGTERM)
+        _, stderr = worker.communicate(timeout=PATIENCE_S)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    assert worker.returncode == 0, stderr
+    # The durability warning, once (this server is 2.9: it names the missing option).
+    assert stderr.count("warning: durability:") == 1
+    assert "sync_interval" in stderr
+
+    shown = run(env, "stream", "status")
+    assert shown.returncode == 0, shown.stderr
+    report = json.loads(shown.stdout)
+    assert [row["pending"] for row in report["partitions"]] == [0] * PARTITIONS
+    assert [row["unacknowledged"] for row in report["partitions"]] == [0] * PARTITIONS
+    # The worker released its partitions when it stopped.
+    assert [row["owner"] for row in report["partitions"]] == [None] * PARTITIONS
+    prefix = env["LENDGUARD_STREAM_PREFIX"].upper()
+    assert report["streams"][f"{prefix}_EVENTS"] == 3
+    assert report["streams"][f"{prefix}_DECISIONS"] == 3
+    assert report["streams"][f"{prefix}_DEADLETTER"] == 0
+
+
+def test_commands_say_when_nats_is_not_there(env: dict[str, str]) -> None:
+    env = dict(env, LENDGUARD_NATS_URL=f"nats://127.0.0.1:{free_port()}")
+    shown = run(env, "stream", "status")
+    assert shown.returncode == 2
+    assert "cannot reach NATS" in shown.stderr
+    assert "Traceback" not in shown.stderr
