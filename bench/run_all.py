@@ -3,6 +3,7 @@
     .venv/bin/python bench/run_all.py [--events 20000] [--no-http] [--concurrency 8]
                                       [--client raw|httpx] [--seed 7] [--out FILE] [--quiet]
                                       [--no-console-queue] [--no-pii] [--no-graph-scale]
+                                      [--no-stream]
 
 The figures come from :func:`lendguard.simulate.benchmark.run_benchmarks`, the same function behind
 ``lendguard bench --json``; the JSON is written to ``bench/results/latest.json`` unless ``--out``
@@ -13,6 +14,10 @@ open cases; its result is kept under ``console_queue`` (``--no-console-queue`` s
 1,000,000 customers and 5,000,000 links with igraph and networkx, kept under ``graph_scale``
 (``--no-graph-scale`` skips it). ``bench/graph_features.py`` times the graph features and how soon
 an event's links reach the next decision on the embedded default (``--no-graph-features``).
+``bench/stream_throughput.py`` runs the scale-out path (NATS JetStream, 1 and 2 ``lendguard
+worker`` processes, shared state in PostgreSQL) against the single-process path on the same
+events, kept under ``stream_throughput``; it needs ``LENDGUARD_BENCH_DATABASE_URL`` and a
+``nats-server`` (else it records why it was skipped; ``--no-stream`` skips it).
 See docs/benchmarks.md for what each block measures.
 """
 
@@ -32,6 +37,8 @@ from graph_scale import run_graph_scale
 from pii_masking import run_pii_masking
 from rich.console import Console
 from rich.table import Table
+from stream_throughput import run_stream_throughput
+from stream_throughput import summary_lines as stream_summary_lines
 
 from lendguard.simulate.benchmark import (
     DEFAULT_CONCURRENCY,
@@ -167,6 +174,13 @@ def main(argv: list[str] | None = None) -> int:
         help="also time graph features and their freshness on the embedded default "
         "(bench/graph_features.py)",
     )
+    parser.add_argument(
+        "--stream",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run the scale-out path: NATS JetStream, 1 and 2 workers, shared PostgreSQL "
+        "state (bench/stream_throughput.py; needs LENDGUARD_BENCH_DATABASE_URL and nats-server)",
+    )
     args = parser.parse_args(argv)
 
     stderr = Console(stderr=True)
@@ -204,6 +218,12 @@ def main(argv: list[str] | None = None) -> int:
             "freshness": graph_freshness(5_000, 40, stderr),
             "cost": graph_cost(5_000, stderr),
         }
+    if args.stream:
+        if not args.quiet:
+            stderr.print("stream_throughput: NATS JetStream and lendguard worker processes")
+        result["stream_throughput"] = run_stream_throughput(
+            log=(lambda _: None) if args.quiet else stderr.print
+        )
     text = orjson.dumps(result, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
     console = Console() if sys.stdout.isatty() else Console(width=120)
     console.print(table(result))
@@ -248,6 +268,10 @@ def main(argv: list[str] | None = None) -> int:
             f"(target ≤ {goal['target_s']:.0f} s, {'met' if goal['met'] else 'not met'})"
             + (f"; networkx {versus['first']:.1f}× slower" if versus else "")
         )
+    stream = result.get("stream_throughput")
+    if stream:
+        for line in stream_summary_lines(stream):
+            console.print(line)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text + "\n", encoding="utf-8")
