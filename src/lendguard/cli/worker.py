@@ -27,7 +27,11 @@ app = typer.Typer(
 
 def worker(
     init_streams: Annotated[
-        bool, typer.Option("--init-streams", help="Create or update the streams first")
+        bool,
+        typer.Option(
+            "--init-streams",
+            help="Create or update the streams and consumers, then exit (a deployment step)",
+        ),
     ] = False,
     health_port: Annotated[
         int, typer.Option(help="Port of /healthz and /readyz (0: no health server)")
@@ -55,6 +59,9 @@ def worker(
     from lendguard.db import safe_url, unreachable_reason
 
     settings = get_settings()
+    if init_streams:
+        _init_streams(settings)
+        return
     if worker_id is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", worker_id):
         raise fail("--worker-id: 1 to 64 letters, digits, '-' or '_'")
     if not settings.pii_key or settings.pii_key == DEFAULT_PII_KEY:
@@ -78,9 +85,7 @@ def worker(
     services = build_services(settings)
     try:
         code = asyncio.run(
-            _run_worker(
-                settings, services, init_streams, health_host, health_port, worker_id, lease_ttl
-            )
+            _run_worker(settings, services, health_host, health_port, worker_id, lease_ttl)
         )
     finally:
         services.close()
@@ -91,7 +96,6 @@ def worker(
 async def _run_worker(
     settings: Settings,
     services: Services,
-    init_streams: bool,
     health_host: str,
     health_port: int,
     worker_id: str | None,
@@ -100,7 +104,6 @@ async def _run_worker(
     from sqlalchemy import text
 
     from lendguard.stream.health import HealthServer
-    from lendguard.stream.streams import durability_warning, ensure_streams
     from lendguard.stream.worker import StreamWorker
 
     engine = services.decisions.db
@@ -130,13 +133,6 @@ async def _run_worker(
         if not connecting.done():
             connecting.cancel()
             return 0
-        js = connecting.result()
-        if init_streams:
-            names = await ensure_streams(js, settings)
-            err.print(f"streams ready: {', '.join(names)}")
-            assert worker.nc is not None
-            version = worker.nc.connected_server_version
-            typer.echo(f"warning: {durability_warning(version.major, version.minor)}", err=True)
         try:
             await worker.run()
         except RuntimeError as exc:  # the streams are missing
@@ -146,6 +142,31 @@ async def _run_worker(
         if health is not None:
             await health.stop()
     return 0
+
+
+def _init_streams(settings: Settings) -> None:
+    """Create or update the three streams and every partition's consumer (idempotent), and
+    print the durability warning once."""
+    from lendguard.stream.streams import durability_warning, ensure_streams
+    from lendguard.stream.tools import connect_once
+
+    async def run() -> dict[str, object]:
+        nc = await connect_once(settings.nats_url, "lendguard-init-streams")
+        try:
+            names = await ensure_streams(nc.jetstream(), settings)
+            version = nc.connected_server_version
+        finally:
+            await nc.close()
+        return {"streams": names, "warning": durability_warning(version.major, version.minor)}
+
+    done = _with_nats(settings.nats_url, run)
+    names = done["streams"]
+    assert isinstance(names, list)
+    err.print(
+        f"streams ready: {', '.join(names)} "
+        f"({settings.stream_partitions} partitions, consumers {settings.stream_prefix}-p0...)"
+    )
+    typer.echo(f"warning: {done['warning']}", err=True)
 
 
 @app.command()

@@ -12,7 +12,10 @@ One consume loop per partition this worker holds (see :mod:`lendguard.stream.lea
 
 Redelivery and duplicate publishes are absorbed by the decision log's idempotency on
 ``event_id``: the same event decided again returns the stored decision, and its decision
-published again is dropped by the decisions stream's duplicate window.
+published again is dropped by the decisions stream's duplicate window. (An event redelivered
+after that window, e.g. after an outage longer than it, has its decision published a second
+time, with the same body and ``Nats-Msg-Id``: readers of the decisions stream keep the first
+per event id.)
 
 Failures, so that nothing is lost and nothing blocks:
 
