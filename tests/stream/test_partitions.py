@@ -20,6 +20,8 @@ from lendguard.stream.partitions import (
 )
 
 VECTORS = [
+    # docs/scale-out.md's worked example
+    ("cust-0001", "05e897e3b81b0efb", 425757169088663291, 11, 763),
     ("cust-1", "21d120906fd394b1", 2436764678107665585, 1, 177),
     ("cust-2", "5dfdbdf19d8b00b7", 6772778260062994615, 7, 183),
     ("13800138000", "a6942f9771d67f34", 12003271234345664308, 4, 820),
