@@ -338,6 +338,24 @@ def _lendguard(*args: str) -> list[str]:
     return [sys.executable, "-m", "lendguard.cli.main", *args]
 
 
+def init_streams(env: dict[str, str], workdir: Path) -> None:
+    """``lendguard worker --init-streams``: the deployment step that creates the streams and
+    every partition's consumer, then exits."""
+    done = subprocess.run(
+        _lendguard("worker", "--init-streams"),
+        env=env,
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"lendguard worker --init-streams exited {done.returncode}: "
+            f"{(done.stderr or done.stdout)[-1_500:]}"
+        )
+
+
 def _readiness(port: int) -> tuple[int, dict[str, Any]]:
     """A worker's ``/readyz``: the status and its body (0 and {} when it does not answer)."""
     import urllib.error
@@ -358,10 +376,9 @@ def _readiness(port: int) -> tuple[int, dict[str, Any]]:
 def running_workers(
     count: int, env: dict[str, str], workdir: Path, partitions: int
 ) -> Iterator[Workers]:
-    """``count`` ``lendguard worker`` processes, started one after the other (the first with
-    ``--init-streams``, which creates the streams and consumers), each ready before the next,
-    and yielded once the partitions are shared out: every one held, none worker holding more
-    than its fair share (``ceil(partitions / count)``)."""
+    """``count`` ``lendguard worker`` processes, started one after the other, each ready
+    before the next, and yielded once the partitions are shared out: every one held, no worker
+    holding more than its fair share (``ceil(partitions / count)``)."""
     hooks = workdir / "hooks"
     hooks.mkdir(exist_ok=True)
     (hooks / "sitecustomize.py").write_text(_SITECUSTOMIZE)
@@ -377,10 +394,9 @@ def running_workers(
             )
             child_env["LENDGUARD_BENCH_SQL_COUNTS"] = str(counts_path)
             log = open(log_path, "wb")  # noqa: SIM115 - closed with the process
-            args = ["worker", "--health-port", str(port)] + (["--init-streams"] if n == 0 else [])
             workers.procs.append(
                 subprocess.Popen(
-                    _lendguard(*args),
+                    _lendguard("worker", "--health-port", str(port)),
                     env=child_env,
                     cwd=workdir,
                     stdout=log,
@@ -625,6 +641,7 @@ def scale_out_run(
         )
         database = _database_name(url)
         try:
+            init_streams(env, workdir)
             log(f"  {workers} worker(s): starting")
             with running_workers(workers, env, workdir, partitions) as running:
                 partitions_held = running.partitions_held
