@@ -137,6 +137,7 @@ def test_poison_messages_are_dead_lettered_and_the_partition_goes_on(
     subject = subject_of(settings, good)
     invalid = make_event(customer_id=customer, amount="lots")
     reused = dict(good, amount="999.00")  # the same event id with another body
+    nul = make_event(customer_id=customer, device_id="dev\u0000x")
     after = make_event(customer_id=customer)
 
     async def scenario() -> None:
@@ -149,6 +150,7 @@ def test_poison_messages_are_dead_lettered_and_the_partition_goes_on(
                 (invalid, invalid["event_id"]),
                 (good, good["event_id"]),
                 (reused, "reused"),
+                (nul, nul["event_id"]),
                 (after, after["event_id"]),
             ]
             await ensure_streams(js, settings)
@@ -157,13 +159,15 @@ def test_poison_messages_are_dead_lettered_and_the_partition_goes_on(
             async with running_worker(settings, services) as worker:
                 await eventually(lambda: settled(settings, nats_url), "every message to be done")
                 assert worker.stats.decided == 2
-                assert worker.stats.dead_lettered == 4
+                assert worker.stats.dead_lettered == 5
             dead = await stream_messages(js, settings.stream_prefix, "deadletter")
             decisions = await stream_messages(js, settings.stream_prefix, "decisions")
         finally:
             await nc.close()
         assert decision_rows(services) == {good["event_id"]: 1, after["event_id"]: 1}
         assert [h["Nats-Msg-Id"] for h, _ in decisions] == [good["event_id"], after["event_id"]]
+        # In the order they were published (refusals found while parsing are sent first).
+        dead.sort(key=lambda message: int(message[1]["stream_sequence"]))
         by_status = [(body["problem"]["status"], body["problem"]["title"]) for _, body in dead]
         assert by_status[0] == (400, "Malformed JSON")
         assert dead[0][1]["raw"] == "{not json"
@@ -177,6 +181,9 @@ def test_poison_messages_are_dead_lettered_and_the_partition_goes_on(
         # The reused id: refused (the first body's decision stands).
         assert dead[3][1]["event"]["amount"] == "999.00"
         assert dead[3][1]["problem"]["errors"][0]["field"] == "event_id"
+        # A control character: refused as the HTTP edge refuses it, naming the field.
+        assert by_status[4] == (422, "Validation failed")
+        assert dead[4][1]["problem"]["errors"][0]["field"] == "device_id"
         assert all(body["partition"] == partition_of(customer, PARTITIONS) for _, body in dead)
 
     asyncio.run(scenario())

@@ -56,7 +56,8 @@ from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError
 from sqlalchemy import exc as sa_exc
 
-from lendguard.errors import Conflict, LendGuardError, ServiceUnavailable
+from lendguard.errors import Conflict, FieldError, LendGuardError, ServiceUnavailable
+from lendguard.events.schemas import free_text_problem
 from lendguard.stream.leases import PartitionLeases, leases_kv
 from lendguard.stream.partitions import (
     consumer_name,
@@ -69,6 +70,10 @@ from lendguard.stream.streams import StreamSettings, ensure_consumers
 log = structlog.get_logger(__name__)
 
 PROBLEM_TYPE = "about:blank"
+# An escaped C0 control character or DEL in JSON text (\u0000-\u001f, \u007f), and how deep
+# a payload holding one is walked: as the HTTP edge does (lendguard.web.guard).
+_ESCAPED_CONTROL = re.compile(rb"\\u00[01][0-9a-fA-F]|\\u007[fF]")
+_MAX_DEPTH = 64
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 5.0
 DEFAULT_LEASE_TTL_S = 10.0
@@ -114,6 +119,25 @@ def problem_document(
         "detail": detail,
         "errors": [{"field": e.field, "message": e.message} for e in errors],
     }
+
+
+def control_character_problem(raw: bytes, item: dict[str, Any]) -> dict[str, Any] | None:
+    """The HTTP edge's refusal (:class:`lendguard.web.guard.ControlCharacterGuard`), for the
+    stream: a string or key holding NUL or another control character (PostgreSQL refuses NUL
+    in text, deep in a write). JSON must escape them, so only a payload with such an escape is
+    walked."""
+    if not _ESCAPED_CONTROL.search(raw):
+        return None
+    found = free_text_problem(item, max_depth=_MAX_DEPTH)
+    if found is None:
+        return None
+    field, message = found
+    return problem_document(
+        422,
+        "Validation failed",
+        "the event holds a control character or nests too deep",
+        [FieldError(field or "body", message)],
+    )
 
 
 def problem_of(error: LendGuardError) -> dict[str, Any]:
@@ -430,6 +454,10 @@ class StreamWorker:
                     problem_document(422, "Validation failed", "an event is a JSON object"),
                     stop,
                 )
+                continue
+            refusal = control_character_problem(msg.data, item)
+            if refusal is not None:
+                await self._dead_letter(partition, msg, item, refusal, stop)
                 continue
             jobs.append(_Job(msg, item))
         if not jobs:
