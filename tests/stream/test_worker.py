@@ -268,3 +268,38 @@ def test_an_event_that_keeps_failing_internally_is_set_aside_after_max_deliver(
         assert "failed 4 times (RuntimeError)" in body["problem"]["detail"]
 
     asyncio.run(scenario())
+
+
+def test_an_event_over_the_body_limit_is_dead_lettered_without_its_payload(
+    nats_url: str, sqlite_url: str, stream_prefix: str
+) -> None:
+    settings = stream_settings(nats_url, sqlite_url, stream_prefix, max_body_bytes=600)
+    services = build_services(settings, migrate=False)
+    small = make_event(customer_id="cust-stream-6")
+    large = make_event(customer_id="cust-stream-6", attributes={"note": "x" * 600})
+    subject = subject_of(settings, small)
+
+    async def scenario() -> list[tuple[dict[str, str], Any]]:
+        nc, js = await connect(nats_url)
+        try:
+            await ensure_streams(js, settings)
+            await publish(js, subject, large, large["event_id"])
+            await publish(js, subject, small, small["event_id"])
+            async with running_worker(settings, services) as worker:
+                await eventually(lambda: settled(settings, nats_url), "both to be done")
+                assert (worker.stats.decided, worker.stats.dead_lettered) == (1, 1)
+            return await stream_messages(js, settings.stream_prefix, "deadletter")
+        finally:
+            await nc.close()
+
+    try:
+        [(_, body)] = asyncio.run(scenario())
+        assert decision_rows(services) == {small["event_id"]: 1}
+    finally:
+        services.close()
+        services.decisions.db.dispose()
+    assert body["problem"]["status"] == 413
+    assert "LENDGUARD_MAX_BODY_BYTES" in body["problem"]["detail"]
+    assert "raw" not in body
+    assert "event" not in body
+    assert body["stream_sequence"] == 1

@@ -87,6 +87,7 @@ class Decisions(Protocol):
 
 class WorkerSettings(StreamSettings, Protocol):
     nats_url: str
+    max_body_bytes: int
 
 
 def is_dependency_failure(exc: BaseException) -> bool:
@@ -435,6 +436,22 @@ class StreamWorker:
     async def _handle_batch(self, partition: int, msgs: list[Msg], stop: asyncio.Event) -> None:
         jobs: list[_Job] = []
         for msg in msgs:
+            if len(msg.data) > self.settings.max_body_bytes:
+                # The API's limit on a request body (413 there), so both paths take the same.
+                await self._dead_letter(
+                    partition,
+                    msg,
+                    None,
+                    problem_document(
+                        413,
+                        "Payload too large",
+                        f"the event is {len(msg.data)} bytes; at most "
+                        f"{self.settings.max_body_bytes} (LENDGUARD_MAX_BODY_BYTES)",
+                    ),
+                    stop,
+                    keep_raw=False,
+                )
+                continue
             try:
                 item = orjson.loads(msg.data)
             except orjson.JSONDecodeError as exc:
@@ -635,9 +652,11 @@ class StreamWorker:
         item: Any,
         problem: dict[str, Any],
         stop: asyncio.Event,
+        keep_raw: bool = True,
     ) -> None:
         """Publish the event (as it came) and its problem to the dead-letter subject, then
-        terminate the message: it is never delivered again."""
+        terminate the message: it is never delivered again. An oversized payload is not copied
+        (``keep_raw`` false): its stream sequence finds it in the events stream."""
         js = self.js
         assert js is not None
         metadata = msg.metadata
@@ -647,9 +666,9 @@ class StreamWorker:
             "deliveries": metadata.num_delivered,
             "problem": problem,
         }
-        if item is None:
+        if item is None and keep_raw:
             body["raw"] = msg.data.decode("utf-8", errors="replace")
-        else:
+        elif item is not None:
             body["event"] = item
         event_id = item.get("event_id") if isinstance(item, dict) else None
         subject = deadletter_subject(self.settings.stream_prefix, partition)
