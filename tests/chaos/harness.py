@@ -515,7 +515,9 @@ class FaultDriver:
             self.error = exc
 
     def _apply(self, item: ScheduledFault, count: int) -> None:
-        record = FaultRecord(item.fault, "", item.at_progress, self.clock.now(), count)
+        record = FaultRecord(
+            item.fault, "", item.at_progress, self.clock.now(), decided_before=count
+        )
         try:
             record.detail = item.apply()
             record.ended_s = self.clock.now()
