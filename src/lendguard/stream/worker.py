@@ -307,6 +307,8 @@ class StreamWorker:
             self.stats.checks["nats"] = f"error: {type(exc).__name__}"
             log.warning("stream.lease_round_failed", error=type(exc).__name__)
             return
+        if self.nc is not None and self.nc.is_connected:
+            self.stats.checks["nats"] = "ok"  # the bucket answered: NATS is back
         if changes.taken:
             log.info("stream.partitions_taken", partitions=changes.taken, worker=self.worker_id)
         for partition in changes.surplus:
@@ -379,10 +381,10 @@ class StreamWorker:
             while self._may_go_on(partition, stop):
                 try:
                     if sub is None:
+                        await self._wait_for_previous_owner(js, partition, stop)
                         sub = await js.pull_subscribe_bind(
                             consumer_name(prefix, partition), stream=stream_name(prefix, "events")
                         )
-                        await self._wait_for_previous_owner(js, partition, stop)
                         continue
                     try:
                         msgs = await sub.fetch(
