@@ -26,7 +26,6 @@ from lendguard.app import Services, build_services
 from lendguard.config import Settings
 from lendguard.stream.partitions import consumer_name, events_subject, partition_of, stream_name
 from stream.conftest import (
-    ACK_WAIT_S,
     PARTITIONS,
     connect,
     decision_rows,
@@ -37,10 +36,20 @@ from stream.conftest import (
     stream_settings,
 )
 
+OUTAGE_ACK_WAIT_S = 3.0
+
 
 @pytest.fixture
 def settings(nats_url: str, stream_database: str, stream_prefix: str) -> Settings:
-    return stream_settings(nats_url, stream_database, stream_prefix, state_backend="shared")
+    # A longer AckWait than the other tests: the worker extends it every third of it, and a
+    # loaded machine must not delay that past the deadline while the test watches.
+    return stream_settings(
+        nats_url,
+        stream_database,
+        stream_prefix,
+        state_backend="shared",
+        worker_ack_wait_s=OUTAGE_ACK_WAIT_S,
+    )
 
 
 @pytest.fixture
@@ -134,7 +143,7 @@ def test_the_worker_pauses_while_the_database_is_away_and_resumes_by_itself(
                 assert body["checks"]["nats"] == "ok"
                 # Held past two AckWaits: still not acknowledged, and not redelivered (the
                 # worker keeps the batch in progress instead of letting it go elsewhere).
-                await asyncio.sleep(ACK_WAIT_S * 2)
+                await asyncio.sleep(OUTAGE_ACK_WAIT_S * 2)
                 waiting, unacknowledged, redelivered = await consumer_totals()
                 assert worker.stats.decided == 1
                 assert waiting + unacknowledged == len(during)
