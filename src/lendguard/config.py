@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     stream_partitions: int = Field(default=16, ge=1, le=4096)
     # A delivered event not acknowledged within this time is delivered again (the worker
     # extends it while it works on a batch).
-    worker_ack_wait_s: float = Field(default=30.0, gt=0)
+    worker_ack_wait_s: float = Field(default=10.0, gt=0)
     # Deliveries of one message before the worker gives up on it and dead-letters it.
     worker_max_deliver: int = Field(default=20, ge=2)
     # Events fetched and decided in one transaction per partition.
