@@ -825,11 +825,17 @@ def _statement_counter(engine: Any) -> Iterator[Counter[str]]:
         event.remove(engine, "commit", on_commit)
 
 
+# How events reach the decider: one call per event (a lone synchronous caller), 8 requests in
+# flight on one event loop (the API process: concurrent requests share a transaction), or 100
+# per call (a worker's batch).
+STATE_COST_MODES = ("decide", "decide_async_8", "decide_many_100")
+
+
 def state_cost(
-    events: Sequence[Event], server_url: str, batch_sizes: Sequence[int] = (1, 100)
+    events: Sequence[Event], server_url: str, modes: Sequence[str] = STATE_COST_MODES
 ) -> dict[str, Any]:
-    """Statements and commits per decision on the shared store, by rule set and group size,
-    and by the number of state keys an event touches (one event per transaction)."""
+    """Statements and commits per decision on the shared store, by rule set and by how events
+    arrive, and by the number of state keys an event touches (one event per transaction)."""
     from lendguard.db import make_engine
     from lendguard.decisions.features.compute import entity_keys
     from lendguard.decisions.rules.loader import parse_ruleset
@@ -840,7 +846,7 @@ def state_cost(
     out: dict[str, Any] = {}
     rulesets = {"default": None, "every_window": wide_ruleset_text()}
     for ruleset_name, ruleset_text in rulesets.items():
-        for batch in batch_sizes:
+        for mode in modes:
             with fresh_database(server_url) as url:
                 upgrade(url)
                 engine = make_engine(url)
@@ -853,7 +859,7 @@ def state_cost(
                 t0 = time.perf_counter()
                 try:
                     with _statement_counter(engine) as counts:
-                        if batch == 1:
+                        if mode == "decide":
                             for event in events:
                                 before = counts.copy()
                                 service.decide(event)
@@ -861,9 +867,11 @@ def state_cost(
                                 bucket = by_keys.setdefault(n_keys, Counter())
                                 bucket["events"] += 1
                                 bucket.update(counts - before)
+                        elif mode == "decide_async_8":
+                            _decide_async(service, events, 8)
                         else:
-                            for start in range(0, len(events), batch):
-                                service.decide_many(list(events[start : start + batch]))
+                            for start in range(0, len(events), 100):
+                                service.decide_many(list(events[start : start + 100]))
                     wall = time.perf_counter() - t0
                     cpu = time.process_time() - cpu0
                 finally:
@@ -891,8 +899,25 @@ def state_cost(
                     }
                     for k, v in sorted(by_keys.items())
                 }
-            out[f"{ruleset_name}_batch_{batch}"] = block
+            out[f"{ruleset_name}_{mode}"] = block
     return out
+
+
+def _decide_async(service: Any, events: Sequence[Event], in_flight: int) -> None:
+    """``decide_async`` from ``in_flight`` tasks on one event loop, in the events' order."""
+    cursor = 0
+
+    async def caller() -> None:
+        nonlocal cursor
+        while cursor < len(events):
+            i = cursor
+            cursor += 1
+            await service.decide_async(events[i])
+
+    async def main() -> None:
+        await asyncio.gather(*(caller() for _ in range(in_flight)))
+
+    asyncio.run(main())
 
 
 # =============================================================================================
