@@ -182,6 +182,12 @@ class RedisControl:
             self.start()
 
 
+# An exit nobody caused within this long of a start is the worker refusing to start (a
+# dependency unreachable at start-up): the supervisor starts it again, as systemd would, and the
+# run records it. One after it is a crash of a running worker, and fails the run.
+STARTUP_REFUSAL_S = 20.0
+
+
 # -- workers --------------------------------------------------------------------------------------
 
 
@@ -195,6 +201,7 @@ class WorkerSlot:
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    started_s: float = 0.0
     # The pid the harness killed on purpose (its exit is expected, not a crash).
     killed_pid: int | None = None
 
@@ -205,6 +212,7 @@ class WorkerExit:
     pid: int
     returncode: int
     at_s: float
+    lived_s: float
     expected: bool
     # The last lines that incarnation wrote (why it went, for an exit nobody caused).
     last_lines: list[str] = field(default_factory=list)
@@ -248,6 +256,7 @@ class WorkerPool:
                 command, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
         slot.starts += 1
+        slot.started_s = self.clock.now()
 
     def kill9(self, index: int) -> int:
         """SIGKILL one worker (no clean-up, no ack, no goodbye); the supervisor restarts it."""
@@ -272,6 +281,7 @@ class WorkerPool:
                             process.pid,
                             int(process.returncode),
                             self.clock.now(),
+                            round(self.clock.now() - slot.started_s, 3),
                             expected=process.pid == slot.killed_pid,
                             last_lines=_tail(slot.log_path, 5),
                         )

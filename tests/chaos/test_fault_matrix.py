@@ -15,6 +15,7 @@ import random
 import secrets
 import threading
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from sqlalchemy.engine import make_url
 
 from chaos.checks import compare, read_snapshot, read_stream_decisions, replay_log, summary
 from chaos.harness import (
+    STARTUP_REFUSAL_S,
     ChaosPlan,
     FaultDriver,
     PublishRecord,
@@ -159,10 +161,14 @@ def test_fault_matrix(
         faults_scheduled=len(driver.schedule),
         worker_starts={s.worker_id: s.starts for s in workers.slots},
         worker_exits=[e.__dict__ for e in workers.exits],
+        worker_start_refusals=sum(
+            1 for e in workers.exits if not e.expected and e.lived_s < STARTUP_REFUSAL_S
+        ),
         worker_logs=str(log_dir),
         readiness={k: v[0] for k, v in ready.items()},
         alive_at_end=alive,
         replay_s=replay.seconds,
+        proxies={p.name: p.stats.__dict__ for p in (postgres_proxy, redis_proxy)},
         checks=findings.figures(),
         test_s=round(time.monotonic() - test_started, 1),
     )
@@ -193,12 +199,20 @@ def test_fault_matrix(
             f"in the shared store/replay, {len(findings.body_hash_differs)} bodies hashed "
             f"differently, {len(findings.replay_refused)} refused by the replay"
         )
-    crashed = [e for e in workers.exits if not e.expected]
+    unexpected = [e for e in workers.exits if not e.expected]
+    crashed = [e.__dict__ for e in unexpected if e.lived_s >= STARTUP_REFUSAL_S]
+    refused = [e for e in unexpected if e.lived_s < STARTUP_REFUSAL_S]
     not_ready = {k: v for k, v in ready.items() if v[0] != 200}
     if crashed or not_ready or not all(alive.values()):
         problems.append(
-            f"(d) workers: exited by themselves {[e.__dict__ for e in crashed]}, alive {alive}, "
+            f"(d) workers: crashed while running {crashed}, alive at the end {alive}, "
             f"not ready {not_ready}"
+        )
+    if refused:
+        reasons = Counter(e.last_lines[-1] if e.last_lines else "?" for e in refused)
+        say(
+            f"chaos: note: {len(refused)} worker start(s) refused and were started again (as "
+            f"systemd would): {dict(reasons)}"
         )
     record["problems"] = problems
     _write_record(record)
