@@ -252,8 +252,10 @@ class WorkerPool:
         with slot.log_path.open("ab") as log:
             log.write(f"--- start {slot.starts + 1} at {self.clock.now()} s ---\n".encode())
             log.flush()
+            # In the harness's process group: a Ctrl-C or CI's timeout reaches the workers too,
+            # so an interrupted run leaves no worker behind.
             slot.process = subprocess.Popen(
-                command, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                command, env=self.env, stdout=log, stderr=subprocess.STDOUT
             )
         slot.starts += 1
         slot.started_s = self.clock.now()
