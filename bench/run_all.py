@@ -3,7 +3,7 @@
     .venv/bin/python bench/run_all.py [--events 20000] [--no-http] [--concurrency 8]
                                       [--client raw|httpx] [--seed 7] [--out FILE] [--quiet]
                                       [--no-console-queue] [--no-pii] [--no-graph-scale]
-                                      [--no-stream]
+                                      [--no-stream] [--stream-events 20000]
 
 The figures come from :func:`lendguard.simulate.benchmark.run_benchmarks`, the same function behind
 ``lendguard bench --json``; the JSON is written to ``bench/results/latest.json`` unless ``--out``
@@ -37,6 +37,7 @@ from graph_scale import run_graph_scale
 from pii_masking import run_pii_masking
 from rich.console import Console
 from rich.table import Table
+from stream_throughput import DEFAULT_EVENTS as STREAM_DEFAULT_EVENTS
 from stream_throughput import run_stream_throughput
 from stream_throughput import summary_lines as stream_summary_lines
 
@@ -181,6 +182,12 @@ def main(argv: list[str] | None = None) -> int:
         help="also run the scale-out path: NATS JetStream, 1 and 2 workers, shared PostgreSQL "
         "state (bench/stream_throughput.py; needs LENDGUARD_BENCH_DATABASE_URL and nats-server)",
     )
+    parser.add_argument(
+        "--stream-events",
+        type=int,
+        default=STREAM_DEFAULT_EVENTS,
+        help="events in the stream benchmark's burst",
+    )
     args = parser.parse_args(argv)
 
     stderr = Console(stderr=True)
@@ -222,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.quiet:
             stderr.print("stream_throughput: NATS JetStream and lendguard worker processes")
         result["stream_throughput"] = run_stream_throughput(
-            log=(lambda _: None) if args.quiet else stderr.print
+            events=args.stream_events, log=(lambda _: None) if args.quiet else stderr.print
         )
     text = orjson.dumps(result, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
     console = Console() if sys.stdout.isatty() else Console(width=120)
