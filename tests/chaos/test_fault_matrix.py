@@ -39,6 +39,7 @@ from chaos.harness import (
     seeded_schedule,
 )
 from chaos.proxy import TcpProxy
+from lendguard.auth.secret_settings import generate_secrets
 from lendguard.config import Settings
 from lendguard.simulate.benchmark import build_workload
 from lendguard.stream.partitions import leases_bucket, stream_name
@@ -96,6 +97,7 @@ def test_fault_matrix(
         LENDGUARD_STREAM_PREFIX=prefix,
         LENDGUARD_STREAM_PARTITIONS=str(plan.partitions),
         LENDGUARD_WORKER_ACK_WAIT_S=str(settings.worker_ack_wait_s),
+        **generate_secrets(),
         LENDGUARD_PII_KEY=pii_key,
         LENDGUARD_LOG_LEVEL="INFO",
     )

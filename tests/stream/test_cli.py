@@ -16,9 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.engine import make_url
 
+from conftest import _reset_postgres
 from fixtures import free_port, make_event
+from lendguard.auth.secret_settings import generate_secrets
+from lendguard.db import normalise_url
 from stream.conftest import PARTITIONS, PATIENCE_S
+from test_dependencies import TcpProxy, via_proxy
 
 LENDGUARD = Path(sys.executable).with_name("lendguard")
 
@@ -31,7 +36,7 @@ def env(nats_url: str, sqlite_url: str, stream_prefix: str) -> dict[str, str]:
         LENDGUARD_NATS_URL=nats_url,
         LENDGUARD_STREAM_PREFIX=stream_prefix,
         LENDGUARD_STREAM_PARTITIONS=str(PARTITIONS),
-        LENDGUARD_PII_KEY="stream-cli-test-pii-key-0123456789",
+        **generate_secrets(),
         LENDGUARD_LOG_LEVEL="WARNING",
     )
     return values
@@ -120,3 +125,44 @@ def test_commands_say_when_nats_is_not_there(env: dict[str, str]) -> None:
     assert shown.returncode == 2
     assert "cannot reach NATS" in shown.stderr
     assert "Traceback" not in shown.stderr
+
+
+@pytest.mark.postgres
+def test_a_worker_started_while_the_database_is_away_waits_and_then_decides(
+    env: dict[str, str], postgres_database: str
+) -> None:
+    """Restarted during an outage (as systemd restarts it), the worker says it is waiting and
+    starts deciding once the database is there, without another restart."""
+    _reset_postgres(postgres_database)
+    parsed = make_url(normalise_url(postgres_database))
+    proxy = TcpProxy((parsed.host or "127.0.0.1", parsed.port or 5432))
+    proxy.cut()
+    env = dict(env, LENDGUARD_DATABASE_URL=via_proxy(postgres_database, proxy))
+    assert run(env, "worker", "--init-streams").returncode == 0
+    port = free_port()
+    worker = subprocess.Popen(
+        [str(LENDGUARD), "worker", "--health-port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert worker.stderr is not None
+        first = worker.stderr.readline()
+        assert "waiting for the database" in first, first
+        assert worker.poll() is None
+        proxy.restore()
+        deadline = time.monotonic() + PATIENCE_S
+        while readiness(port)[0] != 200:
+            assert worker.poll() is None, worker.communicate()
+            assert time.monotonic() < deadline, "never ready after the database came back"
+            time.sleep(0.2)
+        worker.send_signal(signal.SIGTERM)
+        worker.communicate(timeout=PATIENCE_S)
+    finally:
+        proxy.cut()
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    assert worker.returncode == 0

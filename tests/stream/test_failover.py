@@ -20,6 +20,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 from fixtures import make_event
+from lendguard.auth.secret_settings import generate_secrets
 from lendguard.config import Settings
 from lendguard.stream.leases import PARTITION_KEY
 from lendguard.stream.partitions import (
@@ -66,6 +67,7 @@ def start_worker(
         LENDGUARD_STREAM_PARTITIONS=str(settings.stream_partitions),
         LENDGUARD_WORKER_ACK_WAIT_S=str(settings.worker_ack_wait_s),
         LENDGUARD_WORKER_BATCH=str(settings.worker_batch),
+        **generate_secrets(),
         LENDGUARD_PII_KEY=PII_KEY,
         LENDGUARD_LOG_LEVEL="INFO",
     )

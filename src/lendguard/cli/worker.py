@@ -7,6 +7,7 @@ import asyncio
 import re
 import signal
 import sys
+import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -55,8 +56,7 @@ def worker(
     PREFIX.decisions.N, refused events to PREFIX.deadletter.N. Stops cleanly on SIGTERM or
     Ctrl-C."""
     from lendguard.app import build_services
-    from lendguard.config import DEFAULT_PII_KEY
-    from lendguard.db import safe_url, unreachable_reason
+    from lendguard.auth.secret_settings import default_secrets, refusal_message
 
     settings = get_settings()
     if init_streams:
@@ -64,18 +64,12 @@ def worker(
         return
     if worker_id is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", worker_id):
         raise fail("--worker-id: 1 to 64 letters, digits, '-' or '_'")
-    if not settings.pii_key or settings.pii_key == DEFAULT_PII_KEY:
-        # The pseudonyms of customers' phones, cards and ids would be computable by anyone.
-        raise fail(
-            "LENDGUARD_PII_KEY is the built-in development key: set a real one "
-            "(`lendguard secrets generate`) before deciding events"
-        )
-    unreachable = unreachable_reason(settings.database_url)
-    if unreachable is not None:
-        raise fail(
-            f"cannot reach the database at {safe_url(settings.database_url)} "
-            f"(LENDGUARD_DATABASE_URL): {unreachable}"
-        )
+    problems = default_secrets(settings)
+    if problems:
+        # As `lendguard serve`: customers' pseudonyms and the vault would be open to anyone.
+        typer.echo(refusal_message(problems), err=True)
+        raise typer.Exit(2)
+    _wait_for_the_database(settings.database_url)
     if settings.state_backend == "memory":
         err.print(
             "note: LENDGUARD_STATE_BACKEND=memory keeps window state in this process: run one "
@@ -91,6 +85,21 @@ def worker(
         services.close()
     if code:
         raise typer.Exit(code)
+
+
+def _wait_for_the_database(url: str) -> None:
+    """A worker started while the database is away (a restart during an outage) waits for it,
+    saying so, instead of exiting: it starts deciding by itself when the database is back."""
+    from lendguard.db import safe_url, unreachable_reason
+
+    delay = 0.5
+    while (unreachable := unreachable_reason(url)) is not None:
+        err.print(
+            f"waiting for the database at {safe_url(url)} (LENDGUARD_DATABASE_URL): "
+            f"{unreachable}; trying again in {delay:g} s"
+        )
+        time.sleep(delay)
+        delay = min(delay * 2, 5.0)
 
 
 async def _run_worker(
