@@ -87,6 +87,7 @@ def test_fault_matrix(
     asyncio.run(_create_streams(chaos_nats_url, settings))
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("LENDGUARD_")}
+    env.update(generate_secrets())
     env.update(
         LENDGUARD_DATABASE_URL=database.set(
             host="127.0.0.1", port=postgres_proxy.port
@@ -97,7 +98,6 @@ def test_fault_matrix(
         LENDGUARD_STREAM_PREFIX=prefix,
         LENDGUARD_STREAM_PARTITIONS=str(plan.partitions),
         LENDGUARD_WORKER_ACK_WAIT_S=str(settings.worker_ack_wait_s),
-        **generate_secrets(),
         LENDGUARD_PII_KEY=pii_key,
         LENDGUARD_LOG_LEVEL="INFO",
     )

@@ -59,6 +59,7 @@ def start_worker(
 ) -> Iterator[Callable[[str], subprocess.Popen[bytes]]]:
     """Start ``lendguard worker --worker-id ID`` as a real process; all are killed at the end."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LENDGUARD_")}
+    env.update(generate_secrets())
     env.update(
         LENDGUARD_DATABASE_URL=settings.database_url,
         LENDGUARD_STATE_BACKEND="shared",
@@ -67,7 +68,6 @@ def start_worker(
         LENDGUARD_STREAM_PARTITIONS=str(settings.stream_partitions),
         LENDGUARD_WORKER_ACK_WAIT_S=str(settings.worker_ack_wait_s),
         LENDGUARD_WORKER_BATCH=str(settings.worker_batch),
-        **generate_secrets(),
         LENDGUARD_PII_KEY=PII_KEY,
         LENDGUARD_LOG_LEVEL="INFO",
     )
