@@ -3,12 +3,13 @@ processes deciding on shared PostgreSQL state, against the single-process path o
 
     .venv/bin/python bench/stream_throughput.py [--events 20000] [--paced-rates 100,half]
         [--paced-seconds 10] [--paced-events 3000] [--workers 1,2] [--partitions 16]
-        [--seed 7] [--no-state-cost] [--out FILE]
+        [--seed 7] [--no-state-cost] [--state-cost-events 2000] [--out FILE]
 
 Needs PostgreSQL (``LENDGUARD_BENCH_DATABASE_URL``: a database on the server; every run creates
 a fresh database beside it and drops it afterwards) and a ``nats-server`` binary (a private
-JetStream server on a free port and a temporary store, so its CPU is this run's alone; or
-``LENDGUARD_BENCH_NATS_URL`` to use a running server). Without them it says why and returns
+JetStream server on a free port and a temporary store, so its CPU is this run's alone, with
+``sync_interval: always`` when the server knows it (2.10+); or ``LENDGUARD_BENCH_NATS_URL`` to
+use a running server). Without them it says why and returns
 ``{"skipped": reason}``.
 
 What one run measures, all on the same workload (:func:`build_workload`, seed 7):
@@ -37,11 +38,12 @@ What one run measures, all on the same workload (:func:`build_workload`, seed 7)
      reference in action or score (events of different customers sharing a device, IP or
      payee may be decided in another order across partitions than in the reference).
 
-3. ``state_cost``: statements and commits per decision on the shared store, in process on
-   PostgreSQL (the same decision code as the workers'), one event per transaction (the HTTP
-   path) and 100 per transaction (a worker's batch), with the default rule set and with a rule
-   set referencing every window of every entity, and by the number of state keys an event
-   touches.
+3. ``state_cost``: statements, commits, CPU and bytes per decision on the shared store, in
+   process on PostgreSQL (the same decision code as the workers'), on the first
+   ``--state-cost-events`` events: one event per ``decide`` call, ``decide_async`` with 8 in
+   flight (an API process), ``decide_many`` of 100 (a worker's batch); with the default rule
+   set and with one that reads every window of every entity; and, one event per call, by the
+   number of state keys an event touches.
 
 Prints a summary on stderr and the JSON on stdout; ``bench/run_all.py`` keeps the result under
 ``stream_throughput`` (``--no-stream`` skips it). docs/benchmarks.md has the figures of record.
