@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from lendguard.cli import factory
 from lendguard.cli.common import dumps, err, fail
 from lendguard.config import get_settings
 
@@ -55,7 +56,6 @@ def worker(
     Events come from PREFIX.events.N (N: the customer's partition), each decision goes to
     PREFIX.decisions.N, refused events to PREFIX.deadletter.N. Stops cleanly on SIGTERM or
     Ctrl-C."""
-    from lendguard.app import build_services
     from lendguard.auth.secret_settings import default_secrets, refusal_message
 
     settings = get_settings()
@@ -76,13 +76,10 @@ def worker(
             "worker (and no API process deciding events). Several need "
             "LENDGUARD_STATE_BACKEND=shared."
         )
-    services = build_services(settings)
-    try:
+    with factory.services() as services:
         code = asyncio.run(
             _run_worker(settings, services, health_host, health_port, worker_id, lease_ttl)
         )
-    finally:
-        services.close()
     if code:
         raise typer.Exit(code)
 
