@@ -23,9 +23,11 @@ from lendguard.stream.partitions import (
     stream_name,
 )
 from lendguard.stream.streams import ensure_streams
+from lendguard.stream.worker import StreamWorker
 from lendguard.web.responses import JSONResponse
 from stream.conftest import (
     PARTITIONS,
+    PATIENCE_S,
     connect,
     decision_rows,
     eventually,
@@ -303,3 +305,23 @@ def test_an_event_over_the_body_limit_is_dead_lettered_without_its_payload(
     assert "raw" not in body
     assert "event" not in body
     assert body["stream_sequence"] == 1
+
+
+def test_a_second_worker_on_in_process_state_refuses_to_start(
+    settings: Settings, services: Services
+) -> None:
+    """Memory state lives in one process: a second worker would split every count."""
+    assert settings.state_backend == "memory"
+
+    async def scenario() -> None:
+        async with running_worker(settings, services, worker_id="w-first"):
+            second = StreamWorker(settings, services.decisions, worker_id="w-second")
+            await second.connect()
+            try:
+                with pytest.raises(RuntimeError, match="LENDGUARD_STATE_BACKEND=shared"):
+                    await asyncio.wait_for(second.run(), PATIENCE_S)
+            finally:
+                if second.nc is not None:
+                    await second.nc.close()
+
+    asyncio.run(scenario())

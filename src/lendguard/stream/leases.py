@@ -154,6 +154,10 @@ class PartitionLeases:
             changes.taken.append(partition)
         return changes
 
+    async def live_workers(self) -> list[str]:
+        """The workers whose heartbeat has not expired (this one's, once it has ticked)."""
+        return [k[len(WORKER_KEY) :] for k in await self._keys() if k.startswith(WORKER_KEY)]
+
     async def _keys(self) -> list[str]:
         try:
             return list(await self.kv.keys())

@@ -88,6 +88,7 @@ class Decisions(Protocol):
 class WorkerSettings(StreamSettings, Protocol):
     nats_url: str
     max_body_bytes: int
+    state_backend: str
 
 
 def is_dependency_failure(exc: BaseException) -> bool:
@@ -271,6 +272,15 @@ class StreamWorker:
         leases = self.leases = PartitionLeases(
             kv, self.worker_id, self.settings.stream_partitions, self.lease_ttl_s
         )
+        if self.settings.state_backend == "memory":
+            others = [w for w in await leases.live_workers() if w != self.worker_id]
+            if others:
+                # Each would keep its own window state: counts split between processes.
+                raise RuntimeError(
+                    f"{len(others)} other worker(s) are running on these streams and "
+                    "LENDGUARD_STATE_BACKEND=memory keeps window state in one process: set "
+                    "LENDGUARD_STATE_BACKEND=shared on every worker"
+                )
         log.info("stream.worker_started", worker=self.worker_id)
         try:
             while not self.stopping.is_set():
