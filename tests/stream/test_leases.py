@@ -79,7 +79,11 @@ def test_fair_shares_and_a_stolen_or_unrenewed_lease_stops_counting(
 
 @pytest.fixture
 def services(nats_url: str, sqlite_url: str, stream_prefix: str) -> Iterator[Services]:
-    built = build_services(stream_settings(nats_url, sqlite_url, stream_prefix), migrate=False)
+    # Shared state (here on the SQLite file): several workers decide on one state.
+    built = build_services(
+        stream_settings(nats_url, sqlite_url, stream_prefix, state_backend="shared"),
+        migrate=False,
+    )
     try:
         yield built
     finally:
@@ -90,7 +94,9 @@ def services(nats_url: str, sqlite_url: str, stream_prefix: str) -> Iterator[Ser
 def test_workers_share_partitions_and_a_leaving_worker_hands_them_over(
     nats_url: str, sqlite_url: str, stream_prefix: str, services: Services
 ) -> None:
-    settings: Settings = stream_settings(nats_url, sqlite_url, stream_prefix)
+    settings: Settings = stream_settings(
+        nats_url, sqlite_url, stream_prefix, state_backend="shared"
+    )
 
     async def scenario() -> None:
         async with running_worker(settings, services, worker_id="one", lease_ttl_s=1.5) as one:
