@@ -11,6 +11,7 @@ import os
 import secrets
 import shutil
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -61,14 +62,16 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def postgres_database() -> Iterator[str]:
-    """A fresh, uniquely named, migrated database for this session; dropped at the end."""
+@contextmanager
+def fresh_postgres_database(prefix: str, why: str = "PostgreSQL tests skipped") -> Iterator[str]:
+    """A new, uniquely named (``<prefix>_<hex>``), migrated PostgreSQL database on
+    ``LENDGUARD_TEST_DATABASE_URL``'s server, dropped at the end (even one a test made refuse
+    connections). Skips, or fails under LENDGUARD_REQUIRE_SERVICES=1, when there is none."""
     base = os.environ.get("LENDGUARD_TEST_DATABASE_URL")
     if not base:
-        service_unavailable("LENDGUARD_TEST_DATABASE_URL is not set: PostgreSQL tests skipped")
+        service_unavailable(f"LENDGUARD_TEST_DATABASE_URL is not set: {why}")
     assert base is not None
-    name = f"lg_test_{secrets.token_hex(6)}"
+    name = f"{prefix}_{secrets.token_hex(6)}"
     admin = create_engine(
         normalise_url(base),
         isolation_level="AUTOCOMMIT",
@@ -88,8 +91,16 @@ def postgres_database() -> Iterator[str]:
         yield url
     finally:
         with admin.connect() as conn:
+            conn.execute(text(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true'))
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A fresh, uniquely named, migrated database for this session; dropped at the end."""
+    with fresh_postgres_database("lg_test") as url:
+        yield url
 
 
 def _reset_postgres(url: str) -> None:

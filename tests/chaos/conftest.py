@@ -10,51 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 import socket
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
 import redis
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.pool import NullPool
 
-from conftest import service_unavailable
-from lendguard.db import normalise_url, safe_url, upgrade
+from conftest import fresh_postgres_database, service_unavailable
 
 
 @pytest.fixture
 def chaos_database() -> Iterator[str]:
     """A fresh, uniquely named, migrated database for one run; dropped at the end."""
-    base = os.environ.get("LENDGUARD_TEST_DATABASE_URL")
-    if not base:
-        service_unavailable("LENDGUARD_TEST_DATABASE_URL is not set: the fault matrix needs it")
-    assert base is not None
-    name = f"lg_chaos_{secrets.token_hex(6)}"
-    admin = create_engine(
-        normalise_url(base),
-        isolation_level="AUTOCOMMIT",
-        poolclass=NullPool,
-        connect_args={"connect_timeout": 3},
-    )
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except SQLAlchemyError as exc:
-        admin.dispose()
-        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
-        service_unavailable(f"PostgreSQL at {safe_url(base)} is unreachable: {reason}")
-    url = make_url(normalise_url(base)).set(database=name).render_as_string(hide_password=False)
-    try:
-        upgrade(url)
+    with fresh_postgres_database("lg_chaos", "the fault matrix needs it") as url:
         yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture

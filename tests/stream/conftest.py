@@ -22,15 +22,11 @@ import pytest
 from nats.aio.client import Client as NatsClient
 from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.pool import NullPool
+from sqlalchemy import text
 
-from conftest import service_unavailable
+from conftest import fresh_postgres_database, service_unavailable
 from lendguard.app import Services
 from lendguard.config import Settings
-from lendguard.db import normalise_url, safe_url, upgrade
 from lendguard.stream.partitions import leases_bucket, stream_name
 from lendguard.stream.streams import delete_streams, ensure_streams
 from lendguard.stream.tools import connect_once
@@ -93,33 +89,8 @@ def stream_prefix(nats_url: str) -> Iterator[str]:
 def stream_database() -> Iterator[str]:
     """A fresh, migrated PostgreSQL database for this test alone (the outage test makes it
     unavailable); dropped afterwards."""
-    base = os.environ.get("LENDGUARD_TEST_DATABASE_URL")
-    if not base:
-        service_unavailable("LENDGUARD_TEST_DATABASE_URL is not set: PostgreSQL tests skipped")
-    assert base is not None
-    name = f"lg_stream_{secrets.token_hex(6)}"
-    admin = create_engine(
-        normalise_url(base),
-        isolation_level="AUTOCOMMIT",
-        poolclass=NullPool,
-        connect_args={"connect_timeout": 3},
-    )
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except SQLAlchemyError as exc:
-        admin.dispose()
-        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
-        service_unavailable(f"PostgreSQL at {safe_url(base)} is unreachable: {reason}")
-    url = make_url(normalise_url(base)).set(database=name).render_as_string(hide_password=False)
-    try:
-        upgrade(url)
+    with fresh_postgres_database("lg_stream") as url:
         yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true'))
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def stream_settings(nats_url: str, database_url: str, prefix: str, **overrides: Any) -> Settings:
