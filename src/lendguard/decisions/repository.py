@@ -83,6 +83,20 @@ def _running_version(conn: Connection, run: Any, version_column: Any) -> int | N
     ).scalar()
 
 
+def _insert_outcomes(
+    conn: Connection,
+    decision_rows: list[dict[str, Any]],
+    shadow_rows: list[dict[str, Any]],
+    challenger_rows: list[dict[str, Any]] | None,
+) -> None:
+    """What a group of decided events adds beside the events: decisions and twin records."""
+    conn.execute(_INSERT_DECISION, decision_rows)
+    if shadow_rows:
+        conn.execute(insert(ShadowDecision), shadow_rows)
+    if challenger_rows:
+        conn.execute(insert(ChallengerScore), challenger_rows)
+
+
 class DecisionRepository:
     # -- events and decisions ------------------------------------------------------------------
 
@@ -122,11 +136,7 @@ class DecisionRepository:
     ) -> int:
         """Insert a group of events and their decisions; return the highest event ``seq``."""
         conn.execute(_INSERT_EVENT, event_rows)
-        conn.execute(_INSERT_DECISION, decision_rows)
-        if shadow_rows:
-            conn.execute(insert(ShadowDecision), shadow_rows)
-        if challenger_rows:
-            conn.execute(insert(ChallengerScore), challenger_rows)
+        _insert_outcomes(conn, decision_rows, shadow_rows, challenger_rows)
         return int(conn.execute(_MAX_SEQ).scalar_one())
 
     def commit_group(
@@ -173,11 +183,7 @@ class DecisionRepository:
             .scalars()
             .all()
         )
-        conn.execute(_INSERT_DECISION, decision_rows)
-        if shadow_rows:
-            conn.execute(insert(ShadowDecision), shadow_rows)
-        if challenger_rows:
-            conn.execute(insert(ChallengerScore), challenger_rows)
+        _insert_outcomes(conn, decision_rows, shadow_rows, challenger_rows)
         return [int(seq) for seq in seqs]
 
     def events_after_seq(
