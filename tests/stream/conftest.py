@@ -25,7 +25,7 @@ from nats.js.errors import NotFoundError
 from sqlalchemy import text
 
 from conftest import fresh_postgres_database, service_unavailable
-from lendguard.app import Services
+from lendguard.app import Services, build_services
 from lendguard.config import Settings
 from lendguard.stream.partitions import leases_bucket, stream_name
 from lendguard.stream.streams import delete_streams, ensure_streams
@@ -91,6 +91,17 @@ def stream_database() -> Iterator[str]:
     unavailable); dropped afterwards."""
     with fresh_postgres_database("lg_stream") as url:
         yield url
+
+
+@pytest.fixture
+def services(settings: Settings) -> Iterator[Services]:
+    """The services a worker decides with, on the test module's ``settings`` fixture."""
+    built = build_services(settings, migrate=False)
+    try:
+        yield built
+    finally:
+        built.close()
+        built.decisions.db.dispose()
 
 
 def stream_settings(nats_url: str, database_url: str, prefix: str, **overrides: Any) -> Settings:

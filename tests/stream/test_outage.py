@@ -52,16 +52,6 @@ def settings(nats_url: str, stream_database: str, stream_prefix: str) -> Setting
     )
 
 
-@pytest.fixture
-def services(settings: Settings) -> Iterator[Services]:
-    built = build_services(settings, migrate=False)
-    try:
-        yield built
-    finally:
-        built.close()
-        built.decisions.db.dispose()
-
-
 def set_reachable(database_url: str, reachable: bool) -> None:
     """Let the database take connections again, or refuse them and end every session on it
     (what a failed-over or stopped server looks like to the worker)."""

@@ -5,7 +5,6 @@ nothing, and poison messages go to the dead-letter subject without stopping the 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -41,16 +40,6 @@ from stream.conftest import (
 @pytest.fixture
 def settings(nats_url: str, sqlite_url: str, stream_prefix: str) -> Settings:
     return stream_settings(nats_url, sqlite_url, stream_prefix)
-
-
-@pytest.fixture
-def services(settings: Settings) -> Iterator[Services]:
-    built = build_services(settings, migrate=False)
-    try:
-        yield built
-    finally:
-        built.close()
-        built.decisions.db.dispose()
 
 
 def subject_of(settings: Settings, event: dict[str, str]) -> str:
