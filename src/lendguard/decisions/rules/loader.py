@@ -418,7 +418,7 @@ def _parse_rule(
         out.at(when_node, "'when' must be an expression string")
     else:
         try:
-            condition = compile_expression(str(when_node.value), known)
+            condition = compile_expression(str(when_node.value), known, params)
         except ExpressionError as exc:
             _report_expression_error(out, when_node, exc)
 
