@@ -16,6 +16,7 @@ from lendguard.decisions.features.compute import (
     LazyFeatures,
 )
 from lendguard.decisions.policy import ListsView, apply_guardrails, strongest
+from lendguard.decisions.rules.language import Compiled
 from lendguard.decisions.rules.loader import (
     LOCALES,
     Action,
@@ -83,6 +84,28 @@ def _reason(rule: Rule, values: dict[str, FeatureValue]) -> Reason:
     )
 
 
+def _run_filtered(
+    tests: tuple[tuple[Compiled, Rule], ...],
+    values: LazyFeatures,
+    hits: list[Rule],
+    allowed_by: str | None,
+    lists: ListsView,
+    customer: str,
+    ts: float,
+) -> int:
+    """Evaluate ``rules`` but those an allow list or a suppression turns off; the hits' weight."""
+    weight = 0
+    for test, rule in tests:
+        if allowed_by is not None and rule.category == Category.fraud:
+            continue
+        if lists.suppressions and lists.suppressed(customer, rule.id, ts):
+            continue
+        if test(values):
+            hits.append(rule)
+            weight += rule.weight
+    return weight
+
+
 def evaluate(
     ctx: FeatureContext,
     ruleset: RuleSet,
@@ -120,29 +143,21 @@ def evaluate(
     allowed_by = lists.allowed(event, ctx.ts)
 
     hits: list[Rule] = []
-    customer = event.customer_id
     score = 0
-    for rule in ruleset.first_pass_by_type[ctx.type]:
-        if allowed_by is not None and rule.category == Category.fraud:
-            continue
-        if lists.suppressions and lists.suppressed(customer, rule.id, ctx.ts):
-            continue
-        if rule.condition.evaluate(values):
-            hits.append(rule)
-            score += rule.weight
+    first = ruleset.first_pass_tests_by_type[ctx.type]
+    if allowed_by is None and not lists.suppressions:
+        # The usual case, with nothing to skip: the loop does nothing but evaluate.
+        for test, rule in first:
+            if test(values):
+                hits.append(rule)
+                score += rule.weight
+    else:
+        score = _run_filtered(first, values, hits, allowed_by, lists, event.customer_id, ctx.ts)
     score = min(score, ruleset.score_cap)
-    second = ruleset.second_pass_by_type[ctx.type]
+    second = ruleset.second_pass_tests_by_type[ctx.type]
     if second:
         values["score"] = score
-        extra = 0
-        for rule in second:
-            if allowed_by is not None and rule.category == Category.fraud:
-                continue
-            if lists.suppressions and lists.suppressed(customer, rule.id, ctx.ts):
-                continue
-            if rule.condition.evaluate(values):
-                hits.append(rule)
-                extra += rule.weight
+        extra = _run_filtered(second, values, hits, allowed_by, lists, event.customer_id, ctx.ts)
         score = min(score + extra, ruleset.score_cap)
     values["score"] = score
 

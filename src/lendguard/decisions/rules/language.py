@@ -170,6 +170,24 @@ def compile_expression(
     return CompiledExpression(source=source, names=frozenset(names), evaluate=fn, tree=tree.body)
 
 
+def specialise(
+    expression: CompiledExpression,
+    known_names: Callable[[str], bool],
+    constants: Mapping[str, Any],
+) -> tuple[Compiled, Any]:
+    """The expression compiled again with more names fixed (a rule for one event type:
+    ``type`` and ``is_outflow`` are known in advance), and its value when the constants alone
+    decide it (``_NO_VALUE``-free: ``None`` when the result still depends on the event).
+
+    Evaluating the returned closure gives the same truth value as ``expression.evaluate`` for
+    every environment that agrees with ``constants``.
+    """
+    compiler = _Compiler(known_names, set(), constants)
+    fn = compiler.visit(expression.tree)
+    value = compiler.static_value(expression.tree)
+    return fn, None if value is _NO_VALUE else bool(value)
+
+
 def _positioned(
     source: str, text: str, lead: int, message: str, lineno: int, col0: int
 ) -> ExpressionError:
@@ -219,7 +237,52 @@ class _Compiler:
         method = getattr(self, f"visit_{type(node).__name__}", None)
         if method is None:
             raise _error(node, f"'{type(node).__name__}' is not allowed in a rule condition")
-        return method(node)
+        compiled: Compiled = method(node)
+        if self.constants and isinstance(node, ast.BoolOp | ast.Compare | ast.UnaryOp):
+            # A part whose value the constants fix (``type == 'transfer'`` where the event
+            # type is one of them) is evaluated once here, never per event.
+            value = self.static_value(node)
+            if value is not _NO_VALUE:
+                return lambda env: value
+        return compiled
+
+    def static_value(self, node: ast.AST) -> Any:
+        """The node's value when constants alone decide it (same semantics as its closure),
+        else ``_NO_VALUE``."""
+        if isinstance(node, ast.List | ast.Tuple):
+            if all(isinstance(e, ast.Constant) for e in node.elts):
+                return frozenset(e.value for e in node.elts)  # type: ignore[attr-defined]
+            return _NO_VALUE
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+            operand = self.static_value(node.operand)
+            return operand if operand is _NO_VALUE else not operand
+        if isinstance(node, ast.BoolOp):
+            values = [self.static_value(v) for v in node.values]
+            if isinstance(node.op, ast.And):
+                if any(v is not _NO_VALUE and not v for v in values):
+                    return False
+                return True if all(v is not _NO_VALUE for v in values) else _NO_VALUE
+            if any(v is not _NO_VALUE and v for v in values):
+                return True
+            return False if all(v is not _NO_VALUE for v in values) else _NO_VALUE
+        if isinstance(node, ast.Compare):
+            operands = [self.static_value(node.left)]
+            operands += [self.static_value(c) for c in node.comparators]
+            if any(v is _NO_VALUE for v in operands):
+                return _NO_VALUE
+            a = operands[0]
+            for op_node, b in zip(node.ops, operands[1:], strict=True):
+                op = _COMPARE.get(type(op_node))
+                if op is None or a is None or b is None:
+                    return False
+                try:
+                    if not op(a, b):
+                        return False
+                except TypeError:
+                    return False
+                a = b
+            return True
+        return self.constant_of(node)
 
     def constant_of(self, node: ast.AST) -> Any:
         """The node's value when it is fixed at compile time, else ``_NO_VALUE``."""
@@ -275,10 +338,24 @@ class _Compiler:
         return lambda env: env[name]
 
     def visit_BoolOp(self, node: ast.BoolOp) -> Compiled:
-        parts = [self.visit(v) for v in node.values]
+        nodes = list(node.values)
+        parts = [self.visit(v) for v in nodes]
+        if self.constants:
+            # Parts the constants decide are left out (a deciding one makes the whole
+            # expression constant, which ``visit`` returns instead).
+            kept = [
+                (v, p)
+                for v, p in zip(nodes, parts, strict=True)
+                if self.static_value(v) is _NO_VALUE
+            ]
+            if len(kept) == 1:
+                only = kept[0][1]
+                return lambda env: True if only(env) else False
+            if kept:
+                nodes, parts = [v for v, _ in kept], [p for _, p in kept]
         # Leading bare names (``is_outflow and ...``) are read straight from the environment.
         guards: list[str] = []
-        for value in node.values:
+        for value in nodes:
             name = self.feature_name(value)
             if name is None:
                 break

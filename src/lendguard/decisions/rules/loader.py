@@ -7,6 +7,7 @@ rule set either compiles whole or is refused whole, so the active version keeps 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -16,9 +17,11 @@ import yaml
 
 from lendguard.decisions.features.compute import FEATURE_NAMES
 from lendguard.decisions.rules.language import (
+    Compiled,
     CompiledExpression,
     ExpressionError,
     compile_expression,
+    specialise,
     value_constraint,
 )
 
@@ -123,6 +126,15 @@ class RuleSet:
     # first_pass indexed by event type: only the rules that can fire for that type.
     first_pass_by_type: dict[str, tuple[Rule, ...]] = field(default_factory=dict)
     second_pass_by_type: dict[str, tuple[Rule, ...]] = field(default_factory=dict)
+    # The same lists as (condition specialised for the event type, rule): what the engine
+    # runs. A condition's parts the type decides (``type == ...``, ``is_outflow``) are gone,
+    # and rules the type rules out are left out.
+    first_pass_tests_by_type: dict[str, tuple[tuple[Compiled, Rule], ...]] = field(
+        default_factory=dict
+    )
+    second_pass_tests_by_type: dict[str, tuple[tuple[Compiled, Rule], ...]] = field(
+        default_factory=dict
+    )
 
 
 class _Collector:
@@ -306,6 +318,8 @@ def parse_ruleset(text: str, file: str = "<ruleset>") -> RuleSet:
     for rule in rules:
         names |= rule.condition.names | rule.message_names
     feature_names = frozenset(n for n in names if n in FEATURE_NAMES)
+    first_pass_by_type = _index_by_type([r for r in rules if not r.uses_score])
+    second_pass_by_type = _index_by_type([r for r in rules if r.uses_score])
     name = _scalar(top["name"][1]) if "name" in top else "unnamed"
     description = _scalar(top["description"][1]) if "description" in top else ""
     return RuleSet(
@@ -318,8 +332,10 @@ def parse_ruleset(text: str, file: str = "<ruleset>") -> RuleSet:
         feature_names=feature_names,
         first_pass=tuple(r for r in rules if not r.uses_score),
         second_pass=tuple(r for r in rules if r.uses_score),
-        first_pass_by_type=_index_by_type([r for r in rules if not r.uses_score]),
-        second_pass_by_type=_index_by_type([r for r in rules if r.uses_score]),
+        first_pass_by_type=first_pass_by_type,
+        second_pass_by_type=second_pass_by_type,
+        first_pass_tests_by_type=_specialise_by_type(first_pass_by_type, known, params),
+        second_pass_tests_by_type=_specialise_by_type(second_pass_by_type, known, params),
     )
 
 
@@ -336,6 +352,26 @@ def _index_by_type(rules: list[Rule]) -> dict[str, tuple[Rule, ...]]:
             r for r, c in zip(rules, constraints, strict=True) if c is None or event_type.value in c
         )
     return index
+
+
+def _specialise_by_type(
+    by_type: dict[str, tuple[Rule, ...]], known: Callable[[str], bool], params: dict[str, Any]
+) -> dict[str, tuple[tuple[Compiled, Rule], ...]]:
+    """Each type's rules with their conditions compiled for that type (see ``RuleSet``)."""
+    from lendguard.events.schemas import OUTFLOW_TYPES
+
+    outflow = frozenset(t.value for t in OUTFLOW_TYPES)
+    out: dict[str, tuple[tuple[Compiled, Rule], ...]] = {}
+    for event_type, rules in by_type.items():
+        constants = {**params, "type": event_type, "is_outflow": event_type in outflow}
+        tests: list[tuple[Compiled, Rule]] = []
+        for rule in rules:
+            test, fixed = specialise(rule.condition, known, constants)
+            if fixed is False:
+                continue
+            tests.append((test, rule))
+        out[event_type] = tuple(tests)
+    return out
 
 
 _RULE_KEYS = {
