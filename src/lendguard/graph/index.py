@@ -28,11 +28,12 @@ from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
+from operator import attrgetter
 from typing import Any
 
 # Link types, their weight in the batch graph and whether they join groups.
 STRONG = ("device", "phone", "card", "address")
+_STRONG_SET = frozenset(STRONG)
 # The event field each linkable identifier comes from (strong ones first; IP is weak).
 STRONG_FIELDS = {
     "device": "device_id",
@@ -41,6 +42,8 @@ STRONG_FIELDS = {
     "address": "address_id",
 }
 LINK_FIELDS = {**STRONG_FIELDS, "ip": "ip"}
+# One C-level call reads every link field of an event, in LINK_FIELDS order.
+_read_link_fields = attrgetter(*LINK_FIELDS.values())
 WEAK = ("ip", "payee", "contact")
 LINK_WEIGHT: dict[str, float] = {
     "device": 1.0,
@@ -253,12 +256,12 @@ class LinkIndex:
             users[customer] = [link_type, ts, ts]
             self.customer_entities.setdefault(customer, set()).add(key)
         else:
-            if link_type in STRONG and seen[0] not in STRONG:
+            if link_type in _STRONG_SET and seen[0] not in _STRONG_SET:
                 seen[0] = link_type  # a contact-list number that is also their own phone
             seen[2] = max(seen[2], ts)
         if link_type == "card" and value not in self.card_owner:
             self.card_owner[value] = customer
-        if link_type in STRONG:
+        if link_type in _STRONG_SET:
             strong = self._strong.setdefault(key, [])
             if len(strong) > self.hub_cap or customer in strong:
                 if customer not in strong:
@@ -334,13 +337,15 @@ class LinkIndex:
         profile = event.customer
         created = profile.created_at.timestamp() if profile and profile.created_at else None
         self._fold(
-            partial(getattr, event),
             event.customer_id,
             event.type.value,
             event.occurred_at.timestamp(),
             event.amount,
             created,
             event.attributes,
+            dict(zip(LINK_FIELDS, _read_link_fields(event), strict=True)),
+            event.payee_id,
+            event.payer_id,
         )
 
     def add_raw(self, body: Mapping[str, Any]) -> None:
@@ -348,26 +353,31 @@ class LinkIndex:
         profile = body.get("customer") or {}
         created = _ts(profile["created_at"]) if profile.get("created_at") else None
         self._fold(
-            body.get,
             str(body["customer_id"]),
             str(body["type"]),
             _ts(body["occurred_at"]),
             body.get("amount"),
             created,
             body.get("attributes") or {},
+            {link: body.get(name) for link, name in LINK_FIELDS.items()},
+            body.get("payee_id"),
+            body.get("payer_id"),
         )
 
     def _fold(
         self,
-        field: Callable[[str], Any],
         customer: str,
         kind: str,
         ts: float,
         amount: Any,
         created: float | None,
         attributes: Mapping[str, Any],
+        links: dict[str, Any],
+        payee: Any,
+        payer: Any,
     ) -> None:
-        """The one mapping from an event's fields (read with ``field``) to links and money."""
+        """The one mapping from an event's fields (``links``: :data:`LINK_FIELDS` read from it)
+        to links and money."""
         if created is None and kind == "registration":
             created = ts
         contacts = attributes.get("contact_phones")
@@ -376,10 +386,10 @@ class LinkIndex:
             kind,
             ts,
             amount=float(amount) if amount is not None else 0.0,
-            links={link: field(name) for link, name in LINK_FIELDS.items()},
+            links=links,
             contacts=[str(c) for c in contacts] if isinstance(contacts, list) else (),
-            payee=field("payee_id"),
-            payer=field("payer_id"),
+            payee=payee,
+            payer=payer,
             created_at=created,
         )
 
