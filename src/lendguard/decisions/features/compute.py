@@ -17,7 +17,13 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from lendguard.decisions.features.links import STRONG_LINK_FIELDS, LinkGraph
-from lendguard.decisions.features.state import EntityState, StateBundle
+from lendguard.decisions.features.state import (
+    KEYED_KINDS,
+    LAST_AT,
+    SCAN,
+    EntityState,
+    StateBundle,
+)
 from lendguard.events.schemas import OUTFLOW_TYPES, Event, EventType
 from lendguard.kit.timeutil import WINDOWS
 
@@ -56,13 +62,20 @@ class FeatureContext:
 
     __slots__ = ("amount", "event", "graph", "memo", "model_score", "states", "ts", "type")
 
-    def __init__(self, event: Event, states: StateBundle, graph: LinkGraph | None = None) -> None:
+    def __init__(
+        self,
+        event: Event,
+        states: StateBundle,
+        graph: LinkGraph | None = None,
+        ts: float | None = None,
+    ) -> None:
         self.event = event
         # The entity-link graph (rings, mules); None where a caller keeps none, and then the
         # graph features are None ("not known": no rule fires on them).
         self.graph = graph
         self.states = states
-        self.ts = event.occurred_at.timestamp()
+        # ``ts``: the event's timestamp where the caller has already computed it.
+        self.ts = event.occurred_at.timestamp() if ts is None else ts
         self.type = event.type.value
         self.amount = float(event.amount) if event.amount is not None else 0.0
         self.memo: dict[Any, Any] = {}
@@ -135,10 +148,22 @@ def aggregate(
 def _last_of(ctx: FeatureContext, kinds: frozenset[str], changed: str | None = None) -> int | None:
     """Index of the customer's most recent earlier entry of these kinds (within 30 days).
 
-    One backward scan per event finds the latest entry of every kind (and of every kind of
-    profile change) at once; before it, each recency feature scanned on its own, and a customer
-    who never changed a phone number paid a full-history scan per such feature.
+    The customer state's :data:`~.state.LAST_AT` index answers with a binary search. Without
+    it (a state from before the index, a late event older than the latest such entry), one
+    backward scan per event finds the latest entry of every kind (and of every kind of profile
+    change) at once.
     """
+    state = ctx.states.customer
+    if LAST_AT in state.stats:
+        best: int | None = None
+        for kind in kinds:
+            i = state.latest_index(kind, changed, ctx.ts)
+            if i == SCAN:
+                break  # a late event: scan below
+            if i is not None and (best is None or i > best):
+                best = i
+        else:
+            return best
     latest = ctx.memo.get("latest")
     if latest is None:
         latest = ctx.memo["latest"] = _latest_entries(ctx)
@@ -187,7 +212,7 @@ CONTACT = frozenset({CONTACT_KIND})
 # this counterpart, so the latest one is found like a kind of profile change.
 SCAM_CUE = "scam_cue"
 # Kinds whose latest entry is also tracked per counterpart ("other").
-_KEYED_KINDS = frozenset({PROFILE_CHANGE_KIND, CONTACT_KIND})
+_KEYED_KINDS = KEYED_KINDS
 
 
 def _disbursement_outflow_share(ctx: FeatureContext) -> float | None:
@@ -772,6 +797,8 @@ def _agg(role: str, group: frozenset[str] | None, window: str, index: int) -> Fe
 
 FEATURES: dict[str, tuple[FeatureFn, str]] = _build_registry()
 FEATURE_NAMES: frozenset[str] = frozenset(FEATURES)
+# name -> function alone: the look-up every lazily computed feature value starts with.
+_FEATURE_FUNCTIONS: dict[str, FeatureFn] = {name: fn for name, (fn, _) in FEATURES.items()}
 # Window features by name -> (role, kinds, window, 0 count | 1 sum | 2 max | 3 distinct), so a
 # caller that needs many of them at once (the model's feature row) can go straight to the scan.
 AGGREGATES: dict[str, AggregateSpec] = {
@@ -796,7 +823,7 @@ class LazyFeatures(dict[str, Any]):
         self.ctx = ctx
 
     def __missing__(self, name: str) -> Any:
-        value = FEATURES[name][0](self.ctx)
+        value = _FEATURE_FUNCTIONS[name](self.ctx)
         self[name] = value
         return value
 
@@ -822,8 +849,9 @@ def open_context(
     :func:`apply_event` folds the event into it."""
     keys = entity_keys(event)
     bundle = StateBundle(keys, load(keys.values()))
-    update_profile(bundle.customer, event, event.occurred_at.timestamp())
-    return FeatureContext(event, bundle, graph)
+    ts = event.occurred_at.timestamp()
+    update_profile(bundle.customer, event, ts)
+    return FeatureContext(event, bundle, graph, ts)
 
 
 # -- state updates ------------------------------------------------------------------------------
@@ -871,9 +899,13 @@ def update_profile(state: EntityState, event: Event, ts: float) -> None:
 
 def apply_event(event: Event, states: StateBundle, ctx: FeatureContext | None = None) -> None:
     """Add the decided event to every state it touches (after the decision)."""
-    ts = event.occurred_at.timestamp()
-    kind = event.type.value
-    amount = float(event.amount) if event.amount is not None else 0.0
+    if ctx is not None and ctx.event is event:
+        # The same values the context computed for the decision.
+        ts, kind, amount = ctx.ts, ctx.type, ctx.amount
+    else:
+        ts = event.occurred_at.timestamp()
+        kind = event.type.value
+        amount = float(event.amount) if event.amount is not None else 0.0
     eid = event.event_id
     customer = states.customer
     if kind in OUTFLOW:
@@ -887,6 +919,8 @@ def apply_event(event: Event, states: StateBundle, ctx: FeatureContext | None = 
         counterpart = SCAM_CUE if isinstance(cues, list) and "scam_victim" in cues else ""
     else:
         counterpart = ""
+    if LAST_AT not in customer.stats:
+        customer.index_latest()
     customer.add(ts, kind, amount, counterpart, eid)
     if kind in OUTFLOW:
         stats = customer.stats

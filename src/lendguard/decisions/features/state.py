@@ -18,6 +18,15 @@ from lendguard.kit.timeutil import LONGEST_WINDOW_S
 
 DEFAULT_MAX_ENTRIES = 1_000
 DEFAULT_MAX_KNOWN = 500
+# ``stats`` key of the latest time of each kind of entry ever added (and of each
+# ``"kind|counterpart"`` for the kinds below): recency features read it instead of scanning
+# 30 days of entries backwards. Present on the states the feature code indexes (customers).
+LAST_AT = "last_at"
+# Kinds whose latest time is also kept per counterpart (what a profile change changed, a
+# conversation's scam cue).
+KEYED_KINDS = frozenset({"profile_change", "contact"})
+# What :meth:`EntityState.latest_index` answers when only a scan of the entries can tell.
+SCAN = -1
 
 
 class EntityState:
@@ -50,20 +59,71 @@ class EntityState:
         max_entries: int = DEFAULT_MAX_ENTRIES,
     ) -> None:
         """Insert in time order (late events go where they belong) and enforce the bounds."""
-        if not self.ts or ts >= self.ts[-1]:
-            self.ts.append(ts)
+        times = self.ts
+        if not times or ts >= times[-1]:
+            times.append(ts)
             self.kind.append(kind)
             self.amount.append(amount)
             self.other.append(other)
             self.event_ids.append(event_id)
         else:
-            at = bisect_right(self.ts, ts)
-            self.ts.insert(at, ts)
+            at = bisect_right(times, ts)
+            times.insert(at, ts)
             self.kind.insert(at, kind)
             self.amount.insert(at, amount)
             self.other.insert(at, other)
             self.event_ids.insert(at, event_id)
-        self.expire(self.ts[-1], max_entries)
+        last_at = self.stats.get(LAST_AT)
+        if last_at is not None:
+            seen = last_at.get(kind)
+            if seen is None or ts > seen:
+                last_at[kind] = ts
+            if kind in KEYED_KINDS:
+                keyed = f"{kind}|{other}"
+                seen = last_at.get(keyed)
+                if seen is None or ts > seen:
+                    last_at[keyed] = ts
+        # Most adds expire nothing: check the oldest entry before searching for a cut.
+        newest = times[-1]
+        if times[0] <= newest - LONGEST_WINDOW_S or len(times) > max_entries:
+            self.expire(newest, max_entries)
+
+    def index_latest(self) -> None:
+        """Start keeping :data:`LAST_AT` (built from the entries already held)."""
+        if LAST_AT in self.stats:
+            return
+        last_at: dict[str, float] = {}
+        for ts, kind, other in zip(self.ts, self.kind, self.other, strict=True):
+            keys = (kind, f"{kind}|{other}") if kind in KEYED_KINDS else (kind,)
+            for key in keys:
+                seen = last_at.get(key)
+                if seen is None or ts > seen:
+                    last_at[key] = ts
+        self.stats[LAST_AT] = last_at
+
+    def latest_index(self, kind: str, other: str | None, now: float) -> int | None:
+        """Index of the most recent entry of ``kind`` (with counterpart ``other`` if given) at
+        or before ``now`` that the window still holds, from :data:`LAST_AT`; :data:`SCAN` when the
+        index cannot tell (none kept, or its latest such entry is later than ``now``: a late
+        event) and the entries must be scanned."""
+        last_at = self.stats.get(LAST_AT)
+        if last_at is None:
+            return SCAN
+        at = last_at.get(kind if other is None else f"{kind}|{other}")
+        if at is None:
+            return None
+        if at > now:
+            return SCAN
+        times = self.ts
+        if not times or at < times[0]:
+            return None  # expired from the window
+        i = bisect_right(times, at) - 1
+        kinds, others = self.kind, self.other
+        while i >= 0 and times[i] == at:
+            if kinds[i] == kind and (other is None or others[i] == other):
+                return i
+            i -= 1
+        return None  # dropped by the entry bound (older ones went first)
 
     def expire(self, now: float, max_entries: int = DEFAULT_MAX_ENTRIES) -> None:
         cut = bisect_right(self.ts, now - LONGEST_WINDOW_S)
