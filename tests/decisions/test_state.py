@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import shutil
+import threading
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
@@ -26,10 +27,10 @@ from lendguard.db import make_engine
 from lendguard.decisions.features.compute import FeatureContext, compute_all, entity_keys
 from lendguard.decisions.features.state import EntityState, StateBundle
 from lendguard.decisions.service import DecisionService
-from lendguard.decisions.state import MemoryStateStore, SharedStateStore
+from lendguard.decisions.state import MemoryStateStore, SharedStateStore, _unstamp
 from lendguard.events.parse import parse_event
 from lendguard.events.schemas import Event
-from lendguard.models import SharedEntityState, StateCheckpoint
+from lendguard.models import SharedEntityState, StateCheckpoint, StateSnapshot
 
 ServiceFactory = Callable[..., DecisionService]
 
@@ -234,6 +235,154 @@ class TestMemoryStoreRestart:
         assert memory(service).states == {}
         assert count_rows(service.db, "state_snapshots") == 0
         assert count_rows(service.db, "state_checkpoint") == 0
+
+
+def state_bytes(*stores: dict[str, EntityState]) -> list[dict[str, bytes]]:
+    """Every key's serialised state in each store (a key a store lacks: an empty state)."""
+    keys = set().union(*stores)
+    return [{k: (s.get(k) or EntityState()).to_bytes() for k in sorted(keys)} for s in stores]
+
+
+class HeldCheckpoint:
+    """A checkpoint hook that holds the first background checkpoint at one phase until the
+    test releases it (and, with ``fail_at``, fails every checkpoint at that phase after the
+    first one), so a test controls exactly what happens while a checkpoint is being written."""
+
+    def __init__(self, hold_at: str | None = None, fail_at: str | None = None) -> None:
+        self.hold_at, self.fail_at = hold_at, fail_at
+        self.reached = threading.Event()
+        self.release = threading.Event()
+        self.phases: list[str] = []
+        self.checkpoints = 0
+
+    def __call__(self, phase: str) -> None:
+        self.phases.append(phase)
+        if phase == "serialise":
+            self.checkpoints += 1
+        if phase == self.hold_at and self.checkpoints == 1:
+            self.reached.set()
+            assert self.release.wait(timeout=30), "the test never released the checkpoint"
+        if phase == self.fail_at and self.checkpoints > 1:
+            raise RuntimeError("the process died while writing this checkpoint")
+
+
+def held_store(database_url: str, hook: HeldCheckpoint, every: int = 10) -> MemoryStateStore:
+    """A memory store that checkpoints every ``every`` events, always in the background."""
+    store = MemoryStateStore(make_engine(database_url), checkpoint_every=every)
+    store.background_from_keys = 0
+    store.checkpoint_hook = hook
+    return store
+
+
+class TestCheckpointWhileDeciding:
+    """The checkpoint is written by a background thread while decisions go on: what it writes
+    is still every state exactly as of its ``seq`` (a key changed meanwhile is copied first),
+    so a restart (checkpoint + replay) gives the states of a service that never restarted."""
+
+    @pytest.mark.parametrize("hold_at", ["serialise", "write", "checkpoint-row"])
+    def test_states_changed_during_the_checkpoint_are_checkpointed_as_of_its_seq(
+        self, database_url: str, service_factory: ServiceFactory, hold_at: str
+    ) -> None:
+        events = stream()
+        hook = HeldCheckpoint(hold_at=hold_at)
+        store = held_store(database_url, hook)
+        running = service_factory(database_url, store=store)
+        decide_all(running, events[:10])
+        assert hook.reached.wait(timeout=30)
+        # Held half-way: the next events change keys the checkpoint has (or has not yet)
+        # serialised, and no second checkpoint starts over it.
+        decide_all(running, events[10:])
+        hook.release.set()
+        store.wait_for_checkpoint()
+        with running.db.connect() as conn:
+            assert conn.execute(select(StateCheckpoint.seq)).scalar() == 10
+        assert hook.checkpoints == 1
+
+        # The checkpoint alone (nothing replayed) is the state after exactly its 10 events.
+        as_checkpointed = MemoryStateStore(make_engine(database_url))
+        as_checkpointed.restore(lambda seq: 0)
+        after_ten = reference(events[:10]).store.states
+        restored, expected = state_bytes(as_checkpointed.states, after_ten)
+        assert restored == expected
+        as_checkpointed.engine.dispose()  # type: ignore[union-attr]
+
+        # The process dies now; a restart (checkpoint + replay) gives every state the
+        # never-restarted service holds, byte for byte.
+        restarted = service_factory(database_url)
+        restored, never_restarted = state_bytes(memory(restarted).states, store.states)
+        assert restored == never_restarted
+        assert snapshot(memory(restarted).states) == snapshot(reference(events).store.states)
+        store.engine.dispose()  # type: ignore[union-attr]
+
+    def test_a_crash_half_way_through_writing_keeps_the_last_checkpoint_whole(
+        self, database_url: str, service_factory: ServiceFactory
+    ) -> None:
+        events = stream()
+        hook = HeldCheckpoint(fail_at="checkpoint-row")
+        store = held_store(database_url, hook)
+        crashed = service_factory(database_url, store=store)
+        try:
+            decide_all(crashed, events[:20])
+            store.wait_for_checkpoint()
+            decide_all(crashed, events[20:])
+            store.wait_for_checkpoint()
+            # Every checkpoint after the first wrote its rows, then died before its row.
+            assert hook.checkpoints >= 2
+            with crashed.db.connect() as conn:
+                assert conn.execute(select(StateCheckpoint.seq)).scalar() == 10
+                blobs = conn.execute(select(StateSnapshot.blob)).scalars().all()
+            # the rows of the unfinished checkpoints are there
+            assert max(_unstamp(blob)[0] for blob in blobs) > 10
+
+            restarted = service_factory(database_url)
+            assert memory(restarted).checkpoint_seq == 10
+            restored, never_restarted = state_bytes(memory(restarted).states, store.states)
+            assert restored == never_restarted
+        finally:
+            hook.fail_at = None  # the abandoned service checkpoints when torn down
+        store.engine.dispose()  # type: ignore[union-attr]
+
+    def test_close_finishes_the_checkpoint_in_progress_and_the_rest(
+        self, database_url: str, service_factory: ServiceFactory
+    ) -> None:
+        events = stream()
+        hook = HeldCheckpoint(hold_at="write")
+        store = held_store(database_url, hook)
+        closing = service_factory(database_url, store=store)
+        decide_all(closing, events)
+        assert hook.reached.wait(timeout=30)
+        hook.release.set()
+        closing.close()
+        assert store.dirty == set()
+        with closing.db.connect() as conn:
+            assert conn.execute(select(StateCheckpoint.seq)).scalar() == len(events)
+
+        restarted = service_factory(database_url)
+        assert memory(restarted).checkpoint_seq == len(events)
+        restored, before_close = state_bytes(memory(restarted).states, store.states)
+        assert restored == before_close
+        store.engine.dispose()  # type: ignore[union-attr]
+
+    def test_a_rebuild_drops_the_checkpoint_in_progress(
+        self, database_url: str, service_factory: ServiceFactory
+    ) -> None:
+        events = stream()
+        hook = HeldCheckpoint(hold_at="serialise")
+        store = held_store(database_url, hook)
+        service = service_factory(database_url, store=store)
+        decide_all(service, events[:10])
+        assert hook.reached.wait(timeout=30)
+        # The rebuild cancels the held checkpoint, and waits for its thread: let it go.
+        threading.Timer(0.05, hook.release.set).start()
+        with service.lock:
+            service._rebuild_state()
+        with service.db.connect() as conn:
+            assert conn.execute(select(StateCheckpoint.seq)).scalar() is None
+        decide_all(service, events[10:])
+        store.wait_for_checkpoint()
+        rebuilt, expected = state_bytes(store.states, reference(events).store.states)
+        assert rebuilt == expected
+        store.engine.dispose()  # type: ignore[union-attr]
 
 
 def _sample_state() -> EntityState:

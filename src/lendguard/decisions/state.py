@@ -13,13 +13,34 @@ Two real implementations behind one small interface:
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
+import structlog
 from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
 
 from lendguard.decisions.features.state import EntityState
 from lendguard.models import SharedEntityState, StateCheckpoint, StateSnapshot
+
+log = structlog.get_logger()
+
+# Second row of a key in ``state_snapshots`` (entity keys start with a role letter, never "~").
+SLOT1_PREFIX = "~1:"
+# Blobs stamped with the checkpoint seq they hold the state as of (rows from before stamping
+# have no stamp and were written with their checkpoint row: as old as any stamp).
+STAMP_MAGIC = b"LGS1"
+
+
+def _stamp(seq: int, blob: bytes) -> bytes:
+    return STAMP_MAGIC + seq.to_bytes(8, "big") + blob
+
+
+def _unstamp(blob: bytes) -> tuple[int, bytes]:
+    if blob[:4] == STAMP_MAGIC:
+        return int.from_bytes(blob[4:12], "big"), blob[12:]
+    return -1, blob
 
 
 class StateStore(Protocol):
@@ -36,19 +57,67 @@ class StateStore(Protocol):
 
 
 class MemoryStateStore:
-    def __init__(self, engine: Engine | None = None, checkpoint_every: int = 5_000) -> None:
+    """Window state in process, checkpointed to the database without stalling decisions.
+
+    A checkpoint is taken between decisions (:meth:`maybe_checkpoint`, called by the decider
+    with its lock held and nothing in flight), but only its cheap part runs there: it notes the
+    ``seq`` and ``label_id`` the states are complete up to and takes the set of changed keys as
+    ``pending`` (O(1)). A background thread then serialises the pending keys a slice at a time
+    and writes the blobs in small transactions, then the checkpoint row, without the decider's
+    lock (see :meth:`_write` for why a crash half-way is safe). The blobs stay exactly the
+    states as of that ``seq`` by copy-on-write: every path that changes a state gets it
+    through :meth:`load` (the decider's loads, labels, replay), and :meth:`load` first
+    serialises a requested key that is still pending. A key changed meanwhile is dirty again
+    and goes into the next checkpoint. A checkpoint with few changed keys (under
+    ``background_from_keys``) is written inline: cheaper than handing it over.
+    """
+
+    # Keys serialised per hold of the store lock by the background writer: a decision that
+    # needs a pending key waits for one slice at most (~1-2 ms).
+    SLICE_KEYS = 200
+    # Rows per write transaction: on SQLite each holds the database's write lock (~1 ms).
+    WRITE_ROWS = 64
+
+    def __init__(
+        self,
+        engine: Engine | None = None,
+        checkpoint_every: int = 5_000,
+        background_from_keys: int = 256,
+    ) -> None:
         self.engine = engine
         self.checkpoint_every = checkpoint_every
+        self.background_from_keys = background_from_keys
         self.states: dict[str, EntityState] = {}
         self.dirty: set[str] = set()
         self.seq = 0
         self.checkpoint_seq = 0
         # The highest label id whose effect the in-memory states include.
         self.label_id = 0
+        # The checkpoint being written in the background: its keys not serialised yet, the
+        # blobs serialised so far, every key it covers (dirty again if it fails), the seq of
+        # the last checkpoint known written (to retry from if it fails), and whether it was
+        # cancelled (the memory it reads was dropped) or failed.
+        self._lock = threading.Lock()
+        self._pending: set[str] = set()
+        self._blobs: dict[str, bytes] = {}
+        self._covered: set[str] = set()
+        self._written_seq = 0
+        self._cancelled = False
+        self._failed = False
+        self._writer: threading.Thread | None = None
+        # Tests: called with "serialise" on the writer thread before it serialises anything,
+        # "write" before it writes, and "checkpoint-row" between the blobs and the checkpoint
+        # row (lets a test hold, or fail, a checkpoint half-way).
+        self.checkpoint_hook: Callable[[str], None] | None = None
+        # Keys whose current checkpointed blob is in slot 1 (see _write).
+        self._in_slot1: set[str] = set()
 
     def load(self, keys: Iterable[str]) -> dict[str, EntityState]:
         out: dict[str, EntityState] = {}
         states = self.states
+        if self._pending:
+            keys = list(keys)
+            self._copy_before_write(keys)
         for key in keys:
             state = states.get(key)
             if state is None:
@@ -56,43 +125,176 @@ class MemoryStateStore:
             out[key] = state
         return out
 
+    def _copy_before_write(self, keys: list[str]) -> None:
+        """Serialise any of these keys the checkpoint in progress has not taken yet: the caller
+        may change them, and the checkpoint must hold them as they were at its ``seq``."""
+        with self._lock:
+            pending = self._pending
+            for key in keys:
+                if key in pending:
+                    pending.discard(key)
+                    state = self.states.get(key)
+                    if state is not None:
+                        self._blobs[key] = state.to_bytes()
+
     def save(self, states: dict[str, EntityState], seq: int) -> None:
         self.dirty.update(states)
         if seq > self.seq:
             self.seq = seq
 
     def maybe_checkpoint(self) -> None:
-        """Checkpoint when enough events have passed; call only with no decision in flight."""
-        if self.engine is not None and self.seq - self.checkpoint_seq >= self.checkpoint_every:
-            self.checkpoint()
+        """Start a checkpoint when enough events have passed (and none is being written); call
+        only with no decision in flight. Returns at once unless the checkpoint is small."""
+        if self.engine is None or self._writer_busy():
+            return
+        if self.seq - self.checkpoint_seq >= self.checkpoint_every:
+            if len(self.dirty) < self.background_from_keys:
+                self.checkpoint()
+            else:
+                self._start_background()
+
+    def _writer_busy(self) -> bool:
+        """Whether a background checkpoint is still running; a finished one is collected (a
+        failed one's keys are dirty again, and the next call retries)."""
+        writer = self._writer
+        if writer is None:
+            return False
+        if writer.is_alive():
+            return True
+        writer.join()
+        self._writer = None
+        if self._failed:
+            self.dirty |= self._covered
+            self.checkpoint_seq = self._written_seq
+        else:
+            self._written_seq = self.checkpoint_seq
+        self._covered = set()
+        self._failed = False
+        return False
+
+    def _start_background(self) -> None:
+        seq, label_id = self.seq, self.label_id
+        keys, self.dirty = self.dirty, set()
+        with self._lock:
+            self._pending = set(keys)
+            self._blobs = {}
+            self._cancelled = self._failed = False
+        self._covered = keys
+        self.checkpoint_seq = seq
+        self._writer = threading.Thread(
+            target=self._write_in_background,
+            args=(seq, label_id),
+            name="lendguard-state-checkpoint",
+            daemon=True,
+        )
+        self._writer.start()
+
+    def _write_in_background(self, seq: int, label_id: int) -> None:
+        hook = self.checkpoint_hook
+        try:
+            if hook is not None:
+                hook("serialise")
+            while True:
+                with self._lock:
+                    if self._cancelled:
+                        return
+                    pending, blobs, states = self._pending, self._blobs, self.states
+                    for _ in range(min(self.SLICE_KEYS, len(pending))):
+                        key = pending.pop()
+                        state = states.get(key)
+                        if state is not None:
+                            blobs[key] = state.to_bytes()
+                    if not pending:
+                        self._blobs = {}
+                        break
+                time.sleep(0)  # let a decision waiting for the GIL run between slices
+            if hook is not None:
+                hook("write")
+            self._write(blobs, seq, label_id)
+        except Exception:
+            # The log has every event: the keys are dirty again and the next checkpoint
+            # (or close) writes them.
+            log.exception("state.checkpoint_failed")
+            with self._lock:
+                self._failed = True
+
+    def wait_for_checkpoint(self) -> None:
+        """Block until the checkpoint being written in the background (if any) is done."""
+        writer = self._writer
+        if writer is not None:
+            writer.join()
+        self._writer_busy()
+
+    def _cancel_background(self) -> None:
+        """Drop the checkpoint in progress (the memory it reads is about to go); one already
+        in its write transaction is waited for (it is exact either way)."""
+        with self._lock:
+            self._cancelled = True
+            self._pending = set()
+            self._blobs = {}
+        writer = self._writer
+        if writer is not None:
+            writer.join()
+        self._writer = None
+        self._covered = set()
+        self._failed = False
 
     def reset_memory(self) -> None:
         """Drop in-memory state (it will be rebuilt from the checkpoint and the event log)."""
+        self._cancel_background()
         self.states.clear()
         self.dirty.clear()
+        self._in_slot1.clear()
 
     def checkpoint(self) -> None:
-        """Write changed keys and the seq they are complete up to, in one transaction."""
+        """Write changed keys and the seq they are complete up to, now (after the checkpoint
+        being written in the background, if any)."""
+        self.wait_for_checkpoint()
         if self.engine is None or not self.dirty:
-            self.checkpoint_seq = self.seq
+            self.checkpoint_seq = self._written_seq = self.seq
             return
-        rows = [
-            {"key": k, "blob": self.states[k].to_bytes()} for k in self.dirty if k in self.states
-        ]
-        with self.engine.begin() as conn:
-            keys = [r["key"] for r in rows]
-            for start in range(0, len(keys), 500):
-                conn.execute(
-                    delete(StateSnapshot).where(StateSnapshot.key.in_(keys[start : start + 500]))
-                )
-            if rows:
-                conn.execute(insert(StateSnapshot), rows)
-            conn.execute(delete(StateCheckpoint))
-            conn.execute(
-                insert(StateCheckpoint), [{"id": 1, "seq": self.seq, "label_id": self.label_id}]
-            )
+        blobs = {k: self.states[k].to_bytes() for k in self.dirty if k in self.states}
+        self._write(blobs, self.seq, self.label_id)
         self.dirty.clear()
-        self.checkpoint_seq = self.seq
+        self.checkpoint_seq = self._written_seq = self.seq
+
+    def _write(self, blobs: dict[str, bytes], seq: int, label_id: int) -> None:
+        """Write these blobs, then the checkpoint row saying states are complete up to ``seq``.
+
+        Each key has two rows (slots): the one the current checkpoint row vouches for is
+        never touched; the new blob goes to the other slot, stamped with ``seq``. So the rows
+        can be written in many small transactions (on SQLite a long one would hold the single
+        write lock, and every decision's commit would wait for it), and a crash half-way leaves
+        the last checkpoint whole: :meth:`restore` takes, per key, the newest blob stamped at or
+        before the checkpoint row's ``seq``."""
+        assert self.engine is not None
+        in_slot1 = self._in_slot1
+        rows = [
+            {
+                "key": key if key in in_slot1 else SLOT1_PREFIX + key,
+                "blob": _stamp(seq, blob),
+            }
+            for key, blob in blobs.items()
+        ]
+        hook = self.checkpoint_hook
+        for start in range(0, len(rows), self.WRITE_ROWS):
+            chunk = rows[start : start + self.WRITE_ROWS]
+            with self.engine.begin() as conn:
+                conn.execute(
+                    delete(StateSnapshot).where(StateSnapshot.key.in_([r["key"] for r in chunk]))
+                )
+                conn.execute(insert(StateSnapshot), chunk)
+        if hook is not None:
+            hook("checkpoint-row")
+        with self.engine.begin() as conn:
+            conn.execute(delete(StateCheckpoint))
+            conn.execute(insert(StateCheckpoint), [{"id": 1, "seq": seq, "label_id": label_id}])
+        # The checkpoint row now vouches for the new slots.
+        for key in blobs:
+            if key in in_slot1:
+                in_slot1.discard(key)
+            else:
+                in_slot1.add(key)
 
     def restore(self, replay: Callable[[int], int]) -> int:
         """Load the checkpoint, then ask ``replay(after_seq)`` to re-apply later events.
@@ -101,11 +303,29 @@ class MemoryStateStore:
         """
         if self.engine is None:
             return 0
+        self._cancel_background()
         with self.engine.connect() as conn:
             checkpoint = conn.execute(select(StateCheckpoint.seq, StateCheckpoint.label_id)).first()
-            for key, blob in conn.execute(select(StateSnapshot.key, StateSnapshot.blob)):
-                self.states[key] = EntityState.from_bytes(blob)
-        self.seq = self.checkpoint_seq = int(checkpoint[0]) if checkpoint else 0
+            top = int(checkpoint[0]) if checkpoint else 0
+            # Per key, the newest blob the checkpoint vouches for (stamped at or before its
+            # seq; a blob stamped after it is from a checkpoint that never finished).
+            best: dict[str, tuple[int, bool, bytes]] = {}
+            for row_key, blob in conn.execute(select(StateSnapshot.key, StateSnapshot.blob)):
+                slot1 = row_key.startswith(SLOT1_PREFIX)
+                key = row_key[len(SLOT1_PREFIX) :] if slot1 else row_key
+                stamp, payload = _unstamp(blob)
+                if stamp > top:
+                    continue
+                found = best.get(key)
+                if found is None or stamp > found[0]:
+                    best[key] = (stamp, slot1, payload)
+        self._in_slot1 = set()
+        for key, (_, slot1, payload) in best.items():
+            self.states[key] = EntityState.from_bytes(payload)
+            if slot1:
+                self._in_slot1.add(key)
+        self.seq = self.checkpoint_seq = top
+        self._written_seq = self.seq
         self.label_id = int(checkpoint[1]) if checkpoint else 0
         replayed = replay(self.seq)
         return replayed
@@ -114,9 +334,11 @@ class MemoryStateStore:
         self.checkpoint()
 
     def clear(self) -> None:
+        self._cancel_background()
         self.states.clear()
         self.dirty.clear()
-        self.seq = self.checkpoint_seq = 0
+        self._in_slot1.clear()
+        self.seq = self.checkpoint_seq = self._written_seq = 0
         if self.engine is not None:
             with self.engine.begin() as conn:
                 conn.execute(delete(StateSnapshot))
