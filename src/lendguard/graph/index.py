@@ -437,7 +437,28 @@ class LinkIndex:
 
         The event's customer counts once, whether or not it is in the index yet.
         """
-        roots = self.ring_roots(customer, strong_links)
+        # ring_roots inlined (this runs for most events): the usual answer is one root.
+        known = customer in self._parent
+        find = self._find
+        first = find(customer) if known else None
+        extra: list[str] | None = None
+        strong, cap = self._strong, self.hub_cap
+        for link_type, value in strong_links.items():
+            if not value:
+                continue
+            users = strong.get(_PREFIX[link_type] + value)
+            if users and len(users) < cap:
+                root = find(users[0])
+                if first is None:
+                    first = root
+                elif root != first and (extra is None or root not in extra):
+                    if extra is None:
+                        extra = [root]
+                    else:
+                        extra.append(root)
+        roots: tuple[str, ...] = ()
+        if first is not None:
+            roots = (first,) if extra is None else (first, *extra)
         size = 0
         labelled = 0
         recent = 0
@@ -447,7 +468,7 @@ class LinkIndex:
             labelled += self._labelled[root]
             created = self._created[root]
             recent += bisect_right(created, now) - bisect_left(created, cut)
-        if customer not in self._parent:
+        if not known:
             size += 1
             if customer in self.fraud_customers:
                 labelled += 1

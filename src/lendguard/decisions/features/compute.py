@@ -14,6 +14,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime
+from operator import attrgetter
 from typing import Any
 
 from lendguard.decisions.features.links import STRONG_LINK_FIELDS, LinkGraph
@@ -485,9 +486,18 @@ def _financial_difficulty(ctx: FeatureContext) -> bool:
 # -- entity-link graph ---------------------------------------------------------------------------
 
 
+_read_strong_links = attrgetter(*STRONG_LINK_FIELDS.values())
+
+
 def _strong_links(ctx: FeatureContext) -> dict[str, str | None]:
-    event = ctx.event
-    return {link: getattr(event, name) for link, name in STRONG_LINK_FIELDS.items()}
+    """The event's strong identifiers by link type (read once per event, for every graph
+    feature)."""
+    found: dict[str, str | None] | None = ctx.memo.get("strong_links")
+    if found is None:
+        found = ctx.memo["strong_links"] = dict(
+            zip(STRONG_LINK_FIELDS, _read_strong_links(ctx.event), strict=True)
+        )
+    return found
 
 
 def _ring(ctx: FeatureContext) -> tuple[int, float, float] | None:

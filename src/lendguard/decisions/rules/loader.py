@@ -358,12 +358,21 @@ def _specialise_by_type(
     by_type: dict[str, tuple[Rule, ...]], known: Callable[[str], bool], params: dict[str, Any]
 ) -> dict[str, tuple[tuple[Compiled, Rule], ...]]:
     """Each type's rules with their conditions compiled for that type (see ``RuleSet``)."""
-    from lendguard.events.schemas import OUTFLOW_TYPES
+    from lendguard.events.schemas import OUTFLOW_TYPES, EventType
 
     outflow = frozenset(t.value for t in OUTFLOW_TYPES)
     out: dict[str, tuple[tuple[Compiled, Rule], ...]] = {}
     for event_type, rules in by_type.items():
-        constants = {**params, "type": event_type, "is_outflow": event_type in outflow}
+        # Features the event type alone decides (see their functions in features/compute.py).
+        constants = {
+            **params,
+            "type": event_type,
+            "is_outflow": event_type in outflow,
+        }
+        if event_type not in outflow:
+            constants["is_new_payee"] = False
+        if event_type != EventType.limit_change.value:
+            constants["is_limit_increase"] = False
         tests: list[tuple[Compiled, Rule]] = []
         for rule in rules:
             test, fixed = specialise(rule.condition, known, constants)
