@@ -4,6 +4,7 @@
                                       [--client raw|httpx] [--seed 7] [--out FILE] [--quiet]
                                       [--no-console-queue] [--no-pii] [--no-graph-scale]
                                       [--no-stream] [--stream-events 20000]
+                                      [--base 9324ffa | --no-base] [--base-rounds 3]
 
 The figures come from :func:`lendguard.simulate.benchmark.run_benchmarks`, the same function behind
 ``lendguard bench --json``; the JSON is written to ``bench/results/latest.json`` unless ``--out``
@@ -18,6 +19,14 @@ an event's links reach the next decision on the embedded default (``--no-graph-f
 worker`` processes, shared state in PostgreSQL) against the single-process path on the same
 events, kept under ``stream_throughput``; it needs ``LENDGUARD_BENCH_DATABASE_URL`` and a
 ``nats-server`` (else it records why it was skipped; ``--no-stream`` skips it).
+
+Issue #18's goals are printed last, before the JSON: each a ratio or bound measured in this same
+run, with its target, the measured figure and whether it is met (``goals`` in the JSON). The
+engine's ×2 is judged against the engine-only block at ``--base REV`` (default ``9324ffa``, the
+commit before issue #17), checked out as a git worktree for the run and timed alternately with
+this checkout (``--no-base`` skips it, and the goal says why). Every run also checks that engine
+only, in-process, replay and HTTP decide every event alike (action, score, reason codes:
+``identical_decisions``). The absolute targets of earlier issues stay (``absolute_goals``).
 See docs/benchmarks.md for what each block measures.
 """
 
@@ -42,6 +51,8 @@ from stream_throughput import run_stream_throughput
 from stream_throughput import summary_lines as stream_summary_lines
 
 from lendguard.simulate.benchmark import (
+    DEFAULT_BASE_REV,
+    DEFAULT_BASE_ROUNDS,
     DEFAULT_CONCURRENCY,
     DEFAULT_EVENTS,
     DEFAULT_SEED,
@@ -109,8 +120,50 @@ def table(result: dict[str, Any]) -> Table:
     return out
 
 
+def _goal_figure(value: float | None, unit: str) -> str:
+    if value is None:
+        return "–"
+    if unit == "ratio":
+        return f"{value:.3f}"
+    if unit == "×":
+        return f"{value:.1f}×"
+    if unit == "ms":
+        return f"{value:,.2f} ms"
+    if unit == "bytes":
+        return f"{value:,.0f} B"
+    return f"{value:,.0f}"
+
+
+def issue_goals_table(result: dict[str, Any]) -> Table:
+    """Issue #18's goals: target, measured and met, all from this run's figures."""
+    out = Table(title="Issue #18 goals (same-run figures)")
+    out.add_column("goal")
+    out.add_column("target", justify="right")
+    out.add_column("measured", justify="right")
+    out.add_column("met")
+    out.add_column("notes")
+    for goal in result.get("goals", {}).values():
+        target = goal.get("target")
+        shown_target = (
+            "measured, no target"
+            if target is None
+            else f"{'≥' if goal['comparison'] == '>=' else '≤'} "
+            + _goal_figure(target, goal["unit"])
+        )
+        met = goal.get("met")
+        shown_met = {True: "[green]yes[/green]", False: "[red]no[/red]", None: "–"}[met]
+        out.add_row(
+            goal["label"],
+            shown_target,
+            _goal_figure(goal.get("measured"), goal["unit"]),
+            shown_met,
+            goal.get("note", ""),
+        )
+    return out
+
+
 def goals_table(result: dict[str, Any]) -> Table:
-    out = Table(title="Goals")
+    out = Table(title="Absolute targets (earlier issues)")
     out.add_column("goal")
     out.add_column("target", justify="right")
     out.add_column("measured", justify="right")
@@ -121,7 +174,7 @@ def goals_table(result: dict[str, Any]) -> Table:
         "in_process_p99_us": ("in_process p99 µs", "≤ {:,.0f}"),
         "http_to_bare_ratio": ("http / bare_http throughput", "≥ {:.2f}"),
     }
-    for key, goal in result.get("goals", {}).items():
+    for key, goal in result.get("absolute_goals", {}).items():
         label, target = labels.get(key, (key, "{}"))
         measured = goal["measured"]
         shown = f"{measured:.3f}" if key == "http_to_bare_ratio" else f"{measured:,.0f}"
@@ -188,6 +241,21 @@ def main(argv: list[str] | None = None) -> int:
         default=STREAM_DEFAULT_EVENTS,
         help="events in the stream benchmark's burst",
     )
+    parser.add_argument(
+        "--base",
+        default=DEFAULT_BASE_REV,
+        help="the commit whose engine-only block issue #18's ×2 is judged against "
+        "(a git worktree for the run)",
+    )
+    parser.add_argument(
+        "--no-base", dest="base", action="store_const", const=None, help="skip the base commit"
+    )
+    parser.add_argument(
+        "--base-rounds",
+        type=int,
+        default=DEFAULT_BASE_ROUNDS,
+        help="alternated engine-only runs per side (base and this checkout)",
+    )
     args = parser.parse_args(argv)
 
     stderr = Console(stderr=True)
@@ -199,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
         concurrency=args.concurrency,
         client=args.client,
         console=stderr,
+        base_rev=args.base,
+        base_rounds=args.base_rounds,
     )
     if args.console_queue:
         if not args.quiet:
@@ -237,6 +307,18 @@ def main(argv: list[str] | None = None) -> int:
     if result.get("http_to_bare_ratio") is not None:
         console.print(f"http / bare_http throughput: {result['http_to_bare_ratio']:.3f}")
     console.print(goals_table(result))
+    identical = result.get("identical_decisions")
+    if identical:
+        per_path = ", ".join(
+            f"{name} {figures['differing']} differing"
+            + (f" ({figures['missing']} not decided)" if figures["missing"] else "")
+            for name, figures in identical["paths"].items()
+        )
+        console.print(
+            f"identical decisions on {identical['events']:,} events "
+            f"(vs {identical['reference']}): {per_path}"
+        )
+    console.print(issue_goals_table(result))
     queue = result.get("console_queue")
     if queue:
         goal = queue["goal"]

@@ -1242,8 +1242,13 @@ def bench_http(
     concurrency: int = DEFAULT_CONCURRENCY,
     time_limit_s: float = DEFAULT_HTTP_TIME_LIMIT_S,
     progress_factory: Callable[[str, int], ProgressFn | None] | None = None,
+    decisions_out: dict[str, DecisionKey] | None = None,
 ) -> dict[str, Any]:
-    """``bare_http`` then ``http``: same client, concurrency and bodies; two uvicorn servers."""
+    """``bare_http`` then ``http``: same client, concurrency and bodies; two uvicorn servers.
+
+    ``decisions_out``, when given, receives the decisions the API server wrote (read from its
+    database once it has stopped), for the identical-decisions check.
+    """
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="lendguard-bench-http-") as tmp:
         workdir = Path(tmp)
@@ -1291,6 +1296,8 @@ def bench_http(
                 **common,  # type: ignore[arg-type]
             )
             results["http"]["server"] = "lendguard.asgi:app (uvicorn, 1 worker, SQLite)"
+        if decisions_out is not None and (workdir / "http.db").exists():
+            decisions_out.update(stored_decisions(workdir / "http.db"))
         results["bare_http"]["server"] = (
             "lendguard.simulate.benchmark:create_bare_app (uvicorn, 1 worker)"
         )
@@ -1511,6 +1518,391 @@ def bench_scoring(
     }
 
 
+# =============================================================================================
+# Issue #18's goals: same-run ratios, identical decisions on every path, window-state memory
+# =============================================================================================
+
+# The commit before issue #17 (scale-out): the engine that issue #18's ×2 is judged against.
+DEFAULT_BASE_REV = "9324ffa"
+DEFAULT_BASE_ROUNDS = 3
+
+# (name, label, comparison, target, unit). Every measured figure is a ratio or a bound taken in
+# the same run, so the machine's speed and load cancel out as far as they can.
+ISSUE_18_GOALS: list[tuple[str, str, str | None, float | None, str]] = [
+    ("http_to_bare_ratio", "HTTP throughput / bare endpoint", ">=", 0.5, "ratio"),
+    ("http_p999_to_p50", "HTTP p99.9 / HTTP p50", "<=", 5.0, "×"),
+    ("http_p999_ms", "HTTP p99.9", "<=", 5.0, "ms"),
+    ("in_process_to_engine_only", "in-process durable / engine only", ">=", 0.5, "ratio"),
+    ("in_process_max_ms", "in-process max latency", "<=", 10.0, "ms"),
+    ("engine_only_to_base", "engine only / same engine at base", ">=", 2.0, "ratio"),
+    ("replay_to_engine_only", "replay / engine only", ">=", 0.9, "ratio"),
+    ("differing_decisions", "decisions differing between paths", "<=", 0, "decisions"),
+    ("memory_per_active_customer_bytes", "window state per active customer", None, None, "bytes"),
+]
+
+# What the identical-decisions check compares for one event: action, score, reason codes.
+DecisionKey = tuple[str, int, tuple[str, ...]]
+
+
+def engine_only_decisions(events: Sequence[Event]) -> tuple[dict[str, DecisionKey], dict[str, Any]]:
+    """The engine-only loop of :func:`bench_engine_only`, untimed, keeping every decision.
+
+    Returns the decisions by event id and the final window states by key (for the memory
+    figure). A separate pass, so the timed block stays exactly as it is.
+    """
+    from lendguard.decisions.engine import evaluate
+    from lendguard.decisions.features.compute import apply_event, open_context
+    from lendguard.decisions.policy import ListsView
+    from lendguard.decisions.rules.loader import parse_ruleset
+    from lendguard.decisions.service import default_ruleset_text
+    from lendguard.decisions.state import MemoryStateStore
+    from lendguard.graph.index import LinkIndex
+
+    ruleset = parse_ruleset(default_ruleset_text(), file="default.yaml")
+    store = MemoryStateStore(engine=None)
+    graph = LinkIndex()
+    lists = ListsView()
+    decisions: dict[str, DecisionKey] = {}
+    for i, event in enumerate(events):
+        ctx = open_context(event, store.load, graph)
+        result = evaluate(ctx, ruleset, lists)
+        apply_event(event, ctx.states, ctx)
+        store.save(ctx.states.by_key, i + 1)
+        codes = tuple(r.code for r in result.reasons)
+        decisions[event.event_id] = (result.action.value, int(result.score), codes)
+    return decisions, dict(store.states)
+
+
+def replay_decisions(events: Sequence[Event]) -> dict[str, DecisionKey]:
+    """Every decision of the backtest replay path (:class:`Replayer`) on the same events."""
+    from lendguard.simulate.replay import Replayer, default_ruleset
+
+    replayer = Replayer(default_ruleset())
+    decisions: dict[str, DecisionKey] = {}
+    for event in events:
+        decision = replayer.decide(event)
+        codes = tuple(r["code"] for r in decision["reasons"])
+        decisions[event.event_id] = (decision["action"], int(decision["score"]), codes)
+    return decisions
+
+
+def stored_decisions(sqlite_path: Path) -> dict[str, DecisionKey]:
+    """The decisions a durable path wrote to its SQLite database, by event id."""
+    import sqlite3
+
+    decisions: dict[str, DecisionKey] = {}
+    connection = sqlite3.connect(sqlite_path)
+    try:
+        rows = connection.execute("SELECT event_id, action, score, reasons FROM decisions")
+        for event_id, action, score, reasons in rows:
+            codes = tuple(r["code"] for r in orjson.loads(reasons or "[]"))
+            decisions[event_id] = (action, int(score), codes)
+    finally:
+        connection.close()
+    return decisions
+
+
+def compare_decisions(
+    event_ids: Sequence[str],
+    reference: dict[str, DecisionKey],
+    paths: dict[str, dict[str, DecisionKey]],
+    reference_name: str = "engine_only",
+    examples: int = 3,
+) -> dict[str, Any]:
+    """How many events each path decided differently from the reference (0 expected).
+
+    An event a path never decided (an HTTP run stopped at its time limit) counts as missing,
+    apart from the differing ones.
+    """
+    out: dict[str, Any] = {"reference": reference_name, "events": len(event_ids), "paths": {}}
+    total = 0
+    for name, decisions in paths.items():
+        differing: list[dict[str, Any]] = []
+        missing = 0
+        for event_id in event_ids:
+            theirs = decisions.get(event_id)
+            if theirs is None:
+                missing += 1
+                continue
+            ours = reference.get(event_id)
+            if theirs != ours:
+                differing.append(
+                    {
+                        "event_id": event_id,
+                        reference_name: list(ours) if ours else None,
+                        name: list(theirs),
+                    }
+                )
+        total += len(differing)
+        out["paths"][name] = {
+            "compared": len(event_ids) - missing,
+            "differing": len(differing),
+            "missing": missing,
+            "examples": [
+                {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
+                for d in differing[:examples]
+            ],
+        }
+    out["differing"] = total
+    return out
+
+
+def window_state_memory(states: dict[str, Any], events: Sequence[Event]) -> dict[str, Any]:
+    """What the window state costs per active customer at the end of the workload.
+
+    Two measures: the serialised size (``EntityState.to_bytes``, what a checkpoint writes) and
+    the Python heap the same states take (tracemalloc while they are rebuilt from those bytes,
+    the objects the live store keeps: lists, dicts, floats and strings). Customer keys start
+    with ``c:``; the per-customer figures divide all keys (devices, IPs, payees, pairs ...)
+    by the active customers too, since those exist because customers act.
+    """
+    import tracemalloc
+
+    from lendguard.decisions.features.state import EntityState
+
+    customers = {e.customer_id for e in events}
+    blobs = {key: state.to_bytes() for key, state in states.items()}
+    customer_keys = [k for k in blobs if k.startswith("c:")]
+    blob_bytes = sum(len(b) for b in blobs.values())
+    customer_blob_bytes = sum(len(blobs[k]) for k in customer_keys)
+
+    def heap_of(keys: Sequence[str]) -> int:
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            rebuilt = {k: EntityState.from_bytes(blobs[k]) for k in keys}
+            used = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+        del rebuilt
+        return int(used)
+
+    heap_all = heap_of(list(blobs))
+    heap_customers = heap_of(customer_keys)
+    active = max(1, len(customers))
+    return {
+        "active_customers": len(customers),
+        "state_keys": len(blobs),
+        "customer_keys": len(customer_keys),
+        "serialised_bytes_total": blob_bytes,
+        "serialised_bytes_per_customer_key": round(
+            customer_blob_bytes / max(1, len(customer_keys)), 1
+        ),
+        "serialised_bytes_per_active_customer": round(blob_bytes / active, 1),
+        "heap_bytes_total": heap_all,
+        "heap_bytes_per_customer_key": round(heap_customers / max(1, len(customer_keys)), 1),
+        "heap_bytes_per_active_customer": round(heap_all / active, 1),
+        "method": "to_bytes() sizes; tracemalloc of the states rebuilt from them (all keys)",
+    }
+
+
+_ENGINE_CHILD = """\
+import sys
+import orjson
+import lendguard
+from lendguard.events.schemas import Event
+from lendguard.simulate.benchmark import bench_engine_only
+try:
+    from lendguard.logging import configure_logging
+    configure_logging("WARNING")
+except ImportError:
+    pass
+events = [Event.model_validate(d) for d in orjson.loads(open(sys.argv[1], "rb").read())]
+figures = bench_engine_only(events)
+figures.pop("by_type", None)
+figures["lendguard_path"] = lendguard.__file__
+sys.stdout.write(orjson.dumps(figures).decode())
+"""
+
+
+def _engine_child(src_dir: Path, events_path: Path, workdir: Path) -> dict[str, Any]:
+    """``bench_engine_only`` in a fresh process that imports ``lendguard`` from ``src_dir``."""
+    env = {**os.environ, "PYTHONPATH": str(src_dir)}
+    done = subprocess.run(
+        [sys.executable, "-c", _ENGINE_CHILD, str(events_path)],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"engine-only child exited {done.returncode}: {done.stderr[-1_500:]}")
+    figures: dict[str, Any] = orjson.loads(done.stdout)
+    if not str(figures.get("lendguard_path", "")).startswith(str(src_dir)):
+        raise RuntimeError(f"the child imported {figures.get('lendguard_path')}, not {src_dir}")
+    return figures
+
+
+def _median(values: Sequence[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def bench_engine_against_base(
+    dicts: Sequence[dict[str, Any]],
+    base_rev: str | None,
+    rounds: int = DEFAULT_BASE_ROUNDS,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """The engine-only block at ``base_rev`` and at this checkout, alternately, same events.
+
+    The base is checked out as a git worktree in a temporary directory for the run (removed
+    afterwards); each measurement is a fresh process importing ``lendguard`` from one tree, in
+    ABBA order so a drift in the machine's load falls on both sides. The ratio is head's median
+    events/s over base's. Returns ``{"skipped": reason}`` when it cannot be measured.
+    """
+    if base_rev is None:
+        return {"skipped": "no base commit given (make bench uses --base 9324ffa unless --no-base)"}
+    root = PACKAGE_DIR.parents[1]
+    if not (root / ".git").exists():
+        return {"base": base_rev, "skipped": f"{root} is not a git checkout"}
+    say = log or (lambda _: None)
+    with tempfile.TemporaryDirectory(prefix="lendguard-bench-base-") as tmp:
+        workdir = Path(tmp)
+        tree = workdir / "tree"
+        try:
+            added = subprocess.run(
+                ["git", "worktree", "add", "--detach", str(tree), base_rev],
+                cwd=root,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            return {"base": base_rev, "skipped": f"git is not available: {exc}"}
+        if added.returncode != 0:
+            reason = added.stderr.strip().splitlines()[-1:] or ["unknown error"]
+            return {"base": base_rev, "skipped": f"git worktree add failed: {reason[0]}"}
+        try:
+            commit = subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"],
+                cwd=tree,
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=False,
+            ).stdout.strip()
+            events_path = workdir / "events.json"
+            events_path.write_bytes(orjson.dumps(list(dicts)))
+            sides = {"base": tree / "src", "head": PACKAGE_DIR.parent}
+            runs: dict[str, list[dict[str, Any]]] = {"base": [], "head": []}
+            for round_no in range(rounds):
+                order = ("base", "head") if round_no % 2 == 0 else ("head", "base")
+                for side in order:
+                    say(f"engine_only at {side} ({round_no + 1}/{rounds})")
+                    figures = _engine_child(sides[side], events_path, workdir)
+                    runs[side].append(figures)
+        except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+            return {"base": base_rev, "skipped": f"the engine-only run failed: {exc}"}
+        finally:
+            subprocess.run(
+                ["git", "worktree", "remove", "--force", str(tree)],
+                cwd=root,
+                capture_output=True,
+                timeout=120,
+                check=False,
+            )
+    base_rates = [r["events_per_s"] for r in runs["base"]]
+    head_rates = [r["events_per_s"] for r in runs["head"]]
+    base_median, head_median = _median(base_rates), _median(head_rates)
+    return {
+        "base": base_rev,
+        "base_commit": commit,
+        "rounds": rounds,
+        "order": "ABBA (base, head, head, base, ...), one fresh process each",
+        "base_events_per_s": base_rates,
+        "head_events_per_s": head_rates,
+        "base_median_events_per_s": base_median,
+        "head_median_events_per_s": head_median,
+        "base_median_p99_us": _median([r["p99_us"] for r in runs["base"]]),
+        "head_median_p99_us": _median([r["p99_us"] for r in runs["head"]]),
+        "head_to_base_ratio": round(head_median / base_median, 3) if base_median else None,
+        "same_actions": runs["base"][0].get("actions") == runs["head"][0].get("actions"),
+    }
+
+
+def _http_load_note(http: dict[str, Any]) -> str:
+    return f"{http.get('concurrency', '?')} in flight, {http.get('events', 0):,} requests"
+
+
+def issue_18_goals(result: dict[str, Any]) -> dict[str, Any]:
+    """Issue #18's goals from one run's figures: target, measured, met (None: not measured)."""
+    measured: dict[str, float | None] = {}
+    notes: dict[str, str] = {}
+    engine = result.get("engine_only") or {}
+    in_process = result.get("in_process") or {}
+    http = result.get("http") or {}
+    engine_rate = engine.get("events_per_s") or 0.0
+
+    if http and result.get("http_to_bare_ratio") is not None:
+        measured["http_to_bare_ratio"] = result["http_to_bare_ratio"]
+        p50, p999 = http.get("p50_us"), http.get("p999_us")
+        if p50 and p999 is not None:
+            measured["http_p999_to_p50"] = round(p999 / p50, 2)
+            measured["http_p999_ms"] = round(p999 / 1_000, 2)
+            notes["http_p999_to_p50"] = f"p50 {p50 / 1_000:.2f} ms, {_http_load_note(http)}"
+    else:
+        for name in ("http_to_bare_ratio", "http_p999_to_p50", "http_p999_ms"):
+            notes[name] = "not run (--no-http)"
+    if in_process.get("events_per_s") and engine_rate:
+        measured["in_process_to_engine_only"] = round(in_process["events_per_s"] / engine_rate, 3)
+    if in_process.get("max_us") is not None:
+        measured["in_process_max_ms"] = round(in_process["max_us"] / 1_000, 2)
+        notes["in_process_max_ms"] = f"over {in_process.get('events', 0):,} events"
+    base = result.get("engine_vs_base") or {}
+    if base.get("head_to_base_ratio") is not None:
+        measured["engine_only_to_base"] = base["head_to_base_ratio"]
+        notes["engine_only_to_base"] = (
+            f"base {base.get('base_commit') or base.get('base')}, medians of {base['rounds']} "
+            "alternated runs"
+        )
+    else:
+        notes["engine_only_to_base"] = base.get("skipped", "not run")
+    replay = result.get("backtest_replay") or {}
+    if replay.get("to_engine_only_ratio") is not None:
+        measured["replay_to_engine_only"] = replay["to_engine_only_ratio"]
+    identical = result.get("identical_decisions") or {}
+    if "differing" in identical:
+        measured["differing_decisions"] = identical["differing"]
+        notes["differing_decisions"] = "vs engine_only: " + ", ".join(
+            f"{name} {figures['differing']}" for name, figures in identical["paths"].items()
+        )
+    else:
+        notes["differing_decisions"] = identical.get("skipped", "not run")
+    memory = result.get("window_state_memory") or {}
+    if memory.get("heap_bytes_per_active_customer") is not None:
+        measured["memory_per_active_customer_bytes"] = memory["heap_bytes_per_active_customer"]
+        notes["memory_per_active_customer_bytes"] = (
+            f"heap; {memory['serialised_bytes_per_active_customer']:,.0f} B serialised, "
+            f"{memory['active_customers']:,} customers, {memory['state_keys']:,} keys"
+        )
+
+    goals: dict[str, Any] = {}
+    for name, label, comparison, target, unit in ISSUE_18_GOALS:
+        value = measured.get(name)
+        met: bool | None = None
+        if value is not None and target is not None:
+            met = value >= target if comparison == ">=" else value <= target
+        goal: dict[str, Any] = {
+            "label": label,
+            "comparison": comparison,
+            "target": target,
+            "unit": unit,
+            "measured": value,
+            "met": met,
+        }
+        if name in notes:
+            goal["note"] = notes[name]
+        goals[name] = goal
+    return goals
+
+
 def _goals(result: dict[str, Any]) -> dict[str, Any]:
     goals: dict[str, Any] = {}
 
@@ -1558,8 +1950,15 @@ def run_benchmarks(
     client: str = "raw",
     http_time_limit_s: float = DEFAULT_HTTP_TIME_LIMIT_S,
     console: Any = None,
+    base_rev: str | None = None,
+    base_rounds: int = DEFAULT_BASE_ROUNDS,
 ) -> dict[str, Any]:
-    """Build the workload, run every block, and return the figures as one JSON-able dict."""
+    """Build the workload, run every block, and return the figures as one JSON-able dict.
+
+    ``base_rev`` also times the engine-only block at that commit (a git worktree), alternated
+    with this checkout, for issue #18's ``engine_only_to_base`` goal. Every run checks that
+    engine only, in-process, replay and HTTP (when run) decide every event alike.
+    """
     from lendguard.logging import configure_logging
 
     if client not in ("raw", "httpx"):
@@ -1597,6 +1996,8 @@ def run_benchmarks(
             url = f"sqlite:///{Path(tmp) / 'bench.db'}"
             with bar.phase("in_process (SQLite)", len(events)) as advance:
                 in_process = bench_in_process(events, url, advance)
+            # Read after the timed block: what the durable path wrote, for the identical check.
+            path_decisions = {"in_process": stored_decisions(Path(tmp) / "bench.db")}
         result["ruleset"] = in_process.pop("ruleset")
         # The same events through the same code must give the same actions (a sanity check).
         in_process["same_actions_as_engine_only"] = (
@@ -1623,6 +2024,7 @@ def run_benchmarks(
 
         if include_http:
             bodies = workload.bodies()
+            http_decisions: dict[str, DecisionKey] = {}
             result.update(
                 bench_http(
                     bodies,
@@ -1630,12 +2032,35 @@ def run_benchmarks(
                     concurrency=concurrency,
                     time_limit_s=http_time_limit_s,
                     progress_factory=bar.factory,
+                    decisions_out=http_decisions,
                 )
             )
+            path_decisions["http"] = http_decisions
             bare = result["bare_http"].get("events_per_s") or 0.0
             real = result["http"].get("events_per_s") or 0.0
             result["http_to_bare_ratio"] = round(real / bare, 3) if bare else None
-    result["goals"] = _goals(result)
+        with bar.phase("identical decisions (engine_only, replay)", None):
+            reference, states = engine_only_decisions(events)
+            path_decisions["replay"] = replay_decisions(events)
+            result["identical_decisions"] = compare_decisions(
+                [e.event_id for e in events], reference, path_decisions
+            )
+        with bar.phase("window state memory", None):
+            result["window_state_memory"] = window_state_memory(states, events)
+        del reference, states, path_decisions
+        if base_rev is not None:
+            with bar.phase(f"engine_only vs {base_rev} (x{base_rounds})", 2 * base_rounds) as step:
+                result["engine_vs_base"] = bench_engine_against_base(
+                    workload.dicts,
+                    base_rev,
+                    base_rounds,
+                    log=(lambda _: step(1)) if step is not None else None,
+                )
+        else:
+            result["engine_vs_base"] = bench_engine_against_base(workload.dicts, None)
+    result["goals"] = issue_18_goals(result)
+    # The absolute targets of earlier issues (events/s, µs): kept, judged on this machine.
+    result["absolute_goals"] = _goals(result)
     result["elapsed_s"] = round((datetime.now(UTC) - started_at).total_seconds(), 1)
     return result
 
