@@ -250,6 +250,10 @@ class Decider:
         arrived after the last checkpoint (the configuration is loaded first, by the service)."""
         self._rebuild_graph()
         if isinstance(self.store, MemoryStateStore):
+            if self.db.dialect.name == "sqlite":
+                # The background checkpoint writes between group commits, never during one
+                # (SQLite has one write lock, and a commit polling for it loses to the writer).
+                self.store.write_gate = self._commit_lock
             replayed = self.store.restore(self._replay_after)
             if replayed:
                 log.info("state.restored", replayed_events=replayed)

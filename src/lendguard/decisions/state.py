@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 import structlog
@@ -31,6 +32,16 @@ SLOT1_PREFIX = "~1:"
 # Blobs stamped with the checkpoint seq they hold the state as of (rows from before stamping
 # have no stamp and were written with their checkpoint row: as old as any stamp).
 STAMP_MAGIC = b"LGS1"
+
+
+# How long the background checkpoint writer sleeps between slices and chunks (yields the GIL
+# and the database to decisions).
+PAUSE_S = 0.0005
+
+
+class _Cancelled(Exception):
+    """The background checkpoint was dropped while waiting to write (its rows so far are
+    stamped after the checkpoint row, so nothing reads them)."""
 
 
 def _stamp(seq: int, blob: bytes) -> bytes:
@@ -74,7 +85,7 @@ class MemoryStateStore:
 
     # Keys serialised per hold of the store lock by the background writer: a decision that
     # needs a pending key waits for one slice at most (~1-2 ms).
-    SLICE_KEYS = 200
+    SLICE_KEYS = 100
     # Rows per write transaction: on SQLite each holds the database's write lock (~1 ms).
     WRITE_ROWS = 64
 
@@ -109,6 +120,11 @@ class MemoryStateStore:
         # "write" before it writes, and "checkpoint-row" between the blobs and the checkpoint
         # row (lets a test hold, or fail, a checkpoint half-way).
         self.checkpoint_hook: Callable[[str], None] | None = None
+        # Held by the background writer around each of its transactions: the decider's commit
+        # lock on SQLite, whose single write lock the writer would otherwise keep winning
+        # against a commit polling for it (a decision waits one chunk at most instead).
+        self.write_gate: threading.Lock | None = None
+        self._waited_for = False
         # Keys whose current checkpointed blob is in slot 1 (see _write).
         self._in_slot1: set[str] = set()
 
@@ -192,6 +208,7 @@ class MemoryStateStore:
     def _write_in_background(self, seq: int, label_id: int) -> None:
         hook = self.checkpoint_hook
         try:
+            time.sleep(PAUSE_S)  # hand the GIL straight back to the decider that started us
             if hook is not None:
                 hook("serialise")
             while True:
@@ -207,10 +224,12 @@ class MemoryStateStore:
                     if not pending:
                         self._blobs = {}
                         break
-                time.sleep(0)  # let a decision waiting for the GIL run between slices
+                time.sleep(PAUSE_S)  # a decision waiting for the GIL runs between slices
             if hook is not None:
                 hook("write")
-            self._write(blobs, seq, label_id)
+            self._write(blobs, seq, label_id, self.write_gate)
+        except _Cancelled:
+            return
         except Exception:
             # The log has every event: the keys are dirty again and the next checkpoint
             # (or close) writes them.
@@ -222,7 +241,11 @@ class MemoryStateStore:
         """Block until the checkpoint being written in the background (if any) is done."""
         writer = self._writer
         if writer is not None:
-            writer.join()
+            self._waited_for = True
+            try:
+                writer.join()
+            finally:
+                self._waited_for = False
         self._writer_busy()
 
     def _cancel_background(self) -> None:
@@ -258,7 +281,13 @@ class MemoryStateStore:
         self.dirty.clear()
         self.checkpoint_seq = self._written_seq = self.seq
 
-    def _write(self, blobs: dict[str, bytes], seq: int, label_id: int) -> None:
+    def _write(
+        self,
+        blobs: dict[str, bytes],
+        seq: int,
+        label_id: int,
+        gate: threading.Lock | None = None,
+    ) -> None:
         """Write these blobs, then the checkpoint row saying states are complete up to ``seq``.
 
         Each key has two rows (slots): the one the current checkpoint row vouches for is
@@ -279,14 +308,16 @@ class MemoryStateStore:
         hook = self.checkpoint_hook
         for start in range(0, len(rows), self.WRITE_ROWS):
             chunk = rows[start : start + self.WRITE_ROWS]
-            with self.engine.begin() as conn:
+            with self._gated(gate), self.engine.begin() as conn:
                 conn.execute(
                     delete(StateSnapshot).where(StateSnapshot.key.in_([r["key"] for r in chunk]))
                 )
                 conn.execute(insert(StateSnapshot), chunk)
+            if gate is not None:
+                time.sleep(PAUSE_S)  # a commit waiting for the gate gets it
         if hook is not None:
             hook("checkpoint-row")
-        with self.engine.begin() as conn:
+        with self._gated(gate), self.engine.begin() as conn:
             conn.execute(delete(StateCheckpoint))
             conn.execute(insert(StateCheckpoint), [{"id": 1, "seq": seq, "label_id": label_id}])
         # The checkpoint row now vouches for the new slots.
@@ -295,6 +326,27 @@ class MemoryStateStore:
                 in_slot1.discard(key)
             else:
                 in_slot1.add(key)
+
+    @contextmanager
+    def _gated(self, gate: threading.Lock | None) -> Iterator[None]:
+        """Hold ``gate`` (when given) for one write; give up if the checkpoint is cancelled
+        meanwhile (whoever cancels it may hold the gate while waiting for this thread)."""
+        if gate is None:
+            yield
+            return
+        while not gate.acquire(timeout=0.05):
+            if self._cancelled:
+                raise _Cancelled
+            if self._waited_for:
+                # Someone waits for this checkpoint, maybe holding the gate: write ungated.
+                yield
+                return
+        try:
+            if self._cancelled:
+                raise _Cancelled
+            yield
+        finally:
+            gate.release()
 
     def restore(self, replay: Callable[[int], int]) -> int:
         """Load the checkpoint, then ask ``replay(after_seq)`` to re-apply later events.
