@@ -113,13 +113,13 @@ def test_engine_against_a_base_commit_in_a_worktree() -> None:
     root = PACKAGE_DIR.parents[1]
     if shutil.which("git") is None or not (root / ".git").exists():
         pytest.skip("git or the checkout's .git is not available")
-    before = _worktrees(root)
     workload = build_workload(200, 7)
     figures = bench_engine_against_base(workload.dicts, "HEAD", rounds=1)
     assert "skipped" not in figures, figures.get("skipped")
     assert len(figures["base_events_per_s"]) == len(figures["head_events_per_s"]) == 1
     assert figures["head_to_base_ratio"] > 0
-    assert _worktrees(root) == before  # the base worktree is gone again
+    # The base worktree is gone again (others' worktrees may come and go meanwhile).
+    assert not [path for path in _worktrees(root) if "lendguard-bench-base-" in path]
 
 
 def test_a_base_commit_that_does_not_exist_is_skipped_with_the_reason() -> None:
