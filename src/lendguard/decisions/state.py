@@ -44,6 +44,24 @@ class _Cancelled(Exception):
     stamped after the checkpoint row, so nothing reads them)."""
 
 
+@contextmanager
+def _no_wal_autocheckpoint(conn: Connection) -> Iterator[None]:
+    """On SQLite, commits on ``conn`` do not run the WAL checkpoint themselves meanwhile (with
+    a long WAL, each of the writer's small commits would copy it back and sync: several ms
+    holding the write lock); the decider checkpoints the WAL on a thread of its own."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    before = conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
+    conn.exec_driver_sql("PRAGMA wal_autocheckpoint=0")
+    conn.commit()
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint={int(before or 1000)}")
+        conn.commit()
+
+
 def _stamp(seq: int, blob: bytes) -> bytes:
     return STAMP_MAGIC + seq.to_bytes(8, "big") + blob
 
@@ -86,8 +104,8 @@ class MemoryStateStore:
     # Keys serialised per hold of the store lock by the background writer: a decision that
     # needs a pending key waits for one slice at most (~1-2 ms).
     SLICE_KEYS = 100
-    # Rows per write transaction: on SQLite each holds the database's write lock (~1 ms).
-    WRITE_ROWS = 64
+    # Rows per write transaction: on SQLite each holds the database's write lock (a few ms).
+    WRITE_ROWS = 16
 
     def __init__(
         self,
@@ -306,20 +324,21 @@ class MemoryStateStore:
             for key, blob in blobs.items()
         ]
         hook = self.checkpoint_hook
-        for start in range(0, len(rows), self.WRITE_ROWS):
-            chunk = rows[start : start + self.WRITE_ROWS]
-            with self._gated(gate), self.engine.begin() as conn:
-                conn.execute(
-                    delete(StateSnapshot).where(StateSnapshot.key.in_([r["key"] for r in chunk]))
-                )
-                conn.execute(insert(StateSnapshot), chunk)
-            if gate is not None:
-                time.sleep(PAUSE_S)  # a commit waiting for the gate gets it
-        if hook is not None:
-            hook("checkpoint-row")
-        with self._gated(gate), self.engine.begin() as conn:
-            conn.execute(delete(StateCheckpoint))
-            conn.execute(insert(StateCheckpoint), [{"id": 1, "seq": seq, "label_id": label_id}])
+        # One connection, taken before the gate: opening one is not done while holding it.
+        with self.engine.connect() as conn, _no_wal_autocheckpoint(conn):
+            for start in range(0, len(rows), self.WRITE_ROWS):
+                chunk = rows[start : start + self.WRITE_ROWS]
+                keys = [r["key"] for r in chunk]
+                with self._gated(gate), conn.begin():
+                    conn.execute(delete(StateSnapshot).where(StateSnapshot.key.in_(keys)))
+                    conn.execute(insert(StateSnapshot), chunk)
+                if gate is not None:
+                    time.sleep(PAUSE_S)  # a commit waiting for the gate gets it
+            if hook is not None:
+                hook("checkpoint-row")
+            with self._gated(gate), conn.begin():
+                conn.execute(delete(StateCheckpoint))
+                conn.execute(insert(StateCheckpoint), [{"id": 1, "seq": seq, "label_id": label_id}])
         # The checkpoint row now vouches for the new slots.
         for key in blobs:
             if key in in_slot1:
