@@ -88,7 +88,9 @@ class Decisions(Protocol):
 class WorkerSettings(StreamSettings, Protocol):
     nats_url: str
     max_body_bytes: int
-    state_backend: str
+
+    @property
+    def state_backend(self) -> str: ...
 
 
 def is_dependency_failure(exc: BaseException) -> bool:
