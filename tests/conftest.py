@@ -7,6 +7,7 @@ Without them (or with the server down) their tests are skipped with the reason; 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import shutil
@@ -34,6 +35,7 @@ from lendguard.decisions.rules.loader import RuleSet, parse_ruleset
 from lendguard.decisions.service import DecisionService
 from lendguard.decisions.state import MemoryStateStore, SharedStateStore, StateStore
 from lendguard.graph.index import LinkIndex
+from lendguard.stream.tools import connect_once
 
 REQUIRE_SERVICES = os.environ.get("LENDGUARD_REQUIRE_SERVICES") == "1"
 
@@ -140,6 +142,35 @@ def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
     return f"sqlite:///{path}"
 
 
+# -- NATS JetStream ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def nats_url() -> str:
+    url = os.environ.get("LENDGUARD_TEST_NATS_URL")
+    if not url:
+        service_unavailable("LENDGUARD_TEST_NATS_URL is not set: stream worker tests skipped")
+    assert url is not None
+    problem = asyncio.run(_jetstream_problem(url))
+    if problem is not None:
+        service_unavailable(f"NATS JetStream at {url} is unusable: {problem}")
+    return url
+
+
+async def _jetstream_problem(url: str) -> str | None:
+    try:
+        client = await connect_once(url, "lendguard-test")
+    except Exception as exc:  # nats-py raises several unrelated types for "not there"
+        return f"{type(exc).__name__}: {exc}"
+    try:
+        await client.jetstream().account_info()
+    except Exception as exc:  # JetStream off on this server
+        return f"{type(exc).__name__}: {exc}"
+    finally:
+        await client.close()
+    return None
+
+
 # -- redis --------------------------------------------------------------------------------------
 
 
@@ -157,12 +188,6 @@ def redis_server_url() -> str:
     finally:
         client.close()
     return url
-
-
-@pytest.fixture(params=[pytest.param("redis", marks=pytest.mark.redis)])
-def redis_url(redis_server_url: str) -> str:
-    """The Redis URL; every test using it carries the ``redis`` marker."""
-    return redis_server_url
 
 
 # -- services without HTTP ----------------------------------------------------------------------

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
@@ -24,7 +23,7 @@ from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError
 from sqlalchemy import text
 
-from conftest import fresh_postgres_database, service_unavailable
+from conftest import fresh_postgres_database
 from lendguard.app import Services, build_services
 from lendguard.config import Settings
 from lendguard.stream.partitions import leases_bucket, stream_name
@@ -38,32 +37,6 @@ LEASE_TTL_S = 3.0
 PARTITIONS = 4
 # How long a test waits for something the worker does before it fails.
 PATIENCE_S = 30.0
-
-
-@pytest.fixture(scope="session")
-def nats_url() -> str:
-    url = os.environ.get("LENDGUARD_TEST_NATS_URL")
-    if not url:
-        service_unavailable("LENDGUARD_TEST_NATS_URL is not set: stream worker tests skipped")
-    assert url is not None
-    problem = asyncio.run(_jetstream_problem(url))
-    if problem is not None:
-        service_unavailable(f"NATS JetStream at {url} is unusable: {problem}")
-    return url
-
-
-async def _jetstream_problem(url: str) -> str | None:
-    try:
-        client = await connect_once(url, "lendguard-test")
-    except Exception as exc:  # nats-py raises several unrelated types for "not there"
-        return f"{type(exc).__name__}: {exc}"
-    try:
-        await client.jetstream().account_info()
-    except Exception as exc:  # JetStream off on this server
-        return f"{type(exc).__name__}: {exc}"
-    finally:
-        await client.close()
-    return None
 
 
 @pytest.fixture
