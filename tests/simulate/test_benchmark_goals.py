@@ -140,3 +140,12 @@ def _worktrees(root: Path) -> list[str]:
         check=True,
     ).stdout
     return sorted(line for line in listed.splitlines() if line.startswith("worktree "))
+
+
+def test_the_smallest_workloads_are_built() -> None:
+    """From 100 events up (the floor it states), every size is built, in time order: the heavy
+    customers' budgets stop shrinking at their floor instead of looping for ever."""
+    for n in (100, 150, 179):
+        events = build_workload(n).events()
+        assert len(events) == n
+        assert [e.occurred_at for e in events] == sorted(e.occurred_at for e in events)

@@ -177,7 +177,8 @@ class _Gen:
         n = self.n_customers
         n_heavy = max(3, n // 250)
         heavy_budgets = [rng.randint(200, 600) for _ in range(n_heavy)]
-        while sum(heavy_budgets) > self.n_events // 3:  # small workloads: keep heavy modest
+        # Small workloads: keep heavy modest (down to 20 events each, where halving stops).
+        while sum(heavy_budgets) > self.n_events // 3 and any(b > 20 for b in heavy_budgets):
             heavy_budgets = [max(20, b // 2) for b in heavy_budgets]
         remaining = self.n_events - sum(heavy_budgets)
         n_regular = n - n_heavy
