@@ -72,6 +72,8 @@ LOCK_ATTEMPTS = 5
 GAP_WAIT_S = 60.0
 # ...and tracks gaps only this far below the top (older ones are long settled).
 GAP_TRACK_SEQS = 10_000
+# Events the log follower reads per query.
+LOG_CHUNK = 5_000
 # Fraud labels are re-read this far back (ids are allotted before their transactions commit;
 # marking a customer again is harmless).
 LABEL_LOOKBACK = 20
@@ -274,13 +276,11 @@ class Decider:
         body when it took it)."""
         graph = self.new_link_index()
         top = label_top = 0
-        gaps: list[int] = []
+        gaps: dict[int, float] = {}
         with self.db.connect() as conn:
             for seq, body in repo.events_after(conn, 0):
                 graph.add_raw(body)
-                if seq > top + 1:
-                    gaps.extend(range(max(top + 1, seq - GAP_TRACK_SEQS), seq))
-                top = seq
+                top = _advance_log(top, gaps, seq, 0.0)
             for item in repo.labels_after(conn, 0):
                 if int(item["label"]) == 1:
                     graph.mark_fraud(str(item["body"]["customer_id"]))
@@ -993,13 +993,11 @@ class Decider:
                     for pending in held:
                         touched.update(pending.states)
                     store.write(conn, touched, max(seqs))
-        except BaseException as exc:
+        except BaseException:
             if held:
                 # Folded into the graph, never written: the graph is rebuilt from the log.
                 self._graph_stale = True
-            if isinstance(exc, DBAPIError):
-                self._suspect_connections()
-            raise
+            raise  # (a database error: _decide_shared replaces the writer)
         finally:
             self._overlay = {}
             for pending in held:
@@ -1023,12 +1021,7 @@ class Decider:
         """This process's events are in the graph already: the follower skips their seqs."""
         now = time.monotonic()
         for seq in sorted(seqs):
-            if seq > self._log_top:
-                for missing in range(max(self._log_top + 1, seq - GAP_TRACK_SEQS), seq):
-                    self._log_gaps.setdefault(missing, now)
-                self._log_top = seq
-            else:
-                self._log_gaps.pop(seq, None)
+            self._log_top = _advance_log(self._log_top, self._log_gaps, seq, now)
 
     def _follow_log(self) -> None:
         """Fold into the graph what other processes committed since the last group: their
@@ -1042,13 +1035,11 @@ class Decider:
                     graph.add_raw(body)
                     del self._log_gaps[seq]
             while True:
-                rows = repo.events_after_seq(conn, self._log_top)
+                rows = repo.events_after_seq(conn, self._log_top, limit=LOG_CHUNK)
                 for seq, body in rows:
-                    for missing in range(max(self._log_top + 1, seq - GAP_TRACK_SEQS), seq):
-                        self._log_gaps.setdefault(missing, now)
-                    self._log_top = seq
+                    self._log_top = _advance_log(self._log_top, self._log_gaps, seq, now)
                     graph.add_raw(body)
-                if len(rows) < 5_000:
+                if len(rows) < LOG_CHUNK:
                     break
             labels = repo.labels_after(conn, max(0, self._label_top - LABEL_LOOKBACK))
         for item in labels:
@@ -1133,6 +1124,17 @@ class Decider:
 
 def _canonical(body: dict[str, Any]) -> bytes:
     return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+
+
+def _advance_log(top: int, gaps: dict[int, float], seq: int, now: float) -> int:
+    """The log follower's top after seeing ``seq``: the seqs it skipped become gaps to wait
+    for (from ``now``), a gap it fills is dropped. Returns the new top."""
+    if seq > top:
+        for missing in range(max(top + 1, seq - GAP_TRACK_SEQS), seq):
+            gaps.setdefault(missing, now)
+        return seq
+    gaps.pop(seq, None)
+    return top
 
 
 def _graph_lock_keys(event: Event) -> set[str]:
