@@ -442,18 +442,17 @@ class SharedStateStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._empty = EntityState().to_bytes()
-        self._postgres = engine.dialect.name == "postgresql"
+        # The statements of every group, built once (each decision runs both).
+        from sqlalchemy.dialects import postgresql, sqlite
 
-    def _insert_missing(self, conn: Connection, keys: list[str]) -> None:
-        rows = [{"key": key, "seq": 0, "blob": self._empty} for key in keys]
-        if self._postgres:
-            from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-            conn.execute(pg_insert(SharedEntityState).on_conflict_do_nothing(), rows)
-        else:
-            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-            conn.execute(sqlite_insert(SharedEntityState).on_conflict_do_nothing(), rows)
+        dialect: Any = postgresql if engine.dialect.name == "postgresql" else sqlite
+        self._insert_missing_rows = dialect.insert(SharedEntityState).on_conflict_do_nothing()
+        self._lock_rows = (
+            select(SharedEntityState.key, SharedEntityState.blob)
+            .where(SharedEntityState.key.in_(bindparam("keys", expanding=True)))
+            .order_by(SharedEntityState.key)
+            .with_for_update()
+        )
 
     def lock(self, conn: Connection, keys: Iterable[str]) -> dict[str, EntityState]:
         """Inside the caller's transaction: lock these keys' rows (creating empty ones) and
@@ -466,14 +465,11 @@ class SharedStateStore:
             chunk = ordered[start : start + 1_000]
             # One statement per chunk, rows in key order: every process locks in the same
             # order, so none waits for another that waits for it.
-            self._insert_missing(conn, chunk)
-            query = (
-                select(SharedEntityState.key, SharedEntityState.blob)
-                .where(SharedEntityState.key.in_(chunk))
-                .order_by(SharedEntityState.key)
-                .with_for_update()
+            conn.execute(
+                self._insert_missing_rows,
+                [{"key": key, "seq": 0, "blob": self._empty} for key in chunk],
             )
-            for key, blob in conn.execute(query):
+            for key, blob in conn.execute(self._lock_rows, {"keys": chunk}):
                 states[key] = EntityState.from_bytes(blob)
         return states
 
