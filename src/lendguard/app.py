@@ -32,6 +32,7 @@ from lendguard.privacy.requests import RequestService
 from lendguard.privacy.vault import Vault, master_key_from
 from lendguard.support import crisis
 from lendguard.support.service_desk import ServiceDesk
+from lendguard.web.fastpath import LendGuardAPI
 from lendguard.web.guard import ControlCharacterGuard, install_error_handlers
 from lendguard.web.openapi import install_openapi
 from lendguard.web.responses import JSONResponse, problem
@@ -126,7 +127,7 @@ def build_services(settings: Settings, migrate: bool = True) -> Services:
     )
 
 
-def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, services: Services | None = None) -> LendGuardAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level)
     services = services or build_services(settings)
@@ -136,7 +137,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         yield
         services.close()
 
-    app = FastAPI(
+    app = LendGuardAPI(
         title="LendGuard",
         version="0.1.0",
         description="Real-time consumer protection for digital lenders: every customer event in, "
@@ -181,11 +182,13 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         return problem(exc.status_code, str(exc.detail), str(exc.detail), instance=request.url.path)
 
     from lendguard.cases.endpoints import router as cases_router
+    from lendguard.decisions.endpoints import install_fast_routes as install_decision_fast_routes
     from lendguard.decisions.endpoints import router as decisions_router
     from lendguard.health import router as health_router
 
     app.include_router(health_router)
     app.include_router(decisions_router)
+    install_decision_fast_routes(app)
     app.include_router(cases_router)
     from lendguard.conduct.endpoints import router as conduct_router
 

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from lendguard.auth.dependencies import authorize, client_ip, require, require_for
+from lendguard.auth.dependencies import authorize_async, client_ip, require, require_for
 from lendguard.auth.service import Principal, Scope
 from lendguard.decisions.rules.lint import lint_ruleset
 from lendguard.decisions.rules.loader import RuleSet
@@ -44,9 +44,18 @@ from lendguard.errors import FieldError, RuleSetInvalid, ValidationFailed
 from lendguard.events.parse import parse_event
 from lendguard.kit.params import RowNumber
 from lendguard.kit.validation import validated
-from lendguard.web.body import BODY_MODEL_ATTRIBUTE, json_body, parse_json, read_body, read_json
+from lendguard.web.body import (
+    BODY_MODEL_ATTRIBUTE,
+    json_body,
+    parse_json,
+    read_body,
+    read_json,
+    within_limit,
+)
+from lendguard.web.fastpath import LendGuardAPI, receive_body
+from lendguard.web.guard import ControlCharacterRefused, control_character_problem
 from lendguard.web.openapi import SCOPE_EXTENSION, problems
-from lendguard.web.responses import JSONResponse
+from lendguard.web.responses import JSONResponse, render_json
 
 router = APIRouter(prefix="/v1")
 
@@ -112,16 +121,31 @@ def _json_body(component: str) -> dict[str, Any]:
     openapi_extra={SCOPE_EXTENSION: Scope.events_write.value, "requestBody": _json_body("Event")},
 )
 async def post_event(request: Request) -> Response:
+    # Served by decide_event ahead of FastAPI (see install_fast_routes); registered here for
+    # the contract and for what the fast table does not answer (a root_path deployment).
+    return Response(await decide_event(request), media_type="application/json")
+
+
+async def decide_event(request: Request) -> bytes:
+    """``POST /v1/events``, the hot path, answered ahead of FastAPI's middleware and router
+    (:mod:`lendguard.web.fastpath`): the body is read and checked as the control-character
+    guard would, then authorised, size-checked, parsed and decided, in the order the ordinary
+    route had (guard, authorisation, size, JSON, event), so every refusal is the same."""
+    body = await receive_body(request)
+    refused = control_character_problem(request.scope.get("query_string", b""), body)
+    if refused is not None:
+        raise ControlCharacterRefused(*refused)
     started = time.perf_counter()
-    authorize(request, Scope.events_write)
-    raw = await read_json(request)
-    event = parse_event(raw)
-    # Returned as a ready response: the decision is plain data, so FastAPI's response-model
-    # validation would only serialise it twice (a returned Response is not validated).
-    # The service is looked up here rather than injected: this route has no dependency to
-    # solve, which keeps the hot path as short as it was.
+    await authorize_async(request, Scope.events_write)
+    event = parse_event(parse_json(within_limit(request, body)))
+    # The decision is plain data: rendered once, with no response-model validation.
     service = decision_service(request)
-    return JSONResponse(await service.decide_async(event, started=started))
+    return render_json(await service.decide_async(event, started=started))
+
+
+def install_fast_routes(app: LendGuardAPI) -> None:
+    """Register this area's routes answered ahead of FastAPI: ``POST /v1/events``."""
+    app.add_fast_route("POST", "/v1/events", decide_event)
 
 
 @router.post(

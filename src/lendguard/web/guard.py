@@ -27,7 +27,7 @@ from fastapi.responses import Response
 from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from lendguard.errors import ServiceUnavailable
+from lendguard.errors import FieldError, ServiceUnavailable, ValidationFailed
 from lendguard.events.schemas import TEXT_FORBIDDEN, free_text_problem
 from lendguard.kit.ids import new_id
 from lendguard.web.responses import problem
@@ -46,11 +46,18 @@ _ESCAPED_CONTROL = re.compile(rb"\\u00[01][0-9a-fA-F]|\\u007[fF]")
 RETRY_AFTER_S = 2
 
 
+REFUSAL_DETAIL = "the request holds a control character or nests too deep"
+# How deep the walk of a body holding an escaped control character goes (deeper is refused
+# too): well below Python's recursion limit. Other bodies are not walked; ``attributes`` has
+# its own, smaller limit in the event contract.
+DEFAULT_MAX_DEPTH = 64
+
+
 def _refusal(field: str, message: str, path: str) -> Response:
     return problem(
         422,
         "Validation failed",
-        "the request holds a control character or nests too deep",
+        REFUSAL_DETAIL,
         [{"field": field, "message": message}],
         instance=path,
     )
@@ -63,14 +70,34 @@ def _query_problem(query: bytes) -> tuple[str, str] | None:
     return None
 
 
+class ControlCharacterRefused(ValidationFailed):
+    """The guard's 422, raised by a route that does the guard's checks itself (a fast route,
+    answered ahead of the middleware: :mod:`lendguard.web.fastpath`). Rendered by the
+    application's error handler as the same problem document the guard sends."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(REFUSAL_DETAIL, errors=[FieldError(field, message)])
+
+
+def control_character_problem(
+    query: bytes, body: bytes, max_depth: int = DEFAULT_MAX_DEPTH
+) -> tuple[str, str] | None:
+    """The guard's checks of a request's query string and whole JSON body (not its path): the
+    field and message of the first control character found, or ``None``."""
+    if query and b"%" in query:
+        found = _query_problem(query)
+        if found is not None:
+            return found
+    if _ESCAPED_CONTROL.search(body):
+        return _body_problem(body, max_depth)
+    return None
+
+
 class ControlCharacterGuard:
     """Refuse control characters in the path, the query string and JSON bodies (422)."""
 
-    def __init__(self, app: ASGIApp, max_depth: int = 64) -> None:
+    def __init__(self, app: ASGIApp, max_depth: int = DEFAULT_MAX_DEPTH) -> None:
         self.app = app
-        # How deep the walk of a body holding an escaped control character goes (deeper is
-        # refused too): well below Python's recursion limit. Other bodies are not walked;
-        # ``attributes`` has its own, smaller limit in the event contract.
         self.max_depth = max_depth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -104,22 +131,23 @@ class ControlCharacterGuard:
             more = message.get("more_body", False)
         body = b"".join(chunks)
         if _ESCAPED_CONTROL.search(body):
-            found = self._body_problem(body)
+            found = _body_problem(body, self.max_depth)
             if found is not None:
                 await _refusal(*found, path)(scope, receive, send)
                 return
         await self.app(scope, _replay([{"type": "http.request", "body": body}]), send)
 
-    def _body_problem(self, body: bytes) -> tuple[str, str] | None:
-        try:
-            parsed = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return None  # the route refuses malformed JSON with its own problem document
-        found = free_text_problem(parsed, max_depth=self.max_depth)
-        if found is None:
-            return None
-        field, message = found
-        return field or "body", message
+
+def _body_problem(body: bytes, max_depth: int) -> tuple[str, str] | None:
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None  # the route refuses malformed JSON with its own problem document
+    found = free_text_problem(parsed, max_depth=max_depth)
+    if found is None:
+        return None
+    field, message = found
+    return field or "body", message
 
 
 def _replay(messages: list[Message]) -> Receive:

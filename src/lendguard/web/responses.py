@@ -18,7 +18,12 @@ class JSONResponse(FastAPIJSONResponse):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+        return render_json(content)
+
+
+def render_json(content: Any) -> bytes:
+    """The bytes :class:`JSONResponse` sends for ``content``."""
+    return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
 
 
 def problem(
