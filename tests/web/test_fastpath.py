@@ -1,0 +1,142 @@
+"""``POST /v1/events`` is answered ahead of FastAPI's middleware and router
+(:mod:`lendguard.web.fastpath`): what the middleware did for it, the fast route does the same way
+(the guard's 422, the error handlers' 401/413/400/422/503/500), and a deployment under a
+``root_path`` takes the ordinary, registered route."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import orjson
+import pytest
+from sqlalchemy.exc import OperationalError
+from starlette.testclient import TestClient
+
+from fixtures import Api, make_event
+from lendguard.decisions import endpoints
+from lendguard.logging import configure_logging
+
+JSON = {"Content-Type": "application/json"}
+
+
+def _fields(response: Any) -> list[str]:
+    return [e["field"] for e in response.json()["errors"]]
+
+
+def test_the_event_route_is_in_the_fast_table_and_still_documented(app_client: Api) -> None:
+    assert ("POST", "/v1/events") in app_client.app.fast_routes
+    schema = app_client.client.get("/openapi.json").json()
+    assert "post" in schema["paths"]["/v1/events"]
+
+
+def test_the_fast_route_answers_as_the_registered_one(
+    app_client: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    called: list[str] = []
+    real = endpoints.decide_event
+
+    async def counted(request: Any) -> bytes:
+        called.append(request.url.path)
+        return await real(request)
+
+    monkeypatch.setitem(app_client.app.fast_routes, ("POST", "/v1/events"), counted)
+    event = make_event(event_id="fast-1")
+    response = app_client.client.post("/v1/events", json=event, headers=app_client.admin)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/json"
+    assert int(response.headers["content-length"]) == len(response.content)
+    assert response.json()["event_id"] == "fast-1"
+    assert called == ["/v1/events"]
+    # Under a root_path the ordinary route answers, with the same (stored) decision.
+    mounted = TestClient(app_client.app, root_path="/api")
+    again = mounted.post("/api/v1/events", json=event, headers=app_client.admin)
+    assert again.status_code == 200, again.text
+    assert again.json() == response.json()
+    assert called == ["/v1/events"]
+
+
+@pytest.mark.parametrize(
+    ("query", "body", "field"),
+    [
+        ("?note=a%00b", orjson.dumps(make_event()), "query.note"),
+        ("", orjson.dumps(make_event(device_id="dev\u0001")), "device_id"),
+    ],
+)
+def test_control_characters_are_refused_before_authorisation(
+    app_client: Api, query: str, body: bytes, field: str
+) -> None:
+    # No key at all: the guard's 422 comes first, as the middleware's did.
+    response = app_client.client.post(f"/v1/events{query}", content=body, headers=JSON)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["detail"] == "the request holds a control character or nests too deep"
+    assert _fields(response) == [field]
+    assert response.json()["instance"] == "/v1/events"
+
+
+def test_refusals_keep_their_order_and_documents(app_client: Api) -> None:
+    client = app_client.client
+    unauthorised = client.post("/v1/events", content=b"{not json", headers=JSON)
+    assert unauthorised.status_code == 401
+    assert unauthorised.headers["www-authenticate"] == "Bearer"
+    wrong_scope = client.post(
+        "/v1/events", content=b"{}", headers={**JSON, **app_client.key("cases:read")}
+    )
+    assert wrong_scope.status_code == 403
+    too_large = client.post(
+        "/v1/events", content=b" " * 1_000_001, headers={**JSON, **app_client.admin}
+    )
+    assert too_large.status_code == 413
+    assert _fields(too_large) == ["body"]
+    malformed = client.post(
+        "/v1/events", content=b"{not json", headers={**JSON, **app_client.admin}
+    )
+    assert malformed.status_code == 400
+    assert _fields(malformed) == ["body"]
+    invalid = client.post(
+        "/v1/events",
+        json=make_event(occurred_at="0001-01-01T00:00:00Z"),
+        headers=app_client.admin,
+    )
+    assert invalid.status_code == 422
+    assert _fields(invalid) == ["occurred_at"]
+    assert invalid.json()["instance"] == "/v1/events"
+
+
+def test_a_database_outage_is_a_503(app_client: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def away(*_: Any, **__: Any) -> Any:
+        raise OperationalError("SELECT 1", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(app_client.services.decisions, "decide_async", away)
+    response = app_client.client.post("/v1/events", json=make_event(), headers=app_client.admin)
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "2"
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_an_unexpected_error_is_the_500_with_a_correlation_id_and_is_raised_again(
+    app_client: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(app_client.services.decisions, "decide_async", broken)
+    server_log = io.StringIO()
+    configure_logging("WARNING", stream=server_log)
+    try:
+        # Raised again after the answer, as ServerErrorMiddleware does (the server logs it).
+        with pytest.raises(RuntimeError, match="secret internals"):
+            app_client.client.post("/v1/events", json=make_event(), headers=app_client.admin)
+        quiet = TestClient(app_client.app, raise_server_exceptions=False)
+        response = quiet.post("/v1/events", json=make_event(), headers=app_client.admin)
+    finally:
+        configure_logging("WARNING")
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    correlation = response.json()["correlation_id"]
+    assert response.headers["x-correlation-id"] == correlation
+    assert "secret internals" not in response.text
+    logged = [json.loads(line) for line in server_log.getvalue().splitlines()]
+    assert any(entry.get("correlation_id") == correlation for entry in logged)
