@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 from typing import Any
@@ -140,3 +141,27 @@ def test_an_unexpected_error_is_the_500_with_a_correlation_id_and_is_raised_agai
     assert "secret internals" not in response.text
     logged = [json.loads(line) for line in server_log.getvalue().splitlines()]
     assert any(entry.get("correlation_id") == correlation for entry in logged)
+
+
+def test_a_key_the_cache_does_not_hold_is_read_off_the_event_loop(
+    app_client: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    headers = app_client.key("events:write")  # new: not in the cache yet
+    keys = app_client.services.api_keys
+    read = keys.keys.credentials
+    on_loop: list[bool] = []
+
+    def watched(digest: str) -> Any:
+        try:
+            asyncio.get_running_loop()
+            on_loop.append(True)
+        except RuntimeError:
+            on_loop.append(False)
+        return read(digest)
+
+    monkeypatch.setattr(keys.keys, "credentials", watched)
+    monkeypatch.setattr(keys, "cache_ttl_s", 3_600.0)  # the second request finds it cached
+    first = app_client.client.post("/v1/events", json=make_event(), headers=headers)
+    second = app_client.client.post("/v1/events", json=make_event(), headers=headers)
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert on_loop == [False]  # read once, on a worker thread; the second from the cache

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
-from lendguard.auth.service import Principal, Scope
+from lendguard.auth.service import NOT_CACHED, Principal, Scope
 from lendguard.errors import FieldError, Forbidden, Unauthorized
 from lendguard.web.openapi import SCOPE_ATTRIBUTE
 
@@ -23,24 +24,36 @@ def authorize(request: Request, scope: Scope) -> Principal:
 
     An API key in ``Authorization: Bearer`` wins. Without one, a console session cookie is
     accepted; a state-changing request on a cookie must also carry the session's CSRF token
-    in ``X-CSRF-Token`` (the console's forms check their own hidden field). Called directly by
-    the per-event endpoints (cheaper than FastAPI's dependency solving on the hottest path)
-    and through :func:`require` everywhere else. A request on an API key over its rate limit
+    in ``X-CSRF-Token`` (the console's forms check their own hidden field). Used through
+    :func:`authorize_async` (the per-event endpoint calls it directly, cheaper than FastAPI's
+    dependency solving) and :func:`require`. A request on an API key over its rate limit
     (:mod:`lendguard.auth.ratelimit`) is refused with 429 and ``Retry-After``.
     """
     header = request.headers.get("authorization")
     if header is None:
-        principal = _session_principal(request)
-    else:
-        kind, _, secret = header.partition(" ")
-        if kind.lower() != "bearer" or not secret.strip():
-            raise Unauthorized("missing or malformed 'Authorization: Bearer <key>' header")
-        services = request.app.state.services
-        principal = services.api_keys.authenticate(secret.strip())
-        if principal is None:
-            raise Unauthorized("the API key is not valid")
-        # Per key, before the scope check: every authenticated request counts.
-        services.limits.check_api_key(principal.key_id)
+        return _granted(request, _session_principal(request), scope)
+    services = request.app.state.services
+    principal = services.api_keys.authenticate(_bearer_secret(header))
+    return _granted(request, _key_principal(services, principal), scope)
+
+
+def _bearer_secret(header: str) -> str:
+    kind, _, secret = header.partition(" ")
+    secret = secret.strip()
+    if kind.lower() != "bearer" or not secret:
+        raise Unauthorized("missing or malformed 'Authorization: Bearer <key>' header")
+    return secret
+
+
+def _key_principal(services: Any, principal: Principal | None) -> Principal:
+    if principal is None:
+        raise Unauthorized("the API key is not valid")
+    # Per key, before the scope check: every authenticated request counts.
+    services.limits.check_api_key(principal.key_id)
+    return principal
+
+
+def _granted(request: Request, principal: Principal, scope: Scope) -> Principal:
     if not principal.has(scope):
         what = "API key" if principal.kind == "key" else f"role '{principal.role}'"
         raise Forbidden(f"the {what} lacks the '{scope.value}' scope")
@@ -48,23 +61,21 @@ def authorize(request: Request, scope: Scope) -> Principal:
     return principal
 
 
-def _reads_database(request: Request) -> bool:
-    """Whether :func:`authorize` would read the database: a console session (always), or an
-    API key its cache does not hold (at most once per key every half second)."""
+async def authorize_async(request: Request, scope: Scope) -> Principal:
+    """:func:`authorize` for the event loop: a database read (a console session, or an API
+    key its cache does not hold: at most once per key every half second) happens on a worker
+    thread. An API key the cache holds is answered on the loop, its header read once."""
     header = request.headers.get("authorization")
     if header is None:
-        return bool(request.cookies.get(SESSION_COOKIE))
-    kind, _, secret = header.partition(" ")
-    if kind.lower() != "bearer" or not secret.strip():
-        return False
-    return not request.app.state.services.api_keys.is_cached(secret.strip())
-
-
-async def authorize_async(request: Request, scope: Scope) -> Principal:
-    """:func:`authorize` for the event loop: a database read happens on a worker thread."""
-    if _reads_database(request):
-        return await run_in_threadpool(authorize, request, scope)
-    return authorize(request, scope)
+        if request.cookies.get(SESSION_COOKIE):
+            return await run_in_threadpool(authorize, request, scope)
+        return authorize(request, scope)  # the 401, at once
+    services = request.app.state.services
+    secret = _bearer_secret(header)
+    principal = services.api_keys.cached_principal(secret)
+    if principal is NOT_CACHED:
+        principal = await run_in_threadpool(services.api_keys.authenticate, secret)
+    return _granted(request, _key_principal(services, principal), scope)
 
 
 def _session_principal(request: Request) -> Principal:

@@ -10,8 +10,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
-from typing import Any
+from enum import Enum, StrEnum
+from typing import Any, Final
 
 from sqlalchemy import Connection, Engine
 
@@ -169,6 +169,14 @@ def _aware(moment: datetime, field: str) -> datetime:
     return moment.astimezone(UTC)
 
 
+class _NotCached(Enum):
+    token = "not cached"
+
+
+NOT_CACHED: Final = _NotCached.token
+""":meth:`ApiKeyService.cached_principal`'s answer when only the database knows."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Cached:
     principal: Principal
@@ -305,20 +313,25 @@ class ApiKeyService:
         now = self.now()
         return [self._listing(row, now) for row in self.keys.all()]
 
-    def is_cached(self, secret: str) -> bool:
-        """Whether :meth:`authenticate` would answer ``secret`` from its cache, without
-        reading the database (callers on the event loop read it on a worker thread)."""
-        cached = self._cache.get(hash_key(secret))
-        return cached is not None and self.monotonic() - cached.read_at < self.cache_ttl_s
+    def cached_principal(self, secret: str) -> Principal | None | _NotCached:
+        """What :meth:`authenticate` would answer from its cache (the principal, or None for
+        a key expired since), or :data:`NOT_CACHED` when it would read the database."""
+        return self._from_cache(hash_key(secret))
+
+    def _from_cache(self, digest: str) -> Principal | None | _NotCached:
+        cached = self._cache.get(digest)
+        if cached is None or self.monotonic() - cached.read_at >= self.cache_ttl_s:
+            return NOT_CACHED
+        if cached.expires_at is not None and self.now() >= cached.expires_at:
+            return None
+        return cached.principal
 
     def authenticate(self, secret: str) -> Principal | None:
         """The key's principal, or None for an unknown, revoked or expired key."""
         digest = hash_key(secret)
-        cached = self._cache.get(digest)
-        if cached is not None and self.monotonic() - cached.read_at < self.cache_ttl_s:
-            if cached.expires_at is not None and self.now() >= cached.expires_at:
-                return None
-            return cached.principal
+        answer = self._from_cache(digest)
+        if answer is not NOT_CACHED:
+            return answer
         read_at = self.monotonic()
         row = self.keys.credentials(digest)
         if row is None or row.revoked:
