@@ -818,6 +818,69 @@ AGGREGATES: dict[str, AggregateSpec] = {
 }
 
 
+# What reading each feature may cost per event, relative: 0 a field of the event (or a
+# constant), 10 a look-up in the customer's stored profile, 20 a recency feature (a binary
+# search; usually "never", so false, which makes it a good first test), 25 a known
+# counterpart or a date computation, 30 a window scan or a walk of the counterparts, 40 the
+# entity-link graph. Rule conditions are compiled with their cheap parts first (see
+# ``rules.language.specialise``); the order changes which features get computed, never a
+# decision.
+_COSTLY: dict[str, int] = {
+    "customer_age": 25,
+    "age_band": 25,
+    "is_elderly": 25,
+    "is_new_payee": 25,
+    "payee_known_days": 25,
+    "pair_lifetime_count": 25,
+    "is_new_device": 30,
+    "disbursement_outflow_share": 30,
+    "missed_months_6": 25,
+    "over_indebted": 25,
+    "payee_fraud_labels": 25,
+    "customer_fraud_labels": 25,
+    "ring_size": 40,
+    "ring_fraud_share": 40,
+    "ring_new_account_share": 40,
+    "shared_identifier_types": 40,
+    "payee_mule_score": 40,
+    "customer_mule_score": 40,
+}
+_FREE = frozenset(
+    {
+        "type",
+        "amount",
+        "currency",
+        "channel",
+        "balance_before",
+        "is_outflow",
+        "has_payee",
+        "call_active",
+        "screen_share_active",
+        "remote_control_app",
+        "screen_recording_active",
+        "changed",
+        "local_hour",
+        "amount_to_balance",
+        "model_score",
+        "product_risk_grade",
+        "is_limit_increase",
+    }
+)
+
+
+def feature_cost(name: str) -> int:
+    """Relative cost of reading ``name`` for one event (see ``_COSTLY``)."""
+    if name in _COSTLY:
+        return _COSTLY[name]
+    if name in AGGREGATES:
+        return 30
+    if name.startswith(("minutes_since_", "hours_since_", "last_disbursement")):
+        return 20
+    if name in _FREE or name not in FEATURE_NAMES:
+        return 0  # the event's own fields, rule-set parameters, the score
+    return 10
+
+
 class LazyFeatures(dict[str, Any]):
     """Feature values computed on first use and cached for the event.
 

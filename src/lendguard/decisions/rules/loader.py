@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from lendguard.decisions.features.compute import FEATURE_NAMES
+from lendguard.decisions.features.compute import FEATURE_NAMES, feature_cost
 from lendguard.decisions.rules.language import (
     Compiled,
     CompiledExpression,
@@ -375,7 +375,7 @@ def _specialise_by_type(
             constants["is_limit_increase"] = False
         tests: list[tuple[Compiled, Rule]] = []
         for rule in rules:
-            test, fixed = specialise(rule.condition, known, constants)
+            test, fixed = specialise(rule.condition, known, constants, feature_cost)
             if fixed is False:
                 continue
             tests.append((test, rule))
