@@ -226,6 +226,32 @@ class LinkIndex:
         created_at: float | None = None,
     ) -> None:
         """Fold one decided event in: its links, its account opening time, its money."""
+        self._add(
+            customer,
+            kind,
+            ts,
+            amount,
+            tuple((links or {}).items()),
+            contacts,
+            payee,
+            payer,
+            created_at,
+        )
+
+    def _add(
+        self,
+        customer: str,
+        kind: str,
+        ts: float,
+        amount: float,
+        links: Iterable[tuple[str, Any]],
+        contacts: Iterable[str],
+        payee: str | None,
+        payer: str | None,
+        created_at: float | None,
+    ) -> None:
+        """:meth:`add` with the links as (type, value) pairs: the one place events are folded
+        in (every event passes here, so it takes positional arguments and nothing optional)."""
         self.events += 1
         if ts > self.last_seen:
             self.last_seen = ts
@@ -236,22 +262,36 @@ class LinkIndex:
             root = self._parent.get(customer)
             if root is not None:
                 insort(self._created[self._find(customer)], created_at)
-        for link_type, value in (links or {}).items():
+        link = self._link
+        for link_type, value in links:
             if value:
-                self._link(customer, link_type, value, ts)
+                link(customer, link_type, value, ts)
         for phone in contacts:
             if phone:
-                self._link(customer, "contact", phone, ts)
-        if kind in OUTFLOW and payee:
-            self._link(customer, "payee", payee, ts)
-        self._money(customer, kind, ts, amount, payee, payer)
+                link(customer, "contact", phone, ts)
+        outflow = kind in OUTFLOW
+        if outflow and payee:
+            link(customer, "payee", payee, ts)
+        if amount > 0 and (outflow or kind == "deposit"):
+            self._money(customer, kind, ts, amount, payee, payer)
 
     def _link(self, customer: str, link_type: str, value: str, ts: float) -> None:
         key = _PREFIX[link_type] + value
         users = self.entities.get(key)
         if users is None:
             users = self.entities[key] = {}
-        seen = users.get(customer)
+            seen = None
+        else:
+            seen = users.get(customer)
+            if seen is not None and (link_type not in _STRONG_SET or seen[0] in _STRONG_SET):
+                # A link this customer already has (most events): a customer whose link is
+                # already strong is in the entity's strong list (it was added when the link
+                # became strong), so nothing but the time changes.
+                if ts > seen[2]:
+                    seen[2] = ts
+                if link_type == "card" and value not in self.card_owner:
+                    self.card_owner[value] = customer
+                return
         if seen is None:
             users[customer] = [link_type, ts, ts]
             self.customer_entities.setdefault(customer, set()).add(key)
@@ -333,19 +373,29 @@ class LinkIndex:
         return account
 
     def add_event(self, event: Any) -> None:
-        """Fold in a validated :class:`lendguard.events.schemas.Event`."""
+        """Fold in a validated :class:`lendguard.events.schemas.Event`.
+
+        The same mapping as :meth:`_fold` (tests hold the two to the same graph), written out
+        for the live path: every decided event passes here.
+        """
         profile = event.customer
         created = profile.created_at.timestamp() if profile and profile.created_at else None
-        self._fold(
+        kind = event.type.value
+        ts = event.occurred_at.timestamp()
+        if created is None and kind == "registration":
+            created = ts
+        contacts = event.attributes.get("contact_phones")
+        amount = event.amount
+        self._add(
             event.customer_id,
-            event.type.value,
-            event.occurred_at.timestamp(),
-            event.amount,
-            created,
-            event.attributes,
-            dict(zip(LINK_FIELDS, _read_link_fields(event), strict=True)),
+            kind,
+            ts,
+            float(amount) if amount is not None else 0.0,
+            zip(LINK_FIELDS, _read_link_fields(event), strict=True),
+            [str(c) for c in contacts] if isinstance(contacts, list) else (),
             event.payee_id,
             event.payer_id,
+            created,
         )
 
     def add_raw(self, body: Mapping[str, Any]) -> None:
@@ -381,16 +431,16 @@ class LinkIndex:
         if created is None and kind == "registration":
             created = ts
         contacts = attributes.get("contact_phones")
-        self.add(
+        self._add(
             customer,
             kind,
             ts,
-            amount=float(amount) if amount is not None else 0.0,
-            links=links,
-            contacts=[str(c) for c in contacts] if isinstance(contacts, list) else (),
-            payee=payee,
-            payer=payer,
-            created_at=created,
+            float(amount) if amount is not None else 0.0,
+            links.items(),
+            [str(c) for c in contacts] if isinstance(contacts, list) else (),
+            payee,
+            payer,
+            created,
         )
 
     def mark_fraud(self, customer: str) -> None:
