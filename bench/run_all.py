@@ -56,7 +56,10 @@ from lendguard.simulate.benchmark import (
     DEFAULT_CONCURRENCY,
     DEFAULT_EVENTS,
     DEFAULT_SEED,
+    add_identical_paths,
+    issue_18_goals,
     run_benchmarks,
+    variants,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -68,6 +71,7 @@ BLOCKS = [
     "in_process_postgres",
     "bare_http",
     "http",
+    "http_workers_2",
 ]
 
 
@@ -160,6 +164,65 @@ def issue_goals_table(result: dict[str, Any]) -> Table:
             goal.get("note", ""),
         )
     return out
+
+
+def variants_table(result: dict[str, Any]) -> Table:
+    """Issue #18's variants: each one's throughput against the embedded default it replaces,
+    measured in the same run, or why it was not measured."""
+    out = Table(title="Variants / embedded default (same-run throughput ratios)")
+    out.add_column("variant")
+    out.add_column("events/s", justify="right")
+    out.add_column("against")
+    out.add_column("events/s", justify="right")
+    out.add_column("ratio", justify="right")
+    out.add_column("notes")
+    for row in result.get("variants", {}).values():
+        out.add_row(
+            row["label"],
+            _fmt(row.get("events_per_s")),
+            row["reference"],
+            _fmt(row.get("reference_events_per_s")),
+            "–" if row.get("ratio") is None else f"{row['ratio']:.3f}",
+            row.get("skipped") or row.get("note") or "",
+        )
+    return out
+
+
+def identical_line(identical: dict[str, Any]) -> str:
+    """The identical-decisions check in one line: differing (and missing) events per path, and
+    for the multi-process paths how many of the differing ones were decided out of their
+    customer's order."""
+    parts = []
+    for name, figures in identical["paths"].items():
+        part = f"{name} {figures['differing']} differing of {figures['compared']:,}"
+        if figures["missing"]:
+            part += f" ({figures['missing']} not decided)"
+        if "differing_out_of_customer_order" in figures:
+            part += (
+                f" [{figures['differing_out_of_customer_order']} of them out of customer order; "
+                f"{figures['decided_out_of_customer_order']} events decided out of order]"
+            )
+        parts.append(part)
+    return (
+        f"identical decisions (action, score, reason codes) vs {identical['reference']}: "
+        + ", ".join(parts)
+    )
+
+
+def merge_stream(result: dict[str, Any]) -> None:
+    """Fold the stream runs into the identical-decisions check, then recompute the goals and
+    the variants (run_benchmarks computed them before the stream block ran)."""
+    stream = result.get("stream_throughput") or {}
+    paths = {}
+    for run in stream.get("stream", []):
+        identical = run.get("identical_to_engine_only")
+        if identical:
+            count = run["workers"]
+            paths[f"stream_{count}_worker{'s' if count > 1 else ''}"] = identical
+    if paths and result.get("identical_decisions"):
+        add_identical_paths(result["identical_decisions"], paths)
+    result["goals"] = issue_18_goals(result)
+    result["variants"] = variants(result)
 
 
 def goals_table(result: dict[str, Any]) -> Table:
@@ -301,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
         result["stream_throughput"] = run_stream_throughput(
             events=args.stream_events, log=(lambda _: None) if args.quiet else stderr.print
         )
+    merge_stream(result)
     text = orjson.dumps(result, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
     console = Console() if sys.stdout.isatty() else Console(width=120)
     console.print(table(result))
@@ -309,16 +373,9 @@ def main(argv: list[str] | None = None) -> int:
     console.print(goals_table(result))
     identical = result.get("identical_decisions")
     if identical:
-        per_path = ", ".join(
-            f"{name} {figures['differing']} differing"
-            + (f" ({figures['missing']} not decided)" if figures["missing"] else "")
-            for name, figures in identical["paths"].items()
-        )
-        console.print(
-            f"identical decisions on {identical['events']:,} events "
-            f"(vs {identical['reference']}): {per_path}"
-        )
+        console.print(identical_line(identical))
     console.print(issue_goals_table(result))
+    console.print(variants_table(result))
     queue = result.get("console_queue")
     if queue:
         goal = queue["goal"]

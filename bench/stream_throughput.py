@@ -77,14 +77,19 @@ from lendguard.events.schemas import Event
 from lendguard.simulate.benchmark import (
     BENCH_DATABASE_ENV,
     DEFAULT_SEED,
+    DecisionKey,
     _child_env,
     _cpu_seconds,
     _figures,
     _free_port,
     bench_in_process,
     build_workload,
+    compare_decisions,
+    decided_out_of_order,
+    engine_only_decisions,
     machine_info,
     source_info,
+    stored_decision_rows,
 )
 from lendguard.stream.partitions import events_subject, partition_of, stream_name
 
@@ -625,9 +630,15 @@ def scale_out_run(
     paced_rates: Sequence[float | None] = DEFAULT_PACED_RATES,
     paced_seconds: float = DEFAULT_PACED_SECONDS,
     paced_events: int = DEFAULT_PACED_EVENTS,
+    engine_reference: dict[str, DecisionKey] | None = None,
 ) -> dict[str, Any]:
     """One fresh deployment with ``workers`` workers: a burst, then one paced phase per rate
-    (None: half the burst's throughput), each on the next events of the workload."""
+    (None: half the burst's throughput), each on the next events of the workload.
+
+    With ``engine_reference`` (the engine-only decisions of the same events), the stored
+    decisions are also compared with it on action, score and reason codes
+    (``identical_to_engine_only``), the differing ones split by whether their customer's events
+    were decided out of order (:func:`decided_out_of_order`)."""
     prefix = f"lgb{secrets.token_hex(3)}"
     burst = list(dicts[:burst_events])
     remaining = list(dicts[burst_events:])
@@ -729,6 +740,16 @@ def scale_out_run(
                 tails = running.log_tails() if crashed else []
             published_ids = [str(d["event_id"]) for d in dicts[: len(dicts) - len(remaining)]]
             check = _compare(_decisions_of(url), reference, published_ids)
+            identical = None
+            if engine_reference is not None:
+                rows = stored_decision_rows(url)
+                name = f"stream_{workers}"
+                identical = compare_decisions(
+                    published_ids,
+                    engine_reference,
+                    {name: {row[0]: row[1] for row in rows}},
+                    out_of_order={name: decided_out_of_order(published_ids, rows)},
+                )["paths"][name]
         finally:
             asyncio.run(_delete_streams(nats.url, prefix))
     out: dict[str, Any] = {
@@ -739,6 +760,8 @@ def scale_out_run(
         "paced": paced_phases,
         "check": check,
     }
+    if identical is not None:
+        out["identical_to_engine_only"] = identical
     if crashed:
         out["workers_exited"] = crashed
         out["worker_log_tails"] = tails
@@ -970,6 +993,9 @@ def run_stream_throughput(
     say(f"stream_throughput: reference, {len(dicts):,} events in process (SQLite, memory state)")
     reference, reference_decisions = _reference(validated)
     result["reference"] = reference
+    # What every path is held to (bench/run_all.py's identical-decisions check): the engine
+    # alone, in event order, on the same events.
+    engine_reference, _ = engine_only_decisions(validated)
 
     with tempfile.TemporaryDirectory(prefix="lg-stream-nats-") as tmp:
         if external:
@@ -1003,6 +1029,7 @@ def run_stream_throughput(
                             paced_rates,
                             paced_seconds,
                             paced_events,
+                            engine_reference,
                         )
                     )
                     runs[-1]["reference_just_before"] = {
@@ -1079,6 +1106,15 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
             f"; decided once each: {check['every_event_decided_once']}, actions differing "
             f"from the reference: {check['action_differs_from_reference']}"
         )
+        identical = run.get("identical_to_engine_only")
+        if identical:
+            line += (
+                f"; vs engine only (action, score, reasons): {identical['differing']} of "
+                f"{identical['compared']:,} differ, "
+                f"{identical.get('differing_out_of_customer_order', 0)} of them decided out of "
+                f"their customer's order ({identical.get('decided_out_of_customer_order', 0)} "
+                "events were)"
+            )
         lines.append(line)
     for name, block in result.get("state_cost", {}).items():
         lines.append(
