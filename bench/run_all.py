@@ -3,6 +3,7 @@
     .venv/bin/python bench/run_all.py [--events 20000] [--no-http] [--concurrency 8]
                                       [--client raw|httpx] [--seed 7] [--out FILE] [--quiet]
                                       [--no-console-queue] [--no-pii] [--no-graph-scale]
+                                      [--no-graph-features] [--no-contact-guard]
                                       [--no-stream] [--stream-events 20000]
                                       [--base 9324ffa | --no-base] [--base-rounds 3]
 
@@ -20,14 +21,23 @@ worker`` processes, shared state in PostgreSQL) against the single-process path 
 events, kept under ``stream_throughput``; it needs ``LENDGUARD_BENCH_DATABASE_URL`` and a
 ``nats-server`` (else it records why it was skipped; ``--no-stream`` skips it).
 
-Issue #18's goals are printed last, before the JSON: each a ratio or bound measured in this same
-run, with its target, the measured figure and whether it is met (``goals`` in the JSON). The
-engine's ×2 is judged against the engine-only block at ``--base REV`` (default ``9324ffa``, the
-commit before issue #17), checked out as a git worktree for the run and timed alternately with
-this checkout (``--no-base`` skips it, and the goal says why). Every run also checks that engine
-only, in-process, replay and HTTP decide every event alike (action, score, reason codes:
-``identical_decisions``). The absolute targets of earlier issues stay (``absolute_goals``).
-See docs/benchmarks.md for what each block measures.
+Issue #18's goals come next: each a ratio or bound measured in this same run, with its target,
+the measured figure and whether it is met (``goals`` in the JSON). The in-process throughput
+goal is judged on ``in_process_async`` (8 callers on one loop, group commit: a server process
+minus HTTP); the single caller's ratio (``in_process``) is a row without a target, and the
+in-process max latency goal is the single caller's over the run's events. The engine's ×2 is
+judged against the engine-only block at ``--base REV`` (default ``9324ffa``, the commit before
+issue #17), checked out as a git worktree for the run and timed alternately with this checkout
+(``--no-base`` skips it, and the goal says why). Window-state memory is printed against its
+documented bound.
+
+Then the variants (``variants``): PostgreSQL in process / SQLite in process, ``lendguard serve
+--workers 2`` on shared PostgreSQL state / one HTTP worker on the default, 1 and 2 stream workers
+/ the single process, and Redis (not applicable since issue #17), each a same-run ratio or the
+reason it was not measured. Every run also checks that engine only, in-process, replay, HTTP and,
+when they run, HTTP ``--workers 2`` and the stream workers decide every event alike (action,
+score, reason codes: ``identical_decisions``). The absolute targets of earlier issues stay
+(``absolute_goals``). See docs/benchmarks.md for what each block measures.
 """
 
 from __future__ import annotations

@@ -36,7 +36,11 @@ What one run measures, all on the same workload (:func:`build_workload`, seed 7)
      workers (SQLAlchemy hooks loaded into each worker by a ``sitecustomize`` module);
    - a check: every event has exactly one decision row, and how many differ from the
      reference in action or score (events of different customers sharing a device, IP or
-     payee may be decided in another order across partitions than in the reference).
+     payee may be decided in another order across partitions than in the reference); and
+     ``identical_to_engine_only``: the stored decisions against engine only on the same events
+     (action, score, reason codes), the differing ones split by whether their customer's events
+     were decided out of order (never, so far: a customer's events share a partition), which
+     ``bench/run_all.py`` adds to its identical-decisions check.
 
 3. ``state_cost``: statements, commits, CPU and bytes per decision on the shared store, in
    process on PostgreSQL (the same decision code as the workers'), on the first
