@@ -11,9 +11,10 @@ tree in alternating child processes on the same events.
     .venv/bin/python bench/engine_hotspots.py check --base /tmp/base/src
     .venv/bin/python bench/engine_hotspots.py profile --top 30
 
-``check`` decides every event engine-only on both trees and compares action, score and reason
-codes per event, plus every entity's final window (times, kinds, amounts, counterparts, event
-ids, known counterparts and truncation; ``stats`` without keys only the newer tree writes).
+``check`` decides every event engine-only on both trees and compares action, score, reasons
+(with the feature values they quote), measures, messages and guardrails per event, plus every
+entity's final window (times, kinds, amounts, counterparts, event ids, known counterparts and
+truncation; ``stats`` without keys only the newer tree writes).
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def _decide_all(n_events: int, keep: bool) -> dict[str, Any]:
     events, ruleset, lists, evaluate, open_context, apply_event = _setup(n_events)
     store = MemoryStateStore(engine=None)
     graph = LinkIndex()
-    decisions: list[tuple[str, int, list[str]]] = []
+    decisions: list[tuple[Any, ...]] = []
     gc.collect()
     gc.freeze()
     started = time.process_time()
@@ -69,7 +70,16 @@ def _decide_all(n_events: int, keep: bool) -> dict[str, Any]:
         apply_event(event, ctx.states, ctx)
         store.save(ctx.states.by_key, i + 1)
         if keep:
-            decisions.append((result.action.value, result.score, [r.code for r in result.reasons]))
+            decisions.append(
+                (
+                    result.action.value,
+                    result.score,
+                    [r.as_dict() for r in result.reasons],
+                    [m.value for m in result.measures],
+                    result.messages,
+                    result.guardrails,
+                )
+            )
     cpu_s = time.process_time() - started
     gc.unfreeze()
     out: dict[str, Any] = {"events": len(events), "cpu_s": cpu_s, "per_s": len(events) / cpu_s}

@@ -84,6 +84,18 @@ def _reason(rule: Rule, values: dict[str, FeatureValue]) -> Reason:
     )
 
 
+def _allow_listed(allowed_by: str) -> Reason:
+    return Reason(
+        "ALLOW_LISTED",
+        Category.fraud.value,
+        None,
+        Action.allow.value,
+        0,
+        f"the {allowed_by} is on the allow list: fraud rules skipped",
+        {"list": allowed_by},
+    )
+
+
 def _run_filtered(
     tests: tuple[tuple[Compiled, Rule], ...],
     values: LazyFeatures,
@@ -161,6 +173,18 @@ def evaluate(
         score = min(score + extra, ruleset.score_cap)
     values["score"] = score
 
+    if not hits:
+        # Most events: nothing fired, so the action is allow, with no measure, message or
+        # guardrail (guardrails only ever lower a hold or add a callback to a dissuasion).
+        return EngineResult(
+            action=Action.allow,
+            score=score,
+            reasons=[] if allowed_by is None else [_allow_listed(allowed_by)],
+            measures=[],
+            messages=[],
+            guardrails=[],
+            features=values,
+        )
     hits.sort(key=lambda r: (-r.action.rank, -r.weight))
     action = strongest([r.action for r in hits])
     measure_set: set[Measure] = set()
@@ -182,17 +206,7 @@ def evaluate(
                 )
     reasons = [_reason(r, values) for r in hits]
     if allowed_by is not None:
-        reasons.append(
-            Reason(
-                "ALLOW_LISTED",
-                Category.fraud.value,
-                None,
-                Action.allow.value,
-                0,
-                f"the {allowed_by} is on the allow list: fraud rules skipped",
-                {"list": allowed_by},
-            )
-        )
+        reasons.append(_allow_listed(allowed_by))
     return EngineResult(
         action=action,
         score=score,

@@ -378,7 +378,15 @@ class _Compiler:
                 if self.static_value(v) is _NO_VALUE
             ]
             if len(kept) == 1:
-                only = kept[0][1]
+                only_node, only = kept[0]
+                if isinstance(only_node, ast.Compare | ast.BoolOp) or (
+                    isinstance(only_node, ast.UnaryOp) and isinstance(only_node.op, ast.Not)
+                ):
+                    return only  # already True or False: no wrapper call per event
+                only_name = self.feature_name(only_node)
+                if only_name is not None:
+                    read = only_name
+                    return lambda env: True if env[read] else False
                 return lambda env: True if only(env) else False
             if kept:
                 nodes, parts = [v for v, _ in kept], [p for _, p in kept]
