@@ -548,8 +548,8 @@ class LinkIndex:
 
     def _window_score(self, account_key: str, now: float) -> float:
         account = self.accounts.get(account_key)
-        if account is None:
-            return 0.0
+        if account is None or len(account.inbound) < 3:
+            return 0.0  # fewer than three senders scores nothing (below)
         cut = now - MULE_WINDOW_S
         senders: set[str] = set()
         inbound = 0.0

@@ -26,6 +26,8 @@ from rich.table import Table
 from lendguard.kit.paths import dotted_get
 
 RANK = {"allow": 0, "remind": 1, "dissuade": 2, "intercept": 3, "block": 4}
+RANK_REMIND, RANK_DISSUADE, RANK_INTERCEPT = RANK["remind"], RANK["dissuade"], RANK["intercept"]
+DEFAULT_LABEL_FIELD = "attributes.is_fraud"
 
 
 @dataclass
@@ -54,13 +56,16 @@ class Outcome:
     skipped: list[str] = field(default_factory=list)
     warmup_events: int = 0
     # Where the 0/1 fraud label sits in the event (dotted path).
-    label_field: str = "attributes.is_fraud"
+    label_field: str = DEFAULT_LABEL_FIELD
     # customer -> (age band, tenure band) as last seen, for the per-group honest rates.
     segments: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def add(
         self, event: dict[str, Any], decision: dict[str, Any], latency_us: int | None = None
     ) -> None:
+        """Count one decided event. Runs once per replayed event (replay / engine only is a
+        goal of issue #18), so the usual event (no label, no loss, allowed) takes the short
+        way through each step; every figure is as the plain reading of each field gives."""
         attrs = event.get("attributes") or {}
         if attrs.get("warmup"):
             self.warmup_events += 1
@@ -71,33 +76,39 @@ class Outcome:
         self.actions[action] += 1
         customer = event["customer_id"]
         self.customers_seen.add(customer)
-        scenario = str(attrs.get("scenario", "none") or "none")
+        scenario = attrs.get("scenario", "none")
+        scenario = str(scenario) if scenario else "none"
         if scenario != "none":
             self.dishonest.add(customer)
-        is_fraud = _label(event, self.label_field)
-        loss = float(attrs.get("victim_loss", 0) or 0)
+        if self.label_field == DEFAULT_LABEL_FIELD and isinstance(attrs, dict):
+            label = attrs.get("is_fraud")
+            is_fraud = _label_value(label) if label else 0
+        else:
+            is_fraud = _label(event, self.label_field)
+        loss = attrs.get("victim_loss", 0)
+        loss = float(loss) if loss else 0.0
         if is_fraud:
             self.fraud_events += 1
             row = self.by_typology[scenario]
             row[0] += 1
             row[2] += loss
-            if rank >= RANK["dissuade"]:
+            if rank >= RANK_DISSUADE:
                 self.fraud_caught += 1
                 row[1] += 1
                 row[3] += loss
         self.loss_total += loss
-        if rank >= RANK["dissuade"]:
-            self.loss_caught += loss
-        if rank >= RANK["intercept"]:
-            self.money_saved += loss
-        elif rank == RANK["dissuade"]:
-            self.money_saved += loss * self.dissuasion_success_rate
-        reasons = decision.get("reasons") or []
-        top_category = reasons[0]["category"] if reasons else None
-        if rank >= RANK["remind"]:
+        if rank >= RANK_REMIND:
+            if rank >= RANK_DISSUADE:
+                self.loss_caught += loss
+            if rank >= RANK_INTERCEPT:
+                self.money_saved += loss
+            elif rank == RANK_DISSUADE:
+                self.money_saved += loss * self.dissuasion_success_rate
+            reasons = decision.get("reasons") or []
+            top_category = reasons[0]["category"] if reasons else None
             if top_category == "fraud":
                 self.customers_flagged.add(customer)
-                if rank >= RANK["intercept"]:
+                if rank >= RANK_INTERCEPT:
                     self.customers_flagged_hard.add(customer)
             elif top_category == "wellbeing":
                 self.customers_protected.add(customer)
@@ -230,7 +241,10 @@ class Outcome:
 
 def _label(event: dict[str, Any], path: str) -> int:
     """Lenient, for reports: anything but a 1 counts as not fraud."""
-    value = dotted_get(event, path)
+    return _label_value(dotted_get(event, path))
+
+
+def _label_value(value: Any) -> int:
     try:
         return 1 if int(float(value or 0)) == 1 else 0
     except (TypeError, ValueError):

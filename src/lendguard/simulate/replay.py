@@ -60,14 +60,16 @@ class Replayer:
         else:
             segment = cached[0]
         apply_event(event, bundle, ctx)
+        # Most events have no reason and no measure: no comprehension runs for them.
+        reasons, measures = result.reasons, result.measures
         return {
             "segment": segment,
             "event_id": event.event_id,
             "customer_id": event.customer_id,
             "action": result.action.value,
             "score": result.score,
-            "reasons": [r.as_dict() for r in result.reasons],
-            "measures": [m.value for m in result.measures],
+            "reasons": [r.as_dict() for r in reasons] if reasons else [],
+            "measures": [m.value for m in measures] if measures else [],
             "latency_us": (time.perf_counter_ns() - t0) // 1000,
         }
 
