@@ -5,7 +5,7 @@ Refuses to load (exit status 2, the reason on stderr) while a secret is built-in
 
 import sys
 
-from lendguard.app import create_app
+from lendguard.app import create_app, tune_for_serving
 from lendguard.auth.secret_settings import DefaultSecrets, refuse_default_secrets
 from lendguard.config import get_settings
 
@@ -16,3 +16,5 @@ except DefaultSecrets as exc:
     raise SystemExit(2) from None
 
 app = create_app(get_settings())
+# After the app is built (routes, the contract), before the first request: see the function.
+tune_for_serving()
