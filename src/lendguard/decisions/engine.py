@@ -156,7 +156,12 @@ def evaluate(
 
     hits: list[Rule] = []
     score = 0
-    first = ruleset.first_pass_tests_by_type[ctx.type]
+    kind = ctx.type
+    if ctx.model_score is not None or "model_score" in values:
+        first = ruleset.first_pass_tests_by_type[kind]
+    else:
+        # No model score: rules that compare it cannot fire (see the RuleSet field).
+        first = ruleset.first_pass_tests_without_model_by_type[kind]
     if allowed_by is None and not lists.suppressions:
         # The usual case, with nothing to skip: the loop does nothing but evaluate.
         for test, rule in first:
@@ -166,8 +171,8 @@ def evaluate(
     else:
         score = _run_filtered(first, values, hits, allowed_by, lists, event.customer_id, ctx.ts)
     score = min(score, ruleset.score_cap)
-    second = ruleset.second_pass_tests_by_type[ctx.type]
-    if second:
+    second = ruleset.second_pass_tests_by_type[kind]
+    if second and score >= ruleset.second_pass_floor_by_type[kind]:
         values["score"] = score
         extra = _run_filtered(second, values, hits, allowed_by, lists, event.customer_id, ctx.ts)
         score = min(score + extra, ruleset.score_cap)

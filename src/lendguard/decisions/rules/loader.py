@@ -6,6 +6,8 @@ rule set either compiles whole or is refused whole, so the active version keeps 
 
 from __future__ import annotations
 
+import ast
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -135,6 +137,62 @@ class RuleSet:
     second_pass_tests_by_type: dict[str, tuple[tuple[Compiled, Rule], ...]] = field(
         default_factory=dict
     )
+    # first_pass_tests_by_type without the rules that cannot fire while no model score is
+    # known (a top-level part compares ``model_score``, and a comparison with None is false):
+    # what the engine runs when no model is active. Same order as the full lists.
+    first_pass_tests_without_model_by_type: dict[str, tuple[tuple[Compiled, Rule], ...]] = field(
+        default_factory=dict
+    )
+    # The lowest score at which any of a type's second-pass rules can fire (each reads
+    # ``score >= K`` or ``score > K`` at its top level), or -inf when one of them has no such
+    # floor: below it the second pass cannot add anything and is skipped.
+    second_pass_floor_by_type: dict[str, float] = field(default_factory=dict)
+
+
+MODEL_SCORE_NAME = "model_score"
+
+
+def _conjuncts(tree: ast.expr) -> list[ast.expr]:
+    """The parts that must all be true for the condition to be (the condition itself if it is
+    not an ``and``)."""
+    if isinstance(tree, ast.BoolOp) and isinstance(tree.op, ast.And):
+        return list(tree.values)
+    return [tree]
+
+
+def needs_known(tree: ast.expr, name: str) -> bool:
+    """Whether the condition is false whenever feature ``name`` is None: one of its top-level
+    parts is a comparison with ``name`` as an operand (any comparison with None is false)."""
+    for part in _conjuncts(tree):
+        if isinstance(part, ast.Compare):
+            operands = [part.left, *part.comparators]
+            if any(isinstance(o, ast.Name) and o.id == name for o in operands):
+                return True
+    return False
+
+
+def score_floor(tree: ast.expr, params: dict[str, Any]) -> float | None:
+    """The score below which the condition is false (a top-level ``score >= K`` or
+    ``score > K``, K a number or a numeric parameter), or None when it has no such part."""
+    floor: float | None = None
+    for part in _conjuncts(tree):
+        if not (
+            isinstance(part, ast.Compare)
+            and len(part.ops) == 1
+            and isinstance(part.ops[0], ast.GtE | ast.Gt)
+            and isinstance(part.left, ast.Name)
+            and part.left.id == SCORE_NAME
+        ):
+            continue
+        right = part.comparators[0]
+        value: Any = None
+        if isinstance(right, ast.Constant):
+            value = right.value
+        elif isinstance(right, ast.Name) and right.id in params:
+            value = params[right.id]
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            floor = float(value) if floor is None else max(floor, float(value))
+    return floor
 
 
 class _Collector:
@@ -322,6 +380,7 @@ def parse_ruleset(text: str, file: str = "<ruleset>") -> RuleSet:
     second_pass_by_type = _index_by_type([r for r in rules if r.uses_score])
     name = _scalar(top["name"][1]) if "name" in top else "unnamed"
     description = _scalar(top["description"][1]) if "description" in top else ""
+    first_tests = _specialise_by_type(first_pass_by_type, known, params)
     return RuleSet(
         name=str(name),
         description=str(description or ""),
@@ -334,9 +393,27 @@ def parse_ruleset(text: str, file: str = "<ruleset>") -> RuleSet:
         second_pass=tuple(r for r in rules if r.uses_score),
         first_pass_by_type=first_pass_by_type,
         second_pass_by_type=second_pass_by_type,
-        first_pass_tests_by_type=_specialise_by_type(first_pass_by_type, known, params),
+        first_pass_tests_by_type=first_tests,
         second_pass_tests_by_type=_specialise_by_type(second_pass_by_type, known, params),
+        first_pass_tests_without_model_by_type={
+            kind: tuple(
+                (test, rule)
+                for test, rule in tests
+                if not needs_known(rule.condition.tree, MODEL_SCORE_NAME)
+            )
+            for kind, tests in first_tests.items()
+        },
+        second_pass_floor_by_type={
+            kind: _lowest_floor(rules, params) for kind, rules in second_pass_by_type.items()
+        },
     )
+
+
+def _lowest_floor(rules: tuple[Rule, ...], params: dict[str, Any]) -> float:
+    floors = [score_floor(rule.condition.tree, params) for rule in rules]
+    if not floors or any(f is None for f in floors):
+        return -math.inf
+    return min(f for f in floors if f is not None)
 
 
 def _index_by_type(rules: list[Rule]) -> dict[str, tuple[Rule, ...]]:
