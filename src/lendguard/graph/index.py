@@ -373,24 +373,33 @@ class LinkIndex:
         return account
 
     def add_event(self, event: Any) -> None:
-        """Fold in a validated :class:`lendguard.events.schemas.Event`.
+        """Fold in a validated :class:`lendguard.events.schemas.Event`."""
+        amount = event.amount
+        self.add_decided(
+            event,
+            event.occurred_at.timestamp(),
+            event.type.value,
+            float(amount) if amount is not None else 0.0,
+        )
+
+    def add_decided(self, event: Any, ts: float, kind: str, amount: float) -> None:
+        """:meth:`add_event` with the event's timestamp, type value and amount (0.0 when it
+        has none) as the decision already read them: ``apply_event`` folds every decided
+        event in through here, so they are not read twice.
 
         The same mapping as :meth:`_fold` (tests hold the two to the same graph), written out
-        for the live path: every decided event passes here.
+        for the live path.
         """
         profile = event.customer
         created = profile.created_at.timestamp() if profile and profile.created_at else None
-        kind = event.type.value
-        ts = event.occurred_at.timestamp()
         if created is None and kind == "registration":
             created = ts
         contacts = event.attributes.get("contact_phones")
-        amount = event.amount
         self._add(
             event.customer_id,
             kind,
             ts,
-            float(amount) if amount is not None else 0.0,
+            amount,
             zip(LINK_FIELDS, _read_link_fields(event), strict=True),
             [str(c) for c in contacts] if isinstance(contacts, list) else (),
             event.payee_id,

@@ -1058,4 +1058,9 @@ def apply_event(event: Event, states: StateBundle, ctx: FeatureContext | None = 
     if states.amount is not None:
         states.amount.add(ts, kind, amount, event.customer_id, eid)
     if ctx is not None and ctx.graph is not None:
-        ctx.graph.add_event(event)
+        # A graph that takes the values read already (``LinkIndex.add_decided``) gets them.
+        fold = getattr(ctx.graph, "add_decided", None)
+        if fold is None:
+            ctx.graph.add_event(event)
+        else:
+            fold(event, ts, kind, amount)

@@ -44,5 +44,8 @@ class LinkGraph(Protocol):
         ...
 
     def add_event(self, event: Any) -> None:
-        """Fold in a validated event (after it was decided)."""
+        """Fold in a validated event (after it was decided). A graph may also offer
+        ``add_decided(event, ts, kind, amount)``, the same fold given the event's timestamp,
+        type value and amount as the decision read them: ``apply_event`` calls it where it
+        exists (``lendguard.graph.index.LinkIndex`` does)."""
         ...
