@@ -14,7 +14,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime
-from functools import reduce
+from functools import partial, reduce
 from itertools import compress
 from operator import add, attrgetter
 from typing import Any
@@ -839,10 +839,20 @@ AggregateSpec = tuple[str, frozenset[str] | None, str, int]
 _AGGREGATE_SPECS: dict[int, AggregateSpec] = {}
 
 
-def _agg(role: str, group: frozenset[str] | None, window: str, index: int) -> FeatureFn:
-    def read(ctx: FeatureContext) -> FeatureValue:
-        return aggregate(ctx, role, group, window)[index]
+def _aggregate_part(
+    role: str, group: frozenset[str] | None, window: str, index: int, ctx: FeatureContext
+) -> FeatureValue:
+    """One figure of :func:`aggregate`, memo first (most reads find it there)."""
+    found = ctx.memo.get((role, group, window))
+    if found is None:
+        found = aggregate(ctx, role, group, window)
+    value: FeatureValue = found[index]
+    return value
 
+
+def _agg(role: str, group: frozenset[str] | None, window: str, index: int) -> FeatureFn:
+    # A partial (called at C level) rather than a closure: one Python frame less per read.
+    read: FeatureFn = partial(_aggregate_part, role, group, window, index)
     _AGGREGATE_SPECS[id(read)] = (role, group, window, index)
     return read
 

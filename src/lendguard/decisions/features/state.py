@@ -73,7 +73,9 @@ class EntityState:
             self.amount.insert(at, amount)
             self.other.insert(at, other)
             self.event_ids.insert(at, event_id)
-        last_at = self.stats.get(LAST_AT)
+        stats = self.stats
+        # Only customers keep LAST_AT; other keys' stats are mostly empty (no method call).
+        last_at = stats.get(LAST_AT) if stats else None
         if last_at is not None:
             seen = last_at.get(kind)
             if seen is None or ts > seen:
@@ -142,8 +144,11 @@ class EntityState:
                 del self.known[oldest]
             self.known[counterpart] = [ts, ts, 1.0]
         else:
-            seen[0] = min(seen[0], ts)
-            seen[1] = max(seen[1], ts)
+            # min() and max() spelled out: this runs for most events
+            if ts < seen[0]:
+                seen[0] = ts
+            if ts > seen[1]:
+                seen[1] = ts
             seen[2] += 1
 
     # -- persistence -------------------------------------------------------------------------
