@@ -129,7 +129,7 @@ def evaluate(
     if values is None:
         values = LazyFeatures(ctx, ruleset.params)
 
-    denied = lists.denied(event, ctx.ts)
+    denied = lists.denied(event, ctx.ts) if lists.deny else None
     if denied is not None:
         reason = Reason(
             "DENY_LISTED",
@@ -152,7 +152,7 @@ def evaluate(
             ],
             guardrails=[{"code": g.code, "detail": g.detail} for g in notes],
         )
-    allowed_by = lists.allowed(event, ctx.ts)
+    allowed_by = lists.allowed(event, ctx.ts) if lists.allow else None
 
     hits: list[Rule] = []
     score = 0

@@ -976,7 +976,11 @@ def open_context(
     keys = entity_keys(event, kind)
     bundle = StateBundle(keys, load(keys.values()))
     ts = event.occurred_at.timestamp()
-    update_profile(bundle.customer, event, ts)
+    customer = bundle.customer
+    if event.customer is not None or kind == "registration" or "first_seen" not in customer.stats:
+        # (Otherwise update_profile would change nothing: no profile, not a registration,
+        # first seen already set.)
+        update_profile(customer, event, ts)
     return FeatureContext(event, bundle, graph, ts, kind)
 
 
