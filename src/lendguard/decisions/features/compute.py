@@ -14,7 +14,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime
-from functools import partial, reduce
+from functools import lru_cache, partial, reduce
 from itertools import compress
 from operator import add, attrgetter
 from typing import Any
@@ -277,9 +277,16 @@ def _disbursement_outflow_share(ctx: FeatureContext) -> float | None:
 # -- profile ------------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=4_096)
+def _parse_date(raw: str) -> date:
+    """``date.fromisoformat``, remembered: a customer's birth date is read again for every
+    event that asks for an age (dates are immutable, so sharing one is safe)."""
+    return date.fromisoformat(raw)
+
+
 def _birth_date(ctx: FeatureContext) -> date | None:
     raw = ctx.states.customer.stats.get("birth_date")
-    return date.fromisoformat(raw) if raw else None
+    return _parse_date(raw) if raw else None
 
 
 def _customer_age(ctx: FeatureContext) -> int | None:
