@@ -33,9 +33,10 @@ def serve(port: int, out: Path, bare: bool) -> None:
 
         app = create_bare_app()
     else:
-        from lendguard.app import create_app
+        from lendguard.app import create_app, tune_for_serving
 
         app = create_app()
+        tune_for_serving()  # as lendguard.asgi does
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, workers=1, log_level="warning", access_log=False
     )
