@@ -9,13 +9,16 @@ run is a child process, so the code under test is whatever ``PYTHONPATH`` points
 tree (``head``) and, with ``--base``, another checkout (a git worktree of the commit before the
 change), alternated round by round on the same machine so noise hits both alike. Prints max,
 p99.9, p99, p50 and throughput per run, how long the decider was held by each checkpoint
-start (the stall this bench is about, timed on its own), the median per variant, and whether
-both variants took the same decisions (actions counted per kind).
+start (the stall this bench is about, timed on its own), the collector's collections per
+generation with the longest of each (a full collection over the window state is the other
+stall), the median per variant, and whether both variants took the same decisions (actions
+counted per kind).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import statistics
@@ -53,11 +56,29 @@ def run_once(events: int) -> dict[str, Any]:
             at_checkpoint.append(round((time.perf_counter() - started) * 1e6, 1))
 
     state.MemoryStateStore.maybe_checkpoint = timed  # type: ignore[method-assign,assignment]
-    with tempfile.TemporaryDirectory(prefix="lendguard-ckpt-") as tmp:
-        url = f"sqlite:///{tmp}/bench.db"
-        out = bench_in_process(workload, url)
+    # Every collection of the cyclic garbage collector, timed: a full one over the window
+    # state is the other stall this bench looks for.
+    pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+    began = [0.0]
+
+    def on_gc(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            began[0] = time.perf_counter()
+        else:
+            pauses[info["generation"]].append((time.perf_counter() - began[0]) * 1e6)
+
+    gc.callbacks.append(on_gc)
+    try:
+        with tempfile.TemporaryDirectory(prefix="lendguard-ckpt-") as tmp:
+            url = f"sqlite:///{tmp}/bench.db"
+            out = bench_in_process(workload, url)
+    finally:
+        gc.callbacks.remove(on_gc)
     result = {key: out[key] for key in (*FIGURES, "actions", "slowest", "close_s")}
     result["checkpoint_us"] = at_checkpoint
+    # (The two full collections of the bench's own set-up and tear-down are included.)
+    result["gc_max_us"] = {gen: round(max(p, default=0.0), 1) for gen, p in pauses.items()}
+    result["gc_count"] = {gen: len(p) for gen, p in pauses.items()}
     return result
 
 
@@ -96,12 +117,17 @@ def main() -> None:
                 f"#{s['index']} {s['us'] / 1000:.1f} ms" for s in out["slowest"][:3]
             )
             stalls = ", ".join(f"{us / 1000:.1f}" for us in out["checkpoint_us"])
+            gc_line = ", ".join(
+                f"gen {gen}: {out['gc_count'][gen]}, {out['gc_max_us'][gen] / 1000:.1f}"
+                for gen in sorted(out["gc_count"])
+            )
             print(
                 f"round {round_no} {name:4}: max {out['max_us'] / 1000:7.1f} ms  "
                 f"p99.9 {out['p999_us'] / 1000:6.2f} ms  p99 {out['p99_us'] / 1000:5.2f} ms  "
                 f"p50 {out['p50_us'] / 1000:5.2f} ms  {out['events_per_s']:7.1f} ev/s  "
                 f"close {out['close_s']:.3f} s\n    checkpoint starts (ms): {stalls}; "
-                f"slowest events: {slowest}",
+                f"slowest events: {slowest}\n    collections (count, longest ms) by "
+                f"generation: {gc_line}",
                 flush=True,
             )
     print("\nmedian over rounds:")

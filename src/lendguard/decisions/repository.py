@@ -119,6 +119,10 @@ class DecisionRepository:
         """The body hash of an event already stored (the idempotency check)."""
         return conn.execute(_EVENT_HASH, {"event_id": event_id}).scalar()
 
+    def top_seq(self, conn: Connection) -> int:
+        """The highest event ``seq`` in the log (0 when empty): at least the number of events."""
+        return int(conn.execute(_MAX_SEQ).scalar() or 0)
+
     def event_body(self, conn: Connection, event_id: str) -> dict[str, Any] | None:
         """The stored body of an event (as its release wrote it), or None."""
         body = conn.execute(

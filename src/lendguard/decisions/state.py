@@ -72,6 +72,76 @@ def _unstamp(blob: bytes) -> tuple[int, bytes]:
     return -1, blob
 
 
+class WrittenEventIds:
+    """The event ids this process has written, as a Bloom filter: "certainly not" or "maybe".
+
+    The idempotency check of the single-owner mode (memory state): an event whose id is
+    certainly new is decided without reading the log; only a "maybe" (a resend, or a false
+    positive) pays the ``SELECT`` of the stored body hash, as every event did before. It is
+    rebuilt from the log at start and after every rebuild (the decider reads every event then
+    anyway, for the link graph). An id written by another process is not in it: that event's
+    insert fails on the log's unique ``event_id``, the decider rebuilds from the log, and the
+    resend finds it.
+
+    Memory is bounded by the log, not by a cap: a layer holds ``capacity`` ids at
+    ``bits_per_id`` bits each (10 bits, ~1.25 bytes an id, ~0.8 % false positives); a full
+    layer is followed by one twice its size with 2 bits more per id (its false-positive rate
+    about a third), so ten million ids take ~20 MB and "maybe" stays under ~1.5 % for ids never
+    written. (A set of the ids would take ~60 bytes each.) Python's string hash gives the bit
+    positions: it is per process, and so is the filter.
+    """
+
+    # The first layer's size when the log is (nearly) empty.
+    MIN_CAPACITY = 1 << 16
+    BITS_PER_ID = 10
+    # A layer never exceeds 2**32 bits (positions come from two 32-bit halves of one hash).
+    MAX_LAYER_BITS = 1 << 32
+
+    def __init__(self, expected: int = 0) -> None:
+        # Per layer: bits, mask (bit count - 1), hashes, capacity; the last one takes adds.
+        self._layers: list[tuple[bytearray, int, int, int]] = []
+        self._count = 0
+        self._bits_per_id = self.BITS_PER_ID
+        self._add_layer(max(self.MIN_CAPACITY, 2 * expected))
+
+    def _add_layer(self, capacity: int) -> None:
+        bits = 1 << max(6, (capacity * self._bits_per_id - 1).bit_length())
+        bits = min(bits, self.MAX_LAYER_BITS)
+        hashes = max(1, round(self._bits_per_id * 0.693))
+        self._layers.append((bytearray(bits >> 3), bits - 1, hashes, bits // self._bits_per_id))
+        self._count = 0
+        self._bits_per_id += 2
+
+    def add(self, event_id: str) -> None:
+        bits, mask, hashes, capacity = self._layers[-1]
+        if self._count >= capacity:
+            self._add_layer(2 * capacity)
+            bits, mask, hashes, capacity = self._layers[-1]
+        self._count += 1
+        h = hash(event_id)
+        low, step = h & 0xFFFFFFFF, ((h >> 32) & 0xFFFFFFFF) | 1
+        for i in range(hashes):
+            position = (low + i * step) & mask
+            bits[position >> 3] |= 1 << (position & 7)
+
+    def __contains__(self, event_id: str) -> bool:
+        h = hash(event_id)
+        low, step = h & 0xFFFFFFFF, ((h >> 32) & 0xFFFFFFFF) | 1
+        for bits, mask, hashes, _ in self._layers:
+            for i in range(hashes):
+                position = (low + i * step) & mask
+                if not bits[position >> 3] & (1 << (position & 7)):
+                    break
+            else:
+                return True
+        return False
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the bit arrays."""
+        return sum(len(layer[0]) for layer in self._layers)
+
+
 class StateStore(Protocol):
     def load(self, keys: Iterable[str]) -> dict[str, EntityState]:
         """States for these keys; a key never seen gets a fresh, empty state."""
