@@ -114,7 +114,12 @@ class Outcome:
                 self.customers_protected.add(customer)
         segment = decision.get("segment")
         if segment:
-            self.segments[customer] = (segment["age_band"], segment["tenure"])
+            band, tenure = segment["age_band"], segment["tenure"]
+            known = self.segments.get(customer)
+            # Replaced only when it changed: a new tuple per event would outlive the event and
+            # make the garbage collector run full passes (same content either way).
+            if known is None or known[0] != band or known[1] != tenure:
+                self.segments[customer] = (band, tenure)
         if latency_us is not None:
             self.latencies_us.append(latency_us)
         elif "latency_us" in decision:

@@ -39,9 +39,12 @@ class Replayer:
         self.lists = lists or ListsView()
         self.store = MemoryStateStore(engine=None)
         self.graph = LinkIndex()
-        # customer -> (segment, computed at): the report's age band and tenure, refreshed daily
-        # rather than computed for every event.
-        self._segments: dict[str, tuple[dict[str, str], float]] = {}
+        # customer -> [segment, computed at]: the report's age band and tenure, refreshed daily
+        # rather than computed for every event. Updated in place, and a refresh that finds the
+        # same bands keeps the same dict: objects that outlive an event are what drives the
+        # garbage collector's full passes over the whole window state (replay / engine only
+        # is a goal of issue #18).
+        self._segments: dict[str, list[Any]] = {}
 
     def decide(self, event: Event) -> dict[str, Any]:
         t0 = time.perf_counter_ns()
@@ -52,11 +55,16 @@ class Replayer:
         if cached is None or ctx.ts - cached[1] > 86_400 or event.customer is not None:
             values = result.features
             days = values["account_age_days"]
-            segment = {
-                "age_band": str(values["age_band"]),
-                "tenure": tenure_band(float(days) if isinstance(days, int | float) else None),
-            }
-            self._segments[event.customer_id] = (segment, ctx.ts)
+            band = str(values["age_band"])
+            tenure = tenure_band(float(days) if isinstance(days, int | float) else None)
+            if cached is None:
+                segment = {"age_band": band, "tenure": tenure}
+                self._segments[event.customer_id] = [segment, ctx.ts]
+            else:
+                segment = cached[0]
+                if segment["age_band"] != band or segment["tenure"] != tenure:
+                    segment = cached[0] = {"age_band": band, "tenure": tenure}
+                cached[1] = ctx.ts
         else:
             segment = cached[0]
         apply_event(event, bundle, ctx)
