@@ -272,6 +272,7 @@ class Decider:
         self._overlay: dict[str, EntityState] = {}
         # The thread that writes the groups queued by the event loop (see _Committer).
         self._committer: _Committer | None = None
+        self._wake_scheduled = False
         # Set when an event failed half-way through being folded into the state (or a batch
         # was abandoned after some of its events were folded): the in-memory state and graph
         # hold effects of events that will never be written. The next decision rebuilds both
@@ -425,10 +426,10 @@ class Decider:
     async def decide_async(self, event: Event, *, started: float | None = None) -> dict[str, Any]:
         """As :meth:`decide`, for the event loop, with group commit across requests.
 
-        A decision is queued and the committer thread woken if it sleeps; it writes everything
-        queued in one transaction, then whatever was queued meanwhile in the next, so groups
-        grow with load, the loop goes on deciding while a group is written, and it never waits
-        on the database.
+        A decision is queued, and the committer thread is woken at the end of the loop
+        iteration (once per iteration); it writes everything queued in one transaction, then
+        whatever was queued meanwhile in the next, so groups grow with load, the loop goes on
+        deciding while a group is written, and it never waits on the database.
         """
         if self._shared:
             groups = self._shared_groups
@@ -447,10 +448,12 @@ class Decider:
                     future.set_result(None)
                 else:
                     pending.waiters.append((loop, future))
-            committer = self._committer
-            if committer is None:
-                committer = self._start_committer()
-            committer.wake()
+            if not self._wake_scheduled:
+                # The committer is woken at the end of this loop iteration, so every request
+                # decided in it joins the group (woken at once, it would wait for the GIL and
+                # then take the loop's GIL in the middle of deciding them).
+                self._wake_scheduled = True
+                loop.call_soon(self._wake_committer)
             await future
         return self._answer(event.event_id, body_hash, pending)
 
@@ -587,11 +590,15 @@ class Decider:
             overlay.update(self.store.load(missing))
         return {k: overlay[k] for k in wanted}
 
-    def _start_committer(self) -> _Committer:
-        with self.lock:
-            if self._committer is None:
-                self._committer = _Committer(self._commit_queued)
-            return self._committer
+    def _wake_committer(self) -> None:
+        self._wake_scheduled = False
+        committer = self._committer
+        if committer is None:
+            with self.lock:
+                if self._committer is None:
+                    self._committer = _Committer(self._commit_queued)
+                committer = self._committer
+        committer.wake()
 
     def _decide_locked(
         self,
@@ -1268,9 +1275,9 @@ class _Committer:
     """The thread that writes what the event loop queues (group commit for ``decide_async``).
 
     It sleeps until woken, then writes everything queued in one transaction, and again while
-    more was queued meanwhile; the loop only sets a flag (and signals the thread when it
-    sleeps), so it never waits on the database, and a group is written while the loop decides
-    the next one."""
+    more was queued meanwhile; waking it sets a flag (and signals the thread when it sleeps),
+    so the loop never waits on the database. (It replaced a one-thread executor: one
+    ``submit`` per flush, and flushes that found the queue already taken.)"""
 
     def __init__(self, commit_queued: Callable[[], None]) -> None:
         self._commit_queued = commit_queued
