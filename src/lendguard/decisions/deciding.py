@@ -85,7 +85,7 @@ LABEL_LOOKBACK = 20
 # Card aliases of payees kept by the decider (~250 bytes each: ~4 MB at most).
 CARD_ALIASES = 16_384
 # The collector's generations are frozen every this many decided events (see _HeapFreezer).
-FREEZE_EVERY = 1_000
+FREEZE_EVERY = 500
 
 
 class EntityLinks(LinkGraph, Protocol):
@@ -165,11 +165,13 @@ class _HeapFreezer:
     the benchmark, and more as the state grows). So the heap is frozen (``gc.freeze``: moved
     out of the collector's generations) after start and then every ``every`` decided events,
     each time right after a full collection, which walks only what was allocated since the
-    previous freeze (a few ms at 1,000 events). The decision path makes no reference cycles
-    (tests/decisions/test_deciding_heap.py checks it): its garbage is freed by reference
-    counting, frozen or not. What is not freed while frozen is a cycle among objects that were
-    alive at a freeze and became garbage afterwards; the service's close unfreezes the heap
-    (``gc.unfreeze``), so a test process that starts many services collects them all.
+    previous freeze (0.5-2 ms at 500 events on the benchmark; 1,000 gave 1-9 ms).
+
+    The decision path makes no reference cycles (tests/decisions/test_deciding_heap.py checks
+    it): its garbage is freed by reference counting, frozen or not. What a freeze keeps alive
+    is a cycle among objects that were alive at the freeze and became garbage afterwards (a
+    caller's objects in flight at that moment could be such); the service's close unfreezes
+    the heap (``gc.unfreeze``), so a test process that starts many services collects them all.
     """
 
     def __init__(self, every: int = FREEZE_EVERY) -> None:
