@@ -34,13 +34,28 @@ def _nest(flat: dict[str, Any]) -> dict[str, Any]:
             continue
         if "." in key:
             head, tail = key.split(".", 1)
-            out.setdefault(head, {})[tail] = _cell(value)
+            text = head == "session" and tail in _SESSION_TEXT
+            out.setdefault(head, {})[tail] = value if text else _cell(value)
         else:
             out[key] = value
-    for section in ("session",):
-        if section in out:
-            out[section] = {k: _bool(v) for k, v in out[section].items()}
+    if "session" in out:
+        out["session"] = {k: _session_cell(k, v) for k, v in out["session"].items()}
     return out
+
+
+# The session's flags, read from 1/0 as well as true/false; its other values (vendor scores,
+# the payee name check, the voice id, the SIM-swap time) keep their own reading: a score of 1
+# is a number, a voice id of digits is an id.
+_SESSION_FLAGS = frozenset(
+    {"call_active", "screen_share_active", "remote_control_app", "screen_recording_active"}
+)
+_SESSION_TEXT = frozenset({"payee_name_check", "voice_id", "sim_swap_at"})
+
+
+def _session_cell(key: str, value: Any) -> Any:
+    if key in _SESSION_FLAGS:
+        return _bool(value)
+    return value
 
 
 def _cell(value: Any) -> Any:

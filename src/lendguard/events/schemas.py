@@ -11,7 +11,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -24,8 +24,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from lendguard.kit.bounds import BirthDate, Instant, PastInstant
-from lendguard.kit.money import MAX_AMOUNT, Measure, Money, WholeNumber
+from lendguard.kit.bounds import CLOCK_ALLOWANCE, BirthDate, Instant, PastInstant
+from lendguard.kit.money import MAX_AMOUNT, FloatNumber, Measure, Money, WholeNumber
 
 # -- the plausible range of every value (validated at the edge: outside it, 422 naming the field) --
 
@@ -124,8 +124,34 @@ class EventType(StrEnum):
 OUTFLOW_TYPES = frozenset({EventType.transfer, EventType.withdrawal, EventType.payment})
 
 
+PayeeNameCheck = Literal["match", "close_match", "no_match", "unavailable"]
+"""The lender's payee name check (confirmation of payee): the name the customer typed against
+the account holder's name at the receiving bank."""
+VendorScore = Annotated[FloatNumber, Field(ge=0, le=1, allow_inf_nan=False)]
+"""A vendor's score, 0 to 1, read as every number is (``kit.money.float_input``): a JSON number
+or a decimal string, never a boolean, NaN or an infinity."""
+# The session fields that are derived from biometric data (PIPL Art. 28: sensitive personal
+# information, separate consent, Art. 29): scores and verdicts of the lender's vendors and the
+# vendor's opaque voice id. No template (face image, voiceprint) ever has a field here.
+BIOMETRIC_SESSION_FIELDS = (
+    "liveness_passed",
+    "liveness_score",
+    "face_match_score",
+    "voiceprint_match_score",
+    "known_fraudster_voice",
+    "voice_id",
+)
+
+
 class SessionSignals(BaseModel):
-    """What the lender's app sees on the device while the customer acts."""
+    """What the lender's app sees on the device while the customer acts, and what the
+    lender's vendors reported for this session.
+
+    The four flags are the app's own. Every vendor result is optional: absent means "not
+    checked" (unknown to the rules, never "passed" or "failed"). LendGuard takes the vendor's
+    verdict, scores and opaque ids only: a face image, a voice recording or a biometric template
+    has no field here, so it can never be stored.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -133,6 +159,20 @@ class SessionSignals(BaseModel):
     screen_share_active: bool = False
     remote_control_app: bool = False
     screen_recording_active: bool = False
+    payee_name_check: PayeeNameCheck | None = None
+    liveness_passed: bool | None = None
+    liveness_score: VendorScore | None = None
+    face_match_score: VendorScore | None = None
+    voiceprint_match_score: VendorScore | None = None
+    known_fraudster_voice: bool | None = None
+    # The voice vendor's id of the speaker (never the voiceprint): the same voice heard on
+    # several customers' sessions joins them in the entity-link graph.
+    voice_id: Identifier | None = Field(default=None, min_length=1, max_length=128)
+    # The device-fingerprint vendor's risk of this device.
+    device_risk_score: VendorScore | None = None
+    # When the customer's SIM card was last swapped (the carrier's answer): not after the
+    # event (see ``Event._sim_swap_not_after_the_event``).
+    sim_swap_at: Instant | None = None
 
 
 class RiskAssessment(BaseModel):
@@ -287,6 +327,28 @@ class Event(BaseModel):
     @classmethod
     def _attributes_plain_and_shallow(cls, value: dict[str, Any]) -> dict[str, Any]:
         return _checked_free_form(value)
+
+    @field_validator("session", mode="after")
+    @classmethod
+    def _sim_swap_not_after_the_event(
+        cls, value: SessionSignals, info: ValidationInfo
+    ) -> SessionSignals:
+        """A SIM swap the carrier reports after the event (beyond a day's allowance for the
+        two clocks) is not a fact about this event: refused, naming ``session.sim_swap_at``.
+        (Runs only for events that send a ``session``.)"""
+        swapped = value.sim_swap_at
+        if swapped is not None:
+            occurred = info.data.get("occurred_at")
+            if occurred is not None and swapped > occurred + CLOCK_ALLOWANCE:
+                raise PydanticCustomError(
+                    "nested_value",
+                    "{message}",
+                    {
+                        "path": "sim_swap_at",
+                        "message": "must not lie after the event's occurred_at",
+                    },
+                )
+        return value
 
     @field_validator("currency", mode="after")
     @classmethod
