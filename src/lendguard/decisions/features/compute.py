@@ -384,6 +384,15 @@ def _amount_to_balance(ctx: FeatureContext) -> float | None:
     return round(ctx.amount / float(balance), 4)
 
 
+def _sim_swap_minutes(ctx: FeatureContext) -> float | None:
+    """Minutes from the last SIM swap the carrier reported to the event; a swap up to the
+    edge's clock allowance after the event counts as just now (0)."""
+    swapped = ctx.event.session.sim_swap_at
+    if swapped is None:
+        return None
+    return max(0.0, (ctx.ts - swapped.timestamp()) / 60.0)
+
+
 def _local_hour(ctx: FeatureContext) -> int:
     return ctx.event.occurred_at.hour
 
@@ -567,8 +576,8 @@ def _ring_part(index: int) -> Callable[[FeatureContext], FeatureValue]:
 
 
 def _shared_identifier_types(ctx: FeatureContext) -> int | None:
-    """Kinds of strong identifier (device, SIM, card, address) this customer shares with any
-    other customer, this event's own included."""
+    """Kinds of strong identifier (device, SIM, card, address, voice) this customer shares with
+    any other customer, this event's own included."""
     graph = ctx.graph
     if graph is None:
         return None
@@ -619,6 +628,36 @@ def _build_registry() -> dict[str, tuple[FeatureFn, str]]:
             lambda c: c.event.session.screen_recording_active,
             "screen recording is active",
         ),
+        # the lender's vendors, for this session (None: not checked, so no rule fires on it)
+        "payee_name_check": (
+            lambda c: c.event.session.payee_name_check,
+            "payee name check: match, close_match, no_match or unavailable",
+        ),
+        "liveness_passed": (
+            lambda c: c.event.session.liveness_passed,
+            "the liveness check passed (False: failed)",
+        ),
+        "liveness_score": (lambda c: c.event.session.liveness_score, "liveness score (0-1)"),
+        "face_match_score": (
+            lambda c: c.event.session.face_match_score,
+            "face match score against the customer's photo on file (0-1)",
+        ),
+        "voiceprint_match_score": (
+            lambda c: c.event.session.voiceprint_match_score,
+            "voiceprint match score against the customer's enrolled voice (0-1)",
+        ),
+        "known_fraudster_voice": (
+            lambda c: c.event.session.known_fraudster_voice,
+            "the voice is on the vendor's known-fraudster list",
+        ),
+        "device_risk_score": (
+            lambda c: c.event.session.device_risk_score,
+            "device-fingerprint vendor's risk of this device (0-1)",
+        ),
+        "sim_swap_minutes": (
+            _sim_swap_minutes,
+            "minutes since the SIM card was last swapped, before the event (None: unknown)",
+        ),
         "changed": (_attribute("changed"), "what a profile change changed"),
         "local_hour": (_local_hour, "hour of day in the event's own time zone"),
         "amount_to_balance": (_amount_to_balance, "amount / balance before"),
@@ -638,7 +677,7 @@ def _build_registry() -> dict[str, tuple[FeatureFn, str]]:
         # entity-link graph (rings and mules)
         "ring_size": (
             _ring_part(0),
-            "customers joined to this one by shared devices, SIMs, cards or addresses",
+            "customers joined to this one by shared devices, SIMs, cards, addresses or voices",
         ),
         "ring_fraud_share": (
             _ring_part(1),
@@ -650,7 +689,8 @@ def _build_registry() -> dict[str, tuple[FeatureFn, str]]:
         ),
         "shared_identifier_types": (
             _shared_identifier_types,
-            "kinds of strong identifier shared with other customers (device, SIM, card, address)",
+            "kinds of strong identifier shared with other customers (device, SIM, card, address, "
+            "voice)",
         ),
         "payee_mule_score": (_payee_mule_score, "0-1 mule score of the receiving account"),
         "customer_mule_score": (_customer_mule_score, "0-1 mule score of this customer's account"),
@@ -917,6 +957,14 @@ _FREE = frozenset(
         "screen_share_active",
         "remote_control_app",
         "screen_recording_active",
+        "payee_name_check",
+        "liveness_passed",
+        "liveness_score",
+        "face_match_score",
+        "voiceprint_match_score",
+        "known_fraudster_voice",
+        "device_risk_score",
+        "sim_swap_minutes",
         "changed",
         "local_hour",
         "amount_to_balance",
