@@ -331,6 +331,41 @@ REASON_TEXT: dict[str, Text] = {
         "the payment keeps your money safe. Please complete face verification; if it was not "
         "you, contact customer service now.",
     },
+    # -- the lender's vendors: payee name check, biometrics, SIM swap -----------------------------
+    "PAYEE_NAME_MISMATCH": {
+        "zh-CN": "您填写的收款人姓名与收款账户的户名不一致，而且这是一笔向新收款方的大额转账；"
+        "骗子常以各种理由让您转到别人名下的账户，所以我们暂缓了这笔付款。"
+        "请先用您自己知道的电话联系对方核实，确认无误后再继续。",
+        "en": "The name you entered does not match the name on the receiving account, and this "
+        "is a large payment to someone new; scammers often give a reason to pay an account in "
+        "another person's name, so the payment is on hold. Please check with the payee on a "
+        "number you already know before going on.",
+    },
+    "BIOMETRIC_CHECK_FAILED": {
+        "zh-CN": "本次变更时的活体检测或人脸比对没有通过；他人盗用账户时常在这一步露出破绽，"
+        "所以变更已暂缓。请按提示重新完成身份核验；如果不是您本人操作，请立即联系客服冻结账户。",
+        "en": "The liveness or face check during this change did not pass; this is where "
+        "someone using a stolen account is often caught, so the change is on hold. Please "
+        "verify your identity again as prompted; if it was not you, contact customer service "
+        "now to freeze the account.",
+    },
+    "KNOWN_FRAUDSTER_VOICE": {
+        "zh-CN": "本次会话中听到的声音与已确认涉诈的声音相符；为防止他人冒用您的账户或诱导您操作，"
+        "本次操作已暂缓、部分功能暂时受限。工作人员会拨打您预留的电话与您核实。",
+        "en": "The voice heard in this session matches a voice linked to confirmed fraud; to "
+        "stop anyone using your account or talking you into something, this action is on hold "
+        "and some functions are limited for now. Our staff will call you on the number we hold "
+        "for you.",
+    },
+    "SIM_SWAP_RECENT": {
+        "zh-CN": "您的手机卡在一天内刚补换过；骗子常先补办他人的手机卡来接收验证码、转走资金，"
+        "所以我们需要再次核实身份。请按提示完成身份核验；如果您没有补换过手机卡，"
+        "请立即联系运营商和我们的客服。",
+        "en": "Your SIM card was replaced within the last day; fraudsters often take over a "
+        "phone number to receive one-time codes and move money, so we need to verify your "
+        "identity again. Please complete the identity check; if you did not replace your SIM "
+        "card, contact your mobile operator and our customer service now.",
+    },
     # -- rings and mule accounts -----------------------------------------------------------------
     "MULE_INBOUND": {
         "zh-CN": "您的账户短时间内收到多笔不同来源的转入；这常见于被骗子借用来收钱的账户，"
