@@ -201,6 +201,12 @@ ZH: dict[str, str] = {
     "ip": "IP 地址",
     "payee": "收款方",
     "contact": "通讯录号码",
+    "voice": "声音（声纹编号）",
+    # payee name check results (evidence beside a reason)
+    "match": "户名一致",
+    "close_match": "户名相近",
+    "no_match": "户名不一致",
+    "unavailable": "无法核验",
 }
 
 
@@ -394,6 +400,11 @@ EN: dict[str, str] = {
     "address": "Address",
     "ip": "IP address",
     "payee": "Payee",
+    "voice": "Voice (voiceprint id)",
+    "match": "Name matches",
+    "close_match": "Name close to the account holder's",
+    "no_match": "Name does not match",
+    "unavailable": "Name check unavailable",
     "phone": "Phone",
     "chat": "Chat",
     "app": "App",
@@ -498,7 +509,8 @@ ENUMS: dict[str, tuple[str, ...]] = {
     "labels": ("legit", "fraud", "scam_victim"),
     "roles": ("analyst", "approver", "officer", "admin"),
     "model kinds": ("events",),
-    "link types": ("device", "phone", "card", "address", "ip", "payee", "contact"),
+    "link types": ("device", "phone", "card", "address", "voice", "ip", "payee", "contact"),
+    "payee name checks": ("match", "close_match", "no_match", "unavailable"),
     "list types": ("deny", "allow_list"),
     "list fields": ("customer", "device", "payee", "ip", "card"),
     "service channels": ("phone", "chat", "app", "email", "in_person", "social_media"),

@@ -1245,6 +1245,8 @@ def _graph_lock_keys(event: Event) -> set[str]:
         value = getattr(event, field_name, None)
         if value:
             keys.add(f"l:{link_type}:{value}")
+    if event.session.voice_id:  # the one strong link inside an object (session.voice_id)
+        keys.add(f"l:voice:{event.session.voice_id}")
     return keys
 
 

@@ -1,9 +1,10 @@
 """The live entity-link graph: customers joined by what they share, updated event by event.
 
 Gangs ("black and gray industry") reuse devices, SIM cards, bank cards and addresses across many
-identities, and mule accounts collect money from many unrelated people. This index keeps, per
-shared entity, who used it and when, and joins customers that share a *strong* entity (device,
-phone, card, address) in a union-find forest, so the size of a customer's linked group, the share
+identities (and the same few voices speak for all of them), and mule accounts collect money from
+many unrelated people. This index keeps, per shared entity, who used it and when, and joins
+customers that share a *strong* entity (device, phone, card, address, voice) in a union-find
+forest, so the size of a customer's linked group, the share
 of it with confirmed fraud labels and the share of freshly opened accounts are a few dictionary
 look-ups away at decision time (microseconds; measured in ``bench/graph_features.py``).
 
@@ -31,25 +32,42 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any
 
-# Link types, their weight in the batch graph and whether they join groups.
-STRONG = ("device", "phone", "card", "address")
+# Link types, their weight in the batch graph and whether they join groups. A voice is the voice
+# vendor's opaque id of a speaker (``session.voice_id``; never a voiceprint): one voice heard on
+# several customers' sessions (a contact with an agent, a voice check) is one person behind them.
+STRONG = ("device", "phone", "card", "address", "voice")
 _STRONG_SET = frozenset(STRONG)
-# The event field each linkable identifier comes from (strong ones first; IP is weak).
+# The event field each linkable identifier comes from (strong ones first; IP is weak); a dotted
+# name is a field of one of the event's objects.
 STRONG_FIELDS = {
     "device": "device_id",
     "phone": "phone",
     "card": "card_id",
     "address": "address_id",
+    "voice": "session.voice_id",
 }
 LINK_FIELDS = {**STRONG_FIELDS, "ip": "ip"}
 # One C-level call reads every link field of an event, in LINK_FIELDS order.
 _read_link_fields = attrgetter(*LINK_FIELDS.values())
+
+
+def _raw_field(body: Mapping[str, Any], name: str) -> Any:
+    """The value of a :data:`LINK_FIELDS` name in an event's JSON body (``session.voice_id``
+    inside ``session``); None when absent."""
+    if "." not in name:
+        return body.get(name)
+    head, _, tail = name.partition(".")
+    inner = body.get(head)
+    return inner.get(tail) if isinstance(inner, Mapping) else None
+
+
 WEAK = ("ip", "payee", "contact")
 LINK_WEIGHT: dict[str, float] = {
     "device": 1.0,
     "phone": 1.0,
     "card": 1.0,
     "address": 0.6,
+    "voice": 1.0,
     "ip": 0.3,
     "payee": 0.4,
     "contact": 0.3,
@@ -59,6 +77,7 @@ _PREFIX = {
     "phone": "ph:",
     "card": "k:",
     "address": "a:",
+    "voice": "v:",
     "ip": "i:",
     "payee": "p:",
     "contact": "ph:",
@@ -418,7 +437,7 @@ class LinkIndex:
             body.get("amount"),
             created,
             body.get("attributes") or {},
-            {link: body.get(name) for link, name in LINK_FIELDS.items()},
+            {link: _raw_field(body, name) for link, name in LINK_FIELDS.items()},
             body.get("payee_id"),
             body.get("payer_id"),
         )

@@ -42,11 +42,12 @@ ENTITY_COLOURS = {
     "phone": "#2a9d8f",
     "card": "#c99a06",
     "address": "#8d6e63",
+    "voice": "#b5517a",
     "ip": "#94a3b8",
     "payee": "#6a994e",
     "contact": "#48a9c5",
 }
-_PREFIXES = ("ph:", "d:", "k:", "a:", "i:", "p:")
+_PREFIXES = ("ph:", "d:", "k:", "a:", "v:", "i:", "p:")
 _HASH_PREFIX = "h1:"
 _LEGEND_H = 44
 _MARGIN = 36

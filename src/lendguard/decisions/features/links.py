@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-# The event field that carries each strong link type (one that joins customers into a group).
+# The event field that carries each strong link type (one that joins customers into a group; a
+# dotted name is a field of one of the event's objects, read with ``operator.attrgetter``).
 # The graph keys its links by the same names; tests/decisions/test_features.py checks the two
 # stay the same.
 STRONG_LINK_FIELDS: Mapping[str, str] = {
@@ -19,6 +20,7 @@ STRONG_LINK_FIELDS: Mapping[str, str] = {
     "phone": "phone",
     "card": "card_id",
     "address": "address_id",
+    "voice": "session.voice_id",
 }
 
 
