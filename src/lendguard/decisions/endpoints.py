@@ -46,11 +46,12 @@ from lendguard.kit.params import RowNumber
 from lendguard.kit.validation import validated
 from lendguard.web.body import (
     BODY_MODEL_ATTRIBUTE,
+    declared_limit,
     json_body,
     parse_json,
     read_body,
     read_json,
-    within_limit,
+    too_large,
 )
 from lendguard.web.fastpath import LendGuardAPI, receive_body
 from lendguard.web.guard import ControlCharacterRefused, control_character_problem
@@ -128,16 +129,22 @@ async def post_event(request: Request) -> Response:
 
 async def decide_event(request: Request) -> bytes:
     """``POST /v1/events``, the hot path, answered ahead of FastAPI's middleware and router
-    (:mod:`lendguard.web.fastpath`): the body is read and checked as the control-character
-    guard would, then authorised, size-checked, parsed and decided, in the order the ordinary
-    route had (guard, authorisation, size, JSON, event), so every refusal is the same."""
-    body = await receive_body(request)
+    (:mod:`lendguard.web.fastpath`): the body is read within the size limit and checked as the
+    control-character guard would, then authorised, parsed and decided, in the order the
+    ordinary route has (size, guard, authorisation, JSON, event), so every refusal is the
+    same."""
+    # A body over the limit is refused before it is buffered whole (as the guard does for
+    # every other route): the declared length first, then while reading.
+    limit = declared_limit(request)
+    body = await receive_body(request, limit)
+    if body is None:
+        raise too_large(limit)
     refused = control_character_problem(request.scope.get("query_string", b""), body)
     if refused is not None:
         raise ControlCharacterRefused(*refused)
     started = time.perf_counter()
     await authorize_async(request, Scope.events_write)
-    event = parse_event(parse_json(within_limit(request, body)))
+    event = parse_event(parse_json(body))
     # The decision is plain data: rendered once, with no response-model validation.
     service = decision_service(request)
     return render_json(await service.decide_async(event, started=started))

@@ -29,42 +29,33 @@ class MalformedJSON(LendGuardError):
     title = "Malformed JSON"
 
 
-def _too_large(limit: int) -> PayloadTooLarge:
+def too_large(limit: int) -> PayloadTooLarge:
     return PayloadTooLarge(
         f"the body is over the limit of {limit} bytes",
         errors=[FieldError("body", f"at most {limit} bytes")],
     )
 
 
-def _declared_limit(request: Request) -> int:
+def declared_limit(request: Request) -> int:
     """The configured limit; a 413 at once when the declared length is over it."""
     limit: int = request.app.state.services.settings.max_body_bytes
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _too_large(limit)
+        raise too_large(limit)
     return limit
 
 
 async def read_body(request: Request) -> bytes:
     """Read the body, refusing more than the configured limit before buffering it all."""
-    limit = _declared_limit(request)
+    limit = declared_limit(request)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise _too_large(limit)
+            raise too_large(limit)
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def within_limit(request: Request, body: bytes) -> bytes:
-    """:func:`read_body`'s checks on a body already read whole (by a fast route, which reads
-    it before authorising, as :class:`~lendguard.web.guard.ControlCharacterGuard` does)."""
-    limit = _declared_limit(request)
-    if len(body) > limit:
-        raise _too_large(limit)
-    return body
 
 
 async def read_json(request: Request) -> Any:

@@ -99,14 +99,19 @@ class LendGuardAPI(FastAPI):
             raise exc
 
 
-async def receive_body(request: Request) -> bytes:
-    """The whole body, read straight from ``receive`` (one message, for a small body). A
-    client gone before the end raises :class:`ClientDisconnect`, as Starlette's reads do."""
+async def receive_body(request: Request, limit: int) -> bytes | None:
+    """The whole body, read straight from ``receive`` (one message, for a small body); None
+    when it is over ``limit`` bytes, found before it is buffered whole (the caller answers the
+    413). A client gone before the end raises :class:`ClientDisconnect`, as Starlette's reads
+    do."""
     receive = request.receive
     message = await receive()
     if message["type"] != "http.request":
         raise ClientDisconnect()
     body: bytes = message.get("body", b"")
+    size = len(body)
+    if size > limit:
+        return None
     if not message.get("more_body", False):
         return body
     chunks = [body]
@@ -114,6 +119,10 @@ async def receive_body(request: Request) -> bytes:
         message = await receive()
         if message["type"] != "http.request":
             raise ClientDisconnect()
-        chunks.append(message.get("body", b""))
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)

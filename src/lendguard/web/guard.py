@@ -30,6 +30,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from lendguard.errors import FieldError, ServiceUnavailable, ValidationFailed
 from lendguard.events.schemas import TEXT_FORBIDDEN, free_text_problem
 from lendguard.kit.ids import new_id
+from lendguard.web.body import too_large
 from lendguard.web.responses import problem
 
 log = structlog.get_logger()
@@ -59,6 +60,34 @@ def _refusal(field: str, message: str, path: str) -> Response:
         "Validation failed",
         REFUSAL_DETAIL,
         [{"field": field, "message": message}],
+        instance=path,
+    )
+
+
+def body_limit(scope: Scope) -> int | None:
+    """The configured body limit of the application serving ``scope`` (None outside one)."""
+    app = scope.get("app")
+    services = getattr(getattr(app, "state", None), "services", None)
+    limit = getattr(getattr(services, "settings", None), "max_body_bytes", None)
+    return limit if isinstance(limit, int) else None
+
+
+def declared_too_large(scope: Scope, limit: int) -> bool:
+    """Whether the request's ``Content-Length`` is over ``limit`` (checked before reading)."""
+    for name, value in scope.get("headers") or ():
+        if name == b"content-length":
+            return value.isdigit() and int(value) > limit
+    return False
+
+
+def too_large_refusal(limit: int, path: str) -> Response:
+    """The routes' 413 for a body over the limit, refused before it is buffered whole."""
+    refusal = too_large(limit)
+    return problem(
+        refusal.status_code,
+        refusal.title,
+        refusal.detail,
+        [{"field": e.field, "message": e.message} for e in refusal.errors],
         instance=path,
     )
 
@@ -119,15 +148,26 @@ class ControlCharacterGuard:
         if scope.get("method") not in ("POST", "PUT", "PATCH"):
             await self.app(scope, receive, send)
             return
-        # Buffer the body (the routes bound its size) and hand it on unchanged.
+        # Buffer the body and hand it on unchanged; never more than the configured limit (a
+        # body over it is refused here, before it fills the memory: the routes' own 413).
+        limit = body_limit(scope)
+        if limit is not None and declared_too_large(scope, limit):
+            await too_large_refusal(limit, path)(scope, receive, send)
+            return
         chunks: list[bytes] = []
+        size = 0
         more = True
         while more:
             message = await receive()
             if message["type"] != "http.request":
                 await self.app(scope, _replay([message]), send)
                 return
-            chunks.append(message.get("body", b""))
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if limit is not None and size > limit:
+                await too_large_refusal(limit, path)(scope, receive, send)
+                return
+            chunks.append(chunk)
             more = message.get("more_body", False)
         body = b"".join(chunks)
         if _ESCAPED_CONTROL.search(body):
