@@ -13,6 +13,7 @@ Two real implementations behind one small interface:
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -22,7 +23,7 @@ from typing import Any, Protocol
 import structlog
 from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
 
-from lendguard.decisions.features.state import EntityState
+from lendguard.decisions.features.state import RETENTION_S, EntityState
 from lendguard.models import SharedEntityState, StateCheckpoint, StateSnapshot
 
 log = structlog.get_logger()
@@ -32,6 +33,17 @@ SLOT1_PREFIX = "~1:"
 # Blobs stamped with the checkpoint seq they hold the state as of (rows from before stamping
 # have no stamp and were written with their checkpoint row: as old as any stamp).
 STAMP_MAGIC = b"LGS1"
+
+
+# Eviction sweep (MemoryStateStore): one slice every SWEEP_EVERY saves, visiting SWEEP_EVERY
+# keys plus SWEEP_PER_NEW per key made since the last slice, so a pass over every key ends
+# before the keys made meanwhile outnumber the keys it started with (see _sweep).
+SWEEP_EVERY = 32
+SWEEP_PER_NEW = 2
+# sys.getrefcount of a state held only by the store's dict, in _sweep's loop (the dict, the
+# loop variable, the call's argument): anything more is a caller holding it (a decision in
+# flight, a checkpoint), and such a state is not evicted.
+_ONLY_THE_STORE = 3
 
 
 # How long the background checkpoint writer sleeps between slices and chunks (yields the GIL
@@ -169,6 +181,16 @@ class MemoryStateStore:
     serialises a requested key that is still pending. A key changed meanwhile is dirty again
     and goes into the next checkpoint. A checkpoint with few changed keys (under
     ``background_from_keys``) is written inline: cheaper than handing it over.
+
+    Keys are evicted once they are equivalent to a fresh state
+    (:meth:`~lendguard.decisions.features.state.EntityState.fresh_after`: nothing that
+    outlives the windows, every entry older than ``RETENTION_S`` behind the newest event time
+    the store has seen), so memory follows the keys that the last ``RETENTION_S`` of events
+    touched, not every key ever seen. :meth:`save` sweeps a bounded slice of keys every
+    ``SWEEP_EVERY`` saves (no pass over every key at once: no stall), by event time only, so
+    engine-only, replay, in-process and restarted stores decide alike. The next checkpoint
+    deletes the evicted keys' rows (see :meth:`_write`). ``evict=False`` keeps every key (the
+    reference the tests compare against).
     """
 
     # Keys serialised per hold of the store lock by the background writer: a decision that
@@ -183,6 +205,7 @@ class MemoryStateStore:
         engine: Engine | None = None,
         checkpoint_every: int = 5_000,
         background_from_keys: int = 256,
+        evict: bool = True,
     ) -> None:
         self.engine = engine
         self.checkpoint_every = checkpoint_every
@@ -216,6 +239,22 @@ class MemoryStateStore:
         self._waited_for = False
         # Keys whose current checkpointed blob is in slot 1 (see _write).
         self._in_slot1: set[str] = set()
+        # Eviction (see _sweep): the newest event time seen, the keys of the current pass not
+        # visited yet (from ``_cursor``; keys made during the pass are appended), the keys it
+        # kept, saves and keys made since the last slice, the keys evicted since the last
+        # checkpoint began (their rows go with the next one; engine only) and the keys the
+        # checkpoint being written deletes (evicted again if it fails).
+        self.evict = evict
+        self.sweep_every = SWEEP_EVERY
+        self.newest = float("-inf")
+        self._order: list[str] = []
+        self._cursor = 0
+        self._kept: list[str] = []
+        self._saves = 0
+        self._made = 0
+        self._evicted: set[str] = set()
+        self._gone: set[str] = set()
+        self.evicted_total = 0
 
     def load(self, keys: Iterable[str]) -> dict[str, EntityState]:
         out: dict[str, EntityState] = {}
@@ -227,6 +266,8 @@ class MemoryStateStore:
             state = states.get(key)
             if state is None:
                 state = states[key] = EntityState()
+                self._order.append(key)
+                self._made += 1
             out[key] = state
         return out
 
@@ -246,6 +287,70 @@ class MemoryStateStore:
         self.dirty.update(states)
         if seq > self.seq:
             self.seq = seq
+        self._saves += 1
+        if self._saves >= self.sweep_every and self.evict:
+            self._sweep(states)
+
+    def _sweep(self, saved: dict[str, EntityState]) -> None:
+        """Visit the next slice of keys and evict those equivalent to a fresh state.
+
+        The slice is ``sweep_every`` keys plus ``SWEEP_PER_NEW`` per key made since the last
+        one, so a pass (every key once, those made meanwhile included) ends before the keys made
+        during it outnumber the keys it started with: after a pass, every key whose newest entry
+        was ``RETENTION_S`` behind the newest event when the pass began is gone. Keys alive are
+        thus at most those that events of the last ``RETENTION_S``, and of one pass (at most
+        the keys alive at its start), touched. A state that someone besides the store holds (a
+        decision in flight in the decider's overlay, whose save will follow) is left for the
+        next pass, and one the checkpoint being written has not serialised yet is serialised
+        first (the checkpoint holds every key as of its ``seq``)."""
+        newest = self.newest
+        for touched in saved.values():
+            times = touched.ts
+            if times and times[-1] > newest:
+                newest = times[-1]
+        budget = self._saves + SWEEP_PER_NEW * self._made
+        self._saves = self._made = 0
+        order, states, kept = self._order, self.states, self._kept
+        cursor = self._cursor
+        end = min(len(order), cursor + budget)
+        cutoff = newest - RETENTION_S
+        victims: list[str] = []
+        refcount = sys.getrefcount
+        for key in order[cursor:end]:
+            state = states.get(key)
+            if state is None:
+                continue  # (not in the store any more: dropped with the whole memory)
+            times = state.ts
+            if times and times[-1] > newest:
+                newest = times[-1]
+            if state.fresh_after(cutoff) and refcount(state) == _ONLY_THE_STORE:
+                victims.append(key)
+            else:
+                kept.append(key)
+        if end >= len(order):
+            self._order, self._kept, self._cursor = kept, [], 0
+        else:
+            self._cursor = end
+        self.newest = newest
+        if victims:
+            self._drop(victims)
+
+    def _drop(self, keys: list[str]) -> None:
+        states = self.states
+        if self._writer is not None:
+            with self._lock:
+                pending = self._pending
+                for key in keys:
+                    if key in pending:
+                        pending.discard(key)
+                        self._blobs[key] = states[key].to_bytes()
+                    del states[key]
+        else:
+            for key in keys:
+                del states[key]
+        self.evicted_total += len(keys)
+        if self.engine is not None:
+            self._evicted.update(keys)
 
     def maybe_checkpoint(self) -> None:
         """Start a checkpoint when enough events have passed (and none is being written); call
@@ -270,31 +375,35 @@ class MemoryStateStore:
         self._writer = None
         if self._failed:
             self.dirty |= self._covered
+            self._evicted |= self._gone
             self.checkpoint_seq = self._written_seq
         else:
             self._written_seq = self.checkpoint_seq
         self._covered = set()
+        self._gone = set()
         self._failed = False
         return False
 
     def _start_background(self) -> None:
         seq, label_id = self.seq, self.label_id
         keys, self.dirty = self.dirty, set()
+        gone, self._evicted = self._evicted, set()
         with self._lock:
             self._pending = set(keys)
             self._blobs = {}
             self._cancelled = self._failed = False
         self._covered = keys
+        self._gone = gone
         self.checkpoint_seq = seq
         self._writer = threading.Thread(
             target=self._write_in_background,
-            args=(seq, label_id),
+            args=(seq, label_id, gone),
             name="lendguard-state-checkpoint",
             daemon=True,
         )
         self._writer.start()
 
-    def _write_in_background(self, seq: int, label_id: int) -> None:
+    def _write_in_background(self, seq: int, label_id: int, gone: set[str]) -> None:
         hook = self.checkpoint_hook
         try:
             time.sleep(PAUSE_S)  # hand the GIL straight back to the decider that started us
@@ -316,7 +425,7 @@ class MemoryStateStore:
                 time.sleep(PAUSE_S)  # a decision waiting for the GIL runs between slices
             if hook is not None:
                 hook("write")
-            self._write(blobs, seq, label_id, self.write_gate)
+            self._write(blobs, seq, label_id, self.write_gate, gone)
         except _Cancelled:
             return
         except Exception:
@@ -349,6 +458,7 @@ class MemoryStateStore:
             writer.join()
         self._writer = None
         self._covered = set()
+        self._gone = set()
         self._failed = False
 
     def reset_memory(self) -> None:
@@ -357,17 +467,27 @@ class MemoryStateStore:
         self.states.clear()
         self.dirty.clear()
         self._in_slot1.clear()
+        self._forget_sweep()
+
+    def _forget_sweep(self) -> None:
+        """The memory is gone (to be rebuilt from the checkpoint): so is the sweep's pass, and
+        the evictions not checkpointed yet (their rows come back, and are evicted again)."""
+        self._order, self._kept, self._cursor = [], [], 0
+        self._saves = self._made = 0
+        self._evicted = set()
+        self.newest = float("-inf")
 
     def checkpoint(self) -> None:
         """Write changed keys and the seq they are complete up to, now (after the checkpoint
         being written in the background, if any)."""
         self.wait_for_checkpoint()
-        if self.engine is None or not self.dirty:
+        if self.engine is None or not (self.dirty or self._evicted):
             self.checkpoint_seq = self._written_seq = self.seq
             return
         blobs = {k: self.states[k].to_bytes() for k in self.dirty if k in self.states}
-        self._write(blobs, self.seq, self.label_id)
+        self._write(blobs, self.seq, self.label_id, gone=self._evicted)
         self.dirty.clear()
+        self._evicted = set()
         self.checkpoint_seq = self._written_seq = self.seq
 
     def _write(
@@ -376,17 +496,27 @@ class MemoryStateStore:
         seq: int,
         label_id: int,
         gate: threading.Lock | None = None,
+        gone: set[str] | frozenset[str] = frozenset(),
     ) -> None:
-        """Write these blobs, then the checkpoint row saying states are complete up to ``seq``.
+        """Write these blobs, delete the rows of the keys evicted (``gone``) before ``seq``,
+        then the checkpoint row saying states are complete up to ``seq``.
 
         Each key has two rows (slots): the one the current checkpoint row vouches for is
         never touched; the new blob goes to the other slot, stamped with ``seq``. So the rows
         can be written in many small transactions (on SQLite a long one would hold the single
         write lock, and every decision's commit would wait for it), and a crash half-way leaves
         the last checkpoint whole: :meth:`restore` takes, per key, the newest blob stamped at or
-        before the checkpoint row's ``seq``."""
+        before the checkpoint row's ``seq``.
+
+        An evicted key's two rows are deleted (in small transactions too), unless it was made
+        again and is among the blobs: it is fresh as of ``seq``. A crash before the checkpoint
+        row leaves the last checkpoint without those rows: the keys then restore fresh instead
+        of as they were then, which decides alike, since each was equivalent to a fresh state
+        when evicted, and so was every earlier state of it (entries only get older, and stats
+        and known counterparts, once held, are never emptied)."""
         assert self.engine is not None
         in_slot1 = self._in_slot1
+        dropped = [key for key in gone if key not in blobs]
         rows = [
             {
                 "key": key if key in in_slot1 else SLOT1_PREFIX + key,
@@ -405,6 +535,13 @@ class MemoryStateStore:
                     conn.execute(insert(StateSnapshot), chunk)
                 if gate is not None:
                     time.sleep(4 * PAUSE_S)  # a commit waiting for the gate gets it
+            for start in range(0, len(dropped), self.WRITE_ROWS):
+                chunk_keys = dropped[start : start + self.WRITE_ROWS]
+                both = chunk_keys + [SLOT1_PREFIX + key for key in chunk_keys]
+                with self._gated(gate), conn.begin():
+                    conn.execute(delete(StateSnapshot).where(StateSnapshot.key.in_(both)))
+                if gate is not None:
+                    time.sleep(4 * PAUSE_S)
             if hook is not None:
                 hook("checkpoint-row")
             with self._gated(gate), conn.begin():
@@ -416,6 +553,7 @@ class MemoryStateStore:
                 in_slot1.discard(key)
             else:
                 in_slot1.add(key)
+        in_slot1.difference_update(dropped)
 
     @contextmanager
     def _gated(self, gate: threading.Lock | None) -> Iterator[None]:
@@ -462,10 +600,16 @@ class MemoryStateStore:
                 if found is None or stamp > found[0]:
                     best[key] = (stamp, slot1, payload)
         self._in_slot1 = set()
+        self._forget_sweep()
+        newest = self.newest
         for key, (_, slot1, payload) in best.items():
-            self.states[key] = EntityState.from_bytes(payload)
+            state = self.states[key] = EntityState.from_bytes(payload)
             if slot1:
                 self._in_slot1.add(key)
+            if state.ts and state.ts[-1] > newest:
+                newest = state.ts[-1]
+        self.newest = newest
+        self._order = list(self.states)
         self.seq = self.checkpoint_seq = top
         self._written_seq = self.seq
         self.label_id = int(checkpoint[1]) if checkpoint else 0
@@ -480,6 +624,7 @@ class MemoryStateStore:
         self.states.clear()
         self.dirty.clear()
         self._in_slot1.clear()
+        self._forget_sweep()
         self.seq = self.checkpoint_seq = self._written_seq = 0
         if self.engine is not None:
             with self.engine.begin() as conn:

@@ -4,7 +4,9 @@ One ``EntityState`` per key (customer, device, ip, payee, customer→payee pair)
 sorted by event time, so any window ``(t - w, t]`` is two binary searches away and exact at every
 timestamp. Memory is bounded: entries older than the longest window are dropped, and a key never
 holds more than ``max_entries`` (the oldest go first; windows of such a key then count the most
-recent ``max_entries`` events only, which ``truncated`` records).
+recent ``max_entries`` events only, which ``truncated`` records). A key that has become
+equivalent to a fresh state (:meth:`EntityState.fresh_after`: nothing outlives the windows,
+every entry older than :data:`RETENTION_S` behind the newest event) is evicted by the stores.
 """
 
 from __future__ import annotations
@@ -18,6 +20,15 @@ from lendguard.kit.timeutil import LONGEST_WINDOW_S
 
 DEFAULT_MAX_ENTRIES = 1_000
 DEFAULT_MAX_KNOWN = 500
+# How far behind the newest event seen an event may arrive (event time) and still be decided
+# exactly as if no key had ever been evicted: its windows reach back LONGEST_WINDOW_S from its
+# own time, so they never reach an entry older than RETENTION_S behind the newest event.
+LATE_EVENT_S = 7 * 86_400
+# The longest look-back of anything a feature reads in a state that may be evicted: the
+# windows, plus the lateness allowed above. Known counterparts, the profile, lifetime figures
+# and fraud labels have no look-back (read however old), so a state holding any of them is
+# never evicted (customers, labelled payees). Measured in event time, never the wall clock.
+RETENTION_S = LONGEST_WINDOW_S + LATE_EVENT_S
 # ``stats`` key of the latest time of each kind of entry ever added (and of each
 # ``"kind|counterpart"`` for the kinds below): recency features read it instead of scanning
 # 30 days of entries backwards. Present on the states the feature code indexes (customers).
@@ -89,6 +100,21 @@ class EntityState:
         newest = times[-1]
         if times[0] <= newest - LONGEST_WINDOW_S or len(times) > max_entries:
             self.expire(newest, max_entries)
+
+    def fresh_after(self, cutoff: float) -> bool:
+        """Whether dropping this state changes no later decision, given the newest event seen
+        is at ``cutoff + RETENTION_S`` (so later events are at ``cutoff + LONGEST_WINDOW_S`` or
+        later, :data:`LATE_EVENT_S` allowed).
+
+        True when it holds nothing that outlives the windows (no ``stats``: profile, lifetime
+        figures, latest-time index, fraud labels; no ``known`` counterparts) and no entry after
+        ``cutoff``. Such a state reads as empty in every window of a later event, and the
+        first :meth:`add` expires all its entries, so a fresh state decides alike from then on
+        (``truncated`` may differ: no feature reads it)."""
+        if self.stats or self.known:
+            return False
+        times = self.ts
+        return not times or times[-1] <= cutoff
 
     def index_latest(self) -> None:
         """Start keeping :data:`LAST_AT` (built from the entries already held)."""
