@@ -2070,27 +2070,32 @@ def window_state_bound(
 ) -> dict[str, Any]:
     """The documented upper bound of window state per active customer (docs/benchmarks.md).
 
-    What bounds it: an entry lives in a key's window for 30 days (``LONGEST_WINDOW_S``) and a
-    key holds at most ``DEFAULT_MAX_ENTRIES`` of them; one event adds one entry to at most
-    :data:`KEYS_PER_EVENT` keys and may create each of them; a customer's ``known``
-    counterparts are capped at ``DEFAULT_MAX_KNOWN`` (the least recently seen go). So a
-    customer with ``n`` events in the last 30 days accounts for at most::
+    What bounds it: one event adds one entry to at most :data:`KEYS_PER_EVENT` keys and may
+    create each of them; a key holds at most ``DEFAULT_MAX_ENTRIES`` entries, and none older
+    than 30 days (``LONGEST_WINDOW_S``) behind its own newest; a key holding nothing that
+    outlives the windows is evicted once its newest entry is ``RETENTION_S`` (37 days: the
+    windows plus ``LATE_EVENT_S``) behind the newest event time, within one sweep pass; a
+    customer's ``known`` counterparts are capped at ``DEFAULT_MAX_KNOWN`` (the least recently
+    seen go). So a customer with ``n`` events in the last ``RETENTION_S`` accounts for at
+    most::
 
         n × 6 × (entry + key) + min(500, 2n) × known + fixed
 
     bytes, where ``entry``, ``key`` and ``known`` are measured here the way
     :func:`window_state_memory` measures (tracemalloc of states rebuilt from their blobs, ids
     as long as the workload's) and ``fixed`` is the largest customer ``stats`` (profile,
-    lifetime figures, latest time per kind) measured in the run. Keys are never evicted, so
-    keys whose entries have all expired stay (empty, ``key`` bytes each): the bound holds for
-    the keys made in the last 30 days, not for a process's whole life.
+    lifetime figures, latest time per kind) measured in the run. In total, the keys alive are
+    at most the customers ever seen (a customer key holds its profile and known counterparts
+    for good: never evicted; an idle one keeps its last entries, at most ``n × (entry)`` of
+    its last active 30 days), the payees with a fraud label, and ``KEYS_PER_EVENT - 1`` keys
+    per event of the last ``RETENTION_S`` plus one sweep pass.
     """
     from lendguard.decisions.features.state import (
         DEFAULT_MAX_ENTRIES,
         DEFAULT_MAX_KNOWN,
+        RETENTION_S,
         EntityState,
     )
-    from lendguard.kit.timeutil import LONGEST_WINDOW_S
 
     def blob(n_entries: int, n_known: int) -> bytes:
         state = EntityState()
@@ -2130,11 +2135,15 @@ def window_state_bound(
         "fixed_bytes": fixed_bytes,
         "bytes_per_active_customer": round(per_customer),
         "bytes_per_event_in_window": round(KEYS_PER_EVENT * (entry + key)),
-        "retention_days": LONGEST_WINDOW_S / 86_400,
+        "retention_days": RETENTION_S / 86_400,
         "max_entries_per_key": DEFAULT_MAX_ENTRIES,
         "max_known_per_customer": DEFAULT_MAX_KNOWN,
         "keys_per_event": KEYS_PER_EVENT,
-        "idle_keys_evicted": False,
+        "idle_keys_evicted": True,
+        "keys_alive_bound": (
+            "customers ever seen + labelled payees + 5 × events of the last "
+            f"{RETENTION_S / 86_400:g} days and of one sweep pass"
+        ),
     }
 
 
