@@ -89,6 +89,7 @@ from lendguard.simulate.benchmark import (
     bench_in_process,
     build_workload,
     compare_decisions,
+    decided_order_check,
     decided_out_of_order,
     engine_only_decisions,
     machine_info,
@@ -635,6 +636,7 @@ def scale_out_run(
     paced_seconds: float = DEFAULT_PACED_SECONDS,
     paced_events: int = DEFAULT_PACED_EVENTS,
     engine_reference: dict[str, DecisionKey] | None = None,
+    validated: Sequence[Event] | None = None,
 ) -> dict[str, Any]:
     """One fresh deployment with ``workers`` workers: a burst, then one paced phase per rate
     (None: half the burst's throughput), each on the next events of the workload.
@@ -642,7 +644,9 @@ def scale_out_run(
     With ``engine_reference`` (the engine-only decisions of the same events), the stored
     decisions are also compared with it on action, score and reason codes
     (``identical_to_engine_only``), the differing ones split by whether their customer's events
-    were decided out of order (:func:`decided_out_of_order`)."""
+    were decided out of order (:func:`decided_out_of_order`); with ``validated`` (the same
+    events, parsed), also with the engine fed them in the order the workers logged them
+    (:func:`decided_order_check`: 0 expected)."""
     prefix = f"lgb{secrets.token_hex(3)}"
     burst = list(dicts[:burst_events])
     remaining = list(dicts[burst_events:])
@@ -754,6 +758,11 @@ def scale_out_run(
                     {name: {row[0]: row[1] for row in rows}},
                     out_of_order={name: decided_out_of_order(published_ids, rows)},
                 )["paths"][name]
+                if validated is not None:
+                    published = set(published_ids)
+                    identical["in_decided_order"] = decided_order_check(
+                        [e for e in validated if e.event_id in published], rows
+                    )
         finally:
             asyncio.run(_delete_streams(nats.url, prefix))
     out: dict[str, Any] = {
@@ -1034,6 +1043,7 @@ def run_stream_throughput(
                             paced_seconds,
                             paced_events,
                             engine_reference,
+                            validated,
                         )
                     )
                     runs[-1]["reference_just_before"] = {

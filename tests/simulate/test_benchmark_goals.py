@@ -312,3 +312,26 @@ def test_differing_decisions_are_split_by_customer_order() -> None:
     add_identical_paths(report, {"stream_1_worker": {**path, "differing": 4}})
     assert report["differing"] == 7
     assert issue_18_goals({"identical_decisions": report})["differing_decisions"]["met"] is False
+
+
+def test_a_concurrent_path_is_held_to_the_engine_in_its_own_logged_order() -> None:
+    import random as _random
+
+    from lendguard.simulate.benchmark import (
+        build_workload,
+        decided_order_check,
+        engine_only_decisions,
+    )
+
+    events = build_workload(300, 3).events()
+    logged = list(events)
+    _random.Random(5).shuffle(logged)
+    in_that_order, _ = engine_only_decisions(logged)
+    rows = [(e.event_id, in_that_order[e.event_id], e.customer_id, 0.0) for e in logged]
+    assert decided_order_check(events, rows)["differing"] == 0
+    assert decided_order_check(events, rows)["compared"] == len(events)
+    event_id, (action, score, codes), customer, at = rows[7]
+    rows[7] = (event_id, (action, score + 1, codes), customer, at)
+    check = decided_order_check(events, rows)
+    assert check["differing"] == 1
+    assert check["examples"][0]["event_id"] == event_id
