@@ -24,11 +24,11 @@ from lendguard.decisions.features.compute import (
 from lendguard.decisions.features.state import LATE_EVENT_S, RETENTION_S, EntityState
 from lendguard.decisions.policy import ListsView
 from lendguard.decisions.service import DecisionService
-from lendguard.decisions.state import MemoryStateStore, _unstamp
+from lendguard.decisions.state import MemoryStateStore, SharedStateStore, _unstamp
 from lendguard.events.parse import parse_event
 from lendguard.events.schemas import Event
 from lendguard.graph.index import LinkIndex
-from lendguard.models import StateSnapshot
+from lendguard.models import SharedEntityState, StateSnapshot
 
 ServiceFactory = Callable[..., DecisionService]
 DAY = timedelta(days=1)
@@ -358,3 +358,25 @@ def test_key_evicted_during_a_background_checkpoint(sqlite_url: str) -> None:
     assert set(restored.states) == {"d:clock"}
     assert restored.newest == RETENTION_S + 10.0
     engine.dispose()
+
+
+def test_shared_store_evicts_and_decides_alike(
+    database_url: str, service_factory: ServiceFactory
+) -> None:
+    """The shared store's rows of idle keys are deleted by the decisions' own transactions;
+    a deleted key comes back empty when locked again, and every decision is the same."""
+    raws = long_history()
+    service = service_factory(database_url, shared=True)
+    store = service.store
+    assert isinstance(store, SharedStateStore)
+    store.sweep_every = 1
+    decided = [service.decide(parse_event(raw)) for raw in raws]
+    assert store.evicted_total > 0
+    with service.db.connect() as conn:
+        rows = {key for (key,) in conn.execute(select(SharedEntityState.key))}
+    assert "d:phone-0" not in rows
+    assert "p:shop-0" not in rows
+    assert {"c:cust-a", "c:cust-b", "d:phone-3"} <= rows
+    expected = engine_decisions([*raws, probe()], MemoryStateStore(evict=False))
+    assert [essence(d) for d in decided] == expected[: len(raws)]
+    assert essence(service.decide(parse_event(probe()))) == expected[-1]

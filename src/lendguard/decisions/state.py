@@ -5,10 +5,13 @@ Two real implementations behind one small interface:
 * :class:`MemoryStateStore` (default) keeps states in process and checkpoints changed keys to the
   database every ``checkpoint_every`` events (and on close). Because every accepted event is in
   the ``events`` table with a ``seq``, a restart loads the checkpoint and replays the events after
-  it: state is never lost, and the hot path never serialises state.
+  it: state is never lost, and the hot path never serialises state. Keys that have become
+  equivalent to a fresh state are evicted by event time (see the class), so its memory follows
+  the keys the last ``RETENTION_S`` of events touched, not every key ever seen.
 * :class:`SharedStateStore` keeps each key as one row of ``entity_states``, locked and written
   in the decision's own transaction, so any number of API processes and stream workers share
-  one exact state (see its docstring).
+  one exact state (see its docstring). It evicts too: a decision's transaction now and then
+  deletes a slice of rows equivalent to a fresh state that no one else holds.
 """
 
 from __future__ import annotations
@@ -44,6 +47,10 @@ SWEEP_PER_NEW = 2
 # loop variable, the call's argument): anything more is a caller holding it (a decision in
 # flight, a checkpoint), and such a state is not evicted.
 _ONLY_THE_STORE = 3
+# Shared store: every SHARED_SWEEP_EVERY writes of events, the writing transaction visits the
+# next SHARED_SWEEP_ROWS rows (in key order, wrapping around) and deletes the evictable ones.
+SHARED_SWEEP_EVERY = 16
+SHARED_SWEEP_ROWS = 64
 
 
 # How long the background checkpoint writer sleeps between slices and chunks (yields the GIL
@@ -650,12 +657,27 @@ class SharedStateStore:
     a cached copy's version, and the cache had to be rebuilt from the log after a flush.)
     On SQLite the same statements run without ``FOR UPDATE``: the first ``INSERT`` takes the
     database's single write lock, which serialises whole groups instead of keys.
+
+    Eviction, as in the memory store (same rule, event time only): every
+    ``SHARED_SWEEP_EVERY`` writes of events, :meth:`write` also locks the next
+    ``SHARED_SWEEP_ROWS`` rows with ``SKIP LOCKED`` (rows another transaction holds are left
+    for a later pass, and nothing waits, so no deadlock), and deletes those equivalent to a
+    fresh state, in the decision's own transaction (a rollback undoes it). A deleted row is
+    recreated empty by the next :meth:`lock` of its key, which decides alike. The newest event
+    time is what this process has written or read (at most the true newest: eviction comes
+    later, never earlier, than the rule allows).
     """
 
     transactional = True
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, evict: bool = True) -> None:
         self.engine = engine
+        self.evict = evict
+        self.sweep_every = SHARED_SWEEP_EVERY
+        self.newest = float("-inf")
+        self.evicted_total = 0
+        self._writes = 0
+        self._after = ""
         self._empty = EntityState().to_bytes()
         # The statements of every group, built once (each decision runs both).
         from sqlalchemy.dialects import postgresql, sqlite
@@ -667,6 +689,13 @@ class SharedStateStore:
             .where(SharedEntityState.key.in_(bindparam("keys", expanding=True)))
             .order_by(SharedEntityState.key)
             .with_for_update()
+        )
+        self._sweep_rows = (
+            select(SharedEntityState.key, SharedEntityState.blob)
+            .where(SharedEntityState.key > bindparam("after"))
+            .order_by(SharedEntityState.key)
+            .limit(bindparam("rows"))
+            .with_for_update(skip_locked=True)
         )
 
     def lock(self, conn: Connection, keys: Iterable[str]) -> dict[str, EntityState]:
@@ -707,6 +736,37 @@ class SharedStateStore:
                 for key, state in states.items()
             ],
         )
+        if seq is not None and self.evict:
+            self._writes += 1
+            if self._writes >= self.sweep_every:
+                self._writes = 0
+                self._sweep(conn, states)
+
+    def _sweep(self, conn: Connection, written: dict[str, EntityState]) -> None:
+        """Delete the evictable rows among the next slice (never one this transaction just
+        wrote: a late event's key is in use)."""
+        newest = self.newest
+        for state in written.values():
+            if state.ts and state.ts[-1] > newest:
+                newest = state.ts[-1]
+        cutoff = newest - RETENTION_S
+        rows = conn.execute(
+            self._sweep_rows, {"after": self._after, "rows": SHARED_SWEEP_ROWS}
+        ).all()
+        self._after = rows[-1][0] if len(rows) == SHARED_SWEEP_ROWS else ""
+        gone: list[str] = []
+        for key, blob in rows:
+            if key in written:
+                continue
+            state = EntityState.from_bytes(blob)
+            if state.ts and state.ts[-1] > newest:
+                newest = state.ts[-1]
+            if state.fresh_after(cutoff):
+                gone.append(key)
+        self.newest = newest
+        if gone:
+            conn.execute(delete(SharedEntityState).where(SharedEntityState.key.in_(gone)))
+            self.evicted_total += len(gone)
 
     def load(self, keys: Iterable[str]) -> dict[str, EntityState]:
         """A read without locks (what a key holds now; tools and read paths only)."""
