@@ -830,7 +830,13 @@ class TestGraphInterface:
             "payee_mule_score": 0.9,
             "customer_mule_score": 0.7,
         }
-        links = {"device": "dev-9", "phone": "pn-9", "card": None, "address": event.address_id}
+        links = {
+            "device": "dev-9",
+            "phone": "pn-9",
+            "card": None,
+            "address": event.address_id,
+            "voice": None,
+        }
         # The ring is asked once per event (memoised), with the event's strong links.
         assert [kind for kind, _ in graph.asked].count("ring") == 1
         assert ("ring", links) in graph.asked

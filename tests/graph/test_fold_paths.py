@@ -73,8 +73,8 @@ class _Reference(LinkIndex):
 
                 insort(self._created[self._find(customer)], created)
         for link_type, name in LINK_FIELDS.items():
-            if body.get(name):
-                self._link(customer, link_type, body[name], ts)
+            if _field(body, name):
+                self._link(customer, link_type, _field(body, name), ts)
         for phone in (body.get("attributes") or {}).get("contact_phones") or ():
             if phone:
                 self._link(customer, "contact", str(phone), ts)
@@ -83,6 +83,12 @@ class _Reference(LinkIndex):
             self._link(customer, "payee", payee, ts)
         amount = float(body["amount"]) if body.get("amount") is not None else 0.0
         self._money(customer, kind, ts, amount, payee, body.get("payer_id"))
+
+
+def _field(body: dict[str, Any], name: str) -> Any:
+    """A link field of a body: ``session.voice_id`` is inside ``session``."""
+    head, _, tail = name.partition(".")
+    return body.get(head) if not tail else (body.get(head) or {}).get(tail)
 
 
 def _dump(index: LinkIndex) -> dict[str, Any]:
@@ -129,6 +135,9 @@ def _bodies(draw: st.DrawFn) -> list[dict[str, Any]]:
             if draw(st.booleans()):
                 body[name] = draw(st.sampled_from(_VALUES))
         if draw(st.booleans()):
+            # the voice vendor's id of the speaker: a strong link inside the session
+            body["session"] = {"voice_id": draw(st.sampled_from(_VALUES))}
+        if draw(st.booleans()):
             # a number in a contact list may be another customer's (or their own) phone
             body["attributes"] = {"contact_phones": draw(st.lists(st.sampled_from(_VALUES)))}
         if kind in ("transfer", "payment"):
@@ -156,7 +165,7 @@ def test_every_fold_path_builds_the_reference_graph(
             body["type"],
             event.occurred_at.timestamp(),
             amount=float(body["amount"]) if body.get("amount") is not None else 0.0,
-            links={link: body.get(name) for link, name in LINK_FIELDS.items()},
+            links={link: _field(body, name) for link, name in LINK_FIELDS.items()},
             contacts=[str(c) for c in (body.get("attributes") or {}).get("contact_phones", [])],
             payee=body.get("payee_id"),
             payer=body.get("payer_id"),
