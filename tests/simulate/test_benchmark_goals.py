@@ -129,8 +129,8 @@ def test_the_window_state_bound_grows_with_events_and_caps_known_counterparts() 
     assert large["bytes_per_active_customer"] == pytest.approx(
         1_000 * large_per_event + 500 * large["known_bytes"] + 100, rel=1e-3
     )
-    assert (large["retention_days"], large["max_entries_per_key"]) == (30.0, 1_000)
-    assert large["idle_keys_evicted"] is False
+    assert (large["retention_days"], large["max_entries_per_key"]) == (37.0, 1_000)
+    assert large["idle_keys_evicted"] is True
 
 
 def test_a_differing_decision_is_counted() -> None:
