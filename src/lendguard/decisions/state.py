@@ -19,6 +19,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
@@ -53,6 +54,39 @@ _ONLY_THE_STORE = 3
 # next SHARED_SWEEP_ROWS rows (in key order, wrapping around) and deletes the evictable ones.
 SHARED_SWEEP_EVERY = 16
 SHARED_SWEEP_ROWS = 64
+
+
+class EvictionClock:
+    """The event time that eviction measures a key's idleness against, robust to a stray one.
+
+    A key is evicted when its newest entry is ``RETENTION_S`` behind this time; taken as the
+    newest event time ever seen, one event dated years ahead (a lender's clock bug; the
+    contract accepts instants up to 2100) would make every device, IP and payee look idle and
+    wipe their windows. So each sweep samples the time of the event just saved (the earliest
+    of the newest entries of the keys it touched: a key polluted by a future entry is one of
+    several) and the clock moves to the median of the last ``SAMPLES`` samples, never back.
+    It lags true time by a few sweeps, which only evicts later: always safe."""
+
+    SAMPLES = 5
+
+    def __init__(self) -> None:
+        self.now = float("-inf")
+        self._recent: deque[float] = deque(maxlen=self.SAMPLES)
+
+    def observe(self, saved: Iterable[EntityState]) -> float:
+        sample = min((s.ts[-1] for s in saved if s.ts), default=None)
+        if sample is not None:
+            recent = self._recent
+            recent.append(sample)
+            if len(recent) == self.SAMPLES:
+                median = sorted(recent)[self.SAMPLES // 2]
+                if median > self.now:
+                    self.now = median
+        return self.now
+
+    def reset(self) -> None:
+        self.now = float("-inf")
+        self._recent.clear()
 
 
 # How long the background checkpoint writer sleeps between slices and chunks (yields the GIL
@@ -193,8 +227,8 @@ class MemoryStateStore:
 
     Keys are evicted once they are equivalent to a fresh state
     (:meth:`~lendguard.decisions.features.state.EntityState.fresh_after`: nothing that
-    outlives the windows, every entry older than ``RETENTION_S`` behind the newest event time
-    the store has seen), so memory follows the keys that the last ``RETENTION_S`` of events
+    outlives the windows, every entry older than ``RETENTION_S`` behind the event-time clock,
+    :class:`EvictionClock`), so memory follows the keys that the last ``RETENTION_S`` of events
     touched, not every key ever seen. :meth:`save` sweeps a bounded slice of keys every
     ``SWEEP_EVERY`` saves (no pass over every key at once: no stall), by event time only, so
     engine-only, replay, in-process and restarted stores decide alike. The next checkpoint
@@ -248,14 +282,14 @@ class MemoryStateStore:
         self._waited_for = False
         # Keys whose current checkpointed blob is in slot 1 (see _write).
         self._in_slot1: set[str] = set()
-        # Eviction (see _sweep): the newest event time seen, the keys of the current pass not
-        # visited yet (from ``_cursor``; keys made during the pass are appended), the keys it
-        # kept, saves and keys made since the last slice, the keys evicted since the last
+        # Eviction (see _sweep): the event-time clock (EvictionClock), the keys of the current
+        # pass not visited yet (from ``_cursor``; keys made during the pass are appended), the
+        # keys it kept, saves and keys made since the last slice, the keys evicted since the last
         # checkpoint began (their rows go with the next one; engine only) and the keys the
         # checkpoint being written deletes (evicted again if it fails).
         self.evict = evict
         self.sweep_every = SWEEP_EVERY
-        self.newest = float("-inf")
+        self.clock = EvictionClock()
         self._order: list[str] = []
         self._cursor = 0
         self._kept: list[str] = []
@@ -303,20 +337,16 @@ class MemoryStateStore:
     def _sweep(self, saved: dict[str, EntityState]) -> None:
         """Visit the next slice of keys and evict those equivalent to a fresh state.
 
-        The slice is ``SWEEP_KEYS`` keys plus ``SWEEP_PER_NEW`` per key made since the last
-        one, so a pass (every key once, those made meanwhile included) ends before the keys made
-        during it outnumber the keys it started with: after a pass, every key whose newest entry
-        was ``RETENTION_S`` behind the newest event when the pass began is gone. Keys alive are
-        thus at most those that events of the last ``RETENTION_S``, and of one pass (at most
-        the keys alive at its start), touched. A state that someone besides the store holds (a
-        decision in flight in the decider's overlay, whose save will follow) is left for the
-        next pass, and one the checkpoint being written has not serialised yet is serialised
-        first (the checkpoint holds every key as of its ``seq``)."""
-        newest = self.newest
-        for touched in saved.values():
-            times = touched.ts
-            if times and times[-1] > newest:
-                newest = times[-1]
+        The slice is ``SWEEP_KEYS`` keys plus ``SWEEP_PER_NEW`` per key made since the last one, so
+        a pass (every key once, those made meanwhile included) ends before the keys made during it
+        outnumber the keys it started with: after a pass, every key whose newest entry was
+        ``RETENTION_S`` behind the clock (:class:`EvictionClock`) when the pass began is gone. Keys
+        alive are thus at most those that events of the last ``RETENTION_S``, and of one pass (at
+        most the keys alive at its start), touched. A state that someone besides the store holds (a
+        decision in flight in the decider's overlay, whose save will follow) is left for the next
+        pass, and one the checkpoint being written has not serialised yet is serialised first (the
+        checkpoint holds every key as of its ``seq``)."""
+        newest = self.clock.observe(saved.values())
         budget = SWEEP_KEYS + SWEEP_PER_NEW * self._made
         self._saves = self._made = 0
         order, states, kept = self._order, self.states, self._kept
@@ -331,13 +361,9 @@ class MemoryStateStore:
                 continue  # (not in the store any more: dropped with the whole memory)
             # EntityState.fresh_after, spelled out (a few hundred thousand visits a minute).
             times = state.ts
-            if times:
-                last = times[-1]
-                if last > newest:
-                    newest = last
-                if last > cutoff:
-                    keep(key)
-                    continue
+            if times and times[-1] > cutoff:
+                keep(key)
+                continue
             if state.stats or state.known or refcount(state) != _ONLY_THE_STORE:
                 keep(key)
             else:
@@ -346,7 +372,6 @@ class MemoryStateStore:
             self._order, self._kept, self._cursor = kept, [], 0
         else:
             self._cursor = end
-        self.newest = newest
         if victims:
             self._drop(victims)
 
@@ -490,7 +515,7 @@ class MemoryStateStore:
         self._order, self._kept, self._cursor = [], [], 0
         self._saves = self._made = 0
         self._evicted = set()
-        self.newest = float("-inf")
+        self.clock = EvictionClock()
 
     def checkpoint(self) -> None:
         """Write changed keys and the seq they are complete up to, now (after the checkpoint
@@ -616,14 +641,10 @@ class MemoryStateStore:
                     best[key] = (stamp, slot1, payload)
         self._in_slot1 = set()
         self._forget_sweep()
-        newest = self.newest
         for key, (_, slot1, payload) in best.items():
-            state = self.states[key] = EntityState.from_bytes(payload)
+            self.states[key] = EntityState.from_bytes(payload)
             if slot1:
                 self._in_slot1.add(key)
-            if state.ts and state.ts[-1] > newest:
-                newest = state.ts[-1]
-        self.newest = newest
         self._order = list(self.states)
         self.seq = self.checkpoint_seq = top
         self._written_seq = self.seq
@@ -671,9 +692,9 @@ class SharedStateStore:
     ``SHARED_SWEEP_ROWS`` rows with ``SKIP LOCKED`` (rows another transaction holds are left
     for a later pass, and nothing waits, so no deadlock), and deletes those equivalent to a
     fresh state, in the decision's own transaction (a rollback undoes it). A deleted row is
-    recreated empty by the next :meth:`lock` of its key, which decides alike. The newest event
-    time is what this process has written or read (at most the true newest: eviction comes
-    later, never earlier, than the rule allows).
+    recreated empty by the next :meth:`lock` of its key, which decides alike. The clock is this
+    process's :class:`EvictionClock` over the events it writes (at most the true event time:
+    eviction comes later, never earlier, than the rule allows).
     """
 
     transactional = True
@@ -682,7 +703,7 @@ class SharedStateStore:
         self.engine = engine
         self.evict = evict
         self.sweep_every = SHARED_SWEEP_EVERY
-        self.newest = float("-inf")
+        self.clock = EvictionClock()
         self.evicted_total = 0
         self._writes = 0
         self._after = ""
@@ -753,11 +774,7 @@ class SharedStateStore:
     def _sweep(self, conn: Connection, written: dict[str, EntityState]) -> None:
         """Delete the evictable rows among the next slice (never one this transaction just
         wrote: a late event's key is in use)."""
-        newest = self.newest
-        for state in written.values():
-            if state.ts and state.ts[-1] > newest:
-                newest = state.ts[-1]
-        cutoff = newest - RETENTION_S
+        cutoff = self.clock.observe(written.values()) - RETENTION_S
         rows = conn.execute(
             self._sweep_rows, {"after": self._after, "rows": SHARED_SWEEP_ROWS}
         ).all()
@@ -766,12 +783,8 @@ class SharedStateStore:
         for key, blob in rows:
             if key in written:
                 continue
-            state = EntityState.from_bytes(blob)
-            if state.ts and state.ts[-1] > newest:
-                newest = state.ts[-1]
-            if state.fresh_after(cutoff):
+            if EntityState.from_bytes(blob).fresh_after(cutoff):
                 gone.append(key)
-        self.newest = newest
         if gone:
             conn.execute(delete(SharedEntityState).where(SharedEntityState.key.in_(gone)))
             self.evicted_total += len(gone)

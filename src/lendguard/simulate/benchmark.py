@@ -2399,7 +2399,8 @@ def issue_18_goals(result: dict[str, Any]) -> dict[str, Any]:
             f"{memory['active_customers']:,} customers, {memory['state_keys']:,} keys"
             + (
                 f"; bound {bound['bytes_per_active_customer']:,.0f} B at "
-                f"{bound['events_per_customer']:,.1f} events per customer in 30 days"
+                f"{bound['events_per_customer']:,.1f} events per customer in "
+                f"{bound.get('retention_days', 30):g} days"
                 if bound
                 else ""
             )
