@@ -43,6 +43,13 @@ from lendguard.models.privacy import (
     PrivacyNotice,
     VaultEntry,
 )
+from lendguard.models.interventions import (
+    ChallengeResponse,
+    CustomerLock,
+    CustomerLockEvent,
+    TrustedConfirmation,
+    TrustedContact,
+)
 from lendguard.models.support import (
     Complaint,
     ComplaintEvent,
@@ -52,6 +59,11 @@ from lendguard.models.support import (
 )
 
 __all__ = [
+    "ChallengeResponse",
+    "CustomerLock",
+    "CustomerLockEvent",
+    "TrustedConfirmation",
+    "TrustedContact",
     "Complaint",
     "ComplaintEvent",
     "ComplaintExtension",

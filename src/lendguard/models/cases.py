@@ -56,6 +56,13 @@ class CaseDecision(Base):
     hold_status: Mapped[str] = mapped_column(String(16), default="held")
     label: Mapped[str | None] = mapped_column(String(16), nullable=True)
     added_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # A held decision is released automatically at the end of this instant (N business days
+    # of the jurisdiction's calendar after the decision, from the interventions policy) unless
+    # the case flow released or cancelled it first. Null for rows filed before issue #19.
+    hold_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # When and why the hold ended: case_resolved, released_by_agent, deadline, ...
+    hold_ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    hold_end_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
 class CaseActivity(Base):
