@@ -235,6 +235,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(decisions_router)
     install_decision_fast_routes(app)
     app.include_router(cases_router)
+    from lendguard.interventions.endpoints import router as interventions_router
+
+    app.include_router(interventions_router)
     from lendguard.conduct.endpoints import router as conduct_router
 
     app.include_router(conduct_router)

@@ -49,6 +49,15 @@ class Scope(StrEnum):
     complaints_read = "complaints:read"
     # The lender's survey system: posts customers' satisfaction surveys, nothing else.
     support_surveys = "support:surveys"
+    # Interventions (issue #19). The lender's app posts a customer's answers to a challenge.
+    challenges_answer = "challenges:answer"
+    # Money lock and kill switch: the lender's app (the customer's own request) or an agent.
+    # Unlocking needs the same scope plus a stronger verification recorded with it.
+    locks_write = "locks:write"
+    # Trusted person: registration (with the customer's consent) and their confirmations.
+    trusted_write = "trusted:write"
+    # The evidence pack of interventions (disputes, reimbursement claims, the regulator).
+    evidence_read = "evidence:read"
 
 
 class Role(StrEnum):
@@ -73,6 +82,8 @@ ROLE_SCOPES: dict[Role, frozenset[str]] = {
             Scope.lending_write,
             Scope.complaints_read,
             Scope.complaints_write,
+            Scope.locks_write,
+            Scope.evidence_read,
         }
     ),
     # the checker: reviews and approves rule-set and model versions, reads cases; the senior
@@ -96,6 +107,7 @@ ROLE_SCOPES: dict[Role, frozenset[str]] = {
             Scope.lending_check,
             Scope.privacy_requests,
             Scope.complaints_read,
+            Scope.evidence_read,
         }
     ),
     Role.admin: frozenset({Scope.admin}),

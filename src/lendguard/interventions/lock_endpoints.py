@@ -1,0 +1,7 @@
+"""HTTP endpoints of the interventions area: locks."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/v1")
