@@ -81,6 +81,15 @@ def backtest(
     dissuasion_success_rate: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.6,
     skip_bad: Annotated[bool, typer.Option(help="Skip malformed rows instead of stopping")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+    interventions: Annotated[
+        bool,
+        typer.Option(
+            "--interventions",
+            help="Side by side: the rule set alone, and with challenges answered by the "
+            "simulated customers (a simulator's month only: it needs the scenario attribute)",
+        ),
+    ] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated customers' answers")] = 1,
 ) -> None:
     """Replay history through a rule set (and a baseline): recall, savings and friction."""
     from lendguard.simulate.backtest import run_backtest
@@ -96,6 +105,8 @@ def backtest(
             dissuasion_success_rate=dissuasion_success_rate,
             skip_bad=skip_bad,
             progress=not json_out,
+            interventions=interventions,
+            seed=seed,
         )
     except ReplayError as exc:
         typer.echo(str(exc), err=True)
