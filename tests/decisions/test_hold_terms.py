@@ -108,7 +108,8 @@ class TestInstructions:
         assert "Friday 6 March 2026" in terms.instructions["en"]
         # What to do, in plain words, and no placeholder or internal name left.
         for text in terms.instructions.values():
-            assert "{" not in text and "_" not in text
+            assert "{" not in text
+            assert "_" not in text
         assert "App" in terms.instructions["zh-CN"]
         assert "official" in terms.instructions["en"]
 
