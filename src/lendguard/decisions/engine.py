@@ -15,7 +15,14 @@ from lendguard.decisions.features.compute import (
     FeatureValue,
     LazyFeatures,
 )
-from lendguard.decisions.policy import ListsView, apply_guardrails, strongest
+from lendguard.decisions.policy import (
+    LOCKED_CREDIT_TYPES,
+    LOCKED_OUTFLOW_TYPES,
+    ListsView,
+    LockState,
+    apply_guardrails,
+    strongest,
+)
 from lendguard.decisions.rules.language import Compiled
 from lendguard.decisions.rules.loader import (
     LOCALES,
@@ -26,6 +33,7 @@ from lendguard.decisions.rules.loader import (
     RuleSet,
     render_message,
 )
+from lendguard.events.schemas import EventType
 
 _MEASURE_ORDER = {m: i for i, m in enumerate(Measure)}
 
@@ -34,6 +42,31 @@ GENERIC_MESSAGES: dict[str, dict[str, str]] = {
         "zh-CN": "为保护您的资金安全，本次操作已被暂停，请联系官方客服核实。",
         "en": "To protect your money this action has been stopped. Please contact official "
         "customer service to verify.",
+    },
+    # The customer's own money lock (issue #19): they asked for it, so the message says so and
+    # says how to undo it.
+    "MONEY_LOCKED": {
+        "zh-CN": "您已开启资金锁：在您解锁之前，转账、付款、提现和新的借款都会被暂停。"
+        "如需解锁，请通过官方渠道申请，我们会在网点或视频中核实是您本人，"
+        "或在您申请后等待一段冷静期再解锁。",
+        "en": "You locked your money: transfers, payments, withdrawals and new borrowing are "
+        "stopped until you unlock it. To unlock, ask us through an official channel: we will "
+        "check it is really you at a branch or on a video call, or unlock it after a waiting "
+        "period.",
+    },
+    "SESSION_SUSPENDED": {
+        "zh-CN": "您已开启紧急锁定，新设备上的登录和操作都已暂停。"
+        "如果是您本人，请使用您以前用过的设备，或通过官方客服申请解锁。",
+        "en": "You turned on the emergency lock, so sign-ins and actions on a new device are "
+        "suspended. If this is you, use a device you have used before, or contact official "
+        "customer service to unlock.",
+    },
+    # The customer's trusted person must confirm outflows above the amount the customer chose.
+    "TRUSTED_CONFIRMATION_REQUIRED": {
+        "zh-CN": "本次付款超过了您设定的金额，我们会先暂缓处理，等您的可信联系人确认后再继续。"
+        "对方回复后我们会马上通知您。",
+        "en": "This payment is above the amount you chose, so we are holding it until your "
+        "trusted contact confirms it. We will let you know as soon as they answer.",
     },
 }
 
@@ -118,6 +151,106 @@ def _run_filtered(
     return weight
 
 
+def _device_suspended(ctx: FeatureContext, lock: LockState) -> bool:
+    """Kill switch: the event comes from a device the customer had not used before the lock.
+
+    Compared with the lock's time, not with "new to the customer" alone: an event the lock
+    blocked is still folded into the state, so a fraudster's second try from the same device
+    would otherwise find it known. A customer with no device before the lock cannot be told
+    apart from anyone else, so then no device is suspended (as ``is_new_device``)."""
+    device = ctx.event.device_id
+    if not device:
+        return False
+    known = ctx.states.customer.known
+    seen = known.get(f"device:{device}")
+    if seen is not None and seen[0] < lock.since:
+        return False
+    return any(k.startswith("device:") and v[0] < lock.since for k, v in known.items())
+
+
+def _locked(ctx: FeatureContext, lock: LockState, values: LazyFeatures) -> EngineResult | None:
+    """The decision a money lock makes for this event, or None when it does not touch it.
+
+    Every outflow and every new credit (an application, a disbursement, a limit raised) is
+    blocked; with the kill switch, so is any event from a device new since the lock. A
+    repayment is never held (the guardrails lower it to a reminder)."""
+    event = ctx.event
+    kind = event.type
+    moves_money = (
+        kind in LOCKED_OUTFLOW_TYPES
+        or kind in LOCKED_CREDIT_TYPES
+        or (kind == EventType.limit_change and bool(values["is_limit_increase"]))
+    )
+    suspended = lock.kill_switch and _device_suspended(ctx, lock)
+    if not moves_money and not suspended:
+        return None
+    reasons: list[Reason] = []
+    if suspended:
+        reasons.append(
+            Reason(
+                "SESSION_SUSPENDED",
+                Category.fraud.value,
+                None,
+                Action.block.value,
+                100,
+                "kill switch on: the device is new since the customer locked their money",
+                {"kill_switch": True},
+            )
+        )
+    if moves_money:
+        reasons.append(
+            Reason(
+                "MONEY_LOCKED",
+                Category.fraud.value,
+                None,
+                Action.block.value,
+                100,
+                "the customer locked outflows and new credit",
+                {"locked": True},
+            )
+        )
+    action, measures, notes = apply_guardrails(event, Action.block, [Measure.SUSPEND], False)
+    primary = reasons[0].code
+    return EngineResult(
+        action=action,
+        score=100,
+        reasons=reasons,
+        measures=measures,
+        messages=[{"locale": loc, "text": GENERIC_MESSAGES[primary][loc]} for loc in LOCALES],
+        guardrails=[{"code": g.code, "detail": g.detail} for g in notes],
+        features=values,
+    )
+
+
+def _with_trusted_person(ctx: FeatureContext, result: EngineResult, threshold: float) -> None:
+    """An outflow above the customer's chosen amount waits for their trusted person: at least
+    intercept, with DELAY, and the reason first when it decides the action (in place)."""
+    reason = Reason(
+        "TRUSTED_CONFIRMATION_REQUIRED",
+        Category.fraud.value,
+        None,
+        Action.intercept.value,
+        0,
+        "the outflow is above the amount the customer's trusted person must confirm",
+        {"amount": ctx.amount, "threshold": threshold},
+    )
+    if result.action.rank >= Action.intercept.rank:
+        # Already held as much or more: the trusted person is one more reason, not the message.
+        result.reasons.append(reason)
+        if Measure.DELAY not in result.measures:
+            result.measures = sorted(
+                [*result.measures, Measure.DELAY], key=_MEASURE_ORDER.__getitem__
+            )
+        return
+    result.action = Action.intercept
+    result.reasons.insert(0, reason)
+    result.measures = sorted({*result.measures, Measure.DELAY}, key=_MEASURE_ORDER.__getitem__)
+    result.messages = [
+        {"locale": loc, "text": GENERIC_MESSAGES["TRUSTED_CONFIRMATION_REQUIRED"][loc]}
+        for loc in LOCALES
+    ]
+
+
 def evaluate(
     ctx: FeatureContext,
     ruleset: RuleSet,
@@ -129,6 +262,25 @@ def evaluate(
     if values is None:
         values = LazyFeatures(ctx, ruleset.params)
 
+    if lists.locks:
+        lock = lists.locks.get(event.customer_id)
+        if lock is not None and lock.active(ctx.ts):
+            locked = _locked(ctx, lock, values)
+            if locked is not None:
+                return locked
+    result = _evaluate_lists_and_rules(ctx, ruleset, lists, values)
+    if lists.trusted and event.type in LOCKED_OUTFLOW_TYPES:
+        threshold = lists.trusted.get(event.customer_id)
+        if threshold is not None and ctx.amount > threshold:
+            _with_trusted_person(ctx, result, threshold)
+    return result
+
+
+def _evaluate_lists_and_rules(
+    ctx: FeatureContext, ruleset: RuleSet, lists: ListsView, values: LazyFeatures
+) -> EngineResult:
+    """The deny and allow lists, then the rules, then the guardrails."""
+    event = ctx.event
     denied = lists.denied(event, ctx.ts) if lists.deny else None
     if denied is not None:
         reason = Reason(

@@ -531,6 +531,26 @@ REASON_TEXT: dict[str, Text] = {
         "en": "An account or device involved has been verified as trusted, so we added no "
         "extra checks; there is nothing you need to do.",
     },
+    # -- added by the engine (the customer's own controls, issue #19) ---------------------------
+    "MONEY_LOCKED": {
+        "zh-CN": "您开启了资金锁，所以在解锁之前，转账、付款、提现和新的借款都会被暂停。"
+        "如需解锁，请通过官方渠道申请：我们会在网点或视频中核实是您本人，或在冷静期结束后解锁。",
+        "en": "You locked your money, so transfers, payments, withdrawals and new borrowing are "
+        "stopped until you unlock it. To unlock, ask us through an official channel: we check "
+        "it is really you at a branch or on a video call, or unlock it after a waiting period.",
+    },
+    "SESSION_SUSPENDED": {
+        "zh-CN": "您开启了紧急锁定，所以新设备上的登录和操作都已暂停，以防他人冒用您的账户。"
+        "如果是您本人，请使用以前用过的设备，或联系官方客服解锁。",
+        "en": "You turned on the emergency lock, so sign-ins and actions on a new device are "
+        "suspended in case someone else is using your account. If this is you, use a device "
+        "you have used before, or contact official customer service to unlock.",
+    },
+    "TRUSTED_CONFIRMATION_REQUIRED": {
+        "zh-CN": "本次付款超过了您设定的金额，按照您的选择，需要您的可信联系人确认后才会继续。",
+        "en": "This payment is above the amount you chose, so as you asked, it goes ahead only "
+        "once your trusted contact confirms it.",
+    },
 }
 
 # Codes that summarise other reasons (the combined-risk ladder of the shipped rule set); a

@@ -1,9 +1,14 @@
-"""Allow/deny lists and per-customer rule suppressions: stored, then published whole.
+"""Allow/deny lists, per-customer rule suppressions and customers' own controls (money locks,
+trusted persons): stored, then published whole.
 
 Each change is written with its audit entry in one transaction (a change that cannot be
 audited does not happen), then the whole view is rebuilt from the table and swapped into the
 active configuration (:mod:`lendguard.decisions.configuration`), so a decision sees the lists
 before or after a change, never half of it.
+
+Money locks and trusted persons are written by the interventions area (which this area may not
+import); it calls :meth:`ListsAndSuppressions.reload` after each change, and, being audited, the
+change reaches other processes the way a list entry does (``DecisionService.follow_configuration``).
 """
 
 from __future__ import annotations
@@ -11,15 +16,52 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, select
 
 from lendguard.auth import audit
 from lendguard.decisions.configuration import LiveConfiguration
-from lendguard.decisions.policy import LIST_FIELDS, ListsView, epoch_seconds
+from lendguard.decisions.policy import LIST_FIELDS, ListsView, LockState, epoch_seconds
 from lendguard.decisions.repository import decision_repository as repo
 from lendguard.errors import FieldError, NotFound, ValidationFailed
 from lendguard.kit.crypto import pseudonymise
+from lendguard.models.interventions import CustomerLock, TrustedContact
 from lendguard.privacy import intake
+
+# The lock states that hold: "unlocked" rows stay for their history, out of the view.
+HOLDING_LOCK_STATES = ("locked", "unlock_pending")
+
+
+def _locks_in_force(conn: Connection) -> dict[str, LockState]:
+    """Money locks that hold or wait out a cooling-off, by customer id as stored."""
+    rows = conn.execute(
+        select(
+            CustomerLock.customer_id,
+            CustomerLock.kill_switch,
+            CustomerLock.locked_at,
+            CustomerLock.state,
+            CustomerLock.unlock_effective_at,
+        ).where(CustomerLock.state.in_(HOLDING_LOCK_STATES))
+    ).all()
+    locks: dict[str, LockState] = {}
+    for row in rows:
+        until = None
+        if row.state == "unlock_pending" and row.unlock_effective_at is not None:
+            until = epoch_seconds(row.unlock_effective_at)
+        locks[row.customer_id] = LockState(
+            since=epoch_seconds(row.locked_at), kill_switch=bool(row.kill_switch), until=until
+        )
+    return locks
+
+
+def _trusted_thresholds(conn: Connection) -> dict[str, float]:
+    """The amount above which each customer's trusted person confirms an outflow (those not
+    revoked)."""
+    rows = conn.execute(
+        select(TrustedContact.customer_id, TrustedContact.threshold).where(
+            TrustedContact.revoked_at.is_(None)
+        )
+    ).all()
+    return {row.customer_id: float(row.threshold) for row in rows}
 
 
 class ListsAndSuppressions:
@@ -34,6 +76,8 @@ class ListsAndSuppressions:
         with self.db.connect() as conn:
             entries = repo.list_entries(conn)
             suppressions = repo.suppressions(conn)
+            view.locks = _locks_in_force(conn)
+            view.trusted = _trusted_thresholds(conn)
         for entry in entries:
             table = view.allow if entry["list_type"] == "allow" else view.deny
             expires = entry["expires_at"]

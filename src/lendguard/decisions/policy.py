@@ -1,8 +1,9 @@
 """Policy: turn rule hits into one action on the ladder, with guardrails.
 
-Order: deny lists, then allow lists and per-customer suppressions (they decide which rule hits
-count), then "highest action wins", then guardrails that protect the customer from the engine
-itself (a repayment is never blocked; a vulnerable customer who is dissuaded gets a human call).
+Order: the customer's own money lock (and kill switch), then deny lists, then allow lists and
+per-customer suppressions (they decide which rule hits count), then "highest action wins", then
+guardrails that protect the customer from the engine itself (a repayment is never blocked; a
+vulnerable customer who is dissuaded gets a human call).
 """
 
 from __future__ import annotations
@@ -24,18 +25,49 @@ def epoch_seconds(moment: datetime) -> float:
     return moment.timestamp()
 
 
+# Events that move money out or take new credit: what a money lock stops. A limit change counts
+# only when it raises the limit (a customer lowering their own limit is protecting themselves).
+LOCKED_OUTFLOW_TYPES = frozenset({EventType.transfer, EventType.withdrawal, EventType.payment})
+LOCKED_CREDIT_TYPES = frozenset({EventType.application, EventType.disbursement})
+
+
+@dataclass(frozen=True, slots=True)
+class LockState:
+    """A customer's money lock as the engine sees it (issue #19).
+
+    ``since``: when the lock was made (epoch seconds), the line between the customer's own
+    devices and new ones for the kill switch. ``until``: when a cooling-off unlock takes effect
+    (epoch seconds of the event's time); None while locked with no unlock asked for. Only locks
+    in force or waiting out a cooling-off are in the view: an unlocked customer has no entry.
+    """
+
+    since: float
+    kill_switch: bool = False
+    until: float | None = None
+
+    def active(self, ts: float) -> bool:
+        """Whether the lock still holds for an event at ``ts``."""
+        return self.until is None or ts < self.until
+
+
 @dataclass(slots=True)
 class ListsView:
-    """Allow/deny lists and suppressions as the engine sees them at one instant.
+    """Allow/deny lists, suppressions and customers' own controls as the engine sees them at
+    one instant.
 
     ``allow``/``deny`` map a list field (customer, device, payee, ip, card) to
     ``{value: expires_at_epoch_or_None}``; ``suppressions`` map ``(customer_id, rule_id)`` to an
-    expiry.
+    expiry. ``locks`` maps a customer id (as stored: the pseudonym of an id holding personal
+    information, as the events carry it) to its money lock; ``trusted`` maps a customer id to
+    the amount above which their trusted person must confirm an outflow. Both are empty for
+    almost every deployment, so the engine's cost without them is one truthiness check each.
     """
 
     allow: dict[str, dict[str, float | None]] = field(default_factory=dict)
     deny: dict[str, dict[str, float | None]] = field(default_factory=dict)
     suppressions: dict[tuple[str, str], float] = field(default_factory=dict)
+    locks: dict[str, LockState] = field(default_factory=dict)
+    trusted: dict[str, float] = field(default_factory=dict)
 
     def _hit(
         self, table: dict[str, dict[str, float | None]], event: Event, ts: float

@@ -1,0 +1,109 @@
+"""The typed contract of the money lock and kill switch (issue #19): what the lock, unlock and
+read endpoints accept and answer.
+
+Bodies refuse unknown fields (a misspelt ``kill_switch`` would otherwise lock without it) and
+control characters; a reference and the verifier's name are required for the methods that
+verify someone in person or by video, which the service checks (naming the field) so the same
+rule holds for a caller that is not HTTP."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
+
+# Printable text: no control character (tab, line feed and carriage return aside), and
+# something other than blanks (Python's ``re``: ``\s`` is what ``str.strip`` removes).
+_CONTROL = r"\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f"
+NOT_BLANK = f"^[^{_CONTROL}]*[^\\s{_CONTROL}][^{_CONTROL}]*$"
+# An identifier (a branch visit, a video call): no control character at all.
+IDENTIFIER = r"^[^\u0000-\u001f\u007f]*[^\s\u0000-\u001f\u007f][^\u0000-\u001f\u007f]*$"
+
+STRICT = ConfigDict(regex_engine="python-re", extra="forbid")
+
+LockChannel = Literal["app", "agent"]
+UnlockMethod = Literal["in_person", "video", "cooling_off"]
+LockStateName = Literal["locked", "unlock_pending", "unlocked"]
+
+
+class LockBody(BaseModel):
+    """Lock the customer's outflows and new credit; with ``kill_switch``, also suspend every
+    session on a device new since the lock."""
+
+    model_config = STRICT
+
+    channel: LockChannel = Field(
+        description="who asked: the customer in the lender's app, or an agent on their behalf"
+    )
+    kill_switch: StrictBool = Field(
+        default=False, description="also suspend sign-ins and actions on new devices"
+    )
+    note: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=500,
+        pattern=NOT_BLANK,
+        description="a short note for the record (why the customer locked, who called)",
+    )
+
+
+class UnlockBody(BaseModel):
+    """Undo a lock, with the verification the policy accepts. ``revision`` is the lock's
+    current revision (compare-and-set): a stale one is refused with 409."""
+
+    model_config = STRICT
+
+    method: UnlockMethod = Field(
+        description="in_person (a branch visit) or video (a video call) unlock now; cooling_off "
+        "unlocks once the policy's cooling-off hours have passed"
+    )
+    reference: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        pattern=IDENTIFIER,
+        description="the branch visit or video call id; required for in_person and video",
+    )
+    verified_by: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        pattern=IDENTIFIER,
+        description="the member of staff who verified the customer; required for in_person "
+        "and video",
+    )
+    revision: int = Field(ge=1, le=2**31 - 1, description="the lock's current revision")
+
+
+class LockStep(BaseModel):
+    """One step of a lock's life, as recorded."""
+
+    kind: str = Field(
+        description="locked, kill_switch_on, relocked, unlock_requested (a cooling-off) or unlocked"
+    )
+    at: datetime
+    actor: str = Field(description="the API key or console user that made the step")
+    detail: dict[str, Any] = Field(
+        description="channel, kill switch and note; or the unlock's method, reference, verifier "
+        "and when it takes effect"
+    )
+
+
+class LockView(BaseModel):
+    """A customer's money lock as it stands now, with its history (oldest first)."""
+
+    customer_id: str = Field(description="the customer, as the request named them")
+    state: LockStateName = Field(
+        description="locked; unlock_pending while a cooling-off runs (still blocking); "
+        "unlocked once an unlock took effect"
+    )
+    kill_switch: bool = Field(description="sessions on new devices are suspended too")
+    locked_at: datetime
+    channel: LockChannel = Field(description="who asked for the lock")
+    unlock_method: UnlockMethod | None = Field(description="how the last unlock was verified")
+    unlock_effective_at: datetime | None = Field(
+        description="when the unlock takes (or took) effect; null while locked"
+    )
+    revision: int = Field(description="send it back with an unlock (compare-and-set)")
+    history: list[LockStep]
