@@ -6,6 +6,7 @@ was hashed (never re-serialised), so the digest can be recomputed from the respo
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -13,8 +14,12 @@ from fastapi.responses import HTMLResponse, Response
 
 from lendguard.auth.dependencies import client_ip, require_for
 from lendguard.auth.service import Principal, Scope
+from lendguard.errors import FieldError, ValidationFailed
+from lendguard.interventions.effectiveness import intervention_rows, summarise
+from lendguard.interventions.effectiveness_schemas import Effectiveness
 from lendguard.interventions.evidence import EvidencePacks, render_html
 from lendguard.interventions.evidence_schemas import EvidencePack
+from lendguard.kit.bounds import Instant
 from lendguard.web.openapi import problems
 from lendguard.web.responses import JSONResponse
 
@@ -23,6 +28,8 @@ router = APIRouter(prefix="/v1")
 # The pack holds decisions, cases and call notes: anti-fraud data (R34), refused to a marketing
 # or credit purpose as the case endpoints refuse it.
 EvidenceReader = Annotated[Principal, Depends(require_for(Scope.evidence_read, "anti_fraud"))]
+# The effectiveness figures are counts over decisions: whoever reads decisions reads them.
+DecisionsReader = Annotated[Principal, Depends(require_for(Scope.decisions_read, "anti_fraud"))]
 
 CaseId = Annotated[str, Path(min_length=1, max_length=64)]
 CustomerId = Annotated[
@@ -80,7 +87,7 @@ def _answer(pack: dict[str, Any], fmt: str, locale: str) -> Response:
 
 @router.get(
     "/cases/{case_id}/evidence",
-    tags=["cases"],
+    tags=["interventions"],
     summary="The evidence pack of a case: what was shown, answered, held, called and sent",
     description=_DESCRIPTION,
     response_model=EvidencePack,
@@ -100,7 +107,7 @@ def case_evidence(
 
 @router.get(
     "/customers/{customer_id}/evidence",
-    tags=["cases"],
+    tags=["interventions"],
     summary="The evidence pack of a customer: every intervention, case, lock and confirmation",
     description=_DESCRIPTION
     + " The customer id is resolved as `GET /v1/customers/{customer_id}/decisions` resolves "
@@ -118,3 +125,48 @@ def customer_evidence(
 ) -> Response:
     pack = packs.for_customer(customer_id, principal.actor, client_ip(request), format)
     return _answer(pack, format, locale)
+
+
+# The longest range one report covers (and the default when none is given).
+MAX_RANGE = timedelta(days=366)
+DEFAULT_RANGE = timedelta(days=30)
+
+
+@router.get(
+    "/interventions/effectiveness",
+    tags=["interventions"],
+    summary="Per intervention and scam typology: shown, abandoned, confirmed scam later, "
+    "honest customers delayed and the median delay",
+    description="Interventions decided in `[from, to)` (default: the 30 days before now; at "
+    "most 366 days). A challenge's follow-up decision is the outcome of the first, not another "
+    "intervention. Abandoned: the answers led to an intercept or a block, or the hold was "
+    "cancelled. Confirmed scam: the case resolved as fraud or scam victim, or a fraud label. "
+    "Honest delayed: the hold released or the case resolved as legitimate.",
+    response_model=Effectiveness,
+    response_model_by_alias=True,
+)
+def effectiveness(
+    request: Request,
+    _: DecisionsReader,
+    start: Annotated[
+        Instant | None,
+        Query(alias="from", description="with a UTC offset; default: 30 days before `to`"),
+    ] = None,
+    end: Annotated[
+        Instant | None, Query(alias="to", description="with a UTC offset; default: now")
+    ] = None,
+) -> Any:
+    end = end if end is not None else datetime.now(UTC)
+    start = start if start is not None else end - DEFAULT_RANGE
+    if start >= end:
+        raise ValidationFailed(
+            "the range is empty", errors=[FieldError("query.from", "must be before to")]
+        )
+    if end - start > MAX_RANGE:
+        raise ValidationFailed(
+            "the range is too long",
+            errors=[FieldError("query.from", f"at most {MAX_RANGE.days} days before to")],
+        )
+    with request.app.state.services.decisions.db.connect() as conn:
+        rows = intervention_rows(conn, start, end)
+    return {"from": start, "to": end, **summarise(rows)}
