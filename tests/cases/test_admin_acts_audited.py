@@ -40,7 +40,7 @@ def test_a_sweep_whose_audit_entry_fails_files_nothing(
     assert _cases(case_app) == []
     assert "cases.sweep" not in _actions(case_app)
     swept = case_app.client.post("/v1/cases/sweep", headers=case_app.admin)
-    assert swept.json() == {"filed": 1}
+    assert swept.json() == {"filed": 1, "released": 0}
     assert _cases(case_app) == ["student-21"]
     entry = next(
         e for e in audit.entries(case_app.services.decisions.db) if e["action"] == "cases.sweep"

@@ -99,9 +99,9 @@ class TestIntake:
             conn.execute(delete(CaseDecision))
             conn.execute(delete(Case))
         swept = case_app.client.post("/v1/cases/sweep", headers=case_app.admin)
-        assert swept.json() == {"filed": 1}
+        assert swept.json() == {"filed": 1, "released": 0}
         again = case_app.client.post("/v1/cases/sweep", headers=case_app.admin)
-        assert again.json() == {"filed": 0}
+        assert again.json() == {"filed": 0, "released": 0}
         listing = case_app.client.get("/v1/cases", headers=case_app.admin).json()
         assert listing["total"] == 1
         assert listing["cases"][0]["id"] != case["id"]

@@ -126,11 +126,14 @@ def next_case(request: Request, cases: Cases, principal: CaseWorker) -> object:
 @router.post(
     "/cases/sweep",
     tags=["cases"],
-    summary="File interventions that have no case yet",
+    summary="File interventions that have no case yet; release holds whose deadline passed",
     response_model=SweepResult,
 )
 def sweep(request: Request, cases: Cases, principal: Admin) -> object:
-    return {"filed": cases.sweep(actor=principal.actor, ip=client_ip(request))}
+    ip = client_ip(request)
+    filed = cases.sweep(actor=principal.actor, ip=ip)
+    released = cases.release_due_holds(actor=principal.actor, ip=ip)
+    return {"filed": filed, "released": len(released)}
 
 
 @router.get(

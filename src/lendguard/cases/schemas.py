@@ -116,6 +116,10 @@ class SuppressionBody(BaseModel):
 
 # -- cases -----------------------------------------------------------------------------------------
 
+HoldEndReason = Literal["case_resolved", "released_by_agent", "cancelled_by_agent", "deadline"]
+"""Why a hold ended: its case was resolved, an agent released or cancelled it, or its deadline
+passed and it was released automatically."""
+
 
 class CaseSummary(BaseModel):
     """A case as the queue lists it."""
@@ -153,6 +157,17 @@ class CaseDecisionView(Decision):
     payee_id: str | None
     hold_status: Literal["held", "released", "cancelled"]
     label: str | None = Field(description="legit, fraud or scam_victim once resolved")
+    hold_deadline: datetime | None = Field(
+        description="released automatically at this instant (the end of the N-th business "
+        "day after the decision) unless released or cancelled first; null for holds filed "
+        "before deadlines existed"
+    )
+    hold_ended_at: datetime | None = Field(description="when the hold ended; null while held")
+    hold_end_reason: HoldEndReason | None = Field(description="why the hold ended")
+    release_instructions: dict[str, str] | None = Field(
+        description="what the customer is told to do to release it, per locale (zh-CN, en); "
+        "null without a deadline"
+    )
 
 
 class CaseTimelineEntry(BaseModel):
@@ -241,6 +256,7 @@ class NextCase(BaseModel):
 
 class SweepResult(BaseModel):
     filed: int = Field(description="interventions filed under a case now")
+    released: int = Field(description="held payments released now because their deadline passed")
 
 
 # -- lists and snoozes -----------------------------------------------------------------------------

@@ -17,7 +17,6 @@ intervention that has no case yet, so a crash between the two writes loses nothi
 from __future__ import annotations
 
 import threading
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -43,8 +42,11 @@ from lendguard.cases.flow import (
     allowed_from,
     dispatch,
 )
+from lendguard.cases.holds import CASE_RESOLVED, HoldDesk, agent_released, instructions_for
+from lendguard.cases.trail import SYSTEM, TRAIL
+from lendguard.cases.trail import blank as _blank
+from lendguard.cases.trail import masked as _masked
 from lendguard.cases.webhooks import WebhookSender
-from lendguard.changes import ChangeTrail
 from lendguard.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
 from lendguard.kit.ids import new_id
 from lendguard.models.access import User
@@ -57,7 +59,6 @@ from lendguard.models.cases import (
     WebhookDelivery,
 )
 from lendguard.models.decision import DecisionRecord, EventRecord, LabelRecord
-from lendguard.privacy import pii
 
 log = structlog.get_logger(__name__)
 
@@ -70,15 +71,6 @@ CRISIS_CASE_TYPE = "crisis"
 CrisisHotlines = Callable[[list[str] | None, date], list[dict[str, Any]]]
 CRISIS_RISK = 100
 OUTREACH_OUTCOMES = ("confirmed_scam", "insisted", "unreachable")
-SYSTEM = "system"
-# A change to a case: the row (compare-and-set on revision), its timeline, the audit trail.
-TRAIL = ChangeTrail(
-    key=Case.id,
-    action="case",
-    conflict=lambda case_id: Conflict(f"case '{case_id}' was changed by someone else; reload it"),
-    timeline=CaseActivity,
-    timeline_key="case_id",
-)
 
 
 @dataclass(frozen=True)
@@ -146,6 +138,9 @@ def classify(reason_codes: list[str], scripts: dict[str, Script]) -> Script:
 
 
 class CaseService:
+    # How often a server releases the holds whose deadline passed (seconds).
+    hold_sweep_every_s = 60.0
+
     def __init__(
         self,
         engine: Engine,
@@ -160,6 +155,15 @@ class CaseService:
         self.scripts, self.sla_minutes = load_scripts()
         self.release_policy = load_release_policy()
         self.webhooks = webhooks
+        # Held payments: deadlines, ends outside a resolution, the release at the deadline.
+        self.holds = HoldDesk(engine, webhooks, self.release_policy)
+        if webhooks is not None:
+            # Every server process releases the holds whose deadline passed, on the cases
+            # area's background loop (the compare-and-set in HoldDesk.release_due keeps two
+            # processes from releasing one hold twice).
+            webhooks.every(
+                "hold_deadlines", lambda: self.hold_sweep_every_s, self.release_due_holds
+            )
         self.elderly_age = elderly_age
         self._intake_lock = threading.Lock()
         # Called after a resolution commits with the labels it wrote ({id, label, known_at,
@@ -235,6 +239,20 @@ class CaseService:
                 audit.record(conn, actor, "cases.sweep", "cases", ip, {"filed": filed})
         return filed
 
+    def release_due_holds(self, actor: str | None = None, ip: str | None = None) -> list[str]:
+        """Release every held payment whose deadline has passed (the background loop, the
+        sweep endpoint and ``lendguard cases sweep``); returns the decision ids released.
+        Each release is audited on its case, by ``system``; given an ``actor`` (an
+        administrator's sweep) who released any, ``cases.hold_sweep`` also records that they
+        ran it."""
+        released = self.holds.release_due()
+        if actor is not None and released:
+            with self.db.begin() as conn:
+                audit.record(
+                    conn, actor, "cases.hold_sweep", "holds", ip, {"released": len(released)}
+                )
+        return released
+
     def _file(self, conn: Connection, decision: dict[str, Any], body: dict[str, Any]) -> str:
         now = datetime.now(UTC)
         codes = [r["code"] for r in decision.get("reasons", [])]
@@ -307,6 +325,7 @@ class CaseService:
             ):
                 joined["outreach_added"] = ["trusted_contact_call"]
             TRAIL.note(conn, case_id, SYSTEM, "joined", joined)
+        terms = self.holds.terms(decision)
         conn.execute(
             insert(CaseDecision),
             {
@@ -317,6 +336,7 @@ class CaseService:
                 "amount": amount,
                 "hold_status": "held",
                 "added_at": now,
+                "hold_deadline": terms.deadline if terms is not None else None,
             },
         )
         return case_id
@@ -536,6 +556,13 @@ class CaseService:
                     "payee_id": bodies.get(link.event_id, {}).get("payee_id"),
                     "hold_status": link.hold_status,
                     "label": link.label,
+                    "hold_deadline": link.hold_deadline,
+                    "hold_ended_at": link.hold_ended_at,
+                    "hold_end_reason": link.hold_end_reason,
+                    "release_instructions": instructions_for(
+                        link.hold_deadline,
+                        decisions.get(link.decision_id, {}).get("event_type"),
+                    ),
                 }
                 for link in links
             ]
@@ -834,7 +861,9 @@ class CaseService:
                 errors=[FieldError("note", "required: why the held transactions may go ahead")],
             )
         policy = self.release_policy
-        held = self._held_amount(conn, case.id)
+        # What the resolution lets go, and what agents already let go hold by hold on this
+        # case: releasing in pieces does not get round the second person.
+        held = round(self._held_amount(conn, case.id) + agent_released(conn, case.id), 2)
         if held <= policy.second_person_above:
             return {}
         pending = self._pending_release(conn, case.id)
@@ -929,7 +958,20 @@ class CaseService:
             conn.execute(
                 update(CaseDecision).where(CaseDecision.id == link.id).values(label=label_name)
             )
-            if link.hold_status != "held" or self.webhooks is None:
+            if link.hold_status != "held":
+                continue
+            # Compare-and-set: the deadline sweep (another process) may have released it
+            # since it was read; then the lender was told already and is not told again.
+            ended = conn.execute(
+                update(CaseDecision)
+                .where(CaseDecision.id == link.id, CaseDecision.hold_status == "held")
+                .values(
+                    hold_status="released" if instruction == "release" else "cancelled",
+                    hold_ended_at=now,
+                    hold_end_reason=CASE_RESOLVED,
+                )
+            )
+            if ended.rowcount != 1 or self.webhooks is None:
                 continue
             delivery = self.webhooks.enqueue(
                 conn,
@@ -942,11 +984,6 @@ class CaseService:
             )
             if delivery is not None:
                 created.append(delivery)
-            conn.execute(
-                update(CaseDecision)
-                .where(CaseDecision.id == link.id)
-                .values(hold_status="released" if instruction == "release" else "cancelled")
-            )
         return created
 
     def _load(self, conn: Connection, case_id: str) -> Any:
@@ -981,12 +1018,6 @@ class CaseService:
         }
 
 
-def _blank(text: str) -> bool:
-    """Nothing a reader would see: blanks and invisible (format or control) characters only.
-    ``str.strip`` keeps a zero-width space, so a note of two of them passed as written."""
-    return all(c.isspace() or unicodedata.category(c) in ("Cf", "Cc") for c in text)
-
-
 def _check_crisis_close(case: Any, note: str) -> None:
     """``resolved_supported`` closes only a crisis case, and says what support was given."""
     if case.case_type != CRISIS_CASE_TYPE:
@@ -1012,12 +1043,6 @@ def _script_key(case: Any) -> str:
     if case.scam_type:
         return str(case.scam_type)
     return "crisis" if case.case_type == CRISIS_CASE_TYPE else "general"
-
-
-def _masked(text: str) -> str:
-    """Free text as a case stores it: personal information masked, then cut to 4,000
-    characters (masking first, so a cut cannot leave half a number unmasked)."""
-    return pii.mask_text(text)[:4000] if text else text
 
 
 def _number(value: Any) -> float | None:

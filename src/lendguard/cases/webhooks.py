@@ -5,7 +5,12 @@ outcome is never lost between the database and the network. A background sender 
 deliveries:
 
 - body: JSON, ``{"delivery_id", "instruction": "release"|"cancel", "event_id", "decision_id",
-  "case_id", "outcome", "decided_by", "created_at"}``;
+  "case_id", "outcome", "reason", "decided_by", "created_at"}``. ``outcome`` is the case's
+  closing state (``resolved_legit``, ...) when a resolution ends the hold, or the event of one
+  hold ended on its own: ``hold_released`` / ``hold_cancelled``. ``reason`` says why the hold
+  ended: ``case_resolved``, ``released_by_agent``, ``cancelled_by_agent`` or ``deadline`` (the
+  hold's business-day deadline passed and it was released automatically, ``decided_by``
+  ``system``);
 - ``X-LendGuard-Signature: sha256=<hex HMAC-SHA256 of the raw body with the shared secret>``;
 - ``Idempotency-Key: <delivery_id>`` — the same on every retry, so the lender acts once;
 - a 2xx answer delivers; anything else (or no answer) is retried with exponential backoff
@@ -19,6 +24,7 @@ import hashlib
 import hmac
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -66,6 +72,17 @@ class WebhookSender:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._client: httpx.Client | None = None
+        # Periodic work of the cases area run by this loop (the hold deadline sweep): name ->
+        # (the interval's getter, the job, when it last ran on the monotonic clock).
+        self._jobs: dict[str, list[Any]] = {}
+
+    def every(self, name: str, interval_s: Callable[[], float], job: Callable[[], object]) -> None:
+        """Run ``job`` on this loop at start and then every ``interval_s()`` seconds (read
+        each time, so a test or an operator may shorten it). Why here: the cases area's one
+        background thread is this sender, and what the periodic work writes (a released
+        hold's instruction) is what it sends next. A job that fails is logged and retried at
+        its next interval; the loop goes on."""
+        self._jobs[name] = [interval_s, job, None]
 
     # -- the outbox ------------------------------------------------------------------------------
 
@@ -79,9 +96,12 @@ class WebhookSender:
         instruction: str,
         outcome: str,
         actor: str,
+        reason: str = "case_resolved",
     ) -> str | None:
         """Write a delivery in the caller's transaction; None when no receiver is configured
-        (the hold status still changes; the lender then reads it from the case API)."""
+        (the hold status still changes; the lender then reads it from the case or hold API).
+        ``outcome``: the case's closing state, or ``hold_released`` / ``hold_cancelled`` for
+        one hold ended outside a resolution; ``reason``: why the hold ended."""
         if not self.url:
             return None
         existing = conn.execute(
@@ -100,6 +120,7 @@ class WebhookSender:
             "decision_id": decision_id,
             "case_id": case_id,
             "outcome": outcome,
+            "reason": reason,
             "decided_by": actor,
             "created_at": now.isoformat(),
         }
@@ -197,7 +218,9 @@ class WebhookSender:
     # -- the background loop ---------------------------------------------------------------------
 
     def start(self) -> None:
-        if self._thread is not None or not self.url:
+        """The background loop: deliveries (with a receiver configured) and the periodic jobs
+        (always: a hold's deadline passes whether or not the lender listens)."""
+        if self._thread is not None or not (self.url or self._jobs):
             return
         self._thread = threading.Thread(target=self._run, name="lendguard-webhooks", daemon=True)
         self._thread.start()
@@ -207,14 +230,33 @@ class WebhookSender:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            try:
-                self.deliver_due()
-                wait = self._seconds_to_next()
-            except Exception:  # the loop must survive a database hiccup
-                log.exception("webhook.loop_failed")
-                wait = self.base_delay_s
-            self._wake.wait(timeout=wait)
             self._wake.clear()
+            jobs_wait = self._run_jobs()
+            if self.url:
+                try:
+                    self.deliver_due()
+                    wait = self._seconds_to_next()
+                except Exception:  # the loop must survive a database hiccup
+                    log.exception("webhook.loop_failed")
+                    wait = self.base_delay_s
+            else:
+                wait = 30.0
+            self._wake.wait(timeout=min(wait, jobs_wait))
+
+    def _run_jobs(self) -> float:
+        """Run the periodic jobs that are due; returns the seconds until the next one."""
+        soonest = 30.0
+        for name, entry in self._jobs.items():
+            interval_s, job, last = entry
+            now = time.monotonic()
+            if last is None or now >= last + float(interval_s()):
+                try:
+                    job()
+                except Exception:  # the loop must survive a job's failure
+                    log.exception("webhook.job_failed", job=name)
+                entry[2] = last = now = time.monotonic()
+            soonest = min(soonest, max(0.01, last + float(interval_s()) - now))
+        return soonest
 
     def _seconds_to_next(self) -> float:
         with self.db.connect() as conn:
