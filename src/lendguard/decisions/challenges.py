@@ -277,7 +277,7 @@ def follow_up(
             "action": action,
             "weight": 100,
             "description": "the customer's answers describe a scam: " + ", ".join(admitted),
-            "values": {"answers": admitted},
+            "values": {"answers": ", ".join(admitted)},
         }
         measures = sorted({*decision.get("measures", ()), "DELAY", "CALLBACK"})
         return FollowUp(

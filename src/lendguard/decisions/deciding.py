@@ -31,6 +31,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from lendguard.config import DEFAULT_PII_KEY
 from lendguard.decisions import engine as decision_engine
+from lendguard.decisions.challenges import challenge_for
 from lendguard.decisions.configuration import LiveConfiguration
 from lendguard.decisions.features.compute import (
     LazyFeatures,
@@ -639,8 +640,9 @@ class Decider:
         candidate = shadow.judge(ctx, lists) if shadow is not None else None
         now = datetime.now(UTC)
         occurred_utc = event.occurred_at.astimezone(UTC)
-        decision = {
-            "decision_id": new_id("dec"),
+        decision_id = new_id("dec")
+        decision: dict[str, Any] = {
+            "decision_id": decision_id,
             "event_id": event.event_id,
             "customer_id": event.customer_id,
             "event_type": event.type.value,
@@ -657,6 +659,14 @@ class Decider:
             "model_reasons": model_reasons,
             "latency_us": int((time.perf_counter() - t0) * 1e6),
             "decided_at": now,
+            # At dissuade or more (rare): the bespoke questions the customer answers (#19);
+            # the follow-up exists once they are answered, so never on a fresh decision.
+            "challenge": (
+                challenge_for(decision_fields(decision_id, event, result))
+                if result.action.rank >= Action.dissuade.rank
+                else None
+            ),
+            "follow_up": None,
         }
         event_row = {
             "event_id": event.event_id,
@@ -879,7 +889,7 @@ class Decider:
             found = repo.find_by_event_id(conn, event_id)
         if found is None:
             raise NotFound(f"event '{event_id}' has no decision")
-        return found[1]
+        return with_challenge(found[1])
 
     def decide_many(self, events: Iterable[Event | Any]) -> list[dict[str, Any] | LendGuardError]:
         """Decide events in order, written in one group commit; returns once all are durable.
@@ -1172,10 +1182,16 @@ class Decider:
     # -- reading -------------------------------------------------------------------------------
 
     def get_decision(self, decision_id: str) -> dict[str, Any]:
+        """The decision as answered, with its challenge and, once answered, the follow-up."""
         with self.db.connect() as conn:
             row = repo.get_decision_row(conn, decision_id)
-        if row is None:
-            raise NotFound(f"decision '{decision_id}' not found")
+            if row is None:
+                raise NotFound(f"decision '{decision_id}' not found")
+            row = with_challenge(row)
+            if row["challenge"] is not None:
+                follow = repo.follow_up_of(conn, decision_id)
+                if follow is not None:
+                    row["follow_up"] = follow
         return row
 
     def customer_decisions(
@@ -1185,7 +1201,10 @@ class Decider:
         # its pseudonym (privacy.intake).
         customer_id = intake.stored_identifier(customer_id, self.pii_key)
         with self.db.connect() as conn:
-            return repo.customer_decisions(conn, customer_id, limit, before)
+            return [
+                with_challenge(row)
+                for row in repo.customer_decisions(conn, customer_id, limit, before)
+            ]
 
     # -- rule sets -----------------------------------------------------------------------------
 
@@ -1369,3 +1388,23 @@ class _SharedGroups:
 def _settle(future: asyncio.Future[Any], outcome: dict[str, Any] | BaseException) -> None:
     if not future.done():
         future.set_result(outcome)
+
+
+def decision_fields(decision_id: str, event: Event, result: Any) -> dict[str, Any]:
+    """What :func:`challenge_for` reads of a decision being made."""
+    return {
+        "decision_id": decision_id,
+        "event_type": event.type.value,
+        "action": result.action.value,
+        "reasons": [r.as_dict() for r in result.reasons],
+    }
+
+
+def with_challenge(decision: dict[str, Any]) -> dict[str, Any]:
+    """``decision`` with the challenge it carries (recomputed from its reasons: the questions
+    are a function of the decision and the policy version, so a read shows what was answered)."""
+    if decision.get("challenge") is not None:
+        return decision
+    if decision.get("action") in ("allow", "remind"):
+        return {**decision, "challenge": None, "follow_up": None}
+    return {**decision, "challenge": challenge_for(decision), "follow_up": None}

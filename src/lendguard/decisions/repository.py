@@ -11,6 +11,7 @@ import orjson
 from sqlalchemy import Connection, String, bindparam, delete, func, insert, or_, select, update
 
 from lendguard.models import (
+    ChallengeResponse,
     ChallengerRun,
     ChallengerScore,
     DecisionRecord,
@@ -408,6 +409,15 @@ class DecisionRepository:
         ).first()
         return None if row is None else dict(row._mapping)
 
+    def follow_up_of(self, conn: Connection, decision_id: str) -> dict[str, Any] | None:
+        """The follow-up decision a challenge's answers gave (issue #19), or None."""
+        row = conn.execute(
+            select(*ChallengeResponse.__table__.columns).where(
+                ChallengeResponse.decision_id == decision_id
+            )
+        ).first()
+        return None if row is None else follow_up_view(row)
+
     def customer_decisions(
         self, conn: Connection, customer_id: str, limit: int, before: datetime | None
     ) -> list[dict[str, Any]]:
@@ -672,3 +682,20 @@ class SqliteHotPath:
 
 
 sqlite_hot_path = SqliteHotPath()
+
+
+def follow_up_view(row: Any) -> dict[str, Any]:
+    """A stored challenge response (a row of ``challenge_responses``, or the model) as the
+    ``FollowUpDecision`` the API shows."""
+    return {
+        "decision_id": row.follow_up_decision_id,
+        "follow_up_of": row.decision_id,
+        "outcome": row.outcome,
+        "action": row.follow_up_action,
+        "score": row.follow_up_score,
+        "reasons": row.follow_up_reasons,
+        "measures": row.follow_up_measures,
+        "messages": row.follow_up_messages,
+        "release_at": row.release_at,
+        "answered_at": row.answered_at,
+    }

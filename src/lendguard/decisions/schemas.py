@@ -111,6 +111,53 @@ class ModelReason(BaseModel):
     contribution: float
 
 
+class ChallengeOption(BaseModel):
+    value: str = Field(description="What the lender's app posts back as the answer")
+    text: dict[str, str] = Field(description="What the customer reads, per locale")
+
+
+class ChallengeQuestion(BaseModel):
+    id: str
+    kind: Literal["yes_no", "choice", "verification"] = Field(
+        description="yes_no and choice are answered by value; verification by the face check's "
+        "vendor scores (liveness_score, face_match_score)"
+    )
+    text: dict[str, str] = Field(description="The question, per locale (zh-CN, en)")
+    options: list[ChallengeOption] = Field(default_factory=list)
+
+
+class Challenge(BaseModel):
+    """Bespoke questions the customer answers before the payment or loan goes on (issue #19):
+    chosen by the decision's reasons, answered through ``POST /v1/decisions/{id}/challenge``."""
+
+    challenge_id: str
+    policy_version: str
+    kind: Literal["questions", "verification", "mixed"]
+    question_sets: list[str] = Field(description="The question sets asked, for the lender's logs")
+    questions: list[ChallengeQuestion]
+
+
+class FollowUpDecision(BaseModel):
+    """The decision the customer's answers to the challenge gave, linked to the first."""
+
+    decision_id: str = Field(description="The follow-up decision's own id")
+    follow_up_of: str = Field(description="The first decision's id")
+    outcome: Literal["escalated", "passed", "unchanged", "failed"] = Field(
+        description="escalated: the answers describe a scam; passed: the answers cleared the "
+        "doubt and the action is lower; unchanged: nothing cleared; failed: the face check did "
+        "not confirm the customer"
+    )
+    action: Action
+    score: int
+    reasons: list[Reason]
+    measures: list[Measure]
+    messages: list[CustomerMessage]
+    release_at: datetime | None = Field(
+        description="A cooling-off hold: the payment goes ahead by itself at this instant"
+    )
+    answered_at: datetime
+
+
 class Decision(BaseModel):
     """The decision on one event: the action, why, the measures and the customer's message."""
 
@@ -135,6 +182,14 @@ class Decision(BaseModel):
     )
     latency_us: int = Field(description="Microseconds from receipt to decision")
     decided_at: datetime
+    challenge: Challenge | None = Field(
+        default=None,
+        description="At dissuade or more on an outflow, an application, a drawdown or an account "
+        "opening: the questions to put to the customer (absent otherwise)",
+    )
+    follow_up: FollowUpDecision | None = Field(
+        default=None, description="Once the challenge is answered: the decision it gave"
+    )
 
 
 class RefusedItem(BaseModel):

@@ -1,7 +1,46 @@
-"""HTTP endpoints of the interventions area: challenges."""
+"""HTTP endpoints of the interventions area: a challenge's answers."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.concurrency import run_in_threadpool
+
+from lendguard.auth.dependencies import require
+from lendguard.auth.service import Principal, Scope
+from lendguard.decisions.schemas import FollowUpDecision
+from lendguard.interventions.challenge_schemas import ChallengeAnswers
+from lendguard.interventions.challenges import ChallengeService
+from lendguard.web.body import json_body
+from lendguard.web.openapi import problems
 
 router = APIRouter(prefix="/v1")
+
+Answerer = Annotated[Principal, Depends(require(Scope.challenges_answer))]
+
+
+def challenge_service(request: Request) -> ChallengeService:
+    services = request.app.state.services
+    return ChallengeService(services.decisions, services.cases)
+
+
+Challenges = Annotated[ChallengeService, Depends(challenge_service)]
+
+
+@router.post(
+    "/decisions/{decision_id}/challenge",
+    tags=["interventions"],
+    summary="Post the customer's answers to a decision's challenge; get the follow-up decision",
+    response_model=FollowUpDecision,
+    status_code=201,
+    responses=problems(404, 409),
+)
+async def answer_challenge(
+    decision_id: Annotated[str, Path(max_length=64)],
+    body: Annotated[ChallengeAnswers, json_body(ChallengeAnswers)],
+    principal: Answerer,
+    challenges: Challenges,
+) -> object:
+    # Database work and the case intake run on a worker thread: the event loop never waits.
+    return await run_in_threadpool(challenges.answer, decision_id, body, principal.actor)

@@ -36,9 +36,12 @@ class ChallengeResponse(Base):
     outcome: Mapped[str] = mapped_column(String(16))
     follow_up_decision_id: Mapped[str] = mapped_column(String(64), unique=True)
     follow_up_action: Mapped[str] = mapped_column(String(16))
+    follow_up_score: Mapped[int] = mapped_column(Integer, default=0)
     follow_up_reasons: Mapped[list[Any]] = mapped_column(PortableJSON)
     follow_up_measures: Mapped[list[Any]] = mapped_column(PortableJSON)
     follow_up_messages: Mapped[list[Any]] = mapped_column(PortableJSON)
+    # a cooling-off hold: the payment goes ahead by itself at this instant
+    release_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     shown_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     answered_at: Mapped[datetime] = mapped_column(UTCDateTime())
     actor: Mapped[str] = mapped_column(String(128))
