@@ -52,7 +52,25 @@ class UnlockBody(BaseModel):
     """Undo a lock, with the verification the policy accepts. ``revision`` is the lock's
     current revision (compare-and-set): a stale one is refused with 409."""
 
-    model_config = STRICT
+    model_config = ConfigDict(
+        regex_engine="python-re",
+        extra="forbid",
+        json_schema_extra={
+            # In person and by video name the visit or call and the verifier (the service
+            # checks it too, naming each missing field).
+            "if": {
+                "properties": {"method": {"enum": ["in_person", "video"]}},
+                "required": ["method"],
+            },
+            "then": {
+                "properties": {
+                    "reference": {"type": "string"},
+                    "verified_by": {"type": "string"},
+                },
+                "required": ["reference", "verified_by"],
+            },
+        },
+    )
 
     method: UnlockMethod = Field(
         description="in_person (a branch visit) or video (a video call) unlock now; cooling_off "

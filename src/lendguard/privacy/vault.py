@@ -35,8 +35,9 @@ from lendguard.kit.crypto import pseudonymise
 from lendguard.models.privacy import EncryptionKey, VaultEntry
 
 # ``identifier``: a customer, payee, payer or device id that held personal information and is
-# stored as its pseudonym (privacy/intake.py).
-KINDS = frozenset({"phone", "card", "address", "identifier"})
+# stored as its pseudonym (privacy/intake.py). ``name``: a person's name the customer gave us
+# (their trusted contact, issue #19).
+KINDS = frozenset({"phone", "card", "address", "identifier", "name"})
 
 
 def master_key_from(setting: str | None, fallback_secret: str) -> bytes:
