@@ -9,6 +9,10 @@ principal proposes, a different one approves). Free text on a case (notes, outre
 transition notes) is stored with personal information masked (``privacy.pii.mask_text``), like
 complaint narratives.
 
+Every held payment also has a deadline (the hold policy's business days, set when it is
+filed) and may be released or cancelled on its own or released at the deadline:
+:mod:`lendguard.cases.holds`, reached through :attr:`CaseService.holds`.
+
 Intake reads the decision log itself (the log is the outbox): after each group commit the
 decision service hands over the new interventions, and :meth:`CaseService.sweep` files any
 intervention that has no case yet, so a crash between the two writes loses nothing.
