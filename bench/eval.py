@@ -99,6 +99,72 @@ def graph_quality(out: Path, month: Path, console: Console) -> dict[str, Any]:
     return result
 
 
+# Issue #19's goals on the simulated month (20,000 customers, seed 1).
+INTERVENTION_GOALS = {
+    "recall_by_money": (">=", 0.995),
+    "honest_remind_or_more_rate": ("<=", 0.005),
+    "honest_intercept_or_more_rate": ("<=", 0.0005),
+}
+
+
+def interventions_table(report: dict[str, Any], console: Console) -> dict[str, Any]:
+    """Issue #19's side by side: the rule set alone (blanket friction) and with challenges
+    answered by the simulated customers (``lendguard.simulate.responses``), printed and
+    returned: recall by money and count, honest friction overall and by age band, the honest
+    customers asked a question and those whose money was held (median hold, an upper bound:
+    the hold's deadline or the cooling-off)."""
+    from rich.table import Table
+
+    without, with_ = report["baseline"], report
+    table = Table(title="Simulated month: without and with challenges (issue #19)")
+    for column in ("measure", "without", "with", "goal (with)"):
+        table.add_column(column, justify="left" if column == "measure" else "right")
+
+    def pct(value: float | None) -> str:
+        return "-" if value is None else f"{value * 100:.2f}%"
+
+    for key, label in (
+        ("recall_by_money", "money recall (dissuade+)"),
+        ("recall_by_count", "count recall (dissuade+)"),
+        ("honest_remind_or_more_rate", "honest customers remind+"),
+        ("honest_intercept_or_more_rate", "honest customers intercept+"),
+    ):
+        goal = INTERVENTION_GOALS.get(key)
+        met = ""
+        if goal is not None:
+            op, bound = goal
+            ok = with_[key] >= bound if op == ">=" else with_[key] <= bound
+            met = f"{op} {bound * 100:.2f}% {'met' if ok else 'NOT met'}"
+        table.add_row(label, pct(without[key]), pct(with_[key]), met)
+    for band, row in with_["honest_by_age_band"].items():
+        before = without["honest_by_age_band"].get(band, {})
+        table.add_row(
+            f"  age {band}: remind+ / intercept+",
+            f"{pct(before.get('remind_or_more_rate'))} / "
+            f"{pct(before.get('intercept_or_more_rate'))}",
+            f"{pct(row['remind_or_more_rate'])} / {pct(row['intercept_or_more_rate'])}",
+            "",
+        )
+    extra = report["interventions"]
+    table.add_row(
+        "money saved (CNY)", f"{without['money_saved']:,.0f}", f"{with_['money_saved']:,.0f}", ""
+    )
+    table.add_row("honest customers asked questions", "-", pct(extra["honest_challenged_rate"]), "")
+    table.add_row(
+        "honest customers with money held / median hold (h)",
+        "-",
+        f"{pct(extra['honest_delayed_rate'])} / {extra['honest_median_delay_hours']}",
+        "",
+    )
+    console.print(table)
+    return {
+        "without": _brief(without) | {"honest_by_age_band": without["honest_by_age_band"]},
+        "with": _brief(with_) | {"honest_by_age_band": with_["honest_by_age_band"]},
+        "challenges": extra,
+        "goals": {k: list(v) for k, v in INTERVENTION_GOALS.items()},
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--customers", type=int, default=20_000)
@@ -124,8 +190,12 @@ def main() -> None:
     console.print(f"simulating {args.customers:,} customers × {args.days} days, seed {args.seed}")
     population = generate(customers=args.customers, days=args.days, seed=args.seed)
     write_population(population.events, population.accounts_rows(), sim_dir)
-    console.print("backtesting the default rule set on the simulated month")
-    summary["simulated"] = _brief(run_backtest(sim_dir / "events.jsonl"))
+    console.print(
+        "backtesting the default rule set on the simulated month, without and with challenges"
+    )
+    side = run_backtest(sim_dir / "events.jsonl", interventions=True, seed=args.seed)
+    summary["simulated"] = _brief(side["baseline"])
+    summary["interventions_side_by_side"] = interventions_table(side, console)
     if not args.skip_graph:
         summary["graph"] = graph_quality(args.out / "graph", sim_dir, console)
 
