@@ -124,6 +124,20 @@ class TestSummary:
         assert (total["shown"], total["abandoned"], total["confirmed_scam"]) == (7, 2, 2)
         assert total["honest_delayed"] == 2
 
+    def test_a_stop_by_the_answers_released_afterwards_is_not_abandoned(self) -> None:
+        released = row(
+            "d9",
+            "dissuade",
+            challenge_outcome="escalated",
+            follow_up_action="intercept",
+            case_state="resolved_legit",
+            hold_status="released",
+            hold_ended_at=ended(120),
+        )
+        total = summarise([released])["total"]
+        assert (total["abandoned"], total["honest_delayed"]) == (0, 1)
+        assert total["median_honest_delay_minutes"] == 120.0
+
     def test_a_fraud_label_overrides_a_release(self) -> None:
         released_then_fraud = row(
             "d8", "intercept", case_state="resolved_legit", hold_status="released", label=1
@@ -160,6 +174,27 @@ def decision(decision_id: str, action: str, decided_at: datetime, **extra: Any) 
     }
 
 
+def challenge(decision_id: str, outcome: str, action: str, at: datetime) -> dict[str, Any]:
+    return {
+        "decision_id": decision_id,
+        "customer_id": "cust-eff",
+        "challenge_id": "safe_account",
+        "policy_version": "1",
+        "locale": "en",
+        "channel": "app",
+        "questions": [],
+        "answers": {},
+        "outcome": outcome,
+        "follow_up_decision_id": f"{decision_id}-follow",
+        "follow_up_action": action,
+        "follow_up_reasons": [],
+        "follow_up_measures": [],
+        "follow_up_messages": [],
+        "answered_at": at,
+        "actor": "key:app",
+    }
+
+
 def build_rows(api: Api) -> None:
     with api.services.decisions.db.begin() as conn:
         conn.execute(
@@ -171,9 +206,15 @@ def build_rows(api: Api) -> None:
                 decision("e3-follow", "block", AT + timedelta(hours=2, minutes=1)),
                 decision("e4", "allow", AT + timedelta(hours=3)),
                 decision("e5", "remind", AT - timedelta(days=40)),  # outside the range
+                decision("e6", "dissuade", AT + timedelta(hours=4)),
             ],
         )
-        for case_id, state in (("case-1", "resolved_scam_victim"), ("case-2", "resolved_legit")):
+        cases = (
+            ("case-1", "resolved_scam_victim"),
+            ("case-2", "resolved_legit"),
+            ("case-3", "resolved_legit"),
+        )
+        for case_id, state in cases:
             conn.execute(
                 insert(Case).values(
                     id=case_id,
@@ -207,27 +248,24 @@ def build_rows(api: Api) -> None:
                     "added_at": AT + timedelta(hours=1),
                     "hold_ended_at": AT + timedelta(hours=1, minutes=45),
                 },
+                # the follow-up of e6's answers, held under a case by its own id, released
+                {
+                    "case_id": "case-3",
+                    "decision_id": "e6-follow",
+                    "event_id": "evt-e6",
+                    "action": "intercept",
+                    "hold_status": "released",
+                    "added_at": AT + timedelta(hours=4, minutes=1),
+                    "hold_ended_at": AT + timedelta(hours=6),
+                },
             ],
         )
         conn.execute(
-            insert(ChallengeResponse).values(
-                decision_id="e3",
-                customer_id="cust-eff",
-                challenge_id="safe_account",
-                policy_version="1",
-                locale="en",
-                channel="app",
-                questions=[],
-                answers={},
-                outcome="failed",
-                follow_up_decision_id="e3-follow",
-                follow_up_action="block",
-                follow_up_reasons=[],
-                follow_up_measures=[],
-                follow_up_messages=[],
-                answered_at=AT + timedelta(hours=2, minutes=1),
-                actor="key:app",
-            )
+            insert(ChallengeResponse),
+            [
+                challenge("e3", "failed", "block", AT + timedelta(hours=2, minutes=1)),
+                challenge("e6", "escalated", "intercept", AT + timedelta(hours=4, minutes=1)),
+            ],
         )
         conn.execute(
             insert(LabelRecord).values(
@@ -254,13 +292,21 @@ class TestReport:
         }
         # the follow-up block is the outcome of e3, not another intervention; allow and the
         # decision outside the range are not counted
-        assert set(groups) == {("dissuade", True, "CALL"), ("intercept", False, "safe_account")}
+        assert set(groups) == {
+            ("dissuade", True, "CALL"),
+            ("dissuade", True, "safe_account"),
+            ("intercept", False, "safe_account"),
+        }
         held = groups[("intercept", False, "safe_account")]
         assert (held["shown"], held["abandoned"], held["confirmed_scam"]) == (2, 1, 1)
         assert (held["honest_delayed"], held["median_honest_delay_minutes"]) == (1, 45.0)
         questioned = groups[("dissuade", True, "CALL")]
         assert (questioned["shown"], questioned["abandoned"]) == (1, 1)
-        assert report["total"]["shown"] == 3
+        # e6: the answers held the money, the case released it two hours later as legitimate
+        released = groups[("dissuade", True, "safe_account")]
+        assert (released["shown"], released["abandoned"], released["honest_delayed"]) == (1, 0, 1)
+        assert released["median_honest_delay_minutes"] == 120.0
+        assert report["total"]["shown"] == 4
 
     def test_scope_and_range_are_checked(self, app_client: Api) -> None:
         path = "/v1/interventions/effectiveness"

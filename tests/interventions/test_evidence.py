@@ -32,7 +32,6 @@ QUESTION = (
     "Did someone who said they were police, the bank or customer service ask you to move this "
     "money?"
 )
-ANSWERED_AT = datetime(2025, 3, 3, 6, 13, tzinfo=UTC)
 LOCKED_AT = datetime(2025, 3, 3, 6, 20, tzinfo=UTC)
 
 
@@ -66,6 +65,8 @@ def build_victim(api: Api) -> dict[str, Any]:
     )
     assert resolved.status_code == 200, resolved.text
     engine = api.services.decisions.db
+    # The questions were answered 40 s after the decision was shown.
+    answered_at = datetime.fromisoformat(intercepted["decided_at"]) + timedelta(seconds=40)
     # The cancel instruction reaches the lender on the sender's thread: wait for it, so every
     # export of the test sees the same evidence.
     deadline = time.monotonic() + 10
@@ -106,8 +107,8 @@ def build_victim(api: Api) -> dict[str, Any]:
                 follow_up_reasons=[{"code": "LOAN_TO_NEW_PAYEE_UNDER_COACHING"}],
                 follow_up_measures=["SUSPEND"],
                 follow_up_messages=[{"locale": "en", "text": "We stopped this payment."}],
-                shown_at=ANSWERED_AT - timedelta(seconds=40),
-                answered_at=ANSWERED_AT,
+                shown_at=answered_at - timedelta(seconds=30),
+                answered_at=answered_at,
                 actor="key:lender-app",
             )
         )
@@ -126,13 +127,13 @@ def build_victim(api: Api) -> dict[str, Any]:
                 customer_id=CUSTOMER,
                 status="declined",
                 amount=19000.0,
-                requested_at=ANSWERED_AT,
-                expires_at=ANSWERED_AT + timedelta(hours=1),
-                answered_at=ANSWERED_AT + timedelta(minutes=5),
+                requested_at=answered_at,
+                expires_at=answered_at + timedelta(hours=1),
+                answered_at=answered_at + timedelta(minutes=5),
                 actor="trusted:daughter",
             )
         )
-    return {"case_id": case_id, "decision": intercepted}
+    return {"case_id": case_id, "decision": intercepted, "answered_at": answered_at}
 
 
 def evidence(api: Api, path: str, headers: dict[str, str] | None = None, **params: str) -> Any:
@@ -156,8 +157,9 @@ class TestCaseEvidence:
         assert pack["requested_by"].startswith("key:bootstrap-admin:")
         s = pack["sections"]
 
-        [shown] = s["interventions"]
+        shown, after = s["interventions"]
         assert shown["decision_id"] == decision["decision_id"]
+        assert shown["follow_up_of"] is None
         assert shown["action"] == "intercept"
         assert shown["channel"] == "app"
         assert (shown["amount"], shown["currency"]) == ("19000.00", "CNY")
@@ -178,6 +180,13 @@ class TestCaseEvidence:
             "follow_up_decision_id": "dec-follow-up-1",
             "follow_up_action": "block",
         }
+        # what the answers gave was shown too: the follow-up, after the first
+        assert after["decision_id"] == "dec-follow-up-1"
+        assert after["follow_up_of"] == decision["decision_id"]
+        assert (after["action"], after["event_id"]) == ("block", decision["event_id"])
+        assert after["decided_at"] == built["answered_at"].isoformat()
+        assert after["messages"] == [{"locale": "en", "text": "We stopped this payment."}]
+        assert after["explanation"]["en"]["reasons"]
 
         [challenge] = s["challenges"]
         assert challenge["questions"][0]["text"] == QUESTION
@@ -188,7 +197,7 @@ class TestCaseEvidence:
         ]
         assert challenge["follow_up_reasons"]["en"]
         assert challenge["follow_up_reasons"]["zh-CN"]
-        assert challenge["answered_at"] == ANSWERED_AT.isoformat()
+        assert challenge["answered_at"] == built["answered_at"].isoformat()
 
         [hold] = s["holds"]
         assert (hold["decision_id"], hold["hold_status"], hold["amount"]) == (
@@ -293,8 +302,61 @@ class TestCaseEvidence:
         assert entry.target == f"case:{built['case_id']}"
         assert entry.actor.startswith("key:test-")
         assert entry.detail["format"] == "html"
-        assert entry.detail["counts"]["interventions"] == 1
+        assert entry.detail["counts"]["interventions"] == 2
         assert re.fullmatch(r"[0-9a-f]{64}", entry.detail["digest"])
+
+
+class TestWithARealChallenge:
+    def test_a_yes_to_a_scam_question_shows_both_decisions_and_the_questions_as_asked(
+        self, case_app: Api
+    ) -> None:
+        dissuaded = case_app.decide(
+            make_event(
+                customer_id="answering-1", amount="3000.00", session={"screen_share_active": True}
+            )
+        )
+        assert dissuaded["action"] == "dissuade"
+        answered = case_app.client.post(
+            f"/v1/decisions/{dissuaded['decision_id']}/challenge",
+            json={
+                "answers": {"told_by_authority": "yes", "screen_watched": "no", "purpose": "other"},
+                "locale": "zh-CN",
+                "channel": "app",
+            },
+            headers=case_app.admin,
+        )
+        assert answered.status_code == 201, answered.text
+        follow = answered.json()
+        assert follow["action"] == "intercept"
+        listing = case_app.client.get("/v1/cases", headers=case_app.admin).json()
+        case_id = next(c["id"] for c in listing["cases"] if c["customer_id"] == "answering-1")
+
+        pack = evidence(case_app, f"/v1/cases/{case_id}/evidence").json()
+        first, then = pack["sections"]["interventions"]
+        assert (first["decision_id"], first["action"]) == (dissuaded["decision_id"], "dissuade")
+        assert first["messages"] == dissuaded["messages"]
+        assert first["customer_choice"]["code"] == "stopped_after_questions"
+        assert first["customer_choice"]["challenge_outcome"] == "escalated"
+        assert (then["decision_id"], then["follow_up_of"]) == (
+            follow["decision_id"],
+            dissuaded["decision_id"],
+        )
+        assert then["messages"] == follow["messages"]
+        assert then["case_id"] == case_id
+        [challenge] = pack["sections"]["challenges"]
+        assert challenge["locale"] == "zh-CN"
+        asked = {q["id"]: q["text"] for q in challenge["questions"]}
+        shown_in_zh = {q["id"]: q["text"]["zh-CN"] for q in dissuaded["challenge"]["questions"]}
+        assert asked == shown_in_zh
+        [hold] = pack["sections"]["holds"]
+        assert (hold["decision_id"], hold["hold_status"]) == (follow["decision_id"], "held")
+        assert pack["digest"]["value"] == canonical_digest(pack)
+
+        page = unescape(evidence(case_app, f"/v1/cases/{case_id}/evidence", format="html").text)
+        for question in asked.values():
+            assert question in page
+        for message in [*dissuaded["messages"], *follow["messages"]]:
+            assert message["text"] in page
 
 
 class TestCustomerEvidence:
@@ -319,12 +381,15 @@ class TestCustomerEvidence:
         assert pack["scope"]["kind"] == "customer"
         assert pack["scope"]["case_id"] is None
         shown = pack["sections"]["interventions"]
-        assert [i["decision_id"] for i in shown] == [
+        by_id = {i["decision_id"]: i for i in shown}
+        assert set(by_id) == {
             built["decision"]["decision_id"],
+            "dec-follow-up-1",
             later["decision_id"],
-        ]
-        assert shown[1]["customer_choice"]["code"] == "unknown"
-        assert shown[1]["case_id"] is None  # a dissuasion opens no case
+        }
+        assert [i["decided_at"] for i in shown] == sorted(i["decided_at"] for i in shown)
+        assert by_id[later["decision_id"]]["customer_choice"]["code"] == "unknown"
+        assert by_id[later["decision_id"]]["case_id"] is None  # a dissuasion opens no case
         assert pack["digest"]["value"] == canonical_digest(pack)
 
     def test_a_customer_id_holding_a_phone_number_is_found_by_its_pseudonym(
@@ -337,7 +402,7 @@ class TestCustomerEvidence:
         pack = evidence(case_app, f"/v1/customers/{PHONE}/evidence").json()
         assert pack["scope"]["customer_id"] == stored
         assert PHONE not in json.dumps(pack)
-        assert len(pack["sections"]["interventions"]) == 1
+        assert [i["action"] for i in pack["sections"]["interventions"]] == ["intercept"]
 
 
 class TestRefusals:

@@ -7,8 +7,8 @@ honest customer is a blunt instrument. The figures put both side by side:
 
 * **shown**: decisions at remind or more (a challenge's follow-up decision is the outcome of the
   first, not another intervention, so it is not counted again);
-* **abandoned**: the payment did not go ahead: the answers led to an intercept or a block, or
-  the hold was cancelled;
+* **abandoned**: the payment did not go ahead: the hold was cancelled, or the answers led to an
+  intercept or a block that was not released afterwards;
 * **confirmed scam**: the case was resolved as fraud or as a scam victim, or a fraud label
   arrived for the event later;
 * **honest delayed**: the hold was released or the case resolved as legitimate (and no fraud
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, exists, select
+from sqlalchemy import Connection, exists, func, select
 from sqlalchemy.orm import aliased
 
 from lendguard.decisions.explain import is_meta_reason
@@ -77,7 +77,11 @@ def typology(row: InterventionRow) -> str:
 
 
 def abandoned(row: InterventionRow) -> bool:
-    return row.follow_up_action in STOPPING or row.hold_status == "cancelled"
+    """The payment did not go ahead: its hold was cancelled, or the answers stopped it (a
+    follow-up intercept or block) and no release came after."""
+    if row.hold_status == "cancelled":
+        return True
+    return row.follow_up_action in STOPPING and row.hold_status != "released"
 
 
 def confirmed_scam(row: InterventionRow) -> bool:
@@ -186,6 +190,10 @@ def intervention_rows(conn: Connection, start: datetime, end: datetime) -> list[
         DecisionRecord.action.in_(INTERVENTIONS),
     )
     follow_up = aliased(ChallengeResponse)
+    # The hold is the decision's own, or that of the follow-up its answers gave (a "yes" to a
+    # scam question holds the money under a case by the follow-up's id): the later one counts.
+    own, then = aliased(CaseDecision), aliased(CaseDecision)
+    own_case, then_case = aliased(Case), aliased(Case)
     found = conn.execute(
         select(
             DecisionRecord.decision_id,
@@ -195,14 +203,16 @@ def intervention_rows(conn: Connection, start: datetime, end: datetime) -> list[
             DecisionRecord.reasons,
             ChallengeResponse.outcome,
             ChallengeResponse.follow_up_action,
-            CaseDecision.hold_status,
-            CaseDecision.hold_ended_at,
-            Case.scam_type,
-            Case.state,
+            func.coalesce(then.hold_status, own.hold_status).label("hold_status"),
+            func.coalesce(then.hold_ended_at, own.hold_ended_at).label("hold_ended_at"),
+            func.coalesce(then_case.scam_type, own_case.scam_type).label("scam_type"),
+            func.coalesce(then_case.state, own_case.state).label("state"),
         )
         .outerjoin(ChallengeResponse, ChallengeResponse.decision_id == DecisionRecord.decision_id)
-        .outerjoin(CaseDecision, CaseDecision.decision_id == DecisionRecord.decision_id)
-        .outerjoin(Case, Case.id == CaseDecision.case_id)
+        .outerjoin(own, own.decision_id == DecisionRecord.decision_id)
+        .outerjoin(own_case, own_case.id == own.case_id)
+        .outerjoin(then, then.decision_id == ChallengeResponse.follow_up_decision_id)
+        .outerjoin(then_case, then_case.id == then.case_id)
         .where(
             *in_range,
             ~exists().where(follow_up.follow_up_decision_id == DecisionRecord.decision_id),

@@ -14,8 +14,8 @@ from lendguard.decisions.rules.loader import Action
 class Figures(BaseModel):
     shown: int = Field(description="interventions shown (a challenge's follow-up not again)")
     abandoned: int = Field(
-        description="the payment did not go ahead: the answers led to an intercept or a block, "
-        "or the hold was cancelled"
+        description="the payment did not go ahead: the hold was cancelled, or the answers led "
+        "to an intercept or a block not released afterwards"
     )
     confirmed_scam: int = Field(
         description="the case was resolved as fraud or scam victim, or a fraud label came later"

@@ -33,7 +33,7 @@ from typing import Any
 
 import orjson
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, or_, select
 
 from lendguard.auth import audit
 from lendguard.cases.service import load_scripts
@@ -102,16 +102,24 @@ class EvidencePacks:
             if case is None:
                 raise NotFound(f"case '{case_id}' does not exist")
             links = _case_links(conn, [case_id])
-            first = [link.decision_id for link in links]
+            filed = [link.decision_id for link in links]
+            # A case may hold the first decision or the follow-up its answers gave (a "yes" to
+            # a scam question holds the money under a case): the challenge is found either way.
             challenges = _rows(
                 conn,
-                select(ChallengeResponse).where(ChallengeResponse.decision_id.in_(first)),
+                select(ChallengeResponse).where(
+                    or_(
+                        ChallengeResponse.decision_id.in_(filed),
+                        ChallengeResponse.follow_up_decision_id.in_(filed),
+                    )
+                ),
             )
+            ids = [*filed, *(c.decision_id for c in challenges)]
             follow_ups = [c.follow_up_decision_id for c in challenges]
             decisions = _rows(
                 conn,
                 select(DecisionRecord).where(
-                    DecisionRecord.decision_id.in_(first + follow_ups),
+                    DecisionRecord.decision_id.in_(ids),
                     DecisionRecord.action.in_(INTERVENTIONS),
                 ),
             )
@@ -126,7 +134,7 @@ class EvidencePacks:
                 _rows(
                     conn,
                     select(TrustedConfirmation).where(
-                        TrustedConfirmation.decision_id.in_(first + follow_ups)
+                        TrustedConfirmation.decision_id.in_(ids + follow_ups)
                     ),
                 ),
             )
@@ -183,20 +191,36 @@ class EvidencePacks:
         confirmations: Sequence[Any],
     ) -> dict[str, list[dict[str, Any]]]:
         case_ids = [c.id for c in cases]
+        # The decisions the challenges answered (for their follow-ups' event and wording),
+        # read whatever their place in the export.
+        originals = {d.decision_id: d for d in decisions}
+        missing = [c.decision_id for c in challenges if c.decision_id not in originals]
+        if missing:
+            originals.update(
+                (d.decision_id, d)
+                for d in _rows(
+                    conn, select(DecisionRecord).where(DecisionRecord.decision_id.in_(missing))
+                )
+            )
         bodies: dict[str, dict[str, Any]] = dict(
             conn.execute(
                 select(EventRecord.event_id, EventRecord.body).where(
-                    EventRecord.event_id.in_([d.event_id for d in decisions])
+                    EventRecord.event_id.in_([d.event_id for d in originals.values()])
                 )
             ).all()
         )
         case_of = {link.decision_id: link.case_id for link in links}
         challenge_of = {c.decision_id: c for c in challenges}
+        shown = [
+            self._shown(d, bodies.get(d.event_id, {}), case_of, challenge_of) for d in decisions
+        ]
+        shown += [
+            self._follow_up_shown(c, originals.get(c.decision_id), bodies, case_of)
+            for c in challenges
+            if _rank(c.follow_up_action) >= Action.remind.rank
+        ]
         return {
-            "interventions": [
-                self._shown(d, bodies.get(d.event_id, {}), case_of, challenge_of)
-                for d in sorted(decisions, key=lambda d: (d.decided_at, d.decision_id))
-            ],
+            "interventions": sorted(shown, key=lambda i: (i["decided_at"], i["decision_id"])),
             "challenges": [
                 _challenge(c) for c in sorted(challenges, key=lambda c: (c.answered_at, c.id))
             ],
@@ -242,7 +266,52 @@ class EvidencePacks:
             "messages": list(decision.messages or []),
             "explanation": explanation,
             "case_id": case_of.get(decision.decision_id),
+            "follow_up_of": None,
             "customer_choice": _choice(challenge_of.get(decision.decision_id)),
+        }
+
+    def _follow_up_shown(
+        self,
+        challenge: Any,
+        original: Any | None,
+        bodies: dict[str, dict[str, Any]],
+        case_of: dict[str, str],
+    ) -> dict[str, Any]:
+        """The decision the answers gave, as shown after them: it lives on the challenge's row
+        (the decision log holds the first decision only)."""
+        stored = {
+            "decision_id": challenge.follow_up_decision_id,
+            "action": challenge.follow_up_action,
+            "reasons": [r for r in challenge.follow_up_reasons or [] if isinstance(r, dict)],
+            "measures": list(challenge.follow_up_measures or []),
+            "guardrails": [],
+            "ruleset_version": original.ruleset_version if original is not None else None,
+            "model_version": None,
+        }
+        explanation = {}
+        for locale in LOCALES:
+            words = self.explain(stored, locale)
+            explanation[locale] = {
+                "text": words["text"],
+                "reasons": [{"code": r["code"], "text": r["text"]} for r in words["reasons"]],
+            }
+        body = bodies.get(original.event_id, {}) if original is not None else {}
+        amount = body.get("amount")
+        return {
+            "decision_id": challenge.follow_up_decision_id,
+            "event_id": original.event_id if original is not None else None,
+            "event_type": original.event_type if original is not None else None,
+            "occurred_at": original.occurred_at if original is not None else None,
+            "decided_at": challenge.answered_at,
+            "channel": challenge.channel or DEFAULT_CHANNEL,
+            "action": challenge.follow_up_action,
+            "amount": None if amount is None else str(amount),
+            "currency": body.get("currency"),
+            "messages": list(challenge.follow_up_messages or []),
+            "explanation": explanation,
+            "case_id": case_of.get(challenge.follow_up_decision_id),
+            "follow_up_of": challenge.decision_id,
+            "customer_choice": _choice(None),
         }
 
     def _issue(
@@ -334,9 +403,15 @@ def _choice(challenge: Any | None) -> dict[str, Any]:
             "follow_up_decision_id": None,
             "follow_up_action": None,
         }
-    stopped = _rank(challenge.follow_up_action) >= Action.intercept.rank
+    rank = _rank(challenge.follow_up_action)
+    if rank >= Action.intercept.rank:
+        code = "stopped_after_questions"
+    elif rank == Action.dissuade.rank:
+        code = "warned_again_after_questions"
+    else:
+        code = "proceeded_after_questions"
     return {
-        "code": "stopped_after_questions" if stopped else "proceeded_after_questions",
+        "code": code,
         "challenge_outcome": challenge.outcome,
         "follow_up_decision_id": challenge.follow_up_decision_id,
         "follow_up_action": challenge.follow_up_action,
@@ -585,6 +660,7 @@ WORDS: dict[str, dict[str, str]] = {
         "resolved_at": "Resolved at",
         "no_answer": "(no answer)",
         "release_at": "Goes ahead by itself at",
+        "after_answers": "Shown after the customer answered the questions",
     },
     "zh-CN": {
         "title": "干预证据包",
@@ -648,6 +724,7 @@ WORDS: dict[str, dict[str, str]] = {
         "resolved_at": "结案时间",
         "no_answer": "（未回答）",
         "release_at": "冷静期结束自动放行时间",
+        "after_answers": "客户回答问题后展示",
     },
 }
 
@@ -660,9 +737,11 @@ CODES: dict[str, dict[str, str]] = {
         "intercept": "Payment held",
         "block": "Blocked",
         "proceeded_after_questions": "Answered the questions and went on",
+        "warned_again_after_questions": "Answered the questions; was warned again",
         "stopped_after_questions": "Answered the questions; the payment was stopped",
         "unknown": "Not known (no questions were answered)",
         "passed": "Passed",
+        "unchanged": "Nothing cleared",
         "failed": "Failed",
         "escalated": "Passed to a person",
         "held": "Held",
@@ -671,6 +750,15 @@ CODES: dict[str, dict[str, str]] = {
         "deadline": "Released at the deadline",
         "case_resolved": "Settled by the case",
         "released_by_agent": "Released by an agent",
+        "cancelled_by_agent": "Cancelled by an agent",
+        "hold_released": "Hold released",
+        "hold_cancelled": "Hold cancelled",
+        "hold_release_proposed": "Release of a hold proposed",
+        "kill_switch_on": "Emergency lock turned on",
+        "relocked": "Locked again (waiting unlock cancelled)",
+        "in_person": "In person",
+        "video": "Video call",
+        "cooling_off": "After a waiting period",
         "new": "New",
         "triage": "Triage",
         "contacting_customer": "Contacting the customer",
@@ -714,9 +802,11 @@ CODES: dict[str, dict[str, str]] = {
         "intercept": "暂缓付款",
         "block": "阻断",
         "proceeded_after_questions": "回答问题后继续付款",
+        "warned_again_after_questions": "回答问题后再次收到劝阻",
         "stopped_after_questions": "回答问题后付款被拦下",
         "unknown": "未知（未回答问题）",
         "passed": "通过",
+        "unchanged": "未消除疑点",
         "failed": "未通过",
         "escalated": "转人工",
         "held": "暂缓中",
@@ -725,6 +815,15 @@ CODES: dict[str, dict[str, str]] = {
         "deadline": "到期自动放行",
         "case_resolved": "随案件结案处理",
         "released_by_agent": "坐席放行",
+        "cancelled_by_agent": "坐席取消",
+        "hold_released": "放行暂缓付款",
+        "hold_cancelled": "取消暂缓付款",
+        "hold_release_proposed": "提议放行暂缓付款",
+        "kill_switch_on": "开启紧急锁定",
+        "relocked": "重新锁定（取消等待中的解锁）",
+        "in_person": "网点当面核验",
+        "video": "视频核验",
+        "cooling_off": "冷静期后解锁",
         "new": "新建",
         "triage": "研判中",
         "contacting_customer": "联系客户中",
@@ -809,6 +908,13 @@ DETAIL_WORDS: dict[str, dict[str, str]] = {
         "method": "How verified",
         "kill_switch": "Kill switch",
         "instruction": "Instruction",
+        "reference": "Reference",
+        "verified_by": "Verified by",
+        "cooling_off_hours": "Waiting period (hours)",
+        "effective_at": "Takes effect at",
+        "threshold": "Threshold",
+        "face_check": "Face check",
+        "face_check_reference": "Face check reference",
     },
     "zh-CN": {
         "note": "备注",
@@ -826,6 +932,13 @@ DETAIL_WORDS: dict[str, dict[str, str]] = {
         "method": "核验方式",
         "kill_switch": "紧急冻结",
         "instruction": "指令",
+        "reference": "凭证编号",
+        "verified_by": "核验人",
+        "cooling_off_hours": "冷静期（小时）",
+        "effective_at": "生效时间",
+        "threshold": "金额门槛",
+        "face_check": "人脸核验",
+        "face_check_reference": "人脸核验流水号",
     },
 }
 _HIDDEN_DETAIL = frozenset({"decision_id", "event_id", "task_id", "reasons", "delivery_id"})
@@ -841,6 +954,12 @@ def _question_text(question: Any) -> str:
     if isinstance(question, dict):
         return str(question.get("text") or question.get("id") or "")
     return str(question)
+
+
+def _other_answers(questions: list[Any], answers: dict[str, Any]) -> dict[str, Any]:
+    """Answers kept beside the questions' (a face check's result, its reference)."""
+    asked = {str(q["id"]) for q in questions if isinstance(q, dict) and "id" in q}
+    return {k: v for k, v in answers.items() if k not in asked}
 
 
 def _answer_text(question: Any, answers: dict[str, Any]) -> str | None:
@@ -891,6 +1010,8 @@ def render_html(pack: dict[str, Any], locale: str) -> str:
                 continue
             if key == "scam_type":
                 shown = scam(value)
+            elif key.endswith("_at") and isinstance(value, str):
+                shown = _when(value)
             elif isinstance(value, str):
                 shown = code(value)
             else:
@@ -910,4 +1031,5 @@ def render_html(pack: dict[str, Any], locale: str) -> str:
         as_text=_as_text,
         question_text=_question_text,
         answer_text=_answer_text,
+        other_answers=_other_answers,
     )

@@ -139,9 +139,10 @@ DEFAULT_RANGE = timedelta(days=30)
     "honest customers delayed and the median delay",
     description="Interventions decided in `[from, to)` (default: the 30 days before now; at "
     "most 366 days). A challenge's follow-up decision is the outcome of the first, not another "
-    "intervention. Abandoned: the answers led to an intercept or a block, or the hold was "
-    "cancelled. Confirmed scam: the case resolved as fraud or scam victim, or a fraud label. "
-    "Honest delayed: the hold released or the case resolved as legitimate.",
+    "intervention. Abandoned: the hold was cancelled, or the answers led to an intercept or a "
+    "block not released afterwards. Confirmed scam: the case resolved as fraud or scam "
+    "victim, or a fraud label. Honest delayed: the hold released or the case resolved as "
+    "legitimate.",
     response_model=Effectiveness,
     response_model_by_alias=True,
 )

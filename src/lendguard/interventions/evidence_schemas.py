@@ -43,10 +43,17 @@ class CustomerWords(BaseModel):
 class CustomerChoice(BaseModel):
     """What the customer did after the intervention, as far as LendGuard knows it."""
 
-    code: Literal["proceeded_after_questions", "stopped_after_questions", "unknown"] = Field(
-        description="unknown: no questions were answered for this intervention"
+    code: Literal[
+        "proceeded_after_questions",
+        "warned_again_after_questions",
+        "stopped_after_questions",
+        "unknown",
+    ] = Field(
+        description="after answering the questions the payment went on (the follow-up allows "
+        "or reminds), was dissuaded again, or was stopped (intercept or block); unknown: no "
+        "questions were answered for this intervention"
     )
-    challenge_outcome: Literal["passed", "failed", "escalated"] | None
+    challenge_outcome: str | None = Field(description="escalated, passed, unchanged or failed")
     follow_up_decision_id: str | None
     follow_up_action: Action | None
 
@@ -55,10 +62,12 @@ class InterventionShown(BaseModel):
     """One intervention (a decision at remind or more) and exactly what the customer saw."""
 
     decision_id: str
-    event_id: str
-    event_type: str
-    occurred_at: datetime
-    decided_at: datetime = Field(description="when the message was shown (decided)")
+    event_id: str | None = Field(description="null only for a follow-up whose first is gone")
+    event_type: str | None
+    occurred_at: datetime | None
+    decided_at: datetime = Field(
+        description="when the message was shown (decided; a follow-up: when answered)"
+    )
     channel: str = Field(description="the event's channel; app when the event named none")
     action: Action
     amount: str | None = Field(description="the event's amount as stored")
@@ -68,6 +77,9 @@ class InterventionShown(BaseModel):
         description="the reasons in the customer's words, in both languages"
     )
     case_id: str | None = Field(description="the case the decision is filed under, if any")
+    follow_up_of: str | None = Field(
+        description="for the decision a challenge's answers gave: the first decision's id"
+    )
     customer_choice: CustomerChoice
 
 
@@ -81,7 +93,7 @@ class QuestionsAnswered(BaseModel):
     channel: str
     questions: list[Any] = Field(description="as shown, in the locale shown")
     answers: dict[str, Any] = Field(description="personal information in free text masked")
-    outcome: Literal["passed", "failed", "escalated"] | str
+    outcome: str = Field(description="escalated, passed, unchanged or failed")
     follow_up_decision_id: str
     follow_up_action: str
     follow_up_reasons: dict[Locale, list[str]] = Field(
