@@ -209,12 +209,21 @@ def lpr_rows() -> list[ReviewRow]:
     ]
 
 
+def _versioned(kind: str, jurisdiction: str) -> bool:
+    """Whether the file is a versioned policy (``kind:`` and dated versions, lendguard/policies.py).
+    The decision area's policy data (challenges, hold terms) is validated by its own loader and
+    has no values to verify by date, so it is not listed here."""
+    raw = yaml.safe_load(policy_path(kind, jurisdiction).read_text(encoding="utf-8"))
+    return not (kind == "decisions" and isinstance(raw, dict) and "kind" not in raw)
+
+
 def review_rows(today: date) -> list[ReviewRow]:
     """Every row to look at, the stalest first (no date at all before any date)."""
     rows = lpr_rows()
     for kind in policy_kinds():
         for jurisdiction in available_jurisdictions(kind):
-            rows.extend(policy_rows(kind, jurisdiction))
+            if _versioned(kind, jurisdiction):
+                rows.extend(policy_rows(kind, jurisdiction))
 
     def stalest_first(row: ReviewRow) -> tuple[int, str, str, str, date]:
         days = row.days_since_update(today)
