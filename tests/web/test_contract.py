@@ -127,6 +127,7 @@ TAGS = [
     "cases",
     "complaints",
     "conduct",
+    "interventions",
     "decisions",
     "events",
     "graph",

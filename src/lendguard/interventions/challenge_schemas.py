@@ -10,13 +10,15 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from lendguard.events.schemas import VendorScore
 from lendguard.kit.bounds import Instant
 
 STRICT = ConfigDict(regex_engine="python-re", extra="forbid")
 # An option value or question id: letters, digits and _ (no control character, no markup).
 _TOKEN = r"^[A-Za-z0-9_]{1,64}$"
 Token = Annotated[str, Field(pattern=_TOKEN, max_length=64)]
+# A vendor's 0-1 score as a JSON number (never a boolean or a string); stated with minimum and
+# maximum so the contract carries the range.
+Score = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False, strict=True)]
 
 
 class FaceCheck(BaseModel):
@@ -25,8 +27,8 @@ class FaceCheck(BaseModel):
 
     model_config = STRICT
 
-    liveness_score: VendorScore
-    face_match_score: VendorScore
+    liveness_score: Score
+    face_match_score: Score
     vendor_reference: str | None = Field(
         default=None, max_length=128, pattern=r"^[A-Za-z0-9._:-]{1,128}$"
     )
@@ -41,6 +43,8 @@ class ChallengeAnswers(BaseModel):
         default_factory=dict,
         max_length=20,
         description="question id -> the chosen option's value (yes/no, or a purpose)",
+        # Pydantic states the values' pattern but not the keys': the contract says both.
+        json_schema_extra={"propertyNames": {"pattern": _TOKEN, "maxLength": 64}},
     )
     verification: FaceCheck | None = Field(
         default=None, description="Required when the challenge asks for a face check"
