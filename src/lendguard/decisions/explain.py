@@ -531,6 +531,22 @@ REASON_TEXT: dict[str, Text] = {
         "en": "An account or device involved has been verified as trusted, so we added no "
         "extra checks; there is nothing you need to do.",
     },
+    # -- a challenge's follow-up (the customer's answers, issue #19) -----------------------------
+    "SCAM_TOLD_BY_CUSTOMER": {
+        "zh-CN": "您的回答说明有人在指挥您转账或借款，这是诈骗的典型特征，所以这笔操作已被暂停，"
+        "我们的工作人员会联系您。",
+        "en": "Your answers tell us someone is directing you to move money or borrow, which is how "
+        "scams work, so we stopped this and our staff will contact you.",
+    },
+    "IDENTITY_NOT_VERIFIED": {
+        "zh-CN": "人脸核验未能确认是您本人，所以这笔操作暂不能继续。",
+        "en": "The face check could not confirm it was you, so this cannot go ahead yet.",
+    },
+    "COOLING_OFF": {
+        "zh-CN": "您刚更换了设备、手机号或密码，为防止账户被他人控制，这笔转出需等待冷静期结束后才会执行。",
+        "en": "Your device, phone number or password changed recently, so this payment waits for a "
+        "cooling-off period in case someone else has taken over your account.",
+    },
     # -- added by the engine (the customer's own controls, issue #19) ---------------------------
     "MONEY_LOCKED": {
         "zh-CN": "您开启了资金锁，所以在解锁之前，转账、付款、提现和新的借款都会被暂停。"
