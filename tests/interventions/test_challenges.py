@@ -345,3 +345,58 @@ def test_simulated_answers_follow_the_stated_model() -> None:
     assert answer(challenge, "transfer", "e1", "fake_customer_service", seed=1) == answer(
         challenge, "transfer", "e1", "fake_customer_service", seed=1
     )
+
+
+def test_a_takeover_hold_waits_out_the_cooling_off_after_a_passed_face_check(
+    app_client: Api, pinned_clock: Any
+) -> None:
+    # The customer's usual device, then a password change on a new one and money out at once.
+    app_client.decide(make_event(occurred_at=T0 - timedelta(days=30), amount="50.00"))
+    app_client.decide(
+        make_event(
+            type="device_change",
+            device_id="dev-new",
+            occurred_at=T0 - timedelta(minutes=1),
+            amount=MISSING,
+            currency=MISSING,
+            payee_id=MISSING,
+        )
+    )
+    app_client.decide(
+        make_event(
+            type="profile_change",
+            changed="password",
+            device_id="dev-new",
+            occurred_at=T0,
+            amount=MISSING,
+            currency=MISSING,
+            payee_id=MISSING,
+        )
+    )
+    held = app_client.decide(
+        make_event(
+            device_id="dev-new",
+            amount="2000.00",
+            payee_id="payee-9",
+            occurred_at=T0 + timedelta(minutes=5),
+        )
+    )
+    assert held["action"] == "intercept", held
+    assert "ACCOUNT_TAKEOVER" in [r["code"] for r in held["reasons"]]
+    answers = {q["id"]: "no" for q in held["challenge"]["questions"] if q["kind"] == "yes_no"}
+    answers["purpose"] = "bills"
+    follow = _answers(
+        app_client,
+        held["decision_id"],
+        {"answers": answers, "verification": {"liveness_score": 0.9, "face_match_score": 0.9}},
+    ).json()
+    assert follow["outcome"] == "passed"
+    assert follow["action"] == "dissuade"
+    assert follow["release_at"] is not None
+    holds = app_client.services.cases.holds
+    # Still held during the cooling-off; released by the deadline sweep once it is over.
+    assert app_client.services.cases.release_due_holds() == []
+    assert holds.get(held["decision_id"])["hold_status"] == "held"
+    pinned_clock.shift(timedelta(hours=12, minutes=1))
+    assert app_client.services.cases.release_due_holds() == [held["decision_id"]]
+    assert holds.get(held["decision_id"])["hold_status"] == "released"

@@ -101,6 +101,41 @@ class HoldDesk:
             decided_at = datetime.now(UTC)
         return hold_terms(decided_at, None, decision.get("event_type"), policy)
 
+    # -- a customer's answers (issue #19) ---------------------------------------------------------
+
+    def hold_until(self, decision_id: str, until: datetime, why: str) -> bool:
+        """Bring a held payment's deadline forward to ``until`` (never later than it was): a
+        face check passed after a takeover-like change, so the money waits out the cooling-off
+        and is then released by the deadline sweep. False when it is not held (or already due
+        sooner); compare-and-set on the hold status, recorded on the case timeline."""
+        with self.db.begin() as conn:
+            case_id = conn.execute(
+                select(CaseDecision.case_id).where(CaseDecision.decision_id == decision_id)
+            ).scalar_one_or_none()
+            if case_id is None:
+                return False
+            moved = conn.execute(
+                update(CaseDecision)
+                .where(
+                    CaseDecision.decision_id == decision_id,
+                    CaseDecision.hold_status == "held",
+                    (CaseDecision.hold_deadline.is_(None)) | (CaseDecision.hold_deadline > until),
+                )
+                .values(hold_deadline=until)
+            )
+            if moved.rowcount != 1:
+                return False
+            TRAIL.record(
+                conn,
+                case_id,
+                SYSTEM,
+                None,
+                "hold_deadline_moved",
+                {"decision_id": decision_id, "deadline": _iso(until), "why": why},
+                datetime.now(UTC),
+            )
+        return True
+
     # -- ending one hold -------------------------------------------------------------------------
 
     def end(

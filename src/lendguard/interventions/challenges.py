@@ -23,12 +23,14 @@ from lendguard.decisions.challenges import (
 )
 from lendguard.decisions.repository import follow_up_view
 from lendguard.decisions.service import DecisionService
-from lendguard.errors import Conflict, FieldError, ValidationFailed
+from lendguard.errors import Conflict, FieldError, NotFound, ValidationFailed
 from lendguard.interventions.challenge_schemas import ChallengeAnswers
 from lendguard.kit.ids import new_id
 from lendguard.models import ChallengeResponse
 
 ESCALATING = frozenset({"intercept", "block"})
+# Who releases a hold the customer's answers cleared (the case timeline and the lender see it).
+CHALLENGE_ACTOR = "system:challenge"
 
 
 class ChallengeService:
@@ -44,7 +46,10 @@ class ChallengeService:
             raise Conflict(f"decision '{decision_id}' carries no challenge")
         stored = decision.get("follow_up")
         if stored is not None:
-            return self._retry(decision_id, body, stored)
+            answered = self._retry(decision_id, body, stored)
+            # Settling the hold is idempotent: a retry finishes what a failure left undone.
+            self._settle(decision, answered)
+            return answered
         face = None if body.verification is None else body.verification.model_dump()
         try:
             check_answers(challenge, body.answers, face)
@@ -125,23 +130,51 @@ class ChallengeService:
                 ).one()
             return self._retry(decision_id, body, follow_up_view(won))
         view = follow_up_view(row)
-        if result.action in ESCALATING and result.outcome == "escalated":
+        self._settle(decision, view)
+        return view
+
+    def _settle(self, decision: dict[str, Any], view: dict[str, Any]) -> None:
+        """What the follow-up means for held money and cases. Idempotent (a hold moves or ends
+        by compare-and-set, the case intake skips a decision already filed), so a retry of the
+        same answers completes it if a failure interrupted it."""
+        decision_id = decision["decision_id"]
+        if view["outcome"] == "passed" and decision["action"] in ESCALATING:
+            self._settle_hold(decision_id, view["release_at"])
+        if view["action"] in ESCALATING and view["outcome"] == "escalated":
             # The customer told us it is a scam: the money is held and a case opened at once.
             self.cases.take_in(
                 [
                     {
                         **decision,
-                        "decision_id": row.follow_up_decision_id,
-                        "action": result.action,
-                        "score": result.score,
-                        "reasons": result.reasons,
-                        "measures": result.measures,
-                        "messages": result.messages,
-                        "decided_at": now,
+                        "decision_id": view["decision_id"],
+                        "action": view["action"],
+                        "score": view["score"],
+                        "reasons": view["reasons"],
+                        "measures": view["measures"],
+                        "messages": view["messages"],
+                        "decided_at": view["answered_at"],
                     }
                 ]
             )
-        return view
+
+    def _settle_hold(self, decision_id: str, release_at: datetime | None) -> None:
+        """The answers cleared what held the money: after a takeover-like change the hold waits
+        out the cooling-off (its deadline moves to ``release_at``, the deadline sweep releases
+        it); otherwise it is released now as an agent's release would be — above the release
+        policy's amount that is a proposal a second person confirms, never a bypass."""
+        holds = self.cases.holds
+        if release_at is not None:
+            holds.hold_until(decision_id, release_at, "cooling_off_after_face_check")
+            return
+        try:
+            holds.end(
+                decision_id,
+                "release",
+                CHALLENGE_ACTOR,
+                "the customer's answers to the questions cleared the doubt",
+            )
+        except (NotFound, Conflict):
+            pass  # never held, or already ended by the case flow
 
     def _retry(
         self, decision_id: str, body: ChallengeAnswers, stored: dict[str, Any]
