@@ -84,6 +84,8 @@ ROLE_SCOPES: dict[Role, frozenset[str]] = {
             Scope.complaints_write,
             Scope.locks_write,
             Scope.evidence_read,
+            # an agent reads a decision's questions out on a call and records the answers
+            Scope.challenges_answer,
         }
     ),
     # the checker: reviews and approves rule-set and model versions, reads cases; the senior

@@ -715,3 +715,166 @@ ENUMS.update(
         "jurisdictions": ("CN", "UK", "US"),
     }
 )
+
+
+# The customer page's interventions panel (issue #19): questions read out on a call, held
+# payments with their deadlines, the money lock and kill switch; the values those carry from
+# code (lock states and steps, unlock methods, how a hold ended, the follow-up's reasons).
+ZH.update(
+    {
+        "Interventions": "干预措施",
+        "Not done": "未完成",
+        "Questions for the customer": "需客户回答的问题",
+        "Answered": "已回答",
+        "Follow-up decision": "后续决策",
+        "Goes ahead by itself at": "届时自动放行",
+        "What the customer is told": "告知客户的内容",
+        "The face check happens in the customer's app.": "人脸核验只能在客户的 App 中完成。",
+        "These questions include a face check, which only the customer's app can do: they "
+        "cannot be answered here.": (
+            "这些问题包含人脸核验，只能由客户在 App 中完成，无法在此代为回答。"
+        ),
+        "Read each question to the customer on the call and record their answer.": (
+            "请在通话中逐一向客户读出问题，并记录客户的回答。"
+        ),
+        "Record the answers": "记录回答",
+        "After the customer's answers": "客户回答问题后",
+        "Waiting for the customer's answers.": "等待客户回答。",
+        "Held payments": "暂缓的交易",
+        "Decided": "决策时间",
+        "Deadline": "最晚保留至",
+        "Release instructions for the customer": "告知客户的放行方式",
+        "Why the payment may go ahead (required)": "放行理由（必填）",
+        "Why the payment must not go (required)": "取消理由（必填）",
+        "Release": "放行",
+        "Cancel the payment": "取消这笔交易",
+        "Money lock": "资金锁",
+        "Kill switch": "紧急锁定",
+        "On: new devices are suspended": "已开启：新设备上的登录和操作已暂停",
+        "Off": "未开启",
+        "Locked at": "上锁时间",
+        "Unlock takes effect": "解锁生效时间",
+        "Reference": "凭证编号",
+        "Verified by": "核验人",
+        "The customer has never locked their money.": "该客户从未开启资金锁。",
+        "Kill switch: also suspend sign-ins and actions on new devices": (
+            "紧急锁定：同时暂停新设备上的登录和操作"
+        ),
+        "Note (optional)": "备注（可选）",
+        "Lock the money": "锁定资金",
+        "Turn on the kill switch": "开启紧急锁定",
+        "Verification": "核验方式",
+        "hours": "小时",
+        "Reference (branch visit or video call)": "凭证编号（网点面谈或视频通话）",
+        "Unlock": "解锁",
+        "In person and by video unlock at once and need the visit or call reference and who "
+        "verified the customer; a cooling-off unlocks later, and the lock holds until then.": (
+            "网点面谈或视频核验后立即解锁，需填写面谈或通话的凭证编号及核验人；"
+            "选择冷静期则稍后解锁，在此之前资金锁继续有效。"
+        ),
+        "The customer's answers describe a scam: the payment is stopped, the money held and a "
+        "case opened.": "客户的回答表明这是诈骗：交易已拦截，资金已暂缓，并已创建案件。",
+        "The answers cleared the doubts: the payment may go ahead with a lighter check.": (
+            "回答消除了疑点：交易可以在较轻的提醒下继续。"
+        ),
+        "The answers changed nothing: the first decision stands.": "回答未改变判断：维持原决策。",
+        "The face check did not confirm the customer: the first decision stands.": (
+            "人脸核验未能确认是客户本人：维持原决策。"
+        ),
+        "The answers were recorded.": "已记录客户的回答。",
+        "The payment was released.": "交易已放行。",
+        "Release proposed: above the release limit a second person must approve it by "
+        "releasing it too.": "已提出放行：金额超过放行限额，须由另一位同事再次放行才会生效。",
+        "The payment was cancelled.": "交易已取消。",
+        "The customer's money is locked.": "客户的资金已锁定。",
+        "The customer's money is unlocked.": "客户的资金已解锁。",
+        "The unlock waits out the cooling-off; the lock holds until then.": (
+            "解锁将在冷静期结束后生效，在此之前资金锁继续有效。"
+        ),
+        "Lock revision": "资金锁版本",
+        "Face check": "人脸核验",
+        "Answers": "回答",
+        "Face check (in the customer's app)": "人脸核验（在客户的 App 中完成）",
+        "The lock changed since this page was loaded. It is shown below as it is now: check it "
+        "and send the form again.": (
+            "页面打开后资金锁已被他人更改。下方显示的是最新状态，请核对后重新提交。"
+        ),
+        "The customer's money is not locked: there is nothing to unlock.": (
+            "客户的资金未锁定，无需解锁。"
+        ),
+        "A cooling-off unlock is already running.": "冷静期解锁已在进行中。",
+        "This payment is no longer held: someone, the case or its deadline already ended the "
+        "hold.": "这笔交易已不在暂缓中：已被他人、案件处理或到期自动结束。",
+        "Other answers were already recorded for these questions.": "这些问题已记录了不同的回答。",
+        "This cannot be done in the state it is in now.": "当前状态下无法执行此操作。",
+        "You proposed this release yourself: a different person must approve it.": (
+            "这笔放行是您本人提出的，须由另一位同事批准。"
+        ),
+        "Not found: it may belong to another customer or no longer exist.": (
+            "未找到：它可能属于其他客户，或已不存在。"
+        ),
+        "Please check: %s": "请检查：%s",
+        "Form": "表单",
+        "The request could not be completed.": "请求未能完成。",
+        # values from code
+        "locked": "已锁定",
+        "unlock_pending": "冷静期中（仍锁定）",
+        "unlocked": "已解锁",
+        "kill_switch_on": "开启紧急锁定",
+        "relocked": "重新锁定（取消冷静期解锁）",
+        "unlock_requested": "申请冷静期解锁",
+        "video": "视频核验",
+        "cooling_off": "冷静期后解锁",
+        "agent": "客服代客户操作",
+        "case_resolved": "随案件结案",
+        "released_by_agent": "工作人员放行",
+        "cancelled_by_agent": "工作人员取消",
+        "deadline": "到期自动放行",
+        "hold_released": "暂缓交易已放行",
+        "hold_cancelled": "暂缓交易已取消",
+        "hold_release_proposed": "提出放行（待他人批准）",
+        "SCAM_TOLD_BY_CUSTOMER": "客户在回答问题时描述了诈骗情形",
+        "COOLING_OFF": "人脸核验已通过，但因近期更换了设备、手机号或密码，交易需等待冷静期",
+        "IDENTITY_NOT_VERIFIED": "人脸核验未能确认是客户本人",
+    }
+)
+EN.update(
+    {
+        "locked": "Locked",
+        "unlock_pending": "Cooling-off (still locked)",
+        "unlocked": "Unlocked",
+        "kill_switch_on": "Kill switch turned on",
+        "relocked": "Locked again (cooling-off unlock cancelled)",
+        "unlock_requested": "Cooling-off unlock requested",
+        "video": "Video call",
+        "cooling_off": "After a cooling-off",
+        "agent": "Agent on the customer's behalf",
+        "case_resolved": "With the case's resolution",
+        "released_by_agent": "Released by staff",
+        "cancelled_by_agent": "Cancelled by staff",
+        "deadline": "Released at the deadline",
+        "hold_released": "Held payment released",
+        "hold_cancelled": "Held payment cancelled",
+        "hold_release_proposed": "Release proposed (waiting for a second person)",
+        "SCAM_TOLD_BY_CUSTOMER": "The customer's answers describe a scam",
+        "COOLING_OFF": "Face check passed after a recent change of device, phone number or "
+        "password: the payment waits out the cooling-off",
+        "IDENTITY_NOT_VERIFIED": "The face check did not confirm the customer",
+    }
+)
+ENUMS.update(
+    {
+        "lock states": ("locked", "unlock_pending", "unlocked"),
+        "lock steps": ("locked", "kill_switch_on", "relocked", "unlock_requested", "unlocked"),
+        "unlock methods": ("in_person", "video", "cooling_off"),
+        "lock channels": ("app", "agent"),
+        "hold end reasons": (
+            "case_resolved",
+            "released_by_agent",
+            "cancelled_by_agent",
+            "deadline",
+        ),
+        "hold timeline": ("hold_released", "hold_cancelled", "hold_release_proposed"),
+        "follow-up reasons": ("SCAM_TOLD_BY_CUSTOMER", "COOLING_OFF", "IDENTITY_NOT_VERIFIED"),
+    }
+)

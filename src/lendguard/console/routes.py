@@ -40,9 +40,10 @@ from lendguard.auth.users import SESSION_LIFETIME, LoginCandidate, LoginFailed, 
 from lendguard.console.charts import horizontal_bars, stacked_bars
 from lendguard.console.i18n import LOCALES, actor_name, reason_text, translator
 from lendguard.console.labels import evidence_value, feature_label
-from lendguard.errors import LendGuardError, RateLimited
+from lendguard.errors import FieldError, LendGuardError, NotFound, RateLimited, ValidationFailed
 from lendguard.kit.calendars import calendar_gaps
 from lendguard.kit.params import RowNumber
+from lendguard.kit.validation import validated
 
 if TYPE_CHECKING:
     from lendguard.decisions.service import DecisionService
@@ -564,12 +565,402 @@ def _case_note(case_id: str, request: Request, info: SessionInfo, form: dict[str
 @router.get("/customers/{customer_id}")
 def customer_page(customer_id: str, request: Request) -> HTMLResponse:
     info = _page(request, Scope.decisions_read)
+    return _customer_response(request, info, customer_id)
+
+
+def _customer_response(
+    request: Request,
+    info: SessionInfo,
+    customer_id: str,
+    status_code: int = 200,
+    **extra: Any,
+) -> HTMLResponse:
+    """The customer page; a refused intervention form renders it again with the problem
+    (``extra``: ``problem`` and what was sent) and the refusal's status code."""
     services = request.app.state.services
     decisions = services.decisions.customer_decisions(customer_id, 100, None)
     cases = services.cases.for_customer(customer_id) if info.principal.has(Scope.cases_read) else []
     return _render(
-        request, "customer.html", info, customer_id=customer_id, decisions=decisions, cases=cases
+        request,
+        "customer.html",
+        info,
+        status_code,
+        customer_id=customer_id,
+        decisions=decisions,
+        cases=cases,
+        **_interventions_panel(request, info, customer_id, decisions),
+        **extra,
     )
+
+
+# -- customers: interventions (issue #19) -----------------------------------------------------
+#
+# The customer page's interventions panel: the questions of decisions waiting for answers (an
+# agent reads them out on a call and records the answers), the customer's held payments with
+# their deadlines (release or cancel with a reason), and the money lock (lock, with the kill
+# switch; unlock with a stronger verification). Every form goes through the same services and
+# typed bodies as the API (ChallengeService, the case service's HoldDesk, LockService), so the
+# same checks, the same audit trail and the same case timelines apply. A refused form renders
+# the page again with the refusal in the page's language and its status code; nothing changes.
+
+# What a challenge's answers led to, in words (the follow-up's ``outcome``).
+CHALLENGE_OUTCOMES = {
+    "escalated": "The customer's answers describe a scam: the payment is stopped, the money held "
+    "and a case opened.",
+    "passed": "The answers cleared the doubts: the payment may go ahead with a lighter check.",
+    "unchanged": "The answers changed nothing: the first decision stands.",
+    "failed": "The face check did not confirm the customer: the first decision stands.",
+}
+# Shown once after a form went through (``?done=``); any other value shows nothing.
+DONE_NOTICES = {
+    "answered": "The answers were recorded.",
+    "released": "The payment was released.",
+    "release_proposed": "Release proposed: above the release limit a second person must "
+    "approve it by releasing it too.",
+    "cancelled": "The payment was cancelled.",
+    "locked": "The customer's money is locked.",
+    "unlocked": "The customer's money is unlocked.",
+    "unlock_pending": "The unlock waits out the cooling-off; the lock holds until then.",
+}
+# The fields a refusal may name, as the forms label them.
+FORM_FIELDS = {
+    "note": "Reason",
+    "reference": "Reference (branch visit or video call)",
+    "verified_by": "Verified by",
+    "method": "Verification",
+    "revision": "Lock revision",
+    "customer_id": "Customer",
+    "kill_switch": "Kill switch",
+    "verification": "Face check",
+    "answers": "Answers",
+}
+# A refusal's message by its status and the field it names (no field: "").
+REFUSALS = {
+    (409, "revision"): "The lock changed since this page was loaded. It is shown below as it "
+    "is now: check it and send the form again.",
+    (409, "customer_id"): "The customer's money is not locked: there is nothing to unlock.",
+    (409, "method"): "A cooling-off unlock is already running.",
+    (409, "hold_status"): "This payment is no longer held: someone, the case or its deadline "
+    "already ended the hold.",
+    (409, "answers"): "Other answers were already recorded for these questions.",
+    (409, ""): "This cannot be done in the state it is in now.",
+    (403, "approver"): "You proposed this release yourself: a different person must approve it.",
+    (404, ""): "Not found: it may belong to another customer or no longer exist.",
+}
+
+
+def _stored_customer(request: Request, customer_id: str) -> str:
+    """The id as the events and decisions carry it (a pseudonym when it holds personal
+    information)."""
+    from lendguard.privacy import intake
+
+    services = request.app.state.services
+    return intake.stored_identifier(customer_id, services.decisions.pii_key)
+
+
+def _lock_service(request: Request) -> Any:
+    from lendguard.interventions.lock_service import LockService
+
+    return LockService(request.app.state.services.decisions)
+
+
+def _localized_question(question: dict[str, Any], locale: str) -> dict[str, Any]:
+    def text(texts: dict[str, str]) -> str:
+        return texts.get(locale) or texts.get("en") or ""
+
+    return {
+        "id": question["id"],
+        "kind": question["kind"],
+        "text": text(question["text"]),
+        "options": [(o["value"], text(o["text"])) for o in question.get("options") or ()],
+    }
+
+
+def _interventions_panel(
+    request: Request, info: SessionInfo, customer_id: str, decisions: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """What the panel shows, each part only to a role that may read it: challenges to every
+    decision reader, holds to case readers, the money lock (whose history names staff) to
+    those who may lock."""
+    services = request.app.state.services
+    principal = info.principal
+    locale = _locale(request, info)
+    stored = _stored_customer(request, customer_id)
+    events = {e["event_id"]: e["body"] for e in services.decisions.customer_events(stored, 200)}
+    challenges = []
+    for decision in decisions:
+        challenge = decision.get("challenge")
+        if challenge is None:
+            continue
+        follow = services.decisions.get_decision(decision["decision_id"]).get("follow_up")
+        body = events.get(decision["event_id"]) or {}
+        questions = [_localized_question(q, locale) for q in challenge["questions"]]
+        told = (follow or {}).get("messages") or ()  # what the customer is told, per locale
+        challenges.append(
+            {
+                "decision": decision,
+                "amount": body.get("amount"),
+                "currency": body.get("currency") or "",
+                "questions": questions,
+                "needs_face_check": any(q["kind"] == "verification" for q in questions),
+                "follow_up": follow,
+                "outcome": CHALLENGE_OUTCOMES.get(str(follow["outcome"])) if follow else None,
+                "told": next((m["text"] for m in told if m["locale"] == locale), None),
+            }
+        )
+    panel: dict[str, Any] = {
+        "challenges": challenges,
+        "can_answer": principal.has(Scope.challenges_answer),
+        "holds": None,
+        "can_hold": principal.has(Scope.cases_write),
+        "lock_visible": principal.has(Scope.locks_write),
+        "lock": None,
+        "unlock_methods": [],
+        "cooling_off_hours": None,
+        "notice": DONE_NOTICES.get(request.query_params.get("done", "")),
+        "customer_url": f"/console/customers/{quote(customer_id, safe='')}",
+    }
+    if principal.has(Scope.cases_read):
+        holds = services.cases.holds.listing(stored, None, 100, 0)["holds"]
+        for hold in holds:
+            hold["currency"] = (events.get(hold["event_id"]) or {}).get("currency") or ""
+        panel["holds"] = holds
+    if panel["lock_visible"]:
+        locks = _lock_service(request)
+        try:
+            panel["lock"] = locks.view(customer_id)
+        except LendGuardError:
+            panel["lock"] = None  # never locked (or an id no lock can have)
+        policy = locks.policy(locks.clock())
+        panel["unlock_methods"] = [str(m) for m in policy["unlock_methods"].value]
+        panel["cooling_off_hours"] = float(policy["cooling_off_hours"].value)
+    return panel
+
+
+def _refused(
+    request: Request,
+    info: SessionInfo,
+    customer_id: str,
+    form_name: str,
+    exc: LendGuardError,
+    sent: dict[str, str],
+    labels: dict[str, str] | None = None,
+) -> HTMLResponse:
+    """The customer page again, with the refusal in the page's language above the panel:
+    what was wrong and which fields (by their labels on the form), never a stack trace."""
+    t = translator(_locale(request, info))
+    fields = [e.field for e in exc.errors]
+    first = fields[0].split(".")[0] if fields else ""
+    known = REFUSALS.get((exc.status_code, first)) or REFUSALS.get((exc.status_code, ""))
+
+    def label(field: str) -> str:
+        if labels and field in labels:
+            return labels[field]
+        return t(FORM_FIELDS.get(field.split(".")[0], "Form"))
+
+    named = list(dict.fromkeys(label(f) for f in fields))
+    if exc.status_code == 422:
+        message = t("Please check: %s") % "; ".join(named or [t("Form")])
+    elif known is not None:
+        message = t(known)
+    else:
+        message = t("The request could not be completed.")
+    log.info("console.intervention_refused", form=form_name, status=exc.status_code, fields=fields)
+    return _customer_response(
+        request,
+        info,
+        customer_id,
+        exc.status_code,
+        problem={"form": form_name, "message": message, "fields": named},
+        sent=sent,
+    )
+
+
+def _done(customer_id: str, notice: str) -> RedirectResponse:
+    url = f"/console/customers/{quote(customer_id, safe='')}?done={notice}#interventions"
+    return RedirectResponse(url, status_code=303)
+
+
+@router.post("/customers/{customer_id}/challenges/{decision_id}")
+async def answer_challenge(customer_id: str, decision_id: str, request: Request) -> Response:
+    info, form = await _posted(request, Scope.challenges_answer)
+    return await run_in_threadpool(_answer_challenge, customer_id, decision_id, request, info, form)
+
+
+def _answer_challenge(
+    customer_id: str, decision_id: str, request: Request, info: SessionInfo, form: dict[str, str]
+) -> Response:
+    """Answers an agent read out and recorded on a call (channel ``agent``), in the language
+    the page showed the questions in; the follow-up shows on the page."""
+    from lendguard.interventions.challenge_schemas import ChallengeAnswers
+    from lendguard.interventions.challenges import ChallengeService
+
+    services = request.app.state.services
+    locale = _locale(request, info)
+    labels: dict[str, str] = {}
+    try:
+        decision = services.decisions.get_decision(decision_id)
+        if decision["customer_id"] != _stored_customer(request, customer_id):
+            raise NotFound(f"decision '{decision_id}' is not this customer's")
+        for question in (decision.get("challenge") or {}).get("questions") or ():
+            shown = _localized_question(question, locale)
+            labels[f"answers.{question['id']}"] = shown["text"]
+        labels["verification"] = translator(locale)("Face check (in the customer's app)")
+        body = validated(
+            ChallengeAnswers,
+            {
+                "answers": {
+                    key.removeprefix("answer."): value
+                    for key, value in form.items()
+                    if key.startswith("answer.")
+                },
+                "locale": locale,
+                "channel": "agent",
+            },
+            "the answers are invalid",
+        )
+        ChallengeService(services.decisions, services.cases).answer(
+            decision_id, body, info.principal.actor
+        )
+        audit.record_now(
+            services.decisions.db,
+            info.principal.actor,
+            "console.challenge_answered",
+            f"decision:{decision_id}",
+            client_ip(request),
+            {"channel": "agent", "locale": locale},
+        )
+    except LendGuardError as exc:
+        return _refused(request, info, customer_id, "challenge", exc, form, labels)
+    return _done(customer_id, "answered")
+
+
+@router.post("/customers/{customer_id}/holds/{decision_id}/release")
+async def release_hold(customer_id: str, decision_id: str, request: Request) -> Response:
+    info, form = await _posted(request, Scope.cases_write)
+    return await run_in_threadpool(
+        _end_hold, customer_id, decision_id, "release", request, info, form
+    )
+
+
+@router.post("/customers/{customer_id}/holds/{decision_id}/cancel")
+async def cancel_hold(customer_id: str, decision_id: str, request: Request) -> Response:
+    info, form = await _posted(request, Scope.cases_write)
+    return await run_in_threadpool(
+        _end_hold, customer_id, decision_id, "cancel", request, info, form
+    )
+
+
+def _end_hold(
+    customer_id: str,
+    decision_id: str,
+    instruction: str,
+    request: Request,
+    info: SessionInfo,
+    form: dict[str, str],
+) -> Response:
+    """Release or cancel one of the customer's held payments, with a reason (the console asks
+    for one to cancel too: the lender and the customer are told the payment will not go)."""
+    from lendguard.interventions.hold_schemas import HoldCancelBody, HoldReleaseBody
+
+    holds = request.app.state.services.cases.holds
+    note = form.get("note", "")
+    try:
+        if holds.get(decision_id)["customer_id"] != _stored_customer(request, customer_id):
+            raise NotFound(f"decision '{decision_id}' is not this customer's")
+        if instruction == "release":
+            body: HoldReleaseBody | HoldCancelBody = validated(
+                HoldReleaseBody, {"note": note}, "invalid hold release"
+            )
+        else:
+            body = validated(HoldCancelBody, {"note": note}, "invalid hold cancellation")
+            if not body.note.strip():
+                raise ValidationFailed(
+                    "cancelling a held payment here needs a reason",
+                    errors=[FieldError("note", "required: why the payment must not go")],
+                )
+        done = holds.end(
+            decision_id, instruction, info.principal.actor, body.note, client_ip(request)
+        )
+    except LendGuardError as exc:
+        return _refused(request, info, customer_id, f"hold-{instruction}", exc, form)
+    if done.proposal is not None:
+        return _done(customer_id, "release_proposed")
+    return _done(customer_id, "released" if instruction == "release" else "cancelled")
+
+
+@router.post("/customers/{customer_id}/lock")
+async def lock_money(customer_id: str, request: Request) -> Response:
+    info, form = await _posted(request, Scope.locks_write)
+    return await run_in_threadpool(_lock_money, customer_id, request, info, form)
+
+
+def _lock_money(
+    customer_id: str, request: Request, info: SessionInfo, form: dict[str, str]
+) -> Response:
+    """Lock on the customer's behalf (channel ``agent``): locking is always easy."""
+    from lendguard.interventions.lock_schemas import LockBody
+
+    try:
+        body = validated(
+            LockBody,
+            {
+                "channel": "agent",
+                "kill_switch": form.get("kill_switch") == "on",
+                "note": form.get("note", "").strip() or None,
+            },
+            "invalid lock",
+        )
+        _lock_service(request).lock(
+            customer_id,
+            body.channel,
+            body.kill_switch,
+            info.principal.actor,
+            note=body.note,
+            ip=client_ip(request),
+        )
+    except LendGuardError as exc:
+        return _refused(request, info, customer_id, "lock", exc, form)
+    return _done(customer_id, "locked")
+
+
+@router.post("/customers/{customer_id}/unlock")
+async def unlock_money(customer_id: str, request: Request) -> Response:
+    info, form = await _posted(request, Scope.locks_write)
+    return await run_in_threadpool(_unlock_money, customer_id, request, info, form)
+
+
+def _unlock_money(
+    customer_id: str, request: Request, info: SessionInfo, form: dict[str, str]
+) -> Response:
+    """Unlock with the verification the policy accepts; ``revision`` is the lock as the page
+    showed it (a stale page gets 409 and the lock as it is now)."""
+    from lendguard.interventions.lock_schemas import UnlockBody
+
+    revision = form.get("revision", "")
+    try:
+        body = validated(
+            UnlockBody,
+            {
+                "method": form.get("method", ""),
+                "reference": form.get("reference", "").strip() or None,
+                "verified_by": form.get("verified_by", "").strip() or None,
+                "revision": int(revision) if revision.isdigit() else revision,
+            },
+            "invalid unlock",
+        )
+        view = _lock_service(request).unlock(
+            customer_id,
+            body.method,
+            body.revision,
+            info.principal.actor,
+            reference=body.reference,
+            verified_by=body.verified_by,
+            ip=client_ip(request),
+        )
+    except LendGuardError as exc:
+        return _refused(request, info, customer_id, "unlock", exc, form)
+    return _done(customer_id, "unlocked" if view["state"] == "unlocked" else "unlock_pending")
 
 
 # -- rules and approvals -------------------------------------------------------------------------
