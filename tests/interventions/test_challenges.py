@@ -400,3 +400,46 @@ def test_a_takeover_hold_waits_out_the_cooling_off_after_a_passed_face_check(
     pinned_clock.shift(timedelta(hours=12, minutes=1))
     assert app_client.services.cases.release_due_holds() == [held["decision_id"]]
     assert holds.get(held["decision_id"])["hold_status"] == "released"
+
+
+def test_no_question_while_the_customers_own_lock_or_a_deny_list_stands() -> None:
+    for code in ("MONEY_LOCKED", "SESSION_SUSPENDED", "DENY_LISTED"):
+        decision = _decision("block", [(code, "block", 100), ("SCREEN_SHARING", "dissuade", 30)])
+        assert challenge_for(decision) is None
+    # The trusted person's confirmation alone is the customer's own choice: nothing to ask.
+    trusted = _decision("intercept", [("TRUSTED_CONFIRMATION_REQUIRED", "intercept", 0)])
+    assert challenge_for(trusted) is None
+    both = _decision(
+        "intercept",
+        [("TRUSTED_CONFIRMATION_REQUIRED", "intercept", 0), ("SCREEN_SHARING", "dissuade", 30)],
+    )
+    challenge = challenge_for(both)
+    assert challenge is not None
+    assert challenge["question_sets"] == ["safe_account"]
+
+
+@pytest.mark.parametrize(
+    ("after", "held"), [(timedelta(hours=2), True), (timedelta(hours=13), False)]
+)
+def test_a_large_payment_to_someone_new_waits_out_the_cooling_off_after_a_phone_change(
+    app_client: Api, after: timedelta, held: bool
+) -> None:
+    app_client.decide(make_event(occurred_at=T0 - timedelta(days=60), amount="50.00"))
+    app_client.decide(
+        make_event(
+            type="profile_change",
+            changed="phone",
+            occurred_at=T0,
+            amount=MISSING,
+            currency=MISSING,
+            payee_id=MISSING,
+        )
+    )
+    decision = app_client.decide(
+        make_event(amount="8000.00", payee_id="payee-new", occurred_at=T0 + after)
+    )
+    codes = [r["code"] for r in decision["reasons"]]
+    assert ("COOLING_OFF" in codes) is held
+    if held:
+        assert "DELAY" in decision["measures"]
+        assert decision["action"] in ("dissuade", "intercept")

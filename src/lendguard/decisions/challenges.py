@@ -78,6 +78,8 @@ class ChallengePolicy:
     combined_reasons: dict[str, str]
     scam_purposes: frozenset[str]
     cooling_off_hours: float
+    no_challenge_when: frozenset[str]
+    not_asked_about: frozenset[str]
     sets: tuple[QuestionSet, ...]
     fallback: QuestionSet
     purpose: Question
@@ -140,6 +142,8 @@ def parse_policy(raw: dict[str, Any]) -> ChallengePolicy:
         combined_reasons={str(k): str(v) for k, v in (raw.get("combined_reasons") or {}).items()},
         scam_purposes=frozenset(raw.get("scam_purposes") or ()),
         cooling_off_hours=float(raw.get("cooling_off_hours", 12)),
+        no_challenge_when=frozenset(raw.get("no_challenge_when") or ()),
+        not_asked_about=frozenset(raw.get("not_asked_about") or ()),
         sets=sets,
         fallback=by_id[str(raw["fallback_set"])],
         purpose=_question(raw["purpose"]),
@@ -183,9 +187,14 @@ def challenge_for(
     action = decision["action"]
     if _RANK[action] < policy.min_rank or decision["event_type"] not in policy.event_types:
         return None
-    if not any(r.get("category") == "fraud" for r in decision.get("reasons") or ()):
+    reasons = decision.get("reasons") or ()
+    codes = {r["code"] for r in reasons}
+    if codes & policy.no_challenge_when:
         return None
-    sets = _chosen_sets(policy, decision)
+    asked = [r for r in reasons if r["code"] not in policy.not_asked_about]
+    if not any(r.get("category") == "fraud" for r in asked):
+        return None
+    sets = _chosen_sets(policy, {**decision, "reasons": asked})
     if not sets:
         return None
     questions: list[Question] = []
