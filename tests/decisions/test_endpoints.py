@@ -85,10 +85,12 @@ def same_instant(a: str, b: str) -> bool:
 
 def with_instants(decision: dict[str, Any]) -> dict[str, Any]:
     """The decision with its timestamps parsed: "Z" and "+00:00" are the same instant."""
+    hold = decision.get("hold")
     return {
         **decision,
         "occurred_at": datetime.fromisoformat(decision["occurred_at"]),
         "decided_at": datetime.fromisoformat(decision["decided_at"]),
+        "hold": hold and {**hold, "deadline": datetime.fromisoformat(hold["deadline"])},
     }
 
 

@@ -383,6 +383,9 @@ def test_a_takeover_hold_waits_out_the_cooling_off_after_a_passed_face_check(
     )
     assert held["action"] == "intercept", held
     assert "ACCOUNT_TAKEOVER" in [r["code"] for r in held["reasons"]]
+    # The answer says how long the money may be held at most and what the customer can do.
+    assert held["hold"]["business_days"] == 4
+    assert set(held["hold"]["instructions"]) == {"zh-CN", "en"}
     answers = {q["id"]: "no" for q in held["challenge"]["questions"] if q["kind"] == "yes_no"}
     answers["purpose"] = "bills"
     follow = _answers(

@@ -42,6 +42,7 @@ from lendguard.decisions.features.compute import (
 )
 from lendguard.decisions.features.links import STRONG_LINK_FIELDS, LinkGraph
 from lendguard.decisions.features.state import EntityState
+from lendguard.decisions.holds import hold_notice
 from lendguard.decisions.policy import epoch_seconds
 from lendguard.decisions.repository import decision_repository as repo
 from lendguard.decisions.repository import sqlite_hot_path
@@ -667,7 +668,11 @@ class Decider:
                 else None
             ),
             "follow_up": None,
+            "hold": None,
         }
+        if result.action.rank >= Action.dissuade.rank:
+            # Money held (rare): its release deadline and the customer's instructions.
+            decision["hold"] = hold_notice(decision)
         event_row = {
             "event_id": event.event_id,
             "customer_id": event.customer_id,
@@ -1401,10 +1406,16 @@ def decision_fields(decision_id: str, event: Event, result: Any) -> dict[str, An
 
 
 def with_challenge(decision: dict[str, Any]) -> dict[str, Any]:
-    """``decision`` with the challenge it carries (recomputed from its reasons: the questions
-    are a function of the decision and the policy version, so a read shows what was answered)."""
+    """``decision`` with the challenge it carries and the hold notice (recomputed: the
+    questions are a function of the decision and the policy version, the hold's deadline of the
+    decision's time, so a read shows what the answer carried)."""
     if decision.get("challenge") is not None:
         return decision
     if decision.get("action") in ("allow", "remind"):
-        return {**decision, "challenge": None, "follow_up": None}
-    return {**decision, "challenge": challenge_for(decision), "follow_up": None}
+        return {**decision, "challenge": None, "follow_up": None, "hold": None}
+    return {
+        **decision,
+        "challenge": challenge_for(decision),
+        "follow_up": None,
+        "hold": hold_notice(decision),
+    }

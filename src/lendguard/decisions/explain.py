@@ -543,7 +543,8 @@ REASON_TEXT: dict[str, Text] = {
         "en": "The face check could not confirm it was you, so this cannot go ahead yet.",
     },
     "COOLING_OFF": {
-        "zh-CN": "您刚更换了设备、手机号或密码，为防止账户被他人控制，这笔转出需等待冷静期结束后才会执行。",
+        "zh-CN": "您刚更换了设备、手机号或密码，为防止账户被他人控制，"
+        "这笔转出需等待冷静期结束后才会执行。",
         "en": "Your device, phone number or password changed recently, so this payment waits for a "
         "cooling-off period in case someone else has taken over your account.",
     },

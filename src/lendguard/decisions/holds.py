@@ -321,3 +321,27 @@ def written_en(day: date) -> str:
 def written_zh(day: date) -> str:
     """``2026年3月6日（星期五）``."""
     return f"{day.year}年{day.month}月{day.day}日（星期{_WEEKDAYS_ZH[day.weekday()]}）"
+
+
+def hold_notice(
+    decision: dict[str, Any], policy: HoldPolicy | None = None
+) -> dict[str, Any] | None:
+    """What a decision that holds money tells the lender and the customer (issue #19): the
+    release deadline in business days and the customer's release instructions. For an action
+    the policy holds with a deadline (intercept, block) or any decision with a DELAY measure;
+    None otherwise. A function of the decision's time, so a read shows what the answer did."""
+    policy = policy or load_hold_policy()
+    if decision.get("action") not in policy.actions and "DELAY" not in (
+        decision.get("measures") or ()
+    ):
+        return None
+    decided_at = decision.get("decided_at")
+    if not isinstance(decided_at, datetime):
+        return None
+    terms = hold_terms(decided_at, None, decision.get("event_type"), policy)
+    return {
+        "deadline": terms.deadline,
+        "business_days": terms.business_days,
+        "jurisdiction": terms.jurisdiction,
+        "instructions": terms.instructions,
+    }

@@ -158,6 +158,18 @@ class FollowUpDecision(BaseModel):
     answered_at: datetime
 
 
+class HoldNotice(BaseModel):
+    """Money held by the decision: until when at most, and what the customer can do."""
+
+    deadline: datetime = Field(
+        description="Released automatically at this instant unless the case flow ends it first "
+        "(the end of the N-th business day on the jurisdiction's calendar)"
+    )
+    business_days: int
+    jurisdiction: str
+    instructions: dict[str, str] = Field(description="For the customer, per locale")
+
+
 class Decision(BaseModel):
     """The decision on one event: the action, why, the measures and the customer's message."""
 
@@ -189,6 +201,11 @@ class Decision(BaseModel):
     )
     follow_up: FollowUpDecision | None = Field(
         default=None, description="Once the challenge is answered: the decision it gave"
+    )
+    hold: HoldNotice | None = Field(
+        default=None,
+        description="When the decision holds money (intercept, block or a DELAY measure): the "
+        "release deadline and the customer's instructions",
     )
 
 
