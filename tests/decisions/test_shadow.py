@@ -106,7 +106,16 @@ LIVE_ACTIONS = ["allow", "allow", "allow", "allow", "allow", "allow", "intercept
 
 
 def stable(decision: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in decision.items() if k not in VOLATILE}
+    """What must not change: the challenge's id follows the decision id, and the hold's deadline
+    the decision's time; their content must not."""
+    kept = {k: v for k, v in decision.items() if k not in VOLATILE}
+    if kept.get("challenge"):
+        kept["challenge"] = {k: v for k, v in kept["challenge"].items() if k != "challenge_id"}
+    if kept.get("hold"):
+        kept["hold"] = {
+            k: v for k, v in kept["hold"].items() if k not in ("deadline", "instructions")
+        }
+    return kept
 
 
 @contextmanager
