@@ -224,6 +224,16 @@ class TestConfirmation:
         response = answer(app_client, decision["decision_id"], confirmed=False)
         assert response.json()["status"] == "declined"
 
+    @pytest.mark.parametrize(("confirmed", "status"), [(True, "released"), (False, "cancelled")])
+    def test_the_held_payment_follows_the_answer(
+        self, pinned_clock: Any, app_client: Api, confirmed: bool, status: str
+    ) -> None:
+        decision = self.held(app_client)
+        holds = app_client.services.cases.holds
+        assert holds.get(decision["decision_id"])["hold_status"] == "held"
+        assert answer(app_client, decision["decision_id"], confirmed).status_code == 200
+        assert holds.get(decision["decision_id"])["hold_status"] == status
+
     def test_a_late_answer_is_recorded_as_expired_and_refused(
         self, pinned_clock: Any, app_client: Api
     ) -> None:

@@ -34,7 +34,7 @@ DecisionId = Annotated[str, Path(min_length=1, max_length=64)]
 
 def trusted_service(request: Request) -> TrustedService:
     services = request.app.state.services
-    return TrustedService(services.decisions, services.vault)
+    return TrustedService(services.decisions, services.vault, holds=services.cases.holds)
 
 
 Trusted = Annotated[TrustedService, Depends(trusted_service)]

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from lendguard.auth import audit
+from lendguard.cases.holds import HoldDesk
 from lendguard.decisions.service import DecisionService
 from lendguard.errors import Conflict, FieldError, NotFound, ValidationFailed
 from lendguard.interventions.trusted_repository import trusted_repository as repo
@@ -75,7 +76,9 @@ class TrustedService:
         vault: Vault,
         clock: Callable[[], datetime] | None = None,
         policy_directory: str | None = None,
+        holds: HoldDesk | None = None,
     ) -> None:
+        self.holds = holds
         self.decisions = decisions
         self.db = decisions.db
         self.vault = vault
@@ -178,6 +181,32 @@ class TrustedService:
 
     # -- confirmations -------------------------------------------------------------------------
 
+    def _settle_hold(self, decision: dict[str, Any], confirmed: bool, actor: str) -> None:
+        """The held payment follows the trusted person's answer: declined, it is cancelled;
+        confirmed, it is released — unless another reason would hold it anyway (then the case
+        flow decides) — as an agent's release is, with the second person above the release
+        policy's amount."""
+        if self.holds is None:
+            return
+        others = [
+            r
+            for r in decision["reasons"]
+            if r["code"] != REASON and r.get("action") in ("intercept", "block")
+        ]
+        if confirmed and others:
+            return
+        note = (
+            "confirmed by the customer's trusted person"
+            if confirmed
+            else "declined by the customer's trusted person"
+        )
+        try:
+            self.holds.end(
+                decision["decision_id"], "release" if confirmed else "cancel", actor, note
+            )
+        except (NotFound, Conflict):
+            pass  # not filed under a case yet, or already ended by the case flow
+
     def confirm(
         self, decision_id: str, confirmed: bool, by: str, actor: str, ip: str | None = None
     ) -> dict[str, Any]:
@@ -237,6 +266,7 @@ class TrustedService:
                 "payment stays held for review",
                 errors=[FieldError("confirmed", "too late: the request expired")],
             )
+        self._settle_hold(decision, confirmed, actor)
         return {
             "decision_id": decision_id,
             "status": status,
