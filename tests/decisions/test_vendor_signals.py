@@ -36,6 +36,7 @@ from lendguard.events.parse import parse_event
 from lendguard.events.readers import read_events
 from lendguard.events.schemas import BIOMETRIC_SESSION_FIELDS, Event
 from lendguard.graph.index import HUB_CAP, LinkIndex
+from lendguard.kit.crypto import pseudonymise
 from lendguard.models.decision import EventRecord
 from lendguard.privacy.datamap import declarations
 from lendguard.simulate.generator import generate
@@ -145,7 +146,9 @@ class TestEdge:
         assert app_client.written() == (0, 0)
         assert "c:c-edge" not in app_client.states()
 
-    def test_every_vendor_field_is_optional_and_kept_as_sent(self, app_client: Api) -> None:
+    def test_every_vendor_field_is_optional_and_kept_the_voice_id_as_its_keyed_hash(
+        self, app_client: Api
+    ) -> None:
         event = parse_event(make_event(session=FULL_SESSION))
         session = event.session
         assert session.payee_name_check == "close_match"
@@ -158,7 +161,11 @@ class TestEdge:
             stored = conn.execute(
                 select(EventRecord.body).where(EventRecord.event_id == "e-full")
             ).scalar_one()["session"]
-        assert stored["voice_id"] == "vv-7f3a9c"
+        # The speaker id is biometric-derived: only its keyed hash is kept, never the id.
+        assert stored["voice_id"] == pseudonymise(
+            "vv-7f3a9c", app_client.services.decisions.pii_key
+        )
+        assert "vv-7f3a9c" not in str(stored)
         assert stored["face_match_score"] == 0.91
         assert stored["sim_swap_at"].startswith("2024-")
 

@@ -563,6 +563,11 @@ class Decider:
                 setattr(event, field, vault.put(kind, raw, event.customer_id))
             else:
                 setattr(event, field, pseudonymise(raw, self.pii_key))
+        # The voice vendor's speaker id is derived from biometric data (PIPL Art. 28): only its
+        # keyed hash is kept. Equal ids still meet in the link graph (rings sharing a voice).
+        session = event.session
+        if session is not None and session.voice_id is not None:
+            session.voice_id = pseudonymise(session.voice_id, self.pii_key)
         # Numbers in a contact list are third parties' phones: the same keyed hash as a
         # customer's own phone (so the graph can link them), never kept in clear.
         contacts = event.attributes.get("contact_phones")
