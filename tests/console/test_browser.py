@@ -158,6 +158,7 @@ PAGES = {
     "lists": "/console/lists",
     "complaints": "/console/complaints",
     "service": "/console/service",
+    "interventions": "/console/interventions",
     "rings": "/console/rings",
     "ring": "/console/rings/{customer}",
     "graph": "/console/customers/{customer}/graph.svg",
@@ -183,6 +184,10 @@ MUST_SHOW = {
             "Came through a regulator",
             "Advance-fee loan scam",
         ],
+    },
+    "interventions": {
+        "zh-CN": ["事后确认为诈骗", "拦截 · 未经问答", "“安全账户”诈骗"],
+        "en": ["Confirmed scam later", "Intercept · without questions", "'Safe account' scam"],
     },
 }
 

@@ -878,3 +878,72 @@ ENUMS.update(
         "follow-up reasons": ("SCAM_TOLD_BY_CUSTOMER", "COOLING_OFF", "IDENTITY_NOT_VERIFIED"),
     }
 )
+
+
+# Interventions' effectiveness (issue #19, item 7): the page's figures, their definitions (as
+# lendguard.interventions.effectiveness counts them) and the period's refusals.
+ZH.update(
+    {
+        "Interventions' effectiveness": "干预效果",
+        "From": "起始日期",
+        "To": "截止日期",
+        "Show": "查看",
+        "This period cannot be shown.": "无法显示这个时段。",
+        "Interventions decided from %s to %s (both days included, in the time zone %s).": (
+            "统计 %s 至 %s 作出的干预（含首尾两天，按 %s 时区）。"
+        ),
+        "Enter a date as year-month-day, e.g. 2025-03-01.": (
+            "请按“年-月-日”填写日期，例如 2025-03-01。"
+        ),
+        "The first day must not be after the last day.": "起始日期不能晚于截止日期。",
+        "The period can be at most 366 days.": "时段最长为 366 天。",
+        "Shown": "已展示",
+        "Abandoned": "交易未继续",
+        "of those shown": "占已展示",
+        "Confirmed scam later": "事后确认为诈骗",
+        "Honest customers delayed": "被延误的正常客户",
+        "median delay": "延误时长中位数",
+        "Median delay": "延误时长中位数",
+        "By intervention": "按干预方式",
+        "By intervention and scam typology": "按干预方式和诈骗类型",
+        "Intervention": "干预方式",
+        "Scam typology": "诈骗类型",
+        "Rate": "比例",
+        "with questions": "客户已答问题",
+        "without questions": "未经问答",
+        "With questions": "客户已答问题",
+        "No interventions in this period.": "该时段内没有干预。",
+        "What the figures mean": "指标说明",
+        "No reason recorded": "未记录原因",
+        "Another reason": "其他原因",
+        "under a minute": "不到 1 分钟",
+        "%s min": "%s 分钟",
+        "%s h": "%s 小时",
+        "%s days": "%s 天",
+        "Decisions that reminded, dissuaded, intercepted or blocked. The decision that follows "
+        "a customer's answers is the outcome of the first, not counted again.": (
+            "作出提醒、劝阻、拦截或阻断的决策。客户回答问题后作出的后续决策属于原干预的结果，"
+            "不重复计算。"
+        ),
+        "The payment did not go ahead: the held payment was cancelled, or the customer's answers "
+        "stopped it and it was not released afterwards.": (
+            "交易没有继续：被暂缓的交易已取消，或客户的回答使交易被拦截且之后未被放行。"
+        ),
+        "The case was closed as fraud or as a scam victim, or the lender later reported the "
+        "event as fraud.": "案件以欺诈或诈骗受害人结案，或贷款机构事后将该事件报告为欺诈。",
+        "The held payment was released or the case closed as legitimate, and no later report "
+        "says it was fraud. The delay runs from the decision to the end of the hold.": (
+            "被暂缓的交易已放行或案件以正常结案，且事后没有欺诈报告。"
+            "延误时长从作出决策起算，到暂缓结束为止。"
+        ),
+        "The customer answered the questions that came with the intervention (in the app or "
+        "read out by an agent).": (
+            "客户回答了干预时提出的问题（在 App 中作答，或由客服电话读出后记录）。"
+        ),
+        "The scam type of the case the intervention was filed under; without a case, the "
+        "strongest reason for the intervention.": (
+            "干预所属案件的诈骗类型；没有案件时，为触发该干预的最主要原因。"
+        ),
+        "A share of the interventions shown in the same row.": "占同一行已展示干预的比例。",
+    }
+)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import hmac
+import re
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from importlib import resources
@@ -38,9 +39,11 @@ from lendguard.auth.passwords import verify_password_async
 from lendguard.auth.service import Scope
 from lendguard.auth.users import SESSION_LIFETIME, LoginCandidate, LoginFailed, SessionInfo
 from lendguard.console.charts import horizontal_bars, stacked_bars
-from lendguard.console.i18n import LOCALES, actor_name, reason_text, translator
+from lendguard.console.i18n import ENUMS, LOCALES, actor_name, reason_text, translator
 from lendguard.console.labels import evidence_value, feature_label
 from lendguard.errors import FieldError, LendGuardError, NotFound, RateLimited, ValidationFailed
+from lendguard.interventions.effectiveness import UNKNOWN_TYPOLOGY, intervention_rows, summarise
+from lendguard.interventions.evidence_endpoints import MAX_RANGE
 from lendguard.kit.calendars import calendar_gaps
 from lendguard.kit.params import RowNumber
 from lendguard.kit.validation import validated
@@ -1274,4 +1277,168 @@ def service_page(request: Request) -> HTMLResponse:
         percent=percent,
         csat_chart=csat_chart if figures["satisfaction"]["responses"] else "",
         wait_chart=wait_chart if waits else "",
+    )
+
+
+# -- interventions' effectiveness (issue #19, item 7) ------------------------------------------
+#
+# The figures of GET /v1/interventions/effectiveness over a period of the operator's calendar
+# days, per intervention (with or without questions) and per scam typology, in words. The period
+# is checked as the API checks its range (not empty, at most MAX_RANGE); a bad one renders the
+# page again with the reason and no figures.
+
+EFFECTIVENESS_DAYS = 30
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+# A typology that is a case's scam type (or case type) is named by the catalogue; any other is
+# the code of a decision's strongest reason.
+_CASE_TYPOLOGIES = frozenset(ENUMS["scam types"]) | frozenset(ENUMS["case types"])
+
+
+def effectiveness_period(
+    raw_from: str | None, raw_to: str | None, zone: str, now: datetime
+) -> tuple[date, date, datetime, datetime]:
+    """The days chosen (both included, the operator's calendar) and the instants they span
+    (``[start, end)``). No day given: the last :data:`EFFECTIVENESS_DAYS` days up to today.
+
+    Raises ValidationFailed naming ``from`` or ``to`` with an English sentence the console
+    catalogue translates."""
+    local = ZoneInfo(zone)
+    errors: list[FieldError] = []
+
+    def day(raw: str | None, field: str) -> date | None:
+        text = (raw or "").strip()
+        if not text:
+            return None
+        try:
+            if not _DAY.fullmatch(text):
+                raise ValueError(text)
+            return date.fromisoformat(text)
+        except ValueError:
+            errors.append(FieldError(field, "Enter a date as year-month-day, e.g. 2025-03-01."))
+            return None
+
+    chosen_from, chosen_to = day(raw_from, "from"), day(raw_to, "to")
+    if errors:
+        raise ValidationFailed("the period is not a date range", errors=errors)
+    to_day = chosen_to or now.astimezone(local).date()
+    from_day = chosen_from or to_day - timedelta(days=EFFECTIVENESS_DAYS - 1)
+    if from_day > to_day:
+        raise ValidationFailed(
+            "the period is empty",
+            errors=[FieldError("from", "The first day must not be after the last day.")],
+        )
+    try:
+        start = datetime.combine(from_day, datetime.min.time(), local).astimezone(UTC)
+        end = datetime.combine(to_day + timedelta(days=1), datetime.min.time(), local)
+        end = end.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise ValidationFailed(
+            "the period is out of range",
+            errors=[FieldError("from", "Enter a date as year-month-day, e.g. 2025-03-01.")],
+        ) from None
+    if end - start > MAX_RANGE:
+        raise ValidationFailed(
+            "the period is too long",
+            errors=[FieldError("from", "The period can be at most 366 days.")],
+        )
+    return from_day, to_day, start, end
+
+
+def typology_name(code: str, locale: str, ruleset: Any = None) -> tuple[str, str]:
+    """A typology in words: (the short name shown, the whole sentence for its tooltip).
+
+    A case's scam type has a name in the catalogue. A reason code is named by the first part of
+    the sentence the customer was told for it (the built-in catalogue, else the rule's own
+    explanation); a code nothing explains is "another reason", never the code itself."""
+    t = translator(locale)
+    if code == UNKNOWN_TYPOLOGY:
+        return t("No reason recorded"), ""
+    if code in _CASE_TYPOLOGIES:
+        return t(code), ""
+    own = ""
+    for rule in getattr(ruleset, "rules", ()) or ():
+        if rule.reason == code and rule.explanation:
+            own = rule.explanation.get(locale) or rule.explanation.get("en") or ""
+            break
+    sentence = reason_text(code, locale, own)
+    if not sentence or sentence == code:
+        return t("Another reason"), ""
+    short = re.split(r"[;；。]|\.\s", sentence, maxsplit=1)[0].strip().rstrip(",，.。")
+    return short or sentence, sentence
+
+
+def count_text(value: int) -> str:
+    return f"{value:,}"
+
+
+def rate_text(share: float | None) -> str:
+    """A share of those shown, to one decimal (``33.3%``); none shown: a dash."""
+    return "—" if share is None else f"{share * 100:.1f}%"
+
+
+def delay_text(minutes: float | None, locale: str) -> str:
+    """A delay as people read it, in the page's language: minutes, hours, then days."""
+    t = translator(locale)
+    if minutes is None:
+        return "—"
+    if minutes < 1:
+        return t("under a minute")
+    if minutes < 60:
+        return t("%s min") % f"{minutes:.0f}"
+    if minutes < 24 * 60:
+        return t("%s h") % f"{minutes / 60:.1f}"
+    return t("%s days") % f"{minutes / (24 * 60):.1f}"
+
+
+@router.get("/interventions")
+def effectiveness_page(request: Request) -> HTMLResponse:
+    """How well interventions work over a period: shown, abandoned, confirmed scam later,
+    honest customers delayed and the median delay, per intervention and scam typology."""
+    info = _page(request, Scope.decisions_read)
+    services = request.app.state.services
+    locale = _locale(request, info)
+    t = translator(locale)
+    zone = _zone(request, info)
+    raw_from = request.query_params.get("from")
+    raw_to = request.query_params.get("to")
+    common: dict[str, Any] = {
+        "count": count_text,
+        "rate": rate_text,
+        "delay": lambda minutes: delay_text(minutes, locale),
+        "kind": lambda action, questions: "{} · {}".format(
+            t(action), t("with questions") if questions else t("without questions")
+        ),
+    }
+    try:
+        from_day, to_day, start, end = effectiveness_period(
+            raw_from, raw_to, zone, datetime.now(UTC)
+        )
+    except ValidationFailed as exc:
+        fields = {"from": t("From"), "to": t("To")}
+        problems = [f"{fields.get(e.field, e.field)}: {t(e.message)}" for e in exc.errors]
+        return _render(
+            request,
+            "effectiveness.html",
+            info,
+            422,
+            problems=problems,
+            chosen_from=(raw_from or "")[:32],
+            chosen_to=(raw_to or "")[:32],
+            report=None,
+            **common,
+        )
+    with services.decisions.db.connect() as conn:
+        rows = intervention_rows(conn, start, end)
+    report = summarise(rows)
+    ruleset = services.decisions.ruleset
+    return _render(
+        request,
+        "effectiveness.html",
+        info,
+        problems=[],
+        chosen_from=from_day.isoformat(),
+        chosen_to=to_day.isoformat(),
+        report=report,
+        typology=lambda code: typology_name(code, locale, ruleset),
+        **common,
     )
