@@ -109,6 +109,13 @@ def test_a_yes_to_a_scam_question_intercepts_and_opens_a_case(app_client: Api) -
         ).scalar_one()
         row = conn.execute(select(*ChallengeResponse.__table__.columns)).one()
     assert held == "held"
+    # The case shows the follow-up as a decision of its own (it is not in the decision log).
+    case = app_client.client.get("/v1/cases", headers=app_client.admin).json()["cases"][0]
+    shown_case = app_client.client.get(f"/v1/cases/{case['id']}", headers=app_client.admin)
+    assert shown_case.status_code == 200, shown_case.text
+    filed = {d["decision_id"]: d for d in shown_case.json()["decisions"]}
+    assert filed[follow["decision_id"]]["action"] == "intercept"
+    assert filed[follow["decision_id"]]["event_id"] == decision["event_id"]
     # What was shown is kept in the language shown, for the evidence pack.
     assert row.locale == "en"
     assert row.questions[0]["text"].startswith("Did someone who said they were the police")

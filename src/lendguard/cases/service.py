@@ -63,6 +63,7 @@ from lendguard.models.cases import (
     WebhookDelivery,
 )
 from lendguard.models.decision import DecisionRecord, EventRecord, LabelRecord
+from lendguard.models.interventions import ChallengeResponse
 
 log = structlog.get_logger(__name__)
 
@@ -546,6 +547,9 @@ class CaseService:
                     )
                 ).all()
             }
+            missing = [link.decision_id for link in links if link.decision_id not in decisions]
+            if missing:
+                decisions.update(_follow_ups(conn, missing))
             bodies: dict[str, dict[str, Any]] = dict(
                 conn.execute(
                     select(EventRecord.event_id, EventRecord.body).where(
@@ -1076,6 +1080,43 @@ def _age(body: dict[str, Any], now: datetime) -> int:
 
 def _decision_dict(row: Any) -> dict[str, Any]:
     return {c.name: getattr(row, c.name) for c in DecisionRecord.__table__.columns}
+
+
+def _follow_ups(conn: Connection, decision_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Decisions filed under a case that are a challenge's follow-up (issue #19: the customer's
+    answers told of a scam). They live on the challenge's row, not in the decision log: shown as
+    the first decision (event, time, versions) with the follow-up's id, action, reasons,
+    measures and messages, decided when the answers came."""
+    answered = conn.execute(
+        select(*ChallengeResponse.__table__.columns).where(
+            ChallengeResponse.follow_up_decision_id.in_(decision_ids)
+        )
+    ).all()
+    firsts = {
+        r.decision_id: _decision_dict(r)
+        for r in conn.execute(
+            select(DecisionRecord).where(
+                DecisionRecord.decision_id.in_([a.decision_id for a in answered])
+            )
+        ).all()
+    }
+    found: dict[str, dict[str, Any]] = {}
+    for row in answered:
+        first = firsts.get(row.decision_id)
+        if first is None:
+            continue
+        found[row.follow_up_decision_id] = {
+            **first,
+            "decision_id": row.follow_up_decision_id,
+            "action": row.follow_up_action,
+            "score": row.follow_up_score,
+            "reasons": row.follow_up_reasons,
+            "measures": row.follow_up_measures,
+            "messages": row.follow_up_messages,
+            "model_reasons": None,
+            "decided_at": row.answered_at,
+        }
+    return found
 
 
 def _case_dict(case: Any, now: datetime) -> dict[str, Any]:

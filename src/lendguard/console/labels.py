@@ -145,6 +145,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "mule_score_threshold": ("跑分嫌疑评分门槛", "money-mule score threshold"),
     "mule_payment_min": ("向疑似跑分账户付款最低金额", "smallest payment to a suspected mule held"),
     "scam_cue_hours": ("受骗迹象有效时长（小时）", "hours a scam sign counts"),
+    "cooling_off_minutes": ("变更后冷静期（分钟）", "cooling-off after a change (minutes)"),
     "liveness_min": ("活体检测评分门槛", "lowest liveness score that passes"),
     "face_match_min": ("人脸比对评分门槛", "lowest face match score that passes"),
     "sim_swap_recent_minutes": (
