@@ -453,3 +453,19 @@ def test_a_large_payment_to_someone_new_waits_out_the_cooling_off_after_a_phone_
     if held:
         assert "DELAY" in decision["measures"]
         assert decision["action"] in ("dissuade", "intercept")
+
+
+def test_a_scam_told_in_a_challenge_slows_every_new_payee_for_the_next_days(
+    app_client: Api, pinned_clock: Any
+) -> None:
+    pinned_clock.move_to(T0 + timedelta(minutes=2))
+    decision = _screen_shared(app_client)
+    body = {"answers": {"told_by_authority": "yes", "screen_watched": "no", "purpose": "other"}}
+    assert _answers(app_client, decision["decision_id"], body).status_code == 201
+    # A retry records nothing more (the cue's event is idempotent).
+    assert _answers(app_client, decision["decision_id"], body).status_code == 201
+    later = app_client.decide(
+        make_event(amount="500.00", payee_id="payee-other", occurred_at=T0 + timedelta(hours=5))
+    )
+    assert "SCAM_CUE_IN_CONVERSATION" in [r["code"] for r in later["reasons"]]
+    assert later["action"] == "intercept"

@@ -24,9 +24,11 @@ from lendguard.decisions.challenges import (
 from lendguard.decisions.repository import follow_up_view
 from lendguard.decisions.service import DecisionService
 from lendguard.errors import Conflict, FieldError, NotFound, ValidationFailed
+from lendguard.events.schemas import Event, EventType
 from lendguard.interventions.challenge_schemas import ChallengeAnswers
 from lendguard.kit.ids import new_id
 from lendguard.models import ChallengeResponse
+from lendguard.privacy import intake
 
 ESCALATING = frozenset({"intercept", "block"})
 # Who releases a hold the customer's answers cleared (the case timeline and the lender see it).
@@ -76,7 +78,10 @@ class ChallengeService:
                 else "failed"
             )
             if body.verification is not None and body.verification.vendor_reference:
-                kept_answers["face_check_reference"] = body.verification.vendor_reference
+                # An opaque id, but typed by someone: a phone or ID number in it is masked.
+                kept_answers["face_check_reference"] = intake.mask_text_in(
+                    body.verification.vendor_reference
+                )
         row = ChallengeResponse(
             decision_id=decision_id,
             customer_id=decision["customer_id"],
@@ -140,6 +145,8 @@ class ChallengeService:
         decision_id = decision["decision_id"]
         if view["outcome"] == "passed" and decision["action"] in ESCALATING:
             self._settle_hold(decision_id, view["release_at"])
+        if view["outcome"] == "escalated":
+            self._record_scam_told(decision, view)
         if view["action"] in ESCALATING and view["outcome"] == "escalated":
             # The customer told us it is a scam: the money is held and a case opened at once.
             self.cases.take_in(
@@ -156,6 +163,26 @@ class ChallengeService:
                     }
                 ]
             )
+
+    def _record_scam_told(self, decision: dict[str, Any], view: dict[str, Any]) -> None:
+        """The answers re-enter the engine for what comes next: a scam told in a challenge is a
+        scam-victim cue in the event log (a ``contact`` event, as the agent assistant records
+        one), so for the next ``scam_cue_hours`` every payment to a new payee is intercepted by
+        the rule that reads ``hours_since_scam_cue`` — in every process, and in a replay.
+        Idempotent: the event id and time are the stored answer's."""
+        event = Event(
+            event_id=f"challenge-{decision['decision_id']}",
+            type=EventType.contact,
+            occurred_at=view["answered_at"],
+            customer_id=decision["customer_id"],
+            channel="challenge",
+            attributes={
+                "source": "challenge",
+                "conversation_cues": ["scam_victim"],
+                "challenge_decision_id": decision["decision_id"],
+            },
+        )
+        self.decisions.decide(event)
 
     def _settle_hold(self, decision_id: str, release_at: datetime | None) -> None:
         """The answers cleared what held the money: after a takeover-like change the hold waits
