@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.concurrency import run_in_threadpool
 
-from lendguard.auth.dependencies import require
+from lendguard.auth.dependencies import require_for
 from lendguard.auth.service import Principal, Scope
 from lendguard.decisions.schemas import FollowUpDecision
 from lendguard.interventions.challenge_schemas import ChallengeAnswers
@@ -17,7 +17,9 @@ from lendguard.web.openapi import problems
 
 router = APIRouter(prefix="/v1")
 
-Answerer = Annotated[Principal, Depends(require(Scope.challenges_answer))]
+# The answers and the follow-up decision are anti-fraud data (R34): refused to a key bound to,
+# or a request declaring, marketing or credit, as the decision and case endpoints refuse it.
+Answerer = Annotated[Principal, Depends(require_for(Scope.challenges_answer, "anti_fraud"))]
 
 
 def challenge_service(request: Request) -> ChallengeService:
@@ -38,8 +40,9 @@ Challenges = Annotated[ChallengeService, Depends(challenge_service)]
 )
 async def answer_challenge(
     decision_id: Annotated[str, Path(max_length=64)],
-    body: Annotated[ChallengeAnswers, json_body(ChallengeAnswers)],
+    # Who is calling is checked before the body is read: no key is a 401 whatever it sends.
     principal: Answerer,
+    body: Annotated[ChallengeAnswers, json_body(ChallengeAnswers)],
     challenges: Challenges,
 ) -> object:
     # Database work and the case intake run on a worker thread: the event loop never waits.

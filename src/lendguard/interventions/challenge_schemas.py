@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from lendguard.kit.bounds import Instant
 
@@ -19,6 +19,17 @@ Token = Annotated[str, Field(pattern=_TOKEN, max_length=64)]
 # A vendor's 0-1 score as a JSON number (never a boolean or a string); stated with minimum and
 # maximum so the contract carries the range.
 Score = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False, strict=True)]
+
+
+def _text_instant(value: object) -> object:
+    """An instant is ISO 8601 text with its offset: a bare number (seconds? milliseconds?) is a
+    client's slip the lax parser would read as Unix seconds."""
+    if not isinstance(value, str):
+        raise ValueError("must be an ISO 8601 date-time string with a UTC offset")
+    return value
+
+
+ShownAt = Annotated[Instant, BeforeValidator(_text_instant)]
 
 
 class FaceCheck(BaseModel):
@@ -55,6 +66,6 @@ class ChallengeAnswers(BaseModel):
     channel: Literal["app", "web", "agent", "phone"] = Field(
         default="app", description="Where the customer answered (agent: read out on a call)"
     )
-    shown_at: Instant | None = Field(
+    shown_at: ShownAt | None = Field(
         default=None, description="When the app showed the questions (for the evidence pack)"
     )

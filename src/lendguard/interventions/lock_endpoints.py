@@ -12,7 +12,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
 
-from lendguard.auth.dependencies import client_ip, require
+from lendguard.auth.dependencies import client_ip, require_for
 from lendguard.auth.service import Principal, Scope
 from lendguard.interventions.lock_schemas import LockBody, LockView, UnlockBody
 from lendguard.interventions.lock_service import LockService
@@ -21,7 +21,9 @@ from lendguard.web.openapi import problems
 
 router = APIRouter(prefix="/v1")
 
-LockWriter = Annotated[Principal, Depends(require(Scope.locks_write))]
+# A lock and its history (notes, who verified an unlock) are anti-fraud data (R34): refused to a
+# key bound to, or a request declaring, marketing or credit, as the case endpoints refuse it.
+LockWriter = Annotated[Principal, Depends(require_for(Scope.locks_write, "anti_fraud"))]
 CustomerId = Annotated[
     str, Path(min_length=1, max_length=128, description="the customer, as the lender knows them")
 ]

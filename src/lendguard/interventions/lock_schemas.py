@@ -9,18 +9,34 @@ rule holds for a caller that is not HTTP."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
+
+from lendguard.cases.schemas import INVISIBLE
 
 # Printable text: no control character (tab, line feed and carriage return aside), and
-# something other than blanks (Python's ``re``: ``\s`` is what ``str.strip`` removes).
+# something a reader can see (not only blanks, zero-width or other format characters: a note
+# of zero-width spaces is no note, as for case notes).
 _CONTROL = r"\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f"
-NOT_BLANK = f"^[^{_CONTROL}]*[^\\s{_CONTROL}][^{_CONTROL}]*$"
-# An identifier (a branch visit, a video call): no control character at all.
-IDENTIFIER = r"^[^\u0000-\u001f\u007f]*[^\s\u0000-\u001f\u007f][^\u0000-\u001f\u007f]*$"
+NOT_BLANK = f"^[^{_CONTROL}]*[^{INVISIBLE}][^{_CONTROL}]*$"
+# An identifier (a branch visit, a video call): no control character at all, something visible.
+_ANY_CONTROL = r"\u0000-\u001f\u007f"
+IDENTIFIER = f"^[^{_ANY_CONTROL}]*[^{INVISIBLE}][^{_ANY_CONTROL}]*$"
 
 STRICT = ConfigDict(regex_engine="python-re", extra="forbid")
+
+
+def _json_number(value: object) -> object:
+    """A JSON number only: ``true`` (read as 1) or ``"1"`` is a client's slip, not a revision or
+    an id. An integral ``1.0`` stays accepted: JSON Schema's ``integer`` includes it."""
+    if isinstance(value, bool | str | bytes):
+        raise ValueError("must be a JSON integer, not a boolean or a string")
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_json_number)]
+"""An integer as JSON writes one (never a boolean or a numeric string)."""
 
 LockChannel = Literal["app", "agent"]
 UnlockMethod = Literal["in_person", "video", "cooling_off"]
@@ -91,7 +107,7 @@ class UnlockBody(BaseModel):
         description="the member of staff who verified the customer; required for in_person "
         "and video",
     )
-    revision: int = Field(ge=1, le=2**31 - 1, description="the lock's current revision")
+    revision: JsonInt = Field(ge=1, le=2**31 - 1, description="the lock's current revision")
 
 
 class LockStep(BaseModel):

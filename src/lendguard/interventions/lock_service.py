@@ -229,6 +229,10 @@ class LockService:
         policy = self.policy(now)
         self._check_unlock(policy, method, reference, verified_by)
         stored = self._stored(customer_id)
+        # Free text typed by staff: a phone or ID number in it is kept (and answered) masked,
+        # as the lock's note is.
+        reference = intake.mask_text_in(reference) if reference is not None else None
+        verified_by = intake.mask_text_in(verified_by) if verified_by is not None else None
         with self.db.begin() as conn:
             row = repo.get(conn, stored)
             state = effective_state(row, now) if row is not None else "unlocked"

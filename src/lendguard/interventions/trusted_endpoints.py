@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
 
-from lendguard.auth.dependencies import client_ip, require
+from lendguard.auth.dependencies import client_ip, require_for
 from lendguard.auth.service import Principal, Scope
 from lendguard.interventions.trusted_schemas import (
     TrustedConfirmationBody,
@@ -25,7 +25,9 @@ from lendguard.web.openapi import problems
 
 router = APIRouter(prefix="/v1")
 
-TrustedWriter = Annotated[Principal, Depends(require(Scope.trusted_write))]
+# Who guards a customer's payments and their answers are anti-fraud data (R34): refused to a key
+# bound to, or a request declaring, marketing or credit, as the case endpoints refuse it.
+TrustedWriter = Annotated[Principal, Depends(require_for(Scope.trusted_write, "anti_fraud"))]
 CustomerId = Annotated[
     str, Path(min_length=1, max_length=128, description="the customer, as the lender knows them")
 ]

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, StrictBool
 
-from lendguard.interventions.lock_schemas import NOT_BLANK, STRICT
+from lendguard.interventions.lock_schemas import NOT_BLANK, STRICT, JsonInt
 from lendguard.lending.apr import NonNegativeAmount
 
 # A phone number as dialled: an optional +, then 5 to 20 digits (no spaces or dashes).
@@ -32,7 +32,7 @@ class TrustedContactBody(BaseModel):
     threshold: NonNegativeAmount = Field(
         description="outflows above this amount wait for the trusted person's confirmation"
     )
-    consent_id: int = Field(
+    consent_id: JsonInt = Field(
         ge=1,
         le=2**63 - 1,
         description="the consent ledger entry in which the customer agreed to share their "
