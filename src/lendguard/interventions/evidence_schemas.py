@@ -133,7 +133,7 @@ class CaseRecord(BaseModel):
     resolved_at: datetime | None
 
 
-class TimelineEntry(BaseModel):
+class EvidenceTimelineEntry(BaseModel):
     case_id: str
     at: datetime
     actor: str
@@ -188,7 +188,7 @@ class EvidenceSections(BaseModel):
     challenges: list[QuestionsAnswered]
     holds: list[HoldRecord]
     cases: list[CaseRecord]
-    case_timeline: list[TimelineEntry]
+    case_timeline: list[EvidenceTimelineEntry]
     calls: list[CallRecord]
     lender_notifications: list[LenderNotification]
     money_lock: list[LockEventRecord]
