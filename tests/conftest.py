@@ -14,6 +14,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -25,7 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 from starlette.testclient import TestClient
 
-from fixtures import ADMIN_KEY, PINNED_NOW, Api, WebhookReceiver
+from fixtures import ADMIN_KEY, PINNED_NOW, Api, WebhookReceiver, served_app
 from lendguard.app import Services, create_app
 from lendguard.config import Settings
 from lendguard.db import make_engine, normalise_url, safe_url, upgrade
@@ -315,3 +316,41 @@ def case_app(database_url: str, receiver: WebhookReceiver) -> Iterator[Api]:
     finally:
         services.close()
         services.decisions.db.dispose()
+
+
+# -- the console in a real browser ---------------------------------------------------------------
+
+CHROMIUM = os.environ.get("LENDGUARD_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def served(sqlite_url: str, receiver: WebhookReceiver) -> Iterator[tuple[str, Any]]:
+    """The app under uvicorn on a free port (a real HTTP server), webhooks to ``receiver``, for
+    the browser tests; skips (or, in CI, fails) without Debian's Chromium."""
+    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
+        service_unavailable(
+            f"no Chromium at {CHROMIUM}: browser test skipped (apt install chromium)"
+        )
+    settings = Settings(
+        _env_file=None,
+        database_url=sqlite_url,
+        bootstrap_admin_key=ADMIN_KEY,
+        log_level="WARNING",
+        webhook_url=receiver.url,
+        webhook_secret=WEBHOOK_SECRET,
+        webhook_base_delay_s=0.05,
+        cookie_secure=False,
+        default_locale="en",
+    )
+    app = create_app(settings)
+    with served_app(app) as base:
+        yield base, app.state.services

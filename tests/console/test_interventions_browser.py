@@ -16,63 +16,23 @@ Screenshots go to ``/tmp/lendguard-test-artifacts/interventions/`` (override wit
 from __future__ import annotations
 
 import os
-import shutil
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
-from conftest import WEBHOOK_SECRET, service_unavailable
+from conftest import CHROMIUM, CHROMIUM_ARGS
 from fixtures import (
     ADMIN_KEY,
     T0,
     USER_PASSWORD,
-    WebhookReceiver,
     make_event,
     r39_scam_events,
-    served_app,
 )
-from lendguard.app import create_app
-from lendguard.config import Settings
 
-CHROMIUM = os.environ.get("LENDGUARD_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(os.environ.get("LENDGUARD_TEST_ARTIFACTS", "/tmp/lendguard-test-artifacts"))
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 CUSTOMER = "student-iv"
-
-
-@pytest.fixture
-def served(sqlite_url: str, receiver: WebhookReceiver) -> Iterator[tuple[str, Any]]:
-    """The app under uvicorn on a free port (a real HTTP server), webhooks to ``receiver``."""
-    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
-        service_unavailable(
-            f"no Chromium at {CHROMIUM}: browser test skipped (apt install chromium)"
-        )
-    settings = Settings(
-        _env_file=None,
-        database_url=sqlite_url,
-        bootstrap_admin_key=ADMIN_KEY,
-        log_level="WARNING",
-        webhook_url=receiver.url,
-        webhook_secret=WEBHOOK_SECRET,
-        webhook_base_delay_s=0.05,
-        cookie_secure=False,
-        default_locale="en",
-    )
-    app = create_app(settings)
-    with served_app(app) as base:
-        yield base, app.state.services
 
 
 def _watch(page: Any, problems: list[str]) -> None:
