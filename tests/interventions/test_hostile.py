@@ -498,6 +498,17 @@ class TestRaces:
         assert sorted(r.status_code for r in results) == [201, 409], [r.text for r in results]
         assert app.rows("challenge_responses") == 1
 
+    def test_first_locks_at_once_make_one_lock_with_one_step(self, app: Api) -> None:
+        results = race(
+            4,
+            lambda _: app.client.post(
+                "/v1/customers/racer/lock", json={"channel": "app"}, headers=app.admin
+            ),
+        )
+        assert [r.status_code for r in results] == [200] * 4, [r.text for r in results]
+        assert (app.rows("customer_locks"), app.rows("customer_lock_events")) == (1, 1)
+        assert audit_actions(app).count("locks.locked") == 1
+
     def test_two_unlocks_with_one_revision_one_wins_the_other_409(self, app: Api) -> None:
         lock = app.client.post(
             "/v1/customers/racer/lock", json={"channel": "app"}, headers=app.admin
