@@ -92,6 +92,7 @@ def build_services(settings: Settings, migrate: bool = True) -> Services:
     vault = Vault(
         engine, master_key_from(settings.master_key, settings.pii_key), settings.pii_key.encode()
     )
+    vault.ensure_active_key()
     decisions.vault = vault
     consent = ConsentLedger(engine)
     conduct = ContactGuard(engine, pii_key=settings.pii_key, consent=consent)

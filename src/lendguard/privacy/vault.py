@@ -29,6 +29,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from lendguard.auth import audit
 from lendguard.kit.crypto import pseudonymise
@@ -90,6 +91,40 @@ class Vault:
         )
         self._keys[version] = AESGCM(raw)
         return version
+
+    def ensure_active_key(self) -> int:
+        """Make the first data key now, in a transaction of its own (the app calls this at
+        start-up). Made lazily inside a request's transaction, two first requests could
+        deadlock: one holding this object's lock while waiting for the database's write lock,
+        the other holding that while waiting for the lock (SQLite hung 30 s, then 503), or both
+        insert version 1 (PostgreSQL: one 500). Two processes starting at once: the loser's
+        insert fails on the version's key and it reads the winner's."""
+        for attempt in range(2):
+            try:
+                with self.db.begin() as conn:
+                    if conn.dialect.name == "sqlite":
+                        # Take the database's write lock before reading: a second process
+                        # waits here and then reads the first one's key (PostgreSQL reads the
+                        # latest commit per statement and has the key's unique version).
+                        conn.execute(
+                            update(EncryptionKey)
+                            .where(EncryptionKey.version < 0)
+                            .values(state=EncryptionKey.state)
+                        )
+                    version = conn.execute(
+                        select(EncryptionKey.version)
+                        .where(EncryptionKey.state == "active")
+                        .order_by(EncryptionKey.version.desc())
+                        .limit(1)
+                    ).scalar_one_or_none()
+                    if version is not None:
+                        return int(version)
+                    with self._lock:
+                        return self._new_key(conn)
+            except IntegrityError:
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _active_key(self, conn: Connection) -> int:
         """The active data key, read from the database in the caller's transaction: a
