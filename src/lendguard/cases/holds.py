@@ -208,35 +208,17 @@ class HoldDesk:
         if at_stake <= policy.second_person_above:
             return {}
         pending = self._pending(conn, case.id, link.decision_id)
-        if pending is None or pending["amount"] != at_stake:
-            TRAIL.change(
-                conn,
-                case,
-                actor,
-                ip,
-                "hold_release_proposed",
-                {
-                    **_detail(link, None),
-                    "amount": at_stake,
-                    "currency": policy.currency,
-                    "threshold": policy.second_person_above,
-                    "note": note,
-                },
-            )
-            return None
-        if pending["proposed_by"] == actor:
-            raise Forbidden(
-                f"maker–checker: releasing {at_stake:,.2f} {policy.currency} on case "
-                f"'{case.id}' (above {policy.second_person_above:,.0f} {policy.currency}) was "
-                f"proposed by {actor}; a different person must approve it",
-                errors=[FieldError("approver", "the proposer cannot approve their own release")],
-            )
-        return {
-            "amount": at_stake,
-            "proposed_by": pending["proposed_by"],
-            "proposed_at": pending["proposed_at"].isoformat(),
-            "proposal_note": pending["note"],
-        }
+        return second_person(
+            conn,
+            case,
+            actor,
+            ip,
+            at_stake,
+            pending,
+            policy,
+            "hold_release_proposed",
+            {**_detail(link, None), "note": note},
+        )
 
     @staticmethod
     def _pending(conn: Connection, case_id: str, decision_id: str) -> dict[str, Any] | None:
@@ -420,6 +402,52 @@ class HoldDesk:
             actor=actor,
             reason=reason,
         )
+
+
+def second_person(
+    conn: Connection,
+    case: Any,
+    actor: str,
+    ip: str | None,
+    at_stake: float,
+    pending: dict[str, Any] | None,
+    policy: ReleasePolicy,
+    kind: str,
+    detail: dict[str, Any],
+) -> dict[str, Any] | None:
+    """Maker–checker on releasing ``at_stake`` (above the release policy's amount): without
+    an open proposal for that very amount, record one (timeline ``kind``) and return None; the
+    proposer again is refused (403 naming ``approver``); anyone else approves, and what the
+    release records about the approval is returned. Shared by a case's resolution as legit and
+    an agent's release of one hold."""
+    if pending is None or pending["amount"] != at_stake:
+        TRAIL.change(
+            conn,
+            case,
+            actor,
+            ip,
+            kind,
+            {
+                **detail,
+                "amount": at_stake,
+                "currency": policy.currency,
+                "threshold": policy.second_person_above,
+            },
+        )
+        return None
+    if pending["proposed_by"] == actor:
+        raise Forbidden(
+            f"maker–checker: releasing {at_stake:,.2f} {policy.currency} held on case "
+            f"'{case.id}' (above {policy.second_person_above:,.0f} {policy.currency}) was "
+            f"proposed by {actor}; a different person must approve it",
+            errors=[FieldError("approver", "the proposer cannot approve their own release")],
+        )
+    return {
+        "amount": at_stake,
+        "proposed_by": pending["proposed_by"],
+        "proposed_at": pending["proposed_at"].isoformat(),
+        "proposal_note": pending["note"],
+    }
 
 
 def agent_released(conn: Connection, case_id: str) -> float:

@@ -46,12 +46,18 @@ from lendguard.cases.flow import (
     allowed_from,
     dispatch,
 )
-from lendguard.cases.holds import CASE_RESOLVED, HoldDesk, agent_released, instructions_for
+from lendguard.cases.holds import (
+    CASE_RESOLVED,
+    HoldDesk,
+    agent_released,
+    instructions_for,
+    second_person,
+)
 from lendguard.cases.trail import SYSTEM, TRAIL
 from lendguard.cases.trail import blank as _blank
 from lendguard.cases.trail import masked as _masked
 from lendguard.cases.webhooks import WebhookSender
-from lendguard.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
+from lendguard.errors import Conflict, FieldError, NotFound, ValidationFailed
 from lendguard.kit.ids import new_id
 from lendguard.models.access import User
 from lendguard.models.cases import (
@@ -875,34 +881,9 @@ class CaseService:
         if held <= policy.second_person_above:
             return {}
         pending = self._pending_release(conn, case.id)
-        if pending is None or pending["amount"] != held:
-            TRAIL.change(
-                conn,
-                case,
-                actor,
-                ip,
-                "release_proposed",
-                {
-                    "amount": held,
-                    "currency": policy.currency,
-                    "threshold": policy.second_person_above,
-                    "note": note,
-                },
-            )
-            return None
-        if pending["proposed_by"] == actor:
-            raise Forbidden(
-                f"maker–checker: releasing {held:,.2f} {policy.currency} held on case "
-                f"'{case.id}' (above {policy.second_person_above:,.0f} {policy.currency}) was "
-                f"proposed by {actor}; a different person must approve it",
-                errors=[FieldError("approver", "the proposer cannot approve their own release")],
-            )
-        return {
-            "amount": held,
-            "proposed_by": pending["proposed_by"],
-            "proposed_at": pending["proposed_at"].isoformat(),
-            "proposal_note": pending["note"],
-        }
+        return second_person(
+            conn, case, actor, ip, held, pending, policy, "release_proposed", {"note": note}
+        )
 
     @staticmethod
     def _held_amount(conn: Connection, case_id: str) -> float:
