@@ -35,6 +35,13 @@ from lendguard.models.decision import (
     StateSnapshot,
     Suppression,
 )
+from lendguard.models.interventions import (
+    ChallengeResponse,
+    CustomerLock,
+    CustomerLockEvent,
+    TrustedConfirmation,
+    TrustedContact,
+)
 from lendguard.models.lending import HardshipPlan, RescueStep
 from lendguard.models.privacy import (
     ConsentRecord,
@@ -42,13 +49,6 @@ from lendguard.models.privacy import (
     EncryptionKey,
     PrivacyNotice,
     VaultEntry,
-)
-from lendguard.models.interventions import (
-    ChallengeResponse,
-    CustomerLock,
-    CustomerLockEvent,
-    TrustedConfirmation,
-    TrustedContact,
 )
 from lendguard.models.support import (
     Complaint,
