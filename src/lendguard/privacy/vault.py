@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from lendguard.auth import audit
@@ -102,10 +102,13 @@ class Vault:
         for attempt in range(2):
             try:
                 with self.db.begin() as conn:
-                    if conn.dialect.name == "sqlite":
-                        # Take the database's write lock before reading: a second process
-                        # waits here and then reads the first one's key (PostgreSQL reads the
-                        # latest commit per statement and has the key's unique version).
+                    # Serialise the makers before reading, so a second process waits here and
+                    # then reads the first one's key (rather than rotating it away): the write
+                    # lock on SQLite; on PostgreSQL a table lock that conflicts with itself and
+                    # with writes, not with plain reads.
+                    if conn.dialect.name == "postgresql":
+                        conn.execute(text("LOCK TABLE encryption_keys IN SHARE ROW EXCLUSIVE MODE"))
+                    else:
                         conn.execute(
                             update(EncryptionKey)
                             .where(EncryptionKey.version < 0)
