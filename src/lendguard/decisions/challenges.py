@@ -19,10 +19,10 @@ from typing import Any
 
 import yaml
 
+from lendguard.decisions.policy import HOLDING_MEASURES
 from lendguard.decisions.rules.loader import LOCALES, Action
 
 _RANK = {a.value: a.rank for a in Action}
-_HOLDING = frozenset({"DELAY", "RESTRICT", "SUSPEND"})
 ANSWER_KINDS = ("yes_no", "choice", "verification")
 
 
@@ -367,7 +367,7 @@ def follow_up(
         measures = (
             []
             if action == Action.allow.value
-            else [m for m in decision.get("measures") or () if m not in _HOLDING]
+            else [m for m in decision.get("measures") or () if m not in HOLDING_MEASURES]
         )
         messages = [] if action == Action.allow.value else _messages(policy, "passed_remind")
     if cool_off and action == Action.dissuade.value:

@@ -108,7 +108,8 @@ class ListsView:
 EMPTY_LISTS = ListsView()
 
 _NEVER_HOLD_TYPES = frozenset({EventType.repayment})
-_HOLDING_MEASURES = frozenset({Measure.DELAY, Measure.RESTRICT, Measure.SUSPEND})
+# Measures that hold the money (a repayment never gets one; a lowered action drops them).
+HOLDING_MEASURES = frozenset({Measure.DELAY, Measure.RESTRICT, Measure.SUSPEND})
 
 
 @dataclass(slots=True)
@@ -133,7 +134,7 @@ def apply_guardrails(
             )
         )
         action = Action.remind
-        measures = [m for m in measures if m not in _HOLDING_MEASURES]
+        measures = [m for m in measures if m not in HOLDING_MEASURES]
     if vulnerable and action == Action.dissuade and Measure.CALLBACK not in measures:
         notes.append(
             Guardrail(

@@ -114,14 +114,9 @@ class Vault:
                             .where(EncryptionKey.version < 0)
                             .values(state=EncryptionKey.state)
                         )
-                    version = conn.execute(
-                        select(EncryptionKey.version)
-                        .where(EncryptionKey.state == "active")
-                        .order_by(EncryptionKey.version.desc())
-                        .limit(1)
-                    ).scalar_one_or_none()
+                    version = _active_version(conn)
                     if version is not None:
-                        return int(version)
+                        return version
                     with self._lock:
                         return self._new_key(conn)
             except IntegrityError:
@@ -133,12 +128,7 @@ class Vault:
         """The active data key, read from the database in the caller's transaction: a
         rotation by another process (``lendguard keys rotate``) is followed from the next new
         row on, without a restart (one indexed read per new row; existing rows need none)."""
-        version = conn.execute(
-            select(EncryptionKey.version)
-            .where(EncryptionKey.state == "active")
-            .order_by(EncryptionKey.version.desc())
-            .limit(1)
-        ).scalar_one_or_none()
+        version = _active_version(conn)
         with self._lock:
             if version is None:
                 return self._new_key(conn)
@@ -325,3 +315,14 @@ def _aad(kind: str, token: str) -> bytes:
 def _rotation(version: int, moved: int, retired: int) -> dict[str, Any]:
     """A rotation's result, as the CLI prints it and its audit entry records it."""
     return {"active_version": version, "re_encrypted": moved, "retired_keys": int(retired)}
+
+
+def _active_version(conn: Connection) -> int | None:
+    """The newest active data key's version, read in the caller's transaction."""
+    found = conn.execute(
+        select(EncryptionKey.version)
+        .where(EncryptionKey.state == "active")
+        .order_by(EncryptionKey.version.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    return None if found is None else int(found)

@@ -16,6 +16,7 @@ from typing import Any
 from rich.progress import Progress
 
 from lendguard.decisions.challenges import challenge_for, follow_up
+from lendguard.decisions.policy import HOLDING_MEASURES
 from lendguard.decisions.rules.loader import RuleSet, RuleSetError, load_ruleset_file
 from lendguard.events.readers import BadRowError, read_events
 from lendguard.simulate.metrics import Outcome
@@ -221,13 +222,10 @@ class _ChallengeTally:
         }
 
 
-_HOLDING = frozenset({"DELAY", "RESTRICT", "SUSPEND"})
-
-
 def _holds(decision: dict[str, Any]) -> bool:
     """Money held: an intercept or block, or any decision with a holding measure."""
     return decision["action"] in ("intercept", "block") or bool(
-        _HOLDING.intersection(decision.get("measures") or ())
+        HOLDING_MEASURES.intersection(decision.get("measures") or ())
     )
 
 
