@@ -239,6 +239,13 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     from lendguard.interventions.endpoints import router as interventions_router
 
     app.include_router(interventions_router)
+    from lendguard.alliance.aggregation_endpoints import router as alliance_aggregation_router
+    from lendguard.alliance.endpoints import router as alliance_router
+    from lendguard.alliance.peer_endpoints import router as alliance_peer_router
+
+    app.include_router(alliance_router)
+    app.include_router(alliance_peer_router)
+    app.include_router(alliance_aggregation_router)
     from lendguard.conduct.endpoints import router as conduct_router
 
     app.include_router(conduct_router)

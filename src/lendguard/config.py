@@ -53,6 +53,22 @@ class Settings(BaseSettings):
     environment: Literal["development", "testing", "production"] = "development"
     # Key for the HMAC pseudonyms of phone, card_id and address_id (never stored in clear).
     pii_key: str = DEFAULT_PII_KEY
+    # The alliance (issue #20): this lender's member id and its Ed25519 signing key (the
+    # base64 of a 32-byte seed, from `lendguard alliance keys new`; kept in the secret store,
+    # never in the database). Unset: the alliance is off and its endpoints answer 503.
+    alliance_member_id: str | None = None
+    alliance_signing_key: str | None = None
+    # The OPRF lookup key is derived from the signing key and this epoch; changing the epoch
+    # rotates it (every member's index of this lender's list is rebuilt).
+    alliance_lookup_epoch: str = "1"
+    # A PSI carries up to this many bytes (1M blinded points are 43 MB of base64).
+    alliance_max_body_bytes: int = 96_000_000
+    # Per member: PSI sessions an hour, lookups a minute (answered 429 above them).
+    alliance_psi_per_hour: int = 30
+    alliance_lookups_per_minute: int = 1200
+    # An aggregation round needs at least this many contributors (never fewer than 3: a total
+    # of two members' figures tells each the other's).
+    alliance_min_contributors: int = 3
     bootstrap_admin_key: str | None = Field(
         default=None, description="If set, an admin API key with this secret exists at start."
     )

@@ -121,6 +121,7 @@ def api_schema(contract_app: object) -> schemathesis.BaseSchema:
 
 # Operations are tested per tag (one area each), so one area's run can be read and re-run alone.
 TAGS = [
+    "alliance",
     "apikeys",
     "assistant",
     "audit",

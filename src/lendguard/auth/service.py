@@ -58,6 +58,13 @@ class Scope(StrEnum):
     trusted_write = "trusted:write"
     # The evidence pack of interventions (disputes, reimbursement claims, the regulator).
     evidence_read = "evidence:read"
+    # The alliance (issue #20). Reads the history of exchanges, the members and the list's
+    # counts; never an item.
+    alliance_read = "alliance:read"
+    # The lender's application flow asks members whether an applicant is on their lists.
+    alliance_lookup = "alliance:lookup"
+    # Keeps the lender's own alliance list, runs a PSI with a member, starts an aggregation.
+    alliance_write = "alliance:write"
 
 
 class Role(StrEnum):
@@ -86,6 +93,7 @@ ROLE_SCOPES: dict[Role, frozenset[str]] = {
             Scope.evidence_read,
             # an agent reads a decision's questions out on a call and records the answers
             Scope.challenges_answer,
+            Scope.alliance_read,
         }
     ),
     # the checker: reviews and approves rule-set and model versions, reads cases; the senior
@@ -110,6 +118,7 @@ ROLE_SCOPES: dict[Role, frozenset[str]] = {
             Scope.privacy_requests,
             Scope.complaints_read,
             Scope.evidence_read,
+            Scope.alliance_read,
         }
     ),
     Role.admin: frozenset({Scope.admin}),

@@ -1,6 +1,14 @@
 """ORM tables, one file per area, one metadata for migrations."""
 
 from lendguard.models.access import ApiKey, AuditEntry, ConsoleSession, User
+from lendguard.models.alliance import (
+    AllianceExchange,
+    AllianceListEntry,
+    AllianceMember,
+    AllianceNonce,
+    AllianceRound,
+    AllianceRoundState,
+)
 from lendguard.models.base import Base
 from lendguard.models.cases import (
     Case,
@@ -59,6 +67,12 @@ from lendguard.models.support import (
 )
 
 __all__ = [
+    "AllianceExchange",
+    "AllianceListEntry",
+    "AllianceMember",
+    "AllianceNonce",
+    "AllianceRound",
+    "AllianceRoundState",
     "ChallengeResponse",
     "CustomerLock",
     "CustomerLockEvent",
