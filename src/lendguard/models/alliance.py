@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import Float, Index, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from lendguard.models.base import Base, PortableJSON, UTCDateTime
@@ -83,7 +83,7 @@ class AllianceExchange(Base):
     actor: Mapped[str] = mapped_column(String(128))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    took_ms: Mapped[float | None] = mapped_column(nullable=True)
+    took_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     # counts and reasons only (e.g. {"reason": "rate_limited"}); never an identifier
     detail: Mapped[dict[str, Any]] = mapped_column(PortableJSON, default=dict)
 
