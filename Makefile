@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 ARGS ?=
 
-.PHONY: install browser demo test lint typecheck unit chaos bench eval serve clean
+.PHONY: install browser demo demo-alliance test lint typecheck unit chaos bench eval serve clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -27,6 +27,12 @@ browser:
 
 demo: install
 	$(BIN)/lendguard demo $(ARGS)
+
+# The alliance (issue #20) on this machine: three lenders' servers on free localhost ports, their
+# databases under var/demo-alliance/; PSI, a lookup and an aggregation round, checked against
+# what was loaded (exit 1 if not); the servers stop at the end. ARGS="--size 500 --json".
+demo-alliance: install
+	$(BIN)/lendguard alliance demo $(ARGS)
 
 serve: install
 	$(BIN)/lendguard serve $(ARGS)
