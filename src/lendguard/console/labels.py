@@ -35,6 +35,10 @@ LABELS: dict[str, tuple[str, str]] = {
     "voiceprint_match_score": ("声纹比对评分", "voiceprint match score"),
     "known_fraudster_voice": ("声纹命中已知诈骗人员名单", "voice on the known-fraudster list"),
     "device_risk_score": ("设备风险评分", "device risk score"),
+    "alliance_hit_kinds": (
+        "被反欺诈联盟其他成员列入名单的身份信息种类数",
+        "kinds of identifier listed by another lender in the anti-fraud alliance",
+    ),
     "sim_swap_minutes": ("距补换手机卡（分钟）", "minutes since the SIM card was swapped"),
     "changed": ("变更内容", "what was changed"),
     "local_hour": ("当地时间（时）", "local hour of day"),

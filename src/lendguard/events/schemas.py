@@ -130,6 +130,8 @@ the account holder's name at the receiving bank."""
 VendorScore = Annotated[FloatNumber, Field(ge=0, le=1, allow_inf_nan=False)]
 """A vendor's score, 0 to 1, read as every number is (``kit.money.float_input``): a JSON number
 or a decimal string, never a boolean, NaN or an infinity."""
+AllianceHitKind = Literal["resident_id", "mobile", "card", "device_id"]
+"""An identifier kind of the anti-fraud alliance's lists (issue #20; alliance.canonical)."""
 # The session fields that are derived from biometric data (PIPL Art. 28: sensitive personal
 # information, separate consent, Art. 29): scores and verdicts of the lender's vendors and the
 # vendor's opaque voice id. No template (face image, voiceprint) ever has a field here.
@@ -173,6 +175,20 @@ class SessionSignals(BaseModel):
     # When the customer's SIM card was last swapped (the carrier's answer): not after the
     # event (see ``Event._sim_swap_not_after_the_event``).
     sim_swap_at: Instant | None = None
+    # The anti-fraud alliance's answer for this customer (issue #20; POST /v1/alliance/lookups
+    # returns it as ``signal``): the identifier kinds another lender of the alliance has listed.
+    # Absent: not asked (no rule fires); empty: asked, no member listed any of them. Kinds only,
+    # never the identifiers or which lender.
+    alliance_hit: list[AllianceHitKind] | None = Field(default=None, max_length=4)
+
+    @field_validator("alliance_hit", mode="after")
+    @classmethod
+    def _alliance_kinds_once(
+        cls, value: list[AllianceHitKind] | None
+    ) -> list[AllianceHitKind] | None:
+        """A kind named twice counts once (several members, or several identifiers of one
+        kind, may have hit); the order of first mention is kept."""
+        return None if value is None else list(dict.fromkeys(value))
 
 
 class RiskAssessment(BaseModel):

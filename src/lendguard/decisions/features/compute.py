@@ -654,6 +654,13 @@ def _build_registry() -> dict[str, tuple[FeatureFn, str]]:
             lambda c: c.event.session.device_risk_score,
             "device-fingerprint vendor's risk of this device (0-1)",
         ),
+        "alliance_hit_kinds": (
+            lambda c: (
+                None if c.event.session.alliance_hit is None else len(c.event.session.alliance_hit)
+            ),
+            "kinds of identifier another lender of the anti-fraud alliance has listed (None: "
+            "not asked)",
+        ),
         "sim_swap_minutes": (
             _sim_swap_minutes,
             "minutes since the SIM card was last swapped, before the event (None: unknown)",
@@ -964,6 +971,7 @@ _FREE = frozenset(
         "voiceprint_match_score",
         "known_fraudster_voice",
         "device_risk_score",
+        "alliance_hit_kinds",
         "sim_swap_minutes",
         "changed",
         "local_hour",
