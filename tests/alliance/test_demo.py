@@ -1,0 +1,119 @@
+"""``lendguard alliance demo`` for real: three ``lendguard serve`` processes on free ports,
+driven over HTTP, its JSON summary checked against the overlap the demo's lists are built with;
+and the synthetic identifiers it loads are what the alliance's canonical forms accept."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lendguard.alliance.canonical import canonicalise
+from lendguard.cli.alliance_demo import NAMES, luhn_check, make_lists, resident_id_check, spelling
+
+SIZE = 500
+
+
+def test_checksums_match_the_reference_vectors() -> None:
+    assert resident_id_check("11010519491231002") == "X"
+    assert resident_id_check("44052418800101001") == "4"
+    assert luhn_check("7992739871") == "3"
+    assert luhn_check("622202020011223344") == "6"
+
+
+def test_lists_have_the_known_overlap_and_every_spelling_is_canonical() -> None:
+    lists = make_lists(SIZE, seed=7)
+    assert len(lists.canonical["lender-a"]["mobile"]) == SIZE
+    assert len(lists.canonical["lender-b"]["mobile"]) == int(SIZE * 0.8)
+    assert lists.overlap("mobile", "lender-a", "lender-b") == SIZE // 5
+    assert lists.overlap("mobile", "lender-a", "lender-c") == 0
+    for name in NAMES:
+        typed: dict[str, set[str]] = {}
+        for kind, value in lists.typed[name]:
+            typed.setdefault(kind, set()).add(canonicalise(kind, value))
+        for kind, values in lists.canonical[name].items():
+            assert typed.get(kind, set()) == set(values), (name, kind)
+        assert sum(lists.respelt[name].values()) > 0  # canonicalisation has work to do
+        assert len(lists.typed[name]) == sum(
+            len(v) for v in lists.canonical[name].values()
+        ) + lists.duplicates[name]
+    listed = lists.applicant_listed
+    assert listed["mobile"] in lists.canonical["lender-a"]["mobile"]
+    assert listed["mobile"] not in lists.canonical["lender-b"]["mobile"]
+    assert listed["resident_id"] not in lists.canonical["lender-b"]["resident_id"]
+    for kind, value in lists.applicant_clean.items():
+        assert all(value not in lists.canonical[n].get(kind, []) for n in NAMES)
+        assert canonicalise(kind, spelling(kind, value, 1)) == value
+    assert make_lists(SIZE, seed=7).typed == lists.typed  # deterministic by seed
+
+
+def test_the_demo_runs_three_servers_and_finds_the_known_overlap(tmp_path: Path) -> None:
+    folder = tmp_path / "demo-alliance"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lendguard.cli.main",
+            "alliance",
+            "demo",
+            "--size",
+            str(SIZE),
+            "--dir",
+            str(folder),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:] + done.stdout[-2000:]
+    summary = json.loads(done.stdout)
+    lists = make_lists(SIZE, seed=1)
+    overlap = lists.overlap("mobile", "lender-a", "lender-b")
+    assert summary["ok"] is True
+    assert all(summary["checks"].values()), summary["checks"]
+    intersection = summary["psi"]["intersection"]
+    assert intersection["count"] == overlap == SIZE // 5
+    assert intersection["matched_entries"] == overlap
+    assert summary["psi"]["cardinality"]["count"] == overlap
+    for name in NAMES:
+        expected = {k: len(v) for k, v in lists.canonical[name].items() if v}
+        assert summary["lists"][name]["counts"] == expected
+        assert summary["lists"][name]["already_listed"] == lists.duplicates[name]
+    listed = summary["lookup"]["listed"]
+    assert listed["members"] == ["lender-a"]
+    assert sorted({h["kind"] for h in listed["hits"]}) == ["mobile", "resident_id"]
+    assert listed["signal"] == {"alliance_hit": ["mobile", "resident_id"]}
+    assert summary["lookup"]["clean"]["hits"] == []
+    aggregation = summary["aggregation"]
+    assert aggregation["two_members_status"] == 422
+    assert aggregation["participants"] == sorted(NAMES)
+    assert aggregation["dropped"] == []
+    assert aggregation["totals"] == aggregation["expected_totals"]
+    # Both sides of every exchange recorded it (counts only).
+    for name in NAMES:
+        assert summary["exchanges"][name]
+    # The servers are gone: their database locks are free again.
+    from lendguard.kit.serverlock import holding
+
+    for name in NAMES:
+        with holding(f"sqlite:///{folder / name / 'lendguard.db'}", exclusive=True):
+            pass
+
+
+@pytest.mark.parametrize("size", [10])
+def test_a_size_below_the_minimum_is_refused(size: int, tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "lendguard.cli.main", "alliance", "demo", "--size", str(size),
+         "--dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert not any(tmp_path.iterdir())  # refused before starting anything
