@@ -23,6 +23,9 @@ SCALAR_BYTES = 32
 HASH_DOMAIN = b"lendguard-alliance-psi-v1|"
 # Below this size a batch is blinded in the calling thread (a pool costs more than it saves).
 _PARALLEL_FROM = 2048
+_IDENTITY = bytes(POINT_BYTES)
+_CHUNKS_PER_WORKER = 8
+_CHUNK_MIN = 512
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -76,7 +79,9 @@ def _map(function: Callable[[Sequence[T]], list[R]], items: Sequence[T]) -> list
     count = workers()
     if len(items) < _PARALLEL_FROM or count == 1:
         return function(items)
-    size = -(-len(items) // count)
+    # Several chunks per thread: when another process takes a core for a while, the other
+    # threads pick up the rest instead of the whole batch waiting for one late chunk.
+    size = max(_CHUNK_MIN, -(-len(items) // (count * _CHUNKS_PER_WORKER)))
     chunks = [items[i : i + size] for i in range(0, len(items), size)]
     with ThreadPoolExecutor(max_workers=count, thread_name_prefix="alliance-group") as pool:
         out: list[R] = []
@@ -110,6 +115,30 @@ def hash_and_blind_many(kind: str, scalar: bytes, canonicals: Sequence[str]) -> 
         return [blind(scalar, hash_to_group(kind, value)) for value in chunk]
 
     return _map(run, canonicals)
+
+
+def is_point(data: bytes) -> bool:
+    """Whether ``data`` is the encoding of a ristretto255 point (the identity excluded)."""
+    return (
+        len(data) == POINT_BYTES
+        and data != _IDENTITY
+        and bool(rbcl.crypto_core_ristretto255_is_valid_point(data))
+    )
+
+
+def check_points(points: Sequence[bytes]) -> None:
+    """Raise :class:`InvalidPoint` unless every item is a point (over all cores).
+
+    For a peer's values that are compared rather than blinded: a non-point would only fail to
+    match, but it is a broken or hostile peer and the exchange is refused, not half-answered.
+    """
+
+    def run(chunk: Sequence[bytes]) -> list[bool]:
+        return [all(map(is_point, chunk))]
+
+    verdicts: list[bool] = _map(run, points)
+    if not all(verdicts):
+        raise InvalidPoint("not a ristretto255 point")
 
 
 def pack(points: Sequence[bytes]) -> bytes:
