@@ -37,9 +37,10 @@ def test_lists_have_the_known_overlap_and_every_spelling_is_canonical() -> None:
         for kind, values in lists.canonical[name].items():
             assert typed.get(kind, set()) == set(values), (name, kind)
         assert sum(lists.respelt[name].values()) > 0  # canonicalisation has work to do
-        assert len(lists.typed[name]) == sum(
-            len(v) for v in lists.canonical[name].values()
-        ) + lists.duplicates[name]
+        assert (
+            len(lists.typed[name])
+            == sum(len(v) for v in lists.canonical[name].values()) + lists.duplicates[name]
+        )
     listed = lists.applicant_listed
     assert listed["mobile"] in lists.canonical["lender-a"]["mobile"]
     assert listed["mobile"] not in lists.canonical["lender-b"]["mobile"]
@@ -108,8 +109,17 @@ def test_the_demo_runs_three_servers_and_finds_the_known_overlap(tmp_path: Path)
 @pytest.mark.parametrize("size", [10])
 def test_a_size_below_the_minimum_is_refused(size: int, tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "lendguard.cli.main", "alliance", "demo", "--size", str(size),
-         "--dir", str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "lendguard.cli.main",
+            "alliance",
+            "demo",
+            "--size",
+            str(size),
+            "--dir",
+            str(tmp_path),
+        ],
         capture_output=True,
         text=True,
         timeout=60,

@@ -404,8 +404,10 @@ def stopped_by_sigterm() -> Iterator[None]:
 def call(client: httpx.Client, method: str, path: str, body: Any = None) -> Any:
     response = client.request(method, path, json=body)
     if response.status_code >= 400:
-        raise DemoFailed(f"{method} {client.base_url}{path} answered {response.status_code}: "
-                         f"{_problem(response)}")
+        raise DemoFailed(
+            f"{method} {client.base_url}{path} answered {response.status_code}: "
+            f"{_problem(response)}"
+        )
     return response.json() if response.content else None
 
 
