@@ -748,6 +748,43 @@ def _lookup(report: Report, clients: dict[str, httpx.Client], lists: Lists) -> N
         "recorded on both sides."
     )
     report.summary["lookup"] = results
+    _application(report, clients, results["listed"])
+
+
+def _application(report: Report, clients: dict[str, httpx.Client], listed: dict[str, Any]) -> None:
+    """lender-c decides the listed applicant's application with the lookup's signal: the
+    default rule holds it for manual review and tells the customer why."""
+    kinds = (listed.get("signal") or {}).get("alliance_hit") or []
+    event = {
+        "event_id": f"alliance-demo-{secrets.token_hex(8)}",
+        "type": "application",
+        "occurred_at": datetime.now(UTC).isoformat(),
+        "customer_id": "applicant-1",
+        "amount": "3000.00",
+        "currency": "CNY",
+        "channel": "app",
+        "device_id": "demo-device-1",
+        "ip": "10.0.0.1",
+        "session": {"alliance_hit": kinds},
+    }
+    decision = call(clients["lender-c"], "POST", "/v1/events", event)
+    action = str(decision.get("action"))
+    reasons = [str(r.get("code")) for r in decision.get("reasons") or [] if isinstance(r, dict)]
+    english = next(
+        (
+            str(m.get("text"))
+            for m in decision.get("messages") or []
+            if isinstance(m, dict) and m.get("locale") == "en"
+        ),
+        "",
+    )
+    report.check(
+        "application_held",
+        action == "intercept" and "ALLIANCE_LISTED" in reasons,
+        f"lender-c's application event with alliance_hit {kinds}: {action} "
+        f"({', '.join(reasons) or 'no reason'}); the customer reads: {english}",
+    )
+    report.summary["application"] = {"alliance_hit": kinds, "action": action, "reasons": reasons}
 
 
 def _aggregation(report: Report, servers: list[Server], clients: dict[str, httpx.Client]) -> None:
