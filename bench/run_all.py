@@ -4,7 +4,7 @@
                                       [--client raw|httpx] [--seed 7] [--out FILE] [--quiet]
                                       [--no-console-queue] [--no-pii] [--no-graph-scale]
                                       [--no-graph-features] [--no-contact-guard]
-                                      [--no-stream] [--stream-events 20000]
+                                      [--no-stream] [--stream-events 20000] [--no-alliance]
                                       [--base 9324ffa | --no-base] [--base-rounds 3]
 
 The figures come from :func:`lendguard.simulate.benchmark.run_benchmarks`, the same function behind
@@ -20,6 +20,9 @@ an event's links reach the next decision on the embedded default (``--no-graph-f
 worker`` processes, shared state in PostgreSQL) against the single-process path on the same
 events, kept under ``stream_throughput``; it needs ``LENDGUARD_BENCH_DATABASE_URL`` and a
 ``nats-server`` (else it records why it was skipped; ``--no-stream`` skips it).
+``bench/bench_alliance.py`` runs the alliance's ECDH-PSI against openmined.psi at 100,000 ×
+100,000 and the lookup's latency against 100,000 listed entries, kept under ``alliance``
+(``--no-alliance`` skips it; the script alone also runs 1,000,000 × 1,000,000).
 
 Issue #18's goals come next: each a ratio or bound measured in this same run, with its target,
 the measured figure and whether it is met (``goals`` in the JSON). The in-process throughput
@@ -48,6 +51,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from bench_alliance import lookup_line as alliance_lookup_line
+from bench_alliance import run_alliance
 from console_queue import run_console_queue
 from contact_guard import run_contact_guard
 from graph_features import cost as graph_cost
@@ -309,6 +314,13 @@ def main(argv: list[str] | None = None) -> int:
         "state (bench/stream_throughput.py; needs LENDGUARD_BENCH_DATABASE_URL and nats-server)",
     )
     parser.add_argument(
+        "--alliance",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run the alliance's PSI against openmined.psi at 100,000 × 100,000 and its "
+        "lookup's latency (bench/bench_alliance.py)",
+    )
+    parser.add_argument(
         "--stream-events",
         type=int,
         default=STREAM_DEFAULT_EVENTS,
@@ -374,6 +386,10 @@ def main(argv: list[str] | None = None) -> int:
         result["stream_throughput"] = run_stream_throughput(
             events=args.stream_events, log=(lambda _: None) if args.quiet else stderr.print
         )
+    if args.alliance:
+        result["alliance"] = run_alliance(
+            sizes=(100_000,), log=(lambda _: None) if args.quiet else stderr.print
+        )
     merge_stream(result)
     text = orjson.dumps(result, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
     console = Console() if sys.stdout.isatty() else Console(width=120)
@@ -428,6 +444,20 @@ def main(argv: list[str] | None = None) -> int:
     if stream:
         for line in stream_summary_lines(stream):
             console.print(line)
+    alliance = result.get("alliance")
+    if alliance:
+        for run in alliance["psi"]:
+            ours, theirs = run["lendguard"], run.get("openmined", {})
+            versus = (
+                f", openmined.psi {theirs['seconds']:.1f} s (×{run['openmined_to_lendguard']})"
+                if theirs.get("seconds")
+                else ""
+            )
+            console.print(
+                f"alliance PSI {run['n']:,} × {run['n']:,}: {ours['seconds']:.1f} s{versus}, "
+                f"correct: {'yes' if ours.get('correct') else 'NO'}"
+            )
+        console.print(alliance_lookup_line(alliance["lookup"]))
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text + "\n", encoding="utf-8")
