@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from lendguard.alliance.service import AllianceService
 from lendguard.auth.passwords import dummy_hash
 from lendguard.auth.ratelimit import RateLimits
 from lendguard.auth.service import ApiKeyService, Scope
@@ -54,6 +55,7 @@ class Services:
     vault: Vault
     service_desk: ServiceDesk
     limits: RateLimits
+    alliance: AllianceService
 
     def close(self) -> None:
         self.webhooks.stop()
@@ -127,6 +129,7 @@ def build_services(settings: Settings, migrate: bool = True) -> Services:
         vault=vault,
         service_desk=ServiceDesk(engine),
         limits=RateLimits.from_settings(settings),
+        alliance=AllianceService(engine, settings, vault),
     )
 
 
@@ -274,6 +277,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     from lendguard.graph.endpoints import router as graph_router
 
     app.include_router(graph_console_router)
+    from lendguard.console.alliance_routes import router as alliance_console_router
+
+    app.include_router(alliance_console_router)
     app.include_router(graph_router)
     from lendguard.auth.endpoints import router as apikeys_router
 

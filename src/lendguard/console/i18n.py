@@ -539,6 +539,14 @@ ENUMS: dict[str, tuple[str, ...]] = {
     "ring reasons": ("ACCOUNTS_OPENED_TOGETHER_SHARING_IDENTIFIERS", "CONFIRMED_FRAUD_IN_GROUP"),
 }
 
+# The alliance page's strings (issue #20): keys the catalogue already has keep their text.
+from lendguard.console.alliance_i18n import ALLIANCE_EN, ALLIANCE_ENUMS, ALLIANCE_ZH  # noqa: E402
+
+for _table, _extra in ((ZH, ALLIANCE_ZH), (EN, ALLIANCE_EN)):
+    for _key, _text in _extra.items():
+        _table.setdefault(_key, _text)
+ENUMS.update(ALLIANCE_ENUMS)
+
 
 def translator(locale: str) -> Callable[[str], str]:
     """``t("Case queue")`` in the page's language. English keys are shown as they are, except
