@@ -1,7 +1,64 @@
-"""Placeholder router (issue #20 scaffolding): filled by the alliance's endpoints."""
+"""The alliance's peer protocol (issue #20): what other members call, signed with their keys.
+
+Each route verifies the member's signature first (:func:`lendguard.alliance.peer.verified_peer`:
+401 otherwise, 503 while the alliance is not configured), then reads its body; every answer
+to a verified request — a refusal included — is signed, so the requester can tell it from a
+forgery. The work runs in a worker thread, never on the event loop.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
 
-router = APIRouter(tags=["alliance"])
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from lendguard.alliance.peer import PeerCaller, signed_problem, signed_response, verified_peer
+from lendguard.alliance.schemas import AlliancePeerLookupBody, AlliancePeerPsiBody
+from lendguard.alliance.service import AllianceService
+from lendguard.errors import LendGuardError
+from lendguard.kit.validation import validated
+from lendguard.web.body import parse_json
+
+router = APIRouter(prefix="/v1/alliance/peer", tags=["alliance"])
+
+Caller = Annotated[PeerCaller, Depends(verified_peer)]
+PEER_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "not signed by an active member (or replayed, or skewed)"},
+    429: {"description": "over this member's rate limit (signed; Retry-After)"},
+    503: {"description": "the alliance is not configured (Retry-After)"},
+}
+
+
+async def _answer(
+    request: Request, caller: PeerCaller, model: type[BaseModel], work: Any
+) -> Response:
+    try:
+        body = validated(model, parse_json(await request.body()), "the peer request is invalid")
+        payload = await run_in_threadpool(work, caller, body)
+    except LendGuardError as exc:
+        return signed_problem(request, caller, exc)
+    return signed_response(request, caller, payload)
+
+
+@router.post(
+    "/psi",
+    summary="Peer step of a PSI: the requester's points raised to a fresh key, and this "
+    "lender's own list of that kind hashed and raised to it (sorted)",
+    responses=PEER_RESPONSES,
+)
+async def peer_psi(request: Request, caller: Caller) -> Response:
+    service: AllianceService = request.app.state.services.alliance
+    return await _answer(request, caller, AlliancePeerPsiBody, service.answer_psi)
+
+
+@router.post(
+    "/lookup",
+    summary="Peer step of a lookup: one blinded point raised to this lender's lookup key, and "
+    "the tags of one bucket of its list",
+    responses=PEER_RESPONSES,
+)
+async def peer_lookup(request: Request, caller: Caller) -> Response:
+    service: AllianceService = request.app.state.services.alliance
+    return await _answer(request, caller, AlliancePeerLookupBody, service.answer_lookup)

@@ -36,9 +36,22 @@ def too_large(limit: int) -> PayloadTooLarge:
     )
 
 
+# The alliance's peer protocol carries a whole list's blinded points (issue #20).
+ALLIANCE_PEER_PREFIX = "/v1/alliance/peer/"
+
+
+def limit_for(settings: Any, path: str) -> int | None:
+    """The body limit of ``path``: ``alliance_max_body_bytes`` under the alliance's peer
+    paths, ``max_body_bytes`` elsewhere (None when the settings have neither)."""
+    name = "alliance_max_body_bytes" if path.startswith(ALLIANCE_PEER_PREFIX) else "max_body_bytes"
+    limit = getattr(settings, name, None)
+    return limit if isinstance(limit, int) else None
+
+
 def declared_limit(request: Request) -> int:
     """The configured limit; a 413 at once when the declared length is over it."""
-    limit: int = request.app.state.services.settings.max_body_bytes
+    settings = request.app.state.services.settings
+    limit = limit_for(settings, request.url.path) or settings.max_body_bytes
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise too_large(limit)

@@ -30,7 +30,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from lendguard.errors import FieldError, ServiceUnavailable, ValidationFailed
 from lendguard.events.schemas import TEXT_FORBIDDEN, free_text_problem
 from lendguard.kit.ids import new_id
-from lendguard.web.body import too_large
+from lendguard.web.body import limit_for, too_large
 from lendguard.web.responses import problem
 
 log = structlog.get_logger()
@@ -68,8 +68,7 @@ def body_limit(scope: Scope) -> int | None:
     """The configured body limit of the application serving ``scope`` (None outside one)."""
     app = scope.get("app")
     services = getattr(getattr(app, "state", None), "services", None)
-    limit = getattr(getattr(services, "settings", None), "max_body_bytes", None)
-    return limit if isinstance(limit, int) else None
+    return limit_for(getattr(services, "settings", None), scope.get("path", ""))
 
 
 def declared_too_large(scope: Scope, limit: int) -> bool:
