@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from lendguard.cli import (
+    alliance,
     apikeys,
     assistant,
     audit,
@@ -68,6 +69,7 @@ for name, group in (
     ("complaints", complaints.app),
     ("assistant", assistant.app),
     ("graph", graph.app),
+    ("alliance", alliance.app),
     ("stream", worker.app),
 ):
     app.add_typer(group, name=name)
