@@ -1,0 +1,77 @@
+"""The typed contract of the alliance's aggregation rounds (issue #20): what starting a round
+accepts and what a round answers — the totals per typology and measure, the members that took
+part and those dropped, never one member's figures."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+MEMBER_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
+
+class AllianceAggregationStart(BaseModel):
+    """Start a round: the month to sum, and optionally which members to ask (default: every
+    active member). This member always takes part."""
+
+    model_config = ConfigDict(extra="forbid", regex_engine="python-re")
+
+    period: str = Field(
+        pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
+        description="the month summed, YYYY-MM (decisions made in it, UTC)",
+        examples=["2026-01"],
+    )
+    members: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="the other members asked (default: every active member)",
+    )
+
+    @field_validator("members")
+    @classmethod
+    def _distinct_member_ids(cls, members: list[str] | None) -> list[str] | None:
+        for index, member in enumerate(members or []):
+            if not re.match(MEMBER_ID, member):
+                raise ValueError(f"item {index} is not a member id")
+        if members is not None and len(set(members)) != len(members):
+            raise ValueError("each member is listed once")
+        return members
+
+
+class AllianceAggregationTotal(BaseModel):
+    """One entry of the alliance-wide sum."""
+
+    typology: str = Field(description="the scam typology (the cases' scam types)")
+    measure: Literal["interventions", "confirmed_frauds", "losses_avoided_fen"] = Field(
+        description="interventions: decisions at intercept or above; confirmed_frauds: of "
+        "those, cases resolved as fraud or scam victim; losses_avoided_fen: held money whose "
+        "payment was cancelled, in fen"
+    )
+    total: int = Field(description="the sum over the participants")
+
+
+class AllianceAggregationRound(BaseModel):
+    """A round as its aggregator keeps it."""
+
+    round_id: str
+    period: str
+    step: Literal["advertise", "share", "collect", "unmask", "done", "failed"]
+    participants: list[str] = Field(description="the members whose figures are in the totals")
+    dropped: list[str] = Field(description="the members asked that dropped out")
+    totals: list[AllianceAggregationTotal] | None = Field(
+        description="the sums, once the round is done"
+    )
+    started_by: str
+    started_at: datetime
+    finished_at: datetime | None
+    failure: str | None = Field(default=None, description="why a failed round failed")
+
+
+class AllianceAggregationRounds(BaseModel):
+    """The rounds this member aggregated, newest first."""
+
+    rounds: list[AllianceAggregationRound]
