@@ -120,6 +120,7 @@ PAGES = {
     "complaints": "/console/complaints",
     "service": "/console/service",
     "interventions": "/console/interventions",
+    "alliance": "/console/alliance",
     "rings": "/console/rings",
     "ring": "/console/rings/{customer}",
     "graph": "/console/customers/{customer}/graph.svg",
