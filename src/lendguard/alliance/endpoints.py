@@ -33,7 +33,7 @@ from lendguard.alliance.schemas import (
     AlliancePsiOut,
 )
 from lendguard.alliance.service import AllianceService
-from lendguard.auth.dependencies import client_ip, require
+from lendguard.auth.dependencies import client_ip, require, require_for
 from lendguard.auth.service import Principal, Scope
 from lendguard.errors import FieldError, ValidationFailed
 from lendguard.web.body import json_body
@@ -41,9 +41,10 @@ from lendguard.web.body import json_body
 router = APIRouter(prefix="/v1/alliance", tags=["alliance"])
 
 Admin = Annotated[Principal, Depends(require(Scope.admin))]
-Reader = Annotated[Principal, Depends(require(Scope.alliance_read))]
-Writer = Annotated[Principal, Depends(require(Scope.alliance_write))]
-Looker = Annotated[Principal, Depends(require(Scope.alliance_lookup))]
+# Alliance data serves anti-fraud only: a key bound to another purpose is refused (R34).
+Reader = Annotated[Principal, Depends(require_for(Scope.alliance_read, "anti_fraud"))]
+Writer = Annotated[Principal, Depends(require_for(Scope.alliance_write, "anti_fraud"))]
+Looker = Annotated[Principal, Depends(require_for(Scope.alliance_lookup, "anti_fraud"))]
 
 
 def alliance_service(request: Request) -> AllianceService:
