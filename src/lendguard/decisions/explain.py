@@ -357,6 +357,14 @@ REASON_TEXT: dict[str, Text] = {
         "and some functions are limited for now. Our staff will call you on the number we hold "
         "for you.",
     },
+    # the anti-fraud alliance (issue #20): another lender has listed one of the identifiers
+    "ALLIANCE_LISTED": {
+        "zh-CN": "您的身份证号、手机号、银行卡或设备已被反欺诈联盟中的其他机构列入名单；"
+        "为防止他人冒用您的身份借款，本次业务需经人工审核。如信息有误，请联系我们的官方客服提出异议。",
+        "en": "Your ID number, mobile number, card or device is listed by another lender in the "
+        "anti-fraud alliance; to stop anyone borrowing in your name, this needs a manual "
+        "review. If this is wrong, contact our official customer service to dispute it.",
+    },
     "SIM_SWAP_RECENT": {
         "zh-CN": "您的手机卡在一天内刚补换过；骗子常先补办他人的手机卡来接收验证码、转走资金，"
         "所以我们需要再次核实身份。请按提示完成身份核验；如果您没有补换过手机卡，"
