@@ -46,6 +46,7 @@ from typing import Annotated, Any
 
 import httpx
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -210,9 +211,9 @@ def make_lists(size: int, seed: int) -> Lists:
             for position, value in enumerate(mobiles_of[: max(len(mobiles_of) // 200, 2)])
         ]
         duplicates[name] = len(again)
-        entries += again
         random.Random(seed + index).shuffle(entries)
-        typed[name] = entries
+        # Sent last, once their first spelling is stored (see :func:`load_lists`).
+        typed[name] = entries + again
         respelt[name] = counts
     return Lists(canonical, typed, respelt, duplicates, listed, clean)
 
@@ -361,6 +362,27 @@ def _tail(path: Path, lines: int = 8) -> str:
     return " | ".join(text.strip().splitlines()[-lines:]) or "(empty log)"
 
 
+def _migrated_copies(folder: Path, databases: list[Path]) -> None:
+    """Migrate one empty database and copy it for every lender: each server then finds its
+    schema up to date instead of three processes migrating at once on a small machine."""
+    import sqlite3
+
+    from lendguard.db import upgrade
+
+    template = folder / "template.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{template}{suffix}").unlink(missing_ok=True)
+    upgrade(f"sqlite:///{template.resolve()}")
+    with sqlite3.connect(template) as source:
+        for database in databases:
+            with sqlite3.connect(database) as copy:
+                source.backup(copy)
+            copy.close()
+    source.close()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{template}{suffix}").unlink(missing_ok=True)
+
+
 @contextmanager
 def three_servers(folder: Path) -> Iterator[list[Server]]:
     servers = []
@@ -375,6 +397,7 @@ def three_servers(folder: Path) -> Iterator[list[Server]]:
                 admin_key="lg_alliance_demo_" + secrets.token_urlsafe(18),
             )
         )
+    _migrated_copies(folder, [s.folder / "lendguard.db" for s in servers])
     try:
         for server in servers:
             start(server)
@@ -454,8 +477,18 @@ async def _load_one(server: Server, entries: list[tuple[str, str]]) -> dict[str,
 
 
 def load_lists(servers: list[Server], lists: Lists) -> dict[str, dict[str, int]]:
+    """Every lender's list, the three at once; the identifiers sent a second time in another
+    spelling go after the rest, as a later upload would bring them."""
+
+    async def one(server: Server) -> dict[str, int]:
+        entries = lists.typed[server.name]
+        split = len(entries) - lists.duplicates[server.name]
+        first = await _load_one(server, entries[:split])
+        again = await _load_one(server, entries[split:])
+        return {k: first[k] + again[k] for k in first}
+
     async def everyone() -> list[dict[str, int]]:
-        return await asyncio.gather(*(_load_one(s, lists.typed[s.name]) for s in servers))
+        return await asyncio.gather(*(one(s) for s in servers))
 
     return dict(zip((s.name for s in servers), asyncio.run(everyone()), strict=True))
 
@@ -755,18 +788,7 @@ def _application(report: Report, clients: dict[str, httpx.Client], listed: dict[
     """lender-c decides the listed applicant's application with the lookup's signal: the
     default rule holds it for manual review and tells the customer why."""
     kinds = (listed.get("signal") or {}).get("alliance_hit") or []
-    event = {
-        "event_id": f"alliance-demo-{secrets.token_hex(8)}",
-        "type": "application",
-        "occurred_at": datetime.now(UTC).isoformat(),
-        "customer_id": "applicant-1",
-        "amount": "3000.00",
-        "currency": "CNY",
-        "channel": "app",
-        "device_id": "demo-device-1",
-        "ip": "10.0.0.1",
-        "session": {"alliance_hit": kinds},
-    }
+    event = application_event("applicant-1", kinds)
     decision = call(clients["lender-c"], "POST", "/v1/events", event)
     action = str(decision.get("action"))
     reasons = [str(r.get("code")) for r in decision.get("reasons") or [] if isinstance(r, dict)]
@@ -787,9 +809,48 @@ def _application(report: Report, clients: dict[str, httpx.Client], listed: dict[
     report.summary["application"] = {"alliance_hit": kinds, "action": action, "reasons": reasons}
 
 
+# Applications each lender decides with an alliance hit before the round (lender-c has also
+# decided the listed applicant's): the interventions the round then sums.
+APPLICATIONS = {"lender-a": 3, "lender-b": 2, "lender-c": 1}
+
+
+def application_event(customer_id: str, kinds: list[str]) -> dict[str, Any]:
+    return {
+        "event_id": f"alliance-demo-{secrets.token_hex(8)}",
+        "type": "application",
+        "occurred_at": datetime.now(UTC).isoformat(),
+        "customer_id": customer_id,
+        "amount": "3000.00",
+        "currency": "CNY",
+        "channel": "app",
+        "device_id": f"device-{customer_id}",
+        "ip": "10.0.0.1",
+        "session": {"alliance_hit": kinds},
+    }
+
+
+def _stopping(action: str) -> bool:
+    return action in ("intercept", "block")
+
+
 def _aggregation(report: Report, servers: list[Server], clients: dict[str, httpx.Client]) -> None:
     report.step("Secure aggregation of fraud statistics among the three lenders")
     period = datetime.now(UTC).strftime("%Y-%m")
+    held = 1 if _stopping(str(report.summary.get("application", {}).get("action"))) else 0
+    for name, count in APPLICATIONS.items():
+        for number in range(count):
+            decision = call(
+                clients[name],
+                "POST",
+                "/v1/events",
+                application_event(f"{name}-applicant-{number}", ["mobile"]),
+            )
+            held += _stopping(str(decision.get("action")))
+    report.say(
+        "Each lender first decides a few applications its own lookups flagged "
+        f"({', '.join(f'{n} {c}' for n, c in APPLICATIONS.items())}; lender-c also the one "
+        f"above): {held} interventions this month across the three."
+    )
     refused = clients["lender-a"].post(
         "/v1/alliance/aggregations", json={"period": period, "members": ["lender-b"]}
     )
@@ -807,20 +868,36 @@ def _aggregation(report: Report, servers: list[Server], clients: dict[str, httpx
         {"period": period, "members": ["lender-b", "lender-c"]},
     )
     took = time.perf_counter() - t0
-    totals = answer.get("totals")
+    totals = answer.get("totals") or []
     participants = sorted(str(p) for p in answer.get("participants") or [])
     dropped = list(answer.get("dropped") or [])
+    # The demo runs all three lenders, so it can read each one's own figures from its database
+    # (no lender can) and check that the round's totals are their sum.
+    expected = expected_totals(servers, period)
     report.say(
-        f"Period {period}. Each lender computed its own figures per typology, masked them with "
-        "pairwise masks that cancel in the sum (and a self-mask whose shares survive a "
-        "dropout), and sent only the masked vector: lender-a, the aggregator, learned the "
-        "totals and nothing else; no lender learned another's figures."
+        f"Period {period}. Each lender computed its own figures per typology (interventions, "
+        "confirmed frauds, losses avoided), masked them with pairwise masks that cancel in the "
+        "sum (and a self-mask whose shares survive a dropout) and sent only the masked vector: "
+        "lender-a, the aggregator, learned the totals and nothing else; no lender learned "
+        "another's figures."
     )
+    table = Table("typology", "measure", "total")
+    for entry in totals:
+        if entry.get("total"):
+            table.add_row(str(entry["typology"]), str(entry["measure"]), f"{entry['total']:,}")
+    report.console.print(table)
+    interventions = sum(int(e["total"]) for e in totals if e.get("measure") == "interventions")
     report.check(
         "aggregation_three",
-        participants == sorted(NAMES) and not dropped and totals is not None,
+        participants == sorted(NAMES) and not dropped and bool(totals),
         f"round of {', '.join(participants)} done in {took:.2f} s, dropped: "
         f"{', '.join(map(str, dropped)) or 'none'}",
+    )
+    report.check(
+        "aggregation_totals",
+        totals == expected and interventions == held,
+        f"totals equal the sum of the three lenders' own figures (read from their databases "
+        f"by the demo, which runs all three); interventions {interventions} (decided: {held})",
     )
     report.summary["aggregation"] = {
         "period": period,
@@ -828,33 +905,57 @@ def _aggregation(report: Report, servers: list[Server], clients: dict[str, httpx
         "participants": participants,
         "dropped": dropped,
         "totals": totals,
+        "expected_totals": expected,
+        "interventions": interventions,
+        "interventions_decided": held,
         "two_members_status": refused.status_code,
         "took_s": round(took, 3),
     }
 
 
+def expected_totals(servers: list[Server], period: str) -> list[dict[str, Any]]:
+    """Σ of every lender's own vector (``aggregation.own_vector`` on its database), shaped as
+    the round's totals."""
+    from sqlalchemy import create_engine
+
+    from lendguard.alliance.aggregation import layout, own_vector
+
+    sums = [0] * len(layout())
+    for server in servers:
+        engine = create_engine(f"sqlite:///{(server.folder / 'lendguard.db').resolve()}")
+        try:
+            with engine.connect() as conn:
+                vector = own_vector(conn, period)
+        finally:
+            engine.dispose()
+        sums = [a + b for a, b in zip(sums, vector, strict=True)]
+    return [
+        {"typology": e["typology"], "measure": e["measure"], "total": total}
+        for e, total in zip(layout(), sums, strict=True)
+    ]
+
+
 def _records(report: Report, clients: dict[str, httpx.Client]) -> None:
     report.step("What each lender recorded (GET /v1/alliance/exchanges)")
-    table = Table("lender", "kind", "role", "peer", "mode", "items", "matched", "status")
     summary: dict[str, list[dict[str, Any]]] = {}
+    columns = ("kind", "role", "peer", "list_kind", "mode", "items", "matched", "status")
     for name, client in clients.items():
         rows = exchanges_of(call(client, "GET", "/v1/alliance/exchanges"))
-        summary[name] = [
-            {k: row.get(k) for k in ("kind", "role", "peer", "mode", "items", "matched")}
-            for row in rows
-        ]
-        for row in rows:
-            table.add_row(
-                name,
-                *(
-                    str(row.get(k) if row.get(k) is not None else "—")
-                    for k in ("kind", "role", "peer", "mode", "items", "matched", "status")
-                ),
-            )
-    report.console.print(table)
+        summary[name] = [{k: row.get(k) for k in columns} for row in rows]
+        table = Table(
+            *(c.replace("_", " ") for c in columns),
+            title=name,
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+            padding=(0, 1),
+        )
+        for row in reversed(rows):  # oldest first, as the story went
+            table.add_row(*(str(row[k]) if row.get(k) is not None else "—" for k in columns))
+        report.console.print(table)
     report.say(
         "Counts only, never identifiers; legal basis PIPL Art. 13(1)(3) and Art. 23 and the "
-        "Anti-Telecom and Online Fraud Law Art. 18 and 31, purpose anti-fraud."
+        "Anti-Telecom and Online Fraud Law Art. 18 and 31, purpose anti-fraud. Every exchange "
+        "is also an entry in each lender's audit trail."
     )
     report.summary["exchanges"] = summary
     report.check(
