@@ -415,3 +415,16 @@ def test_month_of() -> None:
         datetime(2026, 12, 1, tzinfo=UTC),
         datetime(2027, 1, 1, tzinfo=UTC),
     )
+
+
+def test_unconfigured_the_routes_answer_503(app_client: Any) -> None:
+    client = app_client.client
+    answers = [
+        client.post("/v1/alliance/aggregations", json={"period": PERIOD}, headers=ADMIN),
+        client.get("/v1/alliance/aggregations", headers=ADMIN),
+        client.get(f"/v1/alliance/aggregations/{'0' * 32}", headers=ADMIN),
+        client.post(f"/v1/alliance/peer/aggregations/{'0' * 32}/share", json={}),
+    ]
+    for answer in answers:
+        assert answer.status_code == 503, answer.text
+        assert "Retry-After" in answer.headers

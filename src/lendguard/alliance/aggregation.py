@@ -99,7 +99,7 @@ LEGAL_BASIS = (
 )
 PURPOSE = "anti_fraud"
 SEAL_PURPOSE = "secagg"
-_PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+_PERIOD = re.compile(r"^(20\d\d)-(0[1-9]|1[0-2])$")
 _ROUND_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -125,10 +125,10 @@ def month_of(period: str, field: str = "period") -> tuple[datetime, datetime]:
             errors=[FieldError(field, "YYYY-MM expected")],
         )
     year, month = int(found.group(1)), int(found.group(2))
-    if not 2000 <= year <= 9998:
+    if not 2000 <= year <= 2099:
         raise ValidationFailed(
             "the period is out of range / 期间超出范围",
-            errors=[FieldError(field, "a year from 2000 expected")],
+            errors=[FieldError(field, "a year from 2000 to 2099 expected")],
         )
     start = datetime(year, month, 1, tzinfo=UTC)
     end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)

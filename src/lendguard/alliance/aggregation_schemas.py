@@ -4,9 +4,8 @@ part and those dropped, never one member's figures."""
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -20,23 +19,21 @@ class AllianceAggregationStart(BaseModel):
     model_config = ConfigDict(extra="forbid", regex_engine="python-re")
 
     period: str = Field(
-        pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
+        pattern=r"^20\d\d-(0[1-9]|1[0-2])$",
         description="the month summed, YYYY-MM (decisions made in it, UTC)",
         examples=["2026-01"],
     )
-    members: list[str] | None = Field(
+    members: list[Annotated[str, Field(pattern=MEMBER_ID)]] | None = Field(
         default=None,
         min_length=1,
         max_length=100,
-        description="the other members asked (default: every active member)",
+        json_schema_extra={"uniqueItems": True},
+        description="the other members asked, each once (default: every active member)",
     )
 
     @field_validator("members")
     @classmethod
     def _distinct_member_ids(cls, members: list[str] | None) -> list[str] | None:
-        for index, member in enumerate(members or []):
-            if not re.match(MEMBER_ID, member):
-                raise ValueError(f"item {index} is not a member id")
         if members is not None and len(set(members)) != len(members):
             raise ValueError("each member is listed once")
         return members
