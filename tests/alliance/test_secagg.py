@@ -186,15 +186,28 @@ def test_a_masked_vector_looks_uniform() -> None:
         assert abs(ones - 256) < 6 * 11.3, bit
 
 
-def test_the_aggregator_view_is_consistent_with_any_input_of_one_member() -> None:
-    """Two runs where m0 holds different vectors but the totals are equal: the aggregator's
-    recovered quantities (the total) are the same, and the masked vectors carry no trace of the
-    difference beyond the mask (each is masked by a fresh PRG of b)."""
-    a = {"m0": [5, 0], "m1": [0, 5], "m2": [1, 1]}
-    b = {"m0": [0, 5], "m1": [5, 0], "m2": [1, 1]}
-    total_a, _, _ = run_round(a)
-    total_b, _, _ = run_round(b)
-    assert total_a == total_b == [6, 6]
+def test_stripping_the_self_mask_still_leaves_a_survivor_hidden() -> None:
+    """At the end the aggregator can rebuild each survivor's b (it needs it for the sum). What
+    it then sees of one survivor, y_u - PRG(b_u), is x_u plus the pairwise masks with the other
+    survivors, whose s keys it never gets: every word differs from x_u, and the words' sum is
+    the one thing that cancels across survivors."""
+    vectors = {m: [7] * 32 for m in _members(4)}
+    total, aggregator, masked = run_round(vectors)
+    assert total == [28] * 32
+    roster = aggregator.roster
+    assert roster is not None
+    stripped = {}
+    for member in aggregator.u3:
+        shares = {
+            roster.point_of(r.member): r.b_shares[member] for r in aggregator.reveals.values()
+        }
+        b_seed = shamir_combine(shares, roster.threshold)
+        mask = prg(b_seed, 32)
+        stripped[member] = [(y - m) % MODULUS for y, m in zip(masked[member], mask, strict=True)]
+        assert all(word != 7 for word in stripped[member])
+        # and no s key of a survivor was revealed
+        assert all(member not in r.s_shares for r in aggregator.reveals.values())
+    assert [sum(col) % MODULUS for col in zip(*stripped.values(), strict=True)] == [28] * 32
 
 
 def test_fewer_than_t_shares_do_not_determine_the_secret() -> None:
