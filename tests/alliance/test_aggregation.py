@@ -33,6 +33,7 @@ from lendguard.alliance import aggregation, peer, secagg
 from lendguard.alliance.aggregation import layout, own_vector
 from lendguard.app import Services, create_app
 from lendguard.config import Settings
+from lendguard.errors import Conflict
 from lendguard.models.access import AuditEntry
 from lendguard.models.alliance import (
     AllianceExchange,
@@ -428,3 +429,33 @@ def test_unconfigured_the_routes_answer_503(app_client: Any) -> None:
     for answer in answers:
         assert answer.status_code == 503, answer.text
         assert "Retry-After" in answer.headers
+
+
+def test_a_contributor_forgets_an_unfinished_round(sqlite_url: str) -> None:
+    """Secrets of a round left after its advertise are wiped an hour later: the next step is
+    refused, and the next round's advertise wipes them from the table."""
+    from lendguard.db import make_engine
+
+    engine = make_engine(sqlite_url)
+    now = [datetime(2026, 2, 1, 9, 0, tzinfo=UTC)]
+    desk = aggregation.ContributorDesk(
+        engine=engine,
+        identity=peer.Identity("lender-b", secrets.token_bytes(32)),
+        clock=lambda: now[0],
+    )
+    first, second = secrets.token_hex(16), secrets.token_hex(16)
+    desk.answer("lender-a", first, "advertise", {"period": PERIOD, "layout": layout()})
+    now[0] += aggregation.STATE_KEEP + timedelta(seconds=1)
+    with pytest.raises(Conflict, match="at step expired"):
+        desk.answer("lender-a", first, "share", {"roster": {}})
+    desk.answer("lender-a", second, "advertise", {"period": PERIOD, "layout": layout()})
+    with engine.connect() as conn:
+        states = dict(
+            conn.execute(select(AllianceRoundState.round_id, AllianceRoundState.sealed)).all()
+        )
+    assert states[first] == b""
+    assert states[second] != b""
+    # a round id is never reused
+    with pytest.raises(Conflict, match="advertised already"):
+        desk.answer("lender-a", first, "advertise", {"period": PERIOD, "layout": layout()})
+    engine.dispose()

@@ -26,7 +26,8 @@ cannot make it unmask a sum of two.
 **What is kept.** The aggregator keeps the round (participants, dropped, totals), one
 :class:`AllianceExchange` row and an audit entry — never a member's vector, not even its own.
 A contributor keeps its secrets between steps sealed (AES-GCM under
-``Identity.seal_key("secagg")``) in :class:`AllianceRoundState`, wiped after it unmasks, and
+``Identity.seal_key("secagg")``) in :class:`AllianceRoundState`, wiped after it unmasks (or
+an hour after a step of a round that never finished: :data:`STATE_KEEP`), and
 one exchange row and audit entry when its masked vector leaves.
 """
 
@@ -41,13 +42,14 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 from lendguard.alliance import secagg
 from lendguard.alliance.peer import Identity, PeerClient, PeerError
@@ -93,6 +95,9 @@ STOPPED_HOLD = "cancelled"
 STEPS = ("advertise", "share", "collect", "unmask")
 # Seconds a member has to answer one step before it is dropped.
 STEP_TIMEOUT_S = 15.0
+# A contributor's sealed secrets of a round that did not finish are wiped after this long (the
+# round is marked expired; a later step of it is refused).
+STATE_KEEP = timedelta(hours=1)
 LEGAL_BASIS = (
     "PIPL Art. 13(1)(3) and Art. 23; Anti-Telecom and Online Fraud Law Art. 18 and 31 "
     "(information sharing against fraud)"
@@ -346,24 +351,39 @@ class ContributorDesk:
         contributor = secagg.Contributor.start(round_id, self.identity.member_id, len(layout()))
         now = self.clock()
         state = {"period": period, "contributor": contributor.to_bytes().decode()}
-        with self.engine.begin() as conn:
-            if conn.execute(
-                select(AllianceRoundState.round_id).where(AllianceRoundState.round_id == round_id)
-            ).first():
-                raise Conflict(
-                    "this round was advertised already / 该轮次已开始",
-                    errors=[FieldError("round_id", "already advertised")],
+        already = Conflict(
+            "this round was advertised already / 该轮次已开始",
+            errors=[FieldError("round_id", "already advertised")],
+        )
+        try:
+            with self.engine.begin() as conn:
+                # rounds left unfinished: their secrets go, their ids stay (never reused)
+                conn.execute(
+                    update(AllianceRoundState)
+                    .where(
+                        AllianceRoundState.updated_at < now - STATE_KEEP,
+                        AllianceRoundState.step.not_in(("unmask", "expired")),
+                    )
+                    .values(step="expired", sealed=b"", updated_at=now)
                 )
-            conn.execute(
-                insert(AllianceRoundState).values(
-                    round_id=round_id,
-                    aggregator=aggregator,
-                    step="advertise",
-                    sealed=_seal(self.identity, round_id, state),
-                    created_at=now,
-                    updated_at=now,
+                if conn.execute(
+                    select(AllianceRoundState.round_id).where(
+                        AllianceRoundState.round_id == round_id
+                    )
+                ).first():
+                    raise already
+                conn.execute(
+                    insert(AllianceRoundState).values(
+                        round_id=round_id,
+                        aggregator=aggregator,
+                        step="advertise",
+                        sealed=_seal(self.identity, round_id, state),
+                        created_at=now,
+                        updated_at=now,
+                    )
                 )
-            )
+        except IntegrityError:
+            raise already from None
         return {"advert": contributor.advert().to_json()}
 
     def _step(
@@ -379,10 +399,14 @@ class ContributorDesk:
                 "no such round with this aggregator / 无此轮次",
                 errors=[FieldError("round_id", "unknown")],
             )
-        if row.step != previous:
+        if row.step == previous and row.updated_at < self.clock() - STATE_KEEP:
+            row_step = "expired"
+        else:
+            row_step = row.step
+        if row_step != previous:
             raise Conflict(
-                f"the round is past step {row.step}, {step} is out of turn / 步骤顺序错误",
-                errors=[FieldError("step", f"{row.step} done, {step} not next")],
+                f"the round is at step {row_step}, {step} is out of turn / 步骤顺序错误",
+                errors=[FieldError("step", f"{row_step}, {step} not next")],
             )
         state = _unseal(self.identity, round_id, row.sealed)
         contributor = secagg.Contributor.from_bytes(state["contributor"].encode())
