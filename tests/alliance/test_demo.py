@@ -5,13 +5,17 @@ and the synthetic identifiers it loads are what the alliance's canonical forms a
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from lendguard.alliance.canonical import canonicalise
+from lendguard.cli import alliance_demo as demo
 from lendguard.cli.alliance_demo import NAMES, luhn_check, make_lists, resident_id_check, spelling
 
 SIZE = 500
@@ -133,3 +137,43 @@ def test_a_size_below_the_minimum_is_refused(size: int, tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert not any(tmp_path.iterdir())  # refused before starting anything
+
+
+def sleeper(server: demo.Server) -> None:
+    """Stands in for ``lendguard serve``: a process that only waits to be stopped."""
+    server.log = server.folder / "server.log"
+    server.process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+
+
+def test_the_servers_are_stopped_when_the_demo_fails_midway(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(demo, "start", sleeper)
+    monkeypatch.setattr(demo, "wait_ready", lambda servers: None)
+    monkeypatch.setattr(demo, "_migrated_copies", lambda folder, databases: None)
+    started: list[demo.Server] = []
+
+    def fail_midway() -> None:
+        with demo.three_servers(tmp_path) as servers:
+            started.extend(servers)
+            assert all(s.process is not None and s.process.poll() is None for s in servers)
+            raise demo.DemoFailed("a step went wrong")
+
+    with pytest.raises(demo.DemoFailed):
+        fail_midway()
+    assert [s.name for s in started] == list(NAMES)
+    assert len({s.port for s in started}) == 3
+    assert all(s.process is not None and s.process.poll() is not None for s in started)
+
+
+def test_sigterm_unwinds_like_ctrl_c() -> None:
+    before = signal.getsignal(signal.SIGTERM)
+
+    def terminated() -> None:
+        with demo.stopped_by_sigterm():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler interrupts this
+
+    with pytest.raises(KeyboardInterrupt):
+        terminated()
+    assert signal.getsignal(signal.SIGTERM) == before
