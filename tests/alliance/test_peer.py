@@ -61,7 +61,8 @@ class Clock:
 
 def peer_app(identity: peer.Identity, engine: Engine, clock: Clock) -> FastAPI:
     app = FastAPI()
-    gate = peer.PeerGate(identity, engine, clock)
+    # Every request reads the members afresh (a test removes one in the database directly).
+    gate = peer.PeerGate(identity, engine, clock, peer.MemberDirectory(engine, ttl_s=0))
     app.state.services = SimpleNamespace(
         settings=Settings(_env_file=None), alliance=SimpleNamespace(gate=gate)
     )
@@ -315,3 +316,22 @@ def test_an_unreachable_or_unknown_member_is_unavailable(engine: Engine) -> None
 
         with pytest.raises(peer.PeerUnavailable):
             asyncio.run(run())
+
+
+def test_the_member_directory_reads_the_database_at_most_every_ttl(engine: Engine) -> None:
+    member = new_identity("lender-b")
+    add_member(engine, member)
+    directory = peer.MemberDirectory(engine, ttl_s=3600)
+    found = directory.get("lender-b")
+    assert found is not None
+    assert found.active
+    with engine.begin() as conn:
+        conn.execute(update(AllianceMember).values(status="removed"))
+    cached = directory.get("lender-b")
+    assert cached is not None
+    assert cached.active  # within the ttl: as read
+    directory.invalidate()
+    removed = directory.get("lender-b")
+    assert removed is not None
+    assert not removed.active
+    assert directory.get("lender-x") is None

@@ -189,6 +189,61 @@ def signed_headers(
 
 
 @dataclass(frozen=True, slots=True)
+class _Peer:
+    member_id: str
+    url: str
+    key: Ed25519PublicKey | None
+    active: bool
+
+
+class MemberDirectory:
+    """The configured members, read from the database at most every ``ttl_s`` seconds (a
+    change made through this process's service is seen at once: :meth:`invalidate`; one made
+    by another process within ``ttl_s``). Spares each peer request its own query on the hot
+    path, and a flood of unknown member ids costs no query at all."""
+
+    def __init__(self, engine: Engine, ttl_s: float = 1.0) -> None:
+        self.engine = engine
+        self.ttl_s = ttl_s
+        self._members: dict[str, _Peer] = {}
+        self._loaded_at: float | None = None
+        self._lock = threading.Lock()
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._loaded_at = None
+
+    def get(self, member_id: str) -> _Peer | None:
+        now = time.monotonic()
+        with self._lock:
+            fresh = self._loaded_at is not None and now - self._loaded_at < self.ttl_s
+            if fresh:
+                return self._members.get(member_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    AllianceMember.member_id,
+                    AllianceMember.url,
+                    AllianceMember.public_key,
+                    AllianceMember.status,
+                )
+            ).all()
+        members = {}
+        for row in rows:
+            try:
+                key: Ed25519PublicKey | None = public_key_from(row.public_key)
+            except ValueError:
+                key = None
+            members[row.member_id] = _Peer(
+                row.member_id, row.url.rstrip("/"), key, row.status == "active"
+            )
+        with self._lock:
+            self._members = members
+            self._loaded_at = now
+        return members.get(member_id)
+
+
+@dataclass(frozen=True, slots=True)
 class PeerCaller:
     """A verified peer request: who sent it and its nonce (to sign the answer with)."""
 
@@ -209,6 +264,7 @@ class PeerGate:
     identity: Identity
     engine: Engine
     clock: Clock = time.time
+    directory: MemberDirectory | None = None
     _last_prune: float = field(default=0.0, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
@@ -242,17 +298,16 @@ class PeerGate:
         now = self.clock()
         if abs(now - int(timestamp)) > MAX_SKEW_S:
             raise _refused(f"clock skew over {MAX_SKEW_S} s", TIMESTAMP_HEADER)
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(AllianceMember.public_key, AllianceMember.status).where(
-                    AllianceMember.member_id == member
-                )
-            ).first()
-        if row is None or row.status != "active":
+        if self.directory is None:
+            self.directory = MemberDirectory(self.engine)
+        found = self.directory.get(member)
+        if found is None or not found.active:
             raise _refused("unknown or removed member", MEMBER_HEADER)
         try:
-            key = public_key_from(row.public_key)
-            key.verify(signature, request_message(method, path, member, timestamp, nonce, body))
+            if found.key is None:
+                raise ValueError("malformed key")
+            message = request_message(method, path, member, timestamp, nonce, body)
+            found.key.verify(signature, message)
         except (InvalidSignature, ValueError):
             raise _refused("bad signature", SIGNATURE_HEADER) from None
         self._remember(member, nonce, now)
@@ -396,36 +451,29 @@ class PeerRefused(PeerError):
         self.problem = problem
 
 
-@dataclass(frozen=True, slots=True)
-class _Peer:
-    member_id: str
-    url: str
-    key: Ed25519PublicKey
-
-
 class PeerClient:
     """Signed requests to other members, over one pooled HTTP client per event loop."""
 
-    def __init__(self, identity: Identity, engine: Engine, clock: Clock = time.time) -> None:
+    def __init__(
+        self,
+        identity: Identity,
+        engine: Engine,
+        clock: Clock = time.time,
+        directory: MemberDirectory | None = None,
+    ) -> None:
         self.identity = identity
         self.engine = engine
         self.clock = clock
+        self.directory = directory or MemberDirectory(engine)
         self._clients: dict[int, tuple[asyncio.AbstractEventLoop, httpx.AsyncClient]] = {}
 
     def _member(self, member_id: str) -> _Peer:
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(AllianceMember.url, AllianceMember.public_key, AllianceMember.status).where(
-                    AllianceMember.member_id == member_id
-                )
-            ).first()
-        if row is None or row.status != "active":
+        found = self.directory.get(member_id)
+        if found is None or not found.active:
             raise PeerUnavailable(member_id, "not an active member")
-        try:
-            key = public_key_from(row.public_key)
-        except ValueError:
-            raise PeerUnavailable(member_id, "its public key is malformed") from None
-        return _Peer(member_id, row.url.rstrip("/"), key)
+        if found.key is None:
+            raise PeerUnavailable(member_id, "its public key is malformed")
+        return found
 
     def _client(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
@@ -472,6 +520,7 @@ class PeerClient:
         return await asyncio.to_thread(self._accept, peer, headers[NONCE_HEADER], response)
 
     def _accept(self, peer: _Peer, nonce: str, response: httpx.Response) -> dict[str, Any]:
+        assert peer.key is not None
         content = response.content
         signature_text = response.headers.get(SIGNATURE_HEADER, "")
         signed = False

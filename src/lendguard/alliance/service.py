@@ -39,6 +39,7 @@ from lendguard.alliance.peer import (
     NOT_CONFIGURED,
     NOT_CONFIGURED_RETRY_S,
     Identity,
+    MemberDirectory,
     PeerCaller,
     PeerClient,
     PeerGate,
@@ -81,6 +82,8 @@ PURPOSE = "anti_fraud"
 PSI_PATH = "/v1/alliance/peer/psi"
 LOOKUP_PATH = "/v1/alliance/peer/lookup"
 LOOKUP_TIMEOUT_S = 2.0
+# How often a lookup index checks whether the list changed in another process (seconds).
+INDEX_CHECK_S = 1.0
 PSI_TIMEOUT_S = 300.0
 # The vault's owner of list values (the list is about people who are not our customers).
 LIST_OWNER = "alliance-list"
@@ -143,12 +146,14 @@ class AllianceService:
         self.vault = vault
         self.clock = clock
         self.identity: Identity | None = identity_from(settings)
+        # Shared by the gate and the client; member changes here invalidate it at once.
+        self.directory = MemberDirectory(engine)
         self.gate: PeerGate | None = None
         self.client: PeerClient | None = None
         self._lookup_key = b""
         if self.identity is not None:
-            self.gate = PeerGate(self.identity, engine, clock)
-            self.client = PeerClient(self.identity, engine, clock)
+            self.gate = PeerGate(self.identity, engine, clock, self.directory)
+            self.client = PeerClient(self.identity, engine, clock, self.directory)
             self._lookup_key = self.identity.lookup_scalar(settings.alliance_lookup_epoch)
         self._pii_key = settings.pii_key.encode()
         per_hour = settings.alliance_psi_per_hour
@@ -156,6 +161,9 @@ class AllianceService:
         self.psi_limiter = RateLimiter(per_hour / 3600, per_hour)
         self.lookup_limiter = RateLimiter(per_minute / 60, per_minute)
         self._indexes: dict[str, tuple[tuple[int, int, int], psi.LookupIndex]] = {}
+        # When each kind's list version was last read (monotonic): at most every
+        # INDEX_CHECK_S, or at once after a change made through this service.
+        self._index_checked: dict[str, float] = {}
         self._index_locks = {kind: threading.Lock() for kind in canonical.KINDS}
 
     # -- basics ------------------------------------------------------------------------------------
@@ -249,6 +257,7 @@ class AllianceService:
                 {"url": values["url"], "public_key": body.public_key},
             )
             out = repo.member(conn, body.member_id)
+        self.directory.invalidate()
         assert out is not None
         return out
 
@@ -266,6 +275,7 @@ class AllianceService:
                 )
                 audit.record(conn, actor, "alliance.member.remove", member_id, ip, {})
             out = repo.member(conn, member_id)
+        self.directory.invalidate()
         assert out is not None
         return out
 
@@ -313,6 +323,7 @@ class AllianceService:
                 {"kind": body.kind, "reason": body.reason},
             )
             row = repo.entry_by_id(conn, entry_id)
+        self._index_checked.pop(body.kind, None)
         return repo.entry_row(row, created=True)
 
     def remove_entry(
@@ -350,6 +361,7 @@ class AllianceService:
                     {"kind": found.kind},
                 )
             row = repo.entry_by_id(conn, int(found.id))
+        self._index_checked.pop(str(found.kind), None)
         return repo.entry_row(row)
 
     def list_summary(self) -> dict[str, Any]:
@@ -377,8 +389,18 @@ class AllianceService:
         ]
 
     def lookup_index(self, kind: str) -> psi.LookupIndex:
-        """The OPRF index of the list of ``kind``: a cache, rebuilt when the list changed (in
-        any process). Blocking: call from a worker thread."""
+        """The OPRF index of the list of ``kind``: a cache, rebuilt when the list changed —
+        at once after a change through this service, within :data:`INDEX_CHECK_S` after one
+        made by another process. Blocking: call from a worker thread."""
+        checked = self._index_checked.get(kind)
+        cached = self._indexes.get(kind)
+        if (
+            cached is not None
+            and checked is not None
+            and time.monotonic() - checked < INDEX_CHECK_S
+        ):
+            return cached[1]
+        self._index_checked[kind] = time.monotonic()
         with self.engine.connect() as conn:
             version = repo.list_version(conn, kind)
         cached = self._indexes.get(kind)
