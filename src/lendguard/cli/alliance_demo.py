@@ -977,8 +977,13 @@ def _verdict(report: Report, timings: dict[str, float]) -> None:
 
 def demo(
     size: Annotated[
-        int, typer.Option(min=50, max=200_000, help="Mobiles on lender-a's list (b: 0.8×)")
-    ] = 5_000,
+        int,
+        typer.Option(
+            min=50,
+            max=200_000,
+            help="Mobiles on lender-a's list (lender-b: 0.8×, a fifth of them lender-a's)",
+        ),
+    ] = 2_000,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic identifiers")] = 1,
     folder: Annotated[
         Path, typer.Option("--dir", help="Where the three databases and logs go")
