@@ -584,23 +584,18 @@ def run_demo(folder: Path, size: int, seed: int, console: Console) -> dict[str, 
 
 
 def _identities(report: Report, servers: list[Server], clients: dict[str, httpx.Client]) -> None:
-    table = Table("lender", "member id", "URL", "database", "public key (Ed25519)")
+    table = Table("member id", "URL", "Ed25519 public key", box=box.SIMPLE_HEAD)
     for server in servers:
         identity = call(clients[server.name], "GET", "/v1/alliance/identity")
         server.member_id = str(identity.get("member_id") or server.name)
         server.public_key = str(identity["public_key"])
-        table.add_row(
-            server.name,
-            server.member_id,
-            server.url,
-            str(server.folder / "lendguard.db"),
-            server.public_key[:16] + "…",
-        )
+        table.add_row(server.member_id, server.url, server.public_key)
     report.say(
         "Each server runs `lendguard serve` with fresh secrets (PII key, vault master key), a "
-        "fresh Ed25519 signing key (LENDGUARD_ALLIANCE_SIGNING_KEY) and a bootstrap admin key."
+        "fresh Ed25519 signing key (LENDGUARD_ALLIANCE_SIGNING_KEY) and a bootstrap admin key; "
+        f"databases and logs under {servers[0].folder.parent}/<member id>/."
     )
-    report.console.print(table)
+    report.console.print(table, soft_wrap=True)
     report.summary["members"] = [
         {"name": s.name, "member_id": s.member_id, "url": s.url, "public_key": s.public_key}
         for s in servers
@@ -627,7 +622,7 @@ def _members(report: Report, servers: list[Server], clients: dict[str, httpx.Cli
         report.say(f"{server.name} accepts signed requests from the other two, and only them.")
     report.say(
         "Membership is mutual and configured by hand: a request signed by a key a lender did "
-        "not add is refused (401), as is a replayed nonce or a clock 5 minutes off."
+        "not add is refused (401), as is a replayed nonce or a clock more than 5 minutes off."
     )
 
 
