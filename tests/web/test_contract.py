@@ -86,6 +86,16 @@ EXCEPTIONS: dict[tuple[str, str], list[CheckFunction]] = {
     # schema does not say of every nested value (a recursive schema client generators cannot
     # type), so a generated nested control character is rightly a 422 naming the field.
     ("POST", "/v1/privacy/requests"): [positive_data_acceptance],
+    # The alliance: an identifier must be valid in its kind's canonical form (a resident ID's
+    # check character and birth date, a card's Luhn digit, a mainland mobile's prefix), a PSI's
+    # peer a configured member, a member new (409 when already configured) and not this
+    # lender, and an entry to remove on the list (404): no schema can say these, so a
+    # generated request that breaks one is rightly a 4xx naming the field.
+    ("POST", "/v1/alliance/members"): [positive_data_acceptance],
+    ("POST", "/v1/alliance/list/entries"): [positive_data_acceptance],
+    ("POST", "/v1/alliance/list/entries/remove"): [positive_data_acceptance],
+    ("POST", "/v1/alliance/psi"): [positive_data_acceptance],
+    ("POST", "/v1/alliance/lookups"): [positive_data_acceptance],
 }
 
 # A key holding only a purpose binding, which grants no operation: every scoped operation
@@ -104,6 +114,9 @@ def contract_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]
             log_level="WARNING",
             state_backend="memory",
             cookie_secure=False,
+            # The alliance on (its routes answer 503 otherwise): a fixed test identity.
+            alliance_member_id="contract-lender",
+            alliance_signing_key="Y29udHJhY3QtbGVuZGVyLXRlc3Qtc2VlZC0zMmJ5dGU=",
         )
     )
     services: Services = app.state.services

@@ -9,11 +9,10 @@ alliance is not configured — except the identity, which says so in its body.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from lendguard.alliance.schemas import (
@@ -35,8 +34,8 @@ from lendguard.alliance.schemas import (
 from lendguard.alliance.service import AllianceService
 from lendguard.auth.dependencies import client_ip, require, require_for
 from lendguard.auth.service import Principal, Scope
-from lendguard.errors import FieldError, ValidationFailed
 from lendguard.web.body import json_body
+from lendguard.web.openapi import problems
 
 router = APIRouter(prefix="/v1/alliance", tags=["alliance"])
 
@@ -60,9 +59,8 @@ def configured_service(request: Request) -> AllianceService:
 
 
 Alliance = Annotated[AllianceService, Depends(configured_service)]
-UNAVAILABLE: dict[int | str, dict[str, Any]] = {
-    503: {"description": "the alliance is not configured (Retry-After)"}
-}
+# 503: the alliance is not configured (Retry-After).
+UNAVAILABLE = problems(503)
 
 
 @router.get(
@@ -90,7 +88,7 @@ def list_members(principal: Admin, alliance: Alliance) -> object:
     summary="Configure a member (its id, base URL and public key); both sides must",
     response_model=AllianceMemberOut,
     status_code=201,
-    responses=UNAVAILABLE,
+    responses=problems(409, 422, 503),
 )
 def add_member(
     principal: Admin,
@@ -105,11 +103,14 @@ def add_member(
     "/members/{member_id}",
     summary="Remove a member: its signed requests are refused from now on",
     response_model=AllianceMemberOut,
-    responses=UNAVAILABLE,
+    responses=problems(404, 422, 503),
 )
-def remove_member(principal: Admin, alliance: Alliance, request: Request, member_id: str) -> object:
-    if not re.match(MEMBER_ID, member_id):
-        raise ValidationFailed("not a member id", errors=[FieldError("member_id", "malformed")])
+def remove_member(
+    principal: Admin,
+    alliance: Alliance,
+    request: Request,
+    member_id: Annotated[str, Path(pattern=MEMBER_ID)],
+) -> object:
     return alliance.remove_member(member_id, principal.actor, client_ip(request))
 
 
@@ -130,7 +131,7 @@ def list_summary(principal: Reader, alliance: Alliance) -> object:
     status_code=201,
     responses={
         200: {"description": "already on the list", "model": AllianceListEntryOut},
-        **UNAVAILABLE,
+        **problems(422, 503),
     },
 )
 def add_entry(
@@ -150,7 +151,7 @@ def add_entry(
     "/list/entries/remove",
     summary="Take an identifier off the list (by entry_id, or by kind and value)",
     response_model=AllianceListEntryOut,
-    responses=UNAVAILABLE,
+    responses=problems(404, 422, 503),
 )
 def remove_entry(
     principal: Writer,
@@ -166,7 +167,7 @@ def remove_entry(
     summary="ECDH-PSI of this lender's list of one kind with a member's: the matched entries "
     "(intersection) or only their number (cardinality)",
     response_model=AlliancePsiOut,
-    responses=UNAVAILABLE,
+    responses=problems(422, 429, 502, 503),
 )
 async def run_psi(
     principal: Writer,
@@ -182,7 +183,7 @@ async def run_psi(
     summary="Ask every member whether one applicant's identifiers are on its list (OPRF; "
     "members that do not answer in 2 s are listed as unavailable)",
     response_model=AllianceLookupOut,
-    responses=UNAVAILABLE,
+    responses=problems(422, 503),
 )
 async def lookup(
     principal: Looker,
@@ -197,7 +198,7 @@ async def lookup(
     "/exchanges",
     summary="Every exchange with members, newest first (counts only, never identifiers)",
     response_model=AllianceExchangePage,
-    responses=UNAVAILABLE,
+    responses=problems(422, 503),
 )
 async def exchanges(
     principal: Reader,

@@ -15,20 +15,28 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from lendguard.alliance.peer import PeerCaller, signed_problem, signed_response, verified_peer
-from lendguard.alliance.schemas import AlliancePeerLookupBody, AlliancePeerPsiBody
+from lendguard.alliance.schemas import (
+    AlliancePeerLookupBody,
+    AlliancePeerLookupOut,
+    AlliancePeerPsiBody,
+    AlliancePeerPsiOut,
+)
 from lendguard.alliance.service import AllianceService
 from lendguard.errors import LendGuardError
 from lendguard.kit.validation import validated
 from lendguard.web.body import parse_json
+from lendguard.web.openapi import problems
 
 router = APIRouter(prefix="/v1/alliance/peer", tags=["alliance"])
 
 Caller = Annotated[PeerCaller, Depends(verified_peer)]
-PEER_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"description": "not signed by an active member (or replayed, or skewed)"},
-    429: {"description": "over this member's rate limit (signed; Retry-After)"},
-    503: {"description": "the alliance is not configured (Retry-After)"},
-}
+# 401: not signed by an active member (or replayed, or skewed); 429: over this member's rate
+# limit (signed, with Retry-After); 503: the alliance is not configured (Retry-After).
+PEER_PROBLEMS = problems(401, 413, 422, 429, 503)
+
+
+def _typed(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
+    return {200: {"model": model, "description": "the signed answer"}, **PEER_PROBLEMS}
 
 
 async def _answer(
@@ -46,7 +54,7 @@ async def _answer(
     "/psi",
     summary="Peer step of a PSI: the requester's points raised to a fresh key, and this "
     "lender's own list of that kind hashed and raised to it (sorted)",
-    responses=PEER_RESPONSES,
+    responses=_typed(AlliancePeerPsiOut),
 )
 async def peer_psi(request: Request, caller: Caller) -> Response:
     service: AllianceService = request.app.state.services.alliance
@@ -57,7 +65,7 @@ async def peer_psi(request: Request, caller: Caller) -> Response:
     "/lookup",
     summary="Peer step of a lookup: one blinded point raised to this lender's lookup key, and "
     "the tags of one bucket of its list",
-    responses=PEER_RESPONSES,
+    responses=_typed(AlliancePeerLookupOut),
 )
 async def peer_lookup(request: Request, caller: Caller) -> Response:
     service: AllianceService = request.app.state.services.alliance

@@ -51,11 +51,11 @@ class AllianceMemberBody(BaseModel):
     url: str = Field(
         min_length=8,
         max_length=500,
-        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        pattern=r"^https?://[A-Za-z0-9.:\[\]_~%-]+(/[!-~]*)?$",
         description="the member's base URL (https in production)",
     )
     public_key: str = Field(
-        min_length=40, max_length=64, description="base64 of its 32-byte Ed25519 public key"
+        pattern=r"^[A-Za-z0-9+/]{43}=$", description="base64 of its 32-byte Ed25519 public key"
     )
 
 
@@ -233,3 +233,16 @@ class AlliancePeerLookupBody(BaseModel):
     kind: AllianceKind
     blinded: str = Field(min_length=44, max_length=44, description="base64 of one point")
     bucket: int = Field(ge=0, le=65535, strict=True)
+
+
+class AlliancePeerPsiOut(BaseModel):
+    session_id: str
+    double_blinded: str = Field(description="base64: the requester's points raised to our key")
+    own_blinded: str = Field(description="base64: our list hashed and raised to it, sorted")
+    items: int
+
+
+class AlliancePeerLookupOut(BaseModel):
+    query_id: str
+    evaluated: str = Field(description="base64 of the point raised to our lookup key")
+    tags: str = Field(description="base64 of the bucket's 16-byte tags, concatenated")
