@@ -218,6 +218,7 @@ def run_alliance(
     log: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
     """The ``alliance`` block (also called by bench/run_all.py)."""
+    machine = machine_info()  # before the runs: its load average is the one at start
     psi_runs = []
     for n in sizes:
         log(f"alliance PSI {n:,} × {n:,} (LendGuard{', openmined.psi' if with_openmined else ''})")
@@ -226,7 +227,7 @@ def run_alliance(
     lookup = run_lookup(lookup_entries, lookup_queries, seed)
     measured = [r for r in psi_runs if "openmined_to_lendguard" in r]
     return {
-        "machine": machine_info(),
+        "machine": machine,
         "workload": {"kind": KIND, "overlap_fraction": overlap, "seed": seed},
         "psi": psi_runs,
         "lookup": lookup,
