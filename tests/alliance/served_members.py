@@ -6,11 +6,12 @@ from __future__ import annotations
 import base64
 import secrets
 import shutil
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -19,6 +20,7 @@ from lendguard.app import Services, create_app
 from lendguard.config import Settings
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
+T = TypeVar("T")
 
 
 @dataclass
@@ -56,6 +58,17 @@ class Member:
 
     def identity(self) -> dict[str, Any]:
         return dict(self.http.get("/v1/alliance/identity", headers=ADMIN).json())
+
+
+def eventually(read: Callable[[], T], until: Callable[[T], bool], timeout_s: float = 10.0) -> T:
+    """``read()`` once ``until`` holds for it (a lookup responder records its exchange just
+    after answering, in a background task); the last reading when the time is up."""
+    deadline = time.monotonic() + timeout_s
+    value = read()
+    while not until(value) and time.monotonic() < deadline:
+        time.sleep(0.02)
+        value = read()
+    return value
 
 
 def member_settings(database_url: str, member_id: str | None, **overrides: Any) -> Settings:

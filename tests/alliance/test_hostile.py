@@ -14,7 +14,7 @@ import orjson
 import pytest
 from sqlalchemy import func, select
 
-from alliance.served_members import Member, alliance
+from alliance.served_members import Member, alliance, eventually
 from lendguard.alliance import group, peer
 from lendguard.models.alliance import AllianceExchange, AllianceListEntry, AllianceNonce
 from lendguard.models.base import Base
@@ -235,7 +235,7 @@ def test_a_good_peer_body_passes(pair: list[Member]) -> None:
     a, b = pair
     assert signed_post(b, a, "/v1/alliance/peer/lookup", lookup_body(GOOD)).status_code == 200
     assert signed_post(b, a, "/v1/alliance/peer/psi", psi_body(GOOD)).status_code == 200
-    assert rows(a, AllianceExchange) == 2
+    assert eventually(lambda: rows(a, AllianceExchange), lambda n: n >= 2) == 2
 
 
 def test_peer_bodies_over_the_alliance_limit_are_413(pair: list[Member]) -> None:

@@ -3,7 +3,8 @@
 Each route verifies the member's signature first (:func:`lendguard.alliance.peer.verified_peer`:
 401 otherwise, 503 while the alliance is not configured), then reads its body; every answer
 to a verified request — a refusal included — is signed, so the requester can tell it from a
-forgery. The work runs in a worker thread, never on the event loop.
+forgery. The work runs in a worker thread, never on the event loop; a lookup's record is
+written once its answer is sent (a background task), off the asking member's latency.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from lendguard.alliance.peer import PeerCaller, signed_problem, signed_response, verified_peer
@@ -40,14 +42,21 @@ def _typed(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
 
 
 async def _answer(
-    request: Request, caller: PeerCaller, model: type[BaseModel], work: Any
+    request: Request, caller: PeerCaller, model: type[BaseModel], work: Any, deferred: bool = False
 ) -> Response:
+    """Validate the body, do ``work`` in a worker thread, answer signed. ``deferred``: ``work``
+    returns the answer and a recording to run after it is sent (a background task)."""
     try:
         body = validated(model, parse_json(await request.body()), "the peer request is invalid")
-        payload = await run_in_threadpool(work, caller, body)
+        result = await run_in_threadpool(work, caller, body)
     except LendGuardError as exc:
         return signed_problem(request, caller, exc)
-    return signed_response(request, caller, payload)
+    if not deferred:
+        return signed_response(request, caller, result)
+    payload, record = result
+    response = signed_response(request, caller, payload)
+    response.background = BackgroundTask(record)
+    return response
 
 
 @router.post(
@@ -69,4 +78,6 @@ async def peer_psi(request: Request, caller: Caller) -> Response:
 )
 async def peer_lookup(request: Request, caller: Caller) -> Response:
     service: AllianceService = request.app.state.services.alliance
-    return await _answer(request, caller, AlliancePeerLookupBody, service.answer_lookup)
+    return await _answer(
+        request, caller, AlliancePeerLookupBody, service.answer_lookup_deferred, deferred=True
+    )

@@ -9,7 +9,9 @@ What each side keeps (docs/alliance.md has the protocol):
   A PSI responder records its own list size and the requester's count, never the result (it
   does not learn it). A lookup responder records that a lookup of one identifier of a kind
   happened and the size of the bucket it answered — not the bucket (16 bits of a hash of the
-  applicant's identifier), so nothing at rest narrows down who was asked about.
+  applicant's identifier), so nothing at rest narrows down who was asked about. It writes that
+  record just after sending the answer (a background task of the peer route), off the asker's
+  latency; a crash in between loses that one record.
 - A lookup requester records, per member, how many identifiers it asked and how many kinds hit
   there; when the request names a customer, the exchange carries that customer id's keyed
   digest (the consent ledger records consents, not processing, so the link lives here).
@@ -735,7 +737,18 @@ class AllianceService:
         }
 
     def answer_lookup(self, caller: PeerCaller, body: AlliancePeerLookupBody) -> dict[str, Any]:
-        """This lender as lookup responder. Blocking: call from a worker thread."""
+        """This lender as lookup responder, the exchange recorded before answering. Blocking:
+        call from a worker thread."""
+        payload, record = self.answer_lookup_deferred(caller, body)
+        record()
+        return payload
+
+    def answer_lookup_deferred(
+        self, caller: PeerCaller, body: AlliancePeerLookupBody
+    ) -> tuple[dict[str, Any], Callable[[], None]]:
+        """The answer, and the recording of the exchange to run once the answer is sent (the
+        peer route does: the record's two writes stay off the asker's latency). Refusals (rate
+        limit, bad points) record nothing. Blocking: call from a worker thread."""
         wait = self.lookup_limiter.take(caller.member_id)
         if wait > 0:
             raise RateLimited(
@@ -755,33 +768,32 @@ class AllianceService:
         except group.InvalidPoint:
             raise _not_points("blinded") from None
         tags = self.lookup_index(body.kind).bucket_tags(body.bucket)
-        self.record_exchanges(
-            [
-                {
-                    "id": new_id("axc"),
-                    "kind": "lookup",
-                    "role": "responder",
-                    "peer": caller.member_id,
-                    "session_id": body.query_id,
-                    "list_kind": body.kind,
-                    "mode": "lookup",
-                    "items": 1,
-                    "peer_items": None,
-                    "matched": None,
-                    "status": "done",
-                    "actor": f"alliance:{caller.member_id}",
-                    "started_at": started,
-                    "finished_at": self._now(),
-                    "took_ms": (time.perf_counter() - clock) * 1000,
-                    "detail": {"bucket_size": len(tags)},
-                }
-            ]
-        )
-        return {
+        row = {
+            "id": new_id("axc"),
+            "kind": "lookup",
+            "role": "responder",
+            "peer": caller.member_id,
+            "session_id": body.query_id,
+            "list_kind": body.kind,
+            "mode": "lookup",
+            "items": 1,
+            "peer_items": None,
+            "matched": None,
+            "status": "done",
+            "actor": f"alliance:{caller.member_id}",
+            "started_at": started,
+            "finished_at": self._now(),
+            "took_ms": (time.perf_counter() - clock) * 1000,
+            # the bucket's size, never the bucket: 16 bits of a hash of the applicant's
+            # identifier kept at rest would narrow down who was asked about
+            "detail": {"bucket_size": len(tags)},
+        }
+        payload = {
             "query_id": body.query_id,
             "evaluated": _b64(evaluated),
             "tags": _b64(b"".join(tags)),
         }
+        return payload, lambda: self.record_exchanges([row])
 
 
 def _relay(peer: str, exc: PeerRefused) -> LendGuardError:
