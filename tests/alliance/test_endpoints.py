@@ -4,6 +4,7 @@ records each side keeps (counts, never identifiers)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -466,3 +467,21 @@ def test_every_route_wants_a_key_with_its_scope(pair: list[Member]) -> None:
     for path in ("/v1/alliance/peer/psi", "/v1/alliance/peer/lookup"):
         response = a.http.post(path, json={}, headers=ADMIN)
         assert response.status_code == 401
+
+
+def test_one_identifier_added_at_once_in_several_spellings_is_one_entry(
+    pair: list[Member],
+) -> None:
+    a, _b = pair
+    spellings = ["13812345678", "+86 138 1234 5678", "0086-138-1234-5678", "86 13812345678"] * 2
+    headers = a.key("alliance:write")
+
+    def add(value: str) -> int:
+        body = {"kind": "mobile", "value": value, "reason": "confirmed_fraud"}
+        return a.http.post("/v1/alliance/list/entries", json=body, headers=headers).status_code
+
+    with ThreadPoolExecutor(len(spellings)) as pool:
+        statuses = list(pool.map(add, spellings))
+    assert sorted(statuses) == [200] * (len(spellings) - 1) + [201]
+    with a.services.decisions.db.connect() as conn:
+        assert len(conn.execute(select(AllianceListEntry)).all()) == 1

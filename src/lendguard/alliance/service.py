@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 from lendguard.alliance import canonical, group, psi
 from lendguard.alliance import repository as repo
@@ -297,6 +298,20 @@ class AllianceService:
         self.require_configured()
         value = self.canonical_value(body.kind, body.value, "value")
         digest = self.digest(body.kind, value)
+        try:
+            return self._add_entry(body, value, digest, actor, ip)
+        except IntegrityError:
+            # The same identifier added at once by another request (maybe spelt otherwise):
+            # its transaction won, so the entry is there now and is answered as is.
+            with self.engine.connect() as conn:
+                found = repo.entry_by_digest(conn, body.kind, digest)
+            if found is None:
+                raise
+            return repo.entry_row(found, created=False)
+
+    def _add_entry(
+        self, body: AllianceListEntryBody, value: str, digest: str, actor: str, ip: str | None
+    ) -> dict[str, Any]:
         now = self._now()
         with self.engine.begin() as conn:
             found = repo.entry_by_digest(conn, body.kind, digest)
