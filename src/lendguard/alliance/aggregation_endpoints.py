@@ -25,6 +25,7 @@ from lendguard.alliance.aggregation_schemas import (
     AllianceAggregationRound,
     AllianceAggregationRounds,
     AllianceAggregationStart,
+    AlliancePeerStepAnswer,
 )
 from lendguard.alliance.peer import (
     NOT_CONFIGURED,
@@ -117,7 +118,10 @@ async def one_round(request: Request, _principal: Reader, round_id: RoundId) -> 
 @router.post(
     "/peer/aggregations/{round_id}/{step}",
     summary="A contributor's step of an aggregation round (signed peer request)",
-    responses=problems(401, 404, 409, 422, 503),
+    responses={
+        200: {"model": AlliancePeerStepAnswer, "description": "the signed answer"},
+        **problems(401, 404, 409, 422, 503),
+    },
 )
 async def peer_step(
     request: Request,

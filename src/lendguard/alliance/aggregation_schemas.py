@@ -5,7 +5,7 @@ part and those dropped, never one member's figures."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -72,3 +72,15 @@ class AllianceAggregationRounds(BaseModel):
     """The rounds this member aggregated, newest first."""
 
     rounds: list[AllianceAggregationRound]
+
+
+class AlliancePeerStepAnswer(BaseModel):
+    """A contributor's signed answer to one step of a round: exactly one field, by step —
+    ``advert`` (its two public keys), ``shares`` (its encrypted shares, base64 by recipient),
+    ``masked`` (its masked vector: base64 of little-endian 64-bit words) or ``reveal`` (the
+    shares the unmask asks for)."""
+
+    advert: dict[str, Any] | None = None
+    shares: dict[str, str] | None = None
+    masked: str | None = None
+    reveal: dict[str, Any] | None = None
