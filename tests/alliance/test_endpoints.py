@@ -13,7 +13,7 @@ from sqlalchemy import select
 from alliance.served_members import ADMIN, Member, alliance, eventually, served_member
 from lendguard.alliance import canonical
 from lendguard.auth.audit import AuditEntry
-from lendguard.models.alliance import AllianceExchange, AllianceListEntry
+from lendguard.models.alliance import AllianceExchange, AllianceListEntry, AllianceNonce
 
 MOBILES = ["13812345678", "13912345678", "13712345678", "13612345678"]
 
@@ -43,6 +43,12 @@ def trio(sqlite_template: Path, tmp_path: Path) -> Iterator[list[Member]]:
 def pair(sqlite_template: Path, tmp_path: Path) -> Iterator[list[Member]]:
     with alliance(sqlite_template, tmp_path, "lender-a", "lender-b") as members:
         yield members
+
+
+def nonces(member: Member) -> int:
+    """Signed requests this member received (one nonce row each)."""
+    with member.services.decisions.db.connect() as conn:
+        return len(conn.execute(select(AllianceNonce.nonce)).all())
 
 
 def exchanges(member: Member) -> list[AllianceExchange]:
@@ -306,11 +312,18 @@ def test_lookup_asks_every_member(trio: list[Member]) -> None:
     digest = a.services.alliance.customer_digest("cust-42")
     assert all(e.detail["customer"] == digest for e in mine)
     assert all("cust-42" not in str(e.detail) for e in mine)
-    # the responder records a lookup of one identifier of a kind and its bucket's size only
-    theirs = eventually(lambda: exchanges(b), lambda rows: len(rows) >= 3)
-    assert len(theirs) == 3
-    assert {(e.role, e.items, e.matched) for e in theirs} == {("responder", 1, None)}
-    assert all(set(e.detail) == {"bucket_size"} for e in theirs)
+    # one signed request per member carried the three identifiers: one nonce, one row there,
+    # with how many, their kinds and the buckets' sizes only (never a bucket)
+    theirs = eventually(lambda: exchanges(b), lambda rows: len(rows) >= 1)
+    assert [(e.role, e.items, e.matched, e.list_kind) for e in theirs] == [
+        ("responder", 3, None, None)
+    ]
+    assert set(theirs[0].detail) == {"kinds", "bucket_sizes"}
+    assert theirs[0].detail["kinds"] == ["card", "mobile", "resident_id"]
+    assert [isinstance(n, int) for n in theirs[0].detail["bucket_sizes"]] == [True] * 3
+    assert sum(theirs[0].detail["bucket_sizes"]) <= 2
+    assert nonces(b) == 1
+    assert len(eventually(lambda: exchanges(c), lambda rows: len(rows) >= 1)) == 1
     miss = a.post(
         "/v1/alliance/lookups",
         {"identifiers": [{"kind": "device_id", "value": "device-2"}]},
@@ -380,6 +393,26 @@ def test_lookups_over_the_members_limit_are_unavailable(
         assert second["unavailable"] == ["lender-b"]
         reasons = [e.detail.get("reason") for e in exchanges(a) if e.status == "failed"]
         assert reasons == ["refused:429"]
+
+
+def test_the_members_limit_counts_identifiers(sqlite_template: Path, tmp_path: Path) -> None:
+    """One token per identifier asked, however many share a request: four pass on a limit of
+    four, the next identifier is refused (the asker lists the member as unavailable)."""
+    with alliance(
+        sqlite_template, tmp_path, "lender-a", "lender-b", alliance_lookups_per_minute=4
+    ) as (a, b):
+        b.add_entry("mobile", MOBILES[2])
+        four = {"identifiers": [{"kind": "mobile", "value": MOBILES[i]} for i in range(4)]}
+        first = a.post("/v1/alliance/lookups", four, "alliance:lookup").json()
+        assert first["unavailable"] == []
+        assert first["hits"] == [{"member": "lender-b", "kind": "mobile"}]
+        one = {"identifiers": [{"kind": "mobile", "value": MOBILES[0]}]}
+        second = a.post("/v1/alliance/lookups", one, "alliance:lookup").json()
+        assert second["unavailable"] == ["lender-b"]
+        theirs = eventually(lambda: exchanges(b), lambda rows: len(rows) >= 1)
+        assert [(e.items, e.list_kind, e.detail["kinds"]) for e in theirs] == [
+            (4, "mobile", ["mobile"])
+        ]
 
 
 # -- history ---------------------------------------------------------------------------------------

@@ -184,9 +184,11 @@ def psi_body(blinded: Any, **changes: Any) -> bytes:
     return orjson.dumps({**body, "blinded": blinded, **changes})
 
 
-def lookup_body(blinded: str, **changes: Any) -> bytes:
-    body = {"query_id": "alq_hostile1", "kind": "mobile", "bucket": 7, "blinded": blinded}
-    return orjson.dumps({**body, **changes})
+def lookup_body(blinded: str, *more: str, **changes: Any) -> bytes:
+    """One applicant's queries (``blinded``, then ``more``); ``changes`` alter the first."""
+    first = {"kind": "mobile", "bucket": 7, "blinded": blinded, **changes}
+    rest = [{"kind": "card", "bucket": 9, "blinded": point} for point in more]
+    return orjson.dumps({"query_id": "alq_hostile1", "queries": [first, *rest]})
 
 
 GOOD = base64.b64encode(GOOD_POINT).decode()
@@ -206,14 +208,30 @@ IDENTITY = base64.b64encode(b"\x00" * 32).decode()
         ("psi", psi_body(GOOD, session_id="x"), "session_id"),
         ("psi", psi_body(GOOD, extra={"a": [[[[]]]]}), "extra"),
         ("psi", psi_body([GOOD]), "blinded"),
-        ("lookup", lookup_body(NOT_A_POINT), "blinded"),
-        ("lookup", lookup_body(IDENTITY), "blinded"),
-        ("lookup", lookup_body("A" * 43 + "!"), "blinded"),
-        ("lookup", lookup_body(GOOD[:-4]), "blinded"),
-        ("lookup", lookup_body(GOOD, bucket=65536), "bucket"),
-        ("lookup", lookup_body(GOOD, bucket=True), "bucket"),
-        ("lookup", lookup_body(GOOD, bucket="7"), "bucket"),
-        ("lookup", lookup_body(GOOD, kind="iris"), "kind"),
+        ("lookup", lookup_body(NOT_A_POINT), "queries.0.blinded"),
+        ("lookup", lookup_body(IDENTITY), "queries.0.blinded"),
+        ("lookup", lookup_body("A" * 43 + "!"), "queries.0.blinded"),
+        ("lookup", lookup_body(GOOD[:-4]), "queries.0.blinded"),
+        ("lookup", lookup_body(GOOD, bucket=65536), "queries.0.bucket"),
+        ("lookup", lookup_body(GOOD, bucket=True), "queries.0.bucket"),
+        ("lookup", lookup_body(GOOD, bucket="7"), "queries.0.bucket"),
+        ("lookup", lookup_body(GOOD, kind="iris"), "queries.0.kind"),
+        # a bad point after good ones: refused whole, named by its index, nothing recorded
+        ("lookup", lookup_body(GOOD, GOOD, NOT_A_POINT), "queries.2.blinded"),
+        ("lookup", lookup_body(GOOD, GOOD, IDENTITY, GOOD), "queries.2.blinded"),
+        ("lookup", lookup_body(GOOD, GOOD, GOOD, GOOD, GOOD), "queries"),
+        ("lookup", orjson.dumps({"query_id": "alq_hostile1", "queries": []}), "queries"),
+        ("lookup", orjson.dumps({"query_id": "alq_hostile1", "queries": GOOD}), "queries"),
+        ("lookup", orjson.dumps({"query_id": "alq_hostile1", "queries": [[GOOD]]}), "queries.0"),
+        ("lookup", lookup_body(GOOD, extra=1), "queries.0.extra"),
+        # the single-query body of old: refused (its fields unknown, queries missing)
+        (
+            "lookup",
+            orjson.dumps(
+                {"query_id": "alq_hostile1", "kind": "mobile", "bucket": 7, "blinded": GOOD}
+            ),
+            "queries",
+        ),
         ("lookup", b"[1, 2]", "body"),
         ("lookup", b'{"query_id": ', "body"),
     ],
@@ -234,8 +252,12 @@ def test_a_good_peer_body_passes(pair: list[Member]) -> None:
     """The hostile cases above fail for their own reason: the same request done right passes."""
     a, b = pair
     assert signed_post(b, a, "/v1/alliance/peer/lookup", lookup_body(GOOD)).status_code == 200
+    four = lookup_body(GOOD, GOOD, GOOD, GOOD)
+    response = signed_post(b, a, "/v1/alliance/peer/lookup", four)
+    assert response.status_code == 200, response.text
+    assert len(response.json()["answers"]) == 4
     assert signed_post(b, a, "/v1/alliance/peer/psi", psi_body(GOOD)).status_code == 200
-    assert eventually(lambda: rows(a, AllianceExchange), lambda n: n >= 2) == 2
+    assert eventually(lambda: rows(a, AllianceExchange), lambda n: n >= 3) == 3
 
 
 def test_peer_bodies_over_the_alliance_limit_are_413(pair: list[Member]) -> None:

@@ -72,8 +72,8 @@ async def peer_psi(request: Request, caller: Caller) -> Response:
 
 @router.post(
     "/lookup",
-    summary="Peer step of a lookup: one blinded point raised to this lender's lookup key, and "
-    "the tags of one bucket of its list",
+    summary="Peer step of a lookup: one applicant's blinded identifiers (1 to 4, one request) "
+    "each raised to this lender's lookup key, with the tags of its bucket of the list",
     responses=_typed(AlliancePeerLookupOut),
 )
 async def peer_lookup(request: Request, caller: Caller) -> Response:

@@ -226,13 +226,23 @@ class AlliancePeerPsiBody(BaseModel):
     blinded: str = Field(description="base64 of the requester's points, concatenated")
 
 
-class AlliancePeerLookupBody(BaseModel):
+class AlliancePeerLookupQuery(BaseModel):
+    """One of the applicant's identifiers, blinded: ``H(x)^r`` and x's public bucket."""
+
     model_config = STRICT
 
-    query_id: str = Field(pattern=SESSION_ID)
     kind: AllianceKind
     blinded: str = Field(min_length=44, max_length=44, description="base64 of one point")
     bucket: int = Field(ge=0, le=65535, strict=True)
+
+
+class AlliancePeerLookupBody(BaseModel):
+    """Every identifier of one applicant in one signed request (one round trip per member)."""
+
+    model_config = STRICT
+
+    query_id: str = Field(pattern=SESSION_ID)
+    queries: list[AlliancePeerLookupQuery] = Field(min_length=1, max_length=4)
 
 
 class AlliancePeerPsiOut(BaseModel):
@@ -242,7 +252,13 @@ class AlliancePeerPsiOut(BaseModel):
     items: int
 
 
-class AlliancePeerLookupOut(BaseModel):
-    query_id: str
+class AlliancePeerLookupAnswer(BaseModel):
     evaluated: str = Field(description="base64 of the point raised to our lookup key")
     tags: str = Field(description="base64 of the bucket's 16-byte tags, concatenated")
+
+
+class AlliancePeerLookupOut(BaseModel):
+    query_id: str
+    answers: list[AlliancePeerLookupAnswer] = Field(
+        description="one answer per query, in the request's order"
+    )

@@ -7,17 +7,19 @@ What each side keeps (docs/alliance.md has the protocol):
   never shared), the value itself only in the vault (encrypted), and a masked form to show.
 - An exchange: an :class:`AllianceExchange` row on both sides and an audit entry, counts only.
   A PSI responder records its own list size and the requester's count, never the result (it
-  does not learn it). A lookup responder records that a lookup of one identifier of a kind
-  happened and the size of the bucket it answered — not the bucket (16 bits of a hash of the
-  applicant's identifier), so nothing at rest narrows down who was asked about. It writes that
-  record just after sending the answer (a background task of the peer route), off the asker's
+  does not learn it). A lookup responder records one row per request (one applicant's
+  identifiers, up to four, asked in one signed request): how many, their kinds and the sizes
+  of the buckets it answered — not the buckets (16 bits of a hash of each identifier), so
+  nothing at rest narrows down who was asked about. It writes that record just after sending
+  the answer (a background task of the peer route), off the asker's
   latency; a crash in between loses that one record.
 - A lookup requester records, per member, how many identifiers it asked and how many kinds hit
   there; when the request names a customer, the exchange carries that customer id's keyed
   digest (the consent ledger records consents, not processing, so the link lives here).
 
 Blocking work (the database, the group operations) runs in worker threads; the HTTP calls to
-members run on the event loop, concurrently.
+members run on the event loop, concurrently: one signed request per member carries every
+identifier of the applicant.
 """
 
 from __future__ import annotations
@@ -672,43 +674,66 @@ class AllianceService:
 
         members, queries = await asyncio.to_thread(prepare)
 
-        async def ask(member: str, kind: str, query: psi.LookupQuery) -> bool:
-            answer = await client.post(
-                member,
-                LOOKUP_PATH,
-                {
-                    "query_id": query_id,
-                    "kind": kind,
-                    "blinded": _b64(query.blinded),
-                    "bucket": query.bucket,
-                },
-                LOOKUP_TIMEOUT_S,
-            )
-            evaluated = base64.b64decode(str(answer.get("evaluated", "")), validate=True)
-            tags_raw = base64.b64decode(str(answer.get("tags", "")), validate=True)
-            if len(tags_raw) % psi.TAG_BYTES:
-                raise ValueError("ragged tags")
-            tags = [tags_raw[i : i + psi.TAG_BYTES] for i in range(0, len(tags_raw), psi.TAG_BYTES)]
-            return query.is_hit(evaluated, tags)
+        payload = {
+            "query_id": query_id,
+            "queries": [
+                {"kind": kind, "blinded": _b64(query.blinded), "bucket": query.bucket}
+                for kind, query in queries
+            ],
+        }
 
-        async def ask_member(member: str) -> tuple[str, list[str], str | None]:
+        async def ask(member: str) -> tuple[str, dict[str, Any] | None, str | None]:
+            """One signed request carrying every query: the member's raw answer, or why not."""
             try:
-                results = await asyncio.wait_for(
-                    asyncio.gather(*(ask(member, kind, query) for kind, query in queries)),
+                answer = await asyncio.wait_for(
+                    client.post(member, LOOKUP_PATH, payload, LOOKUP_TIMEOUT_S),
                     LOOKUP_TIMEOUT_S + 0.5,
                 )
             except PeerUnavailable as exc:
-                return member, [], f"unavailable:{exc.reason}"
+                return member, None, f"unavailable:{exc.reason}"
             except PeerRefused as exc:
-                return member, [], f"refused:{exc.status}"
-            except (TimeoutError, ValueError, binascii.Error):
-                return member, [], "bad_answer"
-            hit_kinds = sorted(
-                {kind for (kind, _q), hit in zip(queries, results, strict=True) if hit}
-            )
-            return member, hit_kinds, None
+                return member, None, f"refused:{exc.status}"
+            except TimeoutError:
+                return member, None, "unavailable:timeout"
+            return member, answer, None
 
-        outcomes = await asyncio.gather(*(ask_member(member) for member in members))
+        def hit_kinds(answer: dict[str, Any]) -> list[str]:
+            """The kinds whose query unblinds to a tag of its bucket; ValueError when the
+            answer is malformed (not one answer per query, bad base64, ragged tags)."""
+            answers = answer.get("answers")
+            if not isinstance(answers, list) or len(answers) != len(queries):
+                raise ValueError("one answer per query expected")
+            kinds: set[str] = set()
+            for (kind, query), item in zip(queries, answers, strict=True):
+                if not isinstance(item, dict):
+                    raise ValueError("an answer is not an object")
+                evaluated = base64.b64decode(str(item.get("evaluated", "")), validate=True)
+                tags_raw = base64.b64decode(str(item.get("tags", "")), validate=True)
+                if len(tags_raw) % psi.TAG_BYTES:
+                    raise ValueError("ragged tags")
+                size = psi.TAG_BYTES
+                tags = [tags_raw[i : i + size] for i in range(0, len(tags_raw), size)]
+                if query.is_hit(evaluated, tags):
+                    kinds.add(kind)
+            return sorted(kinds)
+
+        def judge(
+            answered: list[tuple[str, dict[str, Any] | None, str | None]],
+        ) -> list[tuple[str, list[str], str | None]]:
+            """Unblind every member's answers (group operations: a worker thread)."""
+            out: list[tuple[str, list[str], str | None]] = []
+            for member, answer, err in answered:
+                if answer is None:
+                    out.append((member, [], err))
+                    continue
+                try:
+                    out.append((member, hit_kinds(answer), None))
+                except (ValueError, binascii.Error):  # InvalidPoint is a ValueError
+                    out.append((member, [], "bad_answer"))
+            return out
+
+        answered = await asyncio.gather(*(ask(member) for member in members))
+        outcomes = await asyncio.to_thread(judge, answered) if answered else []
         took_ms = (time.perf_counter() - clock) * 1000
         hits = [{"member": m, "kind": k} for m, kinds, _err in outcomes for k in kinds]
         unavailable = [m for m, _kinds, err in outcomes if err is not None]
@@ -761,37 +786,47 @@ class AllianceService:
     def answer_lookup_deferred(
         self, caller: PeerCaller, body: AlliancePeerLookupBody
     ) -> tuple[dict[str, Any], Callable[[], None]]:
-        """The answer, and the recording of the exchange to run once the answer is sent (the
-        peer route does: the record's two writes stay off the asker's latency). Refusals (rate
-        limit, bad points) record nothing. Blocking: call from a worker thread."""
-        wait = self.lookup_limiter.take(caller.member_id)
-        if wait > 0:
-            raise RateLimited(
-                "too many lookups from this member",
-                errors=[FieldError("member", "lookups over the per-minute limit")],
-                retry_after=retry_after(wait),
-            )
+        """The answers to every query of the request, in its order, and the recording of the
+        exchange to run once they are sent (the peer route does: the record's two writes stay
+        off the asker's latency). One token of the member's rate limit per query: the limit
+        counts identifiers asked about, however they are grouped. Refusals (rate limit, bad
+        points) record nothing. Blocking: call from a worker thread."""
+        for _query in body.queries:
+            wait = self.lookup_limiter.take(caller.member_id)
+            if wait > 0:
+                raise RateLimited(
+                    "too many lookups from this member",
+                    errors=[FieldError("member", "lookups over the per-minute limit")],
+                    retry_after=retry_after(wait),
+                )
         started = self._now()
         clock = time.perf_counter()
-        blinded = decode_points(body.blinded, "blinded")
-        if len(blinded) != 1:
-            raise ValidationFailed(
-                "one point expected", errors=[FieldError("blinded", "exactly one point")]
-            )
-        try:
-            evaluated = psi.lookup_answer(self._lookup_key, blinded[0])
-        except group.InvalidPoint:
-            raise _not_points("blinded") from None
-        tags = self.lookup_index(body.kind).bucket_tags(body.bucket)
+        points: list[bytes] = []
+        for i, query in enumerate(body.queries):
+            field = f"queries.{i}.blinded"
+            blinded = decode_points(query.blinded, field)
+            if len(blinded) != 1:
+                raise ValidationFailed(
+                    "one point expected", errors=[FieldError(field, "exactly one point")]
+                )
+            points.append(blinded[0])
+        evaluated: list[bytes] = []
+        for i, point in enumerate(points):
+            try:
+                evaluated.append(psi.lookup_answer(self._lookup_key, point))
+            except group.InvalidPoint:
+                raise _not_points(f"queries.{i}.blinded") from None
+        tags = [self.lookup_index(q.kind).bucket_tags(q.bucket) for q in body.queries]
+        kinds = sorted({q.kind for q in body.queries})
         row = {
             "id": new_id("axc"),
             "kind": "lookup",
             "role": "responder",
             "peer": caller.member_id,
             "session_id": body.query_id,
-            "list_kind": body.kind,
+            "list_kind": kinds[0] if len(kinds) == 1 else None,
             "mode": "lookup",
-            "items": 1,
+            "items": len(body.queries),
             "peer_items": None,
             "matched": None,
             "status": "done",
@@ -799,14 +834,16 @@ class AllianceService:
             "started_at": started,
             "finished_at": self._now(),
             "took_ms": (time.perf_counter() - clock) * 1000,
-            # the bucket's size, never the bucket: 16 bits of a hash of the applicant's
-            # identifier kept at rest would narrow down who was asked about
-            "detail": {"bucket_size": len(tags)},
+            # the kinds and the buckets' sizes, never a bucket: 16 bits of a hash of the
+            # applicant's identifier kept at rest would narrow down who was asked about
+            "detail": {"kinds": kinds, "bucket_sizes": [len(t) for t in tags]},
         }
         payload = {
             "query_id": body.query_id,
-            "evaluated": _b64(evaluated),
-            "tags": _b64(b"".join(tags)),
+            "answers": [
+                {"evaluated": _b64(point), "tags": _b64(b"".join(bucket))}
+                for point, bucket in zip(evaluated, tags, strict=True)
+            ],
         }
         return payload, lambda: self.record_exchanges([row])
 
