@@ -5,6 +5,7 @@
                                       [--no-console-queue] [--no-pii] [--no-graph-scale]
                                       [--no-graph-features] [--no-contact-guard]
                                       [--no-stream] [--stream-events 20000] [--no-alliance]
+                                      [--no-alliance-http]
                                       [--base 9324ffa | --no-base] [--base-rounds 3]
 
 The figures come from :func:`lendguard.simulate.benchmark.run_benchmarks`, the same function behind
@@ -23,6 +24,8 @@ events, kept under ``stream_throughput``; it needs ``LENDGUARD_BENCH_DATABASE_UR
 ``bench/bench_alliance.py`` runs the alliance's ECDH-PSI against openmined.psi at 100,000 ×
 100,000 and the lookup's latency against 100,000 listed entries, kept under ``alliance``
 (``--no-alliance`` skips it; the script alone also runs 1,000,000 × 1,000,000).
+``bench/bench_alliance_http.py`` times 200 lookups of 1 and of 4 identifiers against 2 members
+served over HTTP (300 listed numbers each), kept under ``alliance_http`` (``--no-alliance-http``).
 
 Issue #18's goals come next: each a ratio or bound measured in this same run, with its target,
 the measured figure and whether it is met (``goals`` in the JSON). The in-process throughput
@@ -53,6 +56,8 @@ from typing import Any
 import orjson
 from bench_alliance import lookup_line as alliance_lookup_line
 from bench_alliance import run_alliance
+from bench_alliance_http import run_alliance_http
+from bench_alliance_http import summary_line as alliance_http_line
 from console_queue import run_console_queue
 from contact_guard import run_contact_guard
 from graph_features import cost as graph_cost
@@ -321,6 +326,13 @@ def main(argv: list[str] | None = None) -> int:
         "lookup's latency (bench/bench_alliance.py)",
     )
     parser.add_argument(
+        "--alliance-http",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time 200 lookups of 1 and of 4 identifiers against 2 members served over "
+        "HTTP (bench/bench_alliance_http.py)",
+    )
+    parser.add_argument(
         "--stream-events",
         type=int,
         default=STREAM_DEFAULT_EVENTS,
@@ -390,6 +402,14 @@ def main(argv: list[str] | None = None) -> int:
         result["alliance"] = run_alliance(
             sizes=(100_000,), log=(lambda _: None) if args.quiet else stderr.print
         )
+    if args.alliance_http:
+        result["alliance_http"] = run_alliance_http(
+            members=2,
+            entries=300,
+            lookups=200,
+            psi_size=300,
+            log=(lambda _: None) if args.quiet else stderr.print,
+        )
     merge_stream(result)
     text = orjson.dumps(result, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
     console = Console() if sys.stdout.isatty() else Console(width=120)
@@ -458,6 +478,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"correct: {'yes' if ours.get('correct') else 'NO'}"
             )
         console.print(alliance_lookup_line(alliance["lookup"]))
+    if result.get("alliance_http"):
+        console.print(alliance_http_line(result["alliance_http"]))
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text + "\n", encoding="utf-8")
