@@ -399,7 +399,13 @@ def test_peer_steps_need_a_signed_request_and_the_right_order(
         aggregator.add_advert(contributor.advert())
     aggregator.add_advert(advert)
     roster = aggregator.close_adverts()
-    shared = signed("share", {"roster": roster.to_json()})
+    # each advert signed by its member's alliance key (b refuses a roster otherwise)
+    signatures = {
+        m: aggregation.sign_advert(lender.identity, round_id, others[m].advert())
+        for m, lender in (("lender-a", a), ("lender-c", c))
+    }
+    signatures["lender-b"] = ok.json()["advert_signature"]
+    shared = signed("share", {"roster": roster.to_json(), "signatures": signatures})
     assert shared.status_code == 200
     assert set(shared.json()["shares"]) == {"lender-a", "lender-c"}
     # a collect where only two are left: b refuses to send its masked figures into a sum of two

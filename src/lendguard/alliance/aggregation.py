@@ -45,14 +45,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from cryptography.exceptions import InvalidTag
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from lendguard.alliance import secagg
-from lendguard.alliance.peer import Identity, PeerClient, PeerError
+from lendguard.alliance.peer import Identity, PeerClient, PeerError, public_key_from
 from lendguard.auth import audit
 from lendguard.decisions.rules.loader import Action
 from lendguard.errors import Conflict, FieldError, NotFound, ServiceUnavailable, ValidationFailed
@@ -314,6 +315,71 @@ def _unwords(text: str, length: int) -> list[int]:
     return [int.from_bytes(raw[i : i + 8], "little") for i in range(0, len(raw), 8)]
 
 
+ADVERT_DOMAIN = b"lendguard-secagg-advert-v1"
+
+
+def advert_message(round_id: str, advert: secagg.Advert) -> bytes:
+    """The bytes a member signs (its alliance Ed25519 key) to vouch for its round keys: without
+    it an aggregator could pad a round with keys of its own under other members' names (or
+    names of no member) and read a lone honest member's figures off the sum."""
+    return b"\n".join(
+        (
+            ADVERT_DOMAIN,
+            round_id.encode(),
+            advert.member.encode(),
+            base64.b64encode(advert.c_public),
+            base64.b64encode(advert.s_public),
+        )
+    )
+
+
+def sign_advert(identity: Identity, round_id: str, advert: secagg.Advert) -> str:
+    return base64.b64encode(identity.sign(advert_message(round_id, advert))).decode()
+
+
+def member_keys(conn: Connection, members: Sequence[str]) -> dict[str, Ed25519PublicKey]:
+    """The Ed25519 keys of the active members among ``members`` (a malformed key: left out)."""
+    keys: dict[str, Ed25519PublicKey] = {}
+    for member_id, text in conn.execute(
+        select(AllianceMember.member_id, AllianceMember.public_key).where(
+            AllianceMember.member_id.in_(list(members)), AllianceMember.status == "active"
+        )
+    ).all():
+        try:
+            keys[member_id] = public_key_from(text)
+        except ValueError:
+            continue
+    return keys
+
+
+def check_advert_signatures(
+    roster: secagg.Roster,
+    signatures: Any,
+    keys: dict[str, Ed25519PublicKey],
+    me: str,
+) -> None:
+    """Every advert of the roster but one's own is signed by its member, an active member
+    here; :class:`secagg.SecAggError` naming the first one that is not."""
+    if not isinstance(signatures, dict):
+        raise secagg.SecAggError("the roster's advert signatures are missing")
+    for advert in roster.adverts:
+        if advert.member == me:
+            continue
+        key = keys.get(advert.member)
+        if key is None:
+            raise secagg.SecAggError(f"{advert.member} is not an active member here")
+        text = signatures.get(advert.member)
+        try:
+            if not isinstance(text, str):
+                raise ValueError("missing")
+            key.verify(
+                base64.b64decode(text.encode("ascii"), validate=True),
+                advert_message(roster.round_id, advert),
+            )
+        except (InvalidSignature, ValueError, UnicodeEncodeError):
+            raise secagg.SecAggError(f"the advert of {advert.member} is not signed by it") from None
+
+
 @dataclass
 class ContributorDesk:
     """Answers the aggregator's steps for this member (blocking: call from a worker thread)."""
@@ -384,7 +450,11 @@ class ContributorDesk:
                 )
         except IntegrityError:
             raise already from None
-        return {"advert": contributor.advert().to_json()}
+        advert = contributor.advert()
+        return {
+            "advert": advert.to_json(),
+            "advert_signature": sign_advert(self.identity, round_id, advert),
+        }
 
     def _step(
         self, aggregator: str, round_id: str, step: str, body: dict[str, Any]
@@ -420,6 +490,11 @@ class ContributorDesk:
                     raise secagg.SecAggError("the aggregator is not on its own roster")
                 if len(roster.members()) < minimum:
                     raise secagg.SecAggError(f"{len(roster.members())} members, {minimum} needed")
+                with self.engine.connect() as conn:
+                    keys = member_keys(conn, roster.members())
+                check_advert_signatures(
+                    roster, body.get("signatures"), keys, self.identity.member_id
+                )
                 answer = {"shares": contributor.share(roster)}
             elif step == "collect":
                 survivors = _names(body.get("survivors"))
@@ -552,18 +627,27 @@ class AggregationRunner:
         try:
             # 1. advertise
             aggregator.add_advert(own.advert())
+            signatures = {me: sign_advert(self.identity, round_id, own.advert())}
+            keys = await asyncio.to_thread(self._keys, members)
             answers = await self._ask(
                 round_id, "advertise", {m: {"period": period, "layout": layout()} for m in members}
             )
             for member, answer in answers.items():
-                self._take(member, answer, dropped, lambda m, a: _advert(aggregator, m, a))
+                self._take(
+                    member,
+                    answer,
+                    dropped,
+                    lambda m, a: _advert(aggregator, keys.get(m), round_id, m, a, signatures),
+                )
             self._enough(len(aggregator.adverts), "answered the advertise step")
             roster = aggregator.close_adverts()
             # 2. share
             aggregator.add_shares(me, own.share(roster))
             others = [m for m in roster.members() if m != me]
             answers = await self._ask(
-                round_id, "share", {m: {"roster": roster.to_json()} for m in others}
+                round_id,
+                "share",
+                {m: {"roster": roster.to_json(), "signatures": signatures} for m in others},
             )
             for member, answer in answers.items():
                 self._take(
@@ -619,6 +703,10 @@ class AggregationRunner:
             self._close, round_id, actor, started, began, totals, aggregator, dropped, None
         )
         return await asyncio.to_thread(get_round, self.engine, round_id)
+
+    def _keys(self, members: list[str]) -> dict[str, Ed25519PublicKey]:
+        with self.engine.connect() as conn:
+            return member_keys(conn, members)
 
     def _enough(self, count: int, what: str) -> None:
         minimum = minimum_contributors(self.min_contributors)
@@ -750,11 +838,30 @@ class AggregationRunner:
             )
 
 
-def _advert(aggregator: secagg.Aggregator, member: str, answer: dict[str, Any]) -> None:
+def _advert(
+    aggregator: secagg.Aggregator,
+    key: Ed25519PublicKey | None,
+    round_id: str,
+    member: str,
+    answer: dict[str, Any],
+    signatures: dict[str, str],
+) -> None:
+    """Take ``member``'s advert if signed by it (the contributors check it again)."""
     advert = secagg.Advert.from_json(answer["advert"])
     if advert.member != member:
         raise secagg.SecAggError(f"{member} advertised as {advert.member}")
+    signature = answer.get("advert_signature")
+    try:
+        if key is None or not isinstance(signature, str):
+            raise ValueError("unsigned")
+        key.verify(
+            base64.b64decode(signature.encode("ascii"), validate=True),
+            advert_message(round_id, advert),
+        )
+    except (InvalidSignature, ValueError, UnicodeEncodeError):
+        raise secagg.SecAggError(f"the advert of {member} is not signed by it") from None
     aggregator.add_advert(advert)
+    signatures[member] = signature
 
 
 def _reveal(aggregator: secagg.Aggregator, member: str, answer: dict[str, Any]) -> None:

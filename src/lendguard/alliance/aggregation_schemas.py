@@ -76,11 +76,13 @@ class AllianceAggregationRounds(BaseModel):
 
 class AlliancePeerStepAnswer(BaseModel):
     """A contributor's signed answer to one step of a round: exactly one field, by step —
-    ``advert`` (its two public keys), ``shares`` (its encrypted shares, base64 by recipient),
+    ``advert`` (its two public keys, with ``advert_signature``: its Ed25519 signature over them
+    and the round id), ``shares`` (its encrypted shares, base64 by recipient),
     ``masked`` (its masked vector: base64 of little-endian 64-bit words) or ``reveal`` (the
     shares the unmask asks for)."""
 
     advert: dict[str, Any] | None = None
+    advert_signature: str | None = None
     shares: dict[str, str] | None = None
     masked: str | None = None
     reveal: dict[str, Any] | None = None

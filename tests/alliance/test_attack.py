@@ -1,0 +1,104 @@
+"""An attacker's pass over the alliance (issue #20): a hostile member, a hostile outsider and
+a careless operator against real served members. Each test is one attack that worked before
+its fix (or that is kept to show it fails)."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from sqlalchemy import select
+
+from alliance.served_members import Member, alliance
+from lendguard.alliance import aggregation, peer, secagg
+from lendguard.alliance.aggregation import layout
+from lendguard.models.alliance import AllianceExchange, AllianceRoundState
+
+PERIOD = "2026-01"
+
+
+@pytest.fixture
+def trio(sqlite_template: Path, tmp_path: Path) -> Iterator[list[Member]]:
+    with alliance(sqlite_template, tmp_path, "lender-a", "lender-b", "lender-c") as members:
+        yield members
+
+
+def identity_of(member: Member) -> peer.Identity:
+    identity = member.services.alliance.identity  # type: ignore[attr-defined]
+    assert isinstance(identity, peer.Identity)
+    return identity
+
+
+def signed_step(
+    sender: Member, to: Member, round_id: str, step: str, payload: dict[str, Any]
+) -> httpx.Response:
+    route = f"/v1/alliance/peer/aggregations/{round_id}/{step}"
+    body = orjson.dumps(payload)
+    headers = peer.signed_headers(identity_of(sender), "POST", route, body, now=time.time())
+    headers["content-type"] = "application/json"
+    return httpx.post(f"{to.base}{route}", content=body, headers=headers, timeout=30)
+
+
+def state_of(member: Member) -> list[str]:
+    with member.services.decisions.db.connect() as conn:
+        return list(conn.execute(select(AllianceRoundState.step)).scalars())
+
+
+def exchanges_of(member: Member) -> int:
+    with member.services.decisions.db.connect() as conn:
+        return len(conn.execute(select(AllianceExchange.id)).all())
+
+
+@pytest.mark.parametrize("padding", ["lender-c", "ghost"])
+def test_a_hostile_aggregator_cannot_pad_a_round_with_keys_of_its_own(
+    trio: list[Member], padding: str
+) -> None:
+    """The aggregator (a) asks b to advertise, then announces a roster of three — its own keys,
+    b's, and keys it made up under the name of c (who was never asked) or of no member at all.
+    Were b to share and send its masked figures, the "sum of three" would be a's, b's and a's
+    again: a would read b's figures off it. b refuses the roster (409) and keeps nothing but
+    its advertise state; no exchange row."""
+    a, b, _c = trio
+    round_id = secrets.token_hex(16)
+    answer = signed_step(a, b, round_id, "advertise", {"period": PERIOD, "layout": layout()})
+    assert answer.status_code == 200, answer.text
+    b_advert = secagg.Advert.from_json(answer.json()["advert"])
+    own = secagg.Contributor.start(round_id, "lender-a", len(layout()))
+    fake = secagg.Contributor.start(round_id, padding, len(layout()))
+    hub = secagg.Aggregator(round_id=round_id, vector_length=len(layout()))
+    for advert in (own.advert(), b_advert, fake.advert()):
+        hub.add_advert(advert)
+    roster = hub.close_adverts()
+    a_identity = identity_of(a)
+    signatures = {
+        "lender-a": aggregation.sign_advert(a_identity, round_id, own.advert()),
+        "lender-b": answer.json()["advert_signature"],
+        # the best a can do: sign c's (or the ghost's) advert with its own key
+        padding: aggregation.sign_advert(a_identity, round_id, fake.advert()),
+    }
+    for body, named in (
+        ({"roster": roster.to_json()}, "signatures"),
+        ({"roster": roster.to_json(), "signatures": signatures}, padding),
+    ):
+        refused = signed_step(a, b, round_id, "share", body)
+        assert refused.status_code == 409, refused.text
+        assert named in refused.json()["detail"]
+    assert state_of(b) == ["advertise"]
+    assert exchanges_of(b) == 0
+
+
+def test_an_honest_round_of_three_still_runs(trio: list[Member]) -> None:
+    """The signed adverts cost the honest round nothing: three members, totals, no drop."""
+    a, _b, _c = trio
+    answer = a.post("/v1/alliance/aggregations", {"period": PERIOD}, "alliance:write")
+    assert answer.status_code == 201, answer.text
+    round_ = answer.json()
+    assert round_["participants"] == ["lender-a", "lender-b", "lender-c"]
+    assert round_["dropped"] == []
+    assert round_["totals"] is not None
