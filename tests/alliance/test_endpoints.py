@@ -395,6 +395,42 @@ def test_lookups_over_the_members_limit_are_unavailable(
         assert reasons == ["refused:429"]
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"answers": []},
+        {"answers": "AAAA"},
+        {"answers": [{"evaluated": "!!", "tags": ""}, {"evaluated": "", "tags": ""}]},
+        {"answers": [["not", "an", "object"], {}]},
+        {},
+    ],
+)
+def test_a_malformed_answer_lists_the_member_unavailable(
+    pair: list[Member], monkeypatch: pytest.MonkeyPatch, answer: dict[str, object]
+) -> None:
+    """A member answering the wrong number of answers, or garbage, is unavailable (its row
+    failed, reason bad_answer), never a 500 and never a hit."""
+    a, _b = pair
+    client = a.services.alliance.client
+    assert client is not None
+
+    async def post(*_args: object, **_kwargs: object) -> dict[str, object]:
+        return answer
+
+    monkeypatch.setattr(client, "post", post)
+    body = {
+        "identifiers": [
+            {"kind": "mobile", "value": MOBILES[0]},
+            {"kind": "card", "value": CARD},
+        ]
+    }
+    response = a.post("/v1/alliance/lookups", body, "alliance:lookup")
+    assert response.status_code == 200, response.text
+    assert response.json()["unavailable"] == ["lender-b"]
+    assert response.json()["hits"] == []
+    assert [e.detail.get("reason") for e in exchanges(a)] == ["bad_answer"]
+
+
 def test_the_members_limit_counts_identifiers(sqlite_template: Path, tmp_path: Path) -> None:
     """One token per identifier asked, however many share a request: four pass on a limit of
     four, the next identifier is refused (the asker lists the member as unavailable)."""

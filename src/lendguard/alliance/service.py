@@ -789,7 +789,8 @@ class AllianceService:
         """The answers to every query of the request, in its order, and the recording of the
         exchange to run once they are sent (the peer route does: the record's two writes stay
         off the asker's latency). One token of the member's rate limit per query: the limit
-        counts identifiers asked about, however they are grouped. Refusals (rate limit, bad
+        counts identifiers asked about, however they are grouped (a request refused midway keeps
+        the tokens it took: its member is over the limit anyway). Refusals (rate limit, bad
         points) record nothing. Blocking: call from a worker thread."""
         for _query in body.queries:
             wait = self.lookup_limiter.take(caller.member_id)
