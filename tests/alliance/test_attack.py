@@ -102,3 +102,75 @@ def test_an_honest_round_of_three_still_runs(trio: list[Member]) -> None:
     assert round_["participants"] == ["lender-a", "lender-b", "lender-c"]
     assert round_["dropped"] == []
     assert round_["totals"] is not None
+
+
+class _Directory:
+    """A member directory of one entry (the hostile member at ``url``)."""
+
+    def __init__(self, url: str, key: Any) -> None:
+        self.entry = peer._Peer("lender-x", url, key, True)
+
+    def get(self, member_id: str) -> Any:
+        return self.entry if member_id == "lender-x" else None
+
+
+def _flooding_member(size: int, declared: bool) -> Any:
+    """An ASGI "member" answering every request with ``size`` bytes of JSON, with or without
+    a Content-Length (streamed in chunks)."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        headers = [(b"content-type", b"application/json")]
+        if declared:
+            headers.append((b"content-length", str(size).encode()))
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        chunk = b" " * 65_536
+        sent = 0
+        while sent < size:
+            part = chunk[: min(len(chunk), size - sent)]
+            sent += len(part)
+            await send({"type": "http.response.body", "body": part, "more_body": sent < size})
+
+    return app
+
+
+@pytest.mark.parametrize("declared", [True, False])
+def test_a_member_cannot_flood_the_requester_with_an_endless_answer(
+    sqlite_template: Path, tmp_path: Path, declared: bool
+) -> None:
+    """A hostile member answers a peer request with more bytes than any answer may hold; the
+    requester stops reading at its limit and refuses the answer (502), instead of holding all
+    of it in memory first."""
+    import asyncio
+
+    from fixtures import served_app
+
+    with alliance(sqlite_template, tmp_path, "lender-a") as (a,):
+        identity = identity_of(a)
+        with served_app(_flooding_member(5_000_000, declared)) as url:  # type: ignore[arg-type]
+            key = secrets.token_bytes(32)
+            member_key = peer.Identity("lender-x", key)._key.public_key()
+            client = peer.PeerClient(
+                identity,
+                a.services.decisions.db,
+                directory=_Directory(url, member_key),  # type: ignore[arg-type]
+                max_answer_bytes=100_000,
+            )
+
+            async def ask() -> None:
+                try:
+                    await client.post("lender-x", "/v1/alliance/peer/psi", {})
+                finally:
+                    await client.aclose()
+
+            with pytest.raises(peer.PeerRefused) as refused:
+                asyncio.run(ask())
+            assert refused.value.status == 502
+            assert "over 100000 bytes" in str(refused.value.problem["detail"])

@@ -460,11 +460,15 @@ class PeerClient:
         engine: Engine,
         clock: Clock = time.time,
         directory: MemberDirectory | None = None,
+        max_answer_bytes: int = 96_000_000,
     ) -> None:
         self.identity = identity
         self.engine = engine
         self.clock = clock
         self.directory = directory or MemberDirectory(engine)
+        # An answer longer than this is refused as it streams in (a hostile or broken member
+        # cannot make this process hold gigabytes): the same bound as a peer request's body.
+        self.max_answer_bytes = max_answer_bytes
         self._clients: dict[int, tuple[asyncio.AbstractEventLoop, httpx.AsyncClient]] = {}
 
     def _member(self, member_id: str) -> _Peer:
@@ -512,12 +516,50 @@ class PeerClient:
             raise ValueError(f"peer paths start with {PEER_PATH_PREFIX}")
         peer, body, headers = await asyncio.to_thread(self._prepare, member_id, path, payload)
         try:
-            response = await self._client().post(
-                peer.url + path, content=body, headers=headers, timeout=timeout_s
-            )
+            response = await self._fetch(peer.url + path, body, headers, timeout_s)
         except httpx.HTTPError as exc:
             raise PeerUnavailable(member_id, type(exc).__name__) from None
+        if response is None:
+            raise PeerRefused(
+                502,
+                {
+                    "title": "Bad peer answer",
+                    "detail": f"{member_id}'s answer is over {self.max_answer_bytes} bytes",
+                    "signed": False,
+                },
+            )
         return await asyncio.to_thread(self._accept, peer, headers[NONCE_HEADER], response)
+
+    async def _fetch(
+        self, url: str, body: bytes, headers: dict[str, str], timeout_s: float
+    ) -> httpx.Response | None:
+        """The answer, read up to :attr:`max_answer_bytes`; None when it is longer."""
+        limit = self.max_answer_bytes
+        async with self._client().stream(
+            "POST", url, content=body, headers=headers, timeout=timeout_s
+        ) as response:
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > limit:
+                return None
+            chunks: list[bytes] = []
+            size = 0
+            # decoded bytes: a small compressed answer that inflates past the limit is refused
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > limit:
+                    return None
+                chunks.append(chunk)
+        kept = [
+            (name, value)
+            for name, value in response.headers.multi_items()
+            if name.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+        ]
+        return httpx.Response(
+            response.status_code,
+            headers=kept,
+            content=b"".join(chunks),
+            request=response.request,
+        )
 
     def _accept(self, peer: _Peer, nonce: str, response: httpx.Response) -> dict[str, Any]:
         assert peer.key is not None
