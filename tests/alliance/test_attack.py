@@ -4,6 +4,7 @@ its fix (or that is kept to show it fails)."""
 
 from __future__ import annotations
 
+import base64
 import secrets
 import time
 from collections.abc import Iterator
@@ -15,8 +16,8 @@ import orjson
 import pytest
 from sqlalchemy import select
 
-from alliance.served_members import Member, alliance
-from lendguard.alliance import aggregation, peer, secagg
+from alliance.served_members import ADMIN, Member, alliance
+from lendguard.alliance import aggregation, group, peer, secagg
 from lendguard.alliance.aggregation import layout
 from lendguard.models.alliance import AllianceExchange, AllianceRoundState
 
@@ -174,3 +175,86 @@ def test_a_member_cannot_flood_the_requester_with_an_endless_answer(
                 asyncio.run(ask())
             assert refused.value.status == 502
             assert "over 100000 bytes" in str(refused.value.problem["detail"])
+
+
+# -- peer authentication probes (each refused; kept so that it stays refused) -----------------
+
+PSI_PATH = "/v1/alliance/peer/psi"
+
+
+def _psi_body() -> bytes:
+    point = base64.b64encode(group.hash_to_group("mobile", "+8613812345678")).decode()
+    return orjson.dumps(
+        {
+            "session_id": "psi_attack01",
+            "list_kind": "mobile",
+            "mode": "cardinality",
+            "blinded": point,
+        }
+    )
+
+
+def test_signature_bypasses_are_refused(trio: list[Member]) -> None:
+    """c tries to pass as b, to replay b's request, to move a signature to another path, to
+    add a query string, to send another body than the one signed, to shift its clock, and a
+    removed member tries its key. Each is a 401 naming the header, and leaves no exchange."""
+    a, b, c = trio
+    body = _psi_body()
+    c_id, b_id = identity_of(c), identity_of(b)
+    now = time.time()
+
+    def post(path: str, headers: dict[str, str], content: bytes = body) -> httpx.Response:
+        return a.http.post(
+            path, content=content, headers={**headers, "content-type": "application/json"}
+        )
+
+    # c signs with its own key but says it is b
+    forged = peer.signed_headers(c_id, "POST", PSI_PATH, body, now=now)
+    forged[peer.MEMBER_HEADER] = "lender-b"
+    assert post(PSI_PATH, forged).status_code == 401
+    # a genuine request of b, replayed (lower-case header names change nothing)
+    genuine = peer.signed_headers(b_id, "POST", PSI_PATH, body, now=now)
+    assert post(PSI_PATH, genuine).status_code == 200
+    lowered = {k.lower(): v for k, v in genuine.items()}
+    replay = post(PSI_PATH, lowered)
+    assert replay.status_code == 401
+    assert "replayed" in replay.text
+    # b's nonce used by c under its own signature: nonces are per member, c's request is fine;
+    # but c cannot reuse its own
+    reuse = peer.signed_headers(
+        c_id, "POST", PSI_PATH, body, now=now, nonce=genuine[peer.NONCE_HEADER]
+    )
+    assert post(PSI_PATH, reuse).status_code == 200
+    assert post(PSI_PATH, reuse).status_code == 401
+    # the signature moved to another path, a query string added, a trailing slash (a redirect
+    # to the signed path, whose signature then covers another path: nothing is answered)
+    fresh = peer.signed_headers(b_id, "POST", PSI_PATH, body, now=now)
+    assert post("/v1/alliance/peer/lookup", fresh).status_code == 401
+    fresh = peer.signed_headers(b_id, "POST", PSI_PATH, body, now=now)
+    assert post(PSI_PATH + "?mode=intersection", fresh).status_code == 401
+    fresh = peer.signed_headers(b_id, "POST", PSI_PATH, body, now=now)
+    assert post(PSI_PATH + "/", fresh).status_code in (307, 401, 404, 405)
+    # another body than the one signed
+    fresh = peer.signed_headers(b_id, "POST", PSI_PATH, body, now=now)
+    other = body.replace(b"cardinality", b"intersection")
+    assert post(PSI_PATH, fresh, other).status_code == 401
+    # duplicate member headers: the first is the one verified (here c's, signed by b: refused)
+    fresh = peer.signed_headers(b_id, "POST", PSI_PATH, body, now=now)
+    raw = [(k, v) for k, v in fresh.items() if k != peer.MEMBER_HEADER]
+    raw = [(peer.MEMBER_HEADER, "lender-c"), (peer.MEMBER_HEADER, "lender-b"), *raw]
+    doubled = a.http.post(
+        PSI_PATH, content=body, headers=httpx.Headers([*raw, ("content-type", "application/json")])
+    )
+    assert doubled.status_code == 401
+    # a clock 301 s off
+    skewed = peer.signed_headers(b_id, "POST", PSI_PATH, body, now=now - 301)
+    assert post(PSI_PATH, skewed).status_code == 401
+    # b removed at a: its next signed request is refused at once
+    assert a.http.delete("/v1/alliance/members/lender-b", headers=ADMIN).status_code in (200, 204)
+    after = peer.signed_headers(b_id, "POST", PSI_PATH, body, now=now)
+    removed = post(PSI_PATH, after)
+    assert removed.status_code == 401
+    assert "removed" in removed.text
+    with a.services.decisions.db.connect() as conn:
+        peers = sorted(conn.execute(select(AllianceExchange.peer)).scalars())
+    assert peers == ["lender-b", "lender-c"]
