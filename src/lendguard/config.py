@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     # Per member: PSI sessions an hour, lookups a minute (answered 429 above them).
     alliance_psi_per_hour: int = 30
     alliance_lookups_per_minute: int = 1200
+    # Per member: blinded items its PSI sessions may bring in any 24 hours, counted from the
+    # durable exchange records (so every server process shares it). PSI answers for any set a
+    # member sends, so without a budget a member could run the whole mobile-number space
+    # through sessions and read this lender's list off the answers.
+    alliance_psi_items_per_day: int = 2_000_000
     # An aggregation round needs at least this many contributors (never fewer than 3: a total
     # of two members' figures tells each the other's).
     alliance_min_contributors: int = 3

@@ -181,3 +181,17 @@ def exchanges(
     query = query.order_by(AllianceExchange.started_at.desc(), AllianceExchange.id.desc())
     rows = conn.execute(query.limit(limit).offset(offset)).all()
     return [exchange_row(row) for row in rows]
+
+
+def psi_items_asked_since(conn: Connection, member_id: str, since: datetime) -> int:
+    """Blinded items ``member_id``'s PSI sessions brought this lender (as responder) since."""
+    total = conn.execute(
+        select(func.coalesce(func.sum(AllianceExchange.peer_items), 0)).where(
+            AllianceExchange.kind == "psi",
+            AllianceExchange.role == "responder",
+            AllianceExchange.peer == member_id,
+            AllianceExchange.status == "done",
+            AllianceExchange.started_at >= since,
+        )
+    ).scalar_one()
+    return int(total or 0)

@@ -32,7 +32,7 @@ import hmac
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -602,6 +602,25 @@ class AllianceService:
             "took_ms": took_ms,
         }
 
+    def _check_psi_budget(self, member_id: str, items: int, now: datetime) -> None:
+        """Refuse a session that would take ``member_id`` past its daily budget of items (a
+        member probing this lender's list by sending candidate identifiers)."""
+        budget = self.settings.alliance_psi_items_per_day
+        with self.engine.connect() as conn:
+            asked = repo.psi_items_asked_since(conn, member_id, now - timedelta(days=1))
+        if asked + items > budget:
+            raise RateLimited(
+                "this member's PSI items are over the daily budget / 该成员的比对条数超出每日上限",
+                errors=[
+                    FieldError(
+                        "blinded",
+                        f"{asked} items in the last 24 hours, {items} more asked, "
+                        f"at most {budget} a day",
+                    )
+                ],
+                retry_after=3600,
+            )
+
     def answer_psi(self, caller: PeerCaller, body: AlliancePeerPsiBody) -> dict[str, Any]:
         """This lender as responder. Blocking (group operations over the whole list): call
         from a worker thread. Refusals (rate limit, bad points) leave no row."""
@@ -615,6 +634,7 @@ class AllianceService:
         started = self._now()
         clock = time.perf_counter()
         theirs = decode_points(body.blinded, "blinded")
+        self._check_psi_budget(caller.member_id, len(theirs), started)
         entries = self.own_list(body.list_kind)
         try:
             answer = psi.respond(
