@@ -149,16 +149,20 @@ def _attach_alliance(services: Services, settings: Settings) -> None:
 
 
 class GoneAfterSharing:
-    """ASGI wrapper: the member answers advertise and share, then is gone (503, unsigned)."""
+    """ASGI wrapper: the member answers advertise and share (or, with ``steps`` naming the
+    later ones only, also collect), then is gone (503, unsigned)."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(
+        self, app: Any, steps: tuple[str, ...] = ("/collect", "/consistency", "/unmask")
+    ) -> None:
         self.app = app
+        self.steps = steps
 
     async def __call__(
         self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]
     ) -> None:
         path = scope.get("path", "")
-        if scope["type"] == "http" and path.endswith(("/collect", "/unmask")):
+        if scope["type"] == "http" and path.endswith(self.steps):
             await send({"type": "http.response.start", "status": 503, "headers": []})
             await send({"type": "http.response.body", "body": b""})
             return
@@ -171,7 +175,12 @@ def alliance(tmp_path: Path, sqlite_template: Path) -> Iterator[Callable[..., li
     ``gone`` names those that go away after sharing."""
     stack = ExitStack()
 
-    def make(n: int, gone: frozenset[str] = frozenset(), min_contributors: int = 3) -> list[Lender]:
+    def make(
+        n: int,
+        gone: frozenset[str] = frozenset(),
+        min_contributors: int = 3,
+        gone_after_collect: frozenset[str] = frozenset(),
+    ) -> list[Lender]:
         lenders: list[Lender] = []
         for i in range(n):
             member_id = f"lender-{chr(ord('a') + i)}"
@@ -191,7 +200,11 @@ def alliance(tmp_path: Path, sqlite_template: Path) -> Iterator[Callable[..., li
             app = create_app(settings)
             services: Services = app.state.services
             _attach_alliance(services, settings)
-            served = GoneAfterSharing(app) if member_id in gone else app
+            served: Any = app
+            if member_id in gone:
+                served = GoneAfterSharing(app)
+            elif member_id in gone_after_collect:
+                served = GoneAfterSharing(app, ("/consistency", "/unmask"))
             url = stack.enter_context(served_app(served))  # type: ignore[arg-type]
             stack.callback(services.decisions.db.dispose)
             lenders.append(Lender(member_id, peer.Identity(member_id, seed_bytes), services, url))
@@ -308,6 +321,24 @@ def test_a_member_gone_after_sharing_is_dropped(alliance: Callable[..., list[Len
     with c.engine.connect() as conn:
         assert conn.execute(select(AllianceRoundState.step)).scalar_one() == "share"
         assert conn.execute(select(AllianceExchange)).all() == []
+
+
+def test_a_member_gone_after_collect_is_still_in_the_sum(
+    alliance: Callable[..., list[Lender]],
+) -> None:
+    """e sent its masked figures, then went before signing the survivors list: four of five
+    signed (t = 4), so the others reveal e's self-mask shares and e's figures are summed."""
+    lenders = alliance(5, gone_after_collect=frozenset({"lender-e"}))
+    for lender, frauds in zip(lenders, (1, 2, 4, 8, 16), strict=True):
+        seed(lender.engine, lender.member_id, mule_frauds=frauds, held_fen=100, takeovers=0)
+    answer = _start(lenders[0], {"period": PERIOD})
+    assert answer.status_code == 201, answer.text
+    round_ = answer.json()
+    assert round_["participants"] == [lender.member_id for lender in lenders]
+    assert round_["dropped"] == []
+    assert _entry(round_["totals"], "mule", "interventions") == 31
+    with lenders[4].engine.connect() as conn:
+        assert conn.execute(select(AllianceRoundState.step)).scalar_one() == "collect"
 
 
 def test_too_few_left_fails_before_unmasking(alliance: Callable[..., list[Lender]]) -> None:

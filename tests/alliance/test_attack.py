@@ -258,3 +258,111 @@ def test_signature_bypasses_are_refused(trio: list[Member]) -> None:
     with a.services.decisions.db.connect() as conn:
         peers = sorted(conn.execute(select(AllianceExchange.peer)).scalars())
     assert peers == ["lender-b", "lender-c"]
+
+
+@pytest.fixture
+def quintet(sqlite_template: Path, tmp_path: Path) -> Iterator[list[Member]]:
+    names = ("lender-a", "lender-b", "lender-c", "lender-d", "lender-e")
+    with alliance(sqlite_template, tmp_path, *names) as members:
+        yield members
+
+
+def test_a_hostile_aggregator_cannot_show_members_inconsistent_survivor_lists(
+    quintet: list[Member],
+) -> None:
+    """The aggregator (a) runs an honest round of five up to the collect (every masked vector
+    in, t = 4), then tells c, d and e that V = b dropped (they would reveal their shares of
+    b's mask key s_b) and b that b survived (it would reveal its share of b's self-mask b_b):
+    with t of each a could strip both of b's masks off b's masked vector and read b's figures.
+
+    Before the consistency check (t = 3 then) the split {a, d, e} / {a, b, c} worked: each
+    list had t members and a's own shares topped both up. Now: a list of 3 is under t; each
+    member signs one list only; b reveals nothing for a list signed by fewer than t of its
+    members (a cannot sign for c, d, e); so a holds t shares of s_b but one share of b_b (its
+    own), and b's self-mask stays on."""
+    a, b, c, d, e = quintet
+    honest = [b, c, d, e]
+    ids = ["lender-a", "lender-b", "lender-c", "lender-d", "lender-e"]
+    round_id = secrets.token_hex(16)
+    a_identity = identity_of(a)
+    own = secagg.Contributor.start(round_id, "lender-a", len(layout()))
+    hub = secagg.Aggregator(round_id=round_id, vector_length=len(layout()))
+    hub.add_advert(own.advert())
+    signatures = {"lender-a": aggregation.sign_advert(a_identity, round_id, own.advert())}
+    for member, name in zip(honest, ids[1:], strict=True):
+        answer = signed_step(
+            a, member, round_id, "advertise", {"period": PERIOD, "layout": layout()}
+        )
+        assert answer.status_code == 200, answer.text
+        hub.add_advert(secagg.Advert.from_json(answer.json()["advert"]))
+        signatures[name] = answer.json()["advert_signature"]
+    roster = hub.close_adverts()
+    assert roster.threshold == 4
+    hub.add_shares("lender-a", own.share(roster))
+    for member, name in zip(honest, ids[1:], strict=True):
+        answer = signed_step(
+            a, member, round_id, "share", {"roster": roster.to_json(), "signatures": signatures}
+        )
+        assert answer.status_code == 200, answer.text
+        hub.add_shares(name, answer.json()["shares"])
+    inboxes = hub.close_shares()
+    own.masked_input([0] * len(layout()), ids, inboxes["lender-a"])
+    for member, name in zip(honest, ids[1:], strict=True):
+        answer = signed_step(
+            a, member, round_id, "collect", {"survivors": ids, "inbox": inboxes[name]}
+        )
+        assert answer.status_code == 200, answer.text
+
+    def sign(survivors: list[str]) -> str:
+        return aggregation.sign_survivors(a_identity, round_id, survivors)
+
+    # the old split, a list of t = 3 on each side: under the threshold now
+    refused = signed_step(
+        a, d, round_id, "consistency", {"survivors": ["lender-a", "lender-d", "lender-e"]}
+    )
+    assert refused.status_code == 409
+    assert "3 members left, 4 needed" in refused.json()["detail"]
+    # the best split now: b "dropped" for c, d, e; b told everyone survived
+    dropped_b = ["lender-a", "lender-c", "lender-d", "lender-e"]
+    agreed = {"lender-a": sign(dropped_b)}
+    for member, name in ((c, "lender-c"), (d, "lender-d"), (e, "lender-e")):
+        answer = signed_step(a, member, round_id, "consistency", {"survivors": dropped_b})
+        assert answer.status_code == 200, answer.text
+        agreed[name] = answer.json()["consistency_signature"]
+        # one list per round: the same list again is the same answer, another one is refused
+        again = signed_step(a, member, round_id, "consistency", {"survivors": dropped_b})
+        assert again.status_code == 200, again.text
+        other = signed_step(a, member, round_id, "consistency", {"survivors": ids})
+        assert other.status_code == 409
+        assert "another survivors list" in other.json()["detail"]
+    answer = signed_step(a, b, round_id, "consistency", {"survivors": ids})
+    assert answer.status_code == 200, answer.text
+    with_b = {"lender-a": sign(ids), "lender-b": answer.json()["consistency_signature"]}
+    # b is asked to reveal with its list: signed by a and b only, the others' signatures on
+    # the other list, or a's own signature under their names — all refused
+    forged = {name: sign(ids) for name in ids[2:]}
+    for extra in ({}, {n: agreed[n] for n in ids[2:]}, forged):
+        refused = signed_step(
+            a, b, round_id, "unmask", {"survivors": ids, "signatures": with_b | extra}
+        )
+        assert refused.status_code == 409, refused.text
+        assert "2 members signed the survivors list, 4 needed" in refused.json()["detail"]
+    assert state_of(b) == ["consistency"]
+    # c is asked to reveal for b's list: not the list it signed
+    refused = signed_step(a, c, round_id, "unmask", {"survivors": ids, "signatures": with_b})
+    assert refused.status_code == 409
+    assert "not the one this member signed" in refused.json()["detail"]
+    # c, d, e reveal for the list they signed: shares of s_b, none of b_b
+    b_self_mask_shares = {"lender-a"}
+    s_key_shares = {"lender-a"}
+    for member, name in ((c, "lender-c"), (d, "lender-d"), (e, "lender-e")):
+        answer = signed_step(
+            a, member, round_id, "unmask", {"survivors": dropped_b, "signatures": agreed}
+        )
+        assert answer.status_code == 200, answer.text
+        reveal = secagg.Reveal.from_json(answer.json()["reveal"])
+        assert "lender-b" not in reveal.b_shares
+        assert "lender-b" in reveal.s_shares
+        s_key_shares.add(name)
+    assert len(s_key_shares) >= roster.threshold
+    assert len(b_self_mask_shares) < roster.threshold  # b's self-mask cannot be removed

@@ -68,10 +68,16 @@ def run_round(
         aggregator.add_masked(member, masked[member])
         states[member] = state
     survivors = aggregator.close_collect()
+    signers = set()
     for member in survivors:
         if member in gone_after_collect:
             continue
-        reveal = _sealed(states[member]).unmask(survivors)
+        state = _sealed(states[member])
+        assert state.consistency(survivors) == survivors
+        states[member] = state
+        signers.add(member)
+    for member in sorted(signers):
+        reveal = _sealed(states[member]).unmask(survivors, signers)
         aggregator.add_reveal(Reveal.from_json(reveal.to_json()))
     return aggregator.finish(), aggregator, masked
 
@@ -135,7 +141,7 @@ def test_below_the_threshold_the_round_fails_loudly() -> None:
         run_round(vectors, gone_after_share=frozenset({"m0", "m1"}))
     with pytest.raises(SecAggError, match="2 members shared, 3 needed"):
         run_round(vectors, gone_before_share=frozenset({"m2", "m3"}))
-    with pytest.raises(SecAggError, match="2 reveals, 3 needed"):
+    with pytest.raises(SecAggError, match="2 members signed the survivors list, 3 needed"):
         run_round(vectors, gone_after_collect=frozenset({"m0", "m1"}))
 
 
@@ -147,8 +153,10 @@ def test_fewer_than_three_members_are_refused() -> None:
         aggregator.close_adverts()
 
 
-def test_threshold_is_a_majority_and_at_least_two() -> None:
-    assert [threshold_for(n) for n in range(1, 8)] == [2, 2, 2, 3, 3, 4, 4]
+def test_threshold_is_above_half_of_n_plus_the_aggregator() -> None:
+    """2t > n + 1: two disjoint honest groups, each with the aggregator, never both reach t."""
+    assert [threshold_for(n) for n in range(1, 8)] == [2, 2, 3, 3, 4, 4, 5]
+    assert all(2 * threshold_for(n) > n + 1 for n in range(3, 101))
 
 
 @pytest.mark.parametrize("bad", [-1, VALUE_BOUND, 2**64, True, 1.0, "1"])
@@ -258,14 +266,65 @@ def test_a_survivor_reveals_only_one_kind_of_share_per_member() -> None:
     for member in ["m0", "m1", "m2"]:
         aggregator.add_masked(member, states[member].masked_input([1, 1], members, inboxes[member]))
     survivors = aggregator.close_collect()
-    reveal = states["m0"].unmask(survivors)
+    for member in survivors:
+        states[member].consistency(survivors)
+    reveal = states["m0"].unmask(survivors, survivors)
     assert set(reveal.b_shares) == {"m0", "m1", "m2"}
     assert set(reveal.s_shares) == {"m3"}
     with pytest.raises(SecAggError, match="step unmasked"):
-        states["m0"].unmask(["m0", "m1", "m2", "m3"])
-    # a survivor list naming a member that never shared is refused
+        states["m0"].unmask(["m0", "m1", "m2", "m3"], members)
+    # a member signs one survivors list per round: the same again, never another
+    assert states["m1"].consistency(list(reversed(survivors))) == survivors
+    with pytest.raises(SecAggError, match="signed another survivors list"):
+        states["m1"].consistency(["m0", "m1", "m2", "m3"])
+
+
+def _masked_round(n: int) -> tuple[list[str], dict[str, Contributor]]:
+    """A round of n members where everyone shared and sent a masked vector."""
+    members = _members(n)
+    aggregator = Aggregator(round_id=ROUND, vector_length=1)
+    states = {m: Contributor.start(ROUND, m, 1) for m in members}
+    for state in states.values():
+        aggregator.add_advert(state.advert())
+    roster = aggregator.close_adverts()
+    for member, state in states.items():
+        aggregator.add_shares(member, state.share(roster))
+    inboxes = aggregator.close_shares()
+    for member in members:
+        aggregator.add_masked(member, states[member].masked_input([1], members, inboxes[member]))
+    return members, states
+
+
+def test_the_unmask_needs_the_signed_list_signed_by_t_of_its_members() -> None:
+    members, states = _masked_round(5)  # t = 4
+    # no reveal before signing a list, nor for a list naming a member that never shared
+    with pytest.raises(SecAggError, match="step masked, not consistent"):
+        states["m0"].unmask(members, members)
     with pytest.raises(SecAggError, match="members that shared"):
-        states["m1"].unmask(["m0", "m1", "m9"])
+        states["m0"].consistency(["m0", "m1", "m2", "m9"])
+    with pytest.raises(SecAggError, match="3 members left, 4 needed"):
+        states["m0"].consistency(["m0", "m1", "m2"])
+    signed = ["m0", "m1", "m2", "m3"]
+    states["m0"].consistency(signed)
+    # another list than the one signed: refused, whatever signatures come with it
+    with pytest.raises(SecAggError, match="not the one this member signed"):
+        states["m0"].unmask(members, members)
+    # signers outside the list do not count; with itself 3 < t
+    with pytest.raises(SecAggError, match="3 members signed the survivors list, 4 needed"):
+        states["m0"].unmask(signed, ["m1", "m2", "m4", "m9"])
+    reveal = states["m0"].unmask(signed, ["m1", "m2", "m3"])
+    assert set(reveal.b_shares) == set(signed)
+    assert set(reveal.s_shares) == {"m4"}
+
+
+def test_the_signed_list_survives_the_sealed_state() -> None:
+    members, states = _masked_round(4)
+    states["m0"].consistency(["m0", "m1", "m2"])
+    again = _sealed(states["m0"])
+    assert again.signed_survivors == ["m0", "m1", "m2"]
+    assert again.step == "consistent"
+    with pytest.raises(SecAggError, match="signed another"):
+        again.consistency(members)
 
 
 def test_a_late_masked_input_from_a_dropped_member_is_refused() -> None:
@@ -288,7 +347,9 @@ def test_a_late_masked_input_from_a_dropped_member_is_refused() -> None:
     with pytest.raises(SecAggError, match="from m3 refused: the collect step is closed"):
         aggregator.add_masked("m3", late["m3"])
     for member in ["m0", "m1", "m2"]:
-        aggregator.add_reveal(states[member].unmask(["m0", "m1", "m2"]))
+        states[member].consistency(["m0", "m1", "m2"])
+    for member in ["m0", "m1", "m2"]:
+        aggregator.add_reveal(states[member].unmask(["m0", "m1", "m2"], ["m0", "m1", "m2"]))
     assert aggregator.finish() == [21]
 
 
@@ -306,7 +367,7 @@ def test_shares_for_another_member_do_not_open() -> None:
 
 
 def test_a_wrong_share_is_caught_by_the_mask_key_check() -> None:
-    vectors = {m: [1] for m in _members(3)}
+    vectors = {m: [1] for m in _members(5)}
     length = 1
     aggregator = Aggregator(round_id=ROUND, vector_length=length)
     states = {m: Contributor.start(ROUND, m, length) for m in vectors}
@@ -316,15 +377,18 @@ def test_a_wrong_share_is_caught_by_the_mask_key_check() -> None:
     for member, state in states.items():
         aggregator.add_shares(member, state.share(roster))
     inboxes = aggregator.close_shares()
-    for member in ["m0", "m1"]:
+    alive = ["m0", "m1", "m2", "m3"]
+    for member in alive:
         aggregator.add_masked(
             member, states[member].masked_input([1], aggregator.u2, inboxes[member])
         )
     aggregator.close_collect()
-    for member in ["m0", "m1"]:
-        reveal = states[member].unmask(["m0", "m1"])
+    for member in alive:
+        states[member].consistency(alive)
+    for member in alive:
+        reveal = states[member].unmask(alive, alive)
         if member == "m1":
-            reveal = Reveal(member="m1", b_shares=reveal.b_shares, s_shares={"m2": 12345})
+            reveal = Reveal(member="m1", b_shares=reveal.b_shares, s_shares={"m4": 12345})
         aggregator.add_reveal(reveal)
     with pytest.raises(SecAggError):
         aggregator.finish()

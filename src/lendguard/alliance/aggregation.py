@@ -16,9 +16,13 @@ month (UTC):
   out), in fen (hundredths of the event's currency unit).
 
 **The round** (:class:`AggregationRunner`, the aggregator being itself a contributor):
-advertise → share → collect → unmask over signed peer requests; a member that does not answer
-a step (unreachable, a timeout, a refusal, a malformed answer) is dropped, and the sum is the
-survivors'. Fewer than ``alliance_min_contributors`` (never under 3) members at the start or
+advertise → share → collect → consistency → unmask over signed peer requests; a member that
+does not answer a step (unreachable, a timeout, a refusal, a malformed answer) is dropped, and
+the sum is the survivors'. At the consistency step each survivor signs the survivors list (one
+list per round) and at the unmask it reveals only for that list, signed by at least t of its
+members: a hostile aggregator cannot tell some members that V dropped and others that V
+survived and strip both of V's masks (:mod:`lendguard.alliance.secagg`, "A hostile
+aggregator"). Fewer than ``alliance_min_contributors`` (never under 3) members at the start or
 left at collect, and the round fails before anything is unmasked: a total of two members tells
 each the other's figures. Each contributor enforces the same minimum itself, so an aggregator
 cannot make it unmask a sum of two.
@@ -93,7 +97,7 @@ REASON_TYPOLOGY = {
     "NEW_PAYEE_DURING_CALL": "fake_customer_service",
 }
 STOPPED_HOLD = "cancelled"
-STEPS = ("advertise", "share", "collect", "unmask")
+STEPS = ("advertise", "share", "collect", "consistency", "unmask")
 # Seconds a member has to answer one step before it is dropped.
 STEP_TIMEOUT_S = 15.0
 # A contributor's sealed secrets of a round that did not finish are wiped after this long (the
@@ -380,6 +384,34 @@ def check_advert_signatures(
             raise secagg.SecAggError(f"the advert of {advert.member} is not signed by it") from None
 
 
+def sign_survivors(identity: Identity, round_id: str, survivors: list[str]) -> str:
+    return base64.b64encode(identity.sign(secagg.consistency_message(round_id, survivors))).decode()
+
+
+def verified_signers(
+    round_id: str,
+    survivors: list[str],
+    signatures: Any,
+    keys: dict[str, Ed25519PublicKey],
+) -> set[str]:
+    """The members of ``survivors`` whose signature on exactly this list (and round) verifies
+    under their alliance key; anything else in ``signatures`` is ignored."""
+    if not isinstance(signatures, dict):
+        raise secagg.SecAggError("the survivors list's signatures are missing")
+    message = secagg.consistency_message(round_id, survivors)
+    signers: set[str] = set()
+    for member in survivors:
+        key, text = keys.get(member), signatures.get(member)
+        if key is None or not isinstance(text, str):
+            continue
+        try:
+            key.verify(base64.b64decode(text.encode("ascii"), validate=True), message)
+        except (InvalidSignature, ValueError, UnicodeEncodeError):
+            continue
+        signers.add(member)
+    return signers
+
+
 @dataclass
 class ContributorDesk:
     """Answers the aggregator's steps for this member (blocking: call from a worker thread)."""
@@ -473,7 +505,10 @@ class ContributorDesk:
             row_step = "expired"
         else:
             row_step = row.step
-        if row_step != previous:
+        # asked again to sign the survivors list: the same list is signed again (a retry),
+        # another is refused by the contributor (one list per round)
+        again = step == "consistency" and row_step == "consistency"
+        if row_step != previous and not again:
             raise Conflict(
                 f"the round is at step {row_step}, {step} is out of turn / 步骤顺序错误",
                 errors=[FieldError("step", f"{row_step}, {step} not next")],
@@ -510,13 +545,24 @@ class ContributorDesk:
                 masked = contributor.masked_input(vector, survivors, inbox)
                 answer = {"masked": _words(masked)}
                 recorded = (len(vector), len(survivors))
+            elif step == "consistency":
+                survivors = _names(body.get("survivors"))
+                if len(survivors) < minimum:
+                    raise secagg.SecAggError(f"{len(survivors)} members left, {minimum} needed")
+                signed = contributor.consistency(survivors)
+                answer = {"consistency_signature": sign_survivors(self.identity, round_id, signed)}
             else:
                 survivors = _names(body.get("survivors"))
                 if len(survivors) < minimum:
                     raise secagg.SecAggError(f"{len(survivors)} members left, {minimum} needed")
-                answer = {"reveal": contributor.unmask(survivors).to_json()}
+                with self.engine.connect() as conn:
+                    keys = member_keys(conn, survivors)
+                signers = verified_signers(round_id, survivors, body.get("signatures"), keys)
+                answer = {"reveal": contributor.unmask(survivors, signers).to_json()}
         except secagg.SecAggError as exc:
             raise _refusal(step, exc) from None
+        if again:
+            return answer
         now = self.clock()
         state["contributor"] = contributor.to_bytes().decode()
         # after the unmask nothing of the round's secrets is worth keeping
@@ -675,11 +721,33 @@ class AggregationRunner:
                 )
             self._enough(len(aggregator.masked), "sent their masked figures")
             survivors3 = aggregator.close_collect()
-            # 4. unmask
-            aggregator.add_reveal(own.unmask(survivors3))
+            # 4. consistency: every survivor signs the one list U3
+            own.consistency(survivors3)
+            agreed = {me: sign_survivors(self.identity, round_id, survivors3)}
             others = [m for m in survivors3 if m != me]
             answers = await self._ask(
-                round_id, "unmask", {m: {"survivors": survivors3} for m in others}
+                round_id, "consistency", {m: {"survivors": survivors3} for m in others}
+            )
+            keys = await asyncio.to_thread(self._keys, survivors3)
+            for member, answer in answers.items():
+                self._take(
+                    member,
+                    answer,
+                    dropped,
+                    lambda m, a: _agreed(round_id, survivors3, keys, m, a, agreed),
+                )
+            if len(agreed) < aggregator.roster_threshold():
+                raise RoundFailed(
+                    f"{len(agreed)} members signed the survivors list, "
+                    f"{aggregator.roster_threshold()} needed"
+                )
+            # 5. unmask: only the members that signed are asked (the others refuse)
+            aggregator.add_reveal(own.unmask(survivors3, set(agreed)))
+            others = [m for m in sorted(agreed) if m != me]
+            answers = await self._ask(
+                round_id,
+                "unmask",
+                {m: {"survivors": survivors3, "signatures": agreed} for m in others},
             )
             for member, answer in answers.items():
                 self._take(
@@ -862,6 +930,22 @@ def _advert(
         raise secagg.SecAggError(f"the advert of {member} is not signed by it") from None
     aggregator.add_advert(advert)
     signatures[member] = signature
+
+
+def _agreed(
+    round_id: str,
+    survivors: list[str],
+    keys: dict[str, Ed25519PublicKey],
+    member: str,
+    answer: dict[str, Any],
+    agreed: dict[str, str],
+) -> None:
+    """Take ``member``'s signature on the survivors list if it verifies (the contributors
+    check every signature again before revealing)."""
+    signature = answer["consistency_signature"]
+    if member not in verified_signers(round_id, survivors, {member: signature}, keys):
+        raise secagg.SecAggError(f"{member} did not sign the survivors list")
+    agreed[member] = signature
 
 
 def _reveal(aggregator: secagg.Aggregator, member: str, answer: dict[str, Any]) -> None:

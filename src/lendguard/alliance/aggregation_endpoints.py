@@ -2,7 +2,8 @@
 
 Public (this lender's staff and systems): start a round (``alliance:write``) — it runs to the
 end inside the request, a few round trips to each member — and read the rounds this member
-aggregated (``alliance:read``). Peer: the four steps a contributor answers, signed both ways
+aggregated (``alliance:read``). Peer: the five steps a contributor answers (advertise, share,
+collect, consistency, unmask), signed both ways
 (:func:`lendguard.alliance.peer.verified_peer`); a refusal is a signed problem document.
 With the alliance unconfigured every route answers 503 with Retry-After.
 """
@@ -127,7 +128,10 @@ async def peer_step(
     request: Request,
     caller: Caller,
     round_id: Annotated[str, Path(max_length=64)],
-    step: Annotated[str, Path(max_length=16)],
+    step: Annotated[
+        str,
+        Path(max_length=16, description="advertise, share, collect, consistency or unmask"),
+    ],
 ) -> Response:
     identity, engine, _ = _alliance(request)
     desk = ContributorDesk(

@@ -56,7 +56,7 @@ class AllianceAggregationRound(BaseModel):
 
     round_id: str
     period: str
-    step: Literal["advertise", "share", "collect", "unmask", "done", "failed"]
+    step: Literal["advertise", "share", "collect", "consistency", "unmask", "done", "failed"]
     participants: list[str] = Field(description="the members whose figures are in the totals")
     dropped: list[str] = Field(description="the members asked that dropped out")
     totals: list[AllianceAggregationTotal] | None = Field(
@@ -78,11 +78,14 @@ class AlliancePeerStepAnswer(BaseModel):
     """A contributor's signed answer to one step of a round: exactly one field, by step —
     ``advert`` (its two public keys, with ``advert_signature``: its Ed25519 signature over them
     and the round id), ``shares`` (its encrypted shares, base64 by recipient),
-    ``masked`` (its masked vector: base64 of little-endian 64-bit words) or ``reveal`` (the
-    shares the unmask asks for)."""
+    ``masked`` (its masked vector: base64 of little-endian 64-bit words),
+    ``consistency_signature`` (its Ed25519 signature over the round id and the sorted
+    survivors list; one list per round) or ``reveal`` (the shares the unmask asks for, given
+    only for the list it signed, signed by at least t of its members)."""
 
     advert: dict[str, Any] | None = None
     advert_signature: str | None = None
     shares: dict[str, str] | None = None
     masked: str | None = None
+    consistency_signature: str | None = None
     reveal: dict[str, Any] | None = None

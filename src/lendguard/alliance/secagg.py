@@ -16,7 +16,7 @@ and not additively homomorphic encryption:
   shares of a dropped member's mask key let the aggregator remove its pairwise masks.
 
 The protocol, for a round with members U (ids ordered as strings) and threshold
-t = max(2, floor(|U|/2) + 1):
+t = max(2, floor((|U|+1)/2) + 1):
 
 1. **advertise** — each member u makes two X25519 key pairs: ``c`` (encrypting shares for one
    another) and ``s`` (agreeing pairwise mask seeds), and sends both public keys.
@@ -27,10 +27,34 @@ t = max(2, floor(|U|/2) + 1):
 3. **collect** — u sends y_u = x_u + PRG(b_u) + Σ_{v∈U2, u<v} PRG(s_uv) − Σ_{v∈U2, v<u}
    PRG(s_uv) mod 2^64, with s_uv = HKDF(X25519(s_u, s_v)) bound to the round and the pair.
    U3: the members whose masked vectors arrived (the others are dropped, for good).
-4. **unmask** — each survivor reveals, for every member v of U2, its share of b_v if v
-   survived and its share of s_v's private key if v dropped, never both (a member answers one
-   unmask per round). With t revealed shares of each, the aggregator removes the self-masks of
-   the survivors and the pairwise masks shared with the dropped, and gets Σ_{u∈U3} x_u.
+4. **consistency** — the aggregator sends every survivor U3; each signs (round id, sorted
+   U3) with its alliance Ed25519 key and signs ONE list per round (kept in its sealed state:
+   asked again with the same list it signs it again, with another it refuses).
+5. **unmask** — the aggregator sends U3 with the survivors' signatures on it. A survivor
+   reveals only if U3 is the list it signed and at least t members of U3 signed exactly U3
+   (itself counted); then, for every member v of U2, its share of b_v if v survived and its
+   share of s_v's private key if v dropped, never both (a member answers one unmask per
+   round). With t revealed shares of each, the aggregator removes the self-masks of the
+   survivors and the pairwise masks shared with the dropped, and gets Σ_{u∈U3} x_u.
+
+**A hostile aggregator** (it relays every message, so it can tell each member a different
+U3): telling some honest members that V dropped (they reveal shares of s_V) and others that V
+survived (they reveal shares of b_V) would, with t of each, strip both of V's masks off y_V.
+Why it cannot (Bonawitz et al. §4, the malicious-secure ConsistencyCheck):
+
+* an honest member reveals once per round, and only for the one list U it signed, with U
+  signed by at least t of its members; so honest members revealing for two different lists
+  U_A ≠ U_B are two disjoint groups, and the honest signers of U_A and of U_B are disjoint too;
+* the aggregator is itself a member (c = 1 corrupt holder of shares: its own shares of b_V
+  and s_V); with only the aggregator hostile, U_A and U_B each need t signers of which at most
+  the aggregator is common: 2t − 1 ≤ n. The threshold t = floor((n+1)/2) + 1 gives 2t ≥ n + 2,
+  so two valid lists cannot coexist, and V's b and s can never both be reconstructed
+  (counting shares instead of signers gives the same bound: 2(t − 1) honest shares needed
+  from n − 1 honest members). The previous t = floor(n/2) + 1 allowed it for odd n (n = 5,
+  t = 3: {A, V, H1} and {A, H2, H3}), which is why t was raised.
+* the bound is against the aggregator alone. k further members colluding with it (and
+  handing it their own shares) would need t > (n + 1 + k)/2; a coalition that large can in
+  any case subtract its own figures from a sum and learn the rest's.
 
 What the aggregator sees of one member: two public keys, ciphertexts it cannot open, a vector
 masked by PRG(b_u) (uniform over Z_2^64 per element, fresh every round) and, at the end, either
@@ -41,9 +65,10 @@ revealed that member's mask key, so adding it would expose it up to its self-mas
 the sum would no longer match the participants.
 
 Values are non-negative integers below 2^62 (counts, money in fen); the sum is exact as long as
-the true total is below 2^64 (1.8e17 fen), which every figure of the alliance is. Semi-honest
-model: the members and the aggregator follow the protocol but try to learn more from what they
-see; message authenticity is the peer layer's signed requests, not this module's.
+the true total is below 2^64 (1.8e17 fen), which every figure of the alliance is. Message
+authenticity is the peer layer's signed requests; the signatures on adverts and survivors lists
+are checked by the caller (lendguard.alliance.aggregation), which hands :meth:`Contributor.unmask`
+the members whose signature on the list verified.
 
 Everything here is pure (no I/O). State objects serialise to JSON bytes so a contributor can
 seal them between steps, and every message has a JSON form with base64 binary values.
@@ -54,6 +79,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from hashlib import shake_256
 from typing import Any
@@ -77,8 +103,23 @@ class SecAggError(ValueError):
 
 
 def threshold_for(members: int) -> int:
-    """t = floor(n/2) + 1, at least 2: a majority of the advertised members must stay."""
-    return max(2, members // 2 + 1)
+    """t = floor((n+1)/2) + 1, at least 2: the smallest t with 2t > n + 1, so that two
+    disjoint groups of honest members, each topped up by the aggregator's own shares, can
+    never both reach t (see "A hostile aggregator" in the module's docstring). n = 3 → 3,
+    4 → 3, 5 → 4, 6 → 4, 7 → 5."""
+    return max(2, (members + 1) // 2 + 1)
+
+
+CONSISTENCY_DOMAIN = PROTOCOL + b"|consistency"
+
+
+def consistency_message(round_id: str, survivors: list[str]) -> bytes:
+    """The bytes a survivor signs (its alliance Ed25519 key) to vouch for the survivors list
+    U of a round: the round id and U sorted, one id a line (ids hold no line breaks)."""
+    names = sorted(set(survivors))
+    if any("\n" in name for name in names):
+        raise SecAggError("a member id holds a line break")
+    return b"\n".join([CONSISTENCY_DOMAIN, round_id.encode(), *(n.encode() for n in names)])
 
 
 # --- encoding helpers -------------------------------------------------------------------------
@@ -281,7 +322,7 @@ class Roster:
         if len(names) < 3:
             raise SecAggError("a round needs at least 3 members")
         if self.threshold != threshold_for(len(names)):
-            raise SecAggError("the roster's threshold is not floor(n/2)+1")
+            raise SecAggError("the roster's threshold is not floor((n+1)/2)+1")
         if not 1 <= self.vector_length <= MAX_VECTOR_LENGTH:
             raise SecAggError("the vector length is out of range")
 
@@ -315,7 +356,7 @@ class Reveal:
 
 # --- a contributor ----------------------------------------------------------------------------
 
-CONTRIBUTOR_STEPS = ("advertised", "shared", "masked", "unmasked")
+CONTRIBUTOR_STEPS = ("advertised", "shared", "masked", "consistent", "unmasked")
 
 
 @dataclass
@@ -334,6 +375,8 @@ class Contributor:
     # shares held for each member (its own included): {member: [b_share, s_share]}
     held: dict[str, list[int]] = field(default_factory=dict)
     shared_with: list[str] = field(default_factory=list)
+    # the one survivors list (U3) this member signed in the round, once it signed one
+    signed_survivors: list[str] | None = None
 
     @classmethod
     def start(cls, round_id: str, member: str, vector_length: int) -> Contributor:
@@ -447,16 +490,45 @@ class Contributor:
         self.step = "masked"
         return masked
 
-    def unmask(self, survivors: list[str]) -> Reveal:
-        """Step 4, answered once per round: shares of b for the survivors (U3), of s for the
-        members that shared but sent no masked vector. Never both for one member."""
-        self._expect("masked")
+    def _check_survivors(self, survivors: list[str]) -> list[str]:
         roster = self._roster()
         u3 = sorted(set(survivors))
         if self.member not in u3 or not set(u3) <= set(self.shared_with):
             raise SecAggError("the survivors must be members that shared, this one among them")
         if len(u3) < roster.threshold:
             raise SecAggError(f"{len(u3)} members left, {roster.threshold} needed to unmask")
+        return u3
+
+    def consistency(self, survivors: list[str]) -> list[str]:
+        """Step 4: the survivors list this member agrees to sign (the caller signs
+        :func:`consistency_message` of it). One list per round: asked again with the same
+        list it answers the same; with another list it refuses."""
+        if self.step == "consistent":
+            if sorted(set(survivors)) != self.signed_survivors:
+                raise SecAggError("this member signed another survivors list in this round")
+            return list(self.signed_survivors)
+        self._expect("masked")
+        u3 = self._check_survivors(survivors)
+        self.signed_survivors = u3
+        self.step = "consistent"
+        return list(u3)
+
+    def unmask(self, survivors: list[str], signers: Collection[str]) -> Reveal:
+        """Step 5, answered once per round: shares of b for the survivors (U3), of s for the
+        members that shared but sent no masked vector. Never both for one member. Only for the
+        list this member signed, and only when ``signers`` — the members whose signature on
+        exactly this list the caller verified — with this member make at least t members of
+        the list."""
+        self._expect("consistent")
+        roster = self._roster()
+        u3 = self._check_survivors(survivors)
+        if u3 != self.signed_survivors:
+            raise SecAggError("the survivors list is not the one this member signed")
+        agreed = (set(signers) & set(u3)) | {self.member}
+        if len(agreed) < roster.threshold:
+            raise SecAggError(
+                f"{len(agreed)} members signed the survivors list, {roster.threshold} needed"
+            )
         dropped = [m for m in self.shared_with if m not in u3]
         self.step = "unmasked"
         return Reveal(
@@ -478,6 +550,7 @@ class Contributor:
                 "roster": self.roster,
                 "held": {k: [format(v, "x") for v in pair] for k, pair in self.held.items()},
                 "shared_with": self.shared_with,
+                "signed_survivors": self.signed_survivors,
             },
             sort_keys=True,
         ).encode()
@@ -497,6 +570,11 @@ class Contributor:
                 roster=data["roster"],
                 held={k: [int(v, 16) for v in pair] for k, pair in data["held"].items()},
                 shared_with=list(data["shared_with"]),
+                signed_survivors=(
+                    None
+                    if data.get("signed_survivors") is None
+                    else [str(m) for m in data["signed_survivors"]]
+                ),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise SecAggError("the sealed state is malformed") from exc
@@ -585,6 +663,10 @@ class Aggregator:
         ):
             raise SecAggError(f"masked input from {sender} is not {self.vector_length} words")
         self.masked[sender] = list(masked)
+
+    def roster_threshold(self) -> int:
+        """t of the round (once the adverts are closed)."""
+        return self._rost().threshold
 
     def close_collect(self) -> list[str]:
         self._expect("collect")
