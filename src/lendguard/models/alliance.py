@@ -110,7 +110,7 @@ class AllianceRound(Base):
     layout: Mapped[list[Any]] = mapped_column(PortableJSON)
     participants: Mapped[list[Any]] = mapped_column(PortableJSON)
     dropped: Mapped[list[Any]] = mapped_column(PortableJSON, default=list)
-    # advertise | share | collect | unmask | done | failed
+    # advertise | share | collect | consistency | unmask | done | failed
     step: Mapped[str] = mapped_column(String(16))
     totals: Mapped[list[Any] | None] = mapped_column(PortableJSON, nullable=True)
     started_by: Mapped[str] = mapped_column(String(128))
