@@ -17,13 +17,14 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # Debian's Chromium (and a CJK font for readable zh-CN screenshots) for the console's browser
-# test; Playwright drives it with executable_path, it never downloads a browser.
+# test, and poppler-utils (pdftoppm) for the report's PDF test; Playwright drives Chromium with
+# executable_path, it never downloads a browser. Chromium brings the Pango that WeasyPrint uses.
 browser:
-	@if [ -x /usr/bin/chromium ]; then echo "chromium: $$(/usr/bin/chromium --version 2>/dev/null)"; \
+	@if [ -x /usr/bin/chromium ] && command -v pdftoppm >/dev/null; then echo "chromium: $$(/usr/bin/chromium --version 2>/dev/null); pdftoppm: yes"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-wqy-microhei >/dev/null \
-	  || (apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-wqy-microhei >/dev/null); \
-	else echo "chromium missing: install Debian's chromium package (the browser test skips without it)"; fi
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-wqy-microhei poppler-utils >/dev/null \
+	  || (apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-wqy-microhei poppler-utils >/dev/null); \
+	else echo "chromium or pdftoppm missing: install Debian's chromium and poppler-utils packages (the browser and PDF tests skip without them)"; fi
 
 demo: install
 	$(BIN)/lendguard demo $(ARGS)

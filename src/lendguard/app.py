@@ -270,6 +270,13 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     from lendguard.support.service_endpoints import router as service_router
 
     app.include_router(service_router)
+    from lendguard.education.endpoints import router as education_router
+    from lendguard.privacy.portal_endpoints import router as portal_link_router
+    from lendguard.reporting.endpoints import router as report_router
+
+    app.include_router(education_router)
+    app.include_router(report_router)
+    app.include_router(portal_link_router)
     from lendguard.console.routes import install as install_console
 
     install_console(app)
@@ -280,6 +287,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     from lendguard.console.alliance_routes import router as alliance_console_router
 
     app.include_router(alliance_console_router)
+    from lendguard.console.portal_routes import router as portal_router
+    from lendguard.console.report_routes import router as report_console_router
+
+    app.include_router(report_console_router)
+    app.include_router(portal_router)
     app.include_router(graph_router)
     from lendguard.auth.endpoints import router as apikeys_router
 

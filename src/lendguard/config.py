@@ -74,6 +74,14 @@ class Settings(BaseSettings):
     # An aggregation round needs at least this many contributors (never fewer than 3: a total
     # of two members' figures tells each the other's).
     alliance_min_contributors: int = 3
+    # The borrower's privacy centre (issue #21): how long a link the lender's app asks for stays
+    # valid, and the public address the link starts with (unset: the address of the server the
+    # app asked). Links are signed with a key derived from the master key (no secret of its own).
+    portal_link_ttl_s: int = Field(default=600, ge=60, le=3_600)
+    portal_base_url: str | None = None
+    # The report (issue #21): losses a dissuaded transfer would have cost count as "estimated
+    # avoided" at this share (the rest of the report's avoided losses come from real outcomes).
+    report_dissuasion_success_rate: float = Field(default=0.6, ge=0, le=1)
     bootstrap_admin_key: str | None = Field(
         default=None, description="If set, an admin API key with this secret exists at start."
     )

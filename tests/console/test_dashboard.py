@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 import time_machine
 
 from fixtures import Api, make_event, sign_in
-from lendguard.console.charts import axis_ticks, stacked_bars
 from lendguard.events.schemas import Event
+from lendguard.kit.charts import axis_ticks, stacked_bars
 from lendguard.simulate.generator import generate
 from lendguard.simulate.metrics import Outcome
 

@@ -250,7 +250,7 @@ def test_templates_have_nothing_the_csp_blocks() -> None:
         for match in blocked.finditer(template.read_text(encoding="utf-8"))
     ]
     assert found == []
-    from lendguard.console.charts import horizontal_bars, stacked_bars
+    from lendguard.kit.charts import horizontal_bars, stacked_bars
 
     svg = stacked_bars(["2026-03-01", "2026-03-02"], {"allow": [2, 0], "block": [1, 4]})
     svg += horizontal_bars([("a reason", 3)])

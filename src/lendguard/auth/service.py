@@ -65,6 +65,16 @@ class Scope(StrEnum):
     alliance_lookup = "alliance:lookup"
     # Keeps the lender's own alliance list, runs a PSI with a member, starts an aggregation.
     alliance_write = "alliance:write"
+    # The protection report (issue #21): its figures, the console page and education's reach.
+    reports_read = "reports:read"
+    # Consumer education: the lender's app reads the content library and its quizzes
+    # (education:read) and reports delivery, opening, completion and quiz answers
+    # (education:write).
+    education_read = "education:read"
+    education_write = "education:write"
+    # The lender's app opens the borrower's privacy centre for one customer: a short-lived
+    # signed link bound to that customer.
+    privacy_portal = "privacy:portal"
 
 
 class Role(StrEnum):
@@ -94,6 +104,7 @@ ROLE_SCOPES: dict[Role, frozenset[str]] = {
             # an agent reads a decision's questions out on a call and records the answers
             Scope.challenges_answer,
             Scope.alliance_read,
+            Scope.education_read,
         }
     ),
     # the checker: reviews and approves rule-set and model versions, reads cases; the senior
@@ -119,6 +130,8 @@ ROLE_SCOPES: dict[Role, frozenset[str]] = {
             Scope.complaints_read,
             Scope.evidence_read,
             Scope.alliance_read,
+            Scope.reports_read,
+            Scope.education_read,
         }
     ),
     Role.admin: frozenset({Scope.admin}),

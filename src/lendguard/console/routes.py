@@ -38,13 +38,13 @@ from lendguard.auth.dependencies import SESSION_COOKIE, client_ip
 from lendguard.auth.passwords import verify_password_async
 from lendguard.auth.service import Scope
 from lendguard.auth.users import SESSION_LIFETIME, LoginCandidate, LoginFailed, SessionInfo
-from lendguard.console.charts import horizontal_bars, stacked_bars
 from lendguard.console.i18n import ENUMS, LOCALES, actor_name, reason_text, translator
 from lendguard.console.labels import evidence_value, feature_label
 from lendguard.errors import FieldError, LendGuardError, NotFound, RateLimited, ValidationFailed
 from lendguard.interventions.effectiveness import UNKNOWN_TYPOLOGY, intervention_rows, summarise
 from lendguard.interventions.evidence_endpoints import MAX_RANGE
 from lendguard.kit.calendars import calendar_gaps
+from lendguard.kit.charts import horizontal_bars, stacked_bars
 from lendguard.kit.params import RowNumber
 from lendguard.kit.validation import validated
 

@@ -43,6 +43,7 @@ from lendguard.models.decision import (
     StateSnapshot,
     Suppression,
 )
+from lendguard.models.education import EducationEvent, EducationQuizAnswer
 from lendguard.models.interventions import (
     ChallengeResponse,
     CustomerLock,
@@ -67,6 +68,8 @@ from lendguard.models.support import (
 )
 
 __all__ = [
+    "EducationEvent",
+    "EducationQuizAnswer",
     "AllianceExchange",
     "AllianceListEntry",
     "AllianceMember",

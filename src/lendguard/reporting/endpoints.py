@@ -1,0 +1,7 @@
+"""Being built (issue #21)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
