@@ -15,8 +15,9 @@ from typer.testing import CliRunner
 
 from fixtures import T0, make_event
 from lendguard.cli.main import app
+from lendguard.decisions.segments import tenure_band
 from lendguard.simulate.backtest import load_roles, run_backtest
-from lendguard.simulate.metrics import Outcome, tenure_band
+from lendguard.simulate.metrics import Outcome
 from lendguard.simulate.replay import ReplayError
 
 # -- metrics on hand-built (event, decision) pairs ---------------------------------------------

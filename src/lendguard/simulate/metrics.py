@@ -256,17 +256,6 @@ def _label_value(value: Any) -> int:
         return 0
 
 
-def tenure_band(days: float | None) -> str:
-    """Tenure bands used in every report: < 30 days, 30–365 days, > 365 days."""
-    if days is None:
-        return "unknown"
-    if days < 30:
-        return "<30d"
-    if days <= 365:
-        return "30-365d"
-    return ">365d"
-
-
 def _ratio(a: float, b: float) -> float | None:
     return round(a / b, 5) if b else None
 

@@ -20,11 +20,12 @@ from lendguard.decisions.features.compute import (
 )
 from lendguard.decisions.policy import ListsView
 from lendguard.decisions.rules.loader import RuleSet, RuleSetError, load_ruleset_file, parse_ruleset
+from lendguard.decisions.segments import tenure_band
 from lendguard.decisions.state import MemoryStateStore
 from lendguard.events.readers import BadRowError, read_events
 from lendguard.events.schemas import Event
 from lendguard.graph.index import LinkIndex
-from lendguard.simulate.metrics import Outcome, tenure_band
+from lendguard.simulate.metrics import Outcome
 
 
 class ReplayError(Exception):
