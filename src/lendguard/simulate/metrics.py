@@ -12,6 +12,10 @@
 
 Events marked ``attributes.warmup`` (history that only builds window state) are decided but not
 counted.
+
+The ladder's ranks, "a fraud intervention" and the estimated dissuasion rule come from
+:mod:`lendguard.reporting.definitions`, the ones the protection report counts live data by; the
+table's labels are the report's titles where the figure is the same.
 """
 
 from __future__ import annotations
@@ -24,9 +28,18 @@ from rich.console import Console
 from rich.table import Table
 
 from lendguard.kit.paths import dotted_get
+from lendguard.reporting.definitions import (
+    FRAUD_CATEGORY,
+    RANK,
+    RANK_DISSUADE,
+    RANK_INTERCEPT,
+    RANK_REMIND,
+    estimated_avoided,
+    title,
+    top_category,
+)
 
-RANK = {"allow": 0, "remind": 1, "dissuade": 2, "intercept": 3, "block": 4}
-RANK_REMIND, RANK_DISSUADE, RANK_INTERCEPT = RANK["remind"], RANK["dissuade"], RANK["intercept"]
+__all__ = ["RANK", "RANK_DISSUADE", "RANK_INTERCEPT", "RANK_REMIND", "Outcome"]
 DEFAULT_LABEL_FIELD = "attributes.is_fraud"
 
 
@@ -103,14 +116,13 @@ class Outcome:
             if rank >= RANK_INTERCEPT:
                 self.money_saved += loss
             elif rank == RANK_DISSUADE:
-                self.money_saved += loss * self.dissuasion_success_rate
-            reasons = decision.get("reasons") or []
-            top_category = reasons[0]["category"] if reasons else None
-            if top_category == "fraud":
+                self.money_saved += estimated_avoided(loss, self.dissuasion_success_rate)
+            category = top_category(decision.get("reasons"))
+            if category == FRAUD_CATEGORY:
                 self.customers_flagged.add(customer)
                 if rank >= RANK_INTERCEPT:
                     self.customers_flagged_hard.add(customer)
-            elif top_category == "wellbeing":
+            elif category == "wellbeing":
                 self.customers_protected.add(customer)
         segment = decision.get("segment")
         if segment:
@@ -210,12 +222,9 @@ class Outcome:
         table.add_row("recall by money (dissuade or more)", _pct(data["recall_by_money"]))
         table.add_row("recall by count (dissuade or more)", _pct(data["recall_by_count"]))
         table.add_row("honest customers", f"{data['honest_customers']:,}")
-        table.add_row(
-            "honest customers inconvenienced (remind+)", _pct(data["honest_remind_or_more_rate"])
-        )
-        table.add_row(
-            "honest customers intercepted (intercept+)", _pct(data["honest_intercept_or_more_rate"])
-        )
+        inconvenienced = title("honest_inconvenienced").lower()
+        table.add_row(f"{inconvenienced} (remind+)", _pct(data["honest_remind_or_more_rate"]))
+        table.add_row(f"{inconvenienced} (intercept+)", _pct(data["honest_intercept_or_more_rate"]))
         if data["events_per_s"]:
             table.add_row("throughput", f"{data['events_per_s']:,.0f} events/s")
         lat = data["latency_us"]
