@@ -48,8 +48,11 @@ typecheck: install
 
 # The fault matrix (tests/chaos) runs on its own target: minutes of real workers, NATS,
 # PostgreSQL and Redis under faults, kept out of the unit suite's time budget.
+# The unit suite runs on every core up to four (pytest-xdist; each worker has its own databases,
+# NATS stream names and Redis keys). TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= auto
 unit: install
-	$(BIN)/pytest -q --ignore=tests/chaos $(ARGS)
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --maxprocesses=4 --ignore=tests/chaos $(ARGS)
 
 test: lint typecheck unit
 
