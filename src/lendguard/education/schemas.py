@@ -6,7 +6,13 @@ the report renders it as it is, with the definitions in :data:`REACH_DEFINITIONS
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from lendguard.events.schemas import Identifier
+from lendguard.kit.bounds import Instant
 
 LocalText = dict[str, str]
 """A text per locale: ``{"zh-CN": …, "en": …}``."""
@@ -62,3 +68,174 @@ class ReachMetrics(BaseModel):
     by_topic: list[ReachGroup]
     quiz: QuizFigures
     later_scams: LaterScams
+
+
+# -- the content library and its links ------------------------------------------------------------
+
+
+class EducationLink(BaseModel):
+    """A content item attached to a decision or a case's outreach."""
+
+    content_id: str
+    kind: Literal["article", "video"]
+    topic: str
+    title: LocalText
+    url: str = Field(description="The item's path: GET it with education:read")
+
+
+class EducationLinks(BaseModel):
+    """The content that answers a stored decision's or a case's reasons."""
+
+    decision_id: str | None = None
+    case_id: str | None = None
+    typology: str | None = Field(default=None, description="The case's scam type, when known")
+    reason_codes: list[str]
+    links: list[EducationLink]
+
+
+class EducationContent(BaseModel):
+    """One content item in both locales (``body`` for an article; ``duration_s`` and
+    ``transcript_summary`` for a video)."""
+
+    id: str
+    kind: Literal["article", "video"]
+    topic: str
+    version: int
+    library_version: int
+    locales: list[str]
+    typologies: list[str]
+    reason_codes: list[str]
+    title: LocalText
+    summary: LocalText
+    body: LocalText | None = None
+    duration_s: int | None = None
+    transcript_summary: LocalText | None = None
+
+
+class EducationContentList(BaseModel):
+    library_version: int
+    items: list[EducationContent]
+
+
+class EducationQuizOption(BaseModel):
+    id: str
+    text: LocalText
+
+
+class EducationQuizQuestion(BaseModel):
+    """A question as the customer sees it: no correct option, no explanation."""
+
+    id: str
+    text: LocalText
+    options: list[EducationQuizOption]
+
+
+class EducationQuiz(BaseModel):
+    topic: str
+    version: int
+    pass_mark: int = Field(description="Correct answers needed to pass")
+    questions: list[EducationQuizQuestion]
+
+
+# -- what the lender's app reports ----------------------------------------------------------------
+
+ContentKind = Literal["delivered", "opened", "completed"]
+EducationChannel = Literal["app", "sms", "push", "email", "call", "in_person"]
+
+
+class EducationEventView(BaseModel):
+    """A recorded delivery, opening or completion (the first one recorded for its event_id)."""
+
+    event_id: str
+    content_id: str
+    topic: str = Field(description="The content's topic, copied from the library")
+    kind: ContentKind
+    channel: EducationChannel
+    occurred_at: datetime
+    received_at: datetime
+    decision_id: str | None
+    case_id: str | None
+    replayed: bool = Field(description="true: this event_id was recorded before (same body)")
+
+
+class EducationEventBatchResult(BaseModel):
+    recorded: int = Field(description="Events recorded by this batch")
+    replayed: int = Field(description="Events already recorded with the same body")
+    events: list[EducationEventView]
+
+
+class EducationQuestionResult(BaseModel):
+    question_id: str
+    chosen: str | None = Field(description="The option chosen; null when unanswered")
+    correct_option: str
+    correct: bool
+    explanation: LocalText
+
+
+class EducationQuizResult(BaseModel):
+    event_id: str
+    topic: str
+    quiz_version: int
+    correct: int
+    questions: int
+    pass_mark: int
+    passed: bool
+    results: list[EducationQuestionResult]
+    answered_at: datetime
+    replayed: bool = Field(description="true: this event_id was recorded before (same body)")
+
+
+# -- request bodies -------------------------------------------------------------------------------
+
+# Reported instants: not before 2000, not later than now by more than this (the app's clock).
+EARLIEST_REPORTED = datetime(2000, 1, 1, tzinfo=UTC)
+REPORT_CLOCK_SKEW = timedelta(minutes=10)
+MAX_BATCH_EVENTS = 1000
+MAX_QUIZ_ANSWERS = 10
+
+
+def _reported_instant(value: datetime) -> datetime:
+    if value < EARLIEST_REPORTED:
+        raise ValueError("must not lie before 2000-01-01")
+    if value > datetime.now(UTC) + REPORT_CLOCK_SKEW:
+        raise ValueError("must not lie in the future")
+    return value
+
+
+ReportedInstant = Annotated[Instant, AfterValidator(_reported_instant)]
+"""An aware instant between 2000 and now (a few minutes allowed for the app's clock)."""
+ContentId = Annotated[Identifier, Field(min_length=1, max_length=64)]
+RecordId = Annotated[Identifier, Field(min_length=1, max_length=64)]
+ShortKey = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EducationEventBody(_Body):
+    """One delivery, opening or completion of a content item, reported by the lender's app."""
+
+    event_id: Identifier = Field(min_length=1, max_length=128, description="Idempotency key")
+    customer_id: Identifier = Field(min_length=1, max_length=128)
+    content_id: ContentId
+    kind: ContentKind
+    channel: EducationChannel
+    occurred_at: ReportedInstant
+    decision_id: RecordId | None = None
+    case_id: RecordId | None = None
+
+
+class EducationEventBatch(_Body):
+    events: list[EducationEventBody] = Field(min_length=1, max_length=MAX_BATCH_EVENTS)
+
+
+class EducationQuizAnswerBody(_Body):
+    """One customer's answers to a topic's quiz (``answers``: question id → option id)."""
+
+    event_id: Identifier = Field(min_length=1, max_length=128, description="Idempotency key")
+    customer_id: Identifier = Field(min_length=1, max_length=128)
+    quiz_version: int = Field(ge=1, le=1_000_000)
+    answers: dict[ShortKey, ShortKey] = Field(min_length=1, max_length=MAX_QUIZ_ANSWERS)
+    channel: EducationChannel = "app"
+    answered_at: ReportedInstant
