@@ -166,7 +166,9 @@ def sample_report(days: int = 7) -> ProtectionReport:
         ),
         rescue=RescueSection(
             customers=3,
-            steps=[CountRow(key="payment_holiday", label=_lt("暂停还款", "Payment holiday"), count=2)],
+            steps=[
+                CountRow(key="payment_holiday", label=_lt("暂停还款", "Payment holiday"), count=2)
+            ],
             outcomes=[CountRow(key="active", label=_lt("执行中", "In progress"), count=2)],
         ),
         consent=ConsentSection(
@@ -207,10 +209,16 @@ def sample_report(days: int = 7) -> ProtectionReport:
             openings=45,
             completions=16,
             by_channel=reach,
-            by_age_band=[ReachGroup(key="60+", reached=10, opened=5, completed=2, completion_rate=0.2)],
+            by_age_band=[
+                ReachGroup(key="60+", reached=10, opened=5, completed=2, completion_rate=0.2)
+            ],
             by_topic=[
                 ReachGroup(
-                    key="fake_customer_service", reached=30, opened=20, completed=8, completion_rate=8 / 30
+                    key="fake_customer_service",
+                    reached=30,
+                    opened=20,
+                    completed=8,
+                    completion_rate=8 / 30,
                 )
             ],
             quiz=QuizFigures(answers=12, customers=10, passed=9, pass_rate=0.75),
@@ -247,7 +255,9 @@ def test_the_html_has_every_section_in_order_with_definitions_and_period(locale:
         # every definition once beside its figure (with the period) and in the appendix
         assert f'data-definition="{key}"' in page
         assert _words(html.escape(definition.definition[locale])) in words
-    figures = re.findall(r'<p class="report-definition" data-definition="([a-z_]+)">(.*?)</p>', page, re.S)
+    figures = re.findall(
+        r'<p class="report-definition" data-definition="([a-z_]+)">(.*?)</p>', page, re.S
+    )
     assert {key for key, _ in figures} == set(report.definitions)
     for _, body in figures:
         assert period in _words(body)
@@ -287,15 +297,21 @@ def test_the_html_has_every_section_in_order_with_definitions_and_period(locale:
 def test_estimated_figures_are_labelled_as_estimated(locale: str) -> None:
     page = render_html(sample_report(), locale)
     mark = f'<span class="estimated-mark">{text("Estimated", locale)}</span>'
-    tile = re.search(r'<div class="tile estimated" id="sum-estimated">(.*?)</div>\s*</div>', page, re.S)
-    assert tile is not None and mark in tile.group(1)
+    tile = re.search(
+        r'<div class="tile estimated" id="sum-estimated">(.*?)</div>\s*</div>', page, re.S
+    )
+    assert tile is not None
+    assert mark in tile.group(1)
     table = re.search(r'<table id="losses-estimated" class="estimated">(.*?)</table>', page, re.S)
-    assert table is not None and mark in table.group(1)
+    assert table is not None
+    assert mark in table.group(1)
     observed = re.search(r'<table id="losses-observed">(.*?)</table>', page, re.S)
-    assert observed is not None and "estimated" not in observed.group(1)
+    assert observed is not None
+    assert "estimated" not in observed.group(1)
     for key in ("losses_avoided_estimated", "education_later_scams"):
         block = re.search(rf'data-definition="{key}">(.*?)</p>', page, re.S)
-        assert block is not None and mark in block.group(1)
+        assert block is not None
+        assert mark in block.group(1)
 
 
 @pytest.mark.parametrize("locale", LOCALES)
@@ -304,15 +320,20 @@ def test_the_html_is_self_contained(locale: str) -> None:
     lowered = page.lower()
     assert "<script" not in lowered
     assert not re.search(r'(?:src|href)\s*=\s*["\']?\s*(?:https?:|//)', lowered)
-    assert "@import" not in lowered and "url(" not in lowered
-    assert "<link" not in lowered and "<img" not in lowered
-    assert "<style>" in page and "<svg" in page
+    assert "@import" not in lowered
+    assert "url(" not in lowered
+    assert "<link" not in lowered
+    assert "<img" not in lowered
+    assert "<style>" in page
+    assert "<svg" in page
     assert "WenQuanYi Micro Hei" in page
 
 
 def test_the_body_has_no_inline_style_for_the_console() -> None:
     body = str(render_body(sample_report(), "en"))
-    assert "<style" not in body and " style=" not in body and "<script" not in body
+    assert "<style" not in body
+    assert " style=" not in body
+    assert "<script" not in body
 
 
 def test_a_report_with_nothing_in_it_renders() -> None:
@@ -350,11 +371,14 @@ def pdf_pages(pdf: bytes, folder: Path) -> list[Path]:
     tool = _pdftoppm()
     source = folder / "report.pdf"
     source.write_bytes(pdf)
-    subprocess.run([tool, "-png", "-r", "50", str(source), str(folder / "page")], check=True, timeout=60)
+    subprocess.run(
+        [tool, "-png", "-r", "50", str(source), str(folder / "page")], check=True, timeout=60
+    )
     pages = sorted(folder.glob("page*.png"))
     for page in pages:
         data = page.read_bytes()
-        assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 1000, page
+        assert data.startswith(b"\x89PNG\r\n\x1a\n"), page
+        assert len(data) > 1000, page
         width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
         # A4 at 50 dpi: about 413 x 585 pixels
         assert (width, height) == pytest.approx((413, 585), abs=3), page
@@ -384,7 +408,8 @@ def test_the_pdf_renders_on_several_a4_pages(locale: str, tmp_path: Path) -> Non
     for number, sheet in enumerate(sheets, start=1):
         # the lender, the period and the page number on every page
         assert "Sample Lending" in sheet
-        assert "2026-02-24" in sheet and "2026-03-02" in sheet
+        assert "2026-02-24" in sheet
+        assert "2026-03-02" in sheet
         assert counter % (number, len(sheets)) in sheet
     assert text("Education reach", locale) in said
     assert text("Estimated", locale) in said

@@ -27,6 +27,7 @@ from lendguard.cli import (
     models,
     pii,
     policies,
+    report,
     rules,
     secrets,
     serve,
@@ -48,6 +49,7 @@ for command in (
     worker.worker,
     demo.demo,
     bench.bench,
+    report.report,
 ):
     app.command()(command)
 
