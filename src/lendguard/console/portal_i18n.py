@@ -29,7 +29,8 @@ TEXTS: dict[str, dict[str, str]] = {
     # -- the lists
     "collected_title": {"zh-CN": "我们收集的个人信息", "en": "Information we collect"},
     "collected_intro": {
-        "zh-CN": "以下是我们收集的个人信息、用途和保存期限。“收集次数”是您的操作中出现该信息的次数。",
+        "zh-CN": "以下是我们收集的个人信息、用途和保存期限。"
+        "“收集次数”是您的操作中出现该信息的次数。",
         "en": "What we collect, why, and how long we keep it. “Times collected” counts how "
         "often it came with something you did.",
     },

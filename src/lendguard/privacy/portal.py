@@ -135,9 +135,7 @@ class LinkSigner:
     def issue(self, customer_id: str, locale: str, expires_at: datetime) -> tuple[str, str]:
         """(token, link id) for ``customer_id``."""
         nonce = os.urandom(12)
-        header = _HEADER.pack(
-            _VERSION, int(expires_at.timestamp()), LOCALES.index(locale), nonce
-        )
+        header = _HEADER.pack(_VERSION, int(expires_at.timestamp()), LOCALES.index(locale), nonce)
         sealed = self._aead.encrypt(nonce, customer_id.encode("utf-8"), header)
         body = header + sealed
         mac = hmac.new(self._mac_key, body, hashlib.sha256).digest()
@@ -436,7 +434,7 @@ class PortalService:
                 details["note"] = note
         body = NewRequest(
             customer_id=grant.customer_id,
-            kind=kind,  # type: ignore[arg-type]  # checked against PORTAL_REQUEST_KINDS above
+            kind=kind,  # checked against PORTAL_REQUEST_KINDS above
             details=RequestDetails.model_validate({**details, "channel": "privacy_centre"}),
         )
         return self.requests.create(body, grant.actor, ip)
@@ -444,4 +442,3 @@ class PortalService:
 
 def _version(row: Any) -> int:
     return int(row.version)
-
