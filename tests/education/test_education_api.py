@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import insert
 
-from fixtures import PINNED_NOW, Api, make_event
+from fixtures import Api, make_event
 from lendguard.education.reach import reach_metrics
 from lendguard.models.cases import Case, CaseDecision
 from lendguard.models.decision import DecisionRecord, EventRecord, LabelRecord
@@ -75,8 +75,8 @@ def expected_reach() -> dict[str, Any]:
     completed = {r[0] for r in inside if r[3] == "completed"} & reached
 
     def groups(key: int, link: bool) -> dict[str, tuple[int, int, int]]:
-        out = {}
-        for value in sorted({r[key] for r in inside if r[3] == "delivered"}):
+        out: dict[str, tuple[int, int, int]] = {}
+        for value in sorted({str(r[key]) for r in inside if r[3] == "delivered"}):
             mine = {(r[0], r[1]) for r in inside if r[3] == "delivered" and r[key] == value}
             who = {c for c, _ in mine}
             if link:  # an opening counts for the channel its content was delivered on
@@ -90,7 +90,9 @@ def expected_reach() -> dict[str, Any]:
 
     return {
         "totals": (len(reached), len(opened), len(completed)),
-        "events": tuple(sum(1 for r in inside if r[3] == k) for k in ("delivered", "opened", "completed")),
+        "events": tuple(
+            sum(1 for r in inside if r[3] == k) for k in ("delivered", "opened", "completed")
+        ),
         "channel": groups(4, link=True),
         "topic": groups(2, link=False),
     }
@@ -136,7 +138,8 @@ def test_events_round_trip_into_the_reach_figures(pinned_clock: Any, app_client:
 def test_quizzes_are_scored_recorded_and_counted(pinned_clock: Any, app_client: Api) -> None:
     api = app_client
     quiz = api.client.get("/v1/education/quizzes/mule", headers=api.admin).json()
-    assert "correct" not in str(quiz) and "explanation" not in str(quiz)
+    assert "correct" not in str(quiz)
+    assert "explanation" not in str(quiz)
     body = {
         "event_id": "quiz-1",
         "customer_id": "c1",
@@ -152,10 +155,12 @@ def test_quizzes_are_scored_recorded_and_counted(pinned_clock: Any, app_client: 
     assert [x["correct"] for x in result["results"]] == [True, False, True]
     assert set(result["results"][1]["explanation"]) == {"zh-CN", "en"}
     again = api.client.post("/v1/education/quizzes/mule/answers", json=body, headers=api.admin)
-    assert again.status_code == 200 and again.json()["replayed"] is True
+    assert again.status_code == 200
+    assert again.json()["replayed"] is True
     changed = {**body, "answers": {"q1": "b"}}
     r = api.client.post("/v1/education/quizzes/mule/answers", json=changed, headers=api.admin)
-    assert r.status_code == 409 and r.json()["errors"][0]["field"] == "event_id"
+    assert r.status_code == 409
+    assert r.json()["errors"][0]["field"] == "event_id"
     failed = {**body, "event_id": "quiz-2", "customer_id": "c2", "answers": {"q1": "b"}}
     r = api.client.post("/v1/education/quizzes/mule/answers", json=failed, headers=api.admin)
     assert (r.json()["correct"], r.json()["passed"]) == (0, False)
@@ -174,11 +179,13 @@ def test_the_same_event_twice_counts_once_and_another_body_is_a_conflict(
     assert first.json()["replayed"] is False
     assert first.json()["topic"] == "fake_customer_service"
     second = api.client.post("/v1/education/events", json=body, headers=api.admin)
-    assert second.status_code == 200 and second.json()["replayed"] is True
+    assert second.status_code == 200
+    assert second.json()["replayed"] is True
     assert second.json()["received_at"] == first.json()["received_at"]
     other = {**body, "channel": "push"}
     r = api.client.post("/v1/education/events", json=other, headers=api.admin)
-    assert r.status_code == 409 and r.headers["content-type"] == PROBLEM
+    assert r.status_code == 409
+    assert r.headers["content-type"] == PROBLEM
     assert r.json()["errors"][0]["field"] == "event_id"
     assert api.rows("education_events") == 1
     reach = api.client.get(f"/v1/education/reach?{PERIOD}", headers=api.admin).json()
@@ -197,15 +204,18 @@ def test_a_batch_is_all_or_nothing(pinned_clock: Any, app_client: Api) -> None:
     r = api.client.post(
         "/v1/education/events/batch", json={"events": bad_content}, headers=api.admin
     )
-    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "events.3.content_id"
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["field"] == "events.3.content_id"
     conflicting = [*good, event("known", "c1", "fcs-article-1", "opened", "sms", day(21))]
     r = api.client.post(
         "/v1/education/events/batch", json={"events": conflicting}, headers=api.admin
     )
-    assert r.status_code == 409 and r.json()["errors"][0]["field"] == "events.3.event_id"
+    assert r.status_code == 409
+    assert r.json()["errors"][0]["field"] == "events.3.event_id"
     twice = [*good, {**good[0], "kind": "opened"}]
     r = api.client.post("/v1/education/events/batch", json={"events": twice}, headers=api.admin)
-    assert r.status_code == 409 and r.json()["errors"][0]["field"] == "events.3.event_id"
+    assert r.status_code == 409
+    assert r.json()["errors"][0]["field"] == "events.3.event_id"
     assert api.rows("education_events") == 1
     replay = [*good, good[0], event("known", "c1", "fcs-article-1", "delivered", "sms", day(21))]
     r = api.client.post("/v1/education/events/batch", json={"events": replay}, headers=api.admin)
@@ -221,7 +231,8 @@ def test_the_library_and_quizzes_as_the_app_reads_them(app_client: Api) -> None:
     items = listing.json()["items"]
     assert {i["kind"] for i in items} == {"article", "video"}
     videos = api.client.get("/v1/education/content?kind=video&locale=en", headers=api.admin)
-    assert videos.json()["items"] and all(i["duration_s"] for i in videos.json()["items"])
+    assert videos.json()["items"]
+    assert all(i["duration_s"] for i in videos.json()["items"])
     one = api.client.get("/v1/education/content/privacy-article-1", headers=api.admin).json()
     assert set(one["body"]) == {"zh-CN", "en"}
     assert api.client.get("/v1/education/content/nope", headers=api.admin).status_code == 404
@@ -272,7 +283,9 @@ def _outflow(conn: Any, eid: str, customer: str, at: datetime, *labels: int) -> 
         )
 
 
-def _case(conn: Any, cid: str, customer: str, state: str, decisions: list[str], at: datetime) -> None:
+def _case(
+    conn: Any, cid: str, customer: str, state: str, decisions: list[str], at: datetime
+) -> None:
     conn.execute(
         insert(Case).values(
             id=cid,
@@ -328,13 +341,12 @@ def test_later_scams_compare_completers_with_customers_never_reached(
         _decision(conn, "d-c2", "c2", "intercept", day(24))
         # x6: intervention after the period
         _decision(conn, "d-x6", "x6", "intercept", day(30))
-    later = api.client.get(f"/v1/education/reach?{PERIOD}", headers=api.admin).json()[
-        "later_scams"
-    ]
+    later = api.client.get(f"/v1/education/reach?{PERIOD}", headers=api.admin).json()["later_scams"]
     assert later["follow_up_days"] == 30
     assert (later["reached_customers"], later["reached_scammed"]) == (2, 1)
     assert (later["comparison_customers"], later["comparison_scammed"]) == (4, 2)
-    assert later["reached_rate"] == 0.5 and later["comparison_rate"] == 0.5
+    assert later["reached_rate"] == 0.5
+    assert later["comparison_rate"] == 0.5
     assert set(later["caveat"]) == {"zh-CN", "en"}
     assert "not the effect of education" in later["caveat"]["en"]
 

@@ -4,7 +4,9 @@ decision can give (but a score), and which content answers a decision's or a cas
 
 from __future__ import annotations
 
+import copy
 from importlib import resources
+from typing import Any
 
 import pytest
 import yaml
@@ -45,7 +47,8 @@ def test_every_text_has_both_locales_and_every_quiz_its_correct_option() -> None
         if item.kind == "article":
             assert item.body is not None
         else:
-            assert item.duration_s and item.transcript_summary is not None
+            assert item.duration_s
+            assert item.transcript_summary is not None
     for quiz in lib.quizzes:
         assert 3 <= len(quiz.questions) <= 5
         assert 1 <= quiz.pass_mark <= len(quiz.questions)
@@ -56,7 +59,8 @@ def test_every_text_has_both_locales_and_every_quiz_its_correct_option() -> None
         assert set(text) == set(LOCALES)
         assert all(v.strip() for v in text.values())
         # no internal names in what a customer reads
-        assert "_" not in text["en"] and "_" not in text["zh-CN"]
+        assert "_" not in text["en"]
+        assert "_" not in text["zh-CN"]
     assert {i.topic for i in lib.items} == set(lib.quiz_by_topic)
 
 
@@ -76,21 +80,17 @@ def test_every_reason_but_a_score_has_content() -> None:
 
 
 def test_a_broken_library_fails_at_load() -> None:
-    raw = yaml.safe_load(
-        resources.files("lendguard.education").joinpath("library.yaml").read_text("utf-8")
-    )
+    text = resources.files("lendguard.education").joinpath("library.yaml").read_text("utf-8")
+    shipped = yaml.safe_load(text)
+    raw = copy.deepcopy(shipped)
     del raw["items"][0]["title"]["en"]
     with pytest.raises(ValueError, match="locales"):
         parse_library(yaml.safe_dump(raw, allow_unicode=True))
-    raw = yaml.safe_load(
-        resources.files("lendguard.education").joinpath("library.yaml").read_text("utf-8")
-    )
+    raw = copy.deepcopy(shipped)
     raw["quizzes"][0]["questions"][0]["correct"] = "z"
     with pytest.raises(ValueError, match="correct option"):
         parse_library(yaml.safe_dump(raw, allow_unicode=True))
-    raw = yaml.safe_load(
-        resources.files("lendguard.education").joinpath("library.yaml").read_text("utf-8")
-    )
+    raw = copy.deepcopy(shipped)
     raw["quizzes"] = [q for q in raw["quizzes"] if q["topic"] != "mule"]
     with pytest.raises(ValueError, match="without a quiz"):
         parse_library(yaml.safe_dump(raw, allow_unicode=True))
@@ -107,7 +107,10 @@ class TestEducationFor:
         assert set(links[0].title) == set(LOCALES)
 
     def test_stored_reasons_and_a_second_item_of_a_topic_only_when_nothing_else(self) -> None:
-        stored = [{"code": "CALL_ACTIVE", "weight": 30}, {"code": "MODEL_SCORE_HIGH"}]
+        stored: list[dict[str, Any]] = [
+            {"code": "CALL_ACTIVE", "weight": 30},
+            {"code": "MODEL_SCORE_HIGH"},
+        ]
         links = education_for(stored, limit=3)
         assert [(x.topic, x.kind) for x in links] == [
             ("fake_customer_service", "article"),
