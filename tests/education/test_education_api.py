@@ -6,6 +6,7 @@ content attached to a stored decision and a case."""
 
 from __future__ import annotations
 
+import random
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,7 +14,8 @@ from typing import Any
 import pytest
 from sqlalchemy import insert
 
-from fixtures import Api, make_event
+from fixtures import PINNED_NOW, Api, make_event
+from lendguard.education.demo import seed_education
 from lendguard.education.reach import reach_metrics
 from lendguard.models.cases import Case, CaseDecision
 from lendguard.models.decision import DecisionRecord, EventRecord, LabelRecord
@@ -390,3 +392,29 @@ def test_reach_counts_each_customer_once_however_many_reports(
     for g in reach.by_age_band:
         per_customer[g.key] += g.reached
     assert sum(per_customer.values()) == 1
+
+
+def test_the_demo_seed_records_reach_through_the_service(
+    pinned_clock: Any, app_client: Api
+) -> None:
+    """Deterministic by seed; a second run records nothing new (idempotent by event_id)."""
+    api = app_client
+    with api.services.decisions.db.begin() as conn:
+        for i in range(20):
+            _decision(
+                conn, f"d-{i:02d}", f"cust-{i:02d}", "intercept", day(21) + timedelta(hours=i)
+            )
+        _decision(conn, "d-allow", "cust-allow", "allow", day(21))
+    db = api.services.decisions.db
+    now = PINNED_NOW
+    first = seed_education(db, now, random.Random(7), delivered_share=0.9)
+    assert first["delivered"] > 0
+    assert first["delivered"] >= first["opened"] >= first["completed"] >= first["quiz_answers"]
+    rows = (api.rows("education_events"), api.rows("education_quiz_answers"))
+    assert seed_education(db, now, random.Random(7), delivered_share=0.9) == first
+    assert (api.rows("education_events"), api.rows("education_quiz_answers")) == rows
+    reach = reach_metrics(db, START, END)
+    assert (reach.customers_reached, reach.deliveries) == (first["customers"], first["delivered"])
+    assert reach.customers_completed == first["completed"]
+    assert reach.quiz.answers == first["quiz_answers"]
+    assert reach.later_scams.comparison_customers == 20 - first["customers"]
