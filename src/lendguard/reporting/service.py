@@ -364,8 +364,8 @@ def complaints_section(rows: Iterable[Any], end: datetime) -> ComplaintsSection:
         f["complaints"] += 1
         if r.responded_at is not None and r.responded_at < end:
             f["resolved"] += 1
-            f["on_time" if r.responded_at <= r.due_at else "late"] += 1
-        elif r.due_at < end:
+            f["on_time" if r.responded_at < r.due_at else "late"] += 1
+        elif r.due_at <= end:
             f["overdue"] += 1
         if r.escalated_at is not None and r.escalated_at < end:
             f["esc"] += 1
