@@ -10,6 +10,7 @@ import socket
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -29,6 +30,7 @@ from lendguard.auth.secret_settings import (
 from lendguard.config import Settings
 from lendguard.events.schemas import Event
 from lendguard.kit.serverlock import DatabaseInUse, holding
+from lendguard.simulate.demo_activity import run_activity
 from lendguard.simulate.generator import generate
 from lendguard.simulate.metrics import Outcome
 
@@ -241,9 +243,16 @@ def _build(customers: int, days: int, seed: int) -> tuple[DemoAccess, Settings, 
         f"Cases opened by interceptions and blocks: {queue['total']:,} waiting in the queue."
     )
     # Two principals, so maker–checker can be tried: the analyst works cases, the approver
-    # approves rule-set versions that someone else uploaded.
+    # approves rule-set versions that someone else uploaded (and, in the month's work below,
+    # releases above the release policy's amount that the analyst proposed).
     for role in DEMO_ROLES:
         services.users.create(f"demo-{role}", access.passwords[f"demo-{role}"], role, "zh-CN")
+    # The month's other work (consents, cases worked, complaints, requests …), so the report
+    # on the demo's database has content.
+    activity = run_activity(services, population, seed, datetime.now(UTC))
+    activity.print(console)
+    queue = services.cases.queue(limit=1)
+    console.print(f"Cases still waiting in the queue: {queue['total']:,}.")
     services.close()
     return access, settings, population.customers[0].customer_id
 
