@@ -1,7 +1,150 @@
-"""Being built (issue #21)."""
+"""The console's protection report (issue #21): the same content as ``lendguard report``'s HTML
+(:func:`lendguard.reporting.render.render_body` embedded in the console's layout) for a period
+of the operator's calendar days, with the PDF and the JSON to download.
+
+For roles holding ``reports:read`` (officer, admin). The default period is the last 30 days up
+to the operator's today; a period that cannot be used renders the page again with the reason
+(422) and no figures.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import UTC, date, datetime
+from urllib.parse import urlencode
 
-router = APIRouter()
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from lendguard.auth.service import Scope
+from lendguard.auth.users import SessionInfo
+from lendguard.console import i18n
+from lendguard.console.report_i18n import merge
+from lendguard.console.routes import (
+    _locale,
+    _page,
+    _render,
+    _zone,
+    effectiveness_period,
+)
+from lendguard.errors import ValidationFailed
+from lendguard.reporting.render import DEFAULT_LENDER, render_body, render_json, render_pdf
+from lendguard.reporting.schemas import ProtectionReport
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+
+# This page's strings join the console catalogue (the nav link is on every page).
+merge(i18n.ZH, i18n.EN)
+
+_FIELDS = {"from": "From", "to": "To"}
+
+
+def _period(request: Request, info: SessionInfo) -> tuple[date, date, list[str]]:
+    """The days asked for (default: the last 30 up to the operator's today) or the problems."""
+    t = i18n.translator(_locale(request, info))
+    try:
+        first, last, _, _ = effectiveness_period(
+            request.query_params.get("from"),
+            request.query_params.get("to"),
+            _zone(request, info),
+            datetime.now(UTC),
+        )
+    except ValidationFailed as exc:
+        problems = [f"{t(_FIELDS.get(e.field, e.field))}: {t(e.message)}" for e in exc.errors]
+        return date.min, date.min, problems
+    return first, last, []
+
+
+def _report(request: Request, info: SessionInfo, first: date, last: date) -> ProtectionReport:
+    from lendguard.reporting.service import build_report
+
+    services = request.app.state.services
+    return build_report(
+        services.decisions.db,
+        services.settings,
+        first,
+        last,
+        _zone(request, info),
+        DEFAULT_LENDER,
+        datetime.now(UTC),
+    )
+
+
+def _refused(request: Request, info: SessionInfo, problems: list[str]) -> HTMLResponse:
+    t = i18n.translator(_locale(request, info))
+    return _render(
+        request,
+        "error.html",
+        info,
+        422,
+        title=t("This period cannot be shown."),
+        message="; ".join(problems),
+    )
+
+
+@router.get("/report")
+def report_page(request: Request) -> HTMLResponse:
+    """The report for the period, with links to its PDF and JSON."""
+    info = _page(request, Scope.reports_read)
+    locale = _locale(request, info)
+    first, last, problems = _period(request, info)
+    if problems:
+        return _render(
+            request,
+            "report.html",
+            info,
+            422,
+            problems=problems,
+            chosen_from=str(request.query_params.get("from") or "")[:32],
+            chosen_to=str(request.query_params.get("to") or "")[:32],
+            body=None,
+        )
+    built = _report(request, info, first, last)
+    query = urlencode({"from": first.isoformat(), "to": last.isoformat(), "lang": locale})
+    return _render(
+        request,
+        "report.html",
+        info,
+        200,
+        problems=[],
+        chosen_from=first.isoformat(),
+        chosen_to=last.isoformat(),
+        body=render_body(built, locale),
+        pdf_link=f"/console/report.pdf?{query}",
+        json_link=f"/console/report.json?{query}",
+    )
+
+
+def _download(data: bytes, media_type: str, first: date, last: date, suffix: str) -> Response:
+    name = f"protection-report-{first.isoformat()}-{last.isoformat()}.{suffix}"
+    return Response(
+        data,
+        media_type=media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+@router.get("/report.pdf")
+def report_pdf(request: Request) -> Response:
+    """The report as a PDF (A4, printed by WeasyPrint) in the page's language."""
+    info = _page(request, Scope.reports_read)
+    first, last, problems = _period(request, info)
+    if problems:
+        return _refused(request, info, problems)
+    built = _report(request, info, first, last)
+    pdf = render_pdf(built, _locale(request, info))
+    return _download(pdf, "application/pdf", first, last, "pdf")
+
+
+@router.get("/report.json")
+def report_json(request: Request) -> Response:
+    """The report as the machine-readable JSON document."""
+    info = _page(request, Scope.reports_read)
+    first, last, problems = _period(request, info)
+    if problems:
+        return _refused(request, info, problems)
+    built = _report(request, info, first, last)
+    return _download(render_json(built), "application/json", first, last, "json")
