@@ -8,8 +8,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import pytest
-
 from fixtures import PINNED_NOW, Api
 
 PROBLEM = "application/problem+json"
@@ -140,21 +138,21 @@ def test_hostile_quiz_answers(pinned_clock: Any, app_client: Api) -> None:
     assert api.rows("education_quiz_answers") == 0
 
 
-@pytest.mark.parametrize(
-    ("query", "field"),
-    [
-        ("from=2026-02-30&to=2026-03-01", "from"),
-        ("from=2026-03-02&to=2026-03-01", "from"),
-        ("from=2024-01-01&to=2026-03-01", "from"),
-        ("from=2026-03-01&to=2026-03-01&zone=Mars/Olympus", "zone"),
-        ("from=99999999-01-01&to=2026-03-01", "from"),
-        ("to=2026-03-01", "from"),
-    ],
-)
-def test_reach_queries_are_bounded(app_client: Api, query: str, field: str) -> None:
-    r = app_client.client.get(f"/v1/education/reach?{query}", headers=app_client.admin)
-    assert r.status_code == 422, r.text
-    assert any(field in e["field"] for e in r.json()["errors"])
+BAD_REACH_QUERIES = [
+    ("from=2026-02-30&to=2026-03-01", "from"),
+    ("from=2026-03-02&to=2026-03-01", "from"),
+    ("from=2024-01-01&to=2026-03-01", "from"),
+    ("from=2026-03-01&to=2026-03-01&zone=Mars/Olympus", "zone"),
+    ("from=99999999-01-01&to=2026-03-01", "from"),
+    ("to=2026-03-01", "from"),
+]
+
+
+def test_reach_queries_are_bounded(app_client: Api) -> None:
+    for query, field in BAD_REACH_QUERIES:
+        r = app_client.client.get(f"/v1/education/reach?{query}", headers=app_client.admin)
+        assert r.status_code == 422, (query, r.text)
+        assert any(field in e["field"] for e in r.json()["errors"]), query
 
 
 ROUTES = [
