@@ -207,6 +207,7 @@ VALUES: dict[str, tuple[str, str]] = {
     "rate": ("比率", "rate"),
     "cny": ("元（人民币）", "yuan (CNY)"),
     "hours": ("小时", "hours"),
+    "days": ("天", "days"),
     "observed": ("实际发生", "observed"),
     "estimated": ("估算", "estimated"),
 }
