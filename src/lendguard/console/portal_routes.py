@@ -123,7 +123,7 @@ def _render(
     request: Request, template: str, locale: str, status_code: int = 200, **context: Any
 ) -> Response:
     html = _env.get_template(template).render(
-        t=translator(locale),
+        say=translator(locale),
         locale=locale,
         when=_shown_time(_zone(request)),
         **context,

@@ -373,9 +373,33 @@ class PortalService:
             c["scope"] for c in state if c["purpose"] == "third_party_sharing" and c["granted"]
         }
         stored = intake.stored_identifier(customer, self.pii_key)
+        # The lists' rows in the words the page prints (each value already in ``locale``).
+        collected = [
+            {
+                "name": c["type"],
+                "purpose": c["purpose"],
+                "scenario": c["scenario"],
+                "retention": c["retention"],
+                "sensitive": c["sensitive"],
+                "necessary": c["necessary"],
+                "collection_count": c.get("collection_count", 0),
+            }
+            for c in datamap.collected_list(locale, self.db, stored)
+        ]
+        sharing = [
+            {
+                "recipient": s["recipient"],
+                "shared": s["type"],
+                "purpose": s["purpose"],
+                "scenario": s["scenario"],
+                "method": s["method"],
+                "needs_separate_consent": s["needs_separate_consent"],
+            }
+            for s in datamap.sharing_list(locale, consented)
+        ]
         return {
-            "collected": datamap.collected_list(locale, self.db, stored),
-            "sharing": datamap.sharing_list(locale, consented),
+            "collected": collected,
+            "sharing": sharing,
             "notice": self.current_notice(),
             "switches": self.switches(customer, now),
             "interventions": self.interventions(customer, now),
