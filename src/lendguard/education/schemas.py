@@ -7,9 +7,9 @@ the report renders it as it is, with the definitions in :data:`REACH_DEFINITIONS
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 
 from lendguard.events.schemas import Identifier
 from lendguard.kit.bounds import Instant
@@ -202,11 +202,25 @@ def _reported_instant(value: datetime) -> datetime:
     return value
 
 
-ReportedInstant = Annotated[Instant, AfterValidator(_reported_instant)]
+ReportedInstant = Annotated[
+    Instant,
+    AfterValidator(_reported_instant),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": r"^20[0-9][0-9]-"}),
+]
 """An aware instant between 2000 and now (a few minutes allowed for the app's clock)."""
 ContentId = Annotated[Identifier, Field(min_length=1, max_length=64)]
 RecordId = Annotated[Identifier, Field(min_length=1, max_length=64)]
-ShortKey = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
+_SHORT_KEY = r"^[a-z0-9][a-z0-9_-]*$"
+ShortKey = Annotated[str, Field(min_length=1, max_length=64, pattern=_SHORT_KEY)]
+
+
+def _answers_schema(schema: dict[str, Any]) -> None:
+    """Keys and values both short keys, stated so a client knows (pydantic's own form allows
+    any other key)."""
+    key = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": _SHORT_KEY}
+    schema.pop("patternProperties", None)
+    schema["propertyNames"] = {k: v for k, v in key.items() if k != "type"}
+    schema["additionalProperties"] = key
 
 
 class _Body(BaseModel):
@@ -236,6 +250,11 @@ class EducationQuizAnswerBody(_Body):
     event_id: Identifier = Field(min_length=1, max_length=128, description="Idempotency key")
     customer_id: Identifier = Field(min_length=1, max_length=128)
     quiz_version: int = Field(ge=1, le=1_000_000)
-    answers: dict[ShortKey, ShortKey] = Field(min_length=1, max_length=MAX_QUIZ_ANSWERS)
+    answers: dict[ShortKey, ShortKey] = Field(
+        min_length=1,
+        max_length=MAX_QUIZ_ANSWERS,
+        description="Question id -> the option id chosen",
+        json_schema_extra=_answers_schema,
+    )
     channel: EducationChannel = "app"
     answered_at: ReportedInstant
