@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import shutil
 from collections import Counter
-from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,13 +15,15 @@ from typing import Any
 import pytest
 import time_machine
 from rich.console import Console
-from sqlalchemy import select
+from sqlalchemy import create_engine, select
 
 from lendguard.app import Services, build_services
 from lendguard.config import Settings
 from lendguard.events.schemas import Event
 from lendguard.models.access import AuditEntry
 from lendguard.models.cases import Case
+from lendguard.models.education import EducationEvent
+from lendguard.models.lending import RescueStep
 from lendguard.models.privacy import ConsentRecord, DataSubjectRequest, PrivacyNotice
 from lendguard.models.support import Complaint
 from lendguard.simulate.demo_activity import (
@@ -34,7 +36,7 @@ from lendguard.simulate.generator import Population, generate
 # After the simulated month (March 2026): what "now" is for the services while the test runs.
 AFTER_THE_MONTH = datetime(2026, 4, 10, 2, 0, tzinfo=UTC)
 SEED = 3
-CUSTOMERS = 150
+CUSTOMERS = 80
 _EXPECTED_FOR = {
     "victim": "resolved_scam_victim",
     "fraudster": "resolved_fraud",
@@ -68,9 +70,17 @@ def _close(services: Services) -> None:
     services.decisions.db.dispose()
 
 
+@dataclass(frozen=True)
+class Decided:
+    """A database with the population decided (as ``make demo`` decides it) and its users, and
+    the cases that left open."""
+
+    path: Path
+    open_cases: list[dict[str, Any]]
+
+
 @pytest.fixture(scope="module")
-def decided(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[Path]:
-    """A database with the population decided (as ``make demo`` decides it) and its users."""
+def decided(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Decided:
     path = tmp_path_factory.mktemp("demo-activity") / "decided.db"
     shutil.copyfile(sqlite_template, path)
     population = _population()
@@ -82,18 +92,19 @@ def decided(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> 
                 services.decisions.decide_many([Event.model_validate(raw) for raw in chunk])
             for role in ("analyst", "approver"):
                 services.users.create(f"demo-{role}", "demo-password-0123456", role, "zh-CN")
+            open_cases: list[dict[str, Any]] = services.cases.queue(limit=10_000)["cases"]
         finally:
             _close(services)
-    yield path
+    return Decided(path, open_cases)
 
 
-def _run(decided: Path, folder: Path, honest: set[str]) -> tuple[ActivitySummary, Path]:
+def _run(decided: Decided, folder: Path, honest: set[str]) -> tuple[ActivitySummary, Path]:
     """run_activity on a copy of ``decided``; the customers in ``honest`` are honest whatever
     the generator made them (the engine opens no case for this month's honest customers, so
     the analyst's "legit" path is tried on customers it did)."""
     folder.mkdir()
     path = folder / "activity.db"
-    shutil.copyfile(decided, path)
+    shutil.copyfile(decided.path, path)
     population = _population()
     for customer in population.customers:
         if customer.customer_id in honest:
@@ -108,12 +119,12 @@ def _run(decided: Path, folder: Path, honest: set[str]) -> tuple[ActivitySummary
 
 
 def test_the_month_holds_every_kind_of_work_and_a_second_run_gives_the_same_counts(
-    decided: Path, tmp_path: Path
+    decided: Decided, tmp_path: Path
 ) -> None:
     population = _population()
     month_start = population.start.astimezone(UTC)
     month_end = month_start + timedelta(days=population.days)
-    open_before = _open_cases(decided)
+    open_before = decided.open_cases
     assert open_before, "the small month opens cases"
     # Two customers with cases (the one with the most money held among them) turn out honest.
     by_customer: dict[str, float] = {}
@@ -126,9 +137,9 @@ def test_the_month_holds_every_kind_of_work_and_a_second_run_gives_the_same_coun
     roles.update(dict.fromkeys(honest, "honest"))
 
     summary, path = _run(decided, tmp_path / "first", honest)
-    services = _services(path)
+    engine = create_engine(f"sqlite:///{path}")
     try:
-        with services.decisions.db.connect() as conn:
+        with engine.connect() as conn:
             notices = conn.execute(
                 select(PrivacyNotice.notice_key, PrivacyNotice.version, PrivacyNotice.texts)
             ).all()
@@ -161,8 +172,10 @@ def test_the_month_holds_every_kind_of_work_and_a_second_run_gives_the_same_coun
                 )
             ).all()
             actions = Counter(conn.execute(select(AuditEntry.action)).scalars())
+            steps = conn.execute(select(RescueStep.step)).all()
+            education = conn.execute(select(EducationEvent.kind, EducationEvent.occurred_at)).all()
     finally:
-        _close(services)
+        engine.dispose()
 
     # 1. the notice, in both languages, under the key the privacy centre is told
     assert [(n.notice_key, n.version) for n in notices] == [(NOTICE_KEY, 1)]
@@ -188,8 +201,9 @@ def test_the_month_holds_every_kind_of_work_and_a_second_run_gives_the_same_coun
     states = Counter(c.state for c in cases)
     closed = {s: n for s, n in states.items() if s.startswith("resolved")}
     assert closed == {k: v for k, v in summary.cases.items() if k != "left_open"}
-    assert sum(n for s, n in states.items() if not s.startswith("resolved")) == (
-        summary.cases["left_open"]
+    assert (
+        sum(n for s, n in states.items() if not s.startswith("resolved"))
+        == (summary.cases["left_open"])
     )
     assert sum(summary.cases.values()) == len(open_before)
     for case in cases:
@@ -211,37 +225,40 @@ def test_the_month_holds_every_kind_of_work_and_a_second_run_gives_the_same_coun
     assert all(_utc(c.responded_at) < month_end for c in answered)
 
     # 5. data-subject requests: every kind, one refused, one never verified
-    assert Counter(f"{r.kind}:{r.status}" for r in requests) == summary.requests == {
-        "access:complete": 2,
-        "access:identity_unverified": 1,
-        "correct:complete": 1,
-        "correct:refused": 1,
-        "delete:complete": 1,
-        "withdraw:complete": 1,
-        "explain:complete": 2,
-    }
+    assert (
+        Counter(f"{r.kind}:{r.status}" for r in requests)
+        == summary.requests
+        == {
+            "access:complete": 2,
+            "access:identity_unverified": 1,
+            "correct:complete": 1,
+            "correct:refused": 1,
+            "delete:complete": 1,
+            "withdraw:complete": 1,
+            "explain:complete": 2,
+        }
+    )
     assert all(month_start <= _utc(r.received_at) < month_end for r in requests)
     unverified = next(r for r in requests if r.status == "identity_unverified")
     assert _utc(unverified.due_at) < month_end  # overdue at the month's end
 
-    # 6.–7. counted, not made up; education waits for its seed
-    assert summary.education is None
+    kinds = Counter(e.kind for e in education)
+    education_at = [e.occurred_at for e in education]
+    # 6. the rescue ladder is counted, never made up; 7. education: the seed's rows, in the month
+    assert sum(summary.rescue_steps.values()) == len(steps)
+    assert summary.education["delivered"] == kinds["delivered"] > 0
+    assert summary.education["opened"] == kinds["opened"]
+    assert summary.education["completed"] == kinds["completed"]
+    # (never after the month; the seed follows every customer's first intervention, and the
+    # warm-up history before the month has some)
+    assert all(_utc(at) < month_end for at in education_at)
+    assert any(month_start <= _utc(at) for at in education_at)
     console = Console(record=True, width=120)
     summary.print(console)
     assert "privacy-policy" in console.export_text()
 
     again, _ = _run(decided, tmp_path / "second", honest)
     assert again.counts() == summary.counts()
-
-
-def _open_cases(path: Path) -> list[dict[str, Any]]:
-    with time_machine.travel(AFTER_THE_MONTH, tick=True):
-        services = _services(path)
-        try:
-            cases: list[dict[str, Any]] = services.cases.queue(limit=10_000)["cases"]
-            return cases
-        finally:
-            _close(services)
 
 
 def _utc(at: datetime) -> datetime:

@@ -16,7 +16,8 @@ lender also holds, so that the protection report (``lendguard report``) has cont
 5. data-subject requests of every kind: verified and fulfilled, one refused, one left
    unverified;
 6. the rescue ladder is only counted: it runs on decisions by itself;
-7. education (deliveries, openings, completions, quiz answers): see :func:`_education`.
+7. education: content delivered, opened and completed, quizzes answered, for customers with an
+   intervention (the education area's seed).
 
 Deterministic by seed: the same population and seed give the same counts. Instants are placed
 inside the simulated month where the service takes one (consents' ``at``, complaints'
@@ -59,7 +60,7 @@ APP = "system:lender-app"  # the lender's app, recording what the customer chose
 # marketing channel the share of them who say yes; the withdrawals later in the month, per
 # channel, as a share of the grants.
 CONSENT_SHARE = 0.15
-CONSENT_CUSTOMERS = 120
+CONSENT_CUSTOMERS = 40
 MARKETING_YES = {"sms": 0.6, "push": 0.7, "popup": 0.3, "call": 0.15, "email": 0.25}
 WITHDRAWN = {"sms": 0.10, "push": 0.05}
 CREDIT_YES = 0.9
@@ -196,7 +197,7 @@ class ActivitySummary:
     complaints: Counter[str] = field(default_factory=Counter)  # "JURISDICTION:fate"
     requests: Counter[str] = field(default_factory=Counter)  # "kind:status"
     rescue_steps: Counter[str] = field(default_factory=Counter)
-    education: dict[str, int] | None = None  # None: the education seed is not there yet
+    education: dict[str, int] = field(default_factory=dict)
     in_month: list[str] = field(default_factory=list)
     real_now: list[str] = field(default_factory=list)
 
@@ -245,10 +246,8 @@ class ActivitySummary:
             f"{steps:,}" if steps else "none: no decision this month flagged a borrower",
         )
         table.add_row(
-            "Education",
-            "not seeded yet"
-            if self.education is None
-            else ", ".join(f"{n:,} {k}" for k, n in self.education.items()),
+            "Education (in the app)",
+            ", ".join(f"{n:,} {k.replace('_', ' ')}" for k, n in self.education.items()),
         )
         console.print(table)
 
@@ -288,11 +287,12 @@ def run_activity(
     summary.rescue_steps = Counter(
         {step: int(v["count"]) for step, v in rescue["steps"].items() if v["count"]}
     )
-    summary.education = _education(services, population, rng_seed, now)
+    summary.education = _education(services, month, rng_seed)
     summary.in_month = [
         "consents (at)",
         "complaints (received_at and every transition)",
         "data-subject requests (received_at)",
+        "education events and quiz answers",
     ]
     summary.real_now = [
         "the notice's publication",
@@ -360,6 +360,7 @@ def _consents(
         services.consent.record(body, APP)
         summary.consents[f"{purpose}:{scope}:{'granted' if granted else 'withdrawn'}"] += 1
 
+    granted: dict[str, list[tuple[str, datetime]]] = {scope: [] for scope in WITHDRAWN}
     for customer in chosen:
         first = month.day(rng.randrange(month.days), rng.uniform(8, 21))
         if rng.random() < CREDIT_YES:
@@ -368,13 +369,19 @@ def _consents(
             if rng.random() < SHARING_YES:
                 record(customer, "third_party_sharing", scope, True, first)
         for scope, share in MARKETING_YES.items():
-            if rng.random() >= share:
-                continue
-            record(customer, "marketing", scope, True, first)
-            if rng.random() < WITHDRAWN.get(scope, 0.0):
-                later = month.clip(first + timedelta(days=rng.uniform(1, 20)))
-                if later > first:
-                    record(customer, "marketing", scope, False, later)
+            if rng.random() < share:
+                record(customer, "marketing", scope, True, first)
+                granted.get(scope, []).append((customer, first))
+    # Later in the month some change their mind: the share of each channel's grants (at least
+    # one where there were grants), in the app, a few days after.
+    for scope, share in WITHDRAWN.items():
+        grants = granted[scope]
+        for customer, first in rng.sample(
+            grants, max(1, round(len(grants) * share)) if grants else 0
+        ):
+            later = month.clip(first + timedelta(days=rng.uniform(1, 20)))
+            if later > first:
+                record(customer, "marketing", scope, False, later)
 
 
 # -- 3. cases --------------------------------------------------------------------------------------
@@ -396,9 +403,8 @@ def _cases(
             summary.cases["left_open"] += 1
             continue
         case_id = case["id"]
-        if case["state"] == CaseState.new.value:
-            cases.transition(case_id, CaseState.triage.value, ANALYST)
-        cases.transition(case_id, CaseState.contacting_customer.value, ANALYST)
+        if case["state"] != CaseState.contacting_customer.value:  # new or triage: call them
+            cases.transition(case_id, CaseState.contacting_customer.value, ANALYST)
         note = _NOTES[target]
         done = cases.transition(case_id, target.value, ANALYST, note=note)
         if done["state"] != target.value:  # a release proposal: a second person approves it
@@ -632,21 +638,19 @@ def _fulfil(
             "event the lender sends; the original records stay as evidence",
         }
     else:  # delete
-        return desk.complete_deletion(
-            rid, {"deleted": ["marketing_preferences"]}, PRIVACY_OFFICER
-        )
+        return desk.complete_deletion(rid, {"deleted": ["marketing_preferences"]}, PRIVACY_OFFICER)
     return desk.complete(rid, result, PRIVACY_OFFICER)
 
 
 # -- 7. education ----------------------------------------------------------------------------------
 
 
-def _education(
-    services: Services, population: Population, rng_seed: int, now: datetime
-) -> dict[str, int] | None:
-    # TODO(issue #21): call lendguard.education.demo.seed_education(...) once the education
-    # helper's module exists (deliveries, openings, completions and quiz answers for customers
-    # with interventions); until then the demo seeds no education rows and says so.
-    del services, population, rng_seed, now
-    return None
+def _education(services: Services, month: _Month, rng_seed: int) -> dict[str, int]:
+    """The education helper's seed (:func:`lendguard.education.demo.seed_education`): content
+    delivered, opened and completed and quizzes answered for customers with an intervention,
+    each after it and never after the month's end, so the report's reach counts them."""
+    from lendguard.education.demo import seed_education
 
+    decisions = services.decisions
+    last = month.clip(month.end)  # the last minute of the month
+    return seed_education(decisions.db, last, random.Random(rng_seed), decisions.pii_key)
