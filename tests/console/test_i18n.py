@@ -192,7 +192,8 @@ def _shown_characters() -> dict[str, str]:
     not a CJK ideograph or CJK punctuation (the CJK font covers those), with where it is."""
     sources = [
         *TEMPLATES,
-        *(CONSOLE / f for f in ("i18n.py", "labels.py", "charts.py", "routes.py")),
+        *(CONSOLE / f for f in ("i18n.py", "labels.py", "routes.py")),
+        CONSOLE.parent / "kit" / "charts.py",
     ]
     found: dict[str, str] = {}
     for source in sources:

@@ -547,6 +547,13 @@ for _table, _extra in ((ZH, ALLIANCE_ZH), (EN, ALLIANCE_EN)):
         _table.setdefault(_key, _text)
 ENUMS.update(ALLIANCE_ENUMS)
 
+# The protection report's page (issue #21), the same way.
+from lendguard.console.report_i18n import REPORT_EN, REPORT_ZH  # noqa: E402
+
+for _table, _extra in ((ZH, REPORT_ZH), (EN, REPORT_EN)):
+    for _key, _text in _extra.items():
+        _table.setdefault(_key, _text)
+
 
 def translator(locale: str) -> Callable[[str], str]:
     """``t("Case queue")`` in the page's language. English keys are shown as they are, except
