@@ -23,8 +23,12 @@ ZH: dict[str, str] = {
     "Customer": "客户",
     "Decisions per day": "每日决策",
     "Interventions (30 days)": "干预次数（30 天）",
-    "Money saved": "挽回金额",
-    "Honest customers inconvenienced": "受打扰的正常客户",
+    "Held money cancelled": "已取消的拦截资金",
+    "Cases resolved as legitimate": "核实为正常交易的案件",
+    "last 30 days": "近 30 天",
+    "The protection report: every figure with its definition": (
+        "消费者权益保护报告：每项数字及其定义"
+    ),
     "Top reasons": "主要原因",
     "Open cases": "未结案件",
     "Overdue": "已超时",

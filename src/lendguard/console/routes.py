@@ -47,6 +47,8 @@ from lendguard.kit.calendars import calendar_gaps
 from lendguard.kit.charts import horizontal_bars, stacked_bars
 from lendguard.kit.params import RowNumber
 from lendguard.kit.validation import validated
+from lendguard.reporting.definitions import DEFINITIONS
+from lendguard.reporting.definitions import title as definition_title
 
 if TYPE_CHECKING:
     from lendguard.decisions.service import DecisionService
@@ -379,6 +381,11 @@ def decisions_by_event_day(
     return [d.isoformat() for d in labels], series, reasons
 
 
+def definition_text(key: str, locale: str) -> str:
+    """A figure's definition in the page's language (the report's text)."""
+    return DEFINITIONS[key].definition["zh-CN" if locale == "zh-CN" else "en"]
+
+
 @router.get("")
 @router.get("/")
 def dashboard(request: Request) -> HTMLResponse:
@@ -404,6 +411,10 @@ def dashboard(request: Request) -> HTMLResponse:
         reasons_chart=horizontal_bars(top, label=t("Top reasons")) if top else "",
         totals=totals,
         interventions=sum(totals[a] for a in ("remind", "dissuade", "intercept", "block")),
+        # The same figure as the protection report's (and make eval's): one definition.
+        interventions_title=definition_title("interventions", locale),
+        interventions_definition=definition_text("interventions", locale),
+        can_report=info.principal.has(Scope.reports_read),
         outcomes=outcomes,
         open_cases=sum(
             outcomes["cases_by_state"][s] for s in ("new", "triage", "contacting_customer")
