@@ -100,6 +100,13 @@ EXCEPTIONS: dict[tuple[str, str], list[CheckFunction]] = {
     # zone this machine knows. JSON Schema can compare no two dates nor list the zones, so a
     # generated period or zone that breaks one is rightly a 422 naming the field.
     ("GET", "/v1/reports/protection"): [positive_data_acceptance],
+    # Education: a content id must be in the library, an instant not after now, an answer a
+    # question and option of that quiz, a reach period ordered and at most 366 days — none of
+    # which JSON Schema can say, so a generated body that breaks one is rightly a 422.
+    ("POST", "/v1/education/events"): [positive_data_acceptance],
+    ("POST", "/v1/education/events/batch"): [positive_data_acceptance],
+    ("POST", "/v1/education/quizzes/{topic}/answers"): [positive_data_acceptance],
+    ("GET", "/v1/education/reach"): [positive_data_acceptance],
     # An aggregation round asks the other members over the network: the generated members
     # (POST /v1/alliance/members above) are unreachable, so a round among them rightly fails
     # with the missing dependency's 503 (Retry-After, the round recorded as failed); fewer than
