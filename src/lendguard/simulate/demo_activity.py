@@ -319,7 +319,7 @@ def _notice(services: Services, summary: ActivitySummary) -> int:
             "third_party_sharing",
             "automated_decision",
         ],
-        texts=NOTICE_TEXTS,  # type: ignore[arg-type]  # keys are NoticeLocale values
+        texts=NOTICE_TEXTS,
     )
     published = services.consent.publish_notice(body, "user:demo-admin")
     summary.notice_version = int(published["version"])
@@ -348,7 +348,7 @@ def _consents(
     def record(customer: str, purpose: str, scope: str, granted: bool, at: datetime) -> None:
         body = ConsentBody(
             customer_id=customer,
-            purpose=purpose,  # type: ignore[arg-type]
+            purpose=purpose,
             scope=scope,
             granted=granted,
             method="toggle" if purpose == "marketing" else "checkbox",
