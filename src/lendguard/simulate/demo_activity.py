@@ -21,9 +21,11 @@ lender also holds, so that the protection report (``lendguard report``) has cont
 
 Deterministic by seed: the same population and seed give the same counts. Instants are placed
 inside the simulated month where the service takes one (consents' ``at``, complaints'
-``received_at`` and every complaint transition's ``now``, requests' ``received_at``); the
-notice's publication, case transitions, request decisions, hold releases and rescue steps are
-stamped by their services with the real clock.
+``received_at`` and every complaint transition's ``now``, requests' ``received_at``, education
+events and quiz answers); the notice's publication, case transitions (and the hold releases
+and cancellations they make), request verifications and decisions, the deadline sweep and
+rescue steps are stamped by their services with the real clock. The month's rescue ladder is
+not made up: the demo's events carry no over-indebtedness or hardship reason, so it has none.
 """
 
 from __future__ import annotations
