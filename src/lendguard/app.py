@@ -7,6 +7,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -89,6 +90,8 @@ def build_services(settings: Settings, migrate: bool = True) -> Services:
     )
     cases.on_labels = decisions.labels.apply_new
     decisions.after_commit.append(cases.take_in)
+    # Education answering an intervention's reasons (the same links for the same reasons).
+    decisions.education_for = _education_links
     # The consent ledger answers the contact guard's consent questions; what it does not know
     # falls back to the guard's own preference store.
     vault = Vault(
@@ -131,6 +134,23 @@ def build_services(settings: Settings, migrate: bool = True) -> Services:
         limits=RateLimits.from_settings(settings),
         alliance=AllianceService(engine, settings, vault),
     )
+
+
+_EDUCATION_LINKS: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+
+
+def _education_links(reasons: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The library's links for a decision's reasons, remembered by their codes (the library is
+    loaded once per process, so the answer for the same codes never changes)."""
+    from lendguard.education.library import education_for
+
+    codes = tuple(str(r.get("code")) for r in reasons if isinstance(r, dict))
+    found = _EDUCATION_LINKS.get(codes)
+    if found is None:
+        found = [link.model_dump() for link in education_for(list(codes))]
+        if len(_EDUCATION_LINKS) < 10_000:
+            _EDUCATION_LINKS[codes] = found
+    return found
 
 
 # Young collections in a server: each scans at most this many new objects (about 1 ms here).

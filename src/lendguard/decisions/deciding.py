@@ -290,6 +290,10 @@ class Decider:
         # Called after each commit with that group's decisions at remind or more (cases, the
         # rescue ladder); each consumer filters what it needs and is idempotent.
         self.after_commit: list[Callable[[list[dict[str, Any]]], object]] = []
+        # The consumer-education content answering an intervention's reasons (issue #21): a
+        # pure function of the stored reasons, wired in by the app (the education area sits
+        # above this one); none without it.
+        self.education_for: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None
         # Encryption at rest for the clear phone, card and address (privacy/vault.py).
         self.vault: Any = None
         # Several processes share one state (SharedStateStore): each group of events is decided
@@ -678,6 +682,7 @@ class Decider:
         if result.action.rank >= Action.dissuade.rank:
             # Money held (rare): its release deadline and the customer's instructions.
             decision["hold"] = hold_notice(decision)
+        decision["education"] = self._education(decision)
         event_row = {
             "event_id": event.event_id,
             "customer_id": event.customer_id,
@@ -899,7 +904,7 @@ class Decider:
             found = repo.find_by_event_id(conn, event_id)
         if found is None:
             raise NotFound(f"event '{event_id}' has no decision")
-        return with_challenge(found[1])
+        return self._as_read(found[1])
 
     def decide_many(self, events: Iterable[Event | Any]) -> list[dict[str, Any] | LendGuardError]:
         """Decide events in order, written in one group commit; returns once all are durable.
@@ -1191,13 +1196,27 @@ class Decider:
 
     # -- reading -------------------------------------------------------------------------------
 
+    def _education(self, decision: dict[str, Any]) -> list[dict[str, Any]]:
+        """The education links of an intervention (remind or more); none for an allow."""
+        if self.education_for is None or decision.get("action") in (None, "allow"):
+            return []
+        return self.education_for(decision.get("reasons") or [])
+
+    def _as_read(self, row: dict[str, Any]) -> dict[str, Any]:
+        """A stored decision as answered: its challenge, hold notice and education links
+        (each a function of the stored decision)."""
+        row = with_challenge(row)
+        if "education" not in row:
+            row = {**row, "education": self._education(row)}
+        return row
+
     def get_decision(self, decision_id: str) -> dict[str, Any]:
         """The decision as answered, with its challenge and, once answered, the follow-up."""
         with self.db.connect() as conn:
             row = repo.get_decision_row(conn, decision_id)
             if row is None:
                 raise NotFound(f"decision '{decision_id}' not found")
-            row = with_challenge(row)
+            row = self._as_read(row)
             if row["challenge"] is not None:
                 follow = repo.follow_up_of(conn, decision_id)
                 if follow is not None:
@@ -1212,7 +1231,7 @@ class Decider:
         customer_id = intake.stored_identifier(customer_id, self.pii_key)
         with self.db.connect() as conn:
             return [
-                with_challenge(row)
+                self._as_read(row)
                 for row in repo.customer_decisions(conn, customer_id, limit, before)
             ]
 

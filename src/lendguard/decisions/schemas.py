@@ -170,6 +170,16 @@ class HoldNotice(BaseModel):
     instructions: dict[str, str] = Field(description="For the customer, per locale")
 
 
+class DecisionEducationLink(BaseModel):
+    """Consumer education answering the decision's reasons (an article or a short video)."""
+
+    content_id: str
+    kind: Literal["article", "video"]
+    topic: str = Field(description="A scam typology, over_borrowing, privacy_rights …")
+    title: dict[str, str] = Field(description="Per locale (zh-CN, en)")
+    url: str = Field(description="The item's path: GET it with education:read")
+
+
 class Decision(BaseModel):
     """The decision on one event: the action, why, the measures and the customer's message."""
 
@@ -206,6 +216,11 @@ class Decision(BaseModel):
         default=None,
         description="When the decision holds money (intercept, block or a DELAY measure): the "
         "release deadline and the customer's instructions",
+    )
+    education: list[DecisionEducationLink] = Field(
+        default_factory=list,
+        description="At remind or more: up to two content items that answer the reasons, for "
+        "the lender's app to show; report their delivery with POST /v1/education/events",
     )
 
 
