@@ -92,6 +92,7 @@ def build_services(settings: Settings, migrate: bool = True) -> Services:
     decisions.after_commit.append(cases.take_in)
     # Education answering an intervention's reasons (the same links for the same reasons).
     decisions.education_for = _education_links
+    cases.education_for = _case_education_links
     # The consent ledger answers the contact guard's consent questions; what it does not know
     # falls back to the guard's own preference store.
     vault = Vault(
@@ -151,6 +152,15 @@ def _education_links(reasons: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if len(_EDUCATION_LINKS) < 10_000:
             _EDUCATION_LINKS[codes] = found
     return found
+
+
+def _case_education_links(
+    reasons: list[dict[str, Any]], typology: str | None
+) -> list[dict[str, Any]]:
+    """The library's links for a case's outreach: its scam type first, then its reasons."""
+    from lendguard.education.library import education_for
+
+    return [link.model_dump() for link in education_for(reasons, typology)]
 
 
 # Young collections in a server: each scans at most this many new objects (about 1 ms here).

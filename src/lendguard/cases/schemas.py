@@ -235,6 +235,16 @@ class CaseHotline(BaseModel):
     )
 
 
+class CaseEducationLink(BaseModel):
+    """A consumer-education item for the customer of a case."""
+
+    content_id: str
+    kind: Literal["article", "video"]
+    topic: str
+    title: dict[str, str] = Field(description="Per locale (zh-CN, en)")
+    url: str = Field(description="The item's path: GET it with education:read")
+
+
 class CaseDetail(CaseSummary):
     """A case with everything an analyst works from."""
 
@@ -247,6 +257,11 @@ class CaseDetail(CaseSummary):
     script: CallScript
     hotlines: list[CaseHotline] | None = Field(
         default=None, description="a crisis case's hotlines and emergency numbers only"
+    )
+    education: list[CaseEducationLink] = Field(
+        default_factory=list,
+        description="Content to send with the outreach, chosen by the case's scam type and its "
+        "decisions' reasons (report deliveries with POST /v1/education/events and the case_id)",
     )
 
 

@@ -180,6 +180,11 @@ class CaseService:
         # Called after a resolution commits with the labels it wrote ({id, label, known_at,
         # event_id}); the app wires it to the decision service's live label features.
         self.on_labels: Callable[[list[dict[str, Any]]], None] | None = None
+        # The consumer-education content for the case's outreach (issue #21), chosen by its
+        # decisions' reasons and its scam type; wired in by the app (education sits above).
+        self.education_for: (
+            Callable[[list[dict[str, Any]], str | None], list[dict[str, Any]]] | None
+        ) = None
         self._new_labels: list[dict[str, Any]] = []
 
     def _crisis_hotlines(
@@ -615,6 +620,10 @@ class CaseService:
         ]
         script = self.scripts.get(_script_key(case), self.scripts["general"])
         out["script"] = {"title": script.title, "steps": script.steps}
+        reasons = [r for d in out["decisions"] for r in d.get("reasons") or []]
+        out["education"] = (
+            self.education_for(reasons, case.scam_type) if self.education_for is not None else []
+        )
         if case.case_type == CRISIS_CASE_TYPE:
             out["hotlines"] = self._crisis_hotlines(out["timeline"], now)
         return out

@@ -26,6 +26,9 @@ ZH: dict[str, str] = {
     "Held money cancelled": "已取消的拦截资金",
     "Cases resolved as legitimate": "核实为正常交易的案件",
     "last 30 days": "近 30 天",
+    "Education to send the customer": "可发送给客户的防骗教育内容",
+    "article": "文章",
+    "video": "视频",
     "The protection report: every figure with its definition": (
         "消费者权益保护报告：每项数字及其定义"
     ),
