@@ -82,6 +82,8 @@ class Settings(BaseSettings):
     # The report (issue #21): losses a dissuaded transfer would have cost count as "estimated
     # avoided" at this share (the rest of the report's avoided losses come from real outcomes).
     report_dissuasion_success_rate: float = Field(default=0.6, ge=0, le=1)
+    # The lender's name the report is titled with (the API, the console and `lendguard report`).
+    lender_name: str = Field(default="LendGuard", min_length=1, max_length=200)
     bootstrap_admin_key: str | None = Field(
         default=None, description="If set, an admin API key with this secret exists at start."
     )

@@ -1,6 +1,7 @@
 """The console's protection report (issue #21): for an officer, the same content as the HTML
 report (render_body of build_report's document on the same rows) in zh-CN and English, with the
-PDF and JSON to download; the default period is the last 30 days up to the operator's today; a
+PDF and JSON to download; the default period is the last 30 days up to the operator's today (or
+the latest decided event's day, when earlier); a
 role without reports:read is refused (page and downloads) and has no link to it; a period that
 cannot be used renders the page again with the reason and no figures; nothing on the page is an
 inline style or a script (the console's CSP)."""
@@ -11,9 +12,11 @@ import itertools
 import re
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import time_machine
 from starlette.testclient import TestClient
 
 import reporting.conftest as known_rows
@@ -124,14 +127,26 @@ def test_the_officer_sees_the_report_in_both_languages(console: Console) -> None
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_the_default_period_is_the_last_30_days(console: Console) -> None:
+def test_the_default_period_is_the_30_days_up_to_the_latest_event(console: Console) -> None:
     officer = console.sign_in("officer")
     page = officer.get(PAGE, params={"lang": "en"})
     assert page.status_code == 200
-    # the pinned clock's day in the console's zone (Asia/Shanghai: 2 March), 29 days before it
+    # The pinned clock's day in the console's zone is 2 March; the latest event decided occurred
+    # at 00:00 on 1 March (Asia/Shanghai), so the page opens on the 30 days up to 1 March
+    # rather than on a day after the data.
+    assert 'name="from" id="period-from" value="2026-01-31"' in page.text
+    assert 'name="to" id="period-to" value="2026-03-01"' in page.text
+    assert "2026-01-31 – 2026-03-01" in page.text
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_on_an_empty_database_the_default_period_ends_today(empty_console: Console) -> None:
+    officer = empty_console.sign_in("officer")
+    with time_machine.travel(datetime(2026, 3, 2, 2, 30, tzinfo=UTC), tick=False):
+        page = officer.get(PAGE, params={"lang": "en"})
+    assert page.status_code == 200
     assert 'name="from" id="period-from" value="2026-02-01"' in page.text
     assert 'name="to" id="period-to" value="2026-03-02"' in page.text
-    assert "2026-02-01 – 2026-03-02" in page.text
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

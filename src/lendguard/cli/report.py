@@ -18,7 +18,6 @@ import typer
 from lendguard.cli.common import err, fail
 
 MAX_DAYS = 366
-DEFAULT_LENDER = "LendGuard"
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -83,8 +82,11 @@ def report(
         typer.Option("--database", help="Database URL (default: LENDGUARD_DATABASE_URL)"),
     ] = None,
     lender: Annotated[
-        str, typer.Option("--lender", help="The lender's name printed on the report")
-    ] = DEFAULT_LENDER,
+        str | None,
+        typer.Option(
+            "--lender", help="The lender's name printed on the report (default: lender_name)"
+        ),
+    ] = None,
 ) -> None:
     """The protection report for a period: interventions, frauds blocked, losses avoided
     (observed and, apart, estimated), honest customers inconvenienced, complaints, rescues,
@@ -103,7 +105,7 @@ def report(
         zone_name = known_time_zone(zone or settings.console_timezone)
     except ValueError as exc:
         raise fail(f"--zone: {exc}") from None
-    lender_name = " ".join(lender.split())
+    lender_name = " ".join((lender if lender is not None else settings.lender_name).split())
     if not lender_name or len(lender_name) > 200 or not lender_name.isprintable():
         raise fail("--lender: a name of 1 to 200 printable characters")
     chosen = (locale.value if locale else None) or settings.default_locale

@@ -3,7 +3,8 @@
 of the operator's calendar days, with the PDF and the JSON to download.
 
 For roles holding ``reports:read`` (officer, admin). The default period is the last 30 days up
-to the operator's today; a period that cannot be used renders the page again with the reason
+to the operator's today (or up to the day of the latest decided event, when that is earlier:
+a demo's or an import's month); a period that cannot be used renders the page again with the reason
 (422) and no figures.
 """
 
@@ -27,7 +28,7 @@ from lendguard.console.routes import (
     effectiveness_period,
 )
 from lendguard.errors import ValidationFailed
-from lendguard.reporting.render import DEFAULT_LENDER, render_body, render_json, render_pdf
+from lendguard.reporting.render import render_body, render_json, render_pdf
 from lendguard.reporting.schemas import ProtectionReport
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -41,17 +42,33 @@ _FIELDS = {"from": "From", "to": "To"}
 def _period(request: Request, info: SessionInfo) -> tuple[date, date, list[str]]:
     """The days asked for (default: the last 30 up to the operator's today) or the problems."""
     t = i18n.translator(_locale(request, info))
+    asked_from, asked_to = request.query_params.get("from"), request.query_params.get("to")
+    anchor = datetime.now(UTC)
+    if not asked_from and not asked_to:
+        # Unasked, the 30 days up to the latest event decided (today for a live deployment; the
+        # month a demo or an import holds, rather than an empty page after it).
+        latest = _latest_event(request)
+        if latest is not None and latest < anchor:
+            anchor = latest
     try:
-        first, last, _, _ = effectiveness_period(
-            request.query_params.get("from"),
-            request.query_params.get("to"),
-            _zone(request, info),
-            datetime.now(UTC),
-        )
+        first, last, _, _ = effectiveness_period(asked_from, asked_to, _zone(request, info), anchor)
     except ValidationFailed as exc:
         problems = [f"{t(_FIELDS.get(e.field, e.field))}: {t(e.message)}" for e in exc.errors]
         return date.min, date.min, problems
     return first, last, []
+
+
+def _latest_event(request: Request) -> datetime | None:
+    """When the latest decided event occurred (None on an empty database)."""
+    from sqlalchemy import func, select
+
+    from lendguard.models.decision import DecisionRecord
+
+    with request.app.state.services.decisions.db.connect() as conn:
+        latest = conn.execute(select(func.max(DecisionRecord.occurred_at))).scalar_one()
+    if latest is None:
+        return None
+    return latest if latest.tzinfo is not None else latest.replace(tzinfo=UTC)
 
 
 def _report(request: Request, info: SessionInfo, first: date, last: date) -> ProtectionReport:
@@ -64,7 +81,7 @@ def _report(request: Request, info: SessionInfo, first: date, last: date) -> Pro
         first,
         last,
         _zone(request, info),
-        DEFAULT_LENDER,
+        services.settings.lender_name,
         datetime.now(UTC),
     )
 

@@ -23,7 +23,6 @@ ReportReader = Annotated[Principal, Depends(require(Scope.reports_read))]
 
 # The longest period one report covers (a leap year).
 MAX_DAYS = 366
-DEFAULT_LENDER = "LendGuard"
 
 
 def check_period(from_date: date, to_date: date) -> None:
@@ -76,6 +75,6 @@ def protection_report(
         from_date,
         to_date,
         zone,
-        DEFAULT_LENDER,
+        services.settings.lender_name,
         datetime.now(UTC),
     )
