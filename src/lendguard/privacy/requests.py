@@ -176,11 +176,17 @@ class RequestService:
         return [{**dict(r._mapping), "overdue": r.status in OPEN and r.due_at < now} for r in rows]
 
     def verify(
-        self, request_id: str, method: str, actor: str, ip: str | None = None
+        self,
+        request_id: str,
+        method: str,
+        actor: str,
+        ip: str | None = None,
+        at: datetime | None = None,
     ) -> dict[str, Any]:
         """Mark the requester's identity verified by ``method``: one of
         :data:`VERIFICATION_METHODS`, or several joined with '+'. Anything else is a 422
-        naming ``method`` and the request stays unverified."""
+        naming ``method`` and the request stays unverified. ``at``: when (default now; a
+        back-office import or the demo's month gives its own)."""
         method = _verification_method(method)
         self._move(
             request_id,
@@ -188,13 +194,18 @@ class RequestService:
             "pending",
             actor,
             ip,
-            verified_at=datetime.now(UTC),
+            verified_at=at or datetime.now(UTC),
             verification_method=method,
         )
         return self.get(request_id)
 
     def refuse(
-        self, request_id: str, reason: str, actor: str, ip: str | None = None
+        self,
+        request_id: str,
+        reason: str,
+        actor: str,
+        ip: str | None = None,
+        at: datetime | None = None,
     ) -> dict[str, Any]:
         """PIPL Art. 50: a refusal states its reason."""
         if not reason.strip():
@@ -210,13 +221,18 @@ class RequestService:
             actor,
             ip,
             refusal_reason=reason,
-            decided_at=datetime.now(UTC),
+            decided_at=at or datetime.now(UTC),
             decided_by=actor,
         )
         return self.get(request_id)
 
     def complete(
-        self, request_id: str, result: dict[str, Any], actor: str, ip: str | None = None
+        self,
+        request_id: str,
+        result: dict[str, Any],
+        actor: str,
+        ip: str | None = None,
+        at: datetime | None = None,
     ) -> dict[str, Any]:
         self._move(
             request_id,
@@ -225,13 +241,18 @@ class RequestService:
             actor,
             ip,
             result=result,
-            decided_at=datetime.now(UTC),
+            decided_at=at or datetime.now(UTC),
             decided_by=actor,
         )
         return self.get(request_id)
 
     def complete_deletion(
-        self, request_id: str, result: dict[str, Any], actor: str, ip: str | None = None
+        self,
+        request_id: str,
+        result: dict[str, Any],
+        actor: str,
+        ip: str | None = None,
+        at: datetime | None = None,
     ) -> dict[str, Any]:
         """Complete a deletion request: the requester's marketing preferences are deleted in
         the transaction that completes the request and writes its audit entry, so the erasure,
@@ -244,7 +265,7 @@ class RequestService:
             ip,
             erase=_erase_marketing,
             result=result,
-            decided_at=datetime.now(UTC),
+            decided_at=at or datetime.now(UTC),
             decided_by=actor,
         )
         return self.get(request_id)

@@ -581,9 +581,11 @@ def _requests(
             summary.requests[f"{kind}:identity_unverified"] += 1
             continue
         rid = made["id"]
-        desk.verify(rid, "app_session+sms_code", PRIVACY_OFFICER)
+        # Verified two days after arrival and closed three days later: inside the month, on
+        # time (the report over the month counts them closed).
+        desk.verify(rid, "app_session+sms_code", PRIVACY_OFFICER, at=received + timedelta(days=2))
         if fate == "refused":
-            done = desk.refuse(rid, _REFUSAL, PRIVACY_OFFICER)
+            done = desk.refuse(rid, _REFUSAL, PRIVACY_OFFICER, at=received + timedelta(days=5))
         else:
             done = _fulfil(services, rid, kind, customer, details, version, received)
         summary.requests[f"{kind}:{done['status']}"] += 1
@@ -598,8 +600,10 @@ def _fulfil(
     version: int,
     received: datetime,
 ) -> dict[str, Any]:
-    """What ``POST /v1/privacy/requests/{id}/fulfil`` does for each kind."""
+    """What ``POST /v1/privacy/requests/{id}/fulfil`` does for each kind (closed five days
+    after arrival)."""
     desk = services.privacy_requests
+    closed = received + timedelta(days=5)
     result: dict[str, Any]
     if kind == "access":
         export = export_customer(
@@ -640,8 +644,10 @@ def _fulfil(
             "event the lender sends; the original records stay as evidence",
         }
     else:  # delete
-        return desk.complete_deletion(rid, {"deleted": ["marketing_preferences"]}, PRIVACY_OFFICER)
-    return desk.complete(rid, result, PRIVACY_OFFICER)
+        return desk.complete_deletion(
+            rid, {"deleted": ["marketing_preferences"]}, PRIVACY_OFFICER, at=closed
+        )
+    return desk.complete(rid, result, PRIVACY_OFFICER, at=closed)
 
 
 # -- 7. education ----------------------------------------------------------------------------------
