@@ -7,6 +7,7 @@ content attached to a stored decision and a case."""
 from __future__ import annotations
 
 import random
+import re
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -418,3 +419,38 @@ def test_the_demo_seed_records_reach_through_the_service(
     assert reach.customers_completed == first["completed"]
     assert reach.quiz.answers == first["quiz_answers"]
     assert reach.later_scams.comparison_customers == 20 - first["customers"]
+
+
+def test_events_round_trip_into_the_protection_report(pinned_clock: Any, app_client: Api) -> None:
+    """Done-when of issue #21: the app's education reports reach the report's education
+    section (the JSON and the HTML) with the figures counted here."""
+    seed_profile(app_client)
+    post_reports(app_client)
+    r = app_client.client.get(f"/v1/reports/protection?{PERIOD}", headers=app_client.admin)
+    assert r.status_code == 200, r.text
+    education = r.json()["education"]
+    want = expected_reach()
+    assert (
+        education["customers_reached"],
+        education["customers_opened"],
+        education["customers_completed"],
+    ) == want["totals"]
+    assert (education["deliveries"], education["openings"], education["completions"]) == (
+        want["events"]
+    )
+    channels = {
+        g["key"]: (g["reached"], g["opened"], g["completed"]) for g in education["by_channel"]
+    }
+    assert channels == want["channel"]
+    from lendguard.reporting.render import render_html
+    from lendguard.reporting.schemas import ProtectionReport
+
+    html = render_html(ProtectionReport.model_validate(r.json()), "en")
+    assert 'id="report-education"' in html
+    table = html[html.index('id="reach-channel"') :]
+    table = table[: table.index("</table>")]
+    shown = {
+        key: tuple(int(n.replace(",", "")) for n in re.findall(r'class="num">([\d,]+)<', row)[:3])
+        for key, row in re.findall(r'<tr data-key="([^"]+)">(.*?)</tr>', table)
+    }
+    assert shown == want["channel"]
