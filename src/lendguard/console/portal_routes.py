@@ -26,8 +26,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
 from lendguard.auth.dependencies import client_ip
-from lendguard.console.portal_i18n import LOCALES, translator
-from lendguard.errors import LendGuardError, NotFound
+from lendguard.console.portal_i18n import LOCALES, TEXTS, translator
+from lendguard.errors import Conflict, LendGuardError, NotFound, RateLimited
 from lendguard.interventions.lock_service import LockService
 from lendguard.privacy.portal import (
     PORTAL_REQUEST_KINDS,
@@ -60,6 +60,25 @@ SECURITY_HEADERS = {
 }
 # What a finished form says on the page it returns to (the query names one of these).
 _DONE = ("consent", "request")
+
+# The refusals of a flood (issue #21's attacker's pass), joining the page's words.
+TEXTS.setdefault(
+    "request_already_open",
+    {
+        "zh-CN": "您已有一个同类请求正在处理中。我们答复后，您可以再次提交。"
+        "处理进度见本页“处理中的请求”。",
+        "en": "You already have a request of this kind open. You can send another once we "
+        "have answered it. See “Your open requests” on this page.",
+    },
+)
+TEXTS.setdefault(
+    "too_many_changes",
+    {
+        "zh-CN": "您已多次更改这些设置。请从 App 重新打开本页面后再更改。",
+        "en": "You have changed these settings many times. To change them again, open this "
+        "page again from the app.",
+    },
+)
 
 
 def _secured(response: Response) -> Response:
@@ -211,6 +230,10 @@ def portal_page(request: Request) -> Response:
             due = datetime.fromisoformat(due_text) if len(due_text) <= 40 else None
         except ValueError:
             due = None
+        # only the due date of one of the customer's own open requests: the address is not
+        # ours to trust, and a made-up date would be a promise on our page
+        if due is not None and not any(r["due_at"] == due for r in data["requests"]):
+            due = None
     return _render(
         request,
         "portal.html",
@@ -270,6 +293,8 @@ async def set_consent(request: Request) -> Response:
         await run_in_threadpool(
             service.set_switch, grant, scope, value == "yes", client_ip(request)
         )
+    except RateLimited:
+        return _message(request, locale, 429, "too_many_changes")
     except LendGuardError:
         return _message(request, locale, 409, "switches_unavailable")
     return _back(locale, done="consent")
@@ -289,6 +314,8 @@ async def open_request(request: Request) -> Response:
         made = await run_in_threadpool(
             service.open_request, grant, kind, fields.get("note"), client_ip(request)
         )
+    except Conflict:
+        return _message(request, locale, 409, "request_already_open")
     except LendGuardError:
         return _message(request, locale, 422, "form_invalid")
     due = made["due_at"]

@@ -36,10 +36,10 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from lendguard.auth import audit
-from lendguard.errors import FieldError, NotFound, ValidationFailed
+from lendguard.errors import Conflict, FieldError, NotFound, RateLimited, ValidationFailed
 from lendguard.kit.crypto import pseudonymise
 from lendguard.models.decision import DecisionRecord, EventRecord
 from lendguard.models.privacy import ConsentRecord, DataSubjectRequest, PrivacyNotice
@@ -70,6 +70,9 @@ INTERVENTION_DAYS = 90
 # Requests a customer may open from the page (withdraw and explain have their own paths).
 PORTAL_REQUEST_KINDS = ("access", "correct", "delete")
 MAX_NOTE = 1000
+# Consent changes one link may write (a switch set to the state it already has writes nothing):
+# enough for any customer, a bound on whoever replays the form with a stolen link.
+MAX_SWITCHES_PER_LINK = 20
 
 
 class PortalDenied(Exception):
@@ -418,6 +421,15 @@ class PortalService:
             raise ValidationFailed(
                 "unknown switch", errors=[FieldError("scope", f"one of {', '.join(SWITCH_SCOPES)}")]
             )
+        now = datetime.now(UTC)
+        if self.ledger.allowed(grant.customer_id, MARKETING, scope, now) is allowed:
+            return {"scope": scope, "granted": allowed, "unchanged": True}
+        if self._changes_by(grant) >= MAX_SWITCHES_PER_LINK:
+            raise RateLimited(
+                "too many consent changes from one link",
+                errors=[FieldError("scope", "open the page again from the app")],
+                retry_after=60,
+            )
         notice = self.current_notice()
         if notice is None or not notice["covers_marketing"]:
             raise NotFound(
@@ -436,6 +448,17 @@ class PortalService:
         )
         return self.ledger.record(body, grant.actor, ip)
 
+    def _changes_by(self, grant: Grant) -> int:
+        """Consent rows the link has written."""
+        c = ConsentRecord
+        with self.db.connect() as conn:
+            count = conn.execute(
+                select(func.count(c.id)).where(
+                    c.customer_id == grant.customer_id, c.recorded_by == grant.actor
+                )
+            ).scalar_one()
+        return int(count)
+
     def open_request(
         self, grant: Grant, kind: str, note: str | None, ip: str | None = None
     ) -> dict[str, Any]:
@@ -445,6 +468,12 @@ class PortalService:
             raise ValidationFailed(
                 "unknown request kind",
                 errors=[FieldError("kind", f"one of {', '.join(PORTAL_REQUEST_KINDS)}")],
+            )
+        if self._open_of_kind(grant.customer_id, kind):
+            # one open request per kind: a replayed or stolen link cannot flood the officer
+            raise Conflict(
+                "a request of this kind is already open",
+                errors=[FieldError("kind", "a request of this kind is already open")],
             )
         details: dict[str, Any] = {}
         if note is not None:
@@ -462,6 +491,16 @@ class PortalService:
             details=RequestDetails.model_validate({**details, "channel": "privacy_centre"}),
         )
         return self.requests.create(body, grant.actor, ip)
+
+    def _open_of_kind(self, customer_id: str, kind: str) -> bool:
+        r = DataSubjectRequest
+        with self.db.connect() as conn:
+            found = conn.execute(
+                select(r.id)
+                .where(r.customer_id == customer_id, r.kind == kind, r.status.in_(OPEN))
+                .limit(1)
+            ).first()
+        return found is not None
 
 
 def _version(row: Any) -> int:
