@@ -6,11 +6,17 @@ e-mail and IP addresses and the other types of :mod:`lendguard.privacy.pii` in e
 value of the event (the message included, nested dicts and lists too, and integers long enough
 to be a number worth hiding); :class:`PiiLogFilter` does the same for records of the standard
 ``logging`` module written through the handler installed here.
+
+A secret that is not personal information is masked the same way: the token of a privacy
+centre link (``/portal/open/<token>``, a bearer credential until it expires) becomes
+``/portal/open/[token]`` in every line, in structlog's and the standard handler's, and in
+uvicorn's access log (:class:`PortalTokenFilter` on its loggers) when a deployment turns it on.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import MutableMapping
 from typing import Any, TextIO
@@ -23,11 +29,25 @@ from lendguard.privacy.pii import mask_text
 _SKIP_KEYS = frozenset({"timestamp", "level", "logger"})
 # Integers from 10 digits up may be a phone or a card number written as a number.
 _LONG_INT = 10**9
+# The privacy centre's link token (lendguard.privacy.portal): whatever follows the prefix up to
+# the next separator, so a truncated or tampered token is masked too.
+_PORTAL_TOKEN = re.compile(r"(/portal/open/)[^/?#\s\"'<>]+")
+# uvicorn's (and gunicorn's) loggers that write request lines.
+_SERVER_LOGGERS = ("uvicorn.access", "uvicorn.error", "gunicorn.access", "gunicorn.error")
+
+
+def mask_secrets(text: str) -> str:
+    """``text`` with every privacy centre link token replaced by ``[token]``."""
+    return _PORTAL_TOKEN.sub(r"\1[token]", text) if "/portal/open/" in text else text
+
+
+def _mask_text(text: str) -> str:
+    return mask_text(mask_secrets(text))
 
 
 def _mask_value(value: Any) -> Any:
     if isinstance(value, str):
-        return mask_text(value)
+        return _mask_text(value)
     if isinstance(value, bool):
         return value
     if isinstance(value, int):
@@ -62,10 +82,26 @@ class PiiLogFilter(logging.Filter):
             message = record.getMessage()
         except Exception:  # a bad format string: leave it to the handler to report
             return True
-        masked = mask_text(message)
+        masked = _mask_text(message)
         if masked != message:
             record.msg = masked
             record.args = None
+        return True
+
+
+class PortalTokenFilter(logging.Filter):
+    """Masks privacy centre link tokens in a record's message and in each of its arguments,
+    keeping the arguments' shape (uvicorn's access formatter reads them one by one)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = mask_secrets(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(mask_secrets(a) if isinstance(a, str) else a for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {
+                k: mask_secrets(v) if isinstance(v, str) else v for k, v in record.args.items()
+            }
         return True
 
 
@@ -79,6 +115,10 @@ def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None
         handler.addFilter(PiiLogFilter())
         root.addHandler(handler)
         root.setLevel(level)
+    for name in _SERVER_LOGGERS:
+        server_logger = logging.getLogger(name)
+        if not any(isinstance(f, PortalTokenFilter) for f in server_logger.filters):
+            server_logger.addFilter(PortalTokenFilter())
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
