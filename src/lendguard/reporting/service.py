@@ -8,6 +8,7 @@ runs from the start of ``from_date`` to the start of the day after ``to_date`` t
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -18,6 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 
 from lendguard.config import Settings
+from lendguard.decisions.explain import REASON_TEXT
 from lendguard.decisions.segments import AGE_BANDS, TENURE_BANDS, UNKNOWN, customer_segments
 from lendguard.education.schemas import LocalText, ReachMetrics
 from lendguard.interventions.effectiveness import InterventionRow, typology
@@ -95,6 +97,14 @@ _TYPOLOGY = {
     "impersonation": ("冒充公检法", "Impersonation"),
     "other": ("其他", "Other"),
     "unknown": ("未分类", "Not classified"),
+    # the case scam types (the console's catalogue names them the same way)
+    "remote_control": ("远程控制 / 屏幕共享诈骗", "Remote-control / screen-sharing scam"),
+    "advance_fee": ("贷款前收费诈骗", "Advance-fee loan scam"),
+    "task_rebate": ("刷单返利诈骗", "Task / rebate scam"),
+    "general": ("高风险交易", "High-risk transaction"),
+    "crisis": ("危机干预", "Crisis support"),
+    "scam": ("诈骗", "Scam"),
+    "fraud": ("欺诈", "Fraud"),
 }
 _ACTION = {
     "allow": ("放行", "Allowed"),
@@ -169,6 +179,23 @@ def _label(table: dict[str, tuple[str, str]], key: str) -> LocalText:
     return _text(zh, en)
 
 
+def _first_clause(sentence: str) -> str:
+    return re.split(r"[;；。]|\.\s", sentence, maxsplit=1)[0].strip().rstrip(",，.。")
+
+
+def typology_label(code: str) -> LocalText:
+    """A typology in words in both languages: a scam type from :data:`_TYPOLOGY`; a reason
+    code by the first clause of the sentence customers are told for it
+    (``decisions.explain.REASON_TEXT``, as the console's effectiveness page names it); a code
+    nothing explains is "another reason", never the code itself."""
+    if code in _TYPOLOGY:
+        return _label(_TYPOLOGY, code)
+    told = REASON_TEXT.get(code)
+    if told and told.get("zh-CN") and told.get("en"):
+        return _text(_first_clause(told["zh-CN"]), _first_clause(told["en"]))
+    return _text("其他原因", "Another reason")
+
+
 # -- sections ----------------------------------------------------------------------------------
 
 
@@ -220,7 +247,7 @@ def interventions_section(
         by_typology=[
             TypologyActions(
                 typology=kind,
-                label=_label(_TYPOLOGY, kind),
+                label=typology_label(kind),
                 counts={a: counts.get(a, 0) for a in INTERVENTION_ACTIONS},
                 total=sum(counts.values()),
             )
