@@ -15,7 +15,8 @@ def test_every_reason_code_the_engine_explains_has_a_chinese_and_an_english_name
     for code in REASON_TEXT:
         label = typology_label(code)
         assert CJK.search(label["zh-CN"]), (code, label)
-        assert label["en"] and code not in (label["en"], label["zh-CN"]), (code, label)
+        assert label["en"], code
+        assert code not in (label["en"], label["zh-CN"]), (code, label)
 
 
 def test_scam_types_and_unknown_codes() -> None:
