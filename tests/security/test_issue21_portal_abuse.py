@@ -10,13 +10,15 @@ open requests (no made-up promise on our page). Time is pinned."""
 from __future__ import annotations
 
 import re
+import threading
 from datetime import timedelta
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
 import lendguard.console.portal_routes  # noqa: F401 - its texts join the catalogue
-from fixtures import PINNED_NOW, Api, make_event
+from fixtures import PINNED_NOW, Api, make_event, served_app
 from lendguard.console.portal_i18n import LOCALES, TEXTS
 from lendguard.models.privacy import ConsentRecord, DataSubjectRequest
 from lendguard.privacy.portal import MAX_SWITCHES_PER_LINK
@@ -131,3 +133,39 @@ def test_the_new_texts_have_both_languages() -> None:
     for key in ("request_already_open", "too_many_changes"):
         assert set(TEXTS[key]) == set(LOCALES)
         assert all(TEXTS[key][locale].strip() for locale in LOCALES)
+
+
+def test_concurrent_requests_of_one_kind_open_one(case_app: Api) -> None:
+    """Six posts of the same kind at once (one link replayed from six places): one request."""
+    api = case_app
+    _seed(api)
+    response = api.client.post(
+        f"/v1/privacy/customers/{CUSTOMER}/portal-link", headers=api.key("privacy:portal")
+    )
+    token = str(response.json()["url"]).rsplit("/portal/open/", 1)[1]
+    statuses: list[int] = []
+    with served_app(api.app) as base:
+        clients = []
+        for _ in range(6):
+            client = httpx.Client(base_url=base)
+            client.get(f"/portal/open/{token}")
+            found = re.search(r'name="csrf" value="([0-9a-f]+)"', client.get("/portal").text)
+            assert found is not None
+            clients.append((client, found.group(1)))
+        start = threading.Barrier(len(clients))
+
+        def post(client: httpx.Client, csrf: str) -> None:
+            start.wait()
+            statuses.append(
+                client.post("/portal/requests", data={"csrf": csrf, "kind": "delete"}).status_code
+            )
+
+        threads = [threading.Thread(target=post, args=pair) for pair in clients]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for client, _ in clients:
+            client.close()
+    assert sorted(statuses) == [303] + [409] * 5
+    assert _count(api, DataSubjectRequest.id) == 1

@@ -27,7 +27,9 @@ import hmac
 import os
 import re
 import struct
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -36,7 +38,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 
 from lendguard.auth import audit
 from lendguard.errors import Conflict, FieldError, NotFound, RateLimited, ValidationFailed
@@ -73,6 +75,27 @@ MAX_NOTE = 1000
 # Consent changes one link may write (a switch set to the state it already has writes nothing):
 # enough for any customer, a bound on whoever replays the form with a stolen link.
 MAX_SWITCHES_PER_LINK = 20
+
+
+# Opening a request from the page is checked and written one at a time: in this process by
+# this lock, across processes (PostgreSQL) by an advisory lock on the customer and kind.
+_REQUEST_LOCK = threading.Lock()
+
+
+@contextmanager
+def _one_at_a_time(engine: Engine, customer_id: str, kind: str) -> Iterator[None]:
+    with _REQUEST_LOCK:
+        if engine.dialect.name != "postgresql":
+            yield
+            return
+        digest = hashlib.sha256(f"{LINK_LABEL!r}|request|{customer_id}|{kind}".encode()).digest()
+        key = int.from_bytes(digest[:8], "big", signed=True)
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
 
 
 class PortalDenied(Exception):
@@ -469,12 +492,6 @@ class PortalService:
                 "unknown request kind",
                 errors=[FieldError("kind", f"one of {', '.join(PORTAL_REQUEST_KINDS)}")],
             )
-        if self._open_of_kind(grant.customer_id, kind):
-            # one open request per kind: a replayed or stolen link cannot flood the officer
-            raise Conflict(
-                "a request of this kind is already open",
-                errors=[FieldError("kind", "a request of this kind is already open")],
-            )
         details: dict[str, Any] = {}
         if note is not None:
             note = note.strip()
@@ -490,7 +507,14 @@ class PortalService:
             kind=kind,  # checked against PORTAL_REQUEST_KINDS above
             details=RequestDetails.model_validate({**details, "channel": "privacy_centre"}),
         )
-        return self.requests.create(body, grant.actor, ip)
+        with _one_at_a_time(self.db, grant.customer_id, kind):
+            if self._open_of_kind(grant.customer_id, kind):
+                # one open request per kind: a replayed or stolen link cannot flood the officer
+                raise Conflict(
+                    "a request of this kind is already open",
+                    errors=[FieldError("kind", "a request of this kind is already open")],
+                )
+            return self.requests.create(body, grant.actor, ip)
 
     def _open_of_kind(self, customer_id: str, kind: str) -> bool:
         r = DataSubjectRequest
