@@ -169,3 +169,15 @@ def test_concurrent_requests_of_one_kind_open_one(case_app: Api) -> None:
             client.close()
     assert sorted(statuses) == [303] + [409] * 5
     assert _count(api, DataSubjectRequest.id) == 1
+
+
+def test_the_link_is_never_cached(case_app: Api) -> None:
+    """The answer holds a bearer URL: no shared cache or browser may keep it."""
+    api = case_app
+    _seed(api)
+    response = api.client.post(
+        f"/v1/privacy/customers/{CUSTOMER}/portal-link", headers=api.key("privacy:portal")
+    )
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["pragma"] == "no-cache"

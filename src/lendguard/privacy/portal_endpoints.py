@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from lendguard.auth.dependencies import client_ip, require
@@ -56,7 +56,11 @@ async def portal_link(
     customer_id: CustomerId,
     request: Request,
     body: Annotated[PortalLinkBody, Depends(_optional_body)],
+    response: Response,
 ) -> Any:
+    # the answer holds a bearer URL: no cache may keep it
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
     services = request.app.state.services
     settings = services.settings
     locale = body.locale or (
