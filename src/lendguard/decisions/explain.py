@@ -22,6 +22,7 @@ from typing import Any
 
 from lendguard.decisions.features.compute import FEATURE_NAMES
 from lendguard.decisions.rules.loader import SCORE_NAME, Rule, RuleSet
+from lendguard.decisions.scoring.reason_codes import current, load_catalogue
 
 Text = dict[str, str]
 
@@ -621,6 +622,12 @@ CLOSING_TEXT: Text = {
     "en": "If you think this is wrong, you can ask customer service for a human review.",
 }
 
+# Before the scoring model's top reasons (their codes and texts: scoring/reason_codes.yaml).
+MODEL_INTRO: Text = {
+    "zh-CN": "我们的风险模型主要参考了：",
+    "en": "What our risk model weighed most: ",
+}
+
 _RESPONSIBLE = frozenset({"wellbeing", "compliance"})
 _BORROWING_MEASURES = frozenset({"CREDIT_FREEZE", "HARDSHIP_PLAN_OFFERED"})
 
@@ -649,6 +656,22 @@ def reason_sentence(code: str, locale: str, rule: Rule | None = None) -> str | N
     if rule is not None and rule.explanation.get(loc):
         return rule.explanation[loc]
     return REASON_TEXT.get(code, {}).get(loc)
+
+
+def _model_reasons(decision: Mapping[str, Any], loc: str) -> list[tuple[str, Text, str]]:
+    """``(code, text per locale, phrase in loc)`` of each of the scoring model's top reasons
+    stored on the decision; a reason stored before the codes gets them here."""
+    out: list[tuple[str, Text, str]] = []
+    catalogue = load_catalogue()
+    for entry in decision.get("model_reasons") or []:
+        if not isinstance(entry, Mapping):
+            continue
+        reason = current(entry)
+        value = reason.get("value")
+        number = float(value) if isinstance(value, int | float) else None
+        phrase = catalogue.for_feature(str(reason["feature"])).phrase(number, loc)
+        out.append((str(reason["code"]), dict(reason["texts"]), phrase))
+    return out
 
 
 def _headline(decision: Mapping[str, Any], listed: list[Mapping[str, Any]], loc: str) -> str:
@@ -702,6 +725,15 @@ def explain(
         texts = [GENERIC_REASON_TEXT.get(action, GENERIC_REASON_TEXT["allow"])[loc]]
     if texts:
         sentences.append(("原因：" if loc == "zh-CN" else "Why: ") + _join(texts, loc))
+    # The scoring model's top reasons, by what it saw (listed after the rules' reasons).
+    model_reasons = _model_reasons(decision, loc)
+    if model_reasons:
+        phrases = [phrase for _, _, phrase in model_reasons]
+        sentences.append(
+            MODEL_INTRO[loc]
+            + ("；".join(phrases) + "。" if loc == "zh-CN" else "; ".join(phrases) + ".")
+        )
+        reasons.extend({"code": code, "text": text[loc]} for code, text, _ in model_reasons)
     measures = [MEASURE_TEXT[m][loc] for m in decision.get("measures") or [] if m in MEASURE_TEXT]
     if measures:
         joined = "、".join(measures) if loc == "zh-CN" else ", ".join(measures)

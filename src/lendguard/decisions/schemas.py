@@ -18,6 +18,7 @@ from pydantic import (
     Field,
     GetJsonSchemaHandler,
     StringConstraints,
+    model_validator,
 )
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
@@ -103,12 +104,28 @@ class GuardrailNote(BaseModel):
 
 
 class ModelReason(BaseModel):
-    """One of the model's top contributions to its score, in words."""
+    """One of the model's top contributions to its score, with a stable reason code and its
+    text in zh-CN and en (a category such as the event type by its name, never a number)."""
 
-    feature: str
-    text: str
+    feature: str = Field(description="The model feature (an internal name: show code or texts)")
+    code: str = Field(
+        description="Stable reason code of the feature (MODEL_...): never renamed or reused",
+        examples=["MODEL_AMOUNT_VS_HISTORY"],
+    )
+    text: str = Field(description="What the model saw, in English: texts['en']")
+    texts: dict[Literal["zh-CN", "en"], str] = Field(
+        description="What the model saw, per locale, for the customer or an operator"
+    )
     value: float | None = Field(description="The feature's value; null when unknown")
     contribution: float
+
+    @model_validator(mode="before")
+    @classmethod
+    def _current(cls, data: Any) -> Any:
+        """A reason stored before the codes (no ``code``) gets its code and texts."""
+        from lendguard.decisions.scoring.reason_codes import current
+
+        return current(data) if isinstance(data, dict) else data
 
 
 class ChallengeOption(BaseModel):

@@ -6,24 +6,17 @@ from typing import Any
 
 import numpy as np
 
-from lendguard.decisions.features.compute import FEATURES
 from lendguard.decisions.scoring.model import ScoringModel
+from lendguard.decisions.scoring.reason_codes import load_catalogue, model_reason
 
 
 def explain_contributions(model: ScoringModel, row: np.ndarray, k: int = 3) -> list[dict[str, Any]]:
-    """TreeSHAP (LightGBM ``pred_contrib``): the k features that raised this score most."""
+    """TreeSHAP (LightGBM ``pred_contrib``): the k features that raised this score most, each
+    with its stable reason code and its text in zh-CN and en (a category by its name, never the
+    number the model sees: ``reason_codes.yaml``)."""
+    catalogue = load_catalogue()
     out = []
     for name, contribution, value in model.top_reasons(row, k):
-        description = model.card.get("feature_descriptions", {}).get(name) or (
-            FEATURES[name][1] if name in FEATURES else name
-        )
-        shown: Any = None if np.isnan(value) else round(value, 4)
-        out.append(
-            {
-                "feature": name,
-                "text": f"{description}: {shown if shown is not None else 'unknown'}",
-                "value": shown,
-                "contribution": round(contribution, 4),
-            }
-        )
+        shown = None if np.isnan(value) else round(value, 4)
+        out.append(model_reason(name, shown, round(contribution, 4), catalogue))
     return out
