@@ -181,3 +181,19 @@ def test_the_link_is_never_cached(case_app: Api) -> None:
     assert response.status_code == 200
     assert response.headers["cache-control"] == "no-store"
     assert response.headers["pragma"] == "no-cache"
+
+
+def test_no_switch_is_written_without_a_notice_that_tells_marketing(case_app: Api) -> None:
+    """A consent must be given against the notice that told it: none published, or only one
+    that does not tell marketing, and the switch is refused with a plain message, no row."""
+    api = case_app
+    api.decide(make_event(customer_id=CUSTOMER, occurred_at=PINNED_NOW - timedelta(days=1)))
+    csrf = _open(api)
+    form = {"csrf": csrf, "scope": "sms", "allowed": "no", "lang": "en"}
+    refused = api.client.post("/portal/consent", data=form)
+    assert refused.status_code == 409
+    assert TEXTS["switches_unavailable"]["en"] in refused.text
+    other = {**NOTICE, "notice_key": "loans-only", "purposes": ["loan_service"]}
+    assert api.client.post("/v1/privacy/notices", json=other, headers=api.admin).status_code == 201
+    assert api.client.post("/portal/consent", data=form).status_code == 409
+    assert _count(api, ConsentRecord.id) == 0
