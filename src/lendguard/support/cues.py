@@ -27,6 +27,7 @@ next payment to a new payee down and routes it to a human (rule ``scam-cue-new-p
 from __future__ import annotations
 
 import functools
+import math
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -68,18 +69,44 @@ class Cue:
     # words: every match holds an ASCII letter) or "any"; a pattern is not tried on a text
     # without its script (half the patterns on a one-language message, same result)
     scripts: tuple[str, ...] = field(default_factory=tuple)
+    # the cue counts only when this many different phrases are found (a co-occurrence rule:
+    # one phrase of a scam script is ordinary wording, two together are the script)
+    min_distinct: int = 1
+    # where the cue comes from: hand-written, or the procedure and data that wrote it
+    provenance: str = ""
+
+    @functools.cached_property
+    def _overlapping(self) -> tuple[re.Pattern[str], ...]:
+        """Each pattern as a look-ahead, so that every match is seen, overlapping ones too."""
+        return tuple(re.compile(f"(?=({p.pattern}))", p.flags) for p in self.patterns)
 
     def search(self, text: str, lowered: str, present: set[str]) -> str | None:
         """The first span that matched, from the original text. Patterns are lower case and
         compiled without IGNORECASE (four times faster on a long English message), so they run
-        on ``lowered``, the text with ASCII letters lowered (same length, same offsets)."""
+        on ``lowered``, the text with ASCII letters lowered (same length, same offsets). A cue
+        with ``min_distinct`` N > 1 gives its first N different spans, joined by " … "."""
         if any(guard.search(lowered) is not None for guard in self.unless):
             return None
+        if self.min_distinct > 1:
+            return self._distinct(text, lowered, present)
         for pattern, script in zip(self.patterns, self.scripts, strict=True):
             if script in present:
                 found = pattern.search(lowered)
                 if found is not None:
                     return text[found.start() : found.end()]
+        return None
+
+    def _distinct(self, text: str, lowered: str, present: set[str]) -> str | None:
+        spans: dict[str, tuple[int, int]] = {}
+        for pattern, script in zip(self._overlapping, self.scripts, strict=True):
+            if script not in present:
+                continue
+            for found in pattern.finditer(lowered):
+                phrase = found.group(1)
+                if phrase and phrase not in spans:
+                    spans[phrase] = (found.start(1), found.end(1))
+                    if len(spans) >= self.min_distinct:
+                        return " … ".join(text[a:b] for a, b in sorted(spans.values()))
         return None
 
     def reason(self, locale: str) -> str:
@@ -120,6 +147,7 @@ LEXICON_FILE = "cues.yaml"
 CUE_KINDS = ("scam_victim", "crisis", "vulnerability", "complaint")
 _REFERENCE = re.compile(r"\{([A-Z][A-Z0-9_]*)\}")
 _CUE_FIELDS = frozenset({"name", "weight", "typology", "reason", "patterns", "unless"})
+_OPTIONAL_FIELDS = frozenset({"unless", "phrases", "min_distinct", "provenance"})
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -188,11 +216,29 @@ def _compiled(
     return tuple(compiled), scripts
 
 
+def _phrases(raw: Any, where: str) -> list[str]:
+    """Literal phrases (no regex) as one alternation per script, longest first."""
+    if not isinstance(raw, list) or not all(isinstance(p, str) and p.strip() for p in raw):
+        raise LexiconError(f"{where}: expected a list of phrases (text)")
+    if any(p != p.translate(_LOWER_ASCII) for p in raw):
+        raise LexiconError(f"{where}: phrases are lower case")
+    if len(set(raw)) != len(raw):
+        raise LexiconError(f"{where}: a phrase is listed twice")
+    ordered = sorted(raw, key=lambda p: (-len(p), p))
+    groups = (
+        [p for p in ordered if _CJK.search(p)],
+        [p for p in ordered if not _CJK.search(p)],
+    )
+    return ["(?:" + "|".join(re.escape(p) for p in group) + ")" for group in groups if group]
+
+
 def _cue(raw: Any, kind: str, fragments: dict[str, str], where: str) -> Cue:
     if not isinstance(raw, dict):
         raise LexiconError(f"{where}: expected a mapping")
-    unknown = set(raw) - _CUE_FIELDS
-    missing = _CUE_FIELDS - {"unless"} - set(raw)
+    unknown = set(raw) - _CUE_FIELDS - _OPTIONAL_FIELDS
+    missing = _CUE_FIELDS - _OPTIONAL_FIELDS - {"patterns"} - set(raw)
+    if "patterns" not in raw and "phrases" not in raw:
+        missing.add("patterns")
     if unknown or missing:
         raise LexiconError(f"{where}: unknown fields {sorted(unknown)}, missing {sorted(missing)}")
     name, weight, typology, reason = raw["name"], raw["weight"], raw["typology"], raw["reason"]
@@ -206,9 +252,15 @@ def _cue(raw: Any, kind: str, fragments: dict[str, str], where: str) -> Cue:
         isinstance(reason.get(locale), str) and reason[locale] for locale in ("zh-CN", "en")
     ):
         raise LexiconError(f"{where}.reason: expected zh-CN and en")
-    patterns, scripts = _compiled(
-        _patterns(raw["patterns"], fragments, f"{where}.patterns"), f"{where}.patterns"
-    )
+    min_distinct, provenance = raw.get("min_distinct", 1), raw.get("provenance", "")
+    if isinstance(min_distinct, bool) or not isinstance(min_distinct, int) or min_distinct < 1:
+        raise LexiconError(f"{where}.min_distinct: expected a whole number of at least 1")
+    if not isinstance(provenance, str):
+        raise LexiconError(f"{where}.provenance: expected text")
+    written = _patterns(raw.get("patterns", []), fragments, f"{where}.patterns")
+    if "phrases" in raw:
+        written += _phrases(raw["phrases"], f"{where}.phrases")
+    patterns, scripts = _compiled(written, f"{where}.patterns")
     guards, _ = _compiled(
         _patterns(raw.get("unless", []), fragments, f"{where}.unless"), f"{where}.unless"
     )
@@ -224,6 +276,8 @@ def _cue(raw: Any, kind: str, fragments: dict[str, str], where: str) -> Cue:
         patterns,
         guards,
         scripts,
+        min_distinct,
+        provenance.strip(),
     )
 
 
@@ -358,6 +412,112 @@ def detect_locale(text: str) -> str:
     return "zh-CN" if cjk >= max(1, len(text.strip()) // 10) else "en"
 
 
+# -- phrases of scam scripts, written from labelled texts ----------------------------------------
+#
+# A deterministic, transparent procedure whose output is policy data (a cue with ``phrases`` and
+# ``min_distinct`` in cues.yaml, between the DERIVED markers); ``bench/eval_lexicon.py`` runs it
+# per cross-validation fold (scored on the fold it did not see) and writes the shipped block from
+# all the texts:
+#
+# - the candidates are runs of 2 to 6 Chinese characters (no Latin letters or digits: the
+#   corpus' placeholders NAME, DIGIT, XX say nothing about a scam) of the texts as the cues read
+#   them (:func:`readable`);
+# - a candidate is kept when at least 1% of the scam texts hold it (and at least 3) and no normal
+#   text does; a kept candidate that holds a shorter kept one is dropped (the shorter one
+#   matches wherever it does);
+# - how many different phrases one text must hold (``min_distinct``) is chosen on the texts it
+#   is given, by an inner 4-fold stratified cross-validation (seed 1): the smallest number of
+#   :data:`DERIVED_MIN_DISTINCT` whose phrases, written on three inner folds, are found that
+#   many times in at most :data:`DERIVED_INNER_FP` of the fourth fold's normal texts (the
+#   largest when none is).
+
+DERIVED_LENGTHS = (2, 6)
+DERIVED_MIN_SHARE = 0.01
+DERIVED_MIN_TEXTS = 3
+DERIVED_MIN_DISTINCT = (2, 3, 4, 5, 6, 8, 10, 12, 15, 20)
+DERIVED_INNER_FP = 0.005
+DERIVED_INNER_FOLDS = 4
+_CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
+
+
+def _grams(text: str) -> set[str]:
+    low, high = DERIVED_LENGTHS
+    out: set[str] = set()
+    for run in _CJK_RUN.findall(readable(text)):
+        for n in range(low, min(high, len(run)) + 1):
+            out.update(run[i : i + n] for i in range(len(run) - n + 1))
+    return out
+
+
+def normal_grams(texts: Sequence[str]) -> set[str]:
+    """Every candidate of ``texts`` (to pass once as ``known_normal``)."""
+    seen: set[str] = set()
+    for text in texts:
+        seen |= _grams(text)
+    return seen
+
+
+def derive_script_phrases(
+    scam: Sequence[str], normal: Sequence[str], known_normal: set[str] | None = None
+) -> list[tuple[str, int]]:
+    """The phrases of scam scripts in ``scam`` and in no text of ``normal`` (nor among the
+    candidates ``known_normal``), with the number of scam texts holding each, most frequent
+    first (ties by the phrase)."""
+    seen_normal = normal_grams(normal) | (known_normal or set())
+    counts: dict[str, int] = {}
+    for text in scam:
+        for gram in _grams(text):
+            if gram not in seen_normal:
+                counts[gram] = counts.get(gram, 0) + 1
+    floor = max(DERIVED_MIN_TEXTS, math.ceil(len(scam) * DERIVED_MIN_SHARE))
+    kept: list[str] = []
+    for gram in sorted((g for g, c in counts.items() if c >= floor), key=lambda g: (len(g), g)):
+        if not any(shorter in gram for shorter in kept):
+            kept.append(gram)
+    return sorted(((g, counts[g]) for g in kept), key=lambda item: (-item[1], item[0]))
+
+
+def count_phrases(phrases: Sequence[str], texts: Sequence[str]) -> list[int]:
+    """How many different ``phrases`` each text holds, as a cue with ``phrases`` counts them."""
+    if not phrases:
+        return [0] * len(texts)
+    ordered = sorted(phrases, key=lambda p: (-len(p), p))
+    pattern = re.compile("(?=(" + "|".join(re.escape(p) for p in ordered) + "))")
+    return [
+        len({m.group(1) for m in pattern.finditer(readable(t).translate(_LOWER_ASCII))})
+        for t in texts
+    ]
+
+
+def derive_script_rule(
+    scam: Sequence[str], normal: Sequence[str], known_normal: set[str] | None = None
+) -> tuple[list[tuple[str, int]], int]:
+    """(the phrases, ``min_distinct``) written from ``scam`` and ``normal`` alone: the procedure
+    above, ``min_distinct`` chosen by the inner cross-validation."""
+    from sklearn.model_selection import StratifiedKFold
+
+    texts = [*scam, *normal]
+    is_scam = [True] * len(scam) + [False] * len(normal)
+    splitter = StratifiedKFold(n_splits=DERIVED_INNER_FOLDS, shuffle=True, random_state=1)
+    flagged = dict.fromkeys(DERIVED_MIN_DISTINCT, 0)
+    held_normal = 0
+    for train, test in splitter.split(texts, is_scam):
+        phrases = derive_script_phrases(
+            [texts[i] for i in train if is_scam[i]],
+            [texts[i] for i in train if not is_scam[i]],
+            known_normal,
+        )
+        counts = count_phrases([p for p, _ in phrases], [texts[i] for i in test if not is_scam[i]])
+        held_normal += len(counts)
+        for m in DERIVED_MIN_DISTINCT:
+            flagged[m] += sum(c >= m for c in counts)
+    chosen = next(
+        (m for m in DERIVED_MIN_DISTINCT if flagged[m] <= DERIVED_INNER_FP * held_normal),
+        DERIVED_MIN_DISTINCT[-1],
+    )
+    return derive_script_phrases(scam, normal, known_normal), chosen
+
+
 # -- the optional learned layer -----------------------------------------------------------------
 
 VICTIM_LABEL = "victim"
@@ -447,15 +607,19 @@ class ScamResult:
 class ScamDetector:
     """The lexicon, plus the learned model when one is loaded: score = max(rules, model)."""
 
-    def __init__(self, model: ScamTextModel | None = None) -> None:
+    def __init__(
+        self, model: ScamTextModel | None = None, cues: tuple[Cue, ...] | None = None
+    ) -> None:
+        """``cues``: the scam cues to use (default: the shipped lexicon's)."""
         self.model = model
+        self.cues = SCAM_CUES if cues is None else cues
 
     @property
     def source(self) -> str:
         return "lexicon+char-ngram-model" if self.model is not None else "lexicon"
 
     def analyze(self, text: str) -> ScamResult:
-        hits = find_cues(text, SCAM_CUES)
+        hits = find_cues(text, self.cues)
         score_rules = rule_score(hits)
         model_score: float | None = None
         model_type: str | None = None
