@@ -47,6 +47,7 @@ def _at_once(base: str, path: str, body: dict[str, Any], headers: dict[str, str]
 
 
 @pytest.mark.usefixtures("pinned_clock")
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 def test_the_same_event_and_answer_at_once_are_one_row(case_app: Api) -> None:
     api = case_app
     content = api.client.get("/v1/education/content", headers=api.admin).json()["items"][0]
@@ -85,7 +86,7 @@ def test_the_same_event_and_answer_at_once_are_one_row(case_app: Api) -> None:
 
 
 def _hostile_report() -> ProtectionReport:
-    data = sample_report().model_dump()
+    data = sample_report(days=1).model_dump()  # one day: a quicker PDF
     data["lender"] = EVIL
     data["title"] = {"zh-CN": EVIL, "en": EVIL}
     typology = data["interventions"]["by_typology"][0]
