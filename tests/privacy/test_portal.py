@@ -392,3 +392,25 @@ def test_every_portal_text_has_both_languages() -> None:
     for key, texts in TEXTS.items():
         assert set(texts) == set(LOCALES), key
         assert all(t.strip() for t in texts.values()), key
+
+
+def test_in_production_a_link_needs_the_portals_public_address(case_app: Api) -> None:
+    """Without LENDGUARD_PORTAL_BASE_URL the link would start with the request's Host header;
+    a production deployment answers 503 (nothing issued, nothing audited) until it is set."""
+    _seed(case_app)
+    settings = case_app.services.settings
+    case_app.services.settings = settings.model_copy(update={"environment": "production"})
+    try:
+        r = case_app.client.post(LINK, json={}, headers={**case_app.admin, "Host": "evil.example"})
+        assert r.status_code == 503
+        assert r.headers["Retry-After"] == "3600"
+        assert "PORTAL_BASE_URL" in r.json()["detail"]
+        assert _audit(case_app, "privacy.portal_link") == []
+        case_app.services.settings = settings.model_copy(
+            update={"environment": "production", "portal_base_url": "https://lender.example/lg"}
+        )
+        r = case_app.client.post(LINK, json={}, headers={**case_app.admin, "Host": "evil.example"})
+        assert r.status_code == 200, r.text
+        assert r.json()["url"].startswith("https://lender.example/lg/portal/open/")
+    finally:
+        case_app.services.settings = settings

@@ -10,6 +10,18 @@ from collections.abc import Callable
 LOCALES = ("zh-CN", "en")
 
 TEXTS: dict[str, dict[str, str]] = {
+    # The refusals of a flood (a second open request of a kind, a switch pressed too often).
+    "request_already_open": {
+        "zh-CN": "您已有一个同类请求正在处理中。我们答复后，您可以再次提交。"
+        "处理进度见本页“处理中的请求”。",
+        "en": "You already have a request of this kind open. You can send another once we "
+        "have answered it. See “Your open requests” on this page.",
+    },
+    "too_many_changes": {
+        "zh-CN": "您已多次更改这些设置。请从 App 重新打开本页面后再更改。",
+        "en": "You have changed these settings many times. To change them again, open this "
+        "page again from the app.",
+    },
     "title": {"zh-CN": "我的隐私中心", "en": "My privacy centre"},
     "intro": {
         "zh-CN": "在这里，您可以查看我们收集和共享了您的哪些个人信息，阅读隐私政策，"

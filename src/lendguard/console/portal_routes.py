@@ -26,7 +26,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
 from lendguard.auth.dependencies import client_ip
-from lendguard.console.portal_i18n import LOCALES, TEXTS, translator
+from lendguard.console.portal_i18n import LOCALES, translator
 from lendguard.errors import Conflict, LendGuardError, NotFound, RateLimited
 from lendguard.interventions.lock_service import LockService
 from lendguard.privacy.portal import (
@@ -60,25 +60,6 @@ SECURITY_HEADERS = {
 }
 # What a finished form says on the page it returns to (the query names one of these).
 _DONE = ("consent", "request")
-
-# The refusals of a flood (issue #21's attacker's pass), joining the page's words.
-TEXTS.setdefault(
-    "request_already_open",
-    {
-        "zh-CN": "您已有一个同类请求正在处理中。我们答复后，您可以再次提交。"
-        "处理进度见本页“处理中的请求”。",
-        "en": "You already have a request of this kind open. You can send another once we "
-        "have answered it. See “Your open requests” on this page.",
-    },
-)
-TEXTS.setdefault(
-    "too_many_changes",
-    {
-        "zh-CN": "您已多次更改这些设置。请从 App 重新打开本页面后再更改。",
-        "en": "You have changed these settings many times. To change them again, open this "
-        "page again from the app.",
-    },
-)
 
 
 def _secured(response: Response) -> Response:

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from lendguard.auth.dependencies import client_ip, require
 from lendguard.auth.service import Principal, Scope
+from lendguard.errors import ServiceUnavailable
 from lendguard.kit.validation import validated
 from lendguard.privacy.portal import LinkSigner, issue_link
 from lendguard.privacy.portal_schemas import PortalLink, PortalLinkBody
@@ -44,12 +45,16 @@ async def _optional_body(request: Request) -> PortalLinkBody:
 setattr(_optional_body, BODY_MODEL_ATTRIBUTE, PortalLinkBody)
 
 
+# A deployment is reconfigured, not retried in a second: ask again in an hour.
+PORTAL_NOT_CONFIGURED_RETRY_S = 3600
+
+
 @router.post(
     "/customers/{customer_id}/portal-link",
     tags=["privacy"],
     summary="A short-lived signed link to the customer's privacy centre (send it to them only)",
     response_model=PortalLink,
-    responses=problems(404),
+    responses=problems(404, 503),
 )
 async def portal_link(
     principal: PortalAsker,
@@ -67,6 +72,13 @@ async def portal_link(
         settings.default_locale if settings.default_locale in ("zh-CN", "en") else "zh-CN"
     )
     ttl_s = body.ttl_s if body.ttl_s is not None else settings.portal_link_ttl_s
+    if settings.portal_base_url is None and settings.environment == "production":
+        # The link would start with whatever Host header this request carried (a proxy that
+        # forwards it, or a caller, could point the customer's link at another site).
+        raise ServiceUnavailable(
+            "the privacy centre's public address is not configured: set LENDGUARD_PORTAL_BASE_URL",
+            retry_after=PORTAL_NOT_CONFIGURED_RETRY_S,
+        )
     base_url = settings.portal_base_url or str(request.base_url)
     link = await run_in_threadpool(
         issue_link,
