@@ -27,7 +27,8 @@ from lendguard.simulate.generator import generate
 from lendguard.training.events import ReplayMatrix, load_history, replay_matrix
 
 Rows = list[tuple[Event, dict[str, Any]]]
-LABEL_FEATURES = ("customer_fraud_labels", "payee_fraud_labels")
+# ring_fraud_share reads the fraud marks of the entity-link graph, also labels as known then.
+LABEL_FEATURES = ("customer_fraud_labels", "payee_fraud_labels", "ring_fraud_share")
 CUSTOMER = MODEL_FEATURES.index("customer_fraud_labels")
 PAYEE = MODEL_FEATURES.index("payee_fraud_labels")
 HOUR = 3600.0

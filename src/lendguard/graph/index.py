@@ -141,6 +141,9 @@ class LinkIndex:
         self._created: dict[str, list[float]] = {}  # root -> sorted account-opening times
         self._labelled: dict[str, int] = {}  # root -> customers with a confirmed fraud label
         self.fraud_customers: set[str] = set()
+        # customer -> ids of the events whose fraud label marks it (a label 0 on the last of
+        # them clears the mark); a mark given without an event id is kept under "".
+        self._fraud_events: dict[str, set[str]] = {}
         self.created_at: dict[str, float] = {}
         self.accounts: dict[str, _Account] = {}
         self.card_owner: dict[str, str] = {}
@@ -205,6 +208,7 @@ class LinkIndex:
         copy._created = {root: list(c) for root, c in self._created.items()}
         copy._labelled = dict(self._labelled)
         copy.fraud_customers = set(self.fraud_customers)
+        copy._fraud_events = {c: set(ids) for c, ids in self._fraud_events.items()}
         copy.created_at = dict(self.created_at)
         copy.accounts = {
             key: _Account(list(a.inbound), list(a.outbound), a.first_seen)
@@ -471,13 +475,33 @@ class LinkIndex:
             created,
         )
 
-    def mark_fraud(self, customer: str) -> None:
-        """A confirmed fraud label (case resolution, chargeback): counts from now on."""
+    def mark_fraud(self, customer: str, event_id: str | None = None) -> None:
+        """A confirmed fraud label (case resolution, chargeback) on one of the customer's
+        events: counts from now on, until a label 0 clears every event that marked it."""
+        self._fraud_events.setdefault(customer, set()).add(event_id or "")
         if customer in self.fraud_customers:
             return
         self.fraud_customers.add(customer)
         if customer in self._parent:
             self._labelled[self._find(customer)] += 1
+
+    def clear_fraud(self, customer: str, event_id: str | None = None) -> None:
+        """A label 0 (a corrected label) on ``event_id``: the customer stays marked while
+        another of its events holds a fraud label; ``event_id`` None clears them all."""
+        marks = self._fraud_events.get(customer)
+        if marks is not None:
+            if event_id is None:
+                marks.clear()
+            else:
+                marks.discard(event_id)
+            if marks:
+                return
+            del self._fraud_events[customer]
+        if customer not in self.fraud_customers:
+            return
+        self.fraud_customers.discard(customer)
+        if customer in self._parent:
+            self._labelled[self._find(customer)] -= 1
 
     # -- features --------------------------------------------------------------------------------
 

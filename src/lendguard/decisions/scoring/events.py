@@ -76,11 +76,20 @@ MODEL_FEATURES: tuple[str, ...] = (
     "payee_inflow_max_24h",
     "payee_distinct_payer_24h",
     "payee_distinct_payer_7d",
+    # the destination's inbound history over the whole state window: a fresh account that
+    # nobody paid before (a mule) against a shop or agent that many pay (issue #22)
+    "payee_inflow_count_30d",
+    "payee_distinct_payer_30d",
     "pair_outflow_count_24h",
     "pair_outflow_max_24h",
     "amount_echo_count_1h",
     "amount_echo_count_24h",
     "amount_echo_customers_24h",
+    "amount_echo_count_7d",
+    # the entity-link graph, as the live engine reads it (fraud marks as known at the event)
+    "ring_size",
+    "ring_fraud_share",
+    "payee_mule_score",
     "payee_fraud_labels",
     "customer_fraud_labels",
 )
