@@ -314,6 +314,21 @@ DERIVED_FEATURES: tuple[DerivedFeature, ...] = (
 )
 DERIVED_BY_NAME = {feature.name: feature for feature in DERIVED_FEATURES}
 
+# Features whose effect on the risk is known in advance: the booster is constrained to be
+# monotone non-decreasing in each (LightGBM's ``monotone_constraints``) wherever the table has it
+# as a numeric feature. The reason for each is recorded in the card.
+MONOTONE_INCREASING: dict[str, str] = {
+    PAST_DUE_30: "more 30-59 days past-due episodes never lower the risk",
+    PAST_DUE_60: "more 60-89 days past-due episodes never lower the risk",
+    PAST_DUE_90: "more 90+ days late episodes never lower the risk (the codes 96 and 98, "
+    "which stand for a reporting problem, lie above every count: those borrowers default far "
+    "more often than those without late payments, so placing them at the top is consistent)",
+    "total_past_due": "more past-due episodes in all never lower the risk",
+    "weighted_past_due": "more past-due episodes, or later ones, never lower the risk",
+}
+MONOTONE_METHOD = "advanced"
+ENSEMBLE_SIZE = 1
+
 
 def _derivable(frame: pl.DataFrame, excluded: set[str]) -> list[str]:
     """The derived features whose sources are all numeric feature columns of ``frame``."""
@@ -386,7 +401,21 @@ class FeatureSpec:
             },
             "categorical_levels": self.categorical,
             "clip_bounds": self.clip,
+            "monotone_increasing": self.monotone_increasing(),
         }
+
+    def monotone_increasing(self) -> dict[str, str]:
+        """The numeric features the booster must be non-decreasing in, with the reason."""
+        return {
+            name: MONOTONE_INCREASING[name]
+            for name in self.features
+            if name in MONOTONE_INCREASING and name not in self.categorical
+        }
+
+    def monotone_constraints(self) -> list[int]:
+        """LightGBM's ``monotone_constraints``: 1 (non-decreasing) or 0 (free), per feature."""
+        increasing = self.monotone_increasing()
+        return [1 if name in increasing else 0 for name in self.features]
 
     def categorical_indices(self) -> list[int]:
         return [i for i, name in enumerate(self.features) if name in self.categorical]
@@ -607,6 +636,38 @@ def _split(
     return fit, calib, valid
 
 
+def _average(boosters: Sequence[lgb.Booster]) -> lgb.Booster:
+    """One booster whose raw score is the mean of the boosters' raw scores.
+
+    The boosters share their features (one training set); their trees are put one after the
+    other with every leaf (and internal node) value divided by their number, so the sum over all
+    trees is the mean of their sums. One booster is returned as it is.
+    """
+    if len(boosters) == 1:
+        return boosters[0]
+    scale = 1.0 / len(boosters)
+    texts = [booster.model_to_string() for booster in boosters]
+    start = texts[0].index("\nTree=0\n")
+    head = [line for line in texts[0][:start].split("\n") if not line.startswith("tree_sizes=")]
+    trees: list[str] = []
+    for text in texts:
+        body = text[text.index("\nTree=0\n") + 1 : text.index("\nend of trees")]
+        for block in body.split("\n\n\n"):
+            lines = block.strip("\n").split("\n")
+            if not lines or not lines[0].startswith("Tree="):
+                continue
+            lines[0] = f"Tree={len(trees)}"
+            for i, line in enumerate(lines):
+                key, _, values = line.partition("=")
+                if key in ("leaf_value", "internal_value"):
+                    lines[i] = f"{key}=" + " ".join(
+                        repr(float(value) * scale) for value in values.split()
+                    )
+            trees.append("\n".join(lines))
+    text = "\n".join(head) + "\n\n" + "".join(f"{tree}\n\n\n" for tree in trees)
+    return lgb.Booster(model_str=text + "end of trees\n")
+
+
 def _raw_range(booster: lgb.Booster) -> tuple[float, float]:
     """The lowest and highest raw score the booster can give (sums of extreme leaf values)."""
 
@@ -710,6 +771,9 @@ def _fit_rows(
     x = spec.matrix(part, derive=False)
 
     params = _params(seed, int(fit.size))
+    monotone = spec.monotone_constraints()
+    if any(monotone):
+        params |= {"monotone_constraints": monotone, "monotone_constraints_method": MONOTONE_METHOD}
     categorical_idx = spec.categorical_indices()
     fit_set = lgb.Dataset(
         x[fit],
@@ -722,29 +786,42 @@ def _fit_rows(
     calib_set = lgb.Dataset(
         x[calib], label=y_part[calib], reference=fit_set, categorical_feature=categorical_idx
     )
-    callbacks: list[Any] = [
-        lgb.early_stopping(EARLY_STOPPING_ROUNDS, first_metric_only=True, verbose=False)
-    ]
+    boosters: list[lgb.Booster] = []
+    iterations: list[int] = []
     if bar is not None:
-        callbacks.append(bar)
         bar.__enter__()
     try:
-        booster = lgb.train(
-            params,
-            fit_set,
-            num_boost_round=n_estimators,
-            valid_sets=[calib_set],
-            valid_names=["calibration"],
-            callbacks=callbacks,
-        )
+        for member in range(ENSEMBLE_SIZE):
+            callbacks: list[Any] = [
+                lgb.early_stopping(EARLY_STOPPING_ROUNDS, first_metric_only=True, verbose=False)
+            ]
+            if bar is not None:
+                callbacks.append(bar)
+            member_seed = seed + 1000 * member
+            trained = lgb.train(
+                params
+                | {
+                    "seed": member_seed,
+                    "bagging_seed": member_seed,
+                    "feature_fraction_seed": member_seed,
+                },
+                fit_set,
+                num_boost_round=n_estimators,
+                valid_sets=[calib_set],
+                valid_names=["calibration"],
+                callbacks=callbacks,
+            )
+            best = int(trained.best_iteration) or trained.current_iteration()
+            iterations.append(best)
+            # The member as it will be kept: exactly the rounds up to its best iteration.
+            boosters.append(lgb.Booster(model_str=trained.model_to_string(num_iteration=best)))
         if bar is not None:
-            bar.finish(booster.best_iteration)
+            bar.finish(iterations[-1])
     finally:
         if bar is not None:
             bar.__exit__()
-    best_iteration = int(booster.best_iteration) or booster.current_iteration()
-    # The booster as it will be saved: exactly the rounds up to the best iteration.
-    booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=best_iteration))
+    best_iteration = iterations[0] if len(iterations) == 1 else round(float(np.mean(iterations)))
+    booster = _average(boosters)
 
     raw_calib = np.asarray(booster.predict(x[calib], raw_score=True, num_threads=1))
     isotonic = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip")
