@@ -134,6 +134,7 @@ def _number(kind: str, v: float, loc: str) -> str:
             f"{_plain(days, 1)} 天" if zh else f"{_plain(days, 1)} {_plural(days, 'day', 'days')}"
         )
     # minutes: shown in minutes, hours or days, whichever reads best
+    n: float
     if v < 120:
         n, zh_unit, en_one, en_many = round(v), "分钟", "minute", "minutes"
     elif v < 48 * 60:
@@ -171,12 +172,12 @@ def parse_catalogue(raw: Any) -> ReasonCatalogue:
         encoding = ENCODINGS.get(name)
         if encoding is None or not isinstance(values, Mapping):
             raise ReasonCodeError(f"categories.{name}: not a category the model encodes")
-        names: dict[float, Text] = {}
+        named: dict[float, Text] = {}
         for position, value in encoding.items():
             if value not in values:
                 raise ReasonCodeError(f"categories.{name}.{value}: no name")
-            names[position] = _text(values[value], f"categories.{name}.{value}")
-        categories[name] = names
+            named[position] = _text(values[value], f"categories.{name}.{value}")
+        categories[name] = named
     fallback_raw = raw.get("fallback")
     if not isinstance(fallback_raw, Mapping):
         raise ReasonCodeError("fallback: required")
@@ -198,7 +199,7 @@ def parse_catalogue(raw: Any) -> ReasonCatalogue:
         kind = entry.get("kind")
         if kind not in KINDS:
             raise ReasonCodeError(f"{where}.kind: one of {', '.join(sorted(KINDS))}")
-        names = None
+        names: dict[float, Text] | None = None
         if kind == "category":
             names = categories.get(str(entry.get("values")))
             if names is None:
