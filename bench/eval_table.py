@@ -7,10 +7,10 @@
            --label SeriousDlqin2yrs --out var/models/gmsc --cv 5 --seed 1
 
    a seeded, stratified 5-fold cross-validation (per-fold and mean ± std ROC-AUC and AUPRC,
-   checked against the goal of a mean ROC-AUC of at least 0.866), then the final model fitted on
-   all 100,000 rows into ``var/models/gmsc``. With ``--gmsc-holdout FILE`` (a labelled table with
-   the same columns, e.g. the rest of Kaggle's ``cs-training.csv``) that final model is also
-   scored with ``lendguard model evaluate``.
+   checked against issue #22's goal of a mean ROC-AUC of at least 0.868), then the final model
+   fitted on all 100,000 rows into ``var/models/gmsc``. With ``--gmsc-holdout FILE`` (a labelled
+   table with the same columns, e.g. the rest of Kaggle's ``cs-training.csv``) that final model is
+   also scored with ``lendguard model evaluate``.
 2. HMEQ (``../shared/data/hmeq/hmeq.csv``, label ``BAD``) into ``var/models/hmeq`` with
    ``train_table``: a stratified validation part (``--valid-size``, default 0.2).
 
@@ -38,7 +38,7 @@ DATA = Path("../shared/data")
 GMSC = (DATA / "gmsc/gmsc_train_100k.csv.zip", "SeriousDlqin2yrs")
 HMEQ = (DATA / "hmeq/hmeq.csv", "BAD")
 DATASETS = ("gmsc", "hmeq")
-GMSC_GOAL = 0.866  # mean cross-validated ROC-AUC (the 2011 competition was won at about 0.8695)
+GMSC_GOAL = 0.868  # mean cross-validated ROC-AUC, issue #22 (the 2011 competition: about 0.8695)
 CARD_KEYS = ("rows", "positives", "features", "best_iteration", "valid_calibration")
 
 
@@ -101,6 +101,8 @@ def _gmsc(args: argparse.Namespace, console: Console) -> dict[str, Any]:
         f"≥ {GMSC_GOAL}: {'met' if met else 'NOT met'} (CV {cv['seconds']:.0f} s, whole command "
         f"{elapsed:.0f} s)"
     )
+    monotone = card.get("monotone_increasing", {})
+    console.print(f"gmsc: monotone non-decreasing in {', '.join(monotone) or 'no feature'}")
     summary: dict[str, Any] = {
         "command": shown,
         "model": str(out),
@@ -110,6 +112,7 @@ def _gmsc(args: argparse.Namespace, console: Console) -> dict[str, Any]:
         "goal": {"mean_cv_roc_auc": GMSC_GOAL, "measured": mean, "met": met},
         **{key: card[key] for key in CARD_KEYS},
         "derived_features": list(card["derived_features"]),
+        "monotone_increasing": card.get("monotone_increasing", {}),
         "training_seconds": card["training_seconds"],
         "wall_seconds": round(elapsed, 3),
     }
