@@ -85,7 +85,10 @@ def product_prose() -> list[str]:
     """Each line of zh-CN text shipped in ``src/lendguard`` outside the cue and scam files."""
     lines: list[str] = []
     for path in sorted((ROOT / "src" / "lendguard").rglob("*")):
-        if path.suffix not in (".py", ".md", ".yaml", ".csv", ".html", ".txt") or not path.is_file():
+        if (
+            path.suffix not in (".py", ".md", ".yaml", ".csv", ".html", ".txt")
+            or not path.is_file()
+        ):
             continue
         if any(part in path.name for part in _NOT_PROSE):
             continue
@@ -159,7 +162,7 @@ def cross_validate(texts: list[str], labels: list[str], reference: set[str]) -> 
     hand = _scam_cues(with_derived(shipped, ""))
     is_scam = [y != "0" for y in labels]
     splitter = StratifiedKFold(n_splits=FOLDS, shuffle=True, random_state=SEED)
-    folds = []
+    folds: list[dict[str, Any]] = []
     for train, test in splitter.split(texts, labels):
         phrases, min_distinct = derive_script_rule(
             [texts[i] for i in train if is_scam[i]],
@@ -214,8 +217,18 @@ def run(console: Console, corpus: Path = CORPUS) -> dict[str, Any]:
         ),
     }
 
-    table = Table(title=f"scam lexicon on telecom-fraud-zh: {FOLDS}-fold stratified CV, seed {SEED}")
-    for column in ("fold", "phrases", "min", "hand recall", "hand FP", "hand+derived recall", "hand+derived FP"):
+    table = Table(
+        title=f"scam lexicon on telecom-fraud-zh: {FOLDS}-fold stratified CV, seed {SEED}"
+    )
+    for column in (
+        "fold",
+        "phrases",
+        "min",
+        "hand recall",
+        "hand FP",
+        "hand+derived recall",
+        "hand+derived FP",
+    ):
         table.add_column(column, justify="right")
 
     def pct(value: float) -> str:
@@ -258,8 +271,9 @@ def run(console: Console, corpus: Path = CORPUS) -> dict[str, Any]:
         "false_positive_rate_at_most_0.01": m["hand_and_derived"]["false_positive_rate"] <= GOAL_FP,
     }
     console.print(
-        f"goal (CV mean, hand + derived): recall >= 90% {'met' if all(goals.values()) else 'NOT met'}"
-        f" ({goals}); shipped lexicon on the shipped customer messages: {customers}"
+        f"goal (CV mean, hand + derived: recall >= 90%, FP <= 1%): "
+        f"{'met' if all(goals.values()) else 'NOT met'} {goals}; "
+        f"shipped lexicon on the shipped customer messages: {customers}"
     )
     return {
         "corpus": str(corpus),
