@@ -32,9 +32,14 @@ cues plus those phrases are loaded through the same loader as the shipped file
 scam recall and normal false-positive rate, for the hand cues alone and for hand + derived.
 The CV mean of hand + derived is the Done-when figure.
 
-The SHIPPED ``cues.yaml`` is the hand cues + the procedure applied to ALL 1,200 texts (what a
-lender gets): ``python bench/eval_lexicon.py --write`` rewrites the derived block. Its figure on
-the same texts is printed too, labelled in-sample (its phrases were written from those texts).
+The SHIPPED ``cues.yaml`` carries the hand cues only: its derived block is empty, because the
+corpus is research-only (no commercial use: ``../shared/data/README.md`` forbids shipping it or
+what is copied from it, and derived phrases are short strings copied out of its texts). So the
+shipped lexicon's figure is the hand cues' row (printed; the Done-when's 90% is NOT met by it),
+and the hand + derived row is what the derivation procedure reaches when a lender runs it on
+labelled texts it may use: ``python bench/eval_lexicon.py --write --corpus DIR`` writes the
+derived block from such a folder (the corpus' layout: ``label00-last.csv`` normal, ``label0N``
+scam); it refuses the research corpus.
 
 What the figure means. The corpus' README does not say how the texts were made, but they read
 as generated (one template voice, placeholders NAME/DIGIT/XX/PLACE, near-paraphrases of each
@@ -44,8 +49,8 @@ vary more. The normal texts are marketing SMS, not customer messages: the false-
 here says nothing about ordinary conversations; those are checked on the shipped customer
 messages (printed) and by the assistant's tests. The hand cues' figure is not cross-validated
 (no rule was learned) but it is not blind either: they were written by someone who had looked
-at a few rows of the corpus. Licence: the corpus is research-only (no commercial use); the
-shipped derived phrases are short n-grams counted from it: see the derived block's provenance.
+at a few rows of the corpus. Licence: the corpus is research-only (no commercial use); nothing
+derived from it ships.
 """
 
 from __future__ import annotations
@@ -197,7 +202,8 @@ def cross_validate(texts: list[str], labels: list[str], reference: set[str]) -> 
 
 def run(console: Console, corpus: Path = CORPUS) -> dict[str, Any]:
     """Print the per-fold and mean figures (and the shipped lexicon's in-sample figure) and
-    return them; the goal is met by the CV mean of hand + derived."""
+    return them; the shipped lexicon is the hand cues (its goal), the hand + derived rows the
+    derivation procedure's."""
     if not corpus.exists():
         console.print(f"[yellow]{corpus} not found: lexicon evaluation skipped[/yellow]")
         return {"skipped": f"{corpus} not found"}
@@ -267,12 +273,19 @@ def run(console: Console, corpus: Path = CORPUS) -> dict[str, Any]:
     )
     console.print(table)
     goals = {
+        # the shipped lexicon (hand cues: nothing derived from the research corpus ships)
+        "shipped_recall_at_least_0.90": m["hand"]["recall"] >= GOAL_RECALL,
+        "shipped_false_positive_rate_at_most_0.01": m["hand"]["false_positive_rate"] <= GOAL_FP,
+    }
+    procedure = {
         "recall_at_least_0.90": m["hand_and_derived"]["recall"] >= GOAL_RECALL,
         "false_positive_rate_at_most_0.01": m["hand_and_derived"]["false_positive_rate"] <= GOAL_FP,
     }
     console.print(
-        f"goal (CV mean, hand + derived: recall >= 90%, FP <= 1%): "
+        f"goal, the shipped lexicon (hand cues; recall >= 90%, FP <= 1%): "
         f"{'met' if all(goals.values()) else 'NOT met'} {goals}; "
+        f"the derivation procedure on labelled texts (CV mean, hand + derived): "
+        f"{'met' if all(procedure.values()) else 'NOT met'}; "
         f"shipped lexicon on the shipped customer messages: {customers}"
     )
     return {
@@ -284,12 +297,18 @@ def run(console: Console, corpus: Path = CORPUS) -> dict[str, Any]:
         "shipped_in_sample": in_sample,
         "shipped_on_customer_messages": customers,
         "goals": goals,
+        "procedure_goals": procedure,
     }
 
 
 def write_shipped(corpus: Path = CORPUS) -> int:
-    """Rewrite the derived block of the shipped cues.yaml from all the texts; the number of
-    phrases."""
+    """Rewrite the derived block of the shipped cues.yaml from all the texts of a corpus the
+    lender may use; the number of phrases. The research-only corpus is refused."""
+    if corpus.resolve() == CORPUS.resolve():
+        raise SystemExit(
+            f"{corpus} is research-only (no commercial use): its phrases may not ship. "
+            "Give --corpus a folder of your own labelled texts."
+        )
     texts, labels = scam_corpus(corpus)
     scam = [t for t, y in zip(texts, labels, strict=True) if y != "0"]
     normal = [t for t, y in zip(texts, labels, strict=True) if y == "0"]

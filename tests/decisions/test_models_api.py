@@ -113,10 +113,12 @@ def assert_reasons(decision: dict[str, Any]) -> None:
     contributions = [r["contribution"] for r in reasons]
     assert contributions == sorted(contributions, reverse=True)
     for reason in reasons:
-        assert set(reason) == {"feature", "text", "value", "contribution"}
+        assert set(reason) == {"feature", "code", "text", "texts", "value", "contribution"}
         assert reason["feature"] in MODEL_FEATURES
-        assert isinstance(reason["text"], str)
-        assert reason["text"]
+        assert reason["code"].startswith("MODEL_")
+        assert set(reason["texts"]) == {"zh-CN", "en"}
+        assert all(reason["texts"].values())
+        assert reason["text"] == reason["texts"]["en"]
         assert reason["value"] is None or isinstance(reason["value"], int | float)
         assert reason["contribution"] > 0
 

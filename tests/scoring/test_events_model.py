@@ -22,6 +22,7 @@ from fixtures import MISSING, T0, make_event
 from lendguard.decisions.features.compute import FEATURES
 from lendguard.decisions.scoring.events import MODEL_FEATURES, feature_row
 from lendguard.decisions.scoring.explain import explain_contributions
+from lendguard.decisions.scoring.reason_codes import LOCALES, load_catalogue
 from lendguard.decisions.scoring.metrics import MetricsError, score_metrics
 from lendguard.decisions.scoring.model import (
     CALIBRATION_FILE,
@@ -536,15 +537,18 @@ class TestModel:
         assert 1 <= len(reasons) <= 3
         contributions = [r["contribution"] for r in reasons]
         assert contributions == sorted(contributions, reverse=True)
+        catalogue = load_catalogue()
         for reason in reasons:
-            assert set(reason) == {"feature", "text", "value", "contribution"}
+            assert set(reason) == {"feature", "code", "text", "texts", "value", "contribution"}
             assert reason["feature"] in MODEL_FEATURES
             assert reason["contribution"] > 0
-            assert reason["text"].startswith(model.card["feature_descriptions"][reason["feature"]])
+            coded = catalogue.for_feature(reason["feature"])
+            assert reason["code"] == coded.code
+            assert reason["texts"] == {loc: coded.text(reason["value"], loc) for loc in LOCALES}
+            assert reason["text"] == reason["texts"]["en"]
             index = MODEL_FEATURES.index(reason["feature"])
             if np.isnan(row[index]):
                 assert reason["value"] is None
-                assert reason["text"].endswith(": unknown")
             else:
                 assert reason["value"] == round(float(row[index]), 4)
         # the contributions plus the bias add up to the raw score
