@@ -14,7 +14,11 @@ holds everything needed to turn a new table into the same feature matrix (``tabl
   only, stored in the card and applied at scoring;
 * standard derived features (``DERIVED_FEATURES``: past-due totals, debt amount, income per
   dependant, ...) are added when the table has Give Me Some Credit's source columns; the card
-  names them and scoring computes them from the same raw columns.
+  names them and scoring computes them from the same raw columns;
+* the booster is monotone non-decreasing in the features whose direction is known
+  (``MONOTONE_INCREASING``: Give Me Some Credit's past-due counts and their totals, more late
+  payments never lower the risk); the card lists them with the reason under
+  ``monotone_increasing``.
 
 One function, ``_fit_rows``, is the training code: given some rows it chooses the features,
 learns the levels and clip bounds, splits the rows (stratified) into a fit part and a calibration
