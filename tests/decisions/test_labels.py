@@ -78,6 +78,27 @@ class TestRecordLabels:
         assert "label" in result[1]["error"]
         assert "label_id" in result[2]
 
+    def test_a_corrected_label_clears_the_graphs_mark_live_and_after_a_restart(
+        self, database_url: str, service_factory: ServiceFactory
+    ) -> None:
+        # Issue #22: the graph's fraud mark (ring_fraud_share) follows the latest label of each
+        # event, in the live engine as in the training replay; another fraud event keeps it.
+        first = service_factory(database_url, checkpoint_every=10_000)
+        one = make_event(occurred_at=T0, customer_id="victim", payee_id="mule-3")
+        two = make_event(occurred_at=T0 + timedelta(minutes=5), customer_id="victim")
+        for raw in (one, two):
+            first.decide(Event.model_validate(raw))
+        first.labels.record([{"event_id": one["event_id"], "label": 1}], "case-2")
+        first.labels.record([{"event_id": two["event_id"], "label": 1}], "case-2")
+        assert "victim" in first.graph.fraud_customers
+        first.labels.record([{"event_id": one["event_id"], "label": 0}], "case-2")
+        assert "victim" in first.graph.fraud_customers  # the second event still holds a 1
+        first.labels.record([{"event_id": two["event_id"], "label": 0}], "case-2")
+        assert "victim" not in first.graph.fraud_customers
+        # rebuilt from the log: the same
+        second = service_factory(database_url, checkpoint_every=10_000)
+        assert "victim" not in second.graph.fraud_customers
+
     def test_labels_survive_a_restart(
         self, database_url: str, service_factory: ServiceFactory
     ) -> None:

@@ -22,7 +22,6 @@ from fixtures import MISSING, T0, make_event
 from lendguard.decisions.features.compute import FEATURES
 from lendguard.decisions.scoring.events import MODEL_FEATURES, feature_row
 from lendguard.decisions.scoring.explain import explain_contributions
-from lendguard.decisions.scoring.reason_codes import LOCALES, load_catalogue
 from lendguard.decisions.scoring.metrics import MetricsError, score_metrics
 from lendguard.decisions.scoring.model import (
     CALIBRATION_FILE,
@@ -32,6 +31,7 @@ from lendguard.decisions.scoring.model import (
     ModelError,
     ScoringModel,
 )
+from lendguard.decisions.scoring.reason_codes import LOCALES, load_catalogue
 from lendguard.events.schemas import Event
 from lendguard.simulate.generator import generate
 from lendguard.training.events import (

@@ -99,7 +99,9 @@ class EntityLinks(LinkGraph, Protocol):
 
     def add_raw(self, body: Mapping[str, Any]) -> None: ...
 
-    def mark_fraud(self, customer: str) -> None: ...
+    def mark_fraud(self, customer: str, event_id: str | None = None) -> None: ...
+
+    def clear_fraud(self, customer: str, event_id: str | None = None) -> None: ...
 
 
 class LinkIndexFactory(Protocol):
@@ -367,8 +369,7 @@ class Decider:
                 if written is not None:
                     written.add(body["event_id"])
             for item in repo.labels_after(conn, 0):
-                if int(item["label"]) == 1:
-                    graph.mark_fraud(str(item["body"]["customer_id"]))
+                _fold_label_into_graph(graph, item)
                 label_top = max(label_top, int(item["id"]))
         now = time.monotonic()
         with self.lock:
@@ -1162,8 +1163,7 @@ class Decider:
                     break
             labels = repo.labels_after(conn, max(0, self._label_top - LABEL_LOOKBACK))
         for item in labels:
-            if int(item["label"]) == 1:
-                graph.mark_fraud(str(item["body"]["customer_id"]))
+            _fold_label_into_graph(graph, item)
             self._label_top = max(self._label_top, int(item["id"]))
         expired = [seq for seq, since in self._log_gaps.items() if now - since > GAP_WAIT_S]
         for seq in expired:
@@ -1176,9 +1176,11 @@ class Decider:
         known_at: dict[str, list[float]] = {}
         for item in labels:
             if int(item["label"]) != 1:
+                # a corrected label clears the graph's mark (label-derived counts keep it)
+                _fold_label_into_graph(self.graph, item)
                 continue
             event = Event.model_validate(item["body"])
-            self.graph.mark_fraud(event.customer_id)
+            self.graph.mark_fraud(event.customer_id, event.event_id)
             keys = entity_keys(event)
             for role in ("customer", "payee"):
                 if role in keys:
@@ -1247,9 +1249,11 @@ class Decider:
             return
         touched: dict[str, EntityState] = {}
         for item in labels:
+            if int(item["label"]) != 1:
+                _fold_label_into_graph(self.graph, item)
             if int(item["label"]) == 1:
                 event = Event.model_validate(item["body"])
-                self.graph.mark_fraud(event.customer_id)
+                self.graph.mark_fraud(event.customer_id, event.event_id)
                 keys = entity_keys(event)
                 wanted = [keys[role] for role in ("customer", "payee") if role in keys]
                 missing = [k for k in wanted if k not in self._overlay and k not in touched]
@@ -1412,6 +1416,18 @@ class _SharedGroups:
             self._stopped = True
             self._ready.notify()
         self._thread.join(timeout=10)
+
+
+def _fold_label_into_graph(graph: EntityLinks, item: dict[str, Any]) -> None:
+    """A label as the graph keeps it: a 1 marks the customer through that event, a 0 (a
+    corrected label) clears that event's mark (the customer stays marked while another of its
+    events holds a 1). The training replay folds labels the same way."""
+    customer = str(item["body"]["customer_id"])
+    event_id = str(item.get("event_id") or item["body"].get("event_id") or "")
+    if int(item["label"]) == 1:
+        graph.mark_fraud(customer, event_id)
+    else:
+        graph.clear_fraud(customer, event_id)
 
 
 def _settle(future: asyncio.Future[Any], outcome: dict[str, Any] | BaseException) -> None:

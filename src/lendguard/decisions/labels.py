@@ -73,6 +73,7 @@ class Labels:
                     [
                         {
                             "id": i,
+                            "event_id": r["event_id"],
                             "label": r["label"],
                             "known_at": now,
                             "body": known[r["event_id"]],
