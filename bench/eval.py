@@ -5,13 +5,16 @@
 2. PaySim (``../shared/data/paysim``), imported with and without balance columns, backtested
    with the default rules as they are (no training).
 3. Learned scores on PaySim, split by time (fit on steps 1–80, evaluate on 81–119), with and
-   without balances, through ``lendguard model train`` / ``model evaluate``.
+   without balances, through ``lendguard model train`` / ``model evaluate``; and beside them
+   (``bench/eval_paysim.py``, same split, same run) plain LightGBM on the raw columns.
 4. Learned scores on tables: ``bench/eval_table.py`` (Give Me Some Credit: a seeded 5-fold
    cross-validation through ``lendguard model train --cv 5``; HMEQ: a validation part).
 5. Rings and mules (``lendguard graph evaluate``) and the graph rules' backtest side by side
    (``--skip-graph``).
 6. The complaint classifier on the CFPB sample (``lendguard complaints train``): held-out
    accuracy and macro-F1 of product and issue over five seeded splits (``--skip-complaints``).
+7. The assistant, and the scam lexicon alone on telecom-fraud-zh (``bench/eval_lexicon.py``:
+   the shipped hand-written cues and the phrase-derivation procedure, 5-fold stratified CV).
 
 Every figure comes from the same engine code as the live path. Results are printed and written
 to ``var/eval/summary.json``.
@@ -200,6 +203,10 @@ def main() -> None:
         summary["graph"] = graph_quality(args.out / "graph", sim_dir, console)
 
     if not args.skip_paysim:
+        # Issue #22: plain LightGBM on the raw columns beside the event pipeline, same split.
+        from eval_paysim import run as paysim_side_by_side
+
+        summary["paysim_side_by_side"] = paysim_side_by_side(console, out=args.out / "paysim-side")
         if not PAYSIM.exists():
             console.print(f"[yellow]{PAYSIM} not found: PaySim runs skipped[/yellow]")
         else:
@@ -254,6 +261,10 @@ def main() -> None:
         summary["assistant"] = assistant_quality(
             args.out / "assistant", console, args.assistant_embeddings
         )
+        # Issue #22: the shipped lexicon alone, and the derivation procedure, cross-validated.
+        from eval_lexicon import run as lexicon_run
+
+        summary["scam_lexicon"] = lexicon_run(console)
 
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
