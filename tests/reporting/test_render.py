@@ -26,7 +26,6 @@ from lendguard.reporting.render import (
     text,
 )
 from lendguard.reporting.schemas import (
-    ComplaintJurisdiction,
     ComplaintsSection,
     ConsentRow,
     ConsentSection,
@@ -38,6 +37,7 @@ from lendguard.reporting.schemas import (
     InterventionsSection,
     LossesSection,
     ProtectionReport,
+    ReportComplaintJurisdiction,
     ReportPeriod,
     RequestKindRow,
     RequestsSection,
@@ -148,7 +148,7 @@ def sample_report(days: int = 7) -> ProtectionReport:
         ),
         complaints=ComplaintsSection(
             by_jurisdiction=[
-                ComplaintJurisdiction(
+                ReportComplaintJurisdiction(
                     jurisdiction="CN",
                     complaints=12,
                     resolved=10,

@@ -102,7 +102,7 @@ class InconvenienceSection(BaseModel):
     definition: str = "honest_inconvenienced"
 
 
-class ComplaintJurisdiction(BaseModel):
+class ReportComplaintJurisdiction(BaseModel):
     jurisdiction: str
     complaints: int = Field(description="Complaints received in the period")
     resolved: int
@@ -117,7 +117,7 @@ class ComplaintJurisdiction(BaseModel):
 
 
 class ComplaintsSection(BaseModel):
-    by_jurisdiction: list[ComplaintJurisdiction]
+    by_jurisdiction: list[ReportComplaintJurisdiction]
     complaints: int
     escalated: int
     escalation_rate: float | None

@@ -40,7 +40,6 @@ from lendguard.reporting.definitions import (
 )
 from lendguard.reporting.repository import DecisionRow
 from lendguard.reporting.schemas import (
-    ComplaintJurisdiction,
     ComplaintsSection,
     ConsentRow,
     ConsentSection,
@@ -52,6 +51,7 @@ from lendguard.reporting.schemas import (
     InterventionsSection,
     LossesSection,
     ProtectionReport,
+    ReportComplaintJurisdiction,
     ReportPeriod,
     RequestKindRow,
     RequestsSection,
@@ -397,7 +397,7 @@ def complaints_section(rows: Iterable[Any], end: datetime) -> ComplaintsSection:
         if r.escalated_at is not None and r.escalated_at < end:
             f["esc"] += 1
     rows_out = [
-        ComplaintJurisdiction(
+        ReportComplaintJurisdiction(
             jurisdiction=j,
             complaints=f["complaints"],
             resolved=f["resolved"],
