@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 import structlog
-from test_render import pdf_pages
 from typer.testing import CliRunner
 
 from lendguard.cli.main import app
@@ -21,6 +20,7 @@ from lendguard.config import Settings, get_settings
 from lendguard.db import make_engine
 from lendguard.reporting.schemas import ProtectionReport
 from lendguard.reporting.service import build_report
+from reporting.test_render import pdf_pages
 
 PERIOD = ["--from", "2026-02-01", "--to", "2026-02-28", "--zone", "Asia/Shanghai"]
 

@@ -25,13 +25,14 @@ if TYPE_CHECKING:
     from lendguard.privacy.vault import Vault
 
 
-def migrated_engine() -> Engine:
-    """An engine on LENDGUARD_DATABASE_URL, its schema upgraded to the latest migration."""
+def migrated_engine(database_url: str | None = None) -> Engine:
+    """An engine on ``database_url`` (default: LENDGUARD_DATABASE_URL), its schema upgraded to
+    the latest migration."""
     from lendguard.db import make_engine, upgrade
 
-    settings = get_settings()
-    upgrade(settings.database_url)
-    return make_engine(settings.database_url)
+    url = database_url or get_settings().database_url
+    upgrade(url)
+    return make_engine(url)
 
 
 @contextmanager

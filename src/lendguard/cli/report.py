@@ -114,13 +114,12 @@ def report(
     if output_format is ReportFormat.pdf and out is None:
         raise fail("--format pdf needs --out FILE")
 
-    from lendguard.db import make_engine, upgrade
+    from lendguard.cli import factory
     from lendguard.reporting.render import render_html, render_json, render_pdf
     from lendguard.reporting.service import build_report
 
     try:
-        upgrade(settings.database_url)
-        engine = make_engine(settings.database_url)
+        engine = factory.migrated_engine(settings.database_url)
     except Exception as exc:  # noqa: BLE001 - a bad URL or an unreachable server, in one line
         raise fail(f"--database: cannot open the database ({type(exc).__name__})") from None
     try:

@@ -5,9 +5,23 @@ Field names are public API: add, never rename or remove."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
+from pydantic_core import PydanticCustomError
+
+
+def _whole_seconds(value: Any) -> Any:
+    """A JSON integer, written ``600`` or ``600.0`` (both are integers to JSON Schema); never a
+    string, a boolean or a fraction."""
+    if isinstance(value, bool | str):
+        raise PydanticCustomError("int_type", "must be a whole number of seconds")
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+LinkSeconds = Annotated[StrictInt, Field(ge=60, le=3_600), BeforeValidator(_whole_seconds)]
 
 
 class PortalLinkBody(BaseModel):
@@ -18,10 +32,8 @@ class PortalLinkBody(BaseModel):
     locale: Literal["zh-CN", "en"] | None = Field(
         default=None, description="the page's first language (default: the server's)"
     )
-    ttl_s: StrictInt | None = Field(
+    ttl_s: LinkSeconds | None = Field(
         default=None,
-        ge=60,
-        le=3_600,
         description="seconds the link stays valid, 60 to 3,600 (default: portal_link_ttl_s)",
     )
 
