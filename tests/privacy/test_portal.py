@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from sqlalchemy import select
 
 from fixtures import PINNED_NOW, Api, make_event, r39_scam_events
@@ -130,13 +131,13 @@ def test_the_link_needs_the_scope_a_known_customer_and_a_valid_body(case_app: Ap
     assert malformed.status_code == 400
     assert _audit(api, "privacy.portal_link") == []
 
-    before = datetime.now(UTC).replace(microsecond=0)  # the pinned clock, ticking
-    link = _link(api, locale="en", ttl_s=300)
-    after = datetime.now(UTC)
+    asked_at = PINNED_NOW.replace(microsecond=0)
+    with time_machine.travel(asked_at, tick=False):
+        link = _link(api, locale="en", ttl_s=300)
     assert link["locale"] == "en"
     assert link["url"].startswith(f"{api.client.base_url}/portal/open/")
     expires = datetime.fromisoformat(link["expires_at"])
-    assert before + timedelta(seconds=300) <= expires <= after + timedelta(seconds=300)
+    assert expires == asked_at + timedelta(seconds=300)
     token = _token(link)
     raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
     assert CUSTOMER.encode() not in raw
@@ -147,11 +148,10 @@ def test_the_link_needs_the_scope_a_known_customer_and_a_valid_body(case_app: Ap
     assert target.startswith("customer:h1:")
     assert detail["customer_digest"] == target.removeprefix("customer:")
     # Without a body: the settings' lifetime and the server's language.
-    before = datetime.now(UTC).replace(microsecond=0)
-    default = _link(api)
-    after = datetime.now(UTC)
+    with time_machine.travel(asked_at, tick=False):
+        default = _link(api)
     expires = datetime.fromisoformat(default["expires_at"])
-    assert before + timedelta(seconds=600) <= expires <= after + timedelta(seconds=600)
+    assert expires == asked_at + timedelta(seconds=600)
     assert default["locale"] == "zh-CN"
 
 
