@@ -47,7 +47,7 @@ from lendguard.kit.calendars import calendar_gaps
 from lendguard.kit.charts import horizontal_bars, stacked_bars
 from lendguard.kit.params import RowNumber
 from lendguard.kit.validation import validated
-from lendguard.reporting.definitions import DEFINITIONS
+from lendguard.reporting.definitions import text as definition_text
 from lendguard.reporting.definitions import title as definition_title
 
 if TYPE_CHECKING:
@@ -379,11 +379,6 @@ def decisions_by_event_day(
         for action, count in by_day.get(day, Counter()).items():
             series.setdefault(action, [0] * len(labels))[i] += count
     return [d.isoformat() for d in labels], series, reasons
-
-
-def definition_text(key: str, locale: str) -> str:
-    """A figure's definition in the page's language (the report's text)."""
-    return DEFINITIONS[key].definition["zh-CN" if locale == "zh-CN" else "en"]
 
 
 @router.get("")

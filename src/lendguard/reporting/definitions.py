@@ -293,3 +293,8 @@ DEFINITIONS: dict[str, Definition] = {d.key: d for d in _DEFINITIONS}
 def title(key: str, locale: str = "en") -> str:
     """A figure's title in ``locale`` (zh-CN or en)."""
     return DEFINITIONS[key].title["zh-CN" if locale == "zh-CN" else "en"]
+
+
+def text(key: str, locale: str = "en") -> str:
+    """A figure's definition in ``locale`` (zh-CN or en)."""
+    return DEFINITIONS[key].definition["zh-CN" if locale == "zh-CN" else "en"]
