@@ -22,7 +22,7 @@ from starlette.testclient import TestClient
 import reporting.conftest as known_rows
 from fixtures import USER_PASSWORD, Api
 from lendguard.console.i18n import translator
-from lendguard.reporting.render import DEFAULT_LENDER, render_body, text
+from lendguard.reporting.render import render_body, text
 from lendguard.reporting.schemas import ProtectionReport
 from lendguard.reporting.service import build_report
 
@@ -84,7 +84,7 @@ def _expected(known_report: Any) -> ProtectionReport:
         known_report.from_date,
         known_report.to_date,
         known_report.zone,
-        DEFAULT_LENDER,
+        known_report.api.services.settings.lender_name,
         known_report.now,
     )
 

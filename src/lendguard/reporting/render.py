@@ -24,8 +24,6 @@ from lendguard.kit.charts import horizontal_bars, stacked_bars
 from lendguard.reporting.schemas import Definition, ProtectionReport
 
 LOCALES = ("zh-CN", "en")
-DEFAULT_LENDER = "LendGuard"
-"""The name printed on the report when the caller names no lender (the console's page)."""
 ACTIONS = ("remind", "dissuade", "intercept", "block")
 """The actions that are interventions, mildest first (``allow`` is counted, never drawn)."""
 
